@@ -1,0 +1,27 @@
+import * as z from 'zod';
+import { ScimflowError } from '../errors/index.ts';
+
+/** Process configuration, read once from the environment. */
+export const EnvSchema = z.object({
+  DATABASE_URL: z.string().default('postgres://scimflow@127.0.0.1:5432/scimflow'),
+  /** Address of a Temporal frontend; when unset, `scimflow start` runs an embedded dev server. */
+  TEMPORAL_ADDRESS: z.string().optional(),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  SCIMFLOW_TASK_QUEUE: z.string().default('scimflow'),
+  /** 32-byte key (base64 or hex) that encrypts provider secrets at rest. */
+  SCIMFLOW_SECRET_KEY: z.string().optional(),
+  SCIMFLOW_API_HOST: z.string().default('127.0.0.1'),
+  SCIMFLOW_API_PORT: z.coerce.number().int().min(0).max(65535).default(7400),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type Env = z.infer<typeof EnvSchema>;
+
+/** Parses `source` (default: `process.env`) or throws one ERR_CONFIG naming every bad variable. */
+export function loadEnv(source: Record<string, string | undefined> = process.env): Env {
+  const parsed = EnvSchema.safeParse(source);
+  if (!parsed.success) {
+    const names = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
+    throw new ScimflowError('ERR_CONFIG', `invalid environment: ${names}`);
+  }
+  return parsed.data;
+}

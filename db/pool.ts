@@ -1,0 +1,35 @@
+import pg from 'pg';
+
+/** A pg pool; the one way every part of scimflow reaches PostgreSQL. */
+export type Db = pg.Pool;
+/** A client checked out of the pool, or the pool itself: anything that can run a query. */
+export type Queryable = pg.Pool | pg.PoolClient;
+
+/** Opens a pool on `url` with an error listener, so an idle client's failure cannot crash the process. */
+export function createDb(url: string, options: { max?: number; applicationName?: string } = {}): Db {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    application_name: options.applicationName ?? 'scimflow',
+  });
+  pool.on('error', () => {
+    // An idle client lost its connection; the pool replaces it on the next checkout.
+  });
+  return pool;
+}
+
+/** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+export async function inTransaction<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await db.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}

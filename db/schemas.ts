@@ -1,0 +1,125 @@
+import * as z from 'zod';
+
+/** Lower-case slug naming a provider in URLs, workflow ids and the Temporal UI. */
+export const SlugSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, at most 63');
+
+/** Free-form extra attributes of a user or group, available to mappings. */
+export const AttributesSchema = z.record(z.string(), z.unknown());
+
+/** A directory user as the API accepts it on create. */
+export const UserInputSchema = z.strictObject({
+  username: z.string().min(1).max(256),
+  displayName: z.string().max(512).nullish(),
+  email: z.email().max(320).nullish(),
+  givenName: z.string().max(256).nullish(),
+  familyName: z.string().max(256).nullish(),
+  active: z.boolean().default(true),
+  kind: z.enum(['internal', 'service_account']).default('internal'),
+  attributes: AttributesSchema.default({}),
+});
+export type UserInput = z.infer<typeof UserInputSchema>;
+/** Fields a user update may change; absent fields stay as they are. */
+export const UserPatchSchema = UserInputSchema.partial();
+export type UserPatch = z.infer<typeof UserPatchSchema>;
+
+/** A directory user as stored and returned. */
+export interface DirectoryUser {
+  id: string;
+  username: string;
+  displayName: string | null;
+  email: string | null;
+  givenName: string | null;
+  familyName: string | null;
+  active: boolean;
+  kind: 'internal' | 'service_account';
+  attributes: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A directory group as the API accepts it on create. */
+export const GroupInputSchema = z.strictObject({
+  name: z.string().min(1).max(256),
+  attributes: AttributesSchema.default({}),
+  parentId: z.uuid().nullish(),
+  members: z.array(z.uuid()).max(100_000).optional(),
+});
+export type GroupInput = z.infer<typeof GroupInputSchema>;
+export const GroupPatchSchema = GroupInputSchema.omit({ members: true }).partial();
+export type GroupPatch = z.infer<typeof GroupPatchSchema>;
+
+/** A directory group as stored and returned (members are listed separately). */
+export interface DirectoryGroup {
+  id: string;
+  name: string;
+  attributes: Record<string, unknown>;
+  parentId: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Which directory objects a provider receives. */
+export const ProviderScopeSchema = z.strictObject({
+  /** Service accounts are left out unless this is true (authentik's default too). */
+  includeServiceAccounts: z.boolean().default(false),
+  /** When non-empty, only members of these groups are provisioned. */
+  accessGroups: z.array(z.uuid()).default([]),
+  /** When present, only these groups are provisioned; when absent, every group is. */
+  groups: z.array(z.uuid()).optional(),
+});
+export type ProviderScope = z.infer<typeof ProviderScopeSchema>;
+
+/** How a provider authenticates to its SCIM endpoint. Secrets are write-only. */
+export const ProviderAuthInputSchema = z.discriminatedUnion('mode', [
+  z.strictObject({ mode: z.literal('bearer'), token: z.string().min(1).max(8192) }),
+  z.strictObject({ mode: z.literal('none') }),
+]);
+export type ProviderAuthInput = z.infer<typeof ProviderAuthInputSchema>;
+
+const HttpUrlSchema = z
+  .url({ protocol: /^https?$/, error: 'must be an http or https URL' })
+  .refine((value) => !new URL(value).search && !new URL(value).hash, 'must not carry a query or fragment');
+
+/** A provider as the API accepts it on create. */
+export const ProviderInputSchema = z.strictObject({
+  slug: SlugSchema,
+  name: z.string().min(1).max(256),
+  baseUrl: HttpUrlSchema,
+  plugin: z.string().min(1).default('scim2'),
+  pluginOptions: z.record(z.string(), z.unknown()).default({}),
+  auth: ProviderAuthInputSchema,
+  scope: ProviderScopeSchema.default({ includeServiceAccounts: false, accessGroups: [] }),
+  deprovision: z.enum(['delete', 'deactivate', 'leave']).default('delete'),
+  pageSize: z.int().min(1).max(1000).default(100),
+  concurrency: z.int().min(1).max(64).default(4),
+  dryRun: z.boolean().default(false),
+  enabled: z.boolean().default(true),
+});
+export type ProviderInput = z.infer<typeof ProviderInputSchema>;
+export const ProviderPatchSchema = ProviderInputSchema.omit({ slug: true }).partial();
+export type ProviderPatch = z.infer<typeof ProviderPatchSchema>;
+
+/** A provider as the API returns it: the secret is never included, only whether one is set. */
+export interface ProviderView {
+  id: string;
+  slug: string;
+  name: string;
+  baseUrl: string;
+  plugin: string;
+  pluginOptions: Record<string, unknown>;
+  auth: { mode: 'bearer' | 'none'; secretSet: boolean };
+  scope: ProviderScope;
+  deprovision: 'delete' | 'deactivate' | 'leave';
+  pageSize: number;
+  concurrency: number;
+  dryRun: boolean;
+  enabled: boolean;
+  configVersion: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What the sync activities need of a provider, with its secret decrypted; never leaves the worker process. */
+export interface ProviderForSync extends Omit<ProviderView, 'auth' | 'createdAt' | 'updatedAt'> {
+  auth: { mode: 'bearer'; token: string } | { mode: 'none' };
+}
