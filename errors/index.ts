@@ -43,6 +43,16 @@ export const ERROR_CODES = {
 /** The closed set of error codes. */
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** Codes after which retrying the same activity cannot help; every sync activity's retry policy lists them. */
+export const NON_RETRYABLE_CODES: readonly ErrorCode[] = [
+  'ERR_CONFIG',
+  'ERR_NOT_FOUND',
+  'ERR_VALIDATION',
+  'ERR_SCIM_UNAUTHORIZED',
+  'ERR_SCIM_FORBIDDEN',
+  'ERR_AUTH_TOKEN',
+];
+
 /** Base of every deliberate scimflow error. */
 export class ScimflowError extends Error {
   /** Stable machine-readable code. */

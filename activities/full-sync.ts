@@ -1,0 +1,483 @@
+import { Context } from '@temporalio/activity';
+import {
+  countInScope,
+  createRun,
+  deleteLinks,
+  finishRun,
+  getLinks,
+  inTransaction,
+  listOutOfScopeLinks,
+  listScopeIds,
+  loadGroupsInRange,
+  loadUsersInRange,
+  memberRemoteIds,
+  recordProgress,
+  saveLinks,
+  setRunTotal,
+  zeroCounts,
+  type Db,
+  type Link,
+  type ObjectType,
+  type ProviderForSync,
+  type RunCounts,
+  type RunSummary,
+  type SyncEvent,
+} from '../db/index.ts';
+import { isScimflowError, ScimflowError, type ErrorCode } from '../errors/index.ts';
+import type { ScimGroup, ScimUser } from '../scim/index.ts';
+import { toApplicationFailure } from './failures.ts';
+import { toMappingGroup, toMappingUser, type MapResult, type PayloadMapper } from './mapper.ts';
+import { payloadHash } from './payload-hash.ts';
+import type { Target, TargetPool } from './targets.ts';
+
+/** What the sync activities are built from. */
+export interface SyncActivityDeps {
+  db: Db;
+  targets: TargetPool;
+  mapper: PayloadMapper;
+  /** Loads a provider with its secret decrypted (worker side only). */
+  loadProvider: (providerId: string) => Promise<ProviderForSync>;
+}
+
+/** A half-open keyset range of directory ids: `after < id <= last`. */
+export interface IdRange {
+  after: string | null;
+  last: string;
+}
+
+/** What a full sync needs to know to plan itself; ids and numbers only, never objects or secrets. */
+export interface FullSyncPlan {
+  slug: string;
+  pageSize: number;
+  concurrency: number;
+  groups: boolean;
+  total: number;
+}
+
+// Errors that end the whole run: every further request would fail the same way.
+const RUN_FATAL: ReadonlySet<ErrorCode> = new Set(['ERR_SCIM_UNAUTHORIZED', 'ERR_CONFIG', 'ERR_AUTH_TOKEN']);
+
+function isPermanentForObject(error: unknown): error is ScimflowError {
+  return isScimflowError(error) && !error.retryable && !RUN_FATAL.has(error.code);
+}
+
+function errorRecord(error: ScimflowError | { code: string; message: string; mapping?: string | null; path?: string }): Record<string, unknown> {
+  return isScimflowError(error) ? error.toJSON() : { ...error };
+}
+
+function beat(details?: unknown): void {
+  try {
+    Context.current().heartbeat(details);
+  } catch {
+    // Outside an activity (unit tests call the functions directly): nothing to heartbeat.
+  }
+}
+
+/** Collects link writes, events and counters for one batch, flushed in one transaction. */
+class BatchRecorder {
+  readonly counts = zeroCounts();
+  readonly events: SyncEvent[] = [];
+  readonly links: Link[] = [];
+  readonly deletedLinks: Array<{ objectType: ObjectType; localId: string }> = [];
+  readonly #db: Db;
+  readonly #runId: string;
+  readonly #providerId: string;
+
+  constructor(db: Db, runId: string, providerId: string) {
+    this.#db = db;
+    this.#runId = runId;
+    this.#providerId = providerId;
+  }
+
+  event(objectType: ObjectType, localId: string, action: SyncEvent['action'], detail?: Record<string, unknown>): void {
+    this.events.push({ objectType, localId, action, detail });
+  }
+
+  async flush(): Promise<void> {
+    const { counts, events, links, deletedLinks } = this;
+    if (events.length === 0 && links.length === 0 && deletedLinks.length === 0 && counts.processed === 0) return;
+    await inTransaction(this.#db, async (client) => {
+      await saveLinks(client, links);
+      for (const type of ['user', 'group'] as const) {
+        const ids = deletedLinks.filter((d) => d.objectType === type).map((d) => d.localId);
+        await deleteLinks(client, this.#providerId, type, ids);
+      }
+      await recordProgress(client, this.#runId, counts, events);
+    });
+  }
+}
+
+/** Builds the full-sync activities. Every input and output is ids, cursors and counts. */
+export function createFullSyncActivities(deps: SyncActivityDeps) {
+  const { db, targets, mapper, loadProvider } = deps;
+
+  async function withFailures<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw toApplicationFailure(error);
+    }
+  }
+
+  function userLink(provider: ProviderForSync, localId: string, fields: Partial<Link>): Link {
+    return {
+      providerId: provider.id,
+      objectType: 'user',
+      localId,
+      remoteId: null,
+      lastPayloadHash: null,
+      lastPayload: null,
+      status: 'ok',
+      lastError: null,
+      ...fields,
+    };
+  }
+
+  /** Records a permanent failure for one object: on its link (keeping any remote id) and in the run. */
+  function recordFailure(
+    rec: BatchRecorder,
+    provider: ProviderForSync,
+    objectType: ObjectType,
+    localId: string,
+    link: Link | undefined,
+    error: Record<string, unknown>,
+  ): void {
+    rec.links.push({
+      ...userLink(provider, localId, {}),
+      objectType,
+      remoteId: link?.remoteId ?? null,
+      lastPayload: link?.lastPayload ?? null,
+      // A failed object must be re-sent next time: no hash.
+      lastPayloadHash: null,
+      status: 'failed',
+      lastError: error,
+    });
+    rec.event(objectType, localId, 'fail', error);
+    rec.counts.failed += 1;
+  }
+
+  /** Finds a remote object to adopt; returns null when there is none. */
+  async function adoptOrCreate<T extends ScimUser | ScimGroup>(
+    find: () => Promise<{ id: string; resource: T } | null>,
+    create: () => Promise<{ id: string; resource: T }>,
+  ): Promise<{ id: string; resource: T; adopted: boolean }> {
+    const found = await find();
+    if (found) return { ...found, adopted: true };
+    try {
+      return { ...(await create()), adopted: false };
+    } catch (error) {
+      // Someone (a crashed earlier attempt, another tool) created it between our lookup and our POST.
+      if (isScimflowError(error) && error.code === 'ERR_SCIM_CONFLICT') {
+        const again = await find();
+        if (again) return { ...again, adopted: true };
+      }
+      throw error;
+    }
+  }
+
+  async function syncUser(
+    rec: BatchRecorder,
+    provider: ProviderForSync,
+    { plugin, ctx }: Target,
+    localId: string,
+    mapped: MapResult<ScimUser>,
+    link: Link | undefined,
+  ): Promise<void> {
+    if (mapped.status === 'error') {
+      recordFailure(rec, provider, 'user', localId, link, { ...mapped.error });
+      return;
+    }
+    if (mapped.status === 'skip') {
+      if (link?.remoteId && link.status !== 'deactivated') {
+        await deprovisionOne(rec, provider, { plugin, ctx }, link, { skippedBy: mapped.mapping });
+      } else {
+        rec.links.push(userLink(provider, localId, { status: 'skipped', lastPayload: null }));
+        rec.event('user', localId, 'skip', { mapping: mapped.mapping });
+        rec.counts.skipped += 1;
+      }
+      return;
+    }
+    const payload = mapped.payload;
+    const hash = payloadHash(payload);
+    if (link?.status === 'ok' && link.remoteId && link.lastPayloadHash === hash) return;
+    if (provider.dryRun) {
+      rec.event('user', localId, link?.remoteId ? 'update' : 'create', { dryRun: true });
+      rec.counts[link?.remoteId ? 'updated' : 'created'] += 1;
+      return;
+    }
+    try {
+      let remoteId = link?.remoteId ?? null;
+      let action: 'update' | 'adopt' | 'create' = 'update';
+      if (remoteId) {
+        try {
+          await plugin.updateUser(ctx, remoteId, payload, (link?.lastPayload as ScimUser | null) ?? null);
+        } catch (error) {
+          // The remote object was deleted behind our back: provision it again.
+          if (!(isScimflowError(error) && error.code === 'ERR_SCIM_NOT_FOUND')) throw error;
+          remoteId = null;
+        }
+      }
+      if (!remoteId) {
+        const remote = await adoptOrCreate(
+          () => plugin.findUser(ctx, { externalId: payload.externalId, name: payload.userName }),
+          () => plugin.createUser(ctx, payload),
+        );
+        remoteId = remote.id;
+        if (remote.adopted) {
+          action = 'adopt';
+          await plugin.updateUser(ctx, remoteId, payload, remote.resource);
+        } else {
+          action = 'create';
+          // Recorded at once, not at batch end: a crash now must not lead to a second POST.
+          await saveLinks(db, [userLink(provider, localId, { remoteId, lastPayloadHash: hash, lastPayload: payload })]);
+        }
+      }
+      rec.links.push(userLink(provider, localId, { remoteId, lastPayloadHash: hash, lastPayload: payload }));
+      rec.event('user', localId, action, { remoteId });
+      rec.counts[action === 'create' ? 'created' : 'updated'] += 1;
+    } catch (error) {
+      if (!isPermanentForObject(error)) throw error;
+      recordFailure(rec, provider, 'user', localId, link, errorRecord(error));
+    }
+  }
+
+  async function syncGroup(
+    rec: BatchRecorder,
+    provider: ProviderForSync,
+    { plugin, ctx }: Target,
+    localId: string,
+    mapped: MapResult<ScimGroup>,
+    members: readonly string[],
+    link: Link | undefined,
+  ): Promise<void> {
+    if (mapped.status === 'error') {
+      recordFailure(rec, provider, 'group', localId, link, { ...mapped.error });
+      return;
+    }
+    if (mapped.status === 'skip') {
+      if (link?.remoteId) {
+        await deprovisionOne(rec, provider, { plugin, ctx }, link, { skippedBy: mapped.mapping });
+      } else {
+        rec.links.push({ ...userLink(provider, localId, { status: 'skipped' }), objectType: 'group' });
+        rec.event('group', localId, 'skip', { mapping: mapped.mapping });
+        rec.counts.skipped += 1;
+      }
+      return;
+    }
+    const payload: ScimGroup = { ...mapped.payload, members: members.map((value) => ({ value })) };
+    const hash = payloadHash(payload);
+    if (link?.status === 'ok' && link.remoteId && link.lastPayloadHash === hash) return;
+    const groupLink = (fields: Partial<Link>): Link => ({ ...userLink(provider, localId, fields), objectType: 'group' });
+    if (provider.dryRun) {
+      rec.event('group', localId, link?.remoteId ? 'update' : 'create', { dryRun: true });
+      rec.counts[link?.remoteId ? 'updated' : 'created'] += 1;
+      return;
+    }
+    try {
+      let remoteId = link?.remoteId ?? null;
+      let action: 'update' | 'adopt' | 'create' = 'update';
+      if (remoteId) {
+        try {
+          await plugin.updateGroup(ctx, remoteId, payload, (link?.lastPayload as ScimGroup | null) ?? null);
+        } catch (error) {
+          if (!(isScimflowError(error) && error.code === 'ERR_SCIM_NOT_FOUND')) throw error;
+          remoteId = null;
+        }
+      }
+      if (!remoteId) {
+        const remote = await adoptOrCreate(
+          () => plugin.findGroup(ctx, { externalId: payload.externalId, name: payload.displayName }),
+          () => plugin.createGroup(ctx, payload),
+        );
+        remoteId = remote.id;
+        if (remote.adopted) {
+          action = 'adopt';
+          await plugin.updateGroup(ctx, remoteId, payload, remote.resource);
+        } else {
+          action = 'create';
+          await saveLinks(db, [groupLink({ remoteId, lastPayloadHash: hash, lastPayload: payload })]);
+        }
+      }
+      rec.links.push(groupLink({ remoteId, lastPayloadHash: hash, lastPayload: payload }));
+      rec.event('group', localId, action, { remoteId, members: members.length });
+      rec.counts[action === 'create' ? 'created' : 'updated'] += 1;
+    } catch (error) {
+      if (!isPermanentForObject(error)) throw error;
+      recordFailure(rec, provider, 'group', localId, link, errorRecord(error));
+    }
+  }
+
+  /** Removes, deactivates or leaves one linked remote object, per the provider's deprovision mode. */
+  async function deprovisionOne(
+    rec: BatchRecorder,
+    provider: ProviderForSync,
+    { plugin, ctx }: Target,
+    link: Link,
+    why: Record<string, unknown>,
+  ): Promise<void> {
+    const { objectType, localId, remoteId } = link;
+    if (!remoteId) {
+      rec.deletedLinks.push({ objectType, localId });
+      return;
+    }
+    const mode = provider.deprovision;
+    if (provider.dryRun) {
+      rec.event(objectType, localId, mode === 'deactivate' && objectType === 'user' ? 'deactivate' : mode === 'leave' ? 'skip' : 'delete', {
+        ...why,
+        dryRun: true,
+      });
+      return;
+    }
+    try {
+      if (mode === 'leave') {
+        rec.deletedLinks.push({ objectType, localId });
+        rec.event(objectType, localId, 'skip', { ...why, deprovision: 'leave', remoteId });
+        return;
+      }
+      if (objectType === 'user' && mode === 'deactivate') {
+        await plugin.deactivateUser(ctx, remoteId, (link.lastPayload as ScimUser | null) ?? null);
+        rec.links.push({ ...link, status: 'deactivated', lastPayloadHash: null, lastError: null });
+        rec.event(objectType, localId, 'deactivate', { ...why, remoteId });
+      } else {
+        if (objectType === 'user') await plugin.deleteUser(ctx, remoteId);
+        else await plugin.deleteGroup(ctx, remoteId);
+        rec.deletedLinks.push({ objectType, localId });
+        rec.event(objectType, localId, 'delete', { ...why, remoteId });
+      }
+      rec.counts.deleted += 1;
+    } catch (error) {
+      if (!isPermanentForObject(error)) throw error;
+      recordFailure(rec, provider, objectType, localId, link, errorRecord(error));
+    }
+  }
+
+  return {
+    /** Opens a run row for a provider; used by whoever starts a full sync. */
+    async openFullSyncRun(input: { providerId: string; workflowId: string | null }): Promise<string> {
+      return withFailures(() => createRun(db, input.providerId, 'full', input.workflowId));
+    },
+
+    /** Discovers the target, counts the scope, and tells the workflow how to split the work. */
+    async beginFullSync(input: { providerId: string; runId: string }): Promise<FullSyncPlan> {
+      return withFailures(async () => {
+        const provider = await loadProvider(input.providerId);
+        const { plugin, ctx } = targets.get(provider);
+        const capabilities = await plugin.capabilities(ctx);
+        const scope = await countInScope(db, provider.scope);
+        const total = scope.users + (capabilities.groups ? scope.groups : 0);
+        await setRunTotal(db, input.runId, total);
+        return { slug: provider.slug, pageSize: provider.pageSize, concurrency: provider.concurrency, groups: capabilities.groups, total };
+      });
+    },
+
+    /** Splits the next stretch of in-scope ids into up to `ranges` ranges of `rangeSize`; `next` is null at the end. */
+    async planRanges(input: {
+      providerId: string;
+      objectType: ObjectType;
+      after: string | null;
+      rangeSize: number;
+      ranges: number;
+    }): Promise<{ ranges: IdRange[]; next: string | null }> {
+      return withFailures(async () => {
+        const provider = await loadProvider(input.providerId);
+        const limit = input.rangeSize * input.ranges;
+        const ids = await listScopeIds(db, provider.scope, input.objectType, input.after, limit);
+        const ranges: IdRange[] = [];
+        let after = input.after;
+        for (let i = 0; i < ids.length; i += input.rangeSize) {
+          const last = ids[Math.min(i + input.rangeSize, ids.length) - 1]!;
+          ranges.push({ after, last });
+          after = last;
+        }
+        return { ranges, next: ids.length === limit ? after : null };
+      });
+    },
+
+    /** Brings every in-scope user of a range to the target; one permanent failure never stops the others. */
+    async syncUserRange(input: { providerId: string; runId: string; range: IdRange }): Promise<RunCounts> {
+      return withFailures(async () => {
+        const provider = await loadProvider(input.providerId);
+        const target = targets.get(provider);
+        const rows = await loadUsersInRange(db, provider.scope, input.range.after, input.range.last);
+        const links = await getLinks(db, provider.id, 'user', rows.map((row) => row.id));
+        const mapped = await mapper.mapUsers(
+          provider,
+          rows.map((row) => ({ user: toMappingUser(row), link: links.get(row.id)?.lastPayload ?? null })),
+        );
+        const rec = new BatchRecorder(db, input.runId, provider.id);
+        try {
+          for (const [i, row] of rows.entries()) {
+            beat({ done: i });
+            await syncUser(rec, provider, target, row.id, mapped[i]!, links.get(row.id));
+          }
+          rec.counts.processed += rows.length;
+        } finally {
+          await rec.flush();
+        }
+        return rec.counts;
+      });
+    },
+
+    /** Brings every in-scope group of a range (attributes and members) to the target. */
+    async syncGroupRange(input: { providerId: string; runId: string; range: IdRange }): Promise<RunCounts> {
+      return withFailures(async () => {
+        const provider = await loadProvider(input.providerId);
+        const target = targets.get(provider);
+        const rows = await loadGroupsInRange(db, provider.scope, input.range.after, input.range.last);
+        const ids = rows.map((row) => row.id);
+        const [links, members] = await Promise.all([
+          getLinks(db, provider.id, 'group', ids),
+          memberRemoteIds(db, provider.scope, provider.id, ids),
+        ]);
+        const mapped = await mapper.mapGroups(
+          provider,
+          rows.map((row) => ({ group: toMappingGroup(row), link: links.get(row.id)?.lastPayload ?? null })),
+        );
+        const rec = new BatchRecorder(db, input.runId, provider.id);
+        try {
+          for (const [i, row] of rows.entries()) {
+            beat({ done: i });
+            await syncGroup(rec, provider, target, row.id, mapped[i]!, members.get(row.id) ?? [], links.get(row.id));
+          }
+          rec.counts.processed += rows.length;
+        } finally {
+          await rec.flush();
+        }
+        return rec.counts;
+      });
+    },
+
+    /** Deprovisions one page of linked objects that left scope (or were deleted), per the provider's mode. */
+    async deprovisionPage(input: {
+      providerId: string;
+      runId: string;
+      objectType: ObjectType;
+      after: string | null;
+      limit: number;
+    }): Promise<{ counts: RunCounts; next: string | null }> {
+      return withFailures(async () => {
+        const provider = await loadProvider(input.providerId);
+        const target = targets.get(provider);
+        const links = await listOutOfScopeLinks(db, provider.scope, provider.id, input.objectType, input.after, input.limit);
+        const rec = new BatchRecorder(db, input.runId, provider.id);
+        try {
+          for (const link of links) {
+            beat();
+            await deprovisionOne(rec, provider, target, link, { reason: 'out of scope' });
+          }
+        } finally {
+          await rec.flush();
+        }
+        return { counts: rec.counts, next: links.length === input.limit ? links.at(-1)!.localId : null };
+      });
+    },
+
+    /** Closes the run with its final status and returns its counters. */
+    async finishFullSync(input: { runId: string; status: 'succeeded' | 'failed' | 'cancelled'; error: Record<string, unknown> | null }): Promise<RunSummary> {
+      return withFailures(() => finishRun(db, input.runId, input.status, input.error));
+    },
+  };
+}
+
+/** The full-sync activities, as workflows see them (by type only). */
+export type FullSyncActivities = ReturnType<typeof createFullSyncActivities>;

@@ -1,0 +1,5 @@
+export * from './full-sync.ts';
+export * from './failures.ts';
+export * from './mapper.ts';
+export * from './payload-hash.ts';
+export * from './targets.ts';

@@ -1,0 +1,51 @@
+import type { ProviderForSync, SyncGroupRow, SyncUserRow } from '../db/index.ts';
+import type { ScimGroup, ScimUser } from '../scim/index.ts';
+import { defaultGroupPayload, defaultUserPayload, type MappingGroup, type MappingUser } from '../sandbox/index.ts';
+import { stableUid } from './payload-hash.ts';
+
+/** The outcome of mapping one object. */
+export type MapResult<T> =
+  | { status: 'ok'; payload: T }
+  | { status: 'skip'; mapping: string }
+  | { status: 'error'; error: { code: 'ERR_MAPPING'; mapping: string | null; path?: string; message: string } };
+
+/** Turns directory objects into the SCIM payloads a provider receives; batched so a sandbox can amortise calls. */
+export interface PayloadMapper {
+  mapUsers(
+    provider: ProviderForSync,
+    items: ReadonlyArray<{ user: MappingUser; link: Record<string, unknown> | null }>,
+  ): Promise<Array<MapResult<ScimUser>>>;
+  mapGroups(
+    provider: ProviderForSync,
+    items: ReadonlyArray<{ group: MappingGroup; link: Record<string, unknown> | null }>,
+  ): Promise<Array<MapResult<ScimGroup>>>;
+}
+
+/** The built-in default mappings, run as plain host code. */
+export function createBuiltinMapper(): PayloadMapper {
+  return {
+    mapUsers: async (_provider, items) => items.map(({ user }) => ({ status: 'ok', payload: defaultUserPayload(user) })),
+    mapGroups: async (_provider, items) => items.map(({ group }) => ({ status: 'ok', payload: defaultGroupPayload(group) })),
+  };
+}
+
+/** A user row as mappings see it. */
+export function toMappingUser(row: SyncUserRow): MappingUser {
+  return {
+    id: row.id,
+    uid: stableUid(row.id),
+    username: row.username,
+    displayName: row.display_name,
+    email: row.email,
+    givenName: row.given_name,
+    familyName: row.family_name,
+    active: row.active,
+    kind: row.kind,
+    attributes: row.attributes,
+  };
+}
+
+/** A group row as mappings see it. */
+export function toMappingGroup(row: SyncGroupRow): MappingGroup {
+  return { id: row.id, uid: stableUid(row.id), name: row.name, attributes: row.attributes };
+}

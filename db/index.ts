@@ -1,0 +1,5 @@
+export * from './pool.ts';
+export * from './migrate.ts';
+export * from './crypto.ts';
+export * from './schemas.ts';
+export * from './sync-store.ts';

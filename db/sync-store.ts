@@ -1,0 +1,340 @@
+/**
+ * Persistence for the sync engine: which directory objects are in a provider's scope, what was last pushed for
+ * each (links), and the runs and events that report it.
+ */
+import type { Queryable } from './pool.ts';
+import type { ProviderScope } from './schemas.ts';
+
+/** Directory object types a provider receives. */
+export type ObjectType = 'user' | 'group';
+/** Link states: `deactivated` marks a user deprovisioned by deactivation (its remote object still exists). */
+export type LinkStatus = 'ok' | 'failed' | 'skipped' | 'deactivated';
+
+/** What scimflow remembers about one object on one provider. */
+export interface Link {
+  providerId: string;
+  objectType: ObjectType;
+  localId: string;
+  remoteId: string | null;
+  lastPayloadHash: string | null;
+  lastPayload: Record<string, unknown> | null;
+  status: LinkStatus;
+  lastError: Record<string, unknown> | null;
+}
+
+/** A user row as the sync reads it. */
+export interface SyncUserRow {
+  id: string;
+  username: string;
+  display_name: string | null;
+  email: string | null;
+  given_name: string | null;
+  family_name: string | null;
+  active: boolean;
+  kind: 'internal' | 'service_account';
+  attributes: Record<string, unknown>;
+}
+
+/** A group row as the sync reads it. */
+export interface SyncGroupRow {
+  id: string;
+  name: string;
+  attributes: Record<string, unknown>;
+}
+
+/** Per-run counters; `processed` counts in-scope objects examined. */
+export interface RunCounts {
+  processed: number;
+  created: number;
+  updated: number;
+  deleted: number;
+  skipped: number;
+  failed: number;
+}
+
+/** Actions recorded in the provisioning log. */
+export type SyncAction = 'create' | 'adopt' | 'update' | 'delete' | 'deactivate' | 'skip' | 'fail';
+
+/** One line of the provisioning log. */
+export interface SyncEvent {
+  objectType: ObjectType;
+  localId: string;
+  action: SyncAction;
+  detail?: Record<string, unknown> | undefined;
+}
+
+/** An empty set of counters. */
+export function zeroCounts(): RunCounts {
+  return { processed: 0, created: 0, updated: 0, deleted: 0, skipped: 0, failed: 0 };
+}
+
+/** Adds `b` into `a` and returns `a`. */
+export function addCounts(a: RunCounts, b: RunCounts): RunCounts {
+  a.processed += b.processed;
+  a.created += b.created;
+  a.updated += b.updated;
+  a.deleted += b.deleted;
+  a.skipped += b.skipped;
+  a.failed += b.failed;
+  return a;
+}
+
+// Scope predicates: `$1` is always the scope JSON, so one parameter carries the whole provider scope.
+const USER_SCOPE = `(
+  ((($1::jsonb ->> 'includeServiceAccounts')::boolean IS TRUE) OR u.kind = 'internal')
+  AND (jsonb_array_length(COALESCE($1::jsonb -> 'accessGroups', '[]'::jsonb)) = 0
+       OR EXISTS (SELECT 1 FROM group_members gm
+                  WHERE gm.user_id = u.id
+                    AND gm.group_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 'accessGroups')::uuid))))`;
+const GROUP_SCOPE = `(
+  ($1::jsonb -> 'groups') IS NULL OR jsonb_typeof($1::jsonb -> 'groups') <> 'array'
+  OR g.id IN (SELECT jsonb_array_elements_text($1::jsonb -> 'groups')::uuid))`;
+
+/** Counts the users and groups in a provider's scope. */
+export async function countInScope(q: Queryable, scope: ProviderScope): Promise<{ users: number; groups: number }> {
+  const { rows } = await q.query<{ users: string; groups: string }>(
+    `SELECT (SELECT count(*) FROM users u WHERE ${USER_SCOPE}) AS users,
+            (SELECT count(*) FROM groups g WHERE ${GROUP_SCOPE}) AS groups`,
+    [JSON.stringify(scope)],
+  );
+  return { users: Number(rows[0]?.users ?? 0), groups: Number(rows[0]?.groups ?? 0) };
+}
+
+/** In-scope ids after `after` in id order (keyset paging; never OFFSET). */
+export async function listScopeIds(
+  q: Queryable,
+  scope: ProviderScope,
+  objectType: ObjectType,
+  after: string | null,
+  limit: number,
+): Promise<string[]> {
+  const sql =
+    objectType === 'user'
+      ? `SELECT u.id FROM users u WHERE ${USER_SCOPE} AND ($2::uuid IS NULL OR u.id > $2) ORDER BY u.id LIMIT $3`
+      : `SELECT g.id FROM groups g WHERE ${GROUP_SCOPE} AND ($2::uuid IS NULL OR g.id > $2) ORDER BY g.id LIMIT $3`;
+  const { rows } = await q.query<{ id: string }>(sql, [JSON.stringify(scope), after, limit]);
+  return rows.map((row) => row.id);
+}
+
+/** In-scope users with `after < id <= last`. */
+export async function loadUsersInRange(q: Queryable, scope: ProviderScope, after: string | null, last: string): Promise<SyncUserRow[]> {
+  const { rows } = await q.query<SyncUserRow>(
+    `SELECT u.id, u.username, u.display_name, u.email, u.given_name, u.family_name, u.active, u.kind, u.attributes
+       FROM users u WHERE ${USER_SCOPE} AND ($2::uuid IS NULL OR u.id > $2) AND u.id <= $3 ORDER BY u.id`,
+    [JSON.stringify(scope), after, last],
+  );
+  return rows;
+}
+
+/** In-scope groups with `after < id <= last`. */
+export async function loadGroupsInRange(q: Queryable, scope: ProviderScope, after: string | null, last: string): Promise<SyncGroupRow[]> {
+  const { rows } = await q.query<SyncGroupRow>(
+    `SELECT g.id, g.name, g.attributes FROM groups g
+      WHERE ${GROUP_SCOPE} AND ($2::uuid IS NULL OR g.id > $2) AND g.id <= $3 ORDER BY g.id`,
+    [JSON.stringify(scope), after, last],
+  );
+  return rows;
+}
+
+/** For each group, the remote ids of its in-scope members that the provider has an ok link for, sorted. */
+export async function memberRemoteIds(
+  q: Queryable,
+  scope: ProviderScope,
+  providerId: string,
+  groupIds: readonly string[],
+): Promise<Map<string, string[]>> {
+  const result = new Map<string, string[]>(groupIds.map((id) => [id, []]));
+  if (groupIds.length === 0) return result;
+  const { rows } = await q.query<{ group_id: string; remote_id: string }>(
+    `SELECT gm.group_id, l.remote_id
+       FROM group_members gm
+       JOIN users u ON u.id = gm.user_id
+       JOIN provider_links l ON l.provider_id = $2 AND l.object_type = 'user' AND l.local_id = u.id
+      WHERE gm.group_id = ANY($3::uuid[]) AND l.status = 'ok' AND l.remote_id IS NOT NULL AND ${USER_SCOPE}
+      ORDER BY gm.group_id, l.remote_id`,
+    [JSON.stringify(scope), providerId, groupIds],
+  );
+  for (const row of rows) result.get(row.group_id)?.push(row.remote_id);
+  return result;
+}
+
+interface LinkRow {
+  provider_id: string;
+  object_type: ObjectType;
+  local_id: string;
+  remote_id: string | null;
+  last_payload_hash: string | null;
+  last_payload: Record<string, unknown> | null;
+  status: LinkStatus;
+  last_error: Record<string, unknown> | null;
+}
+
+function toLink(row: LinkRow): Link {
+  return {
+    providerId: row.provider_id,
+    objectType: row.object_type,
+    localId: row.local_id,
+    remoteId: row.remote_id,
+    lastPayloadHash: row.last_payload_hash,
+    lastPayload: row.last_payload,
+    status: row.status,
+    lastError: row.last_error,
+  };
+}
+
+/** The links of the given local objects, by local id. */
+export async function getLinks(q: Queryable, providerId: string, objectType: ObjectType, localIds: readonly string[]): Promise<Map<string, Link>> {
+  if (localIds.length === 0) return new Map();
+  const { rows } = await q.query<LinkRow>(
+    `SELECT * FROM provider_links WHERE provider_id = $1 AND object_type = $2 AND local_id = ANY($3::uuid[])`,
+    [providerId, objectType, localIds],
+  );
+  return new Map(rows.map((row) => [row.local_id, toLink(row)]));
+}
+
+/** Writes links (insert or replace), in one statement. */
+export async function saveLinks(q: Queryable, links: readonly Link[]): Promise<void> {
+  if (links.length === 0) return;
+  await q.query(
+    `INSERT INTO provider_links (provider_id, object_type, local_id, remote_id, last_payload_hash, last_payload, status, last_error, synced_at)
+     SELECT * , now() FROM jsonb_to_recordset($1::jsonb) AS x(provider_id uuid, object_type text, local_id uuid, remote_id text,
+            last_payload_hash text, last_payload jsonb, status text, last_error jsonb)
+     ON CONFLICT (provider_id, object_type, local_id) DO UPDATE SET
+       remote_id = EXCLUDED.remote_id, last_payload_hash = EXCLUDED.last_payload_hash, last_payload = EXCLUDED.last_payload,
+       status = EXCLUDED.status, last_error = EXCLUDED.last_error, synced_at = now()`,
+    [
+      JSON.stringify(
+        links.map((l) => ({
+          provider_id: l.providerId,
+          object_type: l.objectType,
+          local_id: l.localId,
+          remote_id: l.remoteId,
+          last_payload_hash: l.lastPayloadHash,
+          last_payload: l.lastPayload,
+          status: l.status,
+          last_error: l.lastError,
+        })),
+      ),
+    ],
+  );
+}
+
+/** Removes links. */
+export async function deleteLinks(q: Queryable, providerId: string, objectType: ObjectType, localIds: readonly string[]): Promise<void> {
+  if (localIds.length === 0) return;
+  await q.query(`DELETE FROM provider_links WHERE provider_id = $1 AND object_type = $2 AND local_id = ANY($3::uuid[])`, [
+    providerId,
+    objectType,
+    localIds,
+  ]);
+}
+
+/**
+ * Links (after `after`, in local id order) whose object no longer exists or has left the provider's scope, and
+ * still has a live remote object to deprovision. Already-deactivated users are not returned again.
+ */
+export async function listOutOfScopeLinks(
+  q: Queryable,
+  scope: ProviderScope,
+  providerId: string,
+  objectType: ObjectType,
+  after: string | null,
+  limit: number,
+): Promise<Link[]> {
+  const inScope =
+    objectType === 'user'
+      ? `EXISTS (SELECT 1 FROM users u WHERE u.id = l.local_id AND ${USER_SCOPE})`
+      : `EXISTS (SELECT 1 FROM groups g WHERE g.id = l.local_id AND ${GROUP_SCOPE})`;
+  const { rows } = await q.query<LinkRow>(
+    `SELECT l.* FROM provider_links l
+      WHERE l.provider_id = $2 AND l.object_type = $3 AND ($4::uuid IS NULL OR l.local_id > $4)
+        AND l.status <> 'deactivated' AND NOT ${inScope}
+      ORDER BY l.local_id LIMIT $5`,
+    [JSON.stringify(scope), providerId, objectType, after, limit],
+  );
+  return rows.map(toLink);
+}
+
+/** Opens a run and returns its id. */
+export async function createRun(q: Queryable, providerId: string, kind: 'full' | 'incremental', workflowId: string | null): Promise<string> {
+  const { rows } = await q.query<{ id: string }>(
+    `INSERT INTO sync_runs (provider_id, kind, workflow_id) VALUES ($1, $2, $3) RETURNING id`,
+    [providerId, kind, workflowId],
+  );
+  return rows[0]!.id;
+}
+
+/** Sets a run's expected total of objects. */
+export async function setRunTotal(q: Queryable, runId: string, total: number): Promise<void> {
+  await q.query(`UPDATE sync_runs SET total = $2 WHERE id = $1`, [runId, total]);
+}
+
+/** Adds to a run's counters and appends its events, atomically when `q` is a transaction client. */
+export async function recordProgress(q: Queryable, runId: string, counts: RunCounts, events: readonly SyncEvent[]): Promise<void> {
+  await q.query(
+    `UPDATE sync_runs SET processed = processed + $2, created = created + $3, updated = updated + $4,
+            deleted = deleted + $5, skipped = skipped + $6, failed = failed + $7 WHERE id = $1`,
+    [runId, counts.processed, counts.created, counts.updated, counts.deleted, counts.skipped, counts.failed],
+  );
+  if (events.length === 0) return;
+  await q.query(
+    `INSERT INTO sync_events (run_id, object_type, local_id, action, detail)
+     SELECT $1, x.object_type, x.local_id, x.action, x.detail
+       FROM jsonb_to_recordset($2::jsonb) AS x(object_type text, local_id uuid, action text, detail jsonb)`,
+    [runId, JSON.stringify(events.map((e) => ({ object_type: e.objectType, local_id: e.localId, action: e.action, detail: e.detail ?? null })))],
+  );
+}
+
+/** The run's counters as stored. */
+export interface RunSummary extends RunCounts {
+  id: string;
+  providerId: string;
+  status: 'running' | 'succeeded' | 'failed' | 'cancelled';
+  total: number;
+  unchanged: number;
+  workflowId: string | null;
+}
+
+/** Closes a run: derives `unchanged` and sets the final status. */
+export async function finishRun(
+  q: Queryable,
+  runId: string,
+  status: 'succeeded' | 'failed' | 'cancelled',
+  error: Record<string, unknown> | null,
+): Promise<RunSummary> {
+  const { rows } = await q.query<{
+    id: string;
+    provider_id: string;
+    status: RunSummary['status'];
+    total: number;
+    processed: number;
+    created: number;
+    updated: number;
+    deleted: number;
+    skipped: number;
+    failed: number;
+    unchanged: number;
+    workflow_id: string | null;
+  }>(
+    `UPDATE sync_runs SET status = $2, error = $3, finished_at = now(),
+            unchanged = GREATEST(processed - created - updated - skipped - failed, 0)
+      WHERE id = $1 RETURNING *`,
+    [runId, status, error],
+  );
+  const row = rows[0];
+  if (!row) throw new Error(`sync run ${runId} does not exist`);
+  return {
+    id: row.id,
+    providerId: row.provider_id,
+    status: row.status,
+    total: row.total,
+    processed: row.processed,
+    created: row.created,
+    updated: row.updated,
+    deleted: row.deleted,
+    skipped: row.skipped,
+    failed: row.failed,
+    unchanged: row.unchanged,
+    workflowId: row.workflow_id,
+  };
+}

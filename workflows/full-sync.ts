@@ -1,0 +1,168 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  ContinueAsNew,
+  continueAsNew,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { FullSyncActivities, FullSyncPlan } from '../activities/index.ts';
+import { NON_RETRYABLE_CODES } from '../errors/index.ts';
+
+/** Counters a full sync reports. */
+export interface FullSyncCounts {
+  processed: number;
+  created: number;
+  updated: number;
+  deleted: number;
+  skipped: number;
+  failed: number;
+}
+
+type Phase = 'users' | 'groups' | 'deprovision-users' | 'deprovision-groups';
+
+/** Input of `fullSync`: ids only. `resume` is what a continued-as-new run carries over. */
+export interface FullSyncInput {
+  providerId: string;
+  runId: string;
+  resume?: { plan: FullSyncPlan; phase: Phase; after: string | null; counts: FullSyncCounts };
+}
+
+/** What a finished full sync returns: the run's counters as stored. */
+export interface FullSyncReport extends FullSyncCounts {
+  runId: string;
+  status: 'succeeded';
+  total: number;
+  unchanged: number;
+}
+
+// One batch talks to the target for up to pageSize objects; heartbeats after every object catch a dead worker fast.
+const vendorCallProfile: ActivityOptions = {
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '2 minutes',
+    maximumAttempts: 12,
+    nonRetryableErrorTypes: [...NON_RETRYABLE_CODES],
+  },
+};
+
+const databaseProfile: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20, nonRetryableErrorTypes: [...NON_RETRYABLE_CODES] },
+};
+
+const vendor = proxyActivities<FullSyncActivities>(vendorCallProfile);
+const database = proxyActivities<FullSyncActivities>(databaseProfile);
+
+const PHASE_LABEL: Record<Phase, string> = {
+  users: 'Users',
+  groups: 'Groups and memberships',
+  'deprovision-users': 'Deprovisioning users',
+  'deprovision-groups': 'Deprovisioning groups',
+};
+
+function add(into: FullSyncCounts, more: FullSyncCounts): void {
+  into.processed += more.processed;
+  into.created += more.created;
+  into.updated += more.updated;
+  into.deleted += more.deleted;
+  into.skipped += more.skipped;
+  into.failed += more.failed;
+}
+
+function showProgress(phase: Phase, plan: FullSyncPlan, counts: FullSyncCounts): void {
+  setCurrentDetails(
+    `**${PHASE_LABEL[phase]}** — ${counts.processed} / ${plan.total} objects\n\n` +
+      `created ${counts.created} · updated ${counts.updated} · deleted ${counts.deleted} · ` +
+      `skipped ${counts.skipped} · failed ${counts.failed}`,
+  );
+}
+
+/** The failure behind an activity failure, as `{ code, message }` (codes, never message parsing). */
+function failureRecord(error: unknown): { code: string; message: string } {
+  const cause = error instanceof ActivityFailure ? error.cause : error;
+  if (cause instanceof ApplicationFailure) return { code: cause.type ?? 'ERR_INTERNAL', message: cause.message };
+  if (cause instanceof Error) return { code: 'ERR_INTERNAL', message: cause.message };
+  return { code: 'ERR_INTERNAL', message: String(cause) };
+}
+
+/**
+ * Full sync of one provider: users, then groups with their members, then deprovisioning of what left scope.
+ * Pages the directory by keyset and runs `concurrency` batch activities at a time; continues as new when the
+ * history grows, carrying only the cursor and counters.
+ */
+export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
+  const { providerId, runId } = input;
+  try {
+    const plan = input.resume?.plan ?? (await vendor.beginFullSync({ providerId, runId }));
+    const counts: FullSyncCounts = input.resume?.counts ?? { processed: 0, created: 0, updated: 0, deleted: 0, skipped: 0, failed: 0 };
+    const phases: Phase[] = plan.groups ? ['users', 'groups', 'deprovision-users', 'deprovision-groups'] : ['users', 'deprovision-users'];
+    let after = input.resume?.after ?? null;
+    for (let p = Math.max(phases.indexOf(input.resume?.phase ?? 'users'), 0); p < phases.length; p += 1) {
+      const phase = phases[p]!;
+      showProgress(phase, plan, counts);
+      do {
+        if (workflowInfo().continueAsNewSuggested) {
+          await continueAsNew<typeof fullSync>({ providerId, runId, resume: { plan, phase, after, counts } });
+        }
+        if (phase === 'users' || phase === 'groups') {
+          const page = await database.planRanges({
+            providerId,
+            objectType: phase === 'users' ? 'user' : 'group',
+            after,
+            rangeSize: plan.pageSize,
+            ranges: plan.concurrency,
+          });
+          const results = await Promise.all(
+            page.ranges.map((range) =>
+              phase === 'users' ? vendor.syncUserRange({ providerId, runId, range }) : vendor.syncGroupRange({ providerId, runId, range }),
+            ),
+          );
+          for (const result of results) add(counts, result);
+          after = page.next;
+        } else {
+          const page = await vendor.deprovisionPage({
+            providerId,
+            runId,
+            objectType: phase === 'deprovision-users' ? 'user' : 'group',
+            after,
+            limit: plan.pageSize,
+          });
+          add(counts, page.counts);
+          after = page.next;
+        }
+        showProgress(phase, plan, counts);
+      } while (after !== null);
+    }
+    const s = await database.finishFullSync({ runId, status: 'succeeded', error: null });
+    return {
+      runId,
+      status: 'succeeded',
+      total: s.total,
+      processed: s.processed,
+      created: s.created,
+      updated: s.updated,
+      deleted: s.deleted,
+      skipped: s.skipped,
+      failed: s.failed,
+      unchanged: s.unchanged,
+    };
+  } catch (error) {
+    if (error instanceof ContinueAsNew) throw error;
+    if (isCancellation(error)) {
+      await CancellationScope.nonCancellable(() => database.finishFullSync({ runId, status: 'cancelled', error: null }));
+      throw error;
+    }
+    const record = failureRecord(error);
+    await database.finishFullSync({ runId, status: 'failed', error: record });
+    setCurrentDetails(`**Failed** — ${record.code}: ${record.message}`);
+    throw ApplicationFailure.nonRetryable(record.message, record.code);
+  }
+}
