@@ -1,1 +1,4 @@
+/** The SCIM 2.0 protocol layer: wire schemas, filter building and the HTTP client. */
 export * from './schemas.ts';
+export * from './filter.ts';
+export * from './client.ts';

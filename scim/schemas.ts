@@ -77,3 +77,121 @@ export const ScimGroupSchema = z.looseObject({
   meta: MetaSchema.optional(),
 });
 export type ScimGroup = z.infer<typeof ScimGroupSchema>;
+
+/** Reads a boolean that some vendors send as the string "true"/"false" (Salesforce's examples do). */
+const LenientBooleanSchema = z.preprocess(
+  (value) => (typeof value === 'string' && /^(true|false)$/i.test(value) ? value.toLowerCase() === 'true' : value),
+  z.boolean(),
+);
+
+/** Reads a count that some vendors send as a numeric string. */
+const LenientCountSchema = z.preprocess(
+  (value) => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value),
+  z.number().int().nonnegative(),
+);
+
+/** One PATCH operation (RFC 7644 §3.5.2). `op` is read case-insensitively: Entra sends `Replace`. */
+export const PatchOperationSchema = z.looseObject({
+  op: z.preprocess(
+    (value) => (typeof value === 'string' ? value.toLowerCase() : value),
+    z.enum(['add', 'replace', 'remove']),
+  ),
+  path: z.string().min(1).optional(),
+  value: z.unknown().optional(),
+});
+/** One PATCH operation: add, replace or remove, with an optional path and value. */
+export type PatchOperation = z.infer<typeof PatchOperationSchema>;
+
+/** A PatchOp request message (RFC 7644 §3.5.2). */
+export const PatchOpSchema = z.looseObject({
+  schemas: z.array(z.string()).min(1),
+  Operations: z.array(PatchOperationSchema).min(1),
+});
+/** A PatchOp request message. */
+export type PatchOp = z.infer<typeof PatchOpSchema>;
+
+/**
+ * A ListResponse (RFC 7644 §3.4.2) around `resourceSchema`. `Resources` may be omitted when nothing matched, and
+ * `totalResults` is optional because cursor-paged targets (AWS) leave it out.
+ */
+export function listResponseSchema<T extends z.ZodType>(resourceSchema: T) {
+  return z.looseObject({
+    schemas: z.array(z.string()).optional(),
+    totalResults: LenientCountSchema.optional(),
+    startIndex: LenientCountSchema.optional(),
+    itemsPerPage: LenientCountSchema.optional(),
+    Resources: z.array(resourceSchema).default([]),
+  });
+}
+
+/** A SCIM error body (RFC 7644 §3.12); `status` is a string per the RFC, but many targets send a number. */
+export const ScimErrorSchema = z.looseObject({
+  schemas: z.array(z.string()).optional(),
+  status: z.union([z.string(), z.number()]).optional(),
+  scimType: z.string().optional(),
+  detail: z.string().optional(),
+});
+/** A SCIM error body. */
+export type ScimError = z.infer<typeof ScimErrorSchema>;
+
+const SupportedSchema = z.looseObject({ supported: LenientBooleanSchema.catch(false).default(false) });
+
+/**
+ * A ServiceProviderConfig (RFC 7643 §5), read leniently: a missing or malformed feature object means the
+ * feature is unsupported, so a sparse answer still yields a usable configuration.
+ */
+export const ServiceProviderConfigSchema = z.looseObject({
+  schemas: z.array(z.string()).optional(),
+  patch: SupportedSchema.catch({ supported: false }).default({ supported: false }),
+  bulk: z
+    .looseObject({
+      supported: LenientBooleanSchema.catch(false).default(false),
+      maxOperations: LenientCountSchema.catch(0).default(0),
+      maxPayloadSize: LenientCountSchema.catch(0).default(0),
+    })
+    .catch({ supported: false, maxOperations: 0, maxPayloadSize: 0 })
+    .default({ supported: false, maxOperations: 0, maxPayloadSize: 0 }),
+  filter: z
+    .looseObject({
+      supported: LenientBooleanSchema.catch(false).default(false),
+      maxResults: LenientCountSchema.catch(0).default(0),
+    })
+    .catch({ supported: false, maxResults: 0 })
+    .default({ supported: false, maxResults: 0 }),
+  etag: SupportedSchema.catch({ supported: false }).default({ supported: false }),
+  changePassword: SupportedSchema.catch({ supported: false }).default({ supported: false }),
+  sort: SupportedSchema.catch({ supported: false }).default({ supported: false }),
+});
+/** A ServiceProviderConfig with every feature object present. */
+export type ServiceProviderConfig = z.infer<typeof ServiceProviderConfigSchema>;
+
+/** A ResourceType (RFC 7643 §6). */
+export const ResourceTypeSchema = z.looseObject({
+  schemas: z.array(z.string()).optional(),
+  id: z.string().optional(),
+  name: z.string().min(1),
+  endpoint: z.string().min(1),
+  schema: z.string().min(1),
+  description: z.string().optional(),
+  schemaExtensions: z.array(z.looseObject({ schema: z.string(), required: z.boolean().optional() })).optional(),
+});
+/** A ResourceType. */
+export type ResourceType = z.infer<typeof ResourceTypeSchema>;
+
+/** Reads an id some targets send as a number. */
+const RemoteIdSchema = z.preprocess((value) => (typeof value === 'number' ? String(value) : value), z.string().min(1));
+
+/**
+ * A User as a target returns it: `id` is required and `schemas` defaults to core User, because targets are
+ * lenient about echoing it.
+ */
+export const RemoteUserSchema = ScimUserSchema.extend({
+  schemas: z.array(z.string().min(1)).min(1).default([SCHEMA_USER]),
+  id: RemoteIdSchema,
+});
+
+/** A Group as a target returns it: `id` is required and `schemas` defaults to core Group. */
+export const RemoteGroupSchema = ScimGroupSchema.extend({
+  schemas: z.array(z.string().min(1)).min(1).default([SCHEMA_GROUP]),
+  id: RemoteIdSchema,
+});

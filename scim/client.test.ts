@@ -1,0 +1,410 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import * as z from 'zod';
+import { ScimRequestError } from '../errors/index.ts';
+import { createScimClient, parseRetryAfter, type ScimRequestInfo } from './client.ts';
+
+interface Received {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+type Handler = (req: Received, res: ServerResponse) => void;
+
+/** A tiny HTTP server whose answer each test sets, counting the sockets clients open. */
+let server: Server;
+let baseUrl: string;
+let handler: Handler;
+let received: Received[];
+let sockets: number;
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/scim+json', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function scimError(status: number, scimType: string | undefined, detail: string) {
+  return {
+    schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'],
+    status: String(status),
+    ...(scimType === undefined ? {} : { scimType }),
+    detail,
+  };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ScimRequestError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof ScimRequestError, `expected ScimRequestError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('expected the request to fail');
+}
+
+before(async () => {
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const entry = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() };
+      received.push(entry);
+      handler(entry, res);
+    });
+  });
+  server.on('connection', () => {
+    sockets += 1;
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/scim/v2`;
+});
+
+after(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+beforeEach(() => {
+  received = [];
+  sockets = 0;
+  handler = (_req, res) => json(res, 200, { ok: true });
+});
+
+describe('requests', () => {
+  test('sends the bearer token and SCIM content types, and joins base URL and path', async () => {
+    const client = createScimClient({ baseUrl: `${baseUrl}/`, token: 'secret-token', userAgent: 'scimflow-test' });
+    try {
+      await client.request('POST', '/Users', { body: { userName: 'alice' } });
+      const [request] = received;
+      assert.ok(request);
+      assert.equal(request.method, 'POST');
+      assert.equal(request.url, '/scim/v2/Users');
+      assert.equal(request.headers.authorization, 'Bearer secret-token');
+      assert.equal(request.headers['content-type'], 'application/scim+json');
+      assert.equal(request.headers.accept, 'application/scim+json, application/json');
+      assert.equal(request.headers['user-agent'], 'scimflow-test');
+      assert.deepEqual(JSON.parse(request.body), { userName: 'alice' });
+      assert.equal(client.baseUrl, baseUrl);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('encodes query parameters and leaves out undefined ones', async () => {
+    const client = createScimClient({ baseUrl });
+    try {
+      await client.request('GET', '/Users', { query: { filter: 'userName eq "a b&c"', count: 2, startIndex: undefined } });
+      const url = new URL(received[0]?.url ?? '', 'http://x');
+      assert.equal(url.searchParams.get('filter'), 'userName eq "a b&c"');
+      assert.equal(url.searchParams.get('count'), '2');
+      assert.equal(url.searchParams.has('startIndex'), false);
+      assert.equal(received[0]?.headers.authorization, undefined);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('asks a token function for the token on every request', async () => {
+    let calls = 0;
+    const client = createScimClient({
+      baseUrl,
+      token: async () => {
+        calls += 1;
+        return `token-${calls}`;
+      },
+    });
+    try {
+      await client.request('GET', '/Users');
+      await client.request('GET', '/Users');
+      assert.deepEqual(
+        received.map((request) => request.headers.authorization),
+        ['Bearer token-1', 'Bearer token-2'],
+      );
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('refuses a path that does not start with a slash', async () => {
+    const client = createScimClient({ baseUrl });
+    try {
+      await assert.rejects(client.request('GET', 'Users'), TypeError);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('responses', () => {
+  test('reads bodies sent as application/scim+json or application/json', async () => {
+    const client = createScimClient({ baseUrl });
+    try {
+      for (const contentType of ['application/scim+json', 'application/json; charset=utf-8']) {
+        handler = (_req, res) => json(res, 200, { id: 'u1' }, { 'content-type': contentType });
+        const response = await client.request('GET', '/Users/u1');
+        assert.deepEqual(response.body, { id: 'u1' }, contentType);
+        assert.equal(response.headers['content-type'], contentType);
+      }
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('returns an undefined body for 204 and for an empty 200', async () => {
+    const client = createScimClient({ baseUrl });
+    try {
+      handler = (_req, res) => res.writeHead(204).end();
+      const deleted = await client.request('DELETE', '/Users/u1');
+      assert.equal(deleted.status, 204);
+      assert.equal(deleted.body, undefined);
+      handler = (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end();
+      const empty = await client.request('PATCH', '/Users/u1', { body: {}, schema: z.object({ id: z.string() }) });
+      assert.equal(empty.status, 200);
+      assert.equal(empty.body, undefined);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('validates the body against a given schema', async () => {
+    const client = createScimClient({ baseUrl });
+    try {
+      handler = (_req, res) => json(res, 201, { id: 'u1', userName: 'alice' });
+      const ok = await client.request('POST', '/Users', { body: {}, schema: z.object({ id: z.string() }) });
+      assert.deepEqual(ok.body, { id: 'u1' });
+
+      handler = (_req, res) => json(res, 201, { userName: 'alice' });
+      const error = await rejection(client.request('POST', '/Users', { body: {}, schema: z.object({ id: z.string() }) }));
+      assert.equal(error.code, 'ERR_SCIM_INVALID_RESPONSE');
+      assert.match(error.message, /POST \/Users/);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('treats a non-JSON success body as an invalid response', async () => {
+    const client = createScimClient({ baseUrl });
+    try {
+      handler = (_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>login</html>');
+      assert.equal((await rejection(client.request('GET', '/Users'))).code, 'ERR_SCIM_INVALID_RESPONSE');
+      handler = (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"broken"');
+      assert.equal((await rejection(client.request('GET', '/Users'))).code, 'ERR_SCIM_INVALID_RESPONSE');
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('error classification', () => {
+  test('maps each failure status to its code, keeping status, scimType and detail', async () => {
+    const client = createScimClient({ baseUrl });
+    const cases = [
+      [400, 'invalidValue', 'ERR_SCIM_BAD_REQUEST'],
+      [422, undefined, 'ERR_SCIM_BAD_REQUEST'],
+      [401, undefined, 'ERR_SCIM_UNAUTHORIZED'],
+      [403, undefined, 'ERR_SCIM_FORBIDDEN'],
+      [404, undefined, 'ERR_SCIM_NOT_FOUND'],
+      [409, 'uniqueness', 'ERR_SCIM_CONFLICT'],
+      [429, undefined, 'ERR_SCIM_RATE_LIMITED'],
+      [500, undefined, 'ERR_SCIM_SERVER'],
+      [502, undefined, 'ERR_SCIM_SERVER'],
+      [503, undefined, 'ERR_SCIM_SERVER'],
+    ] as const;
+    try {
+      for (const [status, scimType, code] of cases) {
+        handler = (_req, res) => json(res, status, scimError(status, scimType, `reason ${status}`));
+        const error = await rejection(client.request('PUT', '/Users/u1', { body: {} }));
+        assert.equal(error.code, code, `status ${status}`);
+        assert.equal(error.status, status);
+        assert.equal(error.scimType, scimType);
+        assert.equal(error.details.detail, `reason ${status}`);
+        assert.match(error.message, new RegExp(`PUT /Users/u1 failed with ${status}`));
+        assert.match(error.message, new RegExp(`reason ${status}`));
+        if (scimType !== undefined) assert.match(error.message, new RegExp(scimType));
+      }
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('reads a SCIM error whose status is a number', async () => {
+    const client = createScimClient({ baseUrl });
+    try {
+      handler = (_req, res) => json(res, 409, { status: 409, scimType: 'uniqueness', detail: 'taken' });
+      const error = await rejection(client.request('POST', '/Users', { body: {} }));
+      assert.equal(error.code, 'ERR_SCIM_CONFLICT');
+      assert.equal(error.scimType, 'uniqueness');
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('truncates a long detail and keeps a non-JSON error page short', async () => {
+    const client = createScimClient({ baseUrl });
+    try {
+      handler = (_req, res) => json(res, 400, scimError(400, 'invalidValue', 'x'.repeat(5000)));
+      const long = await rejection(client.request('POST', '/Users', { body: {} }));
+      assert.ok(long.message.length < 700, `message is ${long.message.length} chars`);
+
+      handler = (_req, res) => res.writeHead(502, { 'content-type': 'text/html' }).end(`<html>${'y'.repeat(5000)}</html>`);
+      const page = await rejection(client.request('GET', '/Users'));
+      assert.equal(page.code, 'ERR_SCIM_SERVER');
+      assert.ok(page.message.length < 700);
+      assert.match(page.message, /<html>y+/);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('never puts the token in an error, even when the target echoes it', async () => {
+    const client = createScimClient({ baseUrl, token: 'very-secret-token' });
+    try {
+      handler = (req, res) =>
+        json(res, 401, scimError(401, undefined, `bad credentials: ${String(req.headers.authorization)}`));
+      const error = await rejection(client.request('GET', '/Users'));
+      assert.equal(error.code, 'ERR_SCIM_UNAUTHORIZED');
+      assert.doesNotMatch(error.message, /very-secret-token/);
+      assert.doesNotMatch(JSON.stringify(error.toJSON()), /very-secret-token/);
+      assert.match(error.message, /\[redacted\]/);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('reads Retry-After seconds on 429', async () => {
+    const client = createScimClient({ baseUrl });
+    try {
+      handler = (_req, res) => json(res, 429, scimError(429, undefined, 'slow down'), { 'retry-after': '7' });
+      const error = await rejection(client.request('POST', '/Users', { body: {} }));
+      assert.equal(error.code, 'ERR_SCIM_RATE_LIMITED');
+      assert.equal(error.retryAfterMs, 7000);
+      assert.equal(error.details.retryAfterMs, 7000);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('reads a Retry-After HTTP-date on 503 and leaves it undefined when absent', async () => {
+    const client = createScimClient({ baseUrl });
+    try {
+      const at = new Date(Date.now() + 60_000).toUTCString();
+      handler = (_req, res) => json(res, 503, scimError(503, undefined, 'maintenance'), { 'retry-after': at });
+      const dated = await rejection(client.request('GET', '/Users'));
+      assert.equal(dated.code, 'ERR_SCIM_SERVER');
+      assert.ok(dated.retryAfterMs !== undefined && dated.retryAfterMs > 50_000 && dated.retryAfterMs <= 60_000);
+
+      handler = (_req, res) => json(res, 429, scimError(429, undefined, 'slow down'));
+      assert.equal((await rejection(client.request('GET', '/Users'))).retryAfterMs, undefined);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('classifies a refused connection as a network error', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const client = createScimClient({ baseUrl: `http://127.0.0.1:${port}/scim` });
+    try {
+      const error = await rejection(client.request('GET', '/Users'));
+      assert.equal(error.code, 'ERR_SCIM_NETWORK');
+      assert.equal(error.status, 0);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('classifies a target that does not answer in time as a timeout', async () => {
+    const client = createScimClient({ baseUrl, timeoutMs: 200 });
+    try {
+      handler = () => undefined;
+      const started = Date.now();
+      const error = await rejection(client.request('GET', '/Users'));
+      assert.equal(error.code, 'ERR_SCIM_TIMEOUT');
+      assert.ok(Date.now() - started < 5000);
+    } finally {
+      server.closeAllConnections();
+      await client.close();
+    }
+  });
+
+  test('reports every request, failed ones included, to onRequest', async () => {
+    const seen: ScimRequestInfo[] = [];
+    const client = createScimClient({ baseUrl, onRequest: (info) => seen.push(info) });
+    try {
+      await client.request('GET', '/ServiceProviderConfig');
+      handler = (_req, res) => json(res, 404, scimError(404, undefined, 'gone'));
+      await rejection(client.request('DELETE', '/Users/u9'));
+      assert.deepEqual(
+        seen.map(({ method, path, status }) => ({ method, path, status })),
+        [
+          { method: 'GET', path: '/ServiceProviderConfig', status: 200 },
+          { method: 'DELETE', path: '/Users/u9', status: 404 },
+        ],
+      );
+      assert.ok(seen.every((info) => info.durationMs >= 0));
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('connection reuse', () => {
+  test('sequential requests, failed ones included, reuse kept-alive sockets', async () => {
+    const client = createScimClient({ baseUrl });
+    try {
+      for (let i = 0; i < 20; i += 1) {
+        handler = i % 5 === 0
+          ? (_req, res) => json(res, 409, scimError(409, 'uniqueness', 'dup'))
+          : (_req, res) => json(res, 200, { i });
+        await client.request('GET', `/Users/${i}`).catch((error: unknown) => {
+          if (!(error instanceof ScimRequestError)) throw error;
+        });
+      }
+      assert.equal(received.length, 20);
+      // undici may open a second socket when the next request is dispatched in the same tick the previous body
+      // finished; without keep-alive this would be 20.
+      assert.ok(sockets >= 1 && sockets <= 2, `opened ${sockets} sockets for 20 requests`);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('concurrent requests open no more sockets than the connections limit', async () => {
+    const client = createScimClient({ baseUrl, connections: 4 });
+    try {
+      handler = (_req, res) => setTimeout(() => json(res, 200, {}), 5);
+      await Promise.all(Array.from({ length: 40 }, (_, i) => client.request('GET', `/Users/${i}`)));
+      assert.equal(received.length, 40);
+      assert.ok(sockets >= 1 && sockets <= 4, `opened ${sockets} sockets`);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('parseRetryAfter', () => {
+  const now = Date.parse('2026-01-01T00:00:00Z');
+
+  test('reads delay-seconds', () => {
+    assert.equal(parseRetryAfter('0', now), 0);
+    assert.equal(parseRetryAfter('1', now), 1000);
+    assert.equal(parseRetryAfter(' 120 ', now), 120_000);
+  });
+
+  test('reads an HTTP-date relative to now, and a past date as zero', () => {
+    assert.equal(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now), 30_000);
+    assert.equal(parseRetryAfter('Wed, 31 Dec 2025 23:59:00 GMT', now), 0);
+  });
+
+  test('gives undefined for a missing or unreadable value', () => {
+    for (const value of [undefined, '', 'soon', '-5', '1.5', 'Thu, 99 Foo 2026']) {
+      assert.equal(parseRetryAfter(value, now), undefined, String(value));
+    }
+  });
+});
