@@ -1,0 +1,229 @@
+/**
+ * `scimflow start` (everything in one process tree, for development and the demo), `scimflow worker` and
+ * `scimflow api` (the production roles).
+ */
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import cliProgress from 'cli-progress';
+import pino from 'pino';
+import { createApi, startApiServer } from '../api/index.ts';
+import { loadEnv, type Env } from '../config/index.ts';
+import { createProvider, getProviderForSync, importDirectory, type Db } from '../db/index.ts';
+import { createSyncControl, createWorker, openStore, redactUrl, temporalUiLink } from '../engine/index.ts';
+import { createPluginRegistry, resolvePluginOptions } from '../plugins/index.ts';
+import { findTemporalBinary, startTemporalDevServer } from '../scripts/lib/temporal-dev.mjs';
+
+type Stopper = () => Promise<void>;
+
+/** Runs `stoppers` newest-first when the process is asked to stop, then exits. */
+function stopOnSignals(stoppers: Stopper[], log: pino.Logger): void {
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping scimflow');
+    for (const fn of [...stoppers].reverse()) {
+      await fn().catch((error: unknown) => log.warn({ err: error }, 'error while stopping'));
+    }
+    process.exit(0);
+  };
+  process.once('SIGINT', (s) => void stop(s));
+  process.once('SIGTERM', (s) => void stop(s));
+}
+
+async function connectTemporal(env: Env, stoppers: Stopper[], log: pino.Logger): Promise<{ address: string; uiUrl: string | null }> {
+  if (env.TEMPORAL_ADDRESS) return { address: env.TEMPORAL_ADDRESS, uiUrl: process.env['TEMPORAL_UI_URL'] ?? null };
+  const binary = findTemporalBinary();
+  if (!binary) {
+    throw new Error('TEMPORAL_ADDRESS is not set and no Temporal CLI was found: run `npm run setup` or set TEMPORAL_ADDRESS');
+  }
+  log.info('starting an embedded Temporal dev server');
+  const server = await startTemporalDevServer({ binary, headless: false, port: 7233, uiPort: 8233, fallbackToFreePorts: true });
+  stoppers.push(() => server.stop());
+  return { address: server.address, uiUrl: server.uiUrl };
+}
+
+/** Starts the whole engine in one process: database, Temporal (embedded unless TEMPORAL_ADDRESS), worker, API. */
+export async function runStart(options: { demo: boolean }): Promise<void> {
+  const env = loadEnv();
+  const log = pino({ level: env.LOG_LEVEL, base: null, transport: undefined });
+  const stoppers: Stopper[] = [];
+  stopOnSignals(stoppers, log);
+
+  const { db, secrets, keySource } = await openStore(env, { allowDevKey: true });
+  stoppers.push(() => db.end());
+  if (keySource === 'dev-file') log.warn('SCIMFLOW_SECRET_KEY is not set: using a development key kept in ~/.cache/scimflow');
+
+  const temporal = await connectTemporal(env, stoppers, log);
+  const nativeConnection = await NativeConnection.connect({ address: temporal.address });
+  const connection = await Connection.connect({ address: temporal.address });
+  stoppers.push(() => connection.close());
+  stoppers.push(() => nativeConnection.close());
+  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+
+  const plugins = createPluginRegistry();
+  const { worker, targets } = await createWorker({
+    connection: nativeConnection,
+    namespace: env.TEMPORAL_NAMESPACE,
+    taskQueue: env.SCIMFLOW_TASK_QUEUE,
+    db,
+    plugins,
+    loadProvider: (id) => getProviderForSync(db, secrets, id),
+  });
+  const workerDone = worker.run();
+  stoppers.push(async () => {
+    worker.shutdown();
+    await workerDone;
+    await targets.closeAll();
+  });
+
+  const control = createSyncControl({ client, db, taskQueue: env.SCIMFLOW_TASK_QUEUE });
+  const app = createApi({
+    db,
+    secrets,
+    sync: control,
+    validatePluginOptions: (pluginId: string, pluginOptions: unknown) => resolvePluginOptions(plugins, pluginId, pluginOptions),
+    log,
+  });
+  const api = await startApiServer(app, { host: env.SCIMFLOW_API_HOST, port: env.SCIMFLOW_API_PORT });
+  stoppers.push(() => api.close());
+
+  console.log('');
+  console.log(`scimflow is running`);
+  console.log(`  API          ${api.url}/api/v1   (OpenAPI: ${api.url}/openapi.json)`);
+  console.log(`  Temporal     ${temporal.address}`);
+  if (temporal.uiUrl) console.log(`  Temporal UI  ${temporal.uiUrl}`);
+  console.log(`  Database     ${redactUrl(env.DATABASE_URL)}`);
+  console.log('');
+
+  if (options.demo) {
+    await runDemo({ db, env, control, uiUrl: temporal.uiUrl, stoppers, secretsCreate: (input) => createProvider(db, secrets, input) });
+  }
+  console.log('Press Ctrl-C to stop.');
+  await workerDone;
+}
+
+/** Seeds a demo directory, provisions it into a loopback SCIM server, and shows the run. */
+async function runDemo(ctx: {
+  db: Db;
+  env: Env;
+  control: ReturnType<typeof createSyncControl>;
+  uiUrl: string | null;
+  stoppers: Stopper[];
+  secretsCreate: (input: Parameters<typeof createProvider>[2]) => ReturnType<typeof createProvider>;
+}): Promise<void> {
+  // The demo target is the same independent SCIM server the tests use (SCIMMY), started on loopback.
+  const { startScimTarget } = await import('../test/servers/index.ts');
+  const target = await startScimTarget({ token: `demo-${Date.now()}` });
+  ctx.stoppers.push(() => target.close());
+  console.log(`Demo SCIM target on ${target.url}`);
+
+  const groupCount = 50;
+  const users = Array.from({ length: 1000 }, (_, i) => {
+    const n = String(i + 1).padStart(4, '0');
+    return { username: `demo.user${n}`, displayName: `Demo User ${n}`, email: `demo.user${n}@example.test`, givenName: 'Demo', familyName: `User ${n}` };
+  });
+  const groups = Array.from({ length: groupCount }, (_, g) => ({
+    name: `demo-group-${String(g + 1).padStart(2, '0')}`,
+    members: users.filter((_, i) => i % groupCount === g || (i % 10 === 0 && (i + 1) % groupCount === g)).map((u) => u.username),
+  }));
+  const imported = await importDirectory(ctx.db, { users, groups });
+  console.log(`Seeded the directory: ${JSON.stringify(imported)}`);
+
+  const slug = `demo-${Date.now().toString(36)}`;
+  const provider = await ctx.secretsCreate({
+    slug,
+    name: 'Demo loopback SCIM target',
+    baseUrl: target.url,
+    plugin: 'scim2',
+    pluginOptions: {},
+    auth: { mode: 'bearer', token: target.token },
+    scope: { includeServiceAccounts: false, accessGroups: [] },
+    deprovision: 'delete',
+    pageSize: 100,
+    concurrency: 4,
+    dryRun: false,
+    enabled: true,
+  });
+  const { runId, workflowId } = await ctx.control.requestFullSync(provider);
+  if (ctx.uiUrl) console.log(`Full sync started: ${temporalUiLink(ctx.uiUrl, ctx.env.TEMPORAL_NAMESPACE, workflowId)}`);
+
+  const bar = new cliProgress.SingleBar({ format: 'Full sync [{bar}] {value}/{total} objects | {status}', hideCursor: true }, cliProgress.Presets.shades_classic);
+  bar.start(1, 0, { status: 'starting' });
+  for (;;) {
+    const { rows } = await ctx.db.query<{ status: string; total: number; processed: number }>(
+      'SELECT status, total, processed FROM sync_runs WHERE id = $1',
+      [runId],
+    );
+    const run = rows[0];
+    if (run) {
+      bar.setTotal(Math.max(run.total, 1));
+      bar.update(run.processed, { status: run.status });
+      if (run.status !== 'running') break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  bar.stop();
+  const { rows } = await ctx.db.query('SELECT status, total, created, updated, deleted, unchanged, skipped, failed FROM sync_runs WHERE id = $1', [runId]);
+  const remoteUsers = (await target.users()).length;
+  const remoteGroups = await target.groups();
+  const remoteMemberships = remoteGroups.reduce((sum, g) => sum + (g.members?.length ?? 0), 0);
+  console.log(`Run ${runId}: ${JSON.stringify(rows[0])}`);
+  console.log(`The target now holds ${remoteUsers} users, ${remoteGroups.length} groups, ${remoteMemberships} memberships.`);
+  if (ctx.uiUrl) console.log(`Inspect the run in the Temporal UI: ${temporalUiLink(ctx.uiUrl, ctx.env.TEMPORAL_NAMESPACE, workflowId)}`);
+}
+
+/** `scimflow worker`: a Temporal worker only (production role). */
+export async function runWorker(): Promise<void> {
+  const env = loadEnv();
+  const log = pino({ level: env.LOG_LEVEL, base: null });
+  if (!env.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS must be set for `scimflow worker`');
+  const stoppers: Stopper[] = [];
+  stopOnSignals(stoppers, log);
+  const { db, secrets } = await openStore(env, { allowDevKey: false });
+  stoppers.push(() => db.end());
+  const nativeConnection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  stoppers.push(() => nativeConnection.close());
+  const { worker, targets } = await createWorker({
+    connection: nativeConnection,
+    namespace: env.TEMPORAL_NAMESPACE,
+    taskQueue: env.SCIMFLOW_TASK_QUEUE,
+    db,
+    plugins: createPluginRegistry(),
+    loadProvider: (id) => getProviderForSync(db, secrets, id),
+  });
+  const done = worker.run();
+  stoppers.push(async () => {
+    worker.shutdown();
+    await done;
+    await targets.closeAll();
+  });
+  log.info({ taskQueue: env.SCIMFLOW_TASK_QUEUE, namespace: env.TEMPORAL_NAMESPACE }, 'scimflow worker running');
+  await done;
+}
+
+/** `scimflow api`: the HTTP admin API only (production role). */
+export async function runApi(): Promise<void> {
+  const env = loadEnv();
+  const log = pino({ level: env.LOG_LEVEL, base: null });
+  if (!env.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS must be set for `scimflow api`');
+  const stoppers: Stopper[] = [];
+  stopOnSignals(stoppers, log);
+  const { db, secrets } = await openStore(env, { allowDevKey: false });
+  stoppers.push(() => db.end());
+  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
+  stoppers.push(() => connection.close());
+  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+  const plugins = createPluginRegistry();
+  const app = createApi({
+    db,
+    secrets,
+    sync: createSyncControl({ client, db, taskQueue: env.SCIMFLOW_TASK_QUEUE }),
+    validatePluginOptions: (pluginId: string, pluginOptions: unknown) => resolvePluginOptions(plugins, pluginId, pluginOptions),
+    log,
+  });
+  const api = await startApiServer(app, { host: env.SCIMFLOW_API_HOST, port: env.SCIMFLOW_API_PORT });
+  stoppers.push(() => api.close());
+  log.info({ url: api.url }, 'scimflow API listening');
+  await new Promise(() => undefined);
+}

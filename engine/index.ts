@@ -1,0 +1,3 @@
+export * from './sync-control.ts';
+export * from './worker.ts';
+export * from './runtime.ts';

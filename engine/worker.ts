@@ -1,0 +1,59 @@
+import { fileURLToPath } from 'node:url';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createBuiltinMapper, createFullSyncActivities, createTargetPool, type PayloadMapper, type TargetPool } from '../activities/index.ts';
+import type { Db, ProviderForSync } from '../db/index.ts';
+import type { PluginRegistry } from '../plugins/index.ts';
+
+const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+let bundlePromise: Promise<WorkflowBundleWithSourceMap> | undefined;
+
+/** Bundles the workflow code once per process (webpack takes 1–2 s); every worker reuses the bundle. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundlePromise ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+  return bundlePromise;
+}
+
+const quietBundlerLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string, meta?: Record<string, unknown>) => console.warn(message, meta ?? ''),
+  error: (message: string, meta?: Record<string, unknown>) => console.error(message, meta ?? ''),
+};
+
+/** What a scimflow worker runs on. */
+export interface WorkerDeps {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  db: Db;
+  plugins: PluginRegistry;
+  loadProvider: (providerId: string) => Promise<ProviderForSync>;
+  mapper?: PayloadMapper;
+  targets?: TargetPool;
+  /** Concurrent activity executions on this worker (each is one batch of SCIM requests). */
+  maxConcurrentActivities?: number;
+}
+
+/** Creates a Temporal worker with every scimflow workflow and activity; call `run()` on it. */
+export async function createWorker(deps: WorkerDeps): Promise<{ worker: Worker; targets: TargetPool }> {
+  const targets = deps.targets ?? createTargetPool(deps.plugins);
+  const activities = createFullSyncActivities({
+    db: deps.db,
+    targets,
+    mapper: deps.mapper ?? createBuiltinMapper(),
+    loadProvider: deps.loadProvider,
+  });
+  const worker = await Worker.create({
+    connection: deps.connection,
+    namespace: deps.namespace,
+    taskQueue: deps.taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
+    maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? 64,
+    shutdownGraceTime: '20 seconds',
+  });
+  return { worker, targets };
+}

@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { createSecretBox, generateSecretKey, getProviderForSync, type Db, type ProviderForSync, type SecretBox } from '../../db/index.ts';
+import { createSyncControl, createWorker, type TemporalSyncControl } from '../../engine/index.ts';
+import { createPluginRegistry, type PluginRegistry } from '../../plugins/index.ts';
+import type { PayloadMapper } from '../../activities/index.ts';
+import type { FullSyncReport } from '../../workflows/index.ts';
+import { testTemporalAddress } from './temporal.ts';
+
+/** A real worker on a real Temporal server, on a task queue of its own, over a test database. */
+export interface TestEngine {
+  client: Client;
+  secrets: SecretBox;
+  control: TemporalSyncControl;
+  taskQueue: string;
+  /** Starts a full sync of the provider and waits for its workflow to finish; throws when the workflow fails. */
+  fullSync(provider: { id: string; slug: string }): Promise<{ runId: string; workflowId: string; report: FullSyncReport }>;
+  shutdown(): Promise<void>;
+}
+
+/** Starts a worker for one test file. */
+export async function startTestEngine(options: {
+  db: Db;
+  mapper?: PayloadMapper;
+  plugins?: PluginRegistry;
+  loadProvider?: (db: Db, secrets: SecretBox, id: string) => Promise<ProviderForSync>;
+}): Promise<TestEngine> {
+  const address = await testTemporalAddress();
+  const secrets = createSecretBox(generateSecretKey());
+  const nativeConnection = await NativeConnection.connect({ address });
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace: 'default' });
+  const taskQueue = `test-${randomUUID()}`;
+  const load = options.loadProvider ?? getProviderForSync;
+  const { worker, targets } = await createWorker({
+    connection: nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    db: options.db,
+    plugins: options.plugins ?? createPluginRegistry(),
+    loadProvider: (id) => load(options.db, secrets, id),
+    ...(options.mapper ? { mapper: options.mapper } : {}),
+  });
+  const running = worker.run();
+  const control = createSyncControl({ client, db: options.db, taskQueue });
+  return {
+    client,
+    secrets,
+    control,
+    taskQueue,
+    async fullSync(provider) {
+      const { runId, workflowId } = await control.requestFullSync(provider);
+      const report = (await client.workflow.getHandle(workflowId).result()) as FullSyncReport;
+      return { runId, workflowId, report };
+    },
+    async shutdown() {
+      worker.shutdown();
+      await running;
+      await targets.closeAll();
+      await nativeConnection.close();
+      await connection.close();
+    },
+  };
+}
