@@ -1,0 +1,3 @@
+/** Independent SCIM servers that tests run the engine against. */
+export { startScimTarget, type ScimTarget } from './scim-target.ts';
+export type { FaultRule, ReceivedRequest, ScimTargetOptions } from './scim-target-types.ts';
