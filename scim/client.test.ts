@@ -51,7 +51,12 @@ before(async () => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const entry = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() };
+      const entry = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+      };
       received.push(entry);
       handler(entry, res);
     });
@@ -97,7 +102,9 @@ describe('requests', () => {
   test('encodes query parameters and leaves out undefined ones', async () => {
     const client = createScimClient({ baseUrl });
     try {
-      await client.request('GET', '/Users', { query: { filter: 'userName eq "a b&c"', count: 2, startIndex: undefined } });
+      await client.request('GET', '/Users', {
+        query: { filter: 'userName eq "a b&c"', count: 2, startIndex: undefined },
+      });
       const url = new URL(received[0]?.url ?? '', 'http://x');
       assert.equal(url.searchParams.get('filter'), 'userName eq "a b&c"');
       assert.equal(url.searchParams.get('count'), '2');
@@ -112,9 +119,9 @@ describe('requests', () => {
     let calls = 0;
     const client = createScimClient({
       baseUrl,
-      token: async () => {
+      token: () => {
         calls += 1;
-        return `token-${calls}`;
+        return Promise.resolve(`token-${calls}`);
       },
     });
     try {
@@ -178,7 +185,9 @@ describe('responses', () => {
       assert.deepEqual(ok.body, { id: 'u1' });
 
       handler = (_req, res) => json(res, 201, { userName: 'alice' });
-      const error = await rejection(client.request('POST', '/Users', { body: {}, schema: z.object({ id: z.string() }) }));
+      const error = await rejection(
+        client.request('POST', '/Users', { body: {}, schema: z.object({ id: z.string() }) }),
+      );
       assert.equal(error.code, 'ERR_SCIM_INVALID_RESPONSE');
       assert.match(error.message, /POST \/Users/);
     } finally {
@@ -250,7 +259,8 @@ describe('error classification', () => {
       const long = await rejection(client.request('POST', '/Users', { body: {} }));
       assert.ok(long.message.length < 700, `message is ${long.message.length} chars`);
 
-      handler = (_req, res) => res.writeHead(502, { 'content-type': 'text/html' }).end(`<html>${'y'.repeat(5000)}</html>`);
+      handler = (_req, res) =>
+        res.writeHead(502, { 'content-type': 'text/html' }).end(`<html>${'y'.repeat(5000)}</html>`);
       const page = await rejection(client.request('GET', '/Users'));
       assert.equal(page.code, 'ERR_SCIM_SERVER');
       assert.ok(page.message.length < 700);
@@ -359,9 +369,10 @@ describe('connection reuse', () => {
     const client = createScimClient({ baseUrl });
     try {
       for (let i = 0; i < 20; i += 1) {
-        handler = i % 5 === 0
-          ? (_req, res) => json(res, 409, scimError(409, 'uniqueness', 'dup'))
-          : (_req, res) => json(res, 200, { i });
+        handler =
+          i % 5 === 0
+            ? (_req, res) => json(res, 409, scimError(409, 'uniqueness', 'dup'))
+            : (_req, res) => json(res, 200, { i });
         await client.request('GET', `/Users/${i}`).catch((error: unknown) => {
           if (!(error instanceof ScimRequestError)) throw error;
         });

@@ -296,7 +296,13 @@ function statusError(
   return new ScimRequestError(code, message, { status, method, path, scimType, detail, retryAfterMs });
 }
 
-function transportError(error: unknown, timedOut: boolean, method: string, path: string, timeoutMs: number): ScimRequestError {
+function transportError(
+  error: unknown,
+  timedOut: boolean,
+  method: string,
+  path: string,
+  timeoutMs: number,
+): ScimRequestError {
   const undiciCode = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
   const isTimeout =
     timedOut ||
@@ -311,7 +317,8 @@ function transportError(error: unknown, timedOut: boolean, method: string, path:
       error,
     );
   }
-  const why = typeof undiciCode === 'string' ? undiciCode : error instanceof Error ? error.message : 'connection failed';
+  const why =
+    typeof undiciCode === 'string' ? undiciCode : error instanceof Error ? error.message : 'connection failed';
   return new ScimRequestError(
     'ERR_SCIM_NETWORK',
     `SCIM ${method} ${path} could not reach the target: ${truncate(why)}`,

@@ -43,7 +43,15 @@ describe('eqFilter', () => {
   });
 
   test('rejects attribute names that could inject filter syntax', () => {
-    for (const attribute of ['', 'user name', 'userName eq "x" or userName', '1abc', 'a.b.c', 'emails[type eq "work"]', 'a"b']) {
+    for (const attribute of [
+      '',
+      'user name',
+      'userName eq "x" or userName',
+      '1abc',
+      'a.b.c',
+      'emails[type eq "work"]',
+      'a"b',
+    ]) {
       assert.throws(() => eqFilter(attribute, 'x'), TypeError, `attribute ${JSON.stringify(attribute)}`);
     }
   });

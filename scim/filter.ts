@@ -1,7 +1,8 @@
 /** Builders for SCIM filter expressions (RFC 7644 §3.4.2.2) that quote values correctly. */
 
 /** An attribute path: optional schema URN prefix, an attribute name, and at most one sub-attribute. */
-const ATTRIBUTE_PATH = /^(?:urn:[A-Za-z0-9][A-Za-z0-9.:_-]*:)?\$?[A-Za-z][A-Za-z0-9_-]*(?:\.\$?[A-Za-z][A-Za-z0-9_-]*)?$/;
+const ATTRIBUTE_PATH =
+  /^(?:urn:[A-Za-z0-9][A-Za-z0-9.:_-]*:)?\$?[A-Za-z][A-Za-z0-9_-]*(?:\.\$?[A-Za-z][A-Za-z0-9_-]*)?$/;
 
 /** A value a comparison can carry: a JSON string, number, boolean or null. */
 export type FilterValue = string | number | boolean | null;

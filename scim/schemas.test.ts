@@ -77,7 +77,10 @@ describe('ServiceProviderConfigSchema', () => {
   });
 
   test('reads booleans and counts sent as strings', () => {
-    const spc = ServiceProviderConfigSchema.parse({ patch: { supported: 'true' }, bulk: { supported: 'True', maxOperations: '50' } });
+    const spc = ServiceProviderConfigSchema.parse({
+      patch: { supported: 'true' },
+      bulk: { supported: 'True', maxOperations: '50' },
+    });
     assert.equal(spc.patch.supported, true);
     assert.equal(spc.bulk.supported, true);
     assert.equal(spc.bulk.maxOperations, 50);

@@ -55,7 +55,11 @@ function save(store: Map<string, Stored>, id: string | undefined, data: Record<s
   const now = new Date().toISOString();
   const existing = id === undefined ? undefined : store.get(id);
   if (id !== undefined && existing === undefined) throw scimError(404, null, `Resource ${id} not found`);
-  const stored: Stored = { ...data, id: id ?? randomUUID(), meta: { created: existing?.meta.created ?? now, lastModified: now } };
+  const stored: Stored = {
+    ...data,
+    id: id ?? randomUUID(),
+    meta: { created: existing?.meta.created ?? now, lastModified: now },
+  };
   store.set(stored.id, stored);
   return stored;
 }
@@ -85,7 +89,7 @@ function writeUser(id: string | undefined, instance: unknown): Stored {
       throw scimError(409, 'uniqueness', `userName ${String(data.userName)} is already taken`);
     }
     if (data.externalId !== undefined && other.externalId === data.externalId) {
-      throw scimError(409, 'uniqueness', `externalId ${String(data.externalId)} is already taken`);
+      throw scimError(409, 'uniqueness', `externalId ${JSON.stringify(data.externalId)} is already taken`);
     }
   }
   return save(users, id, data);
@@ -131,7 +135,8 @@ SCIMMY.Resources.declare(SCIMMY.Resources.User)
     if (!users.delete(id)) throw scimError(404, null, `Resource ${id} not found`);
     for (const group of groups.values()) {
       const members = membersOf(group);
-      if (members.some((member) => member.value === id)) group.members = members.filter((member) => member.value !== id);
+      if (members.some((member) => member.value === id))
+        group.members = members.filter((member) => member.value !== id);
     }
   });
 
@@ -164,7 +169,9 @@ function sendError(res: Response, status: number, scimType: string | undefined, 
   res
     .status(status)
     .type(SCIM_JSON)
-    .send(JSON.stringify({ schemas: [SCHEMA_ERROR], status: String(status), ...(scimType ? { scimType } : {}), detail }));
+    .send(
+      JSON.stringify({ schemas: [SCHEMA_ERROR], status: String(status), ...(scimType ? { scimType } : {}), detail }),
+    );
 }
 
 function faultFor(req: Request, path: string): (FaultRule & { remaining: number }) | undefined {
@@ -183,7 +190,7 @@ app.use((req: Request, res: Response, next: NextFunction) => {
   const entry: ReceivedRequest = {
     method: req.method,
     path: relativePath(req.path),
-    query: structuredClone(req.query) as Record<string, unknown>,
+    query: structuredClone(req.query),
     body: undefined,
     status: 0,
   };
@@ -222,7 +229,7 @@ function resourceOut(value: Stored, schema: string): Record<string, unknown> {
   return { schemas: [schema], id, ...rest, meta: { ...meta } };
 }
 
-const calls: { [K in keyof TargetCalls]: (...args: TargetCalls[K]['args']) => Promise<unknown> | unknown } = {
+const calls: { [K in keyof TargetCalls]: (...args: TargetCalls[K]['args']) => unknown } = {
   users: () => [...users.values()].map((user) => resourceOut(userOut(user), SCHEMA_USER)),
   groups: () => [...groups.values()].map((group) => resourceOut(group, SCHEMA_GROUP)),
   requests: () => log,
@@ -259,7 +266,12 @@ parentPort?.on('message', (message: TargetCallMessage) => {
     try {
       const call = calls[message.call] as (...args: unknown[]) => unknown;
       const value: unknown = await call(...message.args);
-      post({ type: 'reply', id: message.id, ok: true, value: value === undefined ? undefined : JSON.parse(JSON.stringify(value)) });
+      post({
+        type: 'reply',
+        id: message.id,
+        ok: true,
+        value: value === undefined ? undefined : JSON.parse(JSON.stringify(value)),
+      });
     } catch (error) {
       post({ type: 'reply', id: message.id, ok: false, error: error instanceof Error ? error.message : String(error) });
     }

@@ -6,10 +6,28 @@ const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
+/** The parts of SCIM bodies these tests read: resources, list responses, errors and the SPC. */
+interface ScimBody {
+  schemas?: string[];
+  id?: string;
+  userName?: string;
+  externalId?: string;
+  meta?: { location?: string };
+  status?: string;
+  scimType?: string;
+  detail?: string;
+  totalResults?: number;
+  itemsPerPage?: number;
+  Resources?: Array<{ id: string; name?: string; userName?: string }>;
+  patch?: { supported: boolean };
+  filter?: { supported: boolean };
+  bulk?: { supported: boolean; maxOperations: number };
+}
+
 interface Answer {
   status: number;
   headers: Headers;
-  body: any;
+  body: ScimBody;
 }
 
 /** Sends one request to a target with its token (or the given one) and reads the JSON answer. */
@@ -29,7 +47,11 @@ async function scim(
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await response.text();
-  return { status: response.status, headers: response.headers, body: text === '' ? undefined : JSON.parse(text) };
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: text === '' ? {} : (JSON.parse(text) as ScimBody),
+  };
 }
 
 function filterQuery(filter: string, extra = ''): string {
@@ -39,7 +61,8 @@ function filterQuery(filter: string, extra = ''): string {
 async function createUser(target: ScimTarget, userName: string, extra: Record<string, unknown> = {}): Promise<string> {
   const answer = await scim(target, 'POST', '/Users', { schemas: [USER], userName, ...extra });
   assert.equal(answer.status, 201, JSON.stringify(answer.body));
-  return answer.body.id as string;
+  assert.ok(answer.body.id);
+  return answer.body.id;
 }
 
 describe('SCIM test target', () => {
@@ -62,12 +85,12 @@ describe('SCIM test target', () => {
   test('advertises PATCH, filter and bulk, and lists User and Group resource types', async () => {
     const spc = await scim(target, 'GET', '/ServiceProviderConfig');
     assert.equal(spc.status, 200);
-    assert.equal(spc.body.patch.supported, true);
-    assert.equal(spc.body.filter.supported, true);
-    assert.equal(spc.body.bulk.supported, true);
-    assert.equal(spc.body.bulk.maxOperations, 1000);
+    assert.equal(spc.body.patch?.supported, true);
+    assert.equal(spc.body.filter?.supported, true);
+    assert.equal(spc.body.bulk?.supported, true);
+    assert.equal(spc.body.bulk?.maxOperations, 1000);
     const types = await scim(target, 'GET', '/ResourceTypes');
-    assert.deepEqual(types.body.Resources.map((type: { name: string }) => type.name).sort(), ['Group', 'User']);
+    assert.deepEqual(types.body.Resources?.map((type) => type.name).sort(), ['Group', 'User']);
     assert.match(spc.headers.get('content-type') ?? '', /application\/scim\+json/);
   });
 
@@ -85,9 +108,13 @@ describe('SCIM test target', () => {
     const read = await scim(target, 'GET', `/Users/${id}`);
     assert.equal(read.body.userName, 'alice@example.com');
     assert.equal(read.body.externalId, 'ext-alice');
-    assert.equal(read.body.meta.location, `${target.url}/Users/${id}`);
+    assert.equal(read.body.meta?.location, `${target.url}/Users/${id}`);
 
-    const replaced = await scim(target, 'PUT', `/Users/${id}`, { schemas: [USER], userName: 'alice2@example.com', active: false });
+    const replaced = await scim(target, 'PUT', `/Users/${id}`, {
+      schemas: [USER],
+      userName: 'alice2@example.com',
+      active: false,
+    });
     assert.equal(replaced.status, 200);
     const [stored] = await target.users();
     assert.equal(stored?.userName, 'alice2@example.com');
@@ -116,8 +143,14 @@ describe('SCIM test target', () => {
       assert.equal(answer.body.scimType, 'uniqueness');
     }
     const other = await createUser(target, 'carol@example.com');
-    assert.equal((await scim(target, 'PUT', `/Users/${other}`, { schemas: [USER], userName: 'Bob@Example.com' })).status, 409);
-    assert.equal((await scim(target, 'PUT', `/Users/${id}`, { schemas: [USER], userName: 'BOB@example.com' })).status, 200);
+    assert.equal(
+      (await scim(target, 'PUT', `/Users/${other}`, { schemas: [USER], userName: 'Bob@Example.com' })).status,
+      409,
+    );
+    assert.equal(
+      (await scim(target, 'PUT', `/Users/${id}`, { schemas: [USER], userName: 'BOB@example.com' })).status,
+      200,
+    );
     assert.equal((await target.users()).length, 2);
   });
 
@@ -125,25 +158,29 @@ describe('SCIM test target', () => {
     await createUser(target, 'dave@example.com', { externalId: 'ext-dave' });
     await createUser(target, 'erin@example.com', { externalId: 'ext-erin' });
     const byName = await scim(target, 'GET', `/Users${filterQuery('userName eq "erin@example.com"')}`);
-    assert.deepEqual(byName.body.Resources.map((user: { userName: string }) => user.userName), ['erin@example.com']);
+    assert.deepEqual(
+      byName.body.Resources?.map((user) => user.userName),
+      ['erin@example.com'],
+    );
     const byExternalId = await scim(target, 'GET', `/Users${filterQuery('externalId eq "ext-dave"', '&count=2')}`);
     assert.equal(byExternalId.body.totalResults, 1);
-    assert.equal(byExternalId.body.Resources[0].userName, 'dave@example.com');
+    assert.equal(byExternalId.body.Resources?.[0]?.userName, 'dave@example.com');
     const none = await scim(target, 'GET', `/Users${filterQuery('externalId eq "nobody"')}`);
     assert.equal(none.body.totalResults, 0);
   });
 
   test('pages 20 users by default and up to 1000 when count asks', async () => {
-    for (let i = 0; i < 1001; i += 1) await target.seedUser({ userName: `user${String(i).padStart(4, '0')}@example.com` });
+    for (let i = 0; i < 1001; i += 1)
+      await target.seedUser({ userName: `user${String(i).padStart(4, '0')}@example.com` });
     const first = await scim(target, 'GET', '/Users');
     assert.equal(first.body.totalResults, 1001);
-    assert.equal(first.body.Resources.length, 20);
+    assert.equal(first.body.Resources?.length, 20);
     const big = await scim(target, 'GET', '/Users?count=1000');
-    assert.equal(big.body.Resources.length, 1000);
+    assert.equal(big.body.Resources?.length, 1000);
     assert.equal(big.body.itemsPerPage, 1000);
     const last = await scim(target, 'GET', '/Users?count=1000&startIndex=1001');
-    assert.equal(last.body.Resources.length, 1);
-    assert.equal(last.body.Resources[0].userName, 'user1000@example.com');
+    assert.equal(last.body.Resources?.length, 1);
+    assert.equal(last.body.Resources?.[0]?.userName, 'user1000@example.com');
   });
 
   test('keeps group displayNames unique with 409 uniqueness', async () => {
@@ -154,12 +191,16 @@ describe('SCIM test target', () => {
   });
 
   test('refuses group members that are not known users with 400 invalidValue', async () => {
-    const created = await scim(target, 'POST', '/Groups', { schemas: [GROUP], displayName: 'G', members: [{ value: 'ghost' }] });
+    const created = await scim(target, 'POST', '/Groups', {
+      schemas: [GROUP],
+      displayName: 'G',
+      members: [{ value: 'ghost' }],
+    });
     assert.equal(created.status, 400);
     assert.equal(created.body.scimType, 'invalidValue');
 
     const group = await scim(target, 'POST', '/Groups', { schemas: [GROUP], displayName: 'G' });
-    const patched = await scim(target, 'PATCH', `/Groups/${group.body.id}`, {
+    const patched = await scim(target, 'PATCH', `/Groups/${group.body.id ?? ''}`, {
       schemas: [PATCH_OP],
       Operations: [{ op: 'add', path: 'members', value: [{ value: 'ghost' }] }],
     });
@@ -172,8 +213,12 @@ describe('SCIM test target', () => {
     const a = await createUser(target, 'a@example.com');
     const b = await createUser(target, 'b@example.com');
     const c = await createUser(target, 'c@example.com');
-    const group = await scim(target, 'POST', '/Groups', { schemas: [GROUP], displayName: 'Team', members: [{ value: a }] });
-    const answer = await scim(target, 'PATCH', `/Groups/${group.body.id}`, {
+    const group = await scim(target, 'POST', '/Groups', {
+      schemas: [GROUP],
+      displayName: 'Team',
+      members: [{ value: a }],
+    });
+    const answer = await scim(target, 'PATCH', `/Groups/${group.body.id ?? ''}`, {
       schemas: [PATCH_OP],
       Operations: [
         { op: 'add', path: 'members', value: [{ value: b }, { value: c }] },
@@ -198,7 +243,11 @@ describe('SCIM test target', () => {
   test('removes a deleted user from every group', async () => {
     const a = await createUser(target, 'g@example.com');
     const b = await createUser(target, 'h@example.com');
-    await scim(target, 'POST', '/Groups', { schemas: [GROUP], displayName: 'One', members: [{ value: a }, { value: b }] });
+    await scim(target, 'POST', '/Groups', {
+      schemas: [GROUP],
+      displayName: 'One',
+      members: [{ value: a }, { value: b }],
+    });
     await scim(target, 'POST', '/Groups', { schemas: [GROUP], displayName: 'Two', members: [{ value: a }] });
     await scim(target, 'DELETE', `/Users/${a}`);
     const groups = await target.groups();
@@ -252,7 +301,12 @@ describe('SCIM test target', () => {
       pathPrefix: '/Users',
       match: { userName: 'bad@example.com' },
       status: 400,
-      body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '400', scimType: 'invalidValue', detail: 'nope' },
+      body: {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'],
+        status: '400',
+        scimType: 'invalidValue',
+        detail: 'nope',
+      },
       times: 2,
     });
     await createUser(target, 'good@example.com');
@@ -276,10 +330,13 @@ describe('SCIM test target', () => {
     const user = await target.seedUser({ userName: 'seeded@example.com', externalId: 'ext-seeded' });
     assert.ok(user.id);
     const found = await scim(target, 'GET', `/Users${filterQuery('externalId eq "ext-seeded"')}`);
-    assert.equal(found.body.Resources[0].id, user.id);
+    assert.equal(found.body.Resources?.[0]?.id, user.id);
     await assert.rejects(target.seedUser({ userName: 'SEEDED@example.com' }), /already taken/);
     const group = await target.seedGroup({ displayName: 'Seeded', members: [{ value: user.id ?? '' }] });
-    assert.deepEqual(group.members?.map((member) => member.value), [user.id]);
+    assert.deepEqual(
+      group.members?.map((member) => member.value),
+      [user.id],
+    );
     assert.equal(await target.writes(), 0, 'seeding is not a request');
   });
 });
@@ -289,7 +346,10 @@ describe('SCIM test target variants', () => {
     const target = await startScimTarget({ groups: false });
     try {
       const types = await scim(target, 'GET', '/ResourceTypes');
-      assert.deepEqual(types.body.Resources.map((type: { name: string }) => type.name), ['User']);
+      assert.deepEqual(
+        types.body.Resources?.map((type) => type.name),
+        ['User'],
+      );
       assert.equal((await scim(target, 'GET', '/Groups')).status, 404);
       assert.equal((await scim(target, 'POST', '/Users', { schemas: [USER], userName: 'k@example.com' })).status, 201);
     } finally {
@@ -300,7 +360,7 @@ describe('SCIM test target variants', () => {
   test('a target without PATCH advertises it as unsupported and refuses PATCH with 501', async () => {
     const target = await startScimTarget({ patch: false });
     try {
-      assert.equal((await scim(target, 'GET', '/ServiceProviderConfig')).body.patch.supported, false);
+      assert.equal((await scim(target, 'GET', '/ServiceProviderConfig')).body.patch?.supported, false);
       const id = await createUser(target, 'l@example.com');
       const answer = await scim(target, 'PATCH', `/Users/${id}`, {
         schemas: [PATCH_OP],

@@ -67,7 +67,10 @@ export async function startScimTarget(options: ScimTargetOptions = {}): Promise<
     worker.on('exit', (code) => stop(new Error(`SCIM target worker exited (code ${code})`)));
   });
 
-  function call<K extends keyof TargetCalls>(name: K, ...args: TargetCalls[K]['args']): Promise<TargetCalls[K]['result']> {
+  function call<K extends keyof TargetCalls>(
+    name: K,
+    ...args: TargetCalls[K]['args']
+  ): Promise<TargetCalls[K]['result']> {
     if (failure !== undefined) return Promise.reject(failure);
     const id = nextId++;
     return new Promise((resolve, reject) => {
