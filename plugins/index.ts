@@ -1,0 +1,50 @@
+/** Provisioning plugins: the contract, the built-in plugins, and the registry the engine looks them up in. */
+import { ScimflowError } from '../errors/index.ts';
+import type { PluginRegistry } from './sdk.ts';
+import { createScim2Plugin } from './scim2/index.ts';
+
+export type {
+  Capabilities,
+  MatchKeys,
+  PluginContext,
+  PluginRegistry,
+  ProvisioningPlugin,
+  RemoteObject,
+} from './sdk.ts';
+export { createScim2Plugin, Scim2OptionsSchema, type Scim2Options, type Scim2PluginDeps } from './scim2/index.ts';
+
+/** A registry holding every built-in plugin, each with a fresh discovery cache. */
+export function createPluginRegistry(): PluginRegistry {
+  const plugins = [createScim2Plugin()];
+  return new Map(plugins.map((plugin) => [plugin.id, plugin]));
+}
+
+/**
+ * Validates and defaults `options` for the plugin `pluginId` (missing options count as `{}`). Throws ERR_CONFIG
+ * for an unknown plugin, or for invalid options with each zod issue's path in `details.issues`.
+ */
+export function resolvePluginOptions(registry: PluginRegistry, pluginId: string, options: unknown): unknown {
+  const plugin = registry.get(pluginId);
+  if (plugin === undefined) {
+    throw new ScimflowError('ERR_CONFIG', `unknown plugin "${pluginId}"`, {
+      details: { plugin: pluginId, known: [...registry.keys()] },
+    });
+  }
+  const parsed = plugin.optionsSchema.safeParse(options ?? {});
+  if (!parsed.success) {
+    const issues = parsed.error.issues.flatMap((issue) => {
+      const path = issue.path.map(String);
+      // An unknown key is reported at its parent; name the key itself, as a person would look for it.
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys.map((key) => ({ path: [...path, key].join('.'), message: 'unknown option' }));
+      }
+      return [{ path: path.join('.'), message: issue.message }];
+    });
+    throw new ScimflowError(
+      'ERR_CONFIG',
+      `invalid options for plugin "${pluginId}": ${issues.map((issue) => `${issue.path || '(root)'}: ${issue.message}`).join('; ')}`,
+      { details: { plugin: pluginId, issues } },
+    );
+  }
+  return parsed.data;
+}
