@@ -3,3 +3,6 @@ export * from './migrate.ts';
 export * from './crypto.ts';
 export * from './schemas.ts';
 export * from './sync-store.ts';
+export * from './directory.ts';
+export * from './providers.ts';
+export * from './reports.ts';

@@ -123,3 +123,53 @@ export interface ProviderView {
 export interface ProviderForSync extends Omit<ProviderView, 'auth' | 'createdAt' | 'updatedAt'> {
   auth: { mode: 'bearer'; token: string } | { mode: 'none' };
 }
+
+/**
+ * A user update as the API accepts it: every field optional and, unlike `UserPatchSchema` (whose `.partial()`
+ * still applies the create defaults), an absent field is left as it is instead of being reset.
+ */
+export const UserUpdateSchema = UserInputSchema.extend({
+  active: UserInputSchema.shape.active.unwrap(),
+  kind: UserInputSchema.shape.kind.unwrap(),
+  attributes: AttributesSchema,
+}).partial();
+export type UserUpdate = z.infer<typeof UserUpdateSchema>;
+
+/** A group update: absent fields stay as they are (no create defaults applied); members change through their own routes. */
+export const GroupUpdateSchema = GroupInputSchema.omit({ members: true })
+  .extend({ attributes: AttributesSchema })
+  .partial();
+export type GroupUpdate = z.infer<typeof GroupUpdateSchema>;
+
+/** A provider update: absent fields stay as they are (no create defaults applied); the slug never changes. */
+export const ProviderUpdateSchema = ProviderInputSchema.omit({ slug: true })
+  .extend({
+    plugin: ProviderInputSchema.shape.plugin.unwrap(),
+    pluginOptions: ProviderInputSchema.shape.pluginOptions.unwrap(),
+    scope: ProviderInputSchema.shape.scope.unwrap(),
+    deprovision: ProviderInputSchema.shape.deprovision.unwrap(),
+    pageSize: ProviderInputSchema.shape.pageSize.unwrap(),
+    concurrency: ProviderInputSchema.shape.concurrency.unwrap(),
+    dryRun: ProviderInputSchema.shape.dryRun.unwrap(),
+    enabled: ProviderInputSchema.shape.enabled.unwrap(),
+  })
+  .partial();
+export type ProviderUpdate = z.infer<typeof ProviderUpdateSchema>;
+
+/** A group in a directory import: members are given by username and replace the group's members when present. */
+export const ImportGroupSchema = z.strictObject({
+  name: z.string().min(1).max(256),
+  attributes: AttributesSchema.default({}),
+  /** Usernames; when present the group's members become exactly these, when absent they are left alone. */
+  members: z.array(z.string().min(1).max(256)).max(100_000).optional(),
+});
+export type ImportGroup = z.infer<typeof ImportGroupSchema>;
+
+/** A whole-directory import: users upserted by username, groups by name, in one transaction. */
+export const DirectoryImportSchema = z.strictObject({
+  users: z.array(UserInputSchema).max(1_000_000).default([]),
+  groups: z.array(ImportGroupSchema).max(100_000).default([]),
+});
+export type DirectoryImport = z.infer<typeof DirectoryImportSchema>;
+/** A directory import before defaults are applied, as callers write it. */
+export type DirectoryImportInput = z.input<typeof DirectoryImportSchema>;

@@ -1,0 +1,209 @@
+/**
+ * Providers: the downstream SCIM endpoints. Tokens are sealed with the provider id as associated data and are
+ * only ever decrypted by `getProviderForSync`, on the worker side; every other read returns whether one is set.
+ */
+import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import { NotFoundError, ScimflowError } from '../errors/index.ts';
+import type { SecretBox } from './crypto.ts';
+import { inTransaction, type Db, type Queryable } from './pool.ts';
+import { ProviderScopeSchema, type ProviderForSync, type ProviderInput, type ProviderScope, type ProviderUpdate, type ProviderView } from './schemas.ts';
+
+interface ProviderRow {
+  id: string;
+  slug: string;
+  name: string;
+  base_url: string;
+  plugin: string;
+  auth_mode: 'bearer' | 'oauth_client_credentials' | 'none';
+  auth_secret: Buffer | null;
+  scope: Record<string, unknown>;
+  options: Record<string, unknown>;
+  deprovision: ProviderView['deprovision'];
+  page_size: number;
+  concurrency: number;
+  dry_run: boolean;
+  enabled: boolean;
+  config_version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const COLUMNS = `id, slug, name, base_url, plugin, auth_mode, auth_secret, scope, options, deprovision, page_size, concurrency,
+  dry_run, enabled, config_version, created_at, updated_at`;
+
+// Plain columns an update may change, by the field of ProviderUpdate that carries them.
+const FIELD_COLUMNS = {
+  name: 'name',
+  baseUrl: 'base_url',
+  plugin: 'plugin',
+  pluginOptions: 'options',
+  scope: 'scope',
+  deprovision: 'deprovision',
+  pageSize: 'page_size',
+  concurrency: 'concurrency',
+  dryRun: 'dry_run',
+  enabled: 'enabled',
+} as const satisfies Record<Exclude<keyof ProviderUpdate, 'auth'>, keyof ProviderRow>;
+const JSONB_COLUMNS: ReadonlySet<string> = new Set(['scope', 'options']);
+
+function parseScope(raw: Record<string, unknown>): ProviderScope {
+  // Rows written by hand (seeds, SQL) may hold `{}`; read them with the same defaults the API applies.
+  const parsed = ProviderScopeSchema.safeParse(raw);
+  return parsed.success ? parsed.data : { includeServiceAccounts: false, accessGroups: [] };
+}
+
+function toView(row: ProviderRow): ProviderView {
+  return {
+    id: row.id,
+    slug: row.slug,
+    name: row.name,
+    baseUrl: row.base_url,
+    plugin: row.plugin,
+    pluginOptions: row.options,
+    auth: { mode: row.auth_mode === 'none' ? 'none' : 'bearer', secretSet: row.auth_secret !== null },
+    scope: parseScope(row.scope),
+    deprovision: row.deprovision,
+    pageSize: row.page_size,
+    concurrency: row.concurrency,
+    dryRun: row.dry_run,
+    enabled: row.enabled,
+    configVersion: row.config_version,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+async function findRow(q: Queryable, idOrSlug: string, lock = false): Promise<ProviderRow> {
+  const suffix = lock ? ' FOR UPDATE' : '';
+  if (UUID_PATTERN.test(idOrSlug)) {
+    const byId = await q.query<ProviderRow>(`SELECT ${COLUMNS} FROM providers WHERE id = $1${suffix}`, [idOrSlug]);
+    if (byId.rows[0]) return byId.rows[0];
+  }
+  const bySlug = await q.query<ProviderRow>(`SELECT ${COLUMNS} FROM providers WHERE slug = $1${suffix}`, [idOrSlug]);
+  if (!bySlug.rows[0]) throw new NotFoundError('provider', idOrSlug);
+  return bySlug.rows[0];
+}
+
+function conflictOr(error: unknown, slug: string): never {
+  if (typeof error === 'object' && error !== null && (error as { code?: string }).code === '23505') {
+    throw new ScimflowError('ERR_CONFLICT', `slug "${slug}" is already taken`, { details: { field: 'slug' }, cause: error });
+  }
+  throw error;
+}
+
+/** True when the stored secret is `token`; a secret that no longer decrypts counts as different. */
+function sameToken(secrets: SecretBox, row: ProviderRow, token: string): boolean {
+  if (row.auth_mode !== 'bearer' || row.auth_secret === null) return false;
+  try {
+    return secrets.open(row.auth_secret, row.id) === token;
+  } catch {
+    return false;
+  }
+}
+
+/** Creates a provider, sealing its token; returns it without the secret. */
+export async function createProvider(q: Queryable, secrets: SecretBox, input: ProviderInput): Promise<ProviderView> {
+  // The id is made here, not by the database, because it is the sealed token's associated data.
+  const id = randomUUID();
+  const secret = input.auth.mode === 'bearer' ? secrets.seal(input.auth.token, id) : null;
+  try {
+    const { rows } = await q.query<ProviderRow>(
+      `INSERT INTO providers (id, slug, name, base_url, plugin, auth_mode, auth_secret, scope, options, deprovision,
+                              page_size, concurrency, dry_run, enabled)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14) RETURNING ${COLUMNS}`,
+      [
+        id,
+        input.slug,
+        input.name,
+        input.baseUrl,
+        input.plugin,
+        input.auth.mode,
+        secret,
+        JSON.stringify(input.scope),
+        JSON.stringify(input.pluginOptions),
+        input.deprovision,
+        input.pageSize,
+        input.concurrency,
+        input.dryRun,
+        input.enabled,
+      ],
+    );
+    return toView(rows[0]!);
+  } catch (error) {
+    conflictOr(error, input.slug);
+  }
+}
+
+/** The provider with this id or slug; NotFoundError when there is none. */
+export async function getProvider(q: Queryable, idOrSlug: string): Promise<ProviderView> {
+  return toView(await findRow(q, idOrSlug));
+}
+
+/** Every provider, by slug. */
+export async function listProviders(q: Queryable): Promise<ProviderView[]> {
+  const { rows } = await q.query<ProviderRow>(`SELECT ${COLUMNS} FROM providers ORDER BY slug`);
+  return rows.map(toView);
+}
+
+/**
+ * Changes the fields present in `patch`. Every real change bumps `configVersion` (plugin caches key on it); a
+ * patch that changes nothing, including re-sending the current token, writes nothing.
+ */
+export async function updateProvider(db: Db, secrets: SecretBox, idOrSlug: string, patch: ProviderUpdate): Promise<ProviderView> {
+  return inTransaction(db, async (client) => {
+    const row = await findRow(client, idOrSlug, true);
+    const sets: string[] = [];
+    const values: unknown[] = [];
+    const set = (column: string, value: unknown, cast = ''): void => {
+      values.push(value);
+      sets.push(`${column} = $${values.length + 1}${cast}`);
+    };
+    for (const [field, column] of Object.entries(FIELD_COLUMNS)) {
+      const value = patch[field as keyof typeof FIELD_COLUMNS];
+      if (value === undefined) continue;
+      const current = column === 'scope' ? parseScope(row.scope) : row[column];
+      if (isDeepStrictEqual(current, value)) continue;
+      if (JSONB_COLUMNS.has(column)) set(column, JSON.stringify(value), '::jsonb');
+      else set(column, value);
+    }
+    if (patch.auth?.mode === 'none' && (row.auth_mode !== 'none' || row.auth_secret !== null)) {
+      set('auth_mode', 'none');
+      set('auth_secret', null);
+    } else if (patch.auth?.mode === 'bearer' && !sameToken(secrets, row, patch.auth.token)) {
+      set('auth_mode', 'bearer');
+      set('auth_secret', secrets.seal(patch.auth.token, row.id));
+    }
+    if (sets.length === 0) return toView(row);
+    const { rows } = await client.query<ProviderRow>(
+      `UPDATE providers SET ${sets.join(', ')}, config_version = config_version + 1, updated_at = now()
+        WHERE id = $1 RETURNING ${COLUMNS}`,
+      [row.id, ...values],
+    );
+    return toView(rows[0]!);
+  });
+}
+
+/** Deletes a provider with its links and runs; returns what was deleted. */
+export async function deleteProvider(q: Queryable, idOrSlug: string): Promise<ProviderView> {
+  const row = await findRow(q, idOrSlug);
+  const { rows } = await q.query<ProviderRow>(`DELETE FROM providers WHERE id = $1 RETURNING ${COLUMNS}`, [row.id]);
+  if (!rows[0]) throw new NotFoundError('provider', idOrSlug);
+  return toView(rows[0]);
+}
+
+/** The provider with its token decrypted, for the sync activities; must never leave the worker process. */
+export async function getProviderForSync(q: Queryable, secrets: SecretBox, id: string): Promise<ProviderForSync> {
+  const row = await findRow(q, id);
+  const { auth: _auth, createdAt: _createdAt, updatedAt: _updatedAt, ...rest } = toView(row);
+  switch (row.auth_mode) {
+    case 'none':
+      return { ...rest, auth: { mode: 'none' } };
+    case 'bearer':
+      if (row.auth_secret === null) throw new ScimflowError('ERR_CONFIG', `provider ${row.slug} has no token set`);
+      return { ...rest, auth: { mode: 'bearer', token: secrets.open(row.auth_secret, row.id) } };
+    default:
+      throw new ScimflowError('ERR_CONFIG', `provider ${row.slug} uses auth mode ${row.auth_mode}, which this version does not support`);
+  }
+}
