@@ -1,0 +1,186 @@
+import * as z from 'zod';
+import {
+  createProvider,
+  deleteProvider,
+  getProvider,
+  getRun,
+  listLinks,
+  listProviders,
+  listRuns,
+  ProviderInputSchema,
+  ProviderUpdateSchema,
+  updateProvider,
+  type Db,
+  type ProviderView,
+  type SecretBox,
+} from '../db/index.ts';
+import { ScimflowError } from '../errors/index.ts';
+import { defineRoute, named, type ApiRoute } from './route.ts';
+import type { SyncControl } from './sync-control.ts';
+import { LinkViewSchema, pageOf, ProviderViewSchema, SyncRunViewSchema, SyncStartedSchema } from './view-schemas.ts';
+
+/** `GET /providers/{id}/runs` parameters. */
+export const RunsQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(20).describe('most runs to return, newest first'),
+});
+
+/** `GET /providers/{id}/links` parameters. */
+export const LinksQuerySchema = z.object({
+  status: z.enum(['ok', 'failed', 'skipped', 'deactivated']).optional(),
+  objectType: z.enum(['user', 'group']).optional(),
+  after: z.uuid().optional().describe('the `next` value of the previous page'),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+/** What the provider routes are built from. */
+export interface ProviderRouteDeps {
+  db: Db;
+  secrets: SecretBox;
+  sync: SyncControl;
+  validatePluginOptions: (pluginId: string, options: unknown) => unknown;
+  /** Called when the engine could not be told about a saved change; the change itself stands. */
+  onNotifyFailure: (error: unknown, provider: ProviderView, event: 'changed' | 'deleted') => void;
+}
+
+const Provider = named('Provider', ProviderViewSchema);
+const Run = named('SyncRun', SyncRunViewSchema);
+
+/** Providers, their syncs, runs and links. */
+export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
+  const { db, secrets, sync, validatePluginOptions, onNotifyFailure } = deps;
+  // The provider is already saved when the engine is told; a failure to tell it must not turn into an error
+  // that makes the client retry a write that succeeded.
+  const notify = async (provider: ProviderView, event: 'changed' | 'deleted'): Promise<void> => {
+    try {
+      await (event === 'changed' ? sync.providerChanged(provider) : sync.providerDeleted(provider));
+    } catch (error) {
+      onNotifyFailure(error, provider, event);
+    }
+  };
+  return [
+    defineRoute({
+      method: 'GET',
+      path: '/providers',
+      operationId: 'listProviders',
+      summary: 'List providers by slug',
+      tag: 'providers',
+      status: 200,
+      response: named('ProviderList', z.object({ items: z.array(ProviderViewSchema) })),
+      handle: async () => ({ items: await listProviders(db) }),
+    }),
+    defineRoute({
+      method: 'POST',
+      path: '/providers',
+      operationId: 'createProvider',
+      summary: 'Create a provider; its token is stored encrypted and never returned',
+      tag: 'providers',
+      status: 201,
+      body: named('ProviderInput', ProviderInputSchema),
+      response: Provider,
+      conflicts: true,
+      handle: async ({ body }) => {
+        validatePluginOptions(body.plugin, body.pluginOptions);
+        const provider = await createProvider(db, secrets, body);
+        await notify(provider, 'changed');
+        return provider;
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/providers/:id',
+      operationId: 'getProvider',
+      summary: 'Get a provider by id or slug',
+      tag: 'providers',
+      status: 200,
+      response: Provider,
+      handle: ({ params }) => getProvider(db, params['id']!),
+    }),
+    defineRoute({
+      method: 'PATCH',
+      path: '/providers/:id',
+      operationId: 'updateProvider',
+      summary: 'Change the given fields of a provider; every real change bumps configVersion',
+      tag: 'providers',
+      status: 200,
+      body: named('ProviderUpdate', ProviderUpdateSchema),
+      response: Provider,
+      handle: async ({ params, body }) => {
+        const before = await getProvider(db, params['id']!);
+        if (body.plugin !== undefined || body.pluginOptions !== undefined) {
+          validatePluginOptions(body.plugin ?? before.plugin, body.pluginOptions ?? before.pluginOptions);
+        }
+        const after = await updateProvider(db, secrets, before.id, body);
+        if (after.configVersion !== before.configVersion) await notify(after, 'changed');
+        return after;
+      },
+    }),
+    defineRoute({
+      method: 'DELETE',
+      path: '/providers/:id',
+      operationId: 'deleteProvider',
+      summary: 'Delete a provider with its links and runs (remote objects are left as they are)',
+      tag: 'providers',
+      status: 204,
+      handle: async ({ params }) => {
+        await notify(await deleteProvider(db, params['id']!), 'deleted');
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      path: '/providers/:id/sync',
+      operationId: 'startFullSync',
+      summary: 'Start a full sync of the provider, or join the one already running',
+      tag: 'providers',
+      status: 202,
+      response: named('SyncStarted', SyncStartedSchema),
+      conflicts: true,
+      handle: async ({ params }) => {
+        const provider = await getProvider(db, params['id']!);
+        if (!provider.enabled) {
+          throw new ScimflowError('ERR_CONFLICT', `provider ${provider.slug} is disabled; enable it before syncing`, {
+            details: { field: 'enabled' },
+          });
+        }
+        return sync.requestFullSync(provider);
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/providers/:id/runs',
+      operationId: 'listRuns',
+      summary: "List a provider's most recent sync runs, newest first",
+      tag: 'runs',
+      status: 200,
+      query: RunsQuerySchema,
+      response: named('SyncRunList', z.object({ items: z.array(SyncRunViewSchema) })),
+      handle: async ({ params, query }) => {
+        const provider = await getProvider(db, params['id']!);
+        return { items: await listRuns(db, provider.id, query) };
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/providers/:id/links',
+      operationId: 'listLinks',
+      summary: 'List what was last pushed for each object, e.g. ?status=failed&objectType=user',
+      tag: 'runs',
+      status: 200,
+      query: LinksQuerySchema,
+      response: named('LinkPage', pageOf(LinkViewSchema)),
+      handle: async ({ params, query }) => {
+        const provider = await getProvider(db, params['id']!);
+        return listLinks(db, provider.id, query);
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/runs/:id',
+      operationId: 'getRun',
+      summary: 'Get a sync run with its counters',
+      tag: 'runs',
+      status: 200,
+      response: Run,
+      handle: ({ params }) => getRun(db, params['id']!),
+    }),
+  ];
+}

@@ -1,0 +1,49 @@
+import type * as z from 'zod';
+
+/** A zod schema with the name it has in the OpenAPI document's components. */
+export interface Named<S extends z.ZodType = z.ZodType> {
+  name: string;
+  schema: S;
+}
+
+/** Names a schema for the OpenAPI document. */
+export function named<S extends z.ZodType>(name: string, schema: S): Named<S> {
+  return { name, schema };
+}
+
+/** What a route handler receives: the parsed body and query, and the raw path parameters. */
+export interface RouteInput<B, Q> {
+  body: B;
+  query: Q;
+  params: Record<string, string>;
+}
+
+/** HTTP methods the API uses. */
+export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+/** One route: how it is served and how the OpenAPI document describes it, from the same declaration. */
+export interface RouteSpec<B, Q> {
+  method: Method;
+  /** Hono path syntax (`/users/:id`), relative to the API root. */
+  path: string;
+  operationId: string;
+  summary: string;
+  tag: string;
+  /** Success status; 204 sends no body. */
+  status: 200 | 201 | 202 | 204;
+  body?: Named<z.ZodType<B>>;
+  /** An object schema of the query string parameters. */
+  query?: z.ZodType<Q>;
+  response?: Named;
+  /** The route can answer 409 (a uniqueness rule or a state that forbids the action). */
+  conflicts?: boolean;
+  handle(input: RouteInput<B, Q>): Promise<unknown>;
+}
+
+/** A route with its types erased, as the app and the document generator hold them. */
+export type ApiRoute = RouteSpec<unknown, unknown>;
+
+/** Declares a route; the body and query types flow from the schemas into the handler. */
+export function defineRoute<B = undefined, Q = undefined>(spec: RouteSpec<B, Q>): ApiRoute {
+  return spec as unknown as ApiRoute;
+}

@@ -1,0 +1,117 @@
+/**
+ * Response shapes of the API as zod schemas, for the OpenAPI document only; each is checked against the view type
+ * the repositories return, so the document cannot drift from what the API sends.
+ */
+import * as z from 'zod';
+import { ProviderScopeSchema, type DirectoryGroup, type DirectoryUser, type ImportCounts, type LinkView, type ProviderView, type SyncRunView } from '../db/index.ts';
+
+const Timestamp = z.iso.datetime({ offset: true });
+const Attributes = z.record(z.string(), z.unknown());
+
+/** A directory user as returned. */
+export const UserViewSchema = z.object({
+  id: z.uuid(),
+  username: z.string(),
+  displayName: z.string().nullable(),
+  email: z.string().nullable(),
+  givenName: z.string().nullable(),
+  familyName: z.string().nullable(),
+  active: z.boolean(),
+  kind: z.enum(['internal', 'service_account']),
+  attributes: Attributes,
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+}) satisfies z.ZodType<DirectoryUser>;
+
+/** A directory group as returned. */
+export const GroupViewSchema = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  attributes: Attributes,
+  parentId: z.uuid().nullable(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+}) satisfies z.ZodType<DirectoryGroup>;
+
+/** A provider as returned: never its secret, only whether one is set. */
+export const ProviderViewSchema = z.object({
+  id: z.uuid(),
+  slug: z.string(),
+  name: z.string(),
+  baseUrl: z.string(),
+  plugin: z.string(),
+  pluginOptions: Attributes,
+  auth: z.object({ mode: z.enum(['bearer', 'none']), secretSet: z.boolean() }),
+  scope: ProviderScopeSchema,
+  deprovision: z.enum(['delete', 'deactivate', 'leave']),
+  pageSize: z.int(),
+  concurrency: z.int(),
+  dryRun: z.boolean(),
+  enabled: z.boolean(),
+  configVersion: z.int(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+}) satisfies z.ZodType<ProviderView>;
+
+/** A sync run with its counters. */
+export const SyncRunViewSchema = z.object({
+  id: z.uuid(),
+  providerId: z.uuid(),
+  kind: z.enum(['full', 'incremental']),
+  status: z.enum(['running', 'succeeded', 'failed', 'cancelled']),
+  workflowId: z.string().nullable(),
+  total: z.int(),
+  processed: z.int(),
+  created: z.int(),
+  updated: z.int(),
+  deleted: z.int(),
+  unchanged: z.int(),
+  skipped: z.int(),
+  failed: z.int(),
+  error: Attributes.nullable(),
+  startedAt: Timestamp,
+  finishedAt: Timestamp.nullable(),
+}) satisfies z.ZodType<SyncRunView>;
+
+/** What was last done with one object on one provider. */
+export const LinkViewSchema = z.object({
+  objectType: z.enum(['user', 'group']),
+  localId: z.uuid(),
+  localName: z.string().nullable(),
+  remoteId: z.string().nullable(),
+  status: z.enum(['ok', 'failed', 'skipped', 'deactivated']),
+  lastError: Attributes.nullable(),
+  syncedAt: Timestamp,
+}) satisfies z.ZodType<LinkView>;
+
+const Counts = z.object({ created: z.int(), updated: z.int(), unchanged: z.int() });
+/** What an import changed. */
+export const ImportCountsSchema = z.object({
+  users: Counts,
+  groups: Counts,
+  members: z.object({ added: z.int(), removed: z.int() }),
+}) satisfies z.ZodType<ImportCounts>;
+
+/** A keyset page of `item`; pass `next` as `after` to get the following page. */
+export function pageOf<T extends z.ZodType>(item: T) {
+  return z.object({ items: z.array(item), next: z.string().nullable() });
+}
+
+/** Every error the API returns. */
+export const ErrorBodySchema = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    details: Attributes.optional(),
+  }),
+});
+
+/** A full sync the engine accepted. */
+export const SyncStartedSchema = z.object({ runId: z.uuid(), workflowId: z.string() });
+
+/** `GET /healthz`. */
+export const HealthSchema = z.object({ status: z.enum(['ok', 'unavailable']) });
+
+/** What `POST /groups/{id}/members` added (users already in the group are not listed). */
+export const MembersAddedSchema = z.object({ added: z.array(z.uuid()) });

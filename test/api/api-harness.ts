@@ -1,0 +1,108 @@
+import { createApi, type SyncControl } from '../../api/index.ts';
+import { createSecretBox, generateSecretKey, type Db, type ProviderView, type SecretBox } from '../../db/index.ts';
+import { ScimflowError } from '../../errors/index.ts';
+import { createTestDatabase } from '../support/db.ts';
+
+/** A SyncControl that records what the API asked of it; stands in for Temporal. */
+export interface RecordingSyncControl extends SyncControl {
+  calls: Array<{ method: 'requestFullSync' | 'providerChanged' | 'providerDeleted'; slug: string; configVersion: number }>;
+}
+
+/** A fake sync control; `requestFullSync` answers with fixed ids unless `onSync` is given. */
+export function recordingSyncControl(
+  onSync: (provider: ProviderView) => Promise<{ runId: string; workflowId: string }> = async (provider) => ({
+    runId: '00000000-0000-4000-8000-000000000001',
+    workflowId: `full-sync:${provider.slug}`,
+  }),
+): RecordingSyncControl {
+  const calls: RecordingSyncControl['calls'] = [];
+  const record = (method: RecordingSyncControl['calls'][number]['method'], provider: ProviderView) =>
+    calls.push({ method, slug: provider.slug, configVersion: provider.configVersion });
+  return {
+    calls,
+    async requestFullSync(provider) {
+      record('requestFullSync', provider);
+      return onSync(provider);
+    },
+    async providerChanged(provider) {
+      record('providerChanged', provider);
+    },
+    async providerDeleted(provider) {
+      record('providerDeleted', provider);
+    },
+  };
+}
+
+/** The plugin validator the tests run with: knows `scim2` (options: `{ strict?: boolean }`) and nothing else. */
+export function validatePluginOptions(pluginId: string, options: unknown): unknown {
+  if (pluginId !== 'scim2') throw new ScimflowError('ERR_CONFIG', `unknown plugin "${pluginId}"`);
+  const bad = Object.entries(options as Record<string, unknown>).find(([key, value]) => key !== 'strict' || typeof value !== 'boolean');
+  if (bad) throw new ScimflowError('ERR_CONFIG', `scim2 plugin option "${bad[0]}" is not valid`);
+  return options;
+}
+
+/** A JSON response as a test sees it. */
+export interface JsonResponse<T> {
+  status: number;
+  body: T;
+}
+
+/** The body of every API error. */
+export interface ErrorBody {
+  error: { code: string; message: string; issues?: Array<{ path: string; message: string }>; details?: Record<string, unknown> };
+}
+
+/** A keyset page. */
+export interface PageBody<T> {
+  items: T[];
+  next: string | null;
+}
+
+/** An API over a database of its own, driven in memory with `app.request`. */
+export interface TestApi {
+  db: Db;
+  secrets: SecretBox;
+  sync: RecordingSyncControl;
+  logged: Array<{ level: string; obj: object; msg: string | undefined }>;
+  request<T = ErrorBody>(method: string, path: string, body?: unknown): Promise<JsonResponse<T>>;
+  /** Outbox rows written since the previous call, oldest first. */
+  takeOutbox(): Promise<Array<{ objectType: string; objectId: string; relatedId: string | null; change: string }>>;
+  close(): Promise<void>;
+}
+
+/** Builds a fresh API on a fresh database. */
+export async function startTestApi(options: { sync?: RecordingSyncControl } = {}): Promise<TestApi> {
+  const database = await createTestDatabase();
+  const secrets = createSecretBox(generateSecretKey());
+  const sync = options.sync ?? recordingSyncControl();
+  const logged: TestApi['logged'] = [];
+  const log = (level: string) => (obj: object, msg?: string) => void logged.push({ level, obj, msg });
+  const app = createApi({ db: database.db, secrets, sync, validatePluginOptions, log: { error: log('error'), warn: log('warn'), debug: () => undefined } });
+  let outboxSeen = 0;
+  return {
+    db: database.db,
+    secrets,
+    sync,
+    logged,
+    async request(method, path, body) {
+      const init: RequestInit = { method };
+      if (body !== undefined) {
+        init.body = typeof body === 'string' ? body : JSON.stringify(body);
+        init.headers = { 'content-type': 'application/json' };
+      }
+      const response = await app.request(path, init);
+      const text = await response.text();
+      return { status: response.status, body: (text === '' ? undefined : JSON.parse(text)) as never };
+    },
+    async takeOutbox() {
+      const { rows } = await database.db.query<{ seq: string; object_type: string; object_id: string; related_id: string | null; change: string }>(
+        'SELECT seq, object_type, object_id, related_id, change FROM outbox WHERE seq > $1 ORDER BY seq',
+        [outboxSeen],
+      );
+      const last = rows.at(-1);
+      if (last) outboxSeen = Number(last.seq);
+      return rows.map((row) => ({ objectType: row.object_type, objectId: row.object_id, relatedId: row.related_id, change: row.change }));
+    },
+    close: () => database.drop(),
+  };
+}

@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { getProviderForSync, type ProviderView } from '../../db/index.ts';
+import { startTestApi, type TestApi } from './api-harness.ts';
+
+const TOKEN = 'scim-token-7d1f0a9c-very-secret';
+
+function providerBody(slug: string, extra: Record<string, unknown> = {}) {
+  return { slug, name: `Provider ${slug}`, baseUrl: 'https://scim.example.test/scim/v2', auth: { mode: 'bearer', token: TOKEN }, ...extra };
+}
+
+describe('providers API', () => {
+  let api: TestApi;
+  before(async () => {
+    api = await startTestApi();
+  });
+  after(() => api.close());
+
+  test('a created provider is returned with defaults and without its token', async () => {
+    const response = await api.request<ProviderView>('POST', '/api/v1/providers', providerBody('acme'));
+    assert.equal(response.status, 201);
+    assert.equal(response.body.slug, 'acme');
+    assert.deepEqual(response.body.auth, { mode: 'bearer', secretSet: true });
+    assert.equal(response.body.plugin, 'scim2');
+    assert.equal(response.body.configVersion, 1);
+    assert.equal(response.body.pageSize, 100);
+    assert.deepEqual(response.body.scope, { includeServiceAccounts: false, accessGroups: [] });
+  });
+
+  test('no provider route ever returns the token', async () => {
+    const created = await api.request<ProviderView>('POST', '/api/v1/providers', providerBody('no-leak'));
+    const responses = [
+      created,
+      await api.request('GET', '/api/v1/providers'),
+      await api.request('GET', '/api/v1/providers/no-leak'),
+      await api.request('GET', `/api/v1/providers/${created.body.id}`),
+      await api.request('PATCH', '/api/v1/providers/no-leak', { name: 'Renamed', auth: { mode: 'bearer', token: `${TOKEN}-2` } }),
+      await api.request('DELETE', '/api/v1/providers/no-leak'),
+    ];
+    for (const response of responses) {
+      const text = JSON.stringify(response.body ?? null);
+      assert.ok(!text.includes(TOKEN), `a ${response.status} response carried the token`);
+    }
+  });
+
+  test('the token is stored encrypted and decrypts only for the sync', async () => {
+    const created = await api.request<ProviderView>('POST', '/api/v1/providers', providerBody('sealed'));
+    const { rows } = await api.db.query<{ auth_secret: Buffer }>('SELECT auth_secret FROM providers WHERE id = $1', [created.body.id]);
+    const stored = rows[0]!.auth_secret;
+    assert.ok(stored.length > TOKEN.length);
+    assert.equal(stored.indexOf(Buffer.from(TOKEN, 'utf8')), -1, 'the raw column contains the token bytes');
+    assert.ok(!stored.toString('latin1').includes(TOKEN.slice(0, 12)));
+    const forSync = await getProviderForSync(api.db, api.secrets, created.body.id);
+    assert.deepEqual(forSync.auth, { mode: 'bearer', token: TOKEN });
+  });
+
+  test('a provider is addressable by id and by slug', async () => {
+    const created = await api.request<ProviderView>('POST', '/api/v1/providers', providerBody('by-either'));
+    assert.deepEqual((await api.request<ProviderView>('GET', `/api/v1/providers/${created.body.id}`)).body, created.body);
+    assert.deepEqual((await api.request<ProviderView>('GET', '/api/v1/providers/by-either')).body, created.body);
+  });
+
+  test('an unknown provider is a 404 on every route', async () => {
+    for (const [method, path] of [
+      ['GET', '/api/v1/providers/nope'],
+      ['PATCH', '/api/v1/providers/nope'],
+      ['DELETE', '/api/v1/providers/nope'],
+      ['POST', '/api/v1/providers/nope/sync'],
+      ['GET', '/api/v1/providers/nope/runs'],
+      ['GET', '/api/v1/providers/nope/links'],
+    ] as const) {
+      const response = await api.request(method, path, method === 'PATCH' ? { name: 'x' } : undefined);
+      assert.equal(response.status, 404, `${method} ${path}`);
+      assert.equal(response.body.error.code, 'ERR_NOT_FOUND');
+    }
+  });
+
+  test('a duplicate slug is a 409 naming the slug field', async () => {
+    await api.request('POST', '/api/v1/providers', providerBody('twin'));
+    const response = await api.request('POST', '/api/v1/providers', providerBody('twin'));
+    assert.equal(response.status, 409);
+    assert.equal(response.body.error.details?.['field'], 'slug');
+  });
+
+  test('invalid provider fields are a 400 naming each of them', async () => {
+    const response = await api.request('POST', '/api/v1/providers', {
+      slug: 'Not A Slug',
+      name: 'x',
+      baseUrl: 'ftp://example.test',
+      auth: { mode: 'bearer' },
+      pageSize: 5000,
+    });
+    assert.equal(response.status, 400);
+    assert.deepEqual(response.body.error.issues?.map((issue) => issue.path).sort(), ['auth.token', 'baseUrl', 'pageSize', 'slug']);
+  });
+
+  test('an unknown plugin or bad plugin options are a 400 ERR_CONFIG and nothing is saved', async () => {
+    const unknown = await api.request('POST', '/api/v1/providers', providerBody('odd-plugin', { plugin: 'martian' }));
+    assert.equal(unknown.status, 400);
+    assert.equal(unknown.body.error.code, 'ERR_CONFIG');
+    const badOptions = await api.request('POST', '/api/v1/providers', providerBody('odd-options', { pluginOptions: { strict: 'yes' } }));
+    assert.equal(badOptions.status, 400);
+    assert.equal(badOptions.body.error.code, 'ERR_CONFIG');
+    const { rowCount } = await api.db.query("SELECT 1 FROM providers WHERE slug IN ('odd-plugin', 'odd-options')");
+    assert.equal(rowCount, 0);
+  });
+
+  test('plugin options given in a patch are checked against the provider plugin', async () => {
+    await api.request('POST', '/api/v1/providers', providerBody('patched-options'));
+    const bad = await api.request('PATCH', '/api/v1/providers/patched-options', { pluginOptions: { colour: 'red' } });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.code, 'ERR_CONFIG');
+    const good = await api.request<ProviderView>('PATCH', '/api/v1/providers/patched-options', { pluginOptions: { strict: true } });
+    assert.deepEqual(good.body.pluginOptions, { strict: true });
+  });
+
+  test('every real change bumps configVersion and tells the sync engine; a no-op patch does neither', async () => {
+    await api.request('POST', '/api/v1/providers', providerBody('versioned'));
+    const changes: Array<[Record<string, unknown>, number]> = [
+      [{ name: 'Versioned v2' }, 2],
+      [{ name: 'Versioned v2' }, 2],
+      [{ concurrency: 8, dryRun: true }, 3],
+      [{ scope: { accessGroups: [] } }, 3],
+      [{ scope: { includeServiceAccounts: true } }, 4],
+      [{ auth: { mode: 'bearer', token: TOKEN } }, 4],
+      [{ auth: { mode: 'bearer', token: `${TOKEN}-rotated` } }, 5],
+      [{ auth: { mode: 'none' } }, 6],
+      [{}, 6],
+    ];
+    for (const [patch, expected] of changes) {
+      const response = await api.request<ProviderView>('PATCH', '/api/v1/providers/versioned', patch);
+      assert.equal(response.status, 200);
+      assert.equal(response.body.configVersion, expected, `after ${JSON.stringify(patch)}`);
+    }
+    const notified = api.sync.calls.filter((call) => call.slug === 'versioned').map((call) => `${call.method}@${call.configVersion}`);
+    assert.deepEqual(notified, ['providerChanged@1', 'providerChanged@2', 'providerChanged@3', 'providerChanged@4', 'providerChanged@5', 'providerChanged@6']);
+    const final = await api.request<ProviderView>('GET', '/api/v1/providers/versioned');
+    assert.deepEqual(final.body.auth, { mode: 'none', secretSet: false });
+    assert.equal(final.body.concurrency, 8);
+    assert.equal(final.body.name, 'Versioned v2');
+  });
+
+  test('a rotated token is what the sync decrypts afterwards', async () => {
+    const created = await api.request<ProviderView>('POST', '/api/v1/providers', providerBody('rotating'));
+    await api.request('PATCH', '/api/v1/providers/rotating', { auth: { mode: 'bearer', token: 'second-token' } });
+    const forSync = await getProviderForSync(api.db, api.secrets, created.body.id);
+    assert.deepEqual(forSync.auth, { mode: 'bearer', token: 'second-token' });
+  });
+
+  test('deleting a provider removes it and tells the sync engine', async () => {
+    await api.request('POST', '/api/v1/providers', providerBody('short-lived'));
+    assert.equal((await api.request('DELETE', '/api/v1/providers/short-lived')).status, 204);
+    assert.equal((await api.request('GET', '/api/v1/providers/short-lived')).status, 404);
+    assert.deepEqual(
+      api.sync.calls.filter((call) => call.slug === 'short-lived').map((call) => call.method),
+      ['providerChanged', 'providerDeleted'],
+    );
+  });
+
+  test('asking for a sync answers 202 with the run and workflow ids from the engine', async () => {
+    await api.request('POST', '/api/v1/providers', providerBody('syncable'));
+    const response = await api.request<{ runId: string; workflowId: string }>('POST', '/api/v1/providers/syncable/sync');
+    assert.equal(response.status, 202);
+    assert.deepEqual(response.body, { runId: '00000000-0000-4000-8000-000000000001', workflowId: 'full-sync:syncable' });
+    assert.deepEqual(
+      api.sync.calls.filter((call) => call.slug === 'syncable').map((call) => call.method),
+      ['providerChanged', 'requestFullSync'],
+    );
+  });
+
+  test('a disabled provider cannot be synced', async () => {
+    await api.request('POST', '/api/v1/providers', providerBody('switched-off', { enabled: false }));
+    const response = await api.request('POST', '/api/v1/providers/switched-off/sync');
+    assert.equal(response.status, 409);
+    assert.equal(api.sync.calls.some((call) => call.slug === 'switched-off' && call.method === 'requestFullSync'), false);
+  });
+
+  test('the provider is saved even when the sync engine cannot be told, and the failure is logged', async () => {
+    const failing = await startTestApi({
+      sync: {
+        calls: [],
+        requestFullSync: () => Promise.reject(new Error('temporal unavailable')),
+        providerChanged: () => Promise.reject(new Error('temporal unavailable')),
+        providerDeleted: () => Promise.reject(new Error('temporal unavailable')),
+      },
+    });
+    try {
+      const response = await failing.request<ProviderView>('POST', '/api/v1/providers', providerBody('saved-anyway'));
+      assert.equal(response.status, 201);
+      assert.equal((await failing.request('GET', '/api/v1/providers/saved-anyway')).status, 200);
+      assert.equal(failing.logged.filter((entry) => entry.level === 'error').length, 1);
+      const sync = await failing.request('POST', '/api/v1/providers/saved-anyway/sync');
+      assert.equal(sync.status, 500);
+      assert.equal(sync.body.error.code, 'ERR_INTERNAL');
+      assert.ok(!sync.body.error.message.includes('temporal unavailable'), 'the real error stays in the log');
+    } finally {
+      await failing.close();
+    }
+  });
+});

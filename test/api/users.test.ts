@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { DirectoryGroup, DirectoryUser } from '../../db/index.ts';
+import { startTestApi, type PageBody, type TestApi } from './api-harness.ts';
+
+describe('users API', () => {
+  let api: TestApi;
+  before(async () => {
+    api = await startTestApi();
+  });
+  after(() => api.close());
+
+  test('a created user can be read back, listed, changed and deleted', async () => {
+    const created = await api.request<DirectoryUser>('POST', '/api/v1/users', {
+      username: 'round.trip',
+      displayName: 'Round Trip',
+      email: 'round.trip@example.test',
+      attributes: { department: 'QA' },
+    });
+    assert.equal(created.status, 201);
+    assert.equal(created.body.username, 'round.trip');
+    assert.equal(created.body.active, true);
+    assert.equal(created.body.kind, 'internal');
+
+    const read = await api.request<DirectoryUser>('GET', `/api/v1/users/${created.body.id}`);
+    assert.deepEqual(read.body, created.body);
+
+    const listed = await api.request<PageBody<DirectoryUser>>('GET', '/api/v1/users');
+    assert.ok(listed.body.items.some((user) => user.id === created.body.id));
+
+    const patched = await api.request<DirectoryUser>('PATCH', `/api/v1/users/${created.body.id}`, { displayName: 'Renamed', active: false });
+    assert.equal(patched.status, 200);
+    assert.equal(patched.body.displayName, 'Renamed');
+    assert.equal(patched.body.active, false);
+    assert.equal(patched.body.email, 'round.trip@example.test', 'fields left out of a patch stay as they were');
+    assert.deepEqual(patched.body.attributes, { department: 'QA' }, 'attributes left out of a patch stay as they were');
+
+    const deleted = await api.request('DELETE', `/api/v1/users/${created.body.id}`);
+    assert.equal(deleted.status, 204);
+    assert.equal((await api.request('GET', `/api/v1/users/${created.body.id}`)).status, 404);
+  });
+
+  test('an invalid email is a 400 naming the email field', async () => {
+    const response = await api.request('POST', '/api/v1/users', { username: 'bad.email', email: 'not-an-address' });
+    assert.equal(response.status, 400);
+    assert.equal(response.body.error.code, 'ERR_VALIDATION');
+    assert.deepEqual(
+      response.body.error.issues?.map((issue) => issue.path),
+      ['email'],
+    );
+  });
+
+  test('a body field the API does not know is a 400 naming that field', async () => {
+    const response = await api.request('POST', '/api/v1/users', { username: 'extra.field', favouriteColour: 'green' });
+    assert.equal(response.status, 400);
+    assert.deepEqual(
+      response.body.error.issues?.map((issue) => issue.path),
+      ['favouriteColour'],
+    );
+  });
+
+  test('a body that is not JSON is a 400', async () => {
+    const response = await api.request('POST', '/api/v1/users', '{"username": ');
+    assert.equal(response.status, 400);
+    assert.equal(response.body.error.code, 'ERR_VALIDATION');
+    assert.match(response.body.error.message, /not valid JSON/);
+  });
+
+  test('a second user with the same username is a 409 naming the username field', async () => {
+    assert.equal((await api.request('POST', '/api/v1/users', { username: 'taken' })).status, 201);
+    const response = await api.request('POST', '/api/v1/users', { username: 'taken' });
+    assert.equal(response.status, 409);
+    assert.equal(response.body.error.code, 'ERR_CONFLICT');
+    assert.equal(response.body.error.details?.['field'], 'username');
+  });
+
+  test('renaming a user to a taken username is a 409 and changes nothing', async () => {
+    await api.request('POST', '/api/v1/users', { username: 'rename.target' });
+    const user = await api.request<DirectoryUser>('POST', '/api/v1/users', { username: 'rename.source' });
+    await api.takeOutbox();
+    const response = await api.request('PATCH', `/api/v1/users/${user.body.id}`, { username: 'rename.target' });
+    assert.equal(response.status, 409);
+    assert.equal((await api.request<DirectoryUser>('GET', `/api/v1/users/${user.body.id}`)).body.username, 'rename.source');
+    assert.deepEqual(await api.takeOutbox(), []);
+  });
+
+  test('unknown and malformed user ids are 404s', async () => {
+    for (const id of ['7f4c3a9e-1111-4222-8333-444455556666', 'not-a-uuid']) {
+      for (const method of ['GET', 'DELETE']) {
+        const response = await api.request(method, `/api/v1/users/${id}`);
+        assert.equal(response.status, 404, `${method} ${id}`);
+        assert.equal(response.body.error.code, 'ERR_NOT_FOUND');
+      }
+      assert.equal((await api.request('PATCH', `/api/v1/users/${id}`, { active: false })).status, 404);
+    }
+  });
+
+  test('creating, changing and deleting a user each append one outbox row', async () => {
+    await api.takeOutbox();
+    const user = await api.request<DirectoryUser>('POST', '/api/v1/users', { username: 'outboxed' });
+    await api.request('PATCH', `/api/v1/users/${user.body.id}`, { givenName: 'Out' });
+    await api.request('DELETE', `/api/v1/users/${user.body.id}`);
+    assert.deepEqual(await api.takeOutbox(), [
+      { objectType: 'user', objectId: user.body.id, relatedId: null, change: 'created' },
+      { objectType: 'user', objectId: user.body.id, relatedId: null, change: 'updated' },
+      { objectType: 'user', objectId: user.body.id, relatedId: null, change: 'deleted' },
+    ]);
+  });
+
+  test('an update that changes nothing writes no outbox row and keeps updatedAt', async () => {
+    const user = await api.request<DirectoryUser>('POST', '/api/v1/users', { username: 'steady', displayName: 'Steady', attributes: { a: 1, b: [2] } });
+    await api.takeOutbox();
+    const same = await api.request<DirectoryUser>('PATCH', `/api/v1/users/${user.body.id}`, {
+      username: 'steady',
+      displayName: 'Steady',
+      attributes: { b: [2], a: 1 },
+    });
+    assert.equal(same.status, 200);
+    assert.equal(same.body.updatedAt, user.body.updatedAt);
+    assert.deepEqual(await api.takeOutbox(), []);
+  });
+
+  test('a real change moves updatedAt forward', async () => {
+    const user = await api.request<DirectoryUser>('POST', '/api/v1/users', { username: 'moving' });
+    const changed = await api.request<DirectoryUser>('PATCH', `/api/v1/users/${user.body.id}`, { email: 'moving@example.test' });
+    assert.equal(changed.body.createdAt, user.body.createdAt);
+    // Compared in the database: the API's millisecond timestamps could tie for two quick requests.
+    const { rows } = await api.db.query<{ moved: boolean }>('SELECT updated_at > created_at AS moved FROM users WHERE id = $1', [user.body.id]);
+    assert.equal(rows[0]?.moved, true);
+  });
+
+  test('deleting a user announces its removal from each of its groups before the user itself', async () => {
+    const user = await api.request<DirectoryUser>('POST', '/api/v1/users', { username: 'member.leaving' });
+    const g1 = await api.request<DirectoryGroup>('POST', '/api/v1/groups', { name: 'leaving-1', members: [user.body.id] });
+    const g2 = await api.request<DirectoryGroup>('POST', '/api/v1/groups', { name: 'leaving-2', members: [user.body.id] });
+    await api.takeOutbox();
+    await api.request('DELETE', `/api/v1/users/${user.body.id}`);
+    const rows = await api.takeOutbox();
+    assert.deepEqual(
+      rows.slice(0, 2).sort((a, b) => a.objectId.localeCompare(b.objectId)),
+      [g1.body.id, g2.body.id]
+        .sort()
+        .map((groupId) => ({ objectType: 'membership', objectId: groupId, relatedId: user.body.id, change: 'member_removed' })),
+    );
+    assert.deepEqual(rows.slice(2), [{ objectType: 'user', objectId: user.body.id, relatedId: null, change: 'deleted' }]);
+  });
+
+  test('listing pages through every user exactly once in id order', async () => {
+    for (let i = 0; i < 7; i++) await api.request('POST', '/api/v1/users', { username: `paged.${i}` });
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (let pages = 0; pages < 100; pages++) {
+      const query: string = after === null ? '?limit=3' : `?limit=3&after=${after}`;
+      const page = await api.request<PageBody<DirectoryUser>>('GET', `/api/v1/users${query}`);
+      assert.equal(page.status, 200);
+      assert.ok(page.body.items.length <= 3);
+      seen.push(...page.body.items.map((user) => user.id));
+      after = page.body.next;
+      if (after === null) break;
+    }
+    const { rows } = await api.db.query<{ id: string }>('SELECT id FROM users ORDER BY id');
+    assert.deepEqual(seen, rows.map((row) => row.id));
+  });
+
+  test('a page size out of range is a 400 naming limit', async () => {
+    const response = await api.request('GET', '/api/v1/users?limit=0');
+    assert.equal(response.status, 400);
+    assert.deepEqual(
+      response.body.error.issues?.map((issue) => issue.path),
+      ['limit'],
+    );
+  });
+});
