@@ -1,0 +1,295 @@
+// Finds the Temporal CLI and runs its dev server (SQLite, optional Web UI) for `npm start`, tests and benchmarks.
+// Plain JavaScript with no dependencies: the launcher imports it before `npm ci` has run, on Node >= 18.
+import { spawn } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/** The Temporal CLI release scimflow builds with `go install` (later tags carry a `replace` directive). */
+export const TEMPORAL_CLI_VERSION = 'v1.5.1';
+
+/** The search attributes every scimflow namespace needs, as `name=Type` pairs. */
+export const SEARCH_ATTRIBUTES = Object.freeze({ ScimProvider: 'Keyword' });
+
+const READY_TIMEOUT_MS = 60_000;
+const STOP_GRACE_MS = 5_000;
+const OUTPUT_LINES_KEPT = 40;
+
+/** The per-user cache folder scimflow keeps tools in: `${XDG_CACHE_HOME:-~/.cache}/scimflow`. */
+export function scimflowCacheDir(env = process.env) {
+  const base = env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir(), '.cache');
+  return path.join(base, 'scimflow');
+}
+
+/** Where `setup` installs the Temporal CLI when none is found elsewhere. */
+export function cachedTemporalBinaryPath(env = process.env) {
+  return path.join(scimflowCacheDir(env), 'bin', 'temporal');
+}
+
+/** True when `file` is a regular file this process may execute. */
+export function isExecutableFile(file) {
+  try {
+    if (!statSync(file).isFile()) return false;
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The first executable called `name` on `PATH`, or null. */
+export function findOnPath(name, env = process.env) {
+  for (const dir of (env.PATH || '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, name);
+    if (isExecutableFile(candidate)) return candidate;
+  }
+  return null;
+}
+
+/** The Temporal CLI to use: `$SCIMFLOW_TEMPORAL_BIN`, else `temporal` on PATH, else the cached build; null if none. */
+export function findTemporalBinary(env = process.env) {
+  if (env.SCIMFLOW_TEMPORAL_BIN) {
+    return isExecutableFile(env.SCIMFLOW_TEMPORAL_BIN) ? path.resolve(env.SCIMFLOW_TEMPORAL_BIN) : null;
+  }
+  const onPath = findOnPath('temporal', env);
+  if (onPath) return onPath;
+  const cached = cachedTemporalBinaryPath(env);
+  return isExecutableFile(cached) ? cached : null;
+}
+
+/** Asks the OS for a free TCP port on 127.0.0.1 and releases it. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// The CLI reads TEMPORAL_* variables (address, namespace, TLS, API key) as client settings; the dev server and the
+// readiness probe must talk to the server we started, whatever the caller's environment says.
+function cleanEnv() {
+  const env = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('TEMPORAL_') && value !== undefined) env[key] = value;
+  }
+  return env;
+}
+
+/** True when nothing listens on 127.0.0.1:`port` yet (so the dev server could bind it). */
+export function isPortFree(port) {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1_000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+function runQuiet(binary, args, timeoutMs) {
+  return new Promise((resolve) => {
+    let output = '';
+    const child = spawn(binary, args, { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.once('error', () => {
+      clearTimeout(timer);
+      resolve({ code: -1, output });
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, output });
+    });
+  });
+}
+
+const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Every dev server this process started and has not seen exit; killed when the process goes away.
+const running = new Set();
+let hooksInstalled = false;
+
+function killAllNow() {
+  for (const child of running) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  running.clear();
+}
+
+function installExitHooks() {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on('exit', killAllNow);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    const onSignal = () => {
+      // When the host handles this signal itself, it owns shutdown (and calls stop()); the 'exit' hook is the backstop.
+      if (process.listenerCount(signal) > 1) return;
+      killAllNow();
+      process.removeListener(signal, onSignal);
+      process.kill(process.pid, signal);
+    };
+    process.on(signal, onSignal);
+  }
+}
+
+// With util-linux's setpriv the kernel kills the server when this process dies, even by SIGKILL.
+function deathSignalPrefix() {
+  if (process.platform !== 'linux') return [];
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find(isExecutableFile);
+  return setpriv ? [setpriv, '--pdeathsig', 'KILL', '--'] : [];
+}
+
+/** Builds the `temporal server start-dev` arguments for the given ports and options. */
+export function devServerArgs({
+  port,
+  httpPort,
+  metricsPort,
+  uiPort,
+  headless,
+  dbFilename,
+  namespace,
+  logLevel,
+  extraArgs,
+}) {
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port)];
+  args.push('--http-port', String(httpPort), '--metrics-port', String(metricsPort));
+  if (headless) args.push('--headless');
+  else args.push('--ui-port', String(uiPort));
+  args.push('--namespace', namespace, '--log-level', logLevel);
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  if (dbFilename) args.push('--db-filename', dbFilename);
+  args.push(...extraArgs);
+  return args;
+}
+
+/** Starts `temporal server start-dev` on 127.0.0.1 and resolves once its frontend answers gRPC health checks. */
+export async function startTemporalDevServer(options = {}) {
+  const binary = options.binary ?? findTemporalBinary();
+  if (!binary) {
+    throw new Error(
+      'no Temporal CLI found: set SCIMFLOW_TEMPORAL_BIN, put `temporal` on PATH, or run `npm run setup` to build it',
+    );
+  }
+  const headless = options.headless ?? false;
+  const choose = async (wanted) => {
+    if (wanted === undefined) return freePort();
+    if (options.fallbackToFreePorts && !(await isPortFree(wanted))) return freePort();
+    return wanted;
+  };
+  const port = await choose(options.port);
+  const httpPort = await choose(options.httpPort);
+  const metricsPort = await choose(options.metricsPort);
+  const uiPort = headless ? null : await choose(options.uiPort);
+  const args = devServerArgs({
+    port,
+    httpPort,
+    metricsPort,
+    uiPort,
+    headless,
+    dbFilename: options.dbFilename,
+    namespace: options.namespace ?? 'default',
+    logLevel: options.logLevel ?? 'warn',
+    extraArgs: options.extraArgs ?? [],
+  });
+
+  const [command, ...prefix] = [...deathSignalPrefix(), binary];
+  const child = spawn(command, [...prefix, ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  installExitHooks();
+  running.add(child);
+
+  const lines = [];
+  const keep = (chunk) => {
+    for (const line of String(chunk).split('\n')) {
+      if (!line.trim()) continue;
+      lines.push(line);
+      if (lines.length > OUTPUT_LINES_KEPT) lines.shift();
+    }
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+
+  let exit = null;
+  const exited = new Promise((resolve) => {
+    child.once('error', (error) => {
+      keep(`spawn failed: ${error.message}`);
+      exit = { code: null, signal: null };
+      running.delete(child);
+      resolve();
+    });
+    child.once('exit', (code, signal) => {
+      exit = { code, signal };
+      running.delete(child);
+      resolve();
+    });
+  });
+
+  const address = `127.0.0.1:${port}`;
+  const stop = async () => {
+    if (exit) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      if (!exit) child.kill('SIGKILL');
+    }, STOP_GRACE_MS);
+    await exited;
+    clearTimeout(timer);
+  };
+  const recentOutput = () => lines.join('\n');
+
+  const timeoutMs = options.timeoutMs ?? READY_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
+  let lastProbe = '';
+  for (;;) {
+    if (exit) {
+      const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
+      throw new Error(`Temporal dev server (${binary}) stopped during startup (${how}):\n${recentOutput()}`);
+    }
+    if (await canConnect(port)) {
+      const probe = await runQuiet(binary, ['operator', 'cluster', 'health', '--address', address], 5_000);
+      if (probe.code === 0 && probe.output.includes('SERVING')) break;
+      lastProbe = probe.output.trim();
+    }
+    if (Date.now() >= deadline) {
+      await stop();
+      const probeNote = lastProbe ? `\nlast health check: ${lastProbe}` : '';
+      throw new Error(
+        `Temporal dev server did not answer on ${address} within ${timeoutMs / 1000} s${probeNote}\n` +
+          `server output:\n${recentOutput() || '(none)'}`,
+      );
+    }
+    await delay(100);
+  }
+
+  return {
+    address,
+    uiUrl: uiPort === null ? null : `http://127.0.0.1:${uiPort}`,
+    pid: child.pid ?? 0,
+    recentOutput,
+    exited: () => exit !== null,
+    stop,
+  };
+}
