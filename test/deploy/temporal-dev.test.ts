@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { promisify } from 'node:util';
+import { findTemporalBinary, startTemporalDevServer } from '../../scripts/lib/temporal-dev.mjs';
+
+const run = promisify(execFile);
+const binary = findTemporalBinary();
+const scratch = mkdtempSync(path.join(tmpdir(), 'scimflow-temporal-dev-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+function requireBinary(): string {
+  assert.ok(binary, 'no Temporal CLI: run `npm run setup`');
+  return binary;
+}
+
+function accepts(address: string): Promise<boolean> {
+  const [host, port] = address.split(':');
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), host, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function fakeExecutable(dir: string, name = 'temporal'): string {
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, name);
+  writeFileSync(file, '#!/bin/sh\nexit 0\n');
+  chmodSync(file, 0o755);
+  return file;
+}
+
+test('a started dev server answers on 127.0.0.1 with ScimProvider registered, and stop() ends it', async () => {
+  const server = await startTemporalDevServer({ binary: requireBinary(), headless: true });
+  try {
+    assert.match(server.address, /^127\.0\.0\.1:\d+$/);
+    assert.equal(server.uiUrl, null);
+    const { stdout } = await run(requireBinary(), [
+      'operator',
+      'search-attribute',
+      'list',
+      '--namespace',
+      'default',
+      '--address',
+      server.address,
+    ]);
+    assert.match(stdout, /ScimProvider\s+Keyword/);
+  } finally {
+    await server.stop();
+  }
+  assert.equal(server.exited(), true);
+  assert.equal(await accepts(server.address), false);
+});
+
+test('the Web UI is served on its own port unless headless', async () => {
+  const server = await startTemporalDevServer({ binary: requireBinary() });
+  try {
+    assert.ok(server.uiUrl);
+    const response = await fetch(server.uiUrl);
+    assert.equal(response.status, 200);
+    await response.body?.cancel();
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a requested port that is taken is replaced by a free one when fallbackToFreePorts is set', async () => {
+  const blocker: Server = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const address = blocker.address();
+  assert.ok(address && typeof address === 'object');
+  const server = await startTemporalDevServer({
+    binary: requireBinary(),
+    headless: true,
+    port: address.port,
+    fallbackToFreePorts: true,
+  });
+  try {
+    assert.notEqual(server.address, `127.0.0.1:${address.port}`);
+    assert.equal(await accepts(server.address), true);
+  } finally {
+    await server.stop();
+    blocker.close();
+  }
+});
+
+test('a server that cannot start rejects with its own error output', async () => {
+  await assert.rejects(
+    startTemporalDevServer({ binary: requireBinary(), headless: true, extraArgs: ['--no-such-flag'] }),
+    (error: Error) => {
+      assert.match(error.message, /stopped during startup/);
+      assert.match(error.message, /unknown flag: --no-such-flag/);
+      return true;
+    },
+  );
+});
+
+test('findTemporalBinary prefers SCIMFLOW_TEMPORAL_BIN, then PATH, then the scimflow cache', () => {
+  const explicit = fakeExecutable(path.join(scratch, 'explicit'), 'my-temporal');
+  const onPath = fakeExecutable(path.join(scratch, 'path-dir'));
+  const cached = fakeExecutable(path.join(scratch, 'xdg', 'scimflow', 'bin'));
+  const base = { HOME: path.join(scratch, 'home'), XDG_CACHE_HOME: path.join(scratch, 'xdg') };
+  const pathDir = path.dirname(onPath);
+  assert.equal(findTemporalBinary({ ...base, PATH: pathDir, SCIMFLOW_TEMPORAL_BIN: explicit }), explicit);
+  assert.equal(findTemporalBinary({ ...base, PATH: pathDir }), onPath);
+  assert.equal(findTemporalBinary({ ...base, PATH: path.join(scratch, 'empty') }), cached);
+  assert.equal(findTemporalBinary({ HOME: path.join(scratch, 'home'), PATH: path.join(scratch, 'empty') }), null);
+});
+
+test('findTemporalBinary returns null when SCIMFLOW_TEMPORAL_BIN is not executable, without falling back', () => {
+  const plain = path.join(scratch, 'plain-file');
+  writeFileSync(plain, 'data');
+  const onPath = fakeExecutable(path.join(scratch, 'path-dir-2'));
+  assert.equal(findTemporalBinary({ PATH: path.dirname(onPath), SCIMFLOW_TEMPORAL_BIN: plain }), null);
+});
