@@ -114,7 +114,7 @@ function ensureDependencies() {
     return;
   }
   const why = existsSync(NODE_MODULES) ? 'package-lock.json changed' : 'first run';
-  say(`installing dependencies with \`npm ci\` (${why}; about a minute)...`);
+  say(`installing dependencies with \`npm ci\` (${why}; under a minute)...`);
   const started = Date.now();
   // npm's own output goes to stderr so that stdout carries only what the launched command prints.
   const result = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: ROOT, stdio: ['ignore', 2, 2] });
