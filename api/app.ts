@@ -52,7 +52,11 @@ function toErrorResponse(c: Context, error: unknown, log: ApiLogger): Response {
       return errorJson(c, status, { code: error.code, message: error.message, issues });
     }
     const hasDetails = Object.keys(error.details).length > 0;
-    return errorJson(c, status, { code: error.code, message: error.message, ...(hasDetails ? { details: error.details } : {}) });
+    return errorJson(c, status, {
+      code: error.code,
+      message: error.message,
+      ...(hasDetails ? { details: error.details } : {}),
+    });
   }
   if (error instanceof HTTPException && error.status < 500) {
     return errorJson(c, 400, { code: 'ERR_VALIDATION', message: error.message || 'bad request', issues: [] });
@@ -64,9 +68,11 @@ function toErrorResponse(c: Context, error: unknown, log: ApiLogger): Response {
 function mount(app: Hono, prefix: string, routes: readonly ApiRoute[]): void {
   for (const route of routes) {
     app.on(route.method, `${prefix}${route.path}`, async (c) => {
-      const body = route.body ? parseInput(route.body.schema, parseJsonBody(await c.req.text()), 'request body') : undefined;
+      const body = route.body
+        ? parseInput(route.body.schema, parseJsonBody(await c.req.text()), 'request body')
+        : undefined;
       const query = route.query ? parseInput(route.query, c.req.query(), 'query') : undefined;
-      const result = await route.handle({ body, query, params: c.req.param() as Record<string, string> });
+      const result = await route.handle({ body, query, params: c.req.param() });
       if (result instanceof Response) return result;
       if (route.status === 204) return c.body(null, 204);
       return c.json(result, route.status);
@@ -86,10 +92,12 @@ export function createApi(deps: ApiDeps): Hono {
       sync,
       validatePluginOptions,
       onNotifyFailure: (error, provider, event) =>
-        log.error({ err: error, provider: provider.slug, event }, 'the provider was saved but the sync engine could not be told'),
+        log.error(
+          { err: error, provider: provider.slug, event },
+          'the provider was saved but the sync engine could not be told',
+        ),
     }),
   ];
-  let document: Record<string, unknown> | undefined;
   const root: ApiRoute[] = [
     defineRoute({
       method: 'GET',
@@ -116,10 +124,10 @@ export function createApi(deps: ApiDeps): Hono {
       summary: 'This OpenAPI 3.1 document',
       tag: 'meta',
       status: 200,
-      handle: async () => document,
+      handle: () => Promise.resolve(document),
     }),
   ];
-  document = buildOpenApiDocument(
+  const document = buildOpenApiDocument(
     [
       { prefix: API_PREFIX, routes: versioned },
       { prefix: '', routes: root },
@@ -131,12 +139,20 @@ export function createApi(deps: ApiDeps): Hono {
   app.use(async (c, next) => {
     const started = performance.now();
     await next();
-    log.debug({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, 'request');
+    log.debug(
+      { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) },
+      'request',
+    );
   });
   app.use(
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
-      onError: (c) => errorJson(c, 413, { code: 'ERR_VALIDATION', message: `request body is larger than ${MAX_BODY_BYTES} bytes`, issues: [] }),
+      onError: (c) =>
+        errorJson(c, 413, {
+          code: 'ERR_VALIDATION',
+          message: `request body is larger than ${MAX_BODY_BYTES} bytes`,
+          issues: [],
+        }),
     }),
   );
   mount(app, API_PREFIX, versioned);

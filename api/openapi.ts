@@ -18,7 +18,11 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
 };
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
-  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' }) as JsonSchema;
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
+    target: 'draft-2020-12',
+    io,
+    unrepresentable: 'any',
+  }) as JsonSchema;
   return rest;
 }
 
@@ -28,7 +32,10 @@ function openApiPath(path: string): string {
 }
 
 /** Builds the OpenAPI 3.1 document of `groups` from the same zod schemas the routes validate with. */
-export function buildOpenApiDocument(groups: readonly RouteGroup[], info: { title: string; version: string }): JsonSchema {
+export function buildOpenApiDocument(
+  groups: readonly RouteGroup[],
+  info: { title: string; version: string },
+): JsonSchema {
   const components: Record<string, JsonSchema> = { Error: jsonSchema(ErrorBodySchema, 'output') };
   const ref = (named: Named, io: 'input' | 'output'): JsonSchema => {
     components[named.name] ??= jsonSchema(named.schema, io);
@@ -43,9 +50,17 @@ export function buildOpenApiDocument(groups: readonly RouteGroup[], info: { titl
   for (const { prefix, routes } of groups) {
     for (const route of routes) {
       const pathParams = [...route.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((match) => match[1]!);
-      const parameters: JsonSchema[] = pathParams.map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } }));
+      const parameters: JsonSchema[] = pathParams.map((name) => ({
+        name,
+        in: 'path',
+        required: true,
+        schema: { type: 'string' },
+      }));
       if (route.query) {
-        const query = jsonSchema(route.query, 'input') as { properties?: Record<string, JsonSchema>; required?: string[] };
+        const query = jsonSchema(route.query, 'input') as {
+          properties?: Record<string, JsonSchema>;
+          required?: string[];
+        };
         for (const [name, schema] of Object.entries(query.properties ?? {})) {
           const { description, ...rest } = schema as { description?: string };
           parameters.push({
@@ -72,7 +87,9 @@ export function buildOpenApiDocument(groups: readonly RouteGroup[], info: { titl
         summary: route.summary,
         tags: [route.tag],
         ...(parameters.length > 0 ? { parameters } : {}),
-        ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: ref(route.body, 'input') } } } } : {}),
+        ...(route.body
+          ? { requestBody: { required: true, content: { 'application/json': { schema: ref(route.body, 'input') } } } }
+          : {}),
         responses: {
           [String(route.status)]: success,
           ...Object.fromEntries(errors.map((status) => [String(status), errorResponse(status)])),

@@ -33,6 +33,8 @@ export function parseJsonBody(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new ValidationError('request body is not valid JSON', [{ path: '', message: error instanceof Error ? error.message : 'not JSON' }]);
+    throw new ValidationError('request body is not valid JSON', [
+      { path: '', message: error instanceof Error ? error.message : 'not JSON' },
+    ]);
   }
 }

@@ -3,7 +3,15 @@
  * the repositories return, so the document cannot drift from what the API sends.
  */
 import * as z from 'zod';
-import { ProviderScopeSchema, type DirectoryGroup, type DirectoryUser, type ImportCounts, type LinkView, type ProviderView, type SyncRunView } from '../db/index.ts';
+import {
+  ProviderScopeSchema,
+  type DirectoryGroup,
+  type DirectoryUser,
+  type ImportCounts,
+  type LinkView,
+  type ProviderView,
+  type SyncRunView,
+} from '../db/index.ts';
 
 const Timestamp = z.iso.datetime({ offset: true });
 const Attributes = z.record(z.string(), z.unknown());

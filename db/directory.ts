@@ -73,7 +73,8 @@ const MAX_PAGE_SIZE = 1000;
 // Serialises whole-directory imports: two concurrent ones would otherwise lock rows in different orders.
 const IMPORT_LOCK_KEY = 7_206_517_002;
 
-const USER_COLUMNS = 'u.id, u.username, u.display_name, u.email, u.given_name, u.family_name, u.active, u.kind, u.attributes, u.created_at, u.updated_at';
+const USER_COLUMNS =
+  'u.id, u.username, u.display_name, u.email, u.given_name, u.family_name, u.active, u.kind, u.attributes, u.created_at, u.updated_at';
 const GROUP_COLUMNS = 'g.id, g.name, g.attributes, g.parent_id, g.created_at, g.updated_at';
 
 // Which column each updatable field lives in; jsonb columns need their parameter cast and JSON-encoded.
@@ -87,7 +88,10 @@ const USER_FIELD_COLUMNS = {
   kind: 'kind',
   attributes: 'attributes',
 } as const satisfies Record<keyof UserUpdate, string>;
-const GROUP_FIELD_COLUMNS = { name: 'name', attributes: 'attributes', parentId: 'parent_id' } as const satisfies Record<keyof GroupUpdate, string>;
+const GROUP_FIELD_COLUMNS = { name: 'name', attributes: 'attributes', parentId: 'parent_id' } as const satisfies Record<
+  keyof GroupUpdate,
+  string
+>;
 const JSONB_COLUMNS: ReadonlySet<string> = new Set(['attributes']);
 const UNIQUE_FIELDS: Record<string, string> = { users_username_key: 'username', groups_name_key: 'name' };
 
@@ -125,14 +129,19 @@ function isUuid(value: string): boolean {
 function pageLimit(limit: number | undefined): number {
   const value = limit ?? DEFAULT_PAGE_SIZE;
   if (!Number.isInteger(value) || value < 1 || value > MAX_PAGE_SIZE) {
-    throw new ValidationError('invalid page size', [{ path: 'limit', message: `must be an integer from 1 to ${MAX_PAGE_SIZE}` }]);
+    throw new ValidationError('invalid page size', [
+      { path: 'limit', message: `must be an integer from 1 to ${MAX_PAGE_SIZE}` },
+    ]);
   }
   return value;
 }
 
 function pageCursor(after: string | undefined): string | null {
   if (after === undefined) return null;
-  if (!isUuid(after)) throw new ValidationError('invalid page cursor', [{ path: 'after', message: 'must be an id from a previous page' }]);
+  if (!isUuid(after))
+    throw new ValidationError('invalid page cursor', [
+      { path: 'after', message: 'must be an id from a previous page' },
+    ]);
   return after;
 }
 
@@ -162,7 +171,12 @@ async function appendOutbox(q: Queryable, entries: readonly OutboxEntry[]): Prom
   await q.query(
     `INSERT INTO outbox (object_type, object_id, related_id, change)
      SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[])`,
-    [entries.map((e) => e.objectType), entries.map((e) => e.objectId), entries.map((e) => e.relatedId ?? null), entries.map((e) => e.change)],
+    [
+      entries.map((e) => e.objectType),
+      entries.map((e) => e.objectId),
+      entries.map((e) => e.relatedId ?? null),
+      entries.map((e) => e.change),
+    ],
   );
 }
 
@@ -170,7 +184,10 @@ async function appendOutbox(q: Queryable, entries: readonly OutboxEntry[]): Prom
  * Builds `SET a = $2, b = $3::jsonb` and the matching `(a, b) IS DISTINCT FROM ($2, $3::jsonb)` guard for the
  * fields present in `patch`, so an update that changes nothing matches no row and writes nothing.
  */
-function patchClauses(patch: Record<string, unknown>, columns: Record<string, string>): { set: string; changed: string; values: unknown[] } {
+function patchClauses(
+  patch: Record<string, unknown>,
+  columns: Record<string, string>,
+): { set: string; changed: string; values: unknown[] } {
   const sets: string[] = [];
   const current: string[] = [];
   const next: string[] = [];
@@ -185,7 +202,11 @@ function patchClauses(patch: Record<string, unknown>, columns: Record<string, st
     current.push(column);
     next.push(param);
   }
-  return { set: sets.join(', '), changed: `ROW(${current.join(', ')}) IS DISTINCT FROM ROW(${next.join(', ')})`, values };
+  return {
+    set: sets.join(', '),
+    changed: `ROW(${current.join(', ')}) IS DISTINCT FROM ROW(${next.join(', ')})`,
+    values,
+  };
 }
 
 async function missingUsers(q: Queryable, userIds: readonly string[]): Promise<string[]> {
@@ -239,7 +260,9 @@ async function checkParent(q: Queryable, groupId: string | null, parentId: strin
   );
   if (rows.length === 0) throw new NotFoundError('group', parentId);
   if (groupId !== null && rows.some((row) => row.id === groupId)) {
-    throw new ValidationError('a group cannot be its own ancestor', [{ path: 'parentId', message: 'would create a cycle of parent groups' }]);
+    throw new ValidationError('a group cannot be its own ancestor', [
+      { path: 'parentId', message: 'would create a cycle of parent groups' },
+    ]);
   }
 }
 
@@ -320,7 +343,12 @@ export async function deleteUser(db: Db, id: string): Promise<void> {
     );
     await client.query('DELETE FROM users WHERE id = $1', [id]);
     await appendOutbox(client, [
-      ...removed.rows.map((row): OutboxEntry => ({ objectType: 'membership', objectId: row.group_id, relatedId: id, change: 'member_removed' })),
+      ...removed.rows.map((row): OutboxEntry => ({
+        objectType: 'membership',
+        objectId: row.group_id,
+        relatedId: id,
+        change: 'member_removed',
+      })),
       { objectType: 'user', objectId: id, change: 'deleted' },
     ]);
   });
@@ -434,7 +462,9 @@ export async function removeMember(db: Db, groupId: string, userId: string): Pro
       ? await client.query('DELETE FROM group_members WHERE group_id = $1 AND user_id = $2', [groupId, userId])
       : { rowCount: 0 };
     if (rowCount === 0) throw new NotFoundError('member', userId);
-    await appendOutbox(client, [{ objectType: 'membership', objectId: groupId, relatedId: userId, change: 'member_removed' }]);
+    await appendOutbox(client, [
+      { objectType: 'membership', objectId: groupId, relatedId: userId, change: 'member_removed' },
+    ]);
   });
 }
 
@@ -442,7 +472,8 @@ function checkImport(input: DirectoryImport): void {
   const issues: Array<{ path: string; message: string }> = [];
   const usernames = new Set<string>();
   input.users.forEach((user, i) => {
-    if (usernames.has(user.username)) issues.push({ path: `users.${i}.username`, message: `"${user.username}" appears twice` });
+    if (usernames.has(user.username))
+      issues.push({ path: `users.${i}.username`, message: `"${user.username}" appears twice` });
     usernames.add(user.username);
   });
   const names = new Set<string>();
@@ -478,7 +509,10 @@ async function checkImportMembers(q: Queryable, input: DirectoryImport): Promise
 export async function importDirectory(db: Db, raw: DirectoryImportInput): Promise<ImportCounts> {
   const parsed = DirectoryImportSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new ValidationError('invalid directory import', parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    throw new ValidationError(
+      'invalid directory import',
+      parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    );
   }
   const input = parsed.data;
   checkImport(input);
@@ -555,7 +589,9 @@ export async function importDirectory(db: Db, raw: DirectoryImportInput): Promis
        )
        SELECT (SELECT count(*) FROM added)::int AS added, (SELECT count(*) FROM removed)::int AS removed`,
       [
-        JSON.stringify(withMembers.flatMap((group) => (group.members ?? []).map((username) => ({ name: group.name, username })))),
+        JSON.stringify(
+          withMembers.flatMap((group) => (group.members ?? []).map((username) => ({ name: group.name, username }))),
+        ),
         withMembers.map((group) => group.name),
       ],
     );

@@ -7,7 +7,14 @@ import { isDeepStrictEqual } from 'node:util';
 import { NotFoundError, ScimflowError } from '../errors/index.ts';
 import type { SecretBox } from './crypto.ts';
 import { inTransaction, type Db, type Queryable } from './pool.ts';
-import { ProviderScopeSchema, type ProviderForSync, type ProviderInput, type ProviderScope, type ProviderUpdate, type ProviderView } from './schemas.ts';
+import {
+  ProviderScopeSchema,
+  type ProviderForSync,
+  type ProviderInput,
+  type ProviderScope,
+  type ProviderUpdate,
+  type ProviderView,
+} from './schemas.ts';
 
 interface ProviderRow {
   id: string;
@@ -88,7 +95,10 @@ async function findRow(q: Queryable, idOrSlug: string, lock = false): Promise<Pr
 
 function conflictOr(error: unknown, slug: string): never {
   if (typeof error === 'object' && error !== null && (error as { code?: string }).code === '23505') {
-    throw new ScimflowError('ERR_CONFLICT', `slug "${slug}" is already taken`, { details: { field: 'slug' }, cause: error });
+    throw new ScimflowError('ERR_CONFLICT', `slug "${slug}" is already taken`, {
+      details: { field: 'slug' },
+      cause: error,
+    });
   }
   throw error;
 }
@@ -151,7 +161,12 @@ export async function listProviders(q: Queryable): Promise<ProviderView[]> {
  * Changes the fields present in `patch`. Every real change bumps `configVersion` (plugin caches key on it); a
  * patch that changes nothing, including re-sending the current token, writes nothing.
  */
-export async function updateProvider(db: Db, secrets: SecretBox, idOrSlug: string, patch: ProviderUpdate): Promise<ProviderView> {
+export async function updateProvider(
+  db: Db,
+  secrets: SecretBox,
+  idOrSlug: string,
+  patch: ProviderUpdate,
+): Promise<ProviderView> {
   return inTransaction(db, async (client) => {
     const row = await findRow(client, idOrSlug, true);
     const sets: string[] = [];
@@ -204,6 +219,9 @@ export async function getProviderForSync(q: Queryable, secrets: SecretBox, id: s
       if (row.auth_secret === null) throw new ScimflowError('ERR_CONFIG', `provider ${row.slug} has no token set`);
       return { ...rest, auth: { mode: 'bearer', token: secrets.open(row.auth_secret, row.id) } };
     default:
-      throw new ScimflowError('ERR_CONFIG', `provider ${row.slug} uses auth mode ${row.auth_mode}, which this version does not support`);
+      throw new ScimflowError(
+        'ERR_CONFIG',
+        `provider ${row.slug} uses auth mode ${row.auth_mode}, which this version does not support`,
+      );
   }
 }

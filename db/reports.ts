@@ -101,7 +101,9 @@ function toRun(row: RunRow): SyncRunView {
 
 function checkLimit(limit: number): number {
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-    throw new ValidationError('invalid page size', [{ path: 'limit', message: `must be an integer from 1 to ${MAX_LIMIT}` }]);
+    throw new ValidationError('invalid page size', [
+      { path: 'limit', message: `must be an integer from 1 to ${MAX_LIMIT}` },
+    ]);
   }
   return limit;
 }
@@ -115,7 +117,11 @@ export async function getRun(q: Queryable, runId: string): Promise<SyncRunView> 
 }
 
 /** A provider's most recent runs, newest first. */
-export async function listRuns(q: Queryable, providerId: string, options: { limit?: number | undefined } = {}): Promise<SyncRunView[]> {
+export async function listRuns(
+  q: Queryable,
+  providerId: string,
+  options: { limit?: number | undefined } = {},
+): Promise<SyncRunView[]> {
   const { rows } = await q.query<RunRow>(
     'SELECT * FROM sync_runs WHERE provider_id = $1 ORDER BY started_at DESC, id LIMIT $2',
     [providerId, checkLimit(options.limit ?? 20)],
@@ -124,10 +130,16 @@ export async function listRuns(q: Queryable, providerId: string, options: { limi
 }
 
 /** A provider's links in local id order, optionally only those of one status or object type. */
-export async function listLinks(q: Queryable, providerId: string, query: LinkQuery = {}): Promise<{ items: LinkView[]; next: string | null }> {
+export async function listLinks(
+  q: Queryable,
+  providerId: string,
+  query: LinkQuery = {},
+): Promise<{ items: LinkView[]; next: string | null }> {
   const limit = checkLimit(query.limit ?? 100);
   if (query.after !== undefined && !UUID_PATTERN.test(query.after)) {
-    throw new ValidationError('invalid page cursor', [{ path: 'after', message: 'must be a localId from a previous page' }]);
+    throw new ValidationError('invalid page cursor', [
+      { path: 'after', message: 'must be a localId from a previous page' },
+    ]);
   }
   const { rows } = await q.query<LinkRow>(
     `SELECT l.object_type, l.local_id, COALESCE(u.username, g.name) AS local_name, l.remote_id, l.status, l.last_error, l.synced_at

@@ -5,15 +5,17 @@ import { createTestDatabase } from '../support/db.ts';
 
 /** A SyncControl that records what the API asked of it; stands in for Temporal. */
 export interface RecordingSyncControl extends SyncControl {
-  calls: Array<{ method: 'requestFullSync' | 'providerChanged' | 'providerDeleted'; slug: string; configVersion: number }>;
+  calls: Array<{
+    method: 'requestFullSync' | 'providerChanged' | 'providerDeleted';
+    slug: string;
+    configVersion: number;
+  }>;
 }
 
 /** A fake sync control; `requestFullSync` answers with fixed ids unless `onSync` is given. */
 export function recordingSyncControl(
-  onSync: (provider: ProviderView) => Promise<{ runId: string; workflowId: string }> = async (provider) => ({
-    runId: '00000000-0000-4000-8000-000000000001',
-    workflowId: `full-sync:${provider.slug}`,
-  }),
+  onSync: (provider: ProviderView) => Promise<{ runId: string; workflowId: string }> = (provider) =>
+    Promise.resolve({ runId: '00000000-0000-4000-8000-000000000001', workflowId: `full-sync:${provider.slug}` }),
 ): RecordingSyncControl {
   const calls: RecordingSyncControl['calls'] = [];
   const record = (method: RecordingSyncControl['calls'][number]['method'], provider: ProviderView) =>
@@ -24,11 +26,13 @@ export function recordingSyncControl(
       record('requestFullSync', provider);
       return onSync(provider);
     },
-    async providerChanged(provider) {
+    providerChanged(provider) {
       record('providerChanged', provider);
+      return Promise.resolve();
     },
-    async providerDeleted(provider) {
+    providerDeleted(provider) {
       record('providerDeleted', provider);
+      return Promise.resolve();
     },
   };
 }
@@ -36,7 +40,9 @@ export function recordingSyncControl(
 /** The plugin validator the tests run with: knows `scim2` (options: `{ strict?: boolean }`) and nothing else. */
 export function validatePluginOptions(pluginId: string, options: unknown): unknown {
   if (pluginId !== 'scim2') throw new ScimflowError('ERR_CONFIG', `unknown plugin "${pluginId}"`);
-  const bad = Object.entries(options as Record<string, unknown>).find(([key, value]) => key !== 'strict' || typeof value !== 'boolean');
+  const bad = Object.entries(options as Record<string, unknown>).find(
+    ([key, value]) => key !== 'strict' || typeof value !== 'boolean',
+  );
   if (bad) throw new ScimflowError('ERR_CONFIG', `scim2 plugin option "${bad[0]}" is not valid`);
   return options;
 }
@@ -49,7 +55,12 @@ export interface JsonResponse<T> {
 
 /** The body of every API error. */
 export interface ErrorBody {
-  error: { code: string; message: string; issues?: Array<{ path: string; message: string }>; details?: Record<string, unknown> };
+  error: {
+    code: string;
+    message: string;
+    issues?: Array<{ path: string; message: string }>;
+    details?: Record<string, unknown>;
+  };
 }
 
 /** A keyset page. */
@@ -77,7 +88,13 @@ export async function startTestApi(options: { sync?: RecordingSyncControl } = {}
   const sync = options.sync ?? recordingSyncControl();
   const logged: TestApi['logged'] = [];
   const log = (level: string) => (obj: object, msg?: string) => void logged.push({ level, obj, msg });
-  const app = createApi({ db: database.db, secrets, sync, validatePluginOptions, log: { error: log('error'), warn: log('warn'), debug: () => undefined } });
+  const app = createApi({
+    db: database.db,
+    secrets,
+    sync,
+    validatePluginOptions,
+    log: { error: log('error'), warn: log('warn'), debug: () => undefined },
+  });
   let outboxSeen = 0;
   return {
     db: database.db,
@@ -95,13 +112,23 @@ export async function startTestApi(options: { sync?: RecordingSyncControl } = {}
       return { status: response.status, body: (text === '' ? undefined : JSON.parse(text)) as never };
     },
     async takeOutbox() {
-      const { rows } = await database.db.query<{ seq: string; object_type: string; object_id: string; related_id: string | null; change: string }>(
-        'SELECT seq, object_type, object_id, related_id, change FROM outbox WHERE seq > $1 ORDER BY seq',
-        [outboxSeen],
-      );
+      const { rows } = await database.db.query<{
+        seq: string;
+        object_type: string;
+        object_id: string;
+        related_id: string | null;
+        change: string;
+      }>('SELECT seq, object_type, object_id, related_id, change FROM outbox WHERE seq > $1 ORDER BY seq', [
+        outboxSeen,
+      ]);
       const last = rows.at(-1);
       if (last) outboxSeen = Number(last.seq);
-      return rows.map((row) => ({ objectType: row.object_type, objectId: row.object_id, relatedId: row.related_id, change: row.change }));
+      return rows.map((row) => ({
+        objectType: row.object_type,
+        objectId: row.object_id,
+        relatedId: row.related_id,
+        change: row.change,
+      }));
     },
     close: () => database.drop(),
   };

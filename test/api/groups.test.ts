@@ -15,16 +15,26 @@ describe('groups and memberships API', () => {
   after(() => api.close());
 
   const memberIds = async (groupId: string): Promise<string[]> =>
-    (await api.request<PageBody<DirectoryUser>>('GET', `/api/v1/groups/${groupId}/members`)).body.items.map((user) => user.id).sort();
+    (await api.request<PageBody<DirectoryUser>>('GET', `/api/v1/groups/${groupId}/members`)).body.items
+      .map((user) => user.id)
+      .sort();
 
   test('a created group can be read back, listed, renamed and deleted', async () => {
-    const created = await api.request<DirectoryGroup>('POST', '/api/v1/groups', { name: 'engineering', attributes: { cost: 42 } });
+    const created = await api.request<DirectoryGroup>('POST', '/api/v1/groups', {
+      name: 'engineering',
+      attributes: { cost: 42 },
+    });
     assert.equal(created.status, 201);
     assert.equal(created.body.name, 'engineering');
-    assert.deepEqual((await api.request<DirectoryGroup>('GET', `/api/v1/groups/${created.body.id}`)).body, created.body);
+    assert.deepEqual(
+      (await api.request<DirectoryGroup>('GET', `/api/v1/groups/${created.body.id}`)).body,
+      created.body,
+    );
     const listed = await api.request<PageBody<DirectoryGroup>>('GET', '/api/v1/groups');
     assert.ok(listed.body.items.some((group) => group.id === created.body.id));
-    const renamed = await api.request<DirectoryGroup>('PATCH', `/api/v1/groups/${created.body.id}`, { name: 'platform' });
+    const renamed = await api.request<DirectoryGroup>('PATCH', `/api/v1/groups/${created.body.id}`, {
+      name: 'platform',
+    });
     assert.equal(renamed.body.name, 'platform');
     assert.deepEqual(renamed.body.attributes, { cost: 42 });
     assert.equal((await api.request('DELETE', `/api/v1/groups/${created.body.id}`)).status, 204);
@@ -33,7 +43,10 @@ describe('groups and memberships API', () => {
 
   test('a group created with members lists them and announces each one', async () => {
     await api.takeOutbox();
-    const group = await api.request<DirectoryGroup>('POST', '/api/v1/groups', { name: 'with-members', members: [alice.id, bob.id] });
+    const group = await api.request<DirectoryGroup>('POST', '/api/v1/groups', {
+      name: 'with-members',
+      members: [alice.id, bob.id],
+    });
     assert.deepEqual(await memberIds(group.body.id), [alice.id, bob.id].sort());
     const rows = await api.takeOutbox();
     assert.deepEqual(rows[0], { objectType: 'group', objectId: group.body.id, relatedId: null, change: 'created' });
@@ -47,7 +60,10 @@ describe('groups and memberships API', () => {
   });
 
   test('a group created with an unknown member is a 404 and leaves no group behind', async () => {
-    const response = await api.request('POST', '/api/v1/groups', { name: 'ghost-members', members: [alice.id, '5b0f1e7a-0000-4000-8000-000000000000'] });
+    const response = await api.request('POST', '/api/v1/groups', {
+      name: 'ghost-members',
+      members: [alice.id, '5b0f1e7a-0000-4000-8000-000000000000'],
+    });
     assert.equal(response.status, 404);
     const { rowCount } = await api.db.query("SELECT 1 FROM groups WHERE name = 'ghost-members'");
     assert.equal(rowCount, 0);
@@ -63,9 +79,13 @@ describe('groups and memberships API', () => {
   test('adding members twice adds them once and announces them once', async () => {
     const group = await api.request<DirectoryGroup>('POST', '/api/v1/groups', { name: 'idempotent' });
     await api.takeOutbox();
-    const first = await api.request<{ added: string[] }>('POST', `/api/v1/groups/${group.body.id}/members`, { userIds: [alice.id] });
+    const first = await api.request<{ added: string[] }>('POST', `/api/v1/groups/${group.body.id}/members`, {
+      userIds: [alice.id],
+    });
     assert.deepEqual(first.body.added, [alice.id]);
-    const second = await api.request<{ added: string[] }>('POST', `/api/v1/groups/${group.body.id}/members`, { userIds: [alice.id, bob.id] });
+    const second = await api.request<{ added: string[] }>('POST', `/api/v1/groups/${group.body.id}/members`, {
+      userIds: [alice.id, bob.id],
+    });
     assert.deepEqual(second.body.added, [bob.id]);
     assert.deepEqual(await memberIds(group.body.id), [alice.id, bob.id].sort());
     assert.deepEqual(await api.takeOutbox(), [
@@ -75,7 +95,10 @@ describe('groups and memberships API', () => {
   });
 
   test('removing a member takes them out of the group and announces it', async () => {
-    const group = await api.request<DirectoryGroup>('POST', '/api/v1/groups', { name: 'shrinking', members: [alice.id, bob.id] });
+    const group = await api.request<DirectoryGroup>('POST', '/api/v1/groups', {
+      name: 'shrinking',
+      members: [alice.id, bob.id],
+    });
     await api.takeOutbox();
     assert.equal((await api.request('DELETE', `/api/v1/groups/${group.body.id}/members/${alice.id}`)).status, 204);
     assert.deepEqual(await memberIds(group.body.id), [bob.id]);
@@ -102,7 +125,9 @@ describe('groups and memberships API', () => {
 
   test('member ids that are not uuids are a 400 naming the entry', async () => {
     const group = await api.request<DirectoryGroup>('POST', '/api/v1/groups', { name: 'bad-ids' });
-    const response = await api.request('POST', `/api/v1/groups/${group.body.id}/members`, { userIds: [alice.id, 'bob'] });
+    const response = await api.request('POST', `/api/v1/groups/${group.body.id}/members`, {
+      userIds: [alice.id, 'bob'],
+    });
     assert.equal(response.status, 400);
     assert.deepEqual(
       response.body.error.issues?.map((issue) => issue.path),
@@ -111,16 +136,25 @@ describe('groups and memberships API', () => {
   });
 
   test('a group update that changes nothing writes no outbox row and keeps updatedAt', async () => {
-    const group = await api.request<DirectoryGroup>('POST', '/api/v1/groups', { name: 'unchanged', attributes: { x: 1 } });
+    const group = await api.request<DirectoryGroup>('POST', '/api/v1/groups', {
+      name: 'unchanged',
+      attributes: { x: 1 },
+    });
     await api.takeOutbox();
-    const same = await api.request<DirectoryGroup>('PATCH', `/api/v1/groups/${group.body.id}`, { name: 'unchanged', attributes: { x: 1 } });
+    const same = await api.request<DirectoryGroup>('PATCH', `/api/v1/groups/${group.body.id}`, {
+      name: 'unchanged',
+      attributes: { x: 1 },
+    });
     assert.equal(same.body.updatedAt, group.body.updatedAt);
     assert.deepEqual(await api.takeOutbox(), []);
   });
 
   test('a group cannot become its own ancestor', async () => {
     const parent = await api.request<DirectoryGroup>('POST', '/api/v1/groups', { name: 'cycle-parent' });
-    const child = await api.request<DirectoryGroup>('POST', '/api/v1/groups', { name: 'cycle-child', parentId: parent.body.id });
+    const child = await api.request<DirectoryGroup>('POST', '/api/v1/groups', {
+      name: 'cycle-child',
+      parentId: parent.body.id,
+    });
     assert.equal(child.body.parentId, parent.body.id);
     const response = await api.request('PATCH', `/api/v1/groups/${parent.body.id}`, { parentId: child.body.id });
     assert.equal(response.status, 400);
@@ -132,7 +166,10 @@ describe('groups and memberships API', () => {
 
   test('deleting a parent group detaches its children and announces them as updated', async () => {
     const parent = await api.request<DirectoryGroup>('POST', '/api/v1/groups', { name: 'doomed-parent' });
-    const child = await api.request<DirectoryGroup>('POST', '/api/v1/groups', { name: 'orphan', parentId: parent.body.id });
+    const child = await api.request<DirectoryGroup>('POST', '/api/v1/groups', {
+      name: 'orphan',
+      parentId: parent.body.id,
+    });
     await api.takeOutbox();
     await api.request('DELETE', `/api/v1/groups/${parent.body.id}`);
     assert.equal((await api.request<DirectoryGroup>('GET', `/api/v1/groups/${child.body.id}`)).body.parentId, null);

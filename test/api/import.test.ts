@@ -44,9 +44,9 @@ describe('directory import API', () => {
     assert.deepEqual(await membersOf('compilers'), ['grace']);
     const changes = (await api.takeOutbox()).map((row) => `${row.objectType}:${row.change}`);
     assert.deepEqual(changes, [
-      ...Array(3).fill('user:created'),
-      ...Array(2).fill('group:created'),
-      ...Array(4).fill('membership:member_added'),
+      ...Array<string>(3).fill('user:created'),
+      ...Array<string>(2).fill('group:created'),
+      ...Array<string>(4).fill('membership:member_added'),
     ]);
   });
 
@@ -79,7 +79,13 @@ describe('directory import API', () => {
     const ada = await api.db.query<{ display_name: string }>("SELECT display_name FROM users WHERE username = 'ada'");
     assert.equal(ada.rows[0]?.display_name, 'Ada King');
     const changes = (await api.takeOutbox()).map((row) => `${row.objectType}:${row.change}`).sort();
-    assert.deepEqual(changes, ['membership:member_added', 'membership:member_removed', 'membership:member_removed', 'user:created', 'user:updated']);
+    assert.deepEqual(changes, [
+      'membership:member_added',
+      'membership:member_removed',
+      'membership:member_removed',
+      'user:created',
+      'user:updated',
+    ]);
   });
 
   test('a user field left out of an import is cleared, as the import describes the whole user', async () => {
@@ -97,7 +103,9 @@ describe('directory import API', () => {
     });
     assert.equal(response.status, 400);
     assert.deepEqual(response.body.error.issues, [{ path: 'groups.0.members.1', message: 'no user "nobody"' }]);
-    const { rowCount } = await api.db.query("SELECT 1 FROM users WHERE username = 'newcomer' UNION ALL SELECT 1 FROM groups WHERE name = 'brand-new'");
+    const { rowCount } = await api.db.query(
+      "SELECT 1 FROM users WHERE username = 'newcomer' UNION ALL SELECT 1 FROM groups WHERE name = 'brand-new'",
+    );
     assert.equal(rowCount, 0);
     assert.deepEqual(await api.takeOutbox(), []);
   });
@@ -112,7 +120,9 @@ describe('directory import API', () => {
   });
 
   test('an invalid user in an import is a 400 naming its path', async () => {
-    const response = await api.request('POST', '/api/v1/import', { users: [{ username: 'ok' }, { username: 'bad', email: 'nope' }] });
+    const response = await api.request('POST', '/api/v1/import', {
+      users: [{ username: 'ok' }, { username: 'bad', email: 'nope' }],
+    });
     assert.equal(response.status, 400);
     assert.deepEqual(
       response.body.error.issues?.map((issue) => issue.path),

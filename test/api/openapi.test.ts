@@ -6,7 +6,10 @@ import { recordingSyncControl, startTestApi, validatePluginOptions, type TestApi
 
 interface OpenApiDocument {
   openapi: string;
-  paths: Record<string, Record<string, { operationId: string; requestBody?: unknown; responses: Record<string, unknown> }>>;
+  paths: Record<
+    string,
+    Record<string, { operationId: string; requestBody?: unknown; responses: Record<string, unknown> }>
+  >;
   components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> };
 }
 
@@ -71,7 +74,12 @@ describe('OpenAPI document, health and error handling', () => {
   test('health answers 503 when the database is not reachable', async () => {
     const unreachable = createDb('postgres://scimflow@127.0.0.1:1/scimflow', { max: 1 });
     try {
-      const app = createApi({ db: unreachable, secrets: createSecretBox(generateSecretKey()), sync: recordingSyncControl(), validatePluginOptions });
+      const app = createApi({
+        db: unreachable,
+        secrets: createSecretBox(generateSecretKey()),
+        sync: recordingSyncControl(),
+        validatePluginOptions,
+      });
       const response = await app.request('/healthz');
       assert.equal(response.status, 503);
       assert.deepEqual(await response.json(), { status: 'unavailable' });

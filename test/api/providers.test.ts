@@ -6,7 +6,13 @@ import { startTestApi, type TestApi } from './api-harness.ts';
 const TOKEN = 'scim-token-7d1f0a9c-very-secret';
 
 function providerBody(slug: string, extra: Record<string, unknown> = {}) {
-  return { slug, name: `Provider ${slug}`, baseUrl: 'https://scim.example.test/scim/v2', auth: { mode: 'bearer', token: TOKEN }, ...extra };
+  return {
+    slug,
+    name: `Provider ${slug}`,
+    baseUrl: 'https://scim.example.test/scim/v2',
+    auth: { mode: 'bearer', token: TOKEN },
+    ...extra,
+  };
 }
 
 describe('providers API', () => {
@@ -34,7 +40,10 @@ describe('providers API', () => {
       await api.request('GET', '/api/v1/providers'),
       await api.request('GET', '/api/v1/providers/no-leak'),
       await api.request('GET', `/api/v1/providers/${created.body.id}`),
-      await api.request('PATCH', '/api/v1/providers/no-leak', { name: 'Renamed', auth: { mode: 'bearer', token: `${TOKEN}-2` } }),
+      await api.request('PATCH', '/api/v1/providers/no-leak', {
+        name: 'Renamed',
+        auth: { mode: 'bearer', token: `${TOKEN}-2` },
+      }),
       await api.request('DELETE', '/api/v1/providers/no-leak'),
     ];
     for (const response of responses) {
@@ -45,7 +54,9 @@ describe('providers API', () => {
 
   test('the token is stored encrypted and decrypts only for the sync', async () => {
     const created = await api.request<ProviderView>('POST', '/api/v1/providers', providerBody('sealed'));
-    const { rows } = await api.db.query<{ auth_secret: Buffer }>('SELECT auth_secret FROM providers WHERE id = $1', [created.body.id]);
+    const { rows } = await api.db.query<{ auth_secret: Buffer }>('SELECT auth_secret FROM providers WHERE id = $1', [
+      created.body.id,
+    ]);
     const stored = rows[0]!.auth_secret;
     assert.ok(stored.length > TOKEN.length);
     assert.equal(stored.indexOf(Buffer.from(TOKEN, 'utf8')), -1, 'the raw column contains the token bytes');
@@ -56,7 +67,10 @@ describe('providers API', () => {
 
   test('a provider is addressable by id and by slug', async () => {
     const created = await api.request<ProviderView>('POST', '/api/v1/providers', providerBody('by-either'));
-    assert.deepEqual((await api.request<ProviderView>('GET', `/api/v1/providers/${created.body.id}`)).body, created.body);
+    assert.deepEqual(
+      (await api.request<ProviderView>('GET', `/api/v1/providers/${created.body.id}`)).body,
+      created.body,
+    );
     assert.deepEqual((await api.request<ProviderView>('GET', '/api/v1/providers/by-either')).body, created.body);
   });
 
@@ -91,14 +105,23 @@ describe('providers API', () => {
       pageSize: 5000,
     });
     assert.equal(response.status, 400);
-    assert.deepEqual(response.body.error.issues?.map((issue) => issue.path).sort(), ['auth.token', 'baseUrl', 'pageSize', 'slug']);
+    assert.deepEqual(response.body.error.issues?.map((issue) => issue.path).sort(), [
+      'auth.token',
+      'baseUrl',
+      'pageSize',
+      'slug',
+    ]);
   });
 
   test('an unknown plugin or bad plugin options are a 400 ERR_CONFIG and nothing is saved', async () => {
     const unknown = await api.request('POST', '/api/v1/providers', providerBody('odd-plugin', { plugin: 'martian' }));
     assert.equal(unknown.status, 400);
     assert.equal(unknown.body.error.code, 'ERR_CONFIG');
-    const badOptions = await api.request('POST', '/api/v1/providers', providerBody('odd-options', { pluginOptions: { strict: 'yes' } }));
+    const badOptions = await api.request(
+      'POST',
+      '/api/v1/providers',
+      providerBody('odd-options', { pluginOptions: { strict: 'yes' } }),
+    );
     assert.equal(badOptions.status, 400);
     assert.equal(badOptions.body.error.code, 'ERR_CONFIG');
     const { rowCount } = await api.db.query("SELECT 1 FROM providers WHERE slug IN ('odd-plugin', 'odd-options')");
@@ -110,7 +133,9 @@ describe('providers API', () => {
     const bad = await api.request('PATCH', '/api/v1/providers/patched-options', { pluginOptions: { colour: 'red' } });
     assert.equal(bad.status, 400);
     assert.equal(bad.body.error.code, 'ERR_CONFIG');
-    const good = await api.request<ProviderView>('PATCH', '/api/v1/providers/patched-options', { pluginOptions: { strict: true } });
+    const good = await api.request<ProviderView>('PATCH', '/api/v1/providers/patched-options', {
+      pluginOptions: { strict: true },
+    });
     assert.deepEqual(good.body.pluginOptions, { strict: true });
   });
 
@@ -132,8 +157,17 @@ describe('providers API', () => {
       assert.equal(response.status, 200);
       assert.equal(response.body.configVersion, expected, `after ${JSON.stringify(patch)}`);
     }
-    const notified = api.sync.calls.filter((call) => call.slug === 'versioned').map((call) => `${call.method}@${call.configVersion}`);
-    assert.deepEqual(notified, ['providerChanged@1', 'providerChanged@2', 'providerChanged@3', 'providerChanged@4', 'providerChanged@5', 'providerChanged@6']);
+    const notified = api.sync.calls
+      .filter((call) => call.slug === 'versioned')
+      .map((call) => `${call.method}@${call.configVersion}`);
+    assert.deepEqual(notified, [
+      'providerChanged@1',
+      'providerChanged@2',
+      'providerChanged@3',
+      'providerChanged@4',
+      'providerChanged@5',
+      'providerChanged@6',
+    ]);
     const final = await api.request<ProviderView>('GET', '/api/v1/providers/versioned');
     assert.deepEqual(final.body.auth, { mode: 'none', secretSet: false });
     assert.equal(final.body.concurrency, 8);
@@ -159,9 +193,15 @@ describe('providers API', () => {
 
   test('asking for a sync answers 202 with the run and workflow ids from the engine', async () => {
     await api.request('POST', '/api/v1/providers', providerBody('syncable'));
-    const response = await api.request<{ runId: string; workflowId: string }>('POST', '/api/v1/providers/syncable/sync');
+    const response = await api.request<{ runId: string; workflowId: string }>(
+      'POST',
+      '/api/v1/providers/syncable/sync',
+    );
     assert.equal(response.status, 202);
-    assert.deepEqual(response.body, { runId: '00000000-0000-4000-8000-000000000001', workflowId: 'full-sync:syncable' });
+    assert.deepEqual(response.body, {
+      runId: '00000000-0000-4000-8000-000000000001',
+      workflowId: 'full-sync:syncable',
+    });
     assert.deepEqual(
       api.sync.calls.filter((call) => call.slug === 'syncable').map((call) => call.method),
       ['providerChanged', 'requestFullSync'],
@@ -172,7 +212,10 @@ describe('providers API', () => {
     await api.request('POST', '/api/v1/providers', providerBody('switched-off', { enabled: false }));
     const response = await api.request('POST', '/api/v1/providers/switched-off/sync');
     assert.equal(response.status, 409);
-    assert.equal(api.sync.calls.some((call) => call.slug === 'switched-off' && call.method === 'requestFullSync'), false);
+    assert.equal(
+      api.sync.calls.some((call) => call.slug === 'switched-off' && call.method === 'requestFullSync'),
+      false,
+    );
   });
 
   test('the provider is saved even when the sync engine cannot be told, and the failure is logged', async () => {

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createRun, finishRun, recordProgress, saveLinks, zeroCounts, type LinkView, type ProviderView, type SyncRunView } from '../../db/index.ts';
+import {
+  createRun,
+  finishRun,
+  recordProgress,
+  saveLinks,
+  zeroCounts,
+  type LinkView,
+  type ProviderView,
+  type SyncRunView,
+} from '../../db/index.ts';
 import { startTestApi, type PageBody, type TestApi } from './api-harness.ts';
 
 describe('runs and links API', () => {
@@ -22,7 +31,12 @@ describe('runs and links API', () => {
   test('a run is returned with all its counters, status and timestamps', async () => {
     const runId = await createRun(api.db, provider.id, 'full', 'full-sync:reported');
     await api.db.query('UPDATE sync_runs SET total = 10 WHERE id = $1', [runId]);
-    await recordProgress(api.db, runId, { ...zeroCounts(), processed: 10, created: 4, updated: 2, deleted: 1, skipped: 1, failed: 1 }, []);
+    await recordProgress(
+      api.db,
+      runId,
+      { ...zeroCounts(), processed: 10, created: 4, updated: 2, deleted: 1, skipped: 1, failed: 1 },
+      [],
+    );
     await finishRun(api.db, runId, 'succeeded', null);
     const response = await api.request<SyncRunView>('GET', `/api/v1/runs/${runId}`);
     assert.equal(response.status, 200);
@@ -68,17 +82,56 @@ describe('runs and links API', () => {
     const goneId = '9a1b2c3d-4e5f-4a6b-8c7d-000000000001';
     const error = { code: 'ERR_SCIM_BAD_REQUEST', message: 'userName is required' };
     await saveLinks(api.db, [
-      { providerId: provider.id, objectType: 'user', localId: user.body.id, remoteId: 'r-1', lastPayloadHash: 'h', lastPayload: {}, status: 'failed', lastError: error },
-      { providerId: provider.id, objectType: 'user', localId: goneId, remoteId: 'r-2', lastPayloadHash: 'h', lastPayload: {}, status: 'failed', lastError: error },
-      { providerId: provider.id, objectType: 'group', localId: group.body.id, remoteId: 'r-3', lastPayloadHash: 'h', lastPayload: {}, status: 'ok', lastError: null },
+      {
+        providerId: provider.id,
+        objectType: 'user',
+        localId: user.body.id,
+        remoteId: 'r-1',
+        lastPayloadHash: 'h',
+        lastPayload: {},
+        status: 'failed',
+        lastError: error,
+      },
+      {
+        providerId: provider.id,
+        objectType: 'user',
+        localId: goneId,
+        remoteId: 'r-2',
+        lastPayloadHash: 'h',
+        lastPayload: {},
+        status: 'failed',
+        lastError: error,
+      },
+      {
+        providerId: provider.id,
+        objectType: 'group',
+        localId: group.body.id,
+        remoteId: 'r-3',
+        lastPayloadHash: 'h',
+        lastPayload: {},
+        status: 'ok',
+        lastError: null,
+      },
     ]);
 
-    const failedUsers = await api.request<PageBody<LinkView>>('GET', '/api/v1/providers/reported/links?status=failed&objectType=user');
+    const failedUsers = await api.request<PageBody<LinkView>>(
+      'GET',
+      '/api/v1/providers/reported/links?status=failed&objectType=user',
+    );
     assert.equal(failedUsers.status, 200);
     assert.deepEqual(
-      failedUsers.body.items.map(({ syncedAt: _at, ...link }) => link).sort((a, b) => a.localId.localeCompare(b.localId)),
+      failedUsers.body.items
+        .map(({ syncedAt: _at, ...link }) => link)
+        .sort((a, b) => a.localId.localeCompare(b.localId)),
       [
-        { objectType: 'user', localId: user.body.id, localName: 'linked.user', remoteId: 'r-1', status: 'failed', lastError: error },
+        {
+          objectType: 'user',
+          localId: user.body.id,
+          localName: 'linked.user',
+          remoteId: 'r-1',
+          status: 'failed',
+          lastError: error,
+        },
         { objectType: 'user', localId: goneId, localName: null, remoteId: 'r-2', status: 'failed', lastError: error },
       ].sort((a, b) => a.localId.localeCompare(b.localId)),
     );
@@ -89,7 +142,10 @@ describe('runs and links API', () => {
     );
     const paged = await api.request<PageBody<LinkView>>('GET', '/api/v1/providers/reported/links?limit=2');
     assert.equal(paged.body.items.length, 2);
-    const rest = await api.request<PageBody<LinkView>>('GET', `/api/v1/providers/reported/links?limit=2&after=${paged.body.next}`);
+    const rest = await api.request<PageBody<LinkView>>(
+      'GET',
+      `/api/v1/providers/reported/links?limit=2&after=${paged.body.next}`,
+    );
     assert.equal(rest.body.items.length, 1);
     assert.equal(rest.body.next, null);
   });

@@ -28,7 +28,10 @@ describe('users API', () => {
     const listed = await api.request<PageBody<DirectoryUser>>('GET', '/api/v1/users');
     assert.ok(listed.body.items.some((user) => user.id === created.body.id));
 
-    const patched = await api.request<DirectoryUser>('PATCH', `/api/v1/users/${created.body.id}`, { displayName: 'Renamed', active: false });
+    const patched = await api.request<DirectoryUser>('PATCH', `/api/v1/users/${created.body.id}`, {
+      displayName: 'Renamed',
+      active: false,
+    });
     assert.equal(patched.status, 200);
     assert.equal(patched.body.displayName, 'Renamed');
     assert.equal(patched.body.active, false);
@@ -80,7 +83,10 @@ describe('users API', () => {
     await api.takeOutbox();
     const response = await api.request('PATCH', `/api/v1/users/${user.body.id}`, { username: 'rename.target' });
     assert.equal(response.status, 409);
-    assert.equal((await api.request<DirectoryUser>('GET', `/api/v1/users/${user.body.id}`)).body.username, 'rename.source');
+    assert.equal(
+      (await api.request<DirectoryUser>('GET', `/api/v1/users/${user.body.id}`)).body.username,
+      'rename.source',
+    );
     assert.deepEqual(await api.takeOutbox(), []);
   });
 
@@ -108,7 +114,11 @@ describe('users API', () => {
   });
 
   test('an update that changes nothing writes no outbox row and keeps updatedAt', async () => {
-    const user = await api.request<DirectoryUser>('POST', '/api/v1/users', { username: 'steady', displayName: 'Steady', attributes: { a: 1, b: [2] } });
+    const user = await api.request<DirectoryUser>('POST', '/api/v1/users', {
+      username: 'steady',
+      displayName: 'Steady',
+      attributes: { a: 1, b: [2] },
+    });
     await api.takeOutbox();
     const same = await api.request<DirectoryUser>('PATCH', `/api/v1/users/${user.body.id}`, {
       username: 'steady',
@@ -122,17 +132,28 @@ describe('users API', () => {
 
   test('a real change moves updatedAt forward', async () => {
     const user = await api.request<DirectoryUser>('POST', '/api/v1/users', { username: 'moving' });
-    const changed = await api.request<DirectoryUser>('PATCH', `/api/v1/users/${user.body.id}`, { email: 'moving@example.test' });
+    const changed = await api.request<DirectoryUser>('PATCH', `/api/v1/users/${user.body.id}`, {
+      email: 'moving@example.test',
+    });
     assert.equal(changed.body.createdAt, user.body.createdAt);
     // Compared in the database: the API's millisecond timestamps could tie for two quick requests.
-    const { rows } = await api.db.query<{ moved: boolean }>('SELECT updated_at > created_at AS moved FROM users WHERE id = $1', [user.body.id]);
+    const { rows } = await api.db.query<{ moved: boolean }>(
+      'SELECT updated_at > created_at AS moved FROM users WHERE id = $1',
+      [user.body.id],
+    );
     assert.equal(rows[0]?.moved, true);
   });
 
   test('deleting a user announces its removal from each of its groups before the user itself', async () => {
     const user = await api.request<DirectoryUser>('POST', '/api/v1/users', { username: 'member.leaving' });
-    const g1 = await api.request<DirectoryGroup>('POST', '/api/v1/groups', { name: 'leaving-1', members: [user.body.id] });
-    const g2 = await api.request<DirectoryGroup>('POST', '/api/v1/groups', { name: 'leaving-2', members: [user.body.id] });
+    const g1 = await api.request<DirectoryGroup>('POST', '/api/v1/groups', {
+      name: 'leaving-1',
+      members: [user.body.id],
+    });
+    const g2 = await api.request<DirectoryGroup>('POST', '/api/v1/groups', {
+      name: 'leaving-2',
+      members: [user.body.id],
+    });
     await api.takeOutbox();
     await api.request('DELETE', `/api/v1/users/${user.body.id}`);
     const rows = await api.takeOutbox();
@@ -140,9 +161,16 @@ describe('users API', () => {
       rows.slice(0, 2).sort((a, b) => a.objectId.localeCompare(b.objectId)),
       [g1.body.id, g2.body.id]
         .sort()
-        .map((groupId) => ({ objectType: 'membership', objectId: groupId, relatedId: user.body.id, change: 'member_removed' })),
+        .map((groupId) => ({
+          objectType: 'membership',
+          objectId: groupId,
+          relatedId: user.body.id,
+          change: 'member_removed',
+        })),
     );
-    assert.deepEqual(rows.slice(2), [{ objectType: 'user', objectId: user.body.id, relatedId: null, change: 'deleted' }]);
+    assert.deepEqual(rows.slice(2), [
+      { objectType: 'user', objectId: user.body.id, relatedId: null, change: 'deleted' },
+    ]);
   });
 
   test('listing pages through every user exactly once in id order', async () => {
@@ -159,7 +187,10 @@ describe('users API', () => {
       if (after === null) break;
     }
     const { rows } = await api.db.query<{ id: string }>('SELECT id FROM users ORDER BY id');
-    assert.deepEqual(seen, rows.map((row) => row.id));
+    assert.deepEqual(
+      seen,
+      rows.map((row) => row.id),
+    );
   });
 
   test('a page size out of range is a 400 naming limit', async () => {

@@ -1,0 +1,92 @@
+import { readFile } from 'node:fs/promises';
+import { InvalidArgumentError, type Command } from 'commander';
+import type { DirectoryGroup, DirectoryUser, ImportCounts } from '../db/index.ts';
+import { ScimflowError } from '../errors/index.ts';
+import type { CliContext } from './context.ts';
+import { cell, formatTable } from './output.ts';
+
+interface Page<T> {
+  items: T[];
+  next: string | null;
+}
+
+/** Parses a positive integer option value. */
+export function positiveInt(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1) throw new InvalidArgumentError('must be a positive integer');
+  return number;
+}
+
+async function readJsonFile(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ScimflowError(
+      'ERR_VALIDATION',
+      `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+    );
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new ScimflowError('ERR_VALIDATION', `${file} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** `users list|import` and `groups list`. */
+export function addDirectoryCommands(program: Command, ctx: CliContext): void {
+  const { output } = ctx;
+  const users = program.command('users').description('directory users');
+  users
+    .command('list')
+    .description('list users, one page at a time')
+    .option('--after <id>', 'start after this user id (the "next" of the previous page)')
+    .option('--limit <n>', 'most users to list', positiveInt, 100)
+    .option('--json', 'print the page as JSON')
+    .action(async (options: { after?: string; limit: number; json?: boolean }) => {
+      const page = await ctx.api().get<Page<DirectoryUser>>('/users', { after: options.after, limit: options.limit });
+      if (options.json) return output.out(JSON.stringify(page, null, 2));
+      const rows = page.items.map((u) => [
+        u.id,
+        u.username,
+        cell(u.displayName),
+        cell(u.email),
+        u.active ? 'yes' : 'no',
+        u.kind,
+      ]);
+      for (const line of formatTable(['ID', 'USERNAME', 'DISPLAY NAME', 'EMAIL', 'ACTIVE', 'KIND'], rows))
+        output.out(line);
+      if (page.next) output.out(`more: scimflow users list --after ${page.next}`);
+    });
+  users
+    .command('import <file>')
+    .description(
+      'upsert users and groups from a JSON file: { "users": [...], "groups": [{ "name", "members": [usernames] }] }',
+    )
+    .action(async (file: string) => {
+      const counts = await ctx.api().post<ImportCounts>('/import', await readJsonFile(file));
+      output.out(
+        `users:   ${counts.users.created} created, ${counts.users.updated} updated, ${counts.users.unchanged} unchanged`,
+      );
+      output.out(
+        `groups:  ${counts.groups.created} created, ${counts.groups.updated} updated, ${counts.groups.unchanged} unchanged`,
+      );
+      output.out(`members: ${counts.members.added} added, ${counts.members.removed} removed`);
+    });
+
+  const groups = program.command('groups').description('directory groups');
+  groups
+    .command('list')
+    .description('list groups, one page at a time')
+    .option('--after <id>', 'start after this group id (the "next" of the previous page)')
+    .option('--limit <n>', 'most groups to list', positiveInt, 100)
+    .option('--json', 'print the page as JSON')
+    .action(async (options: { after?: string; limit: number; json?: boolean }) => {
+      const page = await ctx.api().get<Page<DirectoryGroup>>('/groups', { after: options.after, limit: options.limit });
+      if (options.json) return output.out(JSON.stringify(page, null, 2));
+      const rows = page.items.map((g) => [g.id, g.name, cell(g.parentId)]);
+      for (const line of formatTable(['ID', 'NAME', 'PARENT'], rows)) output.out(line);
+      if (page.next) output.out(`more: scimflow groups list --after ${page.next}`);
+    });
+}

@@ -1,0 +1,297 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { createApi, startApiServer, type ApiServer } from '../../api/index.ts';
+import {
+  createRun,
+  createSecretBox,
+  finishRun,
+  generateSecretKey,
+  getProviderForSync,
+  recordProgress,
+  saveLinks,
+  setRunTotal,
+  zeroCounts,
+  type Db,
+  type ProviderView,
+  type SecretBox,
+} from '../../db/index.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { recordingSyncControl, validatePluginOptions, type RecordingSyncControl } from './api-harness.ts';
+
+const BIN = fileURLToPath(new URL('../../cli/bin.mjs', import.meta.url));
+const TOKEN = 'cli-token-5be1c0de-do-not-print';
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `scimflow` as a child process, as a user would (without --no-node-snapshot: bin.mjs adds it). */
+function runCli(args: string[], options: { env?: Record<string, string>; stdin?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(options.stdin ?? '');
+  });
+}
+
+/**
+ * Stands in for Temporal: opens a real sync_runs row, reports progress and finishes it a little later, so the CLI
+ * has to poll. Providers whose slug starts with `flaky` finish with one failed object.
+ */
+function completingSyncControl(db: Db, pending: Array<Promise<unknown>>): RecordingSyncControl {
+  return recordingSyncControl(async (provider: ProviderView) => {
+    const workflowId = `full-sync:${provider.slug}`;
+    const runId = await createRun(db, provider.id, 'full', workflowId);
+    await setRunTotal(db, runId, 3);
+    const failed = provider.slug.startsWith('flaky') ? 1 : 0;
+    pending.push(
+      (async () => {
+        await delay(300);
+        await recordProgress(db, runId, { ...zeroCounts(), processed: 2, created: 2 }, []);
+        await delay(300);
+        await recordProgress(db, runId, { ...zeroCounts(), processed: 1, failed }, []);
+        await finishRun(db, runId, 'succeeded', null);
+      })(),
+    );
+    return { runId, workflowId };
+  });
+}
+
+describe('scimflow CLI', () => {
+  let database: TestDatabase;
+  let secrets: SecretBox;
+  let server: ApiServer;
+  let workDir: string;
+  let env: Record<string, string>;
+  const pending: Array<Promise<unknown>> = [];
+
+  before(async () => {
+    database = await createTestDatabase();
+    secrets = createSecretBox(generateSecretKey());
+    const app = createApi({
+      db: database.db,
+      secrets,
+      sync: completingSyncControl(database.db, pending),
+      validatePluginOptions,
+    });
+    server = await startApiServer(app, { host: '127.0.0.1', port: 0 });
+    workDir = await mkdtemp(join(tmpdir(), 'scimflow-cli-'));
+    env = { SCIMFLOW_API_URL: server.url };
+  });
+  after(async () => {
+    await Promise.allSettled(pending);
+    await server.close();
+    await database.drop();
+    await rm(workDir, { recursive: true, force: true });
+  });
+
+  const createProvider = (slug: string) =>
+    runCli(
+      ['providers', 'create', '--slug', slug, '--url', 'https://scim.example.test/v2', '--token-env', 'SCIM_TOKEN'],
+      {
+        env: { ...env, SCIM_TOKEN: TOKEN },
+      },
+    );
+
+  test('users import prints the counts, and a second import of the same file changes nothing', async () => {
+    const file = join(workDir, 'directory.json');
+    await writeFile(
+      file,
+      JSON.stringify({
+        users: [{ username: 'ada' }, { username: 'grace', email: 'grace@example.test' }],
+        groups: [{ name: 'pioneers', members: ['ada', 'grace'] }],
+      }),
+    );
+    const first = await runCli(['users', 'import', file], { env });
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /users: +2 created, 0 updated, 0 unchanged/);
+    assert.match(first.stdout, /groups: +1 created, 0 updated, 0 unchanged/);
+    assert.match(first.stdout, /members: 2 added, 0 removed/);
+    const second = await runCli(['users', 'import', file], { env });
+    assert.match(second.stdout, /users: +0 created, 0 updated, 2 unchanged/);
+    assert.match(second.stdout, /members: 0 added, 0 removed/);
+
+    const listed = await runCli(['users', 'list'], { env });
+    assert.equal(listed.code, 0);
+    assert.match(listed.stdout, /^ID +USERNAME/m);
+    assert.match(listed.stdout, /\bada\b/);
+    assert.match(listed.stdout, /grace@example\.test/);
+  });
+
+  test('an API error is printed as code, message and the fields at fault, with exit code 1 and no stack trace', async () => {
+    const file = join(workDir, 'bad.json');
+    await writeFile(file, JSON.stringify({ groups: [{ name: 'ghosts', members: ['nobody'] }] }));
+    const result = await runCli(['users', 'import', file], { env });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^error: ERR_VALIDATION: group members name users that do not exist$/m);
+    assert.match(result.stderr, /^ {2}groups\.0\.members\.0: no user "nobody"$/m);
+    assert.doesNotMatch(result.stderr, /\n\s+at /);
+  });
+
+  test('a file that is not JSON is reported without calling the API', async () => {
+    const file = join(workDir, 'broken.json');
+    await writeFile(file, '{ "users": [');
+    const result = await runCli(['users', 'import', file], { env });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^error: ERR_VALIDATION: .*broken\.json is not valid JSON/m);
+  });
+
+  test('providers create reads the token from the named environment variable and never prints it', async () => {
+    const result = await createProvider('from-env');
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^created provider from-env \([0-9a-f-]{36}\)$/m);
+    assert.ok(!result.stdout.includes(TOKEN) && !result.stderr.includes(TOKEN));
+    const { rows } = await database.db.query<{ id: string }>("SELECT id FROM providers WHERE slug = 'from-env'");
+    const provider = await getProviderForSync(database.db, secrets, rows[0]!.id);
+    assert.deepEqual(provider.auth, { mode: 'bearer', token: TOKEN });
+  });
+
+  test('providers create reads the token from stdin when no variable is named', async () => {
+    const result = await runCli(
+      [
+        'providers',
+        'create',
+        '--slug',
+        'from-stdin',
+        '--name',
+        'Piped',
+        '--url',
+        'https://scim.example.test/v2',
+        '--page-size',
+        '50',
+      ],
+      {
+        env,
+        stdin: 'piped-token-value\n',
+      },
+    );
+    assert.equal(result.code, 0, result.stderr);
+    const { rows } = await database.db.query<{ id: string; page_size: number; name: string }>(
+      "SELECT id, page_size, name FROM providers WHERE slug = 'from-stdin'",
+    );
+    const row = rows[0];
+    assert.ok(row);
+    assert.equal(row.page_size, 50);
+    assert.equal(row.name, 'Piped');
+    assert.deepEqual((await getProviderForSync(database.db, secrets, row.id)).auth, {
+      mode: 'bearer',
+      token: 'piped-token-value',
+    });
+  });
+
+  test('providers create fails clearly when the named variable is unset', async () => {
+    const result = await runCli(
+      [
+        'providers',
+        'create',
+        '--slug',
+        'no-token',
+        '--url',
+        'https://scim.example.test/v2',
+        '--token-env',
+        'UNSET_SCIM_TOKEN_VAR',
+      ],
+      {
+        env,
+      },
+    );
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^error: ERR_CONFIG: environment variable UNSET_SCIM_TOKEN_VAR/m);
+    const { rowCount } = await database.db.query("SELECT 1 FROM providers WHERE slug = 'no-token'");
+    assert.equal(rowCount, 0);
+  });
+
+  test('providers list and show describe providers without their token', async () => {
+    await createProvider('listed');
+    const list = await runCli(['providers', 'list'], { env });
+    assert.equal(list.code, 0);
+    assert.match(list.stdout, /^listed +listed +scim2 +yes/m);
+    const show = await runCli(['providers', 'show', 'listed'], { env });
+    assert.equal(show.code, 0);
+    assert.deepEqual((JSON.parse(show.stdout) as ProviderView).auth, { mode: 'bearer', secretSet: true });
+    assert.ok(!list.stdout.includes(TOKEN) && !show.stdout.includes(TOKEN));
+  });
+
+  test('sync follows the run to its end, prints its counts and exits 0 when nothing failed', async () => {
+    await createProvider('healthy');
+    const result = await runCli(['sync', 'healthy'], { env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /full sync of healthy started: run [0-9a-f-]{36} \(workflow full-sync:healthy\)/);
+    assert.match(
+      result.stdout,
+      /run [0-9a-f-]{36} succeeded: 3\/3 processed, 2 created, 0 updated, 0 deleted, 1 unchanged, 0 skipped, 0 failed/,
+    );
+  });
+
+  test('sync exits 1 when the run had failures and points at the status command', async () => {
+    await createProvider('flaky-one');
+    const result = await runCli(['sync', 'flaky-one'], { env });
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stdout,
+      /succeeded: 3\/3 processed, 2 created, 0 updated, 0 deleted, 0 unchanged, 0 skipped, 1 failed/,
+    );
+    assert.match(result.stderr, /1 object\(s\) failed: see `scimflow status flaky-one`/);
+  });
+
+  test('sync --no-watch returns as soon as the sync has started', async () => {
+    await createProvider('no-watch');
+    const result = await runCli(['sync', 'no-watch', '--no-watch'], { env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /full sync of no-watch started/);
+    assert.doesNotMatch(result.stdout, /run [0-9a-f-]{36} succeeded/);
+  });
+
+  test('sync of an unknown provider prints the API error and exits 1', async () => {
+    const result = await runCli(['sync', 'missing-provider'], { env });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^error: ERR_NOT_FOUND: provider missing-provider not found$/m);
+  });
+
+  test('status shows the latest runs and the objects that failed', async () => {
+    await createProvider('inspected');
+    const { rows } = await database.db.query<{ id: string }>("SELECT id FROM providers WHERE slug = 'inspected'");
+    const providerId = rows[0]!.id;
+    const runId = await createRun(database.db, providerId, 'full', 'full-sync:inspected');
+    await finishRun(database.db, runId, 'failed', { code: 'ERR_SCIM_UNAUTHORIZED', message: 'token refused' });
+    const user = await database.db.query<{ id: string }>(
+      "INSERT INTO users (username) VALUES ('broken.user') RETURNING id",
+    );
+    await saveLinks(database.db, [
+      {
+        providerId,
+        objectType: 'user',
+        localId: user.rows[0]!.id,
+        remoteId: null,
+        lastPayloadHash: null,
+        lastPayload: null,
+        status: 'failed',
+        lastError: { code: 'ERR_SCIM_BAD_REQUEST', message: 'emails[0].value is invalid' },
+      },
+    ]);
+    const result = await runCli(['status', 'inspected'], { env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^provider inspected \(inspected\): plugin scim2, enabled, config v1/m);
+    assert.match(result.stdout, /full +failed +0\/0/);
+    assert.match(
+      result.stdout,
+      /user +broken\.user +[0-9a-f-]{36} +ERR_SCIM_BAD_REQUEST: emails\[0\]\.value is invalid/,
+    );
+  });
+});
