@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -33,32 +33,46 @@ interface CliResult {
   stderr: string;
 }
 
-/** Runs `scimflow` as a child process, as a user would (without --no-node-snapshot: bin.mjs adds it). */
-function runCli(args: string[], options: { env?: Record<string, string>; stdin?: string } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.stdin ?? '');
+/** A running `scimflow` process: its output so far, and how it ended. */
+interface CliProcess {
+  child: ChildProcess;
+  output(): { stdout: string; stderr: string };
+  done: Promise<CliResult & { signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `scimflow` as a child process, as a user would (without --no-node-snapshot: bin.mjs adds it). */
+function startCli(args: string[], options: { env?: Record<string, string>; stdin?: string } = {}): CliProcess {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const done = new Promise<CliResult & { signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  child.stdin.end(options.stdin ?? '');
+  return { child, output: () => ({ stdout, stderr }), done };
+}
+
+/** Runs `scimflow` to its end. */
+function runCli(args: string[], options: { env?: Record<string, string>; stdin?: string } = {}): Promise<CliResult> {
+  return startCli(args, options).done;
 }
 
 /**
  * Stands in for Temporal: opens a real sync_runs row, reports progress and finishes it a little later, so the CLI
- * has to poll. Providers whose slug starts with `flaky` finish with one failed object.
+ * has to poll. Providers whose slug starts with `flaky` finish with one failed object; `endless` ones never finish.
  */
 function completingSyncControl(db: Db, pending: Array<Promise<unknown>>): RecordingSyncControl {
   return recordingSyncControl(async (provider: ProviderView) => {
     const workflowId = `full-sync:${provider.slug}`;
     const runId = await createRun(db, provider.id, 'full', workflowId);
     await setRunTotal(db, runId, 3);
+    if (provider.slug.startsWith('endless')) return { runId, workflowId };
     const failed = provider.slug.startsWith('flaky') ? 1 : 0;
     pending.push(
       (async () => {
@@ -294,4 +308,22 @@ describe('scimflow CLI', () => {
       /user +broken\.user +[0-9a-f-]{36} +ERR_SCIM_BAD_REQUEST: emails\[0\]\.value is invalid/,
     );
   });
+
+  test(
+    'a SIGTERM sent to the scimflow process is passed on to the Node process it started',
+    { timeout: 20_000 },
+    async () => {
+      await createProvider('endless');
+      const cli = startCli(['sync', 'endless'], { env });
+      for (let i = 0; i < 200 && !cli.output().stdout.includes('started: run'); i++) await delay(25);
+      assert.match(cli.output().stdout, /full sync of endless started/);
+      const pid = cli.child.pid!;
+      const [inner] = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).trim().split(/\s+/).map(Number);
+      assert.ok(inner, 'bin.mjs started a second Node process');
+      cli.child.kill('SIGTERM');
+      const result = await cli.done;
+      assert.equal(result.signal, 'SIGTERM', 'bin.mjs ends the way its child ended');
+      assert.throws(() => process.kill(inner, 0), { code: 'ESRCH' }, 'the inner process is gone, not orphaned');
+    },
+  );
 });
