@@ -11,7 +11,11 @@ export const MappingLimitsSchema = z.strictObject({
   /** CPU budget of one `evaluate` call (one batch), in milliseconds. @default 5000 */
   batchTimeoutMs: z.number().int().min(10).max(600_000),
   /** Largest output of one object (its mappings' results as JSON), in characters. @default 262144 */
-  maxOutputBytes: z.number().int().min(1024).max(16 * 1024 * 1024),
+  maxOutputBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(16 * 1024 * 1024),
 });
 
 /** Per-provider sandbox limits. */

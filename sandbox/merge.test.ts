@@ -14,7 +14,10 @@ function refusal(fn: () => unknown): MergeError {
 }
 
 test('objects merge key by key, recursively', () => {
-  const merged = deepMerge({ name: { givenName: 'Ada' }, userName: 'ada' }, { name: { familyName: 'Lovelace' }, active: true });
+  const merged = deepMerge(
+    { name: { givenName: 'Ada' }, userName: 'ada' },
+    { name: { familyName: 'Lovelace' }, active: true },
+  );
   assert.deepEqual(merged, { name: { givenName: 'Ada', familyName: 'Lovelace' }, userName: 'ada', active: true });
 });
 
@@ -55,7 +58,11 @@ test('neither input is modified and the result shares nothing with them', () => 
 });
 
 test('mergeAll applies values in order and skips undefined ones', () => {
-  assert.deepEqual(mergeAll([{ a: 1, list: [1] }, undefined, { a: 2, list: [2] }, { b: 3 }]), { a: 2, b: 3, list: [1, 2] });
+  assert.deepEqual(mergeAll([{ a: 1, list: [1] }, undefined, { a: 2, list: [2] }, { b: 3 }]), {
+    a: 2,
+    b: 3,
+    list: [1, 2],
+  });
   assert.equal(mergeAll([]), undefined);
   assert.equal(mergeAll([undefined, undefined]), undefined);
 });
@@ -77,7 +84,9 @@ test('prototype-reaching keys are refused at any depth, naming the path', () => 
 });
 
 test('array index paths count from the start of the concatenated array', () => {
-  const error = refusal(() => deepMerge({ emails: [{ value: 'a' }, { value: 'b' }] }, JSON.parse('{"emails": [{"__proto__": 1}]}')));
+  const error = refusal(() =>
+    deepMerge({ emails: [{ value: 'a' }, { value: 'b' }] }, JSON.parse('{"emails": [{"__proto__": 1}]}')),
+  );
   assert.equal(error.path, 'emails.2.__proto__');
 });
 

@@ -26,9 +26,9 @@ export class MergeError extends ScimflowError {
 /** The merge primitives `mergeKernel` returns; `path` is the dotted path of `value` / `source` ('' at the top). */
 export interface MergeKernel {
   /** A checked deep copy of JSON-like data; `undefined` object properties are dropped. */
-  copyData(value: unknown, path: string, depth: number): unknown;
+  copyData: (value: unknown, path: string, depth: number) => unknown;
   /** Merges `source` into `owned` (a value this merge made, mutated in place) and returns the result. */
-  mergeInto(owned: unknown, source: unknown, path: string, depth: number): unknown;
+  mergeInto: (owned: unknown, source: unknown, path: string, depth: number) => unknown;
 }
 
 /**
@@ -36,7 +36,10 @@ export interface MergeKernel {
  * its parameters and standard globals. `fail` must throw. `spend` is charged for every value copied and returns
  * false once the caller's size budget is gone (the merge then fails at that path), so the output size is bounded.
  */
-export function mergeKernel(fail: (path: string, message: string) => never, spend: (amount: number) => boolean): MergeKernel {
+export function mergeKernel(
+  fail: (path: string, message: string) => never,
+  spend: (amount: number) => boolean,
+): MergeKernel {
   const forbidden = ['__proto__', 'constructor', 'prototype'];
   const maxDepth = 32;
   const objectPrototype = Object.prototype;
@@ -57,6 +60,12 @@ export function mergeKernel(fail: (path: string, message: string) => never, spen
   };
   const checkKey = (key: string, parent: string): void => {
     if (forbidden.includes(key)) fail(at(parent, key), `the key "${key}" is not allowed (at ${at(parent, key)})`);
+  };
+
+  const refuseThenable = (value: object, path: string): void => {
+    if (typeof (value as { then?: unknown }).then === 'function') {
+      fail(path, `${where(path)} is a Promise or thenable; mappings must return their result synchronously`);
+    }
   };
 
   const copyAt = (value: unknown, parent: string, key: string | number | null, depth: number): unknown => {
@@ -97,16 +106,14 @@ export function mergeKernel(fail: (path: string, message: string) => never, spen
       for (let index = 0; index < length; index++) copy.push(copyAt(value[index], path, index, depth + 1));
       return copy;
     }
-    if (typeof (value as { then?: unknown }).then === 'function') {
-      fail(path, `${where(path)} is a Promise or thenable; mappings must return their result synchronously`);
-    }
+    refuseThenable(value as object, path);
     if (!isPlain(value)) {
       const tag = toTag(value);
       const kind = tag === 'Object' ? 'an object with a custom prototype' : `a ${tag}`;
       const hint = tag === 'Date' ? ' (use .toISOString())' : '';
       fail(path, `${where(path)} is ${kind}${hint}; only plain objects, arrays and primitives can be sent`);
     }
-    const source = value as Record<string, unknown>;
+    const source = value;
     const copy: Record<string, unknown> = {};
     charge(2, parent, key);
     // for-in sees exactly the own enumerable keys here: the prototype is Object.prototype (no enumerable keys) or null.
@@ -125,6 +132,7 @@ export function mergeKernel(fail: (path: string, message: string) => never, spen
     if (isPlain(owned) && isPlain(source)) {
       const path = at(parent, key);
       if (depth >= maxDepth) fail(path, `${where(path)} is nested more than ${maxDepth} levels deep`);
+      refuseThenable(source, path);
       for (const name in source) {
         checkKey(name, path);
         const item = source[name];

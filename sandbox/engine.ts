@@ -1,0 +1,687 @@
+/**
+ * The mapping engine: runs each provider's mappings in an isolate of its own, in batches, with hard limits, and
+ * turns what comes back into validated SCIM payloads or per-object errors.
+ */
+import ivm from 'isolated-vm';
+import { ScimflowError, describeError } from '../errors/index.ts';
+import type { ScimGroup, ScimUser } from '../scim/index.ts';
+import type { MappingGroup, MappingProvider, MappingUser } from './builtin.ts';
+import { guestRuntime, type GuestApi, type GuestItemResult } from './guest-runtime.ts';
+import { DEFAULT_MAPPING_LIMITS, resolveMappingLimits, type MappingLimits } from './limits.ts';
+import { mergeKernel } from './merge.ts';
+import { blameMapping, checkMappedPayload, type MappingObjectType } from './validate.ts';
+
+/** One mapping as the engine runs it: a name (the order key) and a JavaScript function body. */
+export interface MappingDefinition {
+  name: string;
+  expression: string;
+}
+
+/** The directory object a mapping of type `K` receives. */
+export type MappingObjectOf<K extends MappingObjectType> = K extends 'user' ? MappingUser : MappingGroup;
+
+/** The payload a mapping set of type `K` produces. */
+export type MappingPayloadOf<K extends MappingObjectType> = K extends 'user' ? ScimUser : ScimGroup;
+
+/** One object to map, with what was last sent for it (null on create). */
+export interface MappingItem<K extends MappingObjectType = MappingObjectType> {
+  object: MappingObjectOf<K>;
+  link: Record<string, unknown> | null;
+}
+
+/** A batch of objects to run through one provider's mappings. */
+export interface MappingEvaluationRequest<K extends MappingObjectType = MappingObjectType> {
+  /** The isolate to use: one per provider (its id), or a separate key for previews. */
+  key: string;
+  /** Changes whenever the provider's mapping set or limits change; a new version is compiled before use. */
+  version: string;
+  objectType: K;
+  /** The provider's mappings of this type, in any order: they apply in name order (code-unit comparison). */
+  mappings: readonly MappingDefinition[];
+  provider: MappingProvider;
+  /** The frozen clock (ISO 8601): `now`, `new Date()` and `Date.now()` inside mappings. */
+  now: string;
+  /** The provider's limits; unset values come from the engine's defaults. */
+  limits?: Partial<MappingLimits> | undefined;
+  items: ReadonlyArray<MappingItem<K>>;
+  /** Also return each mapping's result (for previews). @default false */
+  withContributions?: boolean;
+}
+
+/** What one mapping returned for an object (null when it returned null or undefined). */
+export interface MappingContribution {
+  mapping: string;
+  value: unknown;
+}
+
+/** Why an object could not be mapped: the mapping at fault (null when no single one is), the path and a message. */
+export interface MappingFailure {
+  code: 'ERR_MAPPING';
+  mapping: string | null;
+  path?: string;
+  message: string;
+}
+
+/** The outcome of mapping one object. */
+export type MappingResult<P = ScimUser | ScimGroup> =
+  | { status: 'ok'; payload: P; contributions?: MappingContribution[] }
+  | { status: 'skip'; mapping: string; reason?: string; contributions?: MappingContribution[] }
+  | { status: 'error'; error: MappingFailure; contributions?: MappingContribution[] };
+
+/** The outcome of compiling one expression: `line` (and `column`) are 1-based within the expression. */
+export type MappingCompileResult = { ok: true } | { ok: false; line: number; column?: number; message: string };
+
+/** The logger the engine reports isolate trouble to (pino-compatible). */
+export interface MappingEngineLog {
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+/** Options of `createMappingEngine`. */
+export interface MappingEngineOptions {
+  /** Limits for requests that set none. @default DEFAULT_MAPPING_LIMITS */
+  defaultLimits?: Partial<MappingLimits>;
+  log?: MappingEngineLog;
+  /**
+   * Called when V8 loses control of an isolate; isolated-vm's advice is to end the process.
+   * @default logs, then `process.abort()`
+   */
+  onCatastrophicError?: (message: string) => void;
+  /** How long one call into an isolate runs before it returns what it has, in ms. @default 20 */
+  sliceMs?: number;
+  /** Most isolates kept alive at once; beyond it the least recently used idle key's isolate is disposed. @default 256 */
+  maxIsolates?: number;
+}
+
+/** Counters for one provider's isolate. */
+export interface MappingIsolateStats {
+  key: string;
+  /** How often the isolate was rebuilt after hitting its memory limit. */
+  rebuilds: number;
+  /** CPU time spent inside the provider's isolates, all rebuilds included. */
+  cpuTimeMs: number;
+  /** Whether an isolate is currently alive for the key. */
+  alive: boolean;
+}
+
+/** Runs mappings in isolated-vm: one isolate per key, scripts compiled once per version, objects in batches. */
+export interface MappingEngine {
+  /** Syntax-checks an expression as the function body the engine runs; executes nothing. */
+  compile(expression: string, objectType?: MappingObjectType): MappingCompileResult;
+  /** Maps a batch; one result per item, in order. Throws only on a malformed request. */
+  evaluate<K extends MappingObjectType>(
+    request: MappingEvaluationRequest<K>,
+  ): Promise<Array<MappingResult<MappingPayloadOf<K>>>>;
+  /** Frees the key's isolate once its running evaluation ends; the next evaluation builds a new one. */
+  dispose(key: string): Promise<void>;
+  /** Frees every isolate. The engine stays usable. */
+  disposeAll(): Promise<void>;
+  /** Counters per key. */
+  stats(): MappingIsolateStats[];
+}
+
+interface CompiledSet {
+  fingerprint: string;
+  names: string[];
+  expressions: string[];
+  context: ivm.Context;
+  compileErrors: Map<number, string>;
+  step: ivm.Reference<GuestApi['step']>;
+  salvage: ivm.Reference<GuestApi['salvage']>;
+}
+
+interface ProviderIsolate {
+  isolate: ivm.Isolate;
+  memoryMb: number;
+  sets: Map<MappingObjectType, CompiledSet>;
+}
+
+interface KeyState {
+  current: ProviderIsolate | null;
+  rebuilds: number;
+  retiredCpuNs: bigint;
+  tail: Promise<void>;
+  queued: number;
+  lastUsed: number;
+}
+
+interface SubBatch {
+  indices: number[];
+  input: string;
+}
+
+const NEEDS_BLAME = Symbol('needs blame');
+const STEP_ITEMS = 200;
+
+const GUEST_SOURCE = guestRuntime.toString();
+const KERNEL_SOURCE = `(${mergeKernel.toString()})`;
+const MIB = 1024 * 1024;
+const SETUP_TIMEOUT_MS = 5000;
+const SALVAGE_TIMEOUT_MS = 1000;
+const NO_SNAPSHOT_FLAG = '--no-node-snapshot';
+
+/** Builds a mapping engine. Requires Node to run with `--no-node-snapshot` (isolated-vm's requirement). */
+export function createMappingEngine(options: MappingEngineOptions = {}): MappingEngine {
+  assertNoNodeSnapshot();
+  const defaults = resolveMappingLimits(options.defaultLimits, DEFAULT_MAPPING_LIMITS);
+  const log = options.log;
+  const sliceMs = options.sliceMs ?? 20;
+  const onCatastrophic =
+    options.onCatastrophicError ??
+    ((message: string) => {
+      log?.error({ message }, 'isolated-vm lost control of an isolate; aborting the process');
+      process.abort();
+    });
+  const maxIsolates = options.maxIsolates ?? 256;
+  const keys = new Map<string, KeyState>();
+  let checker: { isolate: ivm.Isolate; context: ivm.Context } | null = null;
+  let clock = 0;
+
+  function keyState(key: string): KeyState {
+    let state = keys.get(key);
+    if (!state) {
+      state = { current: null, rebuilds: 0, retiredCpuNs: 0n, tail: Promise.resolve(), queued: 0, lastUsed: 0 };
+      keys.set(key, state);
+    }
+    return state;
+  }
+
+  function serialized<T>(key: string, task: () => T | Promise<T>): Promise<T> {
+    const state = keyState(key);
+    state.queued += 1;
+    const run = state.tail.then(task);
+    state.tail = run.then(settle, settle);
+    function settle(): void {
+      state.queued -= 1;
+      state.lastUsed = ++clock;
+      evictIdle();
+    }
+    return run;
+  }
+
+  function evictIdle(): void {
+    const alive = [...keys.entries()].filter(([, state]) => state.current !== null);
+    if (alive.length <= maxIsolates) return;
+    const idle = alive.filter(([, state]) => state.queued === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    for (const [key, state] of idle.slice(0, alive.length - maxIsolates)) {
+      retire(state, 'dispose');
+      keys.delete(key);
+    }
+  }
+
+  function retire(state: KeyState, reason: 'memory' | 'dispose' | 'limits'): void {
+    const current = state.current;
+    if (!current) return;
+    state.current = null;
+    if (!current.isolate.isDisposed) {
+      state.retiredCpuNs += readCpu(current.isolate) ?? 0n;
+      current.isolate.dispose();
+    }
+    if (reason === 'memory') state.rebuilds += 1;
+  }
+
+  function isolateFor(key: string, state: KeyState, memoryMb: number): ProviderIsolate {
+    const current = state.current;
+    if (current && !current.isolate.isDisposed && current.memoryMb === memoryMb) return current;
+    if (current) retire(state, current.isolate.isDisposed ? 'memory' : 'limits');
+    const isolate = new ivm.Isolate({
+      memoryLimit: memoryMb,
+      onCatastrophicError: (message: string) => {
+        log?.error({ key, message }, 'catastrophic isolate error');
+        onCatastrophic(message);
+      },
+    });
+    state.current = { isolate, memoryMb, sets: new Map() };
+    return state.current;
+  }
+
+  async function compiledSet(
+    holder: ProviderIsolate,
+    objectType: MappingObjectType,
+    fingerprint: string,
+    mappings: readonly MappingDefinition[],
+  ): Promise<CompiledSet> {
+    const existing = holder.sets.get(objectType);
+    if (existing && existing.fingerprint === fingerprint) return existing;
+    if (existing) {
+      holder.sets.delete(objectType);
+      existing.context.release();
+    }
+    const context = await holder.isolate.createContext();
+    const expressions = mappings.map((m) => m.expression);
+    const api = (await context.evalClosure(
+      `return (${GUEST_SOURCE})($0, $1, ${KERNEL_SOURCE});`,
+      [expressions, objectType],
+      {
+        arguments: { copy: true },
+        result: { reference: true },
+        timeout: SETUP_TIMEOUT_MS,
+      },
+    )) as ivm.Reference<GuestApi>;
+    const compileErrors = JSON.parse(await api.get('compileErrors', { copy: true })) as Array<{
+      index: number;
+      message: string;
+    }>;
+    const set: CompiledSet = {
+      fingerprint,
+      names: mappings.map((m) => m.name),
+      expressions,
+      context,
+      compileErrors: new Map(compileErrors.map((e) => [e.index, e.message])),
+      step: await api.get('step', { reference: true }),
+      salvage: await api.get('salvage', { reference: true }),
+    };
+    api.release();
+    holder.sets.set(objectType, set);
+    return set;
+  }
+
+  function checkerContext(): { isolate: ivm.Isolate; context: ivm.Context } {
+    if (!checker || checker.isolate.isDisposed) {
+      const isolate = new ivm.Isolate({ memoryLimit: 16 });
+      checker = { isolate, context: isolate.createContextSync() };
+    }
+    return checker;
+  }
+
+  function compile(expression: string, objectType: MappingObjectType = 'user'): MappingCompileResult {
+    if (typeof expression !== 'string') throw new TypeError('compile: expression must be a string');
+    const { isolate, context } = checkerContext();
+    const lineCount = expression.split('\n').length;
+    try {
+      const script = isolate.compileScriptSync(
+        `(function (${objectType}, provider, link, now) {"use strict";\n${expression}\n})`,
+        {
+          filename: 'mapping',
+          lineOffset: -1,
+        },
+      );
+      script.release();
+    } catch (error) {
+      const text = error instanceof Error ? error.message : String(error);
+      const at = /\s*\[mapping:(\d+):(\d+)\]$/.exec(text);
+      const message = at ? text.slice(0, at.index) : text;
+      const line = at ? Math.min(Math.max(Number(at[1]), 1), lineCount) : 1;
+      const column = at && Number(at[1]) <= lineCount ? Number(at[2]) : undefined;
+      return {
+        ok: false,
+        line,
+        ...(column === undefined ? {} : { column }),
+        message: `SyntaxError: ${message.replace(/^SyntaxError: /, '')}`,
+      };
+    }
+    const escaped = context.evalClosureSync(
+      `try { new Function($1, 'provider', 'link', 'now', '"use strict";' + $0); return null; } catch (e) { return String(e && e.message); }`,
+      [expression, objectType],
+      { arguments: { copy: true }, result: { copy: true }, timeout: 1000 },
+    ) as string | null;
+    if (escaped !== null) {
+      return {
+        ok: false,
+        line: 1,
+        message: `SyntaxError: the expression must be one function body (${escaped}); check for an extra "}"`,
+      };
+    }
+    return { ok: true };
+  }
+
+  async function evaluate<K extends MappingObjectType>(
+    request: MappingEvaluationRequest<K>,
+  ): Promise<Array<MappingResult<MappingPayloadOf<K>>>> {
+    checkRequest(request);
+    const limits = resolveMappingLimits(request.limits, defaults);
+    const mappings = [...request.mappings].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const fingerprint = JSON.stringify([request.version, mappings.map((m) => [m.name, m.expression])]);
+    return serialized(
+      request.key,
+      () => runBatch(request, mappings, fingerprint, limits) as Promise<Array<MappingResult<MappingPayloadOf<K>>>>,
+    );
+  }
+
+  async function runBatch(
+    request: MappingEvaluationRequest,
+    mappings: MappingDefinition[],
+    fingerprint: string,
+    limits: MappingLimits,
+  ): Promise<MappingResult[]> {
+    const state = keyState(request.key);
+    const withContributions = request.withContributions === true;
+    const names = mappings.map((m) => m.name);
+    const results = new Array<MappingResult | undefined>(request.items.length);
+    const inputCap = Math.min(4 * MIB, Math.floor((limits.memoryMb * MIB) / 8));
+    const prefix = `{"now":${JSON.stringify(request.now)},"provider":${JSON.stringify(request.provider)},"contributions":`;
+    const budget = { spentNs: 0n, limitNs: BigInt(limits.batchTimeoutMs) * 1_000_000n };
+    const ready: Array<{ indices: number[]; json: string }> = [];
+    const needBlame: number[] = [];
+    const fail = (index: number, message: string, mapping: string | null = null): void => {
+      results[index] = { status: 'error', error: { code: 'ERR_MAPPING', mapping, message } };
+    };
+    const drain = (): void => {
+      for (const { indices, json } of ready) {
+        const outcomes = JSON.parse(json) as GuestItemResult[];
+        outcomes.forEach((outcome, position) => {
+          const index = indices[position] as number;
+          const result = finish(outcome, request.objectType, names, withContributions);
+          if (result === NEEDS_BLAME) needBlame.push(index);
+          else results[index] = result;
+        });
+      }
+      ready.length = 0;
+    };
+
+    const sizeOf = (json: string): number => json.length;
+    const serialise = (indices: number[]): string => JSON.stringify(indices.map((index) => request.items[index]));
+
+    function* subBatches(indices: Iterable<number>, contributions: boolean): Generator<SubBatch> {
+      const head = `${prefix}${String(contributions)},"items":`;
+      const pending: number[][] = [];
+      let chunk: number[] = [];
+      for (const index of indices) {
+        chunk.push(index);
+        if (chunk.length >= STEP_ITEMS) {
+          pending.push(chunk);
+          chunk = [];
+        }
+      }
+      if (chunk.length > 0) pending.push(chunk);
+      while (pending.length > 0) {
+        const group = pending.shift() as number[];
+        let json: string;
+        try {
+          json = serialise(group);
+        } catch (error) {
+          if (group.length > 1) {
+            pending.unshift(group.slice(0, group.length >> 1), group.slice(group.length >> 1));
+            continue;
+          }
+          fail(group[0] as number, `the object could not be serialised for the sandbox: ${describeError(error)}`);
+          continue;
+        }
+        if (sizeOf(json) > inputCap) {
+          if (group.length > 1) {
+            pending.unshift(group.slice(0, group.length >> 1), group.slice(group.length >> 1));
+            continue;
+          }
+          fail(
+            group[0] as number,
+            `the object is ${sizeOf(json)} characters as JSON, more than the sandbox accepts (${inputCap})`,
+          );
+          continue;
+        }
+        yield { indices: group, input: `${head}${json}}` };
+      }
+    }
+
+    const runSub = async (sub: SubBatch, idle: () => void): Promise<number[]> => {
+      const { indices } = sub;
+      const holder = isolateFor(request.key, state, limits.memoryMb);
+      let set: CompiledSet;
+      try {
+        set = await compiledSet(holder, request.objectType, fingerprint, mappings);
+      } catch (error) {
+        if (holder.isolate.isDisposed) return indices;
+        for (const index of indices) fail(index, `the mappings could not be loaded: ${describeError(error)}`);
+        return [];
+      }
+      const broken = [...set.compileErrors.keys()].sort((a, b) => a - b)[0];
+      if (broken !== undefined) {
+        const message = compileMessage(set, broken, request.objectType);
+        for (const index of indices) fail(index, message, set.names[broken] ?? null);
+        return [];
+      }
+      let input: string | null = sub.input;
+      let cursor = 0;
+      const accept = (answer: string, stopMessage?: string): void => {
+        const countEnd = answer.indexOf('|');
+        const stoppedEnd = answer.indexOf('|', countEnd + 1);
+        const count = Number(answer.slice(0, countEnd));
+        const stopped = Number(answer.slice(countEnd + 1, stoppedEnd));
+        if (count > 0)
+          ready.push({ indices: indices.slice(cursor, cursor + count), json: answer.slice(stoppedEnd + 1) });
+        cursor += count;
+        if (stopMessage !== undefined && stopped === cursor) {
+          const index = indices[cursor++];
+          if (index !== undefined) fail(index, stopMessage);
+        }
+      };
+      while (cursor < indices.length) {
+        const remainingMs = Number(budget.limitNs - budget.spentNs) / 1e6;
+        if (remainingMs <= 0) break;
+        const before = cursor;
+        const callTimeout = Math.max(1, Math.ceil(Math.min(limits.objectTimeoutMs + sliceMs, remainingMs)));
+        const cpuBefore = readCpu(holder.isolate);
+        const wallBefore = process.hrtime.bigint();
+        const call = set.step.apply(
+          undefined,
+          [input, cursor, sliceMs, limits.objectTimeoutMs, limits.maxOutputBytes],
+          {
+            arguments: { copy: true },
+            result: { copy: true },
+            timeout: callTimeout,
+          },
+        ) as Promise<string>;
+        input = null;
+        idle();
+        let stopMessage: string;
+        try {
+          const raw = await call;
+          charge(budget, holder.isolate, cpuBefore, wallBefore);
+          accept(raw);
+          continue;
+        } catch (error) {
+          charge(budget, holder.isolate, cpuBefore, wallBefore);
+          if (holder.isolate.isDisposed) {
+            log?.warn(
+              { key: request.key, error: describeError(error) },
+              'mapping isolate hit its memory limit; rebuilding it',
+            );
+            retire(state, 'memory');
+            return indices.slice(cursor);
+          }
+          stopMessage = stopReason(describeError(error), callTimeout < limits.objectTimeoutMs + sliceMs, limits);
+        }
+        try {
+          const options = { arguments: { copy: true }, result: { copy: true }, timeout: SALVAGE_TIMEOUT_MS } as const;
+          accept(await set.salvage.apply(undefined, [cursor], options), stopMessage);
+        } catch (salvageError) {
+          if (holder.isolate.isDisposed) {
+            retire(state, 'memory');
+            return indices.slice(cursor);
+          }
+          stopMessage = `the sandbox failed: ${describeError(salvageError)}`;
+        }
+        if (cursor === before) {
+          for (const index of indices.slice(cursor)) fail(index, stopMessage);
+          return [];
+        }
+      }
+      for (const index of indices.slice(cursor)) fail(index, budgetMessage(limits));
+      return [];
+    };
+
+    const runAll = async (indices: Iterable<number>, contributions: boolean): Promise<void> => {
+      const subs = subBatches(indices, contributions);
+      let next = subs.next();
+      while (!next.done) {
+        const current = next.value;
+        let prefetched = false;
+        const unfinished = await runSub(current, () => {
+          if (!prefetched) next = subs.next();
+          prefetched = true;
+          drain();
+        });
+        if (!prefetched) next = subs.next();
+        for (const index of unfinished) {
+          for (const single of subBatches([index], contributions)) {
+            if ((await runSub(single, drain)).length > 0) {
+              fail(
+                index,
+                `the mappings used more than the memory limit of ${limits.memoryMb} MB; the sandbox was rebuilt`,
+              );
+            }
+          }
+        }
+      }
+      drain();
+    };
+
+    await runAll(request.items.keys(), withContributions);
+    if (needBlame.length > 0) {
+      const again = needBlame.splice(0);
+      await runAll(again, true);
+      for (const index of needBlame) fail(index, 'the mapped object is invalid');
+    }
+    return Array.from(results, (result) => result ?? errorResult(budgetMessage(limits)));
+  }
+
+  function compileMessage(set: CompiledSet, index: number, objectType: MappingObjectType): string {
+    const checked = compile(set.expressions[index] ?? '', objectType);
+    const detail = checked.ok
+      ? (set.compileErrors.get(index) ?? 'does not compile')
+      : `${checked.message} (line ${checked.line})`;
+    return `the mapping does not compile: ${detail}`;
+  }
+
+  return {
+    compile,
+    evaluate,
+    dispose: (key) =>
+      serialized(key, () => {
+        const state = keys.get(key);
+        if (!state) return;
+        retire(state, 'dispose');
+        if (state.queued === 1) keys.delete(key);
+      }),
+    disposeAll: async () => {
+      await Promise.all(
+        [...keys.keys()].map((key) =>
+          serialized(key, () => {
+            const state = keyState(key);
+            retire(state, 'dispose');
+            if (state.queued === 1) keys.delete(key);
+          }),
+        ),
+      );
+      if (checker && !checker.isolate.isDisposed) checker.isolate.dispose();
+      checker = null;
+    },
+    stats: () =>
+      [...keys.entries()].map(([key, state]) => {
+        const live = state.current && !state.current.isolate.isDisposed ? (readCpu(state.current.isolate) ?? 0n) : 0n;
+        return {
+          key,
+          rebuilds: state.rebuilds,
+          cpuTimeMs: Number(state.retiredCpuNs + live) / 1e6,
+          alive: state.current !== null && !state.current.isolate.isDisposed,
+        };
+      }),
+  };
+}
+
+function finish(
+  outcome: GuestItemResult,
+  objectType: MappingObjectType,
+  names: string[],
+  withContributions: boolean,
+): MappingResult | typeof NEEDS_BLAME {
+  const named = outcome.c?.map((value, i) => ({ mapping: names[i] ?? '?', value }));
+  const extra = withContributions && named ? { contributions: named } : {};
+  if ('k' in outcome) {
+    return {
+      status: 'skip',
+      mapping: names[outcome.k] ?? '?',
+      ...(outcome.why === undefined ? {} : { reason: outcome.why }),
+      ...extra,
+    };
+  }
+  if ('e' in outcome) {
+    const error: MappingFailure = {
+      code: 'ERR_MAPPING',
+      mapping: outcome.m >= 0 ? (names[outcome.m] ?? null) : null,
+      message: outcome.e,
+    };
+    if (outcome.p !== undefined) error.path = outcome.p;
+    return { status: 'error', error, ...extra };
+  }
+  const check = checkMappedPayload(objectType, outcome.v);
+  if (check.ok) return { status: 'ok', payload: check.payload, ...extra };
+  if (!named) return NEEDS_BLAME;
+  const path = check.path.join('.');
+  const error: MappingFailure = {
+    code: 'ERR_MAPPING',
+    mapping: blameMapping(check.path, named),
+    message: path === '' ? check.message : `${path}: ${check.message}`,
+  };
+  if (path !== '') error.path = path;
+  return { status: 'error', error, ...extra };
+}
+
+/** Why a call into the isolate was stopped, for the object that was running. */
+function stopReason(error: string, batchLimited: boolean, limits: MappingLimits): string {
+  if (/timed out/i.test(error)) {
+    return batchLimited
+      ? budgetMessage(limits)
+      : `the mappings ran longer than the per-object limit of ${limits.objectTimeoutMs} ms and were stopped`;
+  }
+  // isolated-vm answers a dynamic import() with this host-level error, which no try/catch in the isolate sees.
+  if (error === 'Not supported')
+    return 'the sandbox refused an operation (Not supported): import() is not available to mappings';
+  return `the sandbox stopped the mappings: ${error}`;
+}
+
+function errorResult(message: string): MappingResult {
+  return { status: 'error', error: { code: 'ERR_MAPPING', mapping: null, message } };
+}
+
+function budgetMessage(limits: MappingLimits): string {
+  return `not evaluated: the batch used up its CPU limit of ${limits.batchTimeoutMs} ms`;
+}
+
+function readCpu(isolate: ivm.Isolate): bigint | undefined {
+  try {
+    return isolate.cpuTime;
+  } catch {
+    return undefined;
+  }
+}
+
+function charge(
+  budget: { spentNs: bigint },
+  isolate: ivm.Isolate,
+  cpuBefore: bigint | undefined,
+  wallBefore: bigint,
+): void {
+  const cpuAfter = cpuBefore === undefined ? undefined : readCpu(isolate);
+  budget.spentNs +=
+    cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : process.hrtime.bigint() - wallBefore;
+}
+
+function checkRequest(request: MappingEvaluationRequest): void {
+  if (typeof request.key !== 'string' || request.key === '')
+    throw new TypeError('evaluate: key must be a non-empty string');
+  if (typeof request.version !== 'string') throw new TypeError('evaluate: version must be a string');
+  if (request.objectType !== 'user' && request.objectType !== 'group')
+    throw new TypeError('evaluate: objectType must be user or group');
+  if (!Array.isArray(request.items)) throw new TypeError('evaluate: items must be an array');
+  if (!Array.isArray(request.mappings)) throw new TypeError('evaluate: mappings must be an array');
+  for (const mapping of request.mappings as readonly unknown[]) {
+    const { name, expression } = (mapping ?? {}) as Partial<MappingDefinition>;
+    if (typeof name !== 'string' || typeof expression !== 'string') {
+      throw new TypeError('evaluate: every mapping needs a string name and expression');
+    }
+  }
+  if (typeof request.now !== 'string' || Number.isNaN(Date.parse(request.now))) {
+    throw new TypeError('evaluate: now must be an ISO 8601 time');
+  }
+}
+
+function assertNoNodeSnapshot(): void {
+  const inArgs = process.execArgv.includes(NO_SNAPSHOT_FLAG);
+  const inEnv = (process.env['NODE_OPTIONS'] ?? '').split(/\s+/).includes(NO_SNAPSHOT_FLAG);
+  if (!inArgs && !inEnv) {
+    throw new ScimflowError(
+      'ERR_CONFIG',
+      `the mapping sandbox needs Node started with ${NO_SNAPSHOT_FLAG} (isolated-vm requires it)`,
+    );
+  }
+}

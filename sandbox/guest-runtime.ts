@@ -1,0 +1,398 @@
+/**
+ * The code that runs inside a provider's isolate. The host injects `guestRuntime` as source text
+ * (`guestRuntime.toString()`), so it must use nothing but its parameters and the isolate's own globals: no value
+ * imports, no module-level values, no Node APIs. The merge rules arrive as `kernel` (merge.ts's `mergeKernel`,
+ * injected the same way), so the isolate merges exactly as the host does.
+ */
+
+import type { mergeKernel } from './merge.ts';
+
+/** What the guest sends back for one object: the merged result, a skip, or an error (`m` = mapping index). */
+export type GuestItemResult =
+  | { v: unknown; c?: unknown[] }
+  | { k: number; why?: string; c?: unknown[] }
+  | { e: string; m: number; p?: string; c?: unknown[] };
+
+/**
+ * The answer of one `step` or `salvage` call, as text: `<count>|<stopped>|<JSON array of count results>`. The
+ * results start at the `acknowledged` index the host passed (results it has are dropped, results an interrupted
+ * call could not hand over are sent again); `stopped` (from `salvage`, else -1) is the item that was running when
+ * the call was stopped. The header lets the host take the results in order now and parse them later, while the
+ * isolate works on the next call.
+ */
+export type GuestStepAnswer = string;
+
+/** The functions a compiled guest exposes to the host, through isolated-vm References only. */
+export interface GuestApi {
+  compileErrors: string;
+  step(
+    input: string | null,
+    acknowledged: number,
+    sliceMs: number,
+    objectBudgetMs: number,
+    maxOutput: number,
+  ): GuestStepAnswer;
+  salvage(acknowledged: number): GuestStepAnswer;
+}
+
+/**
+ * Installs the helpers, freezes the clock and the intrinsics, compiles the mapping bodies and returns the batch
+ * runner. `parameter` is `user` or `group`: the name the bodies see their object under.
+ */
+export function guestRuntime(expressions: string[], parameter: string, kernel: typeof mergeKernel): GuestApi {
+  'use strict';
+  const g = globalThis as unknown as Record<string, unknown>;
+  const RealDate = Date;
+  const realNow = RealDate.now;
+  const RealFunction = Function;
+  const jsonParse = JSON.parse;
+  const jsonStringify = JSON.stringify;
+  const getPrototypeOf = Object.getPrototypeOf;
+  const objectKeys = Object.keys;
+  const isArray = Array.isArray;
+  const freeze = Object.freeze;
+  let frozenMs = 0;
+  let frozenIso = '';
+
+  class SkipObject extends Error {
+    constructor(reason?: string) {
+      super(reason === undefined ? 'object skipped' : String(reason));
+    }
+  }
+  Object.defineProperty(SkipObject.prototype, 'name', { value: 'SkipObject' });
+  const lower = (value: unknown): unknown => (typeof value === 'string' ? value.toLowerCase() : value);
+  const upper = (value: unknown): unknown => (typeof value === 'string' ? value.toUpperCase() : value);
+  const trim = (value: unknown): unknown => (typeof value === 'string' ? value.trim() : value);
+  const coalesce = (...values: unknown[]): unknown => {
+    for (const value of values) if (value !== null && value !== undefined && value !== '') return value;
+    return null;
+  };
+
+  const FrozenDate = function Date(this: unknown, ...args: unknown[]): unknown {
+    if (new.target === undefined) return new RealDate(frozenMs).toString();
+    return Reflect.construct(RealDate, args.length === 0 ? [frozenMs] : args, new.target);
+  } as unknown as DateConstructor;
+  Object.defineProperties(FrozenDate, {
+    now: { value: () => frozenMs },
+    parse: { value: (text: string) => RealDate.parse(text) },
+    UTC: { value: (...parts: Parameters<DateConstructor['UTC']>) => RealDate.UTC(...parts) },
+    prototype: { value: RealDate.prototype },
+  });
+  Object.defineProperty(RealDate.prototype, 'constructor', { value: FrozenDate });
+  const dtfPrototype = Intl.DateTimeFormat.prototype;
+  // Both are called with .call(this), so taking them off the prototype is safe.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
+  const formatGetter = Object.getOwnPropertyDescriptor(dtfPrototype, 'format')?.get;
+  // eslint-disable-next-line @typescript-eslint/unbound-method
+  const formatToParts = dtfPrototype.formatToParts;
+  if (formatGetter) {
+    Object.defineProperty(dtfPrototype, 'format', {
+      get(this: Intl.DateTimeFormat) {
+        const format = formatGetter.call(this) as (date?: number | Date) => string;
+        return (date?: number | Date) => format(date === undefined ? frozenMs : date);
+      },
+    });
+  }
+  dtfPrototype.formatToParts = function (this: Intl.DateTimeFormat, date?: number | Date) {
+    return formatToParts.call(this, date === undefined ? frozenMs : date);
+  };
+
+  const blocked = function Function(): never {
+    throw new EvalError('mappings cannot create code from strings');
+  };
+  blocked.prototype = RealFunction.prototype;
+  for (const sample of [function () {}, async function () {}, function* () {}, async function* () {}]) {
+    Object.defineProperty(getPrototypeOf(sample), 'constructor', { value: blocked });
+  }
+  const noop = (): void => {};
+  const globals: Record<string, unknown> = {
+    Date: FrozenDate,
+    Function: blocked,
+    eval: blocked,
+    console: { log: noop, info: noop, warn: noop, error: noop, debug: noop },
+    SkipObject,
+    lower,
+    upper,
+    trim,
+    coalesce,
+  };
+  const remove = (holder: Record<string, unknown>, name: string): void => {
+    try {
+      delete holder[name];
+    } catch {
+      // A non-configurable property stays; it is frozen below like everything else.
+    }
+  };
+  for (const name of ['SharedArrayBuffer', 'Atomics', 'WebAssembly', 'WeakRef', 'FinalizationRegistry'])
+    remove(g, name);
+  for (const name of objectKeys(globals)) {
+    Object.defineProperty(g, name, { value: globals[name], writable: false, enumerable: false, configurable: false });
+  }
+  const regExpStatics = ['$1', '$2', '$3', '$4', '$5', '$6', '$7', '$8', '$9', 'input', '$_', 'lastMatch', '$&'];
+  for (const name of [...regExpStatics, 'lastParen', '$+', 'leftContext', '$`', 'rightContext', "$'"]) {
+    remove(RegExp as unknown as Record<string, unknown>, name);
+  }
+
+  const mappings: Array<(...args: unknown[]) => unknown> = [];
+  const compileErrors: Array<{ index: number; message: string }> = [];
+  expressions.forEach((body, index) => {
+    try {
+      mappings.push(
+        new RealFunction(
+          parameter,
+          'provider',
+          'link',
+          'now',
+          `"use strict";${body}\n//# sourceURL=mapping-${index}`,
+        ) as (...args: unknown[]) => unknown,
+      );
+    } catch (error) {
+      mappings.push(noop);
+      compileErrors.push({
+        index,
+        message: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      });
+    }
+  });
+
+  const seen = new Set<unknown>();
+  const pending: unknown[] = [g, ...mappings];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if ((typeof value !== 'object' && typeof value !== 'function') || value === null || seen.has(value)) continue;
+    seen.add(value);
+    try {
+      freeze(value);
+    } catch {
+      // A few exotic intrinsics refuse to freeze; they hold no state a mapping can write.
+    }
+    pending.push(getPrototypeOf(value));
+    for (const key of Reflect.ownKeys(value)) {
+      const descriptor = Reflect.getOwnPropertyDescriptor(value, key);
+      if (!descriptor) continue;
+      if ('value' in descriptor) pending.push(descriptor.value);
+      else pending.push(descriptor.get, descriptor.set);
+    }
+  }
+  seen.clear();
+
+  class Fault extends Error {
+    readonly path: string;
+    constructor(path: string, message: string) {
+      super(message);
+      this.path = path;
+    }
+  }
+  let budget = 0;
+  let maxOutput = 0;
+  const { copyData, mergeInto } = kernel(
+    (path, message) => {
+      throw new Fault(path, budget < 0 ? `the output is larger than the limit of ${maxOutput} bytes` : message);
+    },
+    (amount) => (budget -= amount) >= 0,
+  );
+  const normalise = (value: unknown): void => {
+    if (typeof value !== 'object' || value === null) return;
+    if (isArray(value)) {
+      for (const item of value) normalise(item);
+      return;
+    }
+    const record = value as Record<string, unknown>;
+    for (const key of objectKeys(record)) {
+      if (record[key] === null) delete record[key];
+      else normalise(record[key]);
+    }
+  };
+  const dedupeSchemas = (record: Record<string, unknown>): void => {
+    const schemas = record['schemas'];
+    if (isArray(schemas) && schemas.length > 1 && new Set(schemas).size !== schemas.length) {
+      record['schemas'] = [...new Set(schemas)];
+    }
+  };
+
+  const freezeData = (value: unknown): void => {
+    if (typeof value !== 'object' || value === null) return;
+    freeze(value);
+    if (isArray(value)) for (const item of value) freezeData(item);
+    else for (const key in value) freezeData((value as Record<string, unknown>)[key]);
+  };
+
+  const describeThrown = (thrown: unknown, index: number): string => {
+    try {
+      if (thrown instanceof Error) {
+        const stack = typeof thrown.stack === 'string' ? thrown.stack : '';
+        const at = new RegExp(`mapping-${index}:(\\d+):\\d+`).exec(stack);
+        const line = at ? ` (line ${Number(at[1]) - 2})` : '';
+        return `${String(thrown.name)}: ${String(thrown.message).slice(0, 1000)}${line}`;
+      }
+      if (typeof thrown === 'string') return `threw a string: ${thrown.slice(0, 1000)}`;
+      if (typeof thrown === 'object' && thrown !== null) {
+        return `threw a non-Error value: ${String(jsonStringify(thrown)).slice(0, 1000)}`;
+      }
+      return `threw a non-Error value: ${typeof thrown === 'symbol' ? thrown.toString() : String(thrown)}`;
+    } catch {
+      return 'threw a value that cannot be described';
+    }
+  };
+
+  const isSkip = (thrown: unknown): boolean => {
+    try {
+      return thrown === SkipObject || thrown instanceof SkipObject;
+    } catch {
+      return false;
+    }
+  };
+
+  interface GuestInput {
+    object: unknown;
+    link: unknown;
+  }
+  const EMPTY: GuestInput = freeze({ object: null, link: null });
+  interface Batch {
+    items: Array<GuestInput>;
+    provider: unknown;
+    contributions: boolean;
+    next: number;
+    current: number;
+    results: GuestItemResult[];
+    base: number;
+  }
+  let batch: Batch | null = null;
+
+  const withParts = <T extends object>(result: T, contributions: unknown[] | null): T =>
+    contributions === null ? result : { ...result, c: contributions };
+
+  const evaluateItem = (item: GuestInput, provider: unknown, withContributions: boolean): GuestItemResult => {
+    freezeData(item.object);
+    freezeData(item.link);
+    budget = withContributions ? 2 * maxOutput : maxOutput;
+    const contributions: unknown[] | null = withContributions ? [] : null;
+    let merged: unknown = undefined;
+    for (let index = 0; index < mappings.length; index++) {
+      const mapping = mappings[index] as (...args: unknown[]) => unknown;
+      let value: unknown;
+      try {
+        value = mapping(item.object, provider, item.link ?? null, frozenIso);
+      } catch (thrown) {
+        if (isSkip(thrown)) {
+          let why: string | undefined;
+          try {
+            why =
+              thrown instanceof SkipObject && thrown.message !== 'object skipped' ? String(thrown.message) : undefined;
+          } catch {
+            why = undefined;
+          }
+          return withParts(why === undefined ? { k: index } : { k: index, why: why.slice(0, 1000) }, contributions);
+        }
+        return withParts({ e: describeThrown(thrown, index), m: index }, contributions);
+      }
+      try {
+        if (value === undefined || value === null) {
+          contributions?.push(null);
+          continue;
+        }
+        if (typeof value !== 'object' || isArray(value)) {
+          const kind = isArray(value) ? 'an array' : `a ${typeof value}`;
+          throw new Fault('', `the mapping returned ${kind}; return an object, null or undefined`);
+        }
+        if (contributions !== null) {
+          const copy = copyData(value, '', 0);
+          contributions.push(copy);
+          merged = mergeInto(merged, copy, '', 0);
+        } else {
+          merged = mergeInto(merged, value, '', 0);
+        }
+      } catch (fault) {
+        if (fault instanceof Fault) {
+          return withParts(
+            fault.path === '' ? { e: fault.message, m: index } : { e: fault.message, m: index, p: fault.path },
+            contributions,
+          );
+        }
+        return withParts(
+          { e: `its result could not be read: ${describeThrown(fault, index)}`, m: index },
+          contributions,
+        );
+      }
+    }
+    if (merged === undefined) return withParts({ v: null }, contributions);
+    normalise(merged);
+    dedupeSchemas(merged as Record<string, unknown>);
+    return withParts({ v: merged }, contributions);
+  };
+
+  const acknowledge = (acknowledged: number): void => {
+    if (batch === null || acknowledged <= batch.base) return;
+    batch.results.splice(0, acknowledged - batch.base);
+    batch.base = acknowledged;
+  };
+  const report = (stopped = -1): GuestStepAnswer =>
+    batch === null ? `0|${stopped}|[]` : `${batch.results.length}|${stopped}|${jsonStringify(batch.results)}`;
+
+  return freeze({
+    compileErrors: jsonStringify(compileErrors),
+    step(
+      input: string | null,
+      acknowledged: number,
+      sliceMs: number,
+      objectBudgetMs: number,
+      outputLimit: number,
+    ): string {
+      if (input !== null) {
+        const parsed = jsonParse(input) as {
+          now: string;
+          provider: unknown;
+          contributions: boolean;
+          items: Batch['items'];
+        };
+        frozenIso = parsed.now;
+        frozenMs = RealDate.parse(parsed.now);
+        freezeData(parsed.provider);
+        batch = {
+          items: parsed.items,
+          provider: parsed.provider,
+          contributions: parsed.contributions,
+          next: 0,
+          current: -1,
+          results: [],
+          base: 0,
+        };
+      }
+      acknowledge(acknowledged);
+      if (batch === null) return report();
+      maxOutput = outputLimit;
+      const started = realNow();
+      let last = started;
+      let produced = 0;
+      while (batch.next < batch.items.length) {
+        if (produced > 0 && (last - started >= sliceMs || produced >= 4 * 1024 * 1024)) break;
+        const index = batch.next;
+        batch.current = index;
+        let result = evaluateItem(batch.items[index] as GuestInput, batch.provider, batch.contributions);
+        const finished = realNow();
+        if (finished - last > objectBudgetMs) {
+          result = {
+            e: `the mappings ran for ${finished - last} ms, over the per-object limit of ${objectBudgetMs} ms`,
+            m: -1,
+          };
+        }
+        last = finished;
+        batch.results.push(result);
+        batch.next = index + 1;
+        batch.current = -1;
+        batch.items[index] = EMPTY;
+        produced += (batch.contributions ? 2 * maxOutput : maxOutput) - budget + 16;
+      }
+      return report();
+    },
+    salvage(acknowledged: number): string {
+      acknowledge(acknowledged);
+      if (batch === null || batch.current < 0) return report();
+      const stopped = batch.current;
+      batch.items[stopped] = EMPTY;
+      batch.next = stopped + 1;
+      batch.current = -1;
+      return report(stopped);
+    },
+  });
+}

@@ -1,0 +1,243 @@
+/**
+ * Hostile mappings: each is contained with a clear error on its own object, while the other objects of the same
+ * batch and another provider evaluated at the same time still map, and this process carries on.
+ */
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import type { ScimUser } from '../scim/index.ts';
+import { defaultUserPayload } from './builtin.ts';
+import { DEFAULT_USER_MAPPINGS } from './defaults.ts';
+import { createMappingEngine, type MappingFailure, type MappingResult } from './engine.ts';
+import { SAMPLE_PROVIDER, sampleUser } from './fixtures.ts';
+import type { MappingLimits } from './limits.ts';
+
+const engine = createMappingEngine();
+after(() => engine.disposeAll());
+const NOW = '2026-01-01T00:00:00.000Z';
+const VICTIM = 'provider-under-attack';
+const BYSTANDER = 'provider-next-door';
+const alice = sampleUser({ username: 'alice', email: 'alice@example.com', displayName: 'Alice' });
+const mallory = sampleUser({ username: 'mallory', email: 'mallory@example.com' });
+const bob = sampleUser({ username: 'bob' });
+const carol = sampleUser({ username: 'carol', email: 'carol@example.com', givenName: 'Carol' });
+let versions = 0;
+
+interface Contained {
+  error: MappingFailure;
+  /** Whether the other provider's evaluation finished before the attacked batch did. */
+  bystanderFirst: boolean;
+}
+
+/** Runs [alice, mallory, bob] through the defaults plus a mapping that attacks only for mallory. */
+async function attack(body: string, limits: Partial<MappingLimits> = {}): Promise<Contained> {
+  let bystanderDone = false;
+  let bystanderFirst = false;
+  const hostile = { name: 'hostile', expression: `if (user.username !== 'mallory') return null;\n${body}` };
+  const attacked = engine
+    .evaluate({
+      key: VICTIM,
+      version: `attack-${++versions}`,
+      objectType: 'user',
+      mappings: [...DEFAULT_USER_MAPPINGS, hostile],
+      provider: SAMPLE_PROVIDER,
+      now: NOW,
+      limits,
+      items: [alice, mallory, bob].map((object) => ({ object, link: null })),
+    })
+    .then((results) => {
+      bystanderFirst = bystanderDone;
+      return results;
+    });
+  const bystander = engine
+    .evaluate({
+      key: BYSTANDER,
+      version: 'defaults',
+      objectType: 'user',
+      mappings: DEFAULT_USER_MAPPINGS,
+      provider: SAMPLE_PROVIDER,
+      now: NOW,
+      items: [{ object: carol, link: null }],
+    })
+    .then((results) => {
+      bystanderDone = true;
+      return results;
+    });
+  const [results, others] = await Promise.all([attacked, bystander]);
+  assert.deepEqual(others, [{ status: 'ok', payload: defaultUserPayload(carol) }], 'the other provider still maps');
+  assert.deepEqual(results[0], { status: 'ok', payload: defaultUserPayload(alice) }, 'alice, before the attack, maps');
+  assert.deepEqual(results[2], { status: 'ok', payload: defaultUserPayload(bob) }, 'bob, after the attack, maps');
+  const attackedResult = results[1] as MappingResult<ScimUser>;
+  assert.equal(attackedResult.status, 'error', `mallory must fail, got ${JSON.stringify(attackedResult)}`);
+  assert.ok(attackedResult.status === 'error');
+  assert.equal(attackedResult.error.code, 'ERR_MAPPING');
+  return { error: attackedResult.error, bystanderFirst };
+}
+
+test('while(true){} is stopped at the per-object limit; the other provider is not held up', async () => {
+  const { error, bystanderFirst } = await attack('while (true) {}', { objectTimeoutMs: 100 });
+  assert.equal(error.mapping, null);
+  assert.match(error.message, /ran longer than the per-object limit of 100 ms and were stopped/);
+  assert.equal(bystanderFirst, true);
+});
+
+test('a memory bomb is stopped at the memory limit, the isolate is rebuilt and only its object fails', async () => {
+  const rebuildsBefore = engine.stats().find((s) => s.key === VICTIM)?.rebuilds ?? 0;
+  const { error, bystanderFirst } = await attack(
+    'const hoard = []; while (true) hoard.push(new Array(100000).fill(user.username));',
+    { memoryMb: 32, objectTimeoutMs: 20_000 },
+  );
+  assert.match(error.message, /used more than the memory limit of 32 MB; the sandbox was rebuilt/);
+  assert.equal(bystanderFirst, true);
+  const stats = engine.stats().find((s) => s.key === VICTIM);
+  assert.ok(stats && stats.rebuilds > rebuildsBefore, 'the isolate was rebuilt');
+  assert.equal(stats.alive, true);
+});
+
+test('process is not there to reach', async () => {
+  const { error } = await attack('process.exit(1);');
+  assert.equal(error.mapping, 'hostile');
+  assert.equal(error.message, 'ReferenceError: process is not defined (line 2)');
+});
+
+test('require is not there to reach', async () => {
+  const { error } = await attack("return require('node:child_process').execSync('id');");
+  assert.equal(error.message, 'ReferenceError: require is not defined (line 2)');
+});
+
+test("globalThis.constructor.constructor('return process')() cannot compile code from strings", async () => {
+  const { error } = await attack("return globalThis.constructor.constructor('return process')();");
+  assert.equal(error.mapping, 'hostile');
+  assert.match(error.message, /^EvalError: mappings cannot create code from strings \(line 2\)$/);
+});
+
+test('eval, the async function constructor, timers, fetch and import() give nothing either', async () => {
+  const attempts: Array<[string, RegExp]> = [
+    ["return eval('process');", /EvalError: mappings cannot create code from strings/],
+    ["return (async () => {}).constructor('return process')();", /EvalError: mappings cannot create code from strings/],
+    ['setTimeout(() => {}, 0);', /ReferenceError: setTimeout is not defined/],
+    ["return fetch('http://127.0.0.1:1/');", /ReferenceError: fetch is not defined/],
+    ["return import('node:fs');", /Promise or thenable/],
+    ['return { title: [typeof SharedArrayBuffer, typeof Atomics, typeof WebAssembly, typeof WeakRef].join() };', /.^/],
+  ];
+  for (const [body, message] of attempts) {
+    if (body.includes('typeof')) {
+      const [result] = await engine.evaluate({
+        key: VICTIM,
+        version: `probe-${++versions}`,
+        objectType: 'user',
+        mappings: [...DEFAULT_USER_MAPPINGS, { name: 'probe', expression: body }],
+        provider: SAMPLE_PROVIDER,
+        now: NOW,
+        items: [{ object: mallory, link: null }],
+      });
+      assert.ok(result?.status === 'ok');
+      assert.equal(result.payload.title, 'undefined,undefined,undefined,undefined');
+      continue;
+    }
+    const { error } = await attack(body);
+    assert.match(error.message, message, body);
+  }
+});
+
+test('__proto__ pollution through the merge is refused with the path, and nothing is polluted', async () => {
+  const { error } = await attack(`return JSON.parse('{"name": {"__proto__": {"polluted": true}}}');`);
+  assert.equal(error.mapping, 'hostile');
+  assert.equal(error.path, 'name.__proto__');
+  assert.match(error.message, /"__proto__" is not allowed/);
+  const literal = await attack('return { __proto__: { polluted: true } };');
+  assert.match(literal.error.message, /custom prototype/);
+  const viaConstructor = await attack(`return JSON.parse('{"constructor": {"prototype": {"polluted": true}}}');`);
+  assert.equal(viaConstructor.error.path, 'constructor');
+  assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+});
+
+test('one evaluation cannot leave state for the next: intrinsics and the global object are frozen', async () => {
+  const { error } = await attack('Object.prototype.polluted = true; Array.prototype.push = () => 0;');
+  assert.match(error.message, /TypeError: Cannot add property polluted, object is not extensible/);
+  const globals = await attack('globalThis.carry = 1;');
+  assert.match(globals.error.message, /TypeError: Cannot add property carry, object is not extensible/);
+  const [probe] = await engine.evaluate({
+    key: VICTIM,
+    version: `probe-${++versions}`,
+    objectType: 'user',
+    mappings: [
+      ...DEFAULT_USER_MAPPINGS,
+      { name: 'probe', expression: 'return { title: String(({}).polluted) + String(globalThis.carry) };' },
+    ],
+    provider: SAMPLE_PROVIDER,
+    now: NOW,
+    items: [{ object: alice, link: null }],
+  });
+  assert.ok(probe?.status === 'ok');
+  assert.equal(probe.payload.title, 'undefinedundefined');
+});
+
+test('a 100 MB string result is refused at the output limit', async () => {
+  const { error } = await attack("return { title: 'x'.repeat(100 * 1024 * 1024) };");
+  assert.equal(error.mapping, 'hostile');
+  assert.equal(error.path, 'title');
+  assert.match(error.message, /larger than the limit of 262144 bytes/);
+});
+
+test('throwing a non-Error value names the mapping and describes the value', async () => {
+  assert.equal((await attack('throw 42;')).error.message, 'threw a non-Error value: 42');
+  assert.equal((await attack("throw { reason: 'nope' };")).error.message, 'threw a non-Error value: {"reason":"nope"}');
+  assert.equal((await attack('throw null;')).error.message, 'threw a non-Error value: null');
+  assert.equal((await attack("throw 'plain text';")).error.message, 'threw a string: plain text');
+  assert.equal((await attack('throw 42;')).error.mapping, 'hostile');
+});
+
+test('returning a Promise is refused: mappings are synchronous', async () => {
+  const { error } = await attack("return Promise.resolve({ title: 'later' });");
+  assert.equal(error.mapping, 'hostile');
+  assert.match(error.message, /is a Promise or thenable; mappings must return their result synchronously/);
+  const asyncFunction = await attack("return (async () => ({ title: 'later' }))();");
+  assert.match(asyncFunction.error.message, /Promise or thenable/);
+});
+
+test('after every attack the attacked provider maps normally again', async () => {
+  const results = await engine.evaluate({
+    key: VICTIM,
+    version: 'defaults',
+    objectType: 'user',
+    mappings: DEFAULT_USER_MAPPINGS,
+    provider: SAMPLE_PROVIDER,
+    now: NOW,
+    items: [alice, mallory, bob].map((object) => ({ object, link: null })),
+  });
+  assert.deepEqual(
+    results,
+    [alice, mallory, bob].map((user) => ({ status: 'ok', payload: defaultUserPayload(user) })),
+  );
+});
+
+test('a batch that runs out of CPU time fails its remaining objects, keeping those already mapped', async () => {
+  const slow = {
+    name: 'slow',
+    expression: 'let spin = 0; for (let i = 0; i < 2e6; i++) spin += i; return { title: String(spin > 0) };',
+  };
+  const users = Array.from({ length: 400 }, (_, i) => sampleUser({ username: `u${i}` }));
+  const results = await engine.evaluate({
+    key: VICTIM,
+    version: 'slow',
+    objectType: 'user',
+    mappings: [...DEFAULT_USER_MAPPINGS, slow],
+    provider: SAMPLE_PROVIDER,
+    now: NOW,
+    limits: { batchTimeoutMs: 50, objectTimeoutMs: 1000 },
+    items: users.map((object) => ({ object, link: null })),
+  });
+  assert.equal(results.length, users.length);
+  const mapped = results.filter((r) => r.status === 'ok').length;
+  const outOfTime = results.filter(
+    (r) => r.status === 'error' && /used up its CPU limit of 50 ms/.test(r.error.message),
+  ).length;
+  assert.ok(mapped > 0, 'objects mapped before the budget ran out are kept');
+  assert.ok(outOfTime > 0, 'the rest fail with the batch limit');
+  assert.equal(mapped + outOfTime, users.length);
+  const firstFailure = results.findIndex((r) => r.status === 'error');
+  assert.ok(
+    results.slice(firstFailure).every((r) => r.status === 'error'),
+    'the budget runs out once, in order',
+  );
+});
