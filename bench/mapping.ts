@@ -1,0 +1,178 @@
+/**
+ * Mapping benchmark: users through the default mapping set in the isolated-vm sandbox, and through the same
+ * functions as plain JavaScript in this process, in the same run. Prints µs/user for both and the difference.
+ * Run: `./node_modules/.bin/node --no-node-snapshot bench/mapping.ts [users] [batchSize]`; each variant is measured
+ * over several rounds and the median round is reported.
+ */
+import { createHash } from 'node:crypto';
+import {
+  DEFAULT_USER_MAPPINGS,
+  checkMappedPayload,
+  createMappingEngine,
+  mergeAll,
+  type MappingProvider,
+  type MappingUser,
+} from '../sandbox/index.ts';
+
+/** Options of `runMappingBench`. */
+export interface MappingBenchOptions {
+  /** Users measured per variant. @default 100000 */
+  users?: number;
+  /** Users per sandbox call. @default 1000 */
+  batchSize?: number;
+  /** Users run through each variant before measuring. @default 20000 */
+  warmupUsers?: number;
+  /** Measured rounds per variant; the median round is reported. @default 5 */
+  rounds?: number;
+}
+
+/** One measured variant. */
+export interface MappingBenchRow {
+  variant: string;
+  users: number;
+  totalMs: number;
+  usPerUser: number;
+}
+
+/** The rows, and the sandbox's overhead over plain JavaScript (µs/user difference and ratio). */
+export interface MappingBenchResult {
+  rows: MappingBenchRow[];
+  overheadUsPerUser: number;
+  ratio: number;
+}
+
+const PROVIDER: MappingProvider = { id: '00000000-0000-4000-8000-000000000001', slug: 'bench', name: 'Bench' };
+const NOW = '2026-01-01T00:00:00.000Z';
+
+/** Measures the default user mappings in the sandbox and as plain JavaScript; never part of `npm test`. */
+export async function runMappingBench(options: MappingBenchOptions = {}): Promise<MappingBenchResult> {
+  const count = options.users ?? 100_000;
+  const batchSize = options.batchSize ?? 1000;
+  const warmup = options.warmupUsers ?? 20_000;
+  const rounds = options.rounds ?? 5;
+  const users = generateUsers(count);
+  const warmupUsers = users.slice(0, Math.min(warmup, count));
+
+  type PlainMapping = (...args: unknown[]) => unknown;
+  // The baseline is the very same expression text run as plain JavaScript in this process, which is the point.
+  const compilePlain = (body: string): PlainMapping =>
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval
+    new Function('user', 'provider', 'link', 'now', `"use strict";${body}`) as PlainMapping;
+  const plain = DEFAULT_USER_MAPPINGS.map((m) => compilePlain(m.expression));
+  const plainMap = (user: MappingUser): unknown =>
+    mergeAll(plain.map((fn) => fn(user, PROVIDER, null, NOW) ?? undefined));
+  const plainRun = (list: MappingUser[]): number => {
+    let produced = 0;
+    for (const user of list) if (plainMap(user) !== undefined) produced++;
+    return produced;
+  };
+  const validatedRun = (list: MappingUser[]): number => {
+    let produced = 0;
+    for (const user of list) if (checkMappedPayload('user', plainMap(user)).ok) produced++;
+    return produced;
+  };
+
+  const engine = createMappingEngine();
+  const sandboxRun = async (list: MappingUser[]): Promise<number> => {
+    let produced = 0;
+    for (let start = 0; start < list.length; start += batchSize) {
+      const items = list.slice(start, start + batchSize).map((object) => ({ object, link: null }));
+      const results = await engine.evaluate({
+        key: PROVIDER.id,
+        version: 'bench',
+        objectType: 'user',
+        mappings: DEFAULT_USER_MAPPINGS,
+        provider: PROVIDER,
+        now: NOW,
+        items,
+      });
+      for (const result of results) if (result.status === 'ok') produced++;
+    }
+    return produced;
+  };
+
+  try {
+    plainRun(warmupUsers);
+    validatedRun(warmupUsers);
+    await sandboxRun(warmupUsers);
+    const rows = [
+      await measure('plain JS (same functions + merge)', count, rounds, () => plainRun(users)),
+      await measure('plain JS + host validation', count, rounds, () => validatedRun(users)),
+      await measure(`sandbox (isolated-vm, batches of ${batchSize})`, count, rounds, () => sandboxRun(users)),
+    ];
+    const base = rows[0] as MappingBenchRow;
+    const sandbox = rows[2] as MappingBenchRow;
+    return { rows, overheadUsPerUser: sandbox.usPerUser - base.usPerUser, ratio: sandbox.usPerUser / base.usPerUser };
+  } finally {
+    await engine.disposeAll();
+  }
+}
+
+async function measure(
+  variant: string,
+  users: number,
+  rounds: number,
+  run: () => number | Promise<number>,
+): Promise<MappingBenchRow> {
+  const times: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const started = process.hrtime.bigint();
+    const produced = await run();
+    times.push(Number(process.hrtime.bigint() - started) / 1e6);
+    if (produced !== users)
+      throw new Error(`${variant}: ${users - produced} of ${users} users produced no valid payload`);
+  }
+  const totalMs = times.sort((a, b) => a - b)[Math.floor(times.length / 2)] as number;
+  return { variant, users, totalMs, usPerUser: (totalMs * 1000) / users };
+}
+
+/** Deterministic, varied users: missing names and emails, unicode, service accounts, inactive users. */
+function generateUsers(count: number): MappingUser[] {
+  const given = ['Ada', 'Grace', 'Łukasz', 'José', '美咲', 'Zoë', 'Ngozi', 'Søren'];
+  const family = ['Lovelace', 'Hopper', 'Müller', 'García', '佐藤', "O'Brien", 'Okafor', 'Kierkegaard'];
+  const users: MappingUser[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
+    const g = i % 7 === 0 ? null : (given[i % given.length] ?? null);
+    const f = i % 11 === 0 ? null : (family[i % family.length] ?? null);
+    users.push({
+      id,
+      uid: createHash('sha256').update(id).digest('hex'),
+      username: `user${i}@example.com`,
+      displayName: i % 5 === 0 ? null : [g, f].filter(Boolean).join(' ') || null,
+      email: i % 9 === 0 ? null : `user${i}@example.com`,
+      givenName: g,
+      familyName: f,
+      active: i % 13 !== 0,
+      kind: i % 17 === 0 ? 'service_account' : 'internal',
+      attributes: { department: `dept-${i % 23}`, employeeNumber: String(100000 + i) },
+    });
+  }
+  return users;
+}
+
+/** Renders the result as a fixed-width table. */
+export function formatMappingBench(result: MappingBenchResult): string {
+  const lines = [
+    `${'variant'.padEnd(40)} | ${'users'.padStart(7)} | ${'total ms'.padStart(9)} | ${'µs/user'.padStart(8)}`,
+    `${'-'.repeat(40)}-+-${'-'.repeat(7)}-+-${'-'.repeat(9)}-+-${'-'.repeat(8)}`,
+    ...result.rows.map(
+      (r) =>
+        `${r.variant.padEnd(40)} | ${String(r.users).padStart(7)} | ${r.totalMs.toFixed(1).padStart(9)} | ${r.usPerUser.toFixed(3).padStart(8)}`,
+    ),
+    '',
+    `sandbox overhead: ${result.overheadUsPerUser.toFixed(3)} µs/user (${result.ratio.toFixed(1)}× plain JS); goal ≤ 3 µs/user`,
+    '(total ms is the median of the measured rounds)',
+  ];
+  return lines.join('\n');
+}
+
+if (import.meta.main) {
+  const users = process.argv[2] === undefined ? undefined : Number(process.argv[2]);
+  const batchSize = process.argv[3] === undefined ? undefined : Number(process.argv[3]);
+  const result = await runMappingBench({
+    ...(users === undefined ? {} : { users }),
+    ...(batchSize === undefined ? {} : { batchSize }),
+  });
+  console.log(formatMappingBench(result));
+}
