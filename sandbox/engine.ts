@@ -152,6 +152,22 @@ interface SubBatch {
 
 const NEEDS_BLAME = Symbol('needs blame');
 const STEP_ITEMS = 200;
+const EDGE_STEP_ITEMS = 40;
+
+/**
+ * Splits a batch into the groups sent per call. The first and last groups are small: the host's work on them
+ * (serialising the first, validating the last) cannot overlap with the isolate's, everything in between does.
+ */
+function stepGroups(indices: number[]): number[][] {
+  if (indices.length <= EDGE_STEP_ITEMS * 2) return indices.length === 0 ? [] : [indices];
+  const groups = [indices.slice(0, EDGE_STEP_ITEMS)];
+  const middleEnd = indices.length - EDGE_STEP_ITEMS;
+  for (let start = EDGE_STEP_ITEMS; start < middleEnd; start += STEP_ITEMS) {
+    groups.push(indices.slice(start, Math.min(start + STEP_ITEMS, middleEnd)));
+  }
+  groups.push(indices.slice(middleEnd));
+  return groups;
+}
 
 const GUEST_SOURCE = guestRuntime.toString();
 const KERNEL_SOURCE = `(${mergeKernel.toString()})`;
@@ -374,16 +390,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
 
     function* subBatches(indices: Iterable<number>, contributions: boolean): Generator<SubBatch> {
       const head = `${prefix}${String(contributions)},"items":`;
-      const pending: number[][] = [];
-      let chunk: number[] = [];
-      for (const index of indices) {
-        chunk.push(index);
-        if (chunk.length >= STEP_ITEMS) {
-          pending.push(chunk);
-          chunk = [];
-        }
-      }
-      if (chunk.length > 0) pending.push(chunk);
+      const pending = stepGroups([...indices]);
       while (pending.length > 0) {
         const group = pending.shift() as number[];
         let json: string;
@@ -461,7 +468,12 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
           },
         ) as Promise<string>;
         input = null;
-        idle();
+        try {
+          idle();
+        } catch (error) {
+          await call.catch(() => undefined);
+          throw error;
+        }
         let stopMessage: string;
         try {
           const raw = await call;

@@ -241,3 +241,49 @@ test('a batch that runs out of CPU time fails its remaining objects, keeping tho
     'the budget runs out once, in order',
   );
 });
+
+test('in a batch of 500, only the looping, the memory-bombing and the invalid objects fail, in their places', async () => {
+  const users = Array.from({ length: 500 }, (_, i) =>
+    sampleUser({ username: `member-${i}`, email: `m${i}@example.com` }),
+  );
+  const hostile = {
+    name: 'hostile',
+    expression: `switch (user.username) {
+  case 'member-123': while (true) {}
+  case 'member-321': { const hoard = []; while (true) hoard.push(new Array(100000).fill(user.username)); }
+  case 'member-444': return { emails: [{ value: 42 }] };
+  default: return null;
+}`,
+  };
+  const results = await engine.evaluate({
+    key: VICTIM,
+    version: 'big-batch',
+    objectType: 'user',
+    mappings: [...DEFAULT_USER_MAPPINGS, hostile],
+    provider: SAMPLE_PROVIDER,
+    now: NOW,
+    limits: { memoryMb: 32, objectTimeoutMs: 300 },
+    items: users.map((object) => ({ object, link: null })),
+  });
+  const failed = results.flatMap((result, i) => (result.status === 'error' ? [[i, result.error] as const] : []));
+  assert.deepEqual(
+    failed.map(([i]) => i),
+    [123, 321, 444],
+  );
+  assert.match(failed[0]?.[1].message ?? '', /per-object limit of 300 ms/);
+  assert.match(failed[1]?.[1].message ?? '', /memory limit of 32 MB/);
+  assert.deepEqual(failed[2]?.[1], {
+    code: 'ERR_MAPPING',
+    mapping: 'hostile',
+    path: 'emails.1.value',
+    message: failed[2]?.[1].message,
+  });
+  results.forEach((result, i) => {
+    if (i === 123 || i === 321 || i === 444) return;
+    assert.deepEqual(
+      result,
+      { status: 'ok', payload: defaultUserPayload(users[i] as (typeof users)[number]) },
+      `user ${i}`,
+    );
+  });
+});
