@@ -9,11 +9,13 @@ import pino from 'pino';
 import { createApi, startApiServer } from '../api/index.ts';
 import { loadEnv, type Env } from '../config/index.ts';
 import { createProvider, getProviderForSync, importDirectory, type Db } from '../db/index.ts';
-import { createSyncControl, createWorker, openStore, redactUrl, temporalUiLink } from '../engine/index.ts';
+import { configureTemporalLogging, createSyncControl, createWorker, openStore, redactUrl, temporalUiLink } from '../engine/index.ts';
 import { createPluginRegistry, resolvePluginOptions } from '../plugins/index.ts';
 import { findTemporalBinary, startTemporalDevServer } from '../scripts/lib/temporal-dev.mjs';
 
 type Stopper = () => Promise<void>;
+
+const TEMPORAL_LOG_LEVEL = { fatal: 'ERROR', error: 'ERROR', warn: 'WARN', info: 'WARN', debug: 'DEBUG', trace: 'TRACE', silent: 'ERROR' } as const;
 
 /** Runs `stoppers` newest-first when the process is asked to stop, then exits. */
 function stopOnSignals(stoppers: Stopper[], log: pino.Logger): void {
@@ -46,7 +48,8 @@ async function connectTemporal(env: Env, stoppers: Stopper[], log: pino.Logger):
 /** Starts the whole engine in one process: database, Temporal (embedded unless TEMPORAL_ADDRESS), worker, API. */
 export async function runStart(options: { demo: boolean }): Promise<void> {
   const env = loadEnv();
-  const log = pino({ level: env.LOG_LEVEL, base: null, transport: undefined });
+  const log = pino({ level: env.LOG_LEVEL, base: null });
+  configureTemporalLogging(TEMPORAL_LOG_LEVEL[env.LOG_LEVEL]);
   const stoppers: Stopper[] = [];
   stopOnSignals(stoppers, log);
 
@@ -177,6 +180,7 @@ async function runDemo(ctx: {
 export async function runWorker(): Promise<void> {
   const env = loadEnv();
   const log = pino({ level: env.LOG_LEVEL, base: null });
+  configureTemporalLogging(TEMPORAL_LOG_LEVEL[env.LOG_LEVEL]);
   if (!env.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS must be set for `scimflow worker`');
   const stoppers: Stopper[] = [];
   stopOnSignals(stoppers, log);
@@ -206,6 +210,7 @@ export async function runWorker(): Promise<void> {
 export async function runApi(): Promise<void> {
   const env = loadEnv();
   const log = pino({ level: env.LOG_LEVEL, base: null });
+  configureTemporalLogging(TEMPORAL_LOG_LEVEL[env.LOG_LEVEL]);
   if (!env.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS must be set for `scimflow api`');
   const stoppers: Stopper[] = [];
   stopOnSignals(stoppers, log);

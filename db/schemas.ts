@@ -18,9 +18,6 @@ export const UserInputSchema = z.strictObject({
   attributes: AttributesSchema.default({}),
 });
 export type UserInput = z.infer<typeof UserInputSchema>;
-/** Fields a user update may change; absent fields stay as they are. */
-export const UserPatchSchema = UserInputSchema.partial();
-export type UserPatch = z.infer<typeof UserPatchSchema>;
 
 /** A directory user as stored and returned. */
 export interface DirectoryUser {
@@ -45,8 +42,6 @@ export const GroupInputSchema = z.strictObject({
   members: z.array(z.uuid()).max(100_000).optional(),
 });
 export type GroupInput = z.infer<typeof GroupInputSchema>;
-export const GroupPatchSchema = GroupInputSchema.omit({ members: true }).partial();
-export type GroupPatch = z.infer<typeof GroupPatchSchema>;
 
 /** A directory group as stored and returned (members are listed separately). */
 export interface DirectoryGroup {
@@ -96,8 +91,6 @@ export const ProviderInputSchema = z.strictObject({
   enabled: z.boolean().default(true),
 });
 export type ProviderInput = z.infer<typeof ProviderInputSchema>;
-export const ProviderPatchSchema = ProviderInputSchema.omit({ slug: true }).partial();
-export type ProviderPatch = z.infer<typeof ProviderPatchSchema>;
 
 /** A provider as the API returns it: the secret is never included, only whether one is set. */
 export interface ProviderView {
@@ -125,8 +118,8 @@ export interface ProviderForSync extends Omit<ProviderView, 'auth' | 'createdAt'
 }
 
 /**
- * A user update as the API accepts it: every field optional and, unlike `UserPatchSchema` (whose `.partial()`
- * still applies the create defaults), an absent field is left as it is instead of being reset.
+ * A user update as the API accepts it: every field optional, and an absent field is left as it is (a plain
+ * `.partial()` of the input schema would still apply the create defaults and reset it).
  */
 export const UserUpdateSchema = UserInputSchema.extend({
   active: UserInputSchema.shape.active.unwrap(),

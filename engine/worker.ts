@@ -1,10 +1,22 @@
 import { fileURLToPath } from 'node:url';
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createBuiltinMapper, createFullSyncActivities, createTargetPool, type PayloadMapper, type TargetPool } from '../activities/index.ts';
 import type { Db, ProviderForSync } from '../db/index.ts';
 import type { PluginRegistry } from '../plugins/index.ts';
 
 const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+let runtimeInstalled = false;
+
+/**
+ * Sets the level of the Temporal SDK's own logs (worker state changes are INFO). Must run before the first
+ * connection of the process; later calls do nothing.
+ */
+export function configureTemporalLogging(level: LogLevel): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger(level) });
+}
 
 let bundlePromise: Promise<WorkflowBundleWithSourceMap> | undefined;
 

@@ -1,1 +1,2 @@
 export * from './full-sync.ts';
+export * from './search-attributes.ts';

@@ -55,6 +55,8 @@ export interface TemporalDevServerOptions {
   uiPort?: number | undefined;
   /** When a port given above is taken, use a free one instead of failing. @default false */
   fallbackToFreePorts?: boolean | undefined;
+  /** Unref the server process so it does not keep the caller alive (it is still stopped when the caller exits). */
+  detached?: boolean | undefined;
   /** Run without the Web UI. @default false */
   headless?: boolean | undefined;
   /** SQLite file that keeps state across restarts. @default in memory */

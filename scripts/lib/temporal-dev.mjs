@@ -248,6 +248,13 @@ export async function startTemporalDevServer(options = {}) {
     });
   });
 
+  if (options.detached) {
+    // Let the caller's process exit while the server runs; the death-signal and exit hooks still stop it.
+    child.unref();
+    child.stdout.unref?.();
+    child.stderr.unref?.();
+  }
+
   const address = `127.0.0.1:${port}`;
   const stop = async () => {
     if (exit) return;

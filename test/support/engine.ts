@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createSecretBox, generateSecretKey, getProviderForSync, type Db, type ProviderForSync, type SecretBox } from '../../db/index.ts';
-import { createSyncControl, createWorker, type TemporalSyncControl } from '../../engine/index.ts';
+import { configureTemporalLogging, createSyncControl, createWorker, type TemporalSyncControl } from '../../engine/index.ts';
 import { createPluginRegistry, type PluginRegistry } from '../../plugins/index.ts';
 import type { PayloadMapper } from '../../activities/index.ts';
 import type { FullSyncReport } from '../../workflows/index.ts';
@@ -26,6 +26,7 @@ export async function startTestEngine(options: {
   plugins?: PluginRegistry;
   loadProvider?: (db: Db, secrets: SecretBox, id: string) => Promise<ProviderForSync>;
 }): Promise<TestEngine> {
+  configureTemporalLogging('WARN');
   const address = await testTemporalAddress();
   const secrets = createSecretBox(generateSecretKey());
   const nativeConnection = await NativeConnection.connect({ address });

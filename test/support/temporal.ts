@@ -12,8 +12,7 @@ export function testTemporalAddress(): Promise<string> {
   shared ??= (async () => {
     const binary = findTemporalBinary();
     if (!binary) throw new Error('no temporal binary: run `npm run setup` (it installs the Temporal CLI)');
-    const server = await startTemporalDevServer({ binary, headless: true });
-    process.once('exit', () => void server.stop());
+    const server = await startTemporalDevServer({ binary, headless: true, detached: true });
     return server;
   })();
   return shared.then((server) => server.address);

@@ -1,0 +1,330 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { describe, test, type TestContext } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import {
+  addMembers,
+  createGroup,
+  createProvider,
+  createUser,
+  deleteUser,
+  removeMember,
+  updateUser,
+  type ProviderInput,
+  type ProviderView,
+} from '../../db/index.ts';
+import { stableUid } from '../../activities/index.ts';
+import { createTestDatabase } from '../support/db.ts';
+import { startTestEngine } from '../support/engine.ts';
+import { startScimTarget, type ScimTarget } from '../servers/index.ts';
+
+type TestDb = Awaited<ReturnType<typeof createTestDatabase>>;
+
+function providerInput(target: ScimTarget, overrides: Partial<ProviderInput> = {}): ProviderInput {
+  return {
+    slug: `t-${randomUUID().slice(0, 8)}`,
+    name: 'SCIMMY target',
+    baseUrl: target.url,
+    plugin: 'scim2',
+    pluginOptions: {},
+    auth: { mode: 'bearer', token: target.token },
+    scope: { includeServiceAccounts: false, accessGroups: [] },
+    deprovision: 'delete',
+    pageSize: 7,
+    concurrency: 3,
+    dryRun: false,
+    enabled: true,
+    ...overrides,
+  };
+}
+
+async function seedDirectory(testDb: TestDb, users: number, groups: number) {
+  const created = [];
+  for (let i = 0; i < users; i += 1) {
+    created.push(
+      await createUser(testDb.db, {
+        username: `user${i}@example.test`,
+        displayName: `User ${i}`,
+        email: `user${i}@example.test`,
+        givenName: 'User',
+        familyName: `Number ${i}`,
+        active: true,
+        kind: 'internal',
+        attributes: {},
+      }),
+    );
+  }
+  const createdGroups = [];
+  for (let g = 0; g < groups; g += 1) {
+    const members = created.filter((_, i) => i % groups === g).map((u) => u.id);
+    createdGroups.push(await createGroup(testDb.db, { name: `group-${g}`, attributes: {}, members }));
+  }
+  return { users: created, groups: createdGroups };
+}
+
+/** Every string and decoded payload byte in a workflow history, so a search cannot miss encoded payloads. */
+function historyText(value: unknown, out: string[] = []): string {
+  if (typeof value === 'string') out.push(value);
+  else if (value instanceof Uint8Array) out.push(Buffer.from(value).toString('utf8'));
+  else if (Array.isArray(value)) for (const item of value) historyText(item, out);
+  else if (value && typeof value === 'object') for (const item of Object.values(value)) historyText(item, out);
+  return out.join('\n');
+}
+
+/** A fresh database, a worker on it, and a SCIMMY target: one per test, so tests cannot see each other. */
+async function world(t: TestContext, targetOptions: Parameters<typeof startScimTarget>[0] = {}) {
+  const testDb = await createTestDatabase();
+  const engine = await startTestEngine({ db: testDb.db });
+  const target = await startScimTarget(targetOptions);
+  t.after(async () => {
+    await target.close();
+    await engine.shutdown();
+    await testDb.drop();
+  });
+  const newProvider = (overrides: Partial<ProviderInput> = {}): Promise<ProviderView> =>
+    createProvider(testDb.db, engine.secrets, providerInput(target, overrides));
+  return { testDb, db: testDb.db, engine, target, newProvider };
+}
+
+describe('full sync into a SCIMMY server', () => {
+  test('the first sync creates every user, group and membership; a second sync writes nothing', async (t) => {
+    const { testDb, engine, target, newProvider } = await world(t);
+    const { users, groups } = await seedDirectory(testDb, 23, 4);
+    const provider = await newProvider();
+
+    const { report } = await engine.fullSync(provider);
+    assert.equal(report.status, 'succeeded');
+    assert.equal(report.created, 27);
+    assert.equal(report.failed, 0);
+
+    const remoteUsers = await target.users();
+    assert.equal(remoteUsers.length, 23);
+    const alice = remoteUsers.find((u) => u.userName === 'user5@example.test');
+    assert.ok(alice);
+    assert.equal(alice.externalId, stableUid(users[5]!.id));
+    assert.equal(alice.displayName, 'User 5');
+    assert.deepEqual(alice.name, { formatted: 'User 5', givenName: 'User', familyName: 'Number 5' });
+    assert.equal(alice.active, true);
+    assert.deepEqual(alice.emails?.map((e) => [e.value, e.primary]), [['user5@example.test', true]]);
+
+    const remoteGroups = await target.groups();
+    assert.equal(remoteGroups.length, 4);
+    const idByUserName = new Map(remoteUsers.map((u) => [u.userName, u.id]));
+    for (const [g, group] of groups.entries()) {
+      const remote = remoteGroups.find((rg) => rg.displayName === `group-${g}`);
+      assert.ok(remote, `group-${g} exists on the target`);
+      assert.equal(remote.externalId, stableUid(group.id));
+      const expected = users.filter((_, i) => i % 4 === g).map((u) => idByUserName.get(u.username)).sort();
+      assert.deepEqual(remote.members?.map((m) => m.value).sort(), expected);
+    }
+
+    await target.resetLog();
+    const second = await engine.fullSync(provider);
+    assert.equal(second.report.status, 'succeeded');
+    assert.equal(await target.writes(), 0, 'a no-change sync sends zero writes');
+    assert.equal(second.report.unchanged, 27);
+    assert.equal(second.report.created + second.report.updated + second.report.deleted, 0);
+  });
+
+  test('editing one user sends exactly one update, carrying the new value', async (t) => {
+    const { testDb, engine, target, newProvider } = await world(t);
+    const { users } = await seedDirectory(testDb, 10, 2);
+    const provider = await newProvider();
+    await engine.fullSync(provider);
+    await target.resetLog();
+
+    await updateUser(testDb.db, users[3]!.id, { displayName: 'Renamed Person' });
+    const { report } = await engine.fullSync(provider);
+
+    const writes = (await target.requests()).filter((r) => r.method !== 'GET');
+    assert.equal(writes.length, 1);
+    assert.equal(writes[0]!.method, 'PUT');
+    assert.equal(report.updated, 1);
+    const remote = (await target.users()).find((u) => u.userName === users[3]!.username);
+    assert.equal(remote?.displayName, 'Renamed Person');
+  });
+
+  test('removing a member sends one PATCH remove and the target group loses exactly that member', async (t) => {
+    const { testDb, engine, target, newProvider } = await world(t);
+    const { users, groups } = await seedDirectory(testDb, 6, 1);
+    const provider = await newProvider();
+    await engine.fullSync(provider);
+    await target.resetLog();
+
+    await removeMember(testDb.db, groups[0]!.id, users[2]!.id);
+    await engine.fullSync(provider);
+
+    const writes = (await target.requests()).filter((r) => r.method !== 'GET');
+    assert.equal(writes.length, 1);
+    assert.equal(writes[0]!.method, 'PATCH');
+    const operations = (writes[0]!.body as { Operations: Array<{ op: string; path?: string }> }).Operations;
+    assert.ok(operations.every((op) => op.op.toLowerCase() === 'remove'), JSON.stringify(operations));
+    const remoteUsers = await target.users();
+    const removedId = remoteUsers.find((u) => u.userName === users[2]!.username)?.id;
+    const group = (await target.groups())[0]!;
+    assert.equal(group.members?.length, 5);
+    assert.ok(!group.members?.some((m) => m.value === removedId));
+  });
+
+  test('adding a member sends one PATCH add', async (t) => {
+    const { testDb, engine, target, newProvider } = await world(t);
+    const { users, groups } = await seedDirectory(testDb, 6, 2);
+    const provider = await newProvider();
+    await engine.fullSync(provider);
+    await target.resetLog();
+
+    await addMembers(testDb.db, groups[0]!.id, [users[1]!.id]);
+    await engine.fullSync(provider);
+
+    const writes = (await target.requests()).filter((r) => r.method !== 'GET');
+    assert.deepEqual(writes.map((w) => w.method), ['PATCH']);
+    const remoteId = (await target.users()).find((u) => u.userName === users[1]!.username)?.id;
+    const group = (await target.groups()).find((g) => g.displayName === 'group-0')!;
+    assert.ok(group.members?.some((m) => m.value === remoteId));
+  });
+
+  for (const mode of ['delete', 'deactivate', 'leave'] as const) {
+    test(`deleting a user in the directory ${mode === 'leave' ? 'leaves it on' : `${mode}s it on`} the target (mode ${mode})`, async (t) => {
+      const { testDb, engine, target, newProvider } = await world(t);
+      const { users } = await seedDirectory(testDb, 5, 1);
+      const provider = await newProvider({ deprovision: mode });
+      await engine.fullSync(provider);
+
+      await deleteUser(testDb.db, users[0]!.id);
+      const { report } = await engine.fullSync(provider);
+
+      const remote = (await target.users()).find((u) => u.userName === users[0]!.username);
+      const group = (await target.groups())[0]!;
+      if (mode === 'delete') {
+        assert.equal(remote, undefined);
+        assert.equal(report.deleted, 1);
+      } else if (mode === 'deactivate') {
+        assert.equal(remote?.active, false);
+        assert.equal(report.deleted, 1);
+      } else {
+        assert.equal(remote?.active, true);
+        assert.equal(report.deleted, 0);
+      }
+      if (mode !== 'delete') assert.ok(!group.members?.some((m) => m.value === remote?.id), 'the user left its groups');
+      assert.equal(group.members?.length, 4);
+      await target.resetLog();
+      await engine.fullSync(provider);
+      assert.equal(await target.writes(), 0, 'deprovisioning is not repeated');
+    });
+  }
+
+  test('a user that already exists on the target is adopted, not duplicated', async (t) => {
+    const { testDb, engine, target, newProvider } = await world(t);
+    const { users } = await seedDirectory(testDb, 4, 1);
+    const existing = await target.seedUser({
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+      userName: users[1]!.username,
+      displayName: 'Stale name',
+      active: true,
+    });
+    const provider = await newProvider();
+
+    const { report, runId } = await engine.fullSync(provider);
+
+    const remoteUsers = await target.users();
+    assert.equal(remoteUsers.length, 4);
+    const adopted = remoteUsers.filter((u) => u.userName === users[1]!.username);
+    assert.equal(adopted.length, 1);
+    assert.equal(adopted[0]!.id, existing.id);
+    assert.equal(adopted[0]!.displayName, 'User 1');
+    assert.equal(report.created, 4, '3 users and 1 group were created');
+    assert.equal(report.updated, 1, 'the existing user was adopted and updated');
+    const { rows } = await testDb.db.query('SELECT action FROM sync_events WHERE run_id = $1 AND local_id = $2', [runId, users[1]!.id]);
+    assert.deepEqual(rows.map((r) => r.action), ['adopt']);
+  });
+
+  test('a user the target rejects with 400 is reported failed while every other object syncs', async (t) => {
+    const { testDb, engine, target, newProvider } = await world(t);
+    const { users } = await seedDirectory(testDb, 9, 1);
+    await target.failNext({
+      method: 'POST',
+      pathPrefix: '/Users',
+      match: { userName: users[4]!.username },
+      status: 400,
+      body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '400', scimType: 'invalidValue', detail: 'title is required' },
+      times: 100,
+    });
+    const provider = await newProvider();
+
+    const { report } = await engine.fullSync(provider);
+
+    assert.equal(report.status, 'succeeded');
+    assert.equal(report.failed, 1);
+    assert.equal(report.created, 9, '8 users and the group');
+    assert.equal((await target.users()).length, 8);
+    const { rows } = await testDb.db.query<{ status: string; last_error: { code: string; details: { detail?: string } } }>(
+      `SELECT status, last_error FROM provider_links WHERE provider_id = $1 AND local_id = $2`,
+      [provider.id, users[4]!.id],
+    );
+    assert.equal(rows[0]?.status, 'failed');
+    assert.equal(rows[0]?.last_error.code, 'ERR_SCIM_BAD_REQUEST');
+    assert.match(JSON.stringify(rows[0]?.last_error), /title is required/);
+  });
+
+  test('a target answering 429 with Retry-After is waited out and the sync completes', async (t) => {
+    const { testDb, engine, target, newProvider } = await world(t);
+    await seedDirectory(testDb, 5, 1);
+    await target.failNext({ method: 'POST', pathPrefix: '/Users', status: 429, headers: { 'Retry-After': '1' }, times: 2 });
+    const provider = await newProvider({ concurrency: 1 });
+
+    const { report } = await engine.fullSync(provider);
+
+    assert.equal(report.status, 'succeeded');
+    assert.equal(report.failed, 0);
+    assert.equal((await target.users()).length, 5);
+    const throttled = (await target.requests()).filter((r) => r.status === 429);
+    assert.equal(throttled.length, 2);
+  });
+
+  test('a wrong token fails the run at once with a clear, non-retrying error', async (t) => {
+    const { testDb, engine, target, newProvider } = await world(t);
+    await seedDirectory(testDb, 3, 1);
+    const provider = await newProvider({ auth: { mode: 'bearer', token: 'not-the-right-token' } });
+
+    const { runId, workflowId } = await engine.control.requestFullSync(provider);
+    const failure = await engine.client.workflow.getHandle(workflowId).result().then(
+      () => assert.fail('the workflow should fail'),
+      (error: unknown) => error,
+    );
+    assert.ok(failure instanceof WorkflowFailedError);
+    assert.match(String(failure.cause?.message), /401/);
+
+    const { rows } = await testDb.db.query<{ status: string; error: { code: string } }>('SELECT status, error FROM sync_runs WHERE id = $1', [runId]);
+    assert.equal(rows[0]?.status, 'failed');
+    assert.equal(rows[0]?.error.code, 'ERR_SCIM_UNAUTHORIZED');
+    const unauthorized = (await target.requests()).filter((r) => r.status === 401);
+    assert.equal(unauthorized.length, 1, 'a 401 is not retried');
+  });
+
+  test('secrets never appear in the workflow history', async (t) => {
+    const { testDb, engine, target, newProvider } = await world(t);
+    await seedDirectory(testDb, 4, 1);
+    const provider = await newProvider();
+    const { workflowId } = await engine.fullSync(provider);
+
+    const history = await engine.client.workflow.getHandle(workflowId).fetchHistory();
+    const text = historyText(history);
+    assert.ok(text.includes(provider.id), 'payloads were decoded: the provider id (an input) is readable');
+    assert.ok(!text.includes(target.token), 'the bearer token is not in the history');
+    assert.ok(!text.includes(Buffer.from(target.token).toString('base64')), 'nor base64-encoded');
+    assert.ok(!text.includes('user1@example.test'), 'no user data in the history either');
+  });
+
+  test('a Users-only target gets users and no group requests', async (t) => {
+    const { testDb, engine, target, newProvider } = await world(t, { groups: false });
+    await seedDirectory(testDb, 5, 2);
+    const provider = await newProvider();
+
+    const { report } = await engine.fullSync(provider);
+
+    assert.equal(report.status, 'succeeded');
+    assert.equal(report.created, 5);
+    assert.equal((await target.users()).length, 5);
+    assert.ok(!(await target.requests()).some((r) => r.path.includes('/Groups')));
+  });
+});
