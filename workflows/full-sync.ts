@@ -10,7 +10,7 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { FullSyncActivities, FullSyncPlan } from '../activities/index.ts';
+import type { FullSyncActivities, FullSyncPlan, IdRange } from '../activities/index.ts';
 import { NON_RETRYABLE_CODES } from '../errors/index.ts';
 
 /** Counters a full sync reports. */
@@ -29,7 +29,7 @@ type Phase = 'users' | 'groups' | 'deprovision-users' | 'deprovision-groups';
 export interface FullSyncInput {
   providerId: string;
   runId: string;
-  resume?: { plan: FullSyncPlan; phase: Phase; after: string | null; counts: FullSyncCounts };
+  resume?: { plan: FullSyncPlan; phase: Phase; after: string | null; counts: FullSyncCounts; queued?: IdRange[] };
 }
 
 /** What a finished full sync returns: the run's counters as stored. */
@@ -108,38 +108,60 @@ export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
     for (let p = Math.max(phases.indexOf(input.resume?.phase ?? 'users'), 0); p < phases.length; p += 1) {
       const phase = phases[p]!;
       showProgress(phase, plan, counts);
+      if (phase === 'users' || phase === 'groups') {
+        const objectType = phase === 'users' ? 'user' : 'group';
+        // A sliding window: a new batch starts as soon as any of the `concurrency` running ones ends, so one slow
+        // batch never idles the others.
+        const queue: IdRange[] = [...(input.resume?.phase === phase ? (input.resume.queued ?? []) : [])];
+        const running = new Set<Promise<void>>();
+        let exhausted = input.resume?.phase === phase && input.resume.after === null && queue.length > 0;
+        for (;;) {
+          const draining = workflowInfo().continueAsNewSuggested;
+          while (!draining && running.size < plan.concurrency) {
+            if (queue.length === 0 && !exhausted) {
+              const page = await database.planRanges({ providerId, objectType, after, rangeSize: plan.pageSize, ranges: plan.concurrency });
+              queue.push(...page.ranges);
+              after = page.next;
+              exhausted = page.next === null;
+            }
+            const range = queue.shift();
+            if (!range) break;
+            const batch: Promise<void> = (
+              phase === 'users' ? vendor.syncUserRange({ providerId, runId, range }) : vendor.syncGroupRange({ providerId, runId, range })
+            ).then((result) => {
+              add(counts, result);
+              running.delete(batch);
+              showProgress(phase, plan, counts);
+            });
+            running.add(batch);
+          }
+          if (running.size === 0) {
+            if (draining && (queue.length > 0 || !exhausted)) {
+              await continueAsNew<typeof fullSync>({ providerId, runId, resume: { plan, phase, after, counts, queued: queue } });
+            }
+            break;
+          }
+          await Promise.race(running);
+        }
+        after = null;
+        continue;
+      }
       do {
         if (workflowInfo().continueAsNewSuggested) {
           await continueAsNew<typeof fullSync>({ providerId, runId, resume: { plan, phase, after, counts } });
         }
-        if (phase === 'users' || phase === 'groups') {
-          const page = await database.planRanges({
-            providerId,
-            objectType: phase === 'users' ? 'user' : 'group',
-            after,
-            rangeSize: plan.pageSize,
-            ranges: plan.concurrency,
-          });
-          const results = await Promise.all(
-            page.ranges.map((range) =>
-              phase === 'users' ? vendor.syncUserRange({ providerId, runId, range }) : vendor.syncGroupRange({ providerId, runId, range }),
-            ),
-          );
-          for (const result of results) add(counts, result);
-          after = page.next;
-        } else {
-          const page = await vendor.deprovisionPage({
-            providerId,
-            runId,
-            objectType: phase === 'deprovision-users' ? 'user' : 'group',
-            after,
-            limit: plan.pageSize,
-          });
-          add(counts, page.counts);
-          after = page.next;
-        }
+        const page = await vendor.deprovisionPage({
+          providerId,
+          runId,
+          objectType: phase === 'deprovision-users' ? 'user' : 'group',
+          after,
+          limit: plan.pageSize,
+        });
+        add(counts, page.counts);
+        after = page.next;
         showProgress(phase, plan, counts);
       } while (after !== null);
+      after = null;
     }
     const s = await database.finishFullSync({ runId, status: 'succeeded', error: null });
     return {

@@ -69,6 +69,17 @@ export function createScim2Plugin(deps: Scim2PluginDeps = {}) {
     return (await capabilities(ctx)).patch;
   }
 
+  // zod compiles a parser per schema instance: build each list schema once, not once per request.
+  const listSchemas = new WeakMap<z.ZodType, z.ZodType>();
+  function listSchemaOf<T>(schema: z.ZodType<T>) {
+    let list = listSchemas.get(schema) as ReturnType<typeof listResponseSchema<z.ZodType<T>>> | undefined;
+    if (!list) {
+      list = listResponseSchema(schema);
+      listSchemas.set(schema, list);
+    }
+    return list;
+  }
+
   async function findOne<T extends ScimUser | ScimGroup>(
     ctx: Ctx,
     endpoint: '/Users' | '/Groups',
@@ -80,7 +91,7 @@ export function createScim2Plugin(deps: Scim2PluginDeps = {}) {
       if (value === undefined || value === '') continue;
       const { body } = await ctx.client.request('GET', endpoint, {
         query: { filter: eqFilter(attribute, value), count: 2 },
-        schema: listResponseSchema(schema),
+        schema: listSchemaOf(schema),
       });
       // Keep only true matches: a target that ignores the filter must not make us adopt a stranger.
       const matches = (body?.Resources ?? []).filter((resource) => sameValue(attribute, resource[attribute], value));

@@ -1,0 +1,175 @@
+/**
+ * Full-sync throughput: scimflow (Temporal workflow + activities + PostgreSQL) against a plain HTTP client that
+ * replays exactly the requests scimflow sent, at the same concurrency, into the same loopback SCIM server.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { Pool } from 'undici';
+import { createProvider } from '../db/index.ts';
+import { createTestDatabase } from '../test/support/db.ts';
+import { startTestEngine } from '../test/support/engine.ts';
+
+/** One row of the printed table. */
+export interface BenchRow {
+  variant: string;
+  value: string;
+}
+
+async function startLoopbackTarget(): Promise<{ url: string; origin: string; child: ChildProcess }> {
+  const child = fork(new URL('./loopback-target.ts', import.meta.url), [], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  let buffer = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const match = /LISTENING (\d+)/.exec(buffer);
+      if (match) resolve(Number(match[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`loopback target exited with ${code}`)));
+  });
+  const origin = `http://127.0.0.1:${port}`;
+  return { url: `${origin}/scim/v2`, origin, child };
+}
+
+async function call(origin: string, method: string, path: string): Promise<unknown> {
+  const response = await fetch(`${origin}/scim/v2${path}`, { method });
+  return response.status === 204 ? undefined : response.json();
+}
+
+/** Replays `requests` with `concurrency` in flight over a keep-alive pool; returns elapsed ms. */
+async function replay(origin: string, requests: ReadonlyArray<{ method: string; path: string; body: string }>, concurrency: number): Promise<number> {
+  const pool = new Pool(origin, { connections: concurrency });
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < requests.length) {
+        const request = requests[next++]!;
+        const response = await pool.request({
+          method: request.method as 'GET',
+          path: `/scim/v2${request.path}`,
+          headers: { 'content-type': 'application/scim+json', accept: 'application/scim+json', authorization: 'Bearer bench' },
+          ...(request.body ? { body: request.body } : {}),
+        });
+        await response.body.text();
+      }
+    }),
+  );
+  const elapsed = performance.now() - started;
+  await pool.close();
+  return elapsed;
+}
+
+/** Prints where a workflow's time went: per activity type, total schedule-to-start and start-to-close. */
+async function traceActivities(client: import('@temporalio/client').Client, workflowId: string): Promise<void> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const ms = (t: unknown) => Number((t as { seconds: { toString(): string } }).seconds.toString()) * 1000 + ((t as { nanos?: number }).nanos ?? 0) / 1e6;
+  const scheduled = new Map<string, { type: string; at: number }>();
+  const started = new Map<string, number>();
+  const totals = new Map<string, { n: number; wait: number; run: number }>();
+  for (const e of history.events ?? []) {
+    const at = ms(e.eventTime);
+    if (e.activityTaskScheduledEventAttributes) scheduled.set(String(e.eventId), { type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '?', at });
+    if (e.activityTaskStartedEventAttributes) started.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), at);
+    if (e.activityTaskCompletedEventAttributes) {
+      const id = String(e.activityTaskCompletedEventAttributes.scheduledEventId);
+      const s = scheduled.get(id)!;
+      const st = started.get(id) ?? s.at;
+      const t = totals.get(s.type) ?? { n: 0, wait: 0, run: 0 };
+      t.n += 1; t.wait += st - s.at; t.run += at - st;
+      totals.set(s.type, t);
+    }
+  }
+  for (const [type, t] of totals) console.log(`${type}: n=${t.n} avg wait ${(t.wait / t.n).toFixed(1)} ms, avg run ${(t.run / t.n).toFixed(1)} ms`);
+}
+
+/** Runs the benchmark and returns its table rows. */
+export async function runFullSyncBench(options: { users?: number; groups?: number; concurrency?: number; pageSize?: number } = {}): Promise<BenchRow[]> {
+  const users = options.users ?? 10_000;
+  const groups = options.groups ?? 500;
+  const concurrency = options.concurrency ?? 8;
+  const pageSize = options.pageSize ?? 100;
+  const testDb = await createTestDatabase();
+  const engine = await startTestEngine({ db: testDb.db });
+  const target = await startLoopbackTarget();
+  try {
+    await testDb.db.query(
+      `INSERT INTO users (username, display_name, email, given_name, family_name)
+       SELECT 'bench.user' || n, 'Bench User ' || n, 'bench.user' || n || '@example.test', 'Bench', 'User ' || n
+         FROM generate_series(1, $1) AS n`,
+      [users],
+    );
+    await testDb.db.query(`INSERT INTO groups (name) SELECT 'bench-group-' || g FROM generate_series(1, $1) AS g`, [groups]);
+    await testDb.db.query(
+      `INSERT INTO group_members (group_id, user_id)
+       SELECT g.id, u.id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM users) u
+         JOIN (SELECT id, row_number() OVER (ORDER BY id) AS n FROM groups) g ON g.n = (u.n % $1) + 1`,
+      [groups],
+    );
+    const provider = await createProvider(testDb.db, engine.secrets, {
+      slug: `bench-${randomUUID().slice(0, 8)}`,
+      name: 'bench',
+      baseUrl: target.url,
+      plugin: 'scim2',
+      pluginOptions: {},
+      auth: { mode: 'bearer', token: 'bench' },
+      scope: { includeServiceAccounts: false, accessGroups: [] },
+      deprovision: 'delete',
+      pageSize,
+      concurrency,
+      dryRun: false,
+      enabled: true,
+    });
+
+    await call(target.origin, 'POST', '/_record?on=1');
+    let started = performance.now();
+    const first = await engine.fullSync(provider);
+    const engineMs = performance.now() - started;
+    if (process.env['BENCH_TRACE']) await traceActivities(engine.client, first.workflowId);
+    const recorded = (await call(target.origin, 'GET', '/_log')) as Array<{ method: string; path: string; body: string }>;
+    await call(target.origin, 'POST', '/_record?on=0');
+    const firstStats = (await call(target.origin, 'GET', '/_stats')) as { writes: number; users: number; groups: number };
+
+    started = performance.now();
+    const second = await engine.fullSync(provider);
+    const secondMs = performance.now() - started;
+    const secondStats = (await call(target.origin, 'GET', '/_stats')) as { writes: number };
+
+    await call(target.origin, 'POST', '/_reset');
+    // Discovery happens once per provider in scimflow; the replay skips it as well as our own control endpoints.
+    const replayed = recorded.filter((r) => !r.path.startsWith('/ServiceProviderConfig') && !r.path.startsWith('/ResourceTypes'));
+    const plainMs = await replay(target.origin, replayed, concurrency);
+    const plainStats = (await call(target.origin, 'GET', '/_stats')) as { users: number; groups: number };
+
+    const engineRate = users / (engineMs / 1000);
+    const plainRate = users / (plainMs / 1000);
+    const byMethod = new Map<string, number>();
+    for (const r of replayed) byMethod.set(r.method, (byMethod.get(r.method) ?? 0) + 1);
+    return [
+      { variant: 'directory', value: `${users} users in ${groups} groups, concurrency ${concurrency}, batch ${pageSize}` },
+      { variant: 'requests per run', value: [...byMethod].map(([m, n]) => `${m} ${n}`).join(', ') },
+      { variant: 'scimflow first full sync', value: `${(engineMs / 1000).toFixed(2)} s, ${engineRate.toFixed(0)} users/s (created ${first.report.created}, failed ${first.report.failed}; target holds ${firstStats.users} users, ${firstStats.groups} groups)` },
+      { variant: 'plain HTTP client, same requests', value: `${(plainMs / 1000).toFixed(2)} s, ${plainRate.toFixed(0)} users/s (target holds ${plainStats.users} users, ${plainStats.groups} groups)` },
+      { variant: 'ratio scimflow / plain', value: (engineRate / plainRate).toFixed(2) },
+      { variant: 'second full sync, no changes', value: `${(secondMs / 1000).toFixed(2)} s, ${secondStats.writes - firstStats.writes} writes, unchanged ${second.report.unchanged}` },
+    ];
+  } finally {
+    target.child.kill();
+    await once(target.child, 'exit').catch(() => undefined);
+    await engine.shutdown();
+    await testDb.drop();
+  }
+}
+
+/** Prints rows as a two-column table. */
+export function printTable(title: string, rows: readonly BenchRow[]): void {
+  const width = Math.max(...rows.map((r) => r.variant.length));
+  console.log(`\n${title}\n`);
+  console.log(`| ${'measure'.padEnd(width)} | value |`);
+  console.log(`| ${'-'.repeat(width)} | ----- |`);
+  for (const row of rows) console.log(`| ${row.variant.padEnd(width)} | ${row.value} |`);
+}
+
+if (import.meta.main) {
+  printTable('Full sync throughput', await runFullSyncBench());
+}

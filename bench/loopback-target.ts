@@ -1,0 +1,154 @@
+/**
+ * A minimal, fast in-memory SCIM 2.0 server for benchmarks (not for tests: tests use SCIMMY). Run as its own
+ * process so its CPU does not share an event loop with what is measured. Prints `LISTENING <port>` when ready.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+
+type Resource = Record<string, unknown> & { id: string };
+
+const users = new Map<string, Resource>();
+const groups = new Map<string, Resource>();
+const index = { userName: new Map<string, string>(), userExt: new Map<string, string>(), groupName: new Map<string, string>(), groupExt: new Map<string, string>() };
+let writes = 0;
+const recording: Array<{ method: string; path: string; body: string }> = [];
+let record = false;
+
+const SPC = {
+  schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
+  patch: { supported: true },
+  bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
+  filter: { supported: true, maxResults: 1000 },
+  changePassword: { supported: false },
+  sort: { supported: false },
+  etag: { supported: false },
+  authenticationSchemes: [],
+};
+const RESOURCE_TYPES = {
+  schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'],
+  totalResults: 2,
+  Resources: [
+    { schemas: ['urn:ietf:params:scim:schemas:core:2.0:ResourceType'], id: 'User', name: 'User', endpoint: '/Users', schema: 'urn:ietf:params:scim:schemas:core:2.0:User' },
+    { schemas: ['urn:ietf:params:scim:schemas:core:2.0:ResourceType'], id: 'Group', name: 'Group', endpoint: '/Groups', schema: 'urn:ietf:params:scim:schemas:core:2.0:Group' },
+  ],
+};
+
+function send(res: ServerResponse, status: number, body?: unknown): void {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/scim+json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function list(items: Resource[]): unknown {
+  return { schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'], totalResults: items.length, startIndex: 1, itemsPerPage: items.length, Resources: items };
+}
+
+function filtered(store: Map<string, Resource>, byName: Map<string, string>, byExt: Map<string, string>, filter: string): Resource[] {
+  const match = /^(\w+) eq "((?:[^"\\]|\\.)*)"$/.exec(filter);
+  if (!match) return [...store.values()];
+  const value = JSON.parse(`"${match[2]}"`) as string;
+  const id = match[1] === 'externalId' ? byExt.get(value) : byName.get(value.toLowerCase());
+  const found = id ? store.get(id) : undefined;
+  return found ? [found] : [];
+}
+
+function indexOf(kind: 'Users' | 'Groups') {
+  return kind === 'Users'
+    ? { store: users, byName: index.userName, byExt: index.userExt, nameAttr: 'userName' }
+    : { store: groups, byName: index.groupName, byExt: index.groupExt, nameAttr: 'displayName' };
+}
+
+function put(kind: 'Users' | 'Groups', resource: Resource): void {
+  const { store, byName, byExt, nameAttr } = indexOf(kind);
+  const old = store.get(resource.id);
+  if (old) {
+    byName.delete(String(old[nameAttr]).toLowerCase());
+    if (old['externalId']) byExt.delete(String(old['externalId']));
+  }
+  store.set(resource.id, resource);
+  byName.set(String(resource[nameAttr]).toLowerCase(), resource.id);
+  if (resource['externalId']) byExt.set(String(resource['externalId']), resource.id);
+}
+
+function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
+  const url = new URL(req.url ?? '/', 'http://x');
+  const parts = url.pathname.replace(/^\/scim\/v2/, '').split('/').filter(Boolean);
+  const method = req.method ?? 'GET';
+  if (parts[0] === 'ServiceProviderConfig') return send(res, 200, SPC);
+  if (parts[0] === 'ResourceTypes') return send(res, 200, RESOURCE_TYPES);
+  if (parts[0] === '_stats') return send(res, 200, { writes, users: users.size, groups: groups.size });
+  if (parts[0] === '_log') return send(res, 200, recording);
+  if (parts[0] === '_record' && method === 'POST') {
+    record = url.searchParams.get('on') === '1';
+    recording.length = 0;
+    return send(res, 204);
+  }
+  if (parts[0] === '_reset' && method === 'POST') {
+    writes = 0;
+    users.clear();
+    groups.clear();
+    for (const map of Object.values(index)) map.clear();
+    return send(res, 204);
+  }
+  if (record) recording.push({ method, path: (req.url ?? '/').replace(/^\/scim\/v2/, ''), body: raw });
+  const kind = parts[0];
+  if (kind !== 'Users' && kind !== 'Groups') return send(res, 404, { status: '404', detail: 'no such endpoint' });
+  const { store, byName, byExt, nameAttr } = indexOf(kind);
+  const id = parts[1] ? decodeURIComponent(parts[1]) : undefined;
+  const body = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
+  if (method !== 'GET') writes += 1;
+  if (method === 'GET' && !id) return send(res, 200, list(filtered(store, byName, byExt, url.searchParams.get('filter') ?? '')));
+  if (method === 'POST' && !id) {
+    if (byName.has(String(body[nameAttr]).toLowerCase())) return send(res, 409, { status: '409', scimType: 'uniqueness', detail: 'exists' });
+    const resource = { ...body, id: randomUUID() };
+    put(kind, resource);
+    return send(res, 201, resource);
+  }
+  const existing = id ? store.get(id) : undefined;
+  if (!id || !existing) return send(res, 404, { status: '404', detail: 'not found' });
+  if (method === 'GET') return send(res, 200, existing);
+  if (method === 'PUT') {
+    const resource = { ...body, id };
+    put(kind, resource);
+    return send(res, 200, resource);
+  }
+  if (method === 'DELETE') {
+    store.delete(id);
+    byName.delete(String(existing[nameAttr]).toLowerCase());
+    return send(res, 204);
+  }
+  if (method === 'PATCH') {
+    const resource: Resource = { ...existing };
+    const members = new Map(((resource['members'] as Array<{ value: string }> | undefined) ?? []).map((m) => [m.value, m]));
+    for (const op of (body['Operations'] as Array<{ op: string; path?: string; value?: unknown }>) ?? []) {
+      const kindOfOp = op.op.toLowerCase();
+      if (op.path === 'members' && kindOfOp === 'add') for (const m of op.value as Array<{ value: string }>) members.set(m.value, m);
+      else if (op.path?.startsWith('members[') && kindOfOp === 'remove') {
+        const value = /value eq "([^"]+)"/.exec(op.path)?.[1];
+        if (value) members.delete(value);
+      } else if (kindOfOp === 'replace' && op.path) resource[op.path] = op.value;
+      else if (kindOfOp === 'replace' && op.value && typeof op.value === 'object') Object.assign(resource, op.value);
+    }
+    if (kind === 'Groups') resource['members'] = [...members.values()];
+    put(kind, resource);
+    return send(res, 200, resource);
+  }
+  return send(res, 405, { status: '405', detail: 'method not allowed' });
+}
+
+const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('end', () => {
+    try {
+      handle(req, res, Buffer.concat(chunks).toString('utf8'));
+    } catch (error) {
+      send(res, 500, { status: '500', detail: String(error) });
+    }
+  });
+});
+server.listen(0, '127.0.0.1', () => {
+  const address = server.address();
+  console.log(`LISTENING ${typeof address === 'object' && address ? address.port : 0}`);
+});
+process.on('disconnect', () => process.exit(0));
