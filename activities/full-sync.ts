@@ -1,5 +1,6 @@
 import { Context } from '@temporalio/activity';
 import {
+  addCounts,
   countInScope,
   createRun,
   deleteLinks,
@@ -79,6 +80,14 @@ class BatchRecorder {
   readonly events: SyncEvent[] = [];
   readonly links: Link[] = [];
   readonly deletedLinks: Array<{ objectType: ObjectType; localId: string }> = [];
+  /** Link writes started the moment a create returned; awaited before the batch is flushed. */
+  readonly pendingSaves: Array<Promise<void>> = [];
+
+  /** Starts a link write now; a failure surfaces when the batch flushes (never as an unhandled rejection). */
+  saveNow(write: Promise<void>): void {
+    write.catch(() => undefined);
+    this.pendingSaves.push(write);
+  }
   readonly #db: Db;
   readonly #runId: string;
   readonly #providerId: string;
@@ -94,6 +103,7 @@ class BatchRecorder {
   }
 
   async flush(): Promise<void> {
+    await Promise.all(this.pendingSaves);
     const { counts, events, links, deletedLinks } = this;
     if (events.length === 0 && links.length === 0 && deletedLinks.length === 0 && counts.processed === 0) return;
     await inTransaction(this.#db, async (client) => {
@@ -105,6 +115,21 @@ class BatchRecorder {
       await recordProgress(client, this.#runId, counts, events);
     });
   }
+}
+
+/** The uuid just below `id`, so that the keyset range `(predecessor, id]` holds exactly `id`. */
+function predecessorUuid(id: string): string | null {
+  const value = BigInt(`0x${id.replaceAll('-', '')}`);
+  if (value === 0n) return null;
+  const hex = (value - 1n).toString(16).padStart(32, '0');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** Loads the in-scope rows among `ids` through the keyset-range loaders, which carry the one copy of the scope SQL. */
+async function loadByIds<T>(ids: readonly string[], load: (after: string | null, last: string) => Promise<T[]>): Promise<T[]> {
+  const rows: T[] = [];
+  for (const id of ids) rows.push(...(await load(predecessorUuid(id), id)));
+  return rows;
 }
 
 /** Builds the full-sync activities. Every input and output is ids, cursors and counts. */
@@ -228,8 +253,9 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
           await plugin.updateUser(ctx, remoteId, payload, remote.resource);
         } else {
           action = 'create';
-          // Recorded at once, not at batch end: a crash now must not lead to a second POST.
-          await saveLinks(db, [userLink(provider, localId, { remoteId, lastPayloadHash: hash, lastPayload: payload })]);
+          // Recorded at once, not at batch end: a crash now must not lead to a second POST. Not awaited here, so the
+          // next object's requests overlap this write; the batch awaits it before it completes.
+          rec.saveNow(saveLinks(db, [userLink(provider, localId, { remoteId, lastPayloadHash: hash, lastPayload: payload })]));
         }
       }
       rec.links.push(userLink(provider, localId, { remoteId, lastPayloadHash: hash, lastPayload: payload }));
@@ -295,7 +321,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
           await plugin.updateGroup(ctx, remoteId, payload, remote.resource);
         } else {
           action = 'create';
-          await saveLinks(db, [groupLink({ remoteId, lastPayloadHash: hash, lastPayload: payload })]);
+          rec.saveNow(saveLinks(db, [groupLink({ remoteId, lastPayloadHash: hash, lastPayload: payload })]));
         }
       }
       rec.links.push(groupLink({ remoteId, lastPayloadHash: hash, lastPayload: payload }));
@@ -469,6 +495,97 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
           await rec.flush();
         }
         return { counts: rec.counts, next: links.length === input.limit ? links.at(-1)!.localId : null };
+      });
+    },
+
+    /**
+     * Pushes the current state of the given users and groups (an incremental batch), recorded as run `runId` of
+     * kind `incremental`: in-scope objects are created or updated, objects that left scope or were deleted are
+     * deprovisioned per the provider's mode. Users are written before groups (so new members exist), and users
+     * leave only after their groups dropped them; groups of users who appeared or left are re-sent too.
+     */
+    async pushChanges(input: { providerId: string; runId: string; workflowId: string; userIds: string[]; groupIds: string[] }): Promise<RunCounts> {
+      return withFailures(async () => {
+        const provider = await loadProvider(input.providerId);
+        await db.query(
+          `INSERT INTO sync_runs (id, provider_id, kind, workflow_id) VALUES ($1, $2, 'incremental', $3) ON CONFLICT (id) DO NOTHING`,
+          [input.runId, provider.id, input.workflowId],
+        );
+        const target = targets.get(provider);
+        const userIds = [...new Set(input.userIds)].sort();
+        const rows = await loadByIds(userIds, (after, last) => loadUsersInRange(db, provider.scope, after, last));
+        const userLinks = await getLinks(db, provider.id, 'user', userIds);
+        const mapped = await mapper.mapUsers(
+          provider,
+          rows.map((row) => ({ user: toMappingUser(row), link: userLinks.get(row.id)?.lastPayload ?? null })),
+        );
+        const userRec = new BatchRecorder(db, input.runId, provider.id);
+        try {
+          for (const [i, row] of rows.entries()) {
+            beat();
+            await syncUser(userRec, provider, target, row.id, mapped[i]!, userLinks.get(row.id));
+          }
+          userRec.counts.processed += rows.length;
+        } finally {
+          // Flushed before the groups so the links of users adopted just now count as members.
+          await userRec.flush();
+        }
+        const inScope = new Set(rows.map((row) => row.id));
+        const leaving = userIds.flatMap((id) => {
+          const link = userLinks.get(id);
+          return !inScope.has(id) && link && link.status !== 'deactivated' ? [link] : [];
+        });
+        const counts = { ...userRec.counts };
+        const { groups: withGroups } = await target.plugin.capabilities(target.ctx);
+        if (withGroups) {
+          const appeared = userRec.events.filter((e) => e.action === 'create' || e.action === 'adopt').map((e) => e.localId);
+          const moved = [...appeared, ...leaving.map((link) => link.localId)];
+          const related =
+            moved.length === 0
+              ? []
+              : (await db.query<{ group_id: string }>('SELECT DISTINCT group_id FROM group_members WHERE user_id = ANY($1::uuid[])', [moved])).rows.map(
+                  (row) => row.group_id,
+                );
+          const groupIds = [...new Set([...input.groupIds, ...related])].sort();
+          const groupRows = await loadByIds(groupIds, (after, last) => loadGroupsInRange(db, provider.scope, after, last));
+          const ids = groupRows.map((row) => row.id);
+          const [groupLinks, members] = await Promise.all([
+            getLinks(db, provider.id, 'group', groupIds),
+            memberRemoteIds(db, provider.scope, provider.id, ids),
+          ]);
+          const mappedGroups = await mapper.mapGroups(
+            provider,
+            groupRows.map((row) => ({ group: toMappingGroup(row), link: groupLinks.get(row.id)?.lastPayload ?? null })),
+          );
+          const groupRec = new BatchRecorder(db, input.runId, provider.id);
+          try {
+            for (const [i, row] of groupRows.entries()) {
+              beat();
+              await syncGroup(groupRec, provider, target, row.id, mappedGroups[i]!, members.get(row.id) ?? [], groupLinks.get(row.id));
+            }
+            groupRec.counts.processed += groupRows.length;
+            const groupsInScope = new Set(ids);
+            for (const id of groupIds) {
+              const link = groupLinks.get(id);
+              if (!groupsInScope.has(id) && link) await deprovisionOne(groupRec, provider, target, link, { reason: 'out of scope' });
+            }
+          } finally {
+            await groupRec.flush();
+          }
+          addCounts(counts, groupRec.counts);
+        }
+        const leaveRec = new BatchRecorder(db, input.runId, provider.id);
+        try {
+          for (const link of leaving) {
+            beat();
+            await deprovisionOne(leaveRec, provider, target, link, { reason: 'out of scope' });
+          }
+        } finally {
+          await leaveRec.flush();
+        }
+        addCounts(counts, leaveRec.counts);
+        await finishRun(db, input.runId, 'succeeded', null);
+        return counts;
       });
     },
 

@@ -1,3 +1,5 @@
 export * from './sync-control.ts';
 export * from './worker.ts';
 export * from './runtime.ts';
+export * from './schedules.ts';
+export * from './relay.ts';

@@ -1,12 +1,9 @@
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import { createRun, finishRun, type Db, type ProviderView } from '../db/index.ts';
-import { describeError } from '../errors/index.ts';
-import { fullSync, SCIM_PROVIDER } from '../workflows/index.ts';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Db, ProviderView } from '../db/index.ts';
+import { providerSync, providerSyncWorkflowId, requestFullSyncUpdate, type FlushPolicy } from '../workflows/index.ts';
+import { createScheduleManager, providerSyncStartOptions, type ScheduleManager } from './schedules.ts';
 
-/** Temporal workflow id of a provider's full sync. */
-export function fullSyncWorkflowId(slug: string): string {
-  return `full-sync:${slug}`;
-}
+export { fullSyncWorkflowId } from '../workflows/index.ts';
 
 /** Starts full syncs on Temporal for the API and CLI; the SyncControl the API is given. */
 export interface TemporalSyncControl {
@@ -15,40 +12,37 @@ export interface TemporalSyncControl {
   providerDeleted(provider: ProviderView): Promise<void>;
 }
 
-/** Builds the Temporal-backed sync control. */
-export function createSyncControl(deps: { client: Client; db: Db; taskQueue: string }): TemporalSyncControl {
-  const { client, db, taskQueue } = deps;
+/**
+ * Builds the Temporal-backed sync control. Every full sync goes through the provider's workflow (the single writer):
+ * a manual request starts it if needed and asks it, by update, for a full sync (joining one already under way).
+ */
+export function createSyncControl(deps: {
+  client: Client;
+  db: Db;
+  taskQueue: string;
+  schedules?: ScheduleManager;
+  flush?: Partial<FlushPolicy>;
+}): TemporalSyncControl {
+  const { client, taskQueue } = deps;
+  const schedules = deps.schedules ?? createScheduleManager({ client, taskQueue });
   return {
     async requestFullSync(provider) {
-      const workflowId = fullSyncWorkflowId(provider.slug);
-      const runId = await createRun(db, provider.id, 'full', workflowId);
+      const handle = await client.workflow.start(providerSync, {
+        ...providerSyncStartOptions(provider, taskQueue, deps.flush),
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      });
+      return handle.executeUpdate(requestFullSyncUpdate);
+    },
+    async providerChanged(provider) {
+      await schedules.upsert(provider);
+    },
+    async providerDeleted(provider) {
+      await schedules.remove(provider);
       try {
-        await client.workflow.start(fullSync, {
-          taskQueue,
-          workflowId,
-          args: [{ providerId: provider.id, runId }],
-          memo: { runId },
-          typedSearchAttributes: [{ key: SCIM_PROVIDER, value: provider.slug }],
-          staticSummary: `Full sync of provider ${provider.slug}`,
-          workflowIdConflictPolicy: 'FAIL',
-        });
-        return { runId, workflowId };
+        await client.workflow.getHandle(providerSyncWorkflowId(provider.slug)).terminate('provider deleted');
       } catch (error) {
-        if (error instanceof WorkflowExecutionAlreadyStartedError) {
-          // One full sync per provider at a time: join the running one instead of queueing another.
-          await db.query('DELETE FROM sync_runs WHERE id = $1', [runId]);
-          const running = await client.workflow.getHandle(workflowId).describe();
-          const memo = (running.memo ?? {}) as { runId?: unknown };
-          if (typeof memo.runId === 'string') return { runId: memo.runId, workflowId };
-        }
-        await finishRun(db, runId, 'failed', { code: 'ERR_INTERNAL', message: `could not start the workflow: ${describeError(error)}` }).catch(
-          () => undefined,
-        );
-        throw error;
+        if (!(error instanceof WorkflowNotFoundError)) throw error;
       }
     },
-    // Schedules per provider arrive with incremental sync (issue 4); until then there is nothing to follow.
-    async providerChanged() {},
-    async providerDeleted() {},
   };
 }

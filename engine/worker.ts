@@ -3,6 +3,7 @@ import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, t
 import { createBuiltinMapper, createFullSyncActivities, createTargetPool, type PayloadMapper, type TargetPool } from '../activities/index.ts';
 import type { Db, ProviderForSync } from '../db/index.ts';
 import type { PluginRegistry } from '../plugins/index.ts';
+import { createScheduleActivities } from './schedules.ts';
 
 const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -63,7 +64,7 @@ export async function createWorker(deps: WorkerDeps): Promise<{ worker: Worker; 
     namespace: deps.namespace,
     taskQueue: deps.taskQueue,
     workflowBundle: await workflowBundle(),
-    activities,
+    activities: { ...activities, ...createScheduleActivities() },
     maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? 64,
     shutdownGraceTime: '20 seconds',
   });

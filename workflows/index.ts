@@ -1,2 +1,4 @@
 export * from './full-sync.ts';
 export * from './search-attributes.ts';
+export * from './provider-sync.ts';
+export * from './scheduled-full-sync.ts';

@@ -1,0 +1,176 @@
+/**
+ * The outbox relay: moves directory changes from the `outbox` table to every enabled provider's workflow. Rows are
+ * claimed with FOR UPDATE SKIP LOCKED (several relays can run), signalled, and marked dispatched in the same
+ * transaction only after Temporal accepted every signal, so a crash or an outage loses nothing; a redelivered
+ * batch is harmless because the provider workflow coalesces per object. NOTIFY only wakes the relay early; the
+ * polling interval is what guarantees progress.
+ */
+import type { Client } from '@temporalio/client';
+import type pg from 'pg';
+import { inTransaction, type Db } from '../db/index.ts';
+import { directoryChangesSignal, providerSync, type DirectoryChanges, type FlushPolicy } from '../workflows/index.ts';
+import { providerSyncStartOptions } from './schedules.ts';
+
+/** The channel the outbox trigger notifies. */
+export const OUTBOX_CHANNEL = 'scimflow_outbox';
+
+/** A provider the relay delivers to. */
+export interface RelayTarget {
+  id: string;
+  slug: string;
+}
+
+/** Delivers one batch to one provider; resolves once Temporal accepted it. */
+export type Deliver = (provider: RelayTarget, changes: DirectoryChanges) => Promise<void>;
+
+/** A running relay. */
+export interface OutboxRelay {
+  /** Claims and delivers one batch; returns how many outbox rows it dispatched. */
+  drainOnce(): Promise<number>;
+  /** Stops polling and listening; waits for the batch in flight. */
+  stop(): Promise<void>;
+}
+
+interface OutboxRow {
+  seq: string;
+  object_type: 'user' | 'group' | 'membership';
+  object_id: string;
+  related_id: string | null;
+}
+
+/** Turns outbox rows into the ids a provider must re-examine: a membership touches its group and its user. */
+export function changesOf(rows: readonly OutboxRow[]): DirectoryChanges {
+  const userIds = new Set<string>();
+  const groupIds = new Set<string>();
+  let seq = 0;
+  for (const row of rows) {
+    seq = Math.max(seq, Number(row.seq));
+    if (row.object_type === 'user') userIds.add(row.object_id);
+    else if (row.object_type === 'group') groupIds.add(row.object_id);
+    else {
+      groupIds.add(row.object_id);
+      if (row.related_id) userIds.add(row.related_id);
+    }
+  }
+  return { userIds: [...userIds], groupIds: [...groupIds], seq };
+}
+
+/** Signals-with-start `provider-sync:<slug>` with the batch: the default way to deliver. */
+export function temporalDeliver(client: Client, taskQueue: string, flush?: Partial<FlushPolicy>): Deliver {
+  return async (provider, changes) => {
+    await client.workflow.signalWithStart(providerSync, {
+      ...providerSyncStartOptions(provider, taskQueue, flush),
+      signal: directoryChangesSignal,
+      signalArgs: [changes],
+    });
+  };
+}
+
+/** Installs the statement trigger that NOTIFYs the relay; idempotent and safe to race from several processes. */
+async function installNotifyTrigger(db: Db): Promise<void> {
+  await inTransaction(db, async (client) => {
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('scimflow_outbox_notify'))`);
+    await client.query(`CREATE OR REPLACE FUNCTION scimflow_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_notify('${OUTBOX_CHANNEL}', ''); RETURN NULL; END $$`);
+    await client.query(`CREATE OR REPLACE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION scimflow_outbox_notify()`);
+  });
+}
+
+/**
+ * Starts a relay. `deliver` defaults to Temporal signal-with-start; `onError` hears failed rounds (they are retried
+ * at the next poll).
+ */
+export async function startOutboxRelay(options: {
+  db: Db;
+  deliver: Deliver;
+  batchSize?: number;
+  pollIntervalMs?: number;
+  onError?: (error: unknown) => void;
+}): Promise<OutboxRelay> {
+  const { db, deliver } = options;
+  const batchSize = options.batchSize ?? 500;
+  const pollIntervalMs = options.pollIntervalMs ?? 1000;
+  let stopped = false;
+  let wake: (() => void) | null = null;
+  let hinted = false;
+  const hint = () => {
+    hinted = true;
+    wake?.();
+  };
+
+  async function drainOnce(): Promise<number> {
+    return inTransaction(db, async (client) => {
+      const { rows } = await client.query<OutboxRow>(
+        `SELECT seq, object_type, object_id, related_id FROM outbox WHERE dispatched_at IS NULL
+          ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        [batchSize],
+      );
+      if (rows.length === 0) return 0;
+      const providers = await client.query<RelayTarget>(`SELECT id, slug FROM providers WHERE enabled ORDER BY slug`);
+      const changes = changesOf(rows);
+      for (const provider of providers.rows) await deliver(provider, changes);
+      await client.query(`UPDATE outbox SET dispatched_at = now() WHERE seq = ANY($1::bigint[])`, [rows.map((row) => row.seq)]);
+      return rows.length;
+    });
+  }
+
+  await installNotifyTrigger(db);
+  let listener: pg.PoolClient | null = null;
+  const listen = async () => {
+    try {
+      listener = await db.connect();
+      listener.on('notification', hint);
+      listener.on('error', () => {
+        // A lost listening connection only costs latency: polling continues, and the next round reconnects.
+        listener?.release(true);
+        listener = null;
+      });
+      await listener.query(`LISTEN ${OUTBOX_CHANNEL}`);
+    } catch (error) {
+      listener?.release(true);
+      listener = null;
+      options.onError?.(error);
+    }
+  };
+  await listen();
+
+  const loop = (async () => {
+    while (!stopped) {
+      let dispatched = 0;
+      hinted = false;
+      try {
+        dispatched = await drainOnce();
+      } catch (error) {
+        options.onError?.(error);
+      }
+      if (stopped) break;
+      if (dispatched === batchSize) continue;
+      if (!listener) await listen();
+      if (!hinted) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, pollIntervalMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = null;
+      }
+    }
+  })();
+
+  return {
+    drainOnce,
+    async stop() {
+      stopped = true;
+      wake?.();
+      await loop;
+      if (listener) {
+        const l: pg.PoolClient = listener;
+        listener = null;
+        await l.query(`UNLISTEN ${OUTBOX_CHANNEL}`).catch(() => undefined);
+        l.release();
+      }
+    },
+  };
+}

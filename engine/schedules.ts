@@ -1,0 +1,116 @@
+import { Context } from '@temporalio/activity';
+import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptionsAction } from '@temporalio/client';
+import type { ProviderView } from '../db/index.ts';
+import {
+  fullSyncWantedSignal,
+  providerSync,
+  providerSyncWorkflowId,
+  SCIM_PROVIDER,
+  scheduledFullSync,
+  type ProviderSyncInput,
+  type ScheduledFullSyncInput,
+} from '../workflows/index.ts';
+
+/** How often a provider is fully synced unless told otherwise. */
+export const DEFAULT_FULL_SYNC_INTERVAL_MS = 60 * 60 * 1000;
+
+/** Temporal Schedule id of a provider's periodic full sync. */
+export function fullSyncScheduleId(slug: string): string {
+  return `full-sync-schedule:${slug}`;
+}
+
+/** A stable offset in [0, interval) per provider, so hourly syncs of many providers do not all start at :00. */
+export function scheduleOffsetMs(slug: string, intervalMs: number): number {
+  let hash = 2166136261;
+  for (let i = 0; i < slug.length; i += 1) hash = Math.imul(hash ^ slug.charCodeAt(i), 16777619) >>> 0;
+  return Math.floor((hash / 2 ** 32) * (intervalMs / 1000)) * 1000;
+}
+
+/** Options of the provider workflow start, shared by the relay, the schedules and manual requests. */
+export function providerSyncStartOptions(provider: Pick<ProviderView, 'id' | 'slug'>, taskQueue: string, flush?: ProviderSyncInput['flush']) {
+  return {
+    taskQueue,
+    workflowId: providerSyncWorkflowId(provider.slug),
+    args: [{ providerId: provider.id, slug: provider.slug, ...(flush ? { flush } : {}) }] as [ProviderSyncInput],
+    typedSearchAttributes: [{ key: SCIM_PROVIDER, value: provider.slug }],
+    staticSummary: `Sync writer of provider ${provider.slug}`,
+  };
+}
+
+/** Creates, updates, pauses or deletes the Schedules that ask for periodic full syncs. */
+export interface ScheduleManager {
+  /** Creates or updates the provider's schedule; paused while the provider is disabled. */
+  upsert(provider: ProviderView): Promise<void>;
+  /** Deletes the provider's schedule; a missing one is fine. */
+  remove(provider: Pick<ProviderView, 'slug'>): Promise<void>;
+}
+
+/** Builds the schedule manager; `intervalMs(provider)` picks each provider's interval (default one hour). */
+export function createScheduleManager(deps: {
+  client: Client;
+  taskQueue: string;
+  intervalMs?: (provider: ProviderView) => number;
+}): ScheduleManager {
+  const { client, taskQueue } = deps;
+  const intervalOf = deps.intervalMs ?? (() => DEFAULT_FULL_SYNC_INTERVAL_MS);
+  const describe = (provider: ProviderView) => {
+    const every = intervalOf(provider);
+    const action: ScheduleOptionsAction = {
+      type: 'startWorkflow',
+      workflowType: scheduledFullSync,
+      workflowId: `scheduled-full-sync:${provider.slug}`,
+      taskQueue,
+      args: [{ providerId: provider.id, slug: provider.slug } satisfies ScheduledFullSyncInput],
+      typedSearchAttributes: [{ key: SCIM_PROVIDER, value: provider.slug }],
+    };
+    return {
+      spec: { intervals: [{ every, offset: scheduleOffsetMs(provider.slug, every) }] },
+      action,
+      policies: { overlap: ScheduleOverlapPolicy.SKIP },
+    };
+  };
+  return {
+    async upsert(provider) {
+      const scheduleId = fullSyncScheduleId(provider.slug);
+      const wanted = describe(provider);
+      const note = provider.enabled ? 'provider enabled' : 'provider disabled';
+      const handle = client.schedule.getHandle(scheduleId);
+      try {
+        await handle.update((previous) => ({ ...previous, ...wanted, state: { ...previous.state, paused: !provider.enabled, note } }));
+      } catch (error) {
+        if (!(error instanceof ScheduleNotFoundError)) throw error;
+        await client.schedule.create({
+          scheduleId,
+          ...wanted,
+          typedSearchAttributes: [{ key: SCIM_PROVIDER, value: provider.slug }],
+          state: { paused: !provider.enabled, note },
+        });
+      }
+    },
+    async remove(provider) {
+      try {
+        await client.schedule.getHandle(fullSyncScheduleId(provider.slug)).delete();
+      } catch (error) {
+        if (!(error instanceof ScheduleNotFoundError)) throw error;
+      }
+    },
+  };
+}
+
+/** Activities of the schedule kick workflow; they use the worker's own Temporal client. */
+export function createScheduleActivities() {
+  return {
+    /** Signals-with-start the provider workflow that a full sync is wanted (coalesced there). */
+    async wantFullSync(input: ScheduledFullSyncInput): Promise<void> {
+      const { client, info } = Context.current();
+      await client.workflow.signalWithStart(providerSync, {
+        ...providerSyncStartOptions({ id: input.providerId, slug: input.slug }, info.taskQueue),
+        signal: fullSyncWantedSignal,
+        signalArgs: [],
+      });
+    },
+  };
+}
+
+/** The schedule activities, as workflows see them (by type only). */
+export type ScheduleActivities = ReturnType<typeof createScheduleActivities>;

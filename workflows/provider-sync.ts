@@ -1,0 +1,216 @@
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  defineSignal,
+  defineUpdate,
+  log,
+  ParentClosePolicy,
+  proxyActivities,
+  setHandler,
+  startChild,
+  uuid4,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { FullSyncActivities } from '../activities/index.ts';
+import { NON_RETRYABLE_CODES } from '../errors/index.ts';
+import { fullSync } from './full-sync.ts';
+import { SCIM_PROVIDER } from './search-attributes.ts';
+
+/** Temporal workflow id of a provider's long-running sync workflow (its single writer). */
+export function providerSyncWorkflowId(slug: string): string {
+  return `provider-sync:${slug}`;
+}
+
+/** Temporal workflow id of a provider's full sync (a child of its provider workflow). */
+export function fullSyncWorkflowId(slug: string): string {
+  return `full-sync:${slug}`;
+}
+
+/** Directory changes for a provider: ids only; membership changes name both the group and the user. */
+export interface DirectoryChanges {
+  userIds: string[];
+  groupIds: string[];
+  /** Highest outbox sequence number the batch carries. */
+  seq: number;
+}
+
+/** When the provider workflow flushes pending changes. */
+export interface FlushPolicy {
+  /** Flush as soon as this many objects are pending. @default 100 */
+  maxObjects: number;
+  /** Flush this long after the first pending change. @default 200 */
+  maxDelayMs: number;
+}
+
+/** Input of `providerSync`; `pending` and `fullSyncRequested` are what a continued-as-new run carries over. */
+export interface ProviderSyncInput {
+  providerId: string;
+  slug: string;
+  flush?: Partial<FlushPolicy> | undefined;
+  pending?: { userIds: string[]; groupIds: string[]; seq: number } | undefined;
+  fullSyncRequested?: boolean | undefined;
+}
+
+/** What a full-sync request answers: the run and the workflow to follow (joined when one is already under way). */
+export interface FullSyncTicket {
+  runId: string;
+  workflowId: string;
+}
+
+/** Hands the provider workflow a batch of directory changes. */
+export const directoryChangesSignal = defineSignal<[DirectoryChanges]>('directoryChanges');
+/** Asks for a full sync without waiting (schedules); coalesces with one already requested or running. */
+export const fullSyncWantedSignal = defineSignal<[]>('fullSyncWanted');
+/** Asks for a full sync and answers once it has started; joins the one requested or running, if any. */
+export const requestFullSyncUpdate = defineUpdate<FullSyncTicket, []>('requestFullSync');
+
+const DEFAULT_FLUSH: FlushPolicy = { maxObjects: 100, maxDelayMs: 200 };
+// Continue as new well before Temporal's own suggestion so replays of an idle-but-busy provider stay cheap.
+const MAX_HISTORY_EVENTS = 5_000;
+
+const vendorCallProfile: ActivityOptions = {
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: {
+    initialInterval: '500 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    nonRetryableErrorTypes: [...NON_RETRYABLE_CODES],
+  },
+};
+const databaseProfile: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20, nonRetryableErrorTypes: [...NON_RETRYABLE_CODES] },
+};
+
+const vendor = proxyActivities<FullSyncActivities>(vendorCallProfile);
+const database = proxyActivities<FullSyncActivities>(databaseProfile);
+
+/** The provider's pending work: changed objects (latest wins, so a set of ids) and a wanted full sync. */
+class PendingWork {
+  readonly userIds = new Set<string>();
+  readonly groupIds = new Set<string>();
+  seq = 0;
+  firstChangeAt: number | null = null;
+
+  add(changes: DirectoryChanges): void {
+    for (const id of changes.userIds) this.userIds.add(id);
+    for (const id of changes.groupIds) this.groupIds.add(id);
+    this.seq = Math.max(this.seq, changes.seq);
+    if (this.size() > 0) this.firstChangeAt ??= Date.now();
+  }
+
+  size(): number {
+    return this.userIds.size + this.groupIds.size;
+  }
+
+  take(): { userIds: string[]; groupIds: string[] } {
+    const batch = { userIds: [...this.userIds], groupIds: [...this.groupIds] };
+    this.userIds.clear();
+    this.groupIds.clear();
+    this.firstChangeAt = null;
+    return batch;
+  }
+}
+
+/**
+ * The single writer of one provider: coalesces directory changes per object and pushes them in batches, and runs
+ * full syncs (as child workflows) between batches, so a full sync and an incremental push never race on an object.
+ */
+export async function providerSync(input: ProviderSyncInput): Promise<void> {
+  const { providerId, slug } = input;
+  const policy: FlushPolicy = { ...DEFAULT_FLUSH, ...input.flush };
+  const pending = new PendingWork();
+  if (input.pending) pending.add(input.pending);
+  let fullWanted = input.fullSyncRequested ?? false;
+  // The full sync requested and not yet started (once its run row exists, runId is set). A request made while
+  // another full sync runs waits for the next one, since the running one may have read the directory already;
+  // every request made meanwhile joins that same next one, so requests never queue up without bound.
+  let next: { runId: string | null; started: boolean } | null = null;
+
+  setHandler(directoryChangesSignal, (changes) => pending.add(changes));
+  setHandler(fullSyncWantedSignal, () => {
+    fullWanted = true;
+  });
+  setHandler(requestFullSyncUpdate, async () => {
+    if (!next) {
+      next = { runId: null, started: false };
+      next.runId = await database.openFullSyncRun({ providerId, workflowId: fullSyncWorkflowId(slug) });
+    }
+    const joined = next;
+    await condition(() => joined.started);
+    return { runId: joined.runId!, workflowId: fullSyncWorkflowId(slug) };
+  });
+  const fullSyncReady = () => next !== null && next.runId !== null;
+
+  for (;;) {
+    await condition(() => pending.size() > 0 || fullWanted || fullSyncReady());
+    if (fullWanted) {
+      fullWanted = false;
+      next ??= { runId: await database.openFullSyncRun({ providerId, workflowId: fullSyncWorkflowId(slug) }), started: false };
+    }
+    if (fullSyncReady()) {
+      const ticket = next!;
+      next = null;
+      await runFullSync(providerId, slug, ticket);
+    } else if (pending.size() > 0) {
+      const waited = Date.now() - (pending.firstChangeAt ?? Date.now());
+      const remaining = policy.maxDelayMs - waited;
+      if (pending.size() < policy.maxObjects && remaining > 0) {
+        await condition(() => pending.size() >= policy.maxObjects || fullSyncReady(), remaining);
+      }
+      await flush(providerId, slug, pending.take());
+    }
+    const info = workflowInfo();
+    if ((info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS) && next === null) {
+      await condition(allHandlersFinished);
+      if (next === null) {
+        const carried = pending.take();
+        await continueAsNew<typeof providerSync>({
+          providerId,
+          slug,
+          flush: policy,
+          pending: { ...carried, seq: pending.seq },
+          fullSyncRequested: fullWanted,
+        });
+      }
+    }
+  }
+}
+
+async function runFullSync(providerId: string, slug: string, current: { runId: string | null; started: boolean }): Promise<void> {
+  const runId = current.runId!;
+  try {
+    const child = await startChild(fullSync, {
+      workflowId: fullSyncWorkflowId(slug),
+      args: [{ providerId, runId }],
+      memo: { runId },
+      typedSearchAttributes: [{ key: SCIM_PROVIDER, value: slug }],
+      staticSummary: `Full sync of provider ${slug}`,
+      parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+    });
+    current.started = true;
+    await child.result();
+  } catch (error) {
+    // A failed full sync is recorded in its run and in its own workflow; the provider workflow carries on.
+    current.started = true;
+    log.warn('full sync failed', { slug, runId, error: error instanceof Error ? error.message : String(error) });
+  }
+}
+
+async function flush(providerId: string, slug: string, batch: { userIds: string[]; groupIds: string[] }): Promise<void> {
+  if (batch.userIds.length + batch.groupIds.length === 0) return;
+  const runId = uuid4();
+  try {
+    await vendor.pushChanges({ providerId, runId, workflowId: workflowInfo().workflowId, ...batch });
+  } catch (error) {
+    // A batch that fails for good (configuration, credentials) is recorded; the next full sync repairs it.
+    const cause = error instanceof Error && error.cause instanceof ApplicationFailure ? error.cause : null;
+    const record = { code: cause?.type ?? 'ERR_INTERNAL', message: error instanceof Error ? error.message : String(error) };
+    log.warn('incremental push failed', { slug, runId, ...record });
+    await database.finishFullSync({ runId, status: 'failed', error: record }).catch(() => undefined);
+  }
+}
