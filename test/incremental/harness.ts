@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import type { TestContext } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { createProvider, createSecretBox, generateSecretKey, getProviderForSync, type ProviderInput, type ProviderView } from '../../db/index.ts';
+import {
+  configureTemporalLogging,
+  createSyncControl,
+  createWorker,
+  startOutboxRelay,
+  temporalDeliver,
+  type Deliver,
+  type OutboxRelay,
+} from '../../engine/index.ts';
+import { createPluginRegistry } from '../../plugins/index.ts';
+import { createTestDatabase } from '../support/db.ts';
+import { testTemporalAddress } from '../support/temporal.ts';
+import { startScimTarget, type ScimTarget } from '../servers/index.ts';
+
+/** Polls `check` until it returns a value other than undefined; fails with `what` after `timeoutMs`. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/**
+ * A fresh database, a SCIMMY target, a worker on a task queue of its own and (unless `relay: false`) a running
+ * outbox relay: the whole incremental path, one per test.
+ */
+export async function incrementalWorld(t: TestContext, options: { relay?: boolean } = {}) {
+  configureTemporalLogging('WARN');
+  const testDb = await createTestDatabase();
+  const db = testDb.db;
+  const address = await testTemporalAddress();
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace: 'default' });
+  const nativeConnection = await NativeConnection.connect({ address });
+  const secrets = createSecretBox(generateSecretKey());
+  const taskQueue = `test-${randomUUID()}`;
+  const target = await startScimTarget();
+  const plugins = createPluginRegistry();
+
+  let worker: { stop(): Promise<void> } | null = null;
+  const startWorker = async () => {
+    const created = await createWorker({
+      connection: nativeConnection,
+      namespace: 'default',
+      taskQueue,
+      db,
+      plugins,
+      loadProvider: (id) => getProviderForSync(db, secrets, id),
+    });
+    const running = created.worker.run();
+    worker = {
+      async stop() {
+        created.worker.shutdown();
+        await running;
+        await created.targets.closeAll();
+      },
+    };
+  };
+  const stopWorker = async () => {
+    const w = worker;
+    worker = null;
+    await w?.stop();
+  };
+  await startWorker();
+
+  const relays: OutboxRelay[] = [];
+  const startRelay = async (deliver: Deliver = temporalDeliver(client, taskQueue), batchSize?: number) => {
+    const relay = await startOutboxRelay({ db, deliver, pollIntervalMs: 200, ...(batchSize ? { batchSize } : {}) });
+    relays.push(relay);
+    return relay;
+  };
+  if (options.relay !== false) await startRelay();
+  const control = createSyncControl({ client, db, taskQueue });
+
+  t.after(async () => {
+    for (const relay of relays) await relay.stop();
+    await stopWorker();
+    await target.close();
+    await nativeConnection.close();
+    await connection.close();
+    await testDb.drop();
+  });
+
+  const newProvider = (overrides: Partial<ProviderInput> = {}): Promise<ProviderView> =>
+    createProvider(db, secrets, providerInput(target, overrides));
+  return { db, client, taskQueue, target, control, newProvider, startWorker, stopWorker, startRelay };
+}
+
+/** A provider on the target with the defaults the tests share. */
+export function providerInput(target: ScimTarget, overrides: Partial<ProviderInput> = {}): ProviderInput {
+  return {
+    slug: `inc-${randomUUID().slice(0, 8)}`,
+    name: 'SCIMMY target',
+    baseUrl: target.url,
+    plugin: 'scim2',
+    pluginOptions: {},
+    auth: { mode: 'bearer', token: target.token },
+    scope: { includeServiceAccounts: false, accessGroups: [] },
+    deprovision: 'delete',
+    pageSize: 50,
+    concurrency: 4,
+    dryRun: false,
+    enabled: true,
+    ...overrides,
+  };
+}
+
+/** A directory user input numbered `n`. */
+export function person(n: number, prefix = 'person') {
+  return {
+    username: `${prefix}${n}@example.test`,
+    displayName: `Person ${n}`,
+    email: `${prefix}${n}@example.test`,
+    givenName: 'Person',
+    familyName: `Number ${n}`,
+    active: true,
+    kind: 'internal' as const,
+    attributes: {},
+  };
+}

@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { addMembers, createGroup, createUser, deleteProvider, deleteUser, removeMember, updateUser, type DirectoryUser } from '../../db/index.ts';
+import { fullSyncScheduleId } from '../../engine/index.ts';
+import { eventually, incrementalWorld, person } from './harness.ts';
+
+describe('incremental sync from directory events', () => {
+  test('a created user appears on the target without any manual sync', async (t) => {
+    const { db, target, newProvider } = await incrementalWorld(t);
+    await newProvider();
+    const user = await createUser(db, person(1));
+    const remote = await eventually('the user on the target', async () => (await target.users()).find((u) => u.userName === user.username));
+    assert.equal(remote.displayName, 'Person 1');
+    const { rows } = await db.query<{ kind: string; created: number }>(`SELECT kind, created FROM sync_runs WHERE created > 0`);
+    assert.deepEqual(rows, [{ kind: 'incremental', created: 1 }]);
+  });
+
+  test('an update then a delete in quick succession ends deleted with one DELETE and no other write', async (t) => {
+    const { db, target, newProvider } = await incrementalWorld(t);
+    await newProvider();
+    const user = await createUser(db, person(1));
+    await eventually('the user on the target', async () => (await target.users()).find((u) => u.userName === user.username));
+    await target.resetLog();
+
+    await updateUser(db, user.id, { displayName: 'Short-lived name' });
+    await deleteUser(db, user.id);
+
+    await eventually('the user gone from the target', async () => ((await target.users()).length === 0 ? true : undefined));
+    const writes = (await target.requests()).filter((r) => r.method !== 'GET');
+    assert.deepEqual(writes.map((w) => w.method), ['DELETE']);
+  });
+
+  test('a burst of 1,000 changes to 100 users sends far fewer than 1,000 requests and ends in the exact final state', async (t) => {
+    const { db, target, newProvider } = await incrementalWorld(t);
+    await newProvider();
+    const users: DirectoryUser[] = [];
+    for (let i = 0; i < 100; i += 1) users.push(await createUser(db, person(i)));
+    await eventually('100 users on the target', async () => ((await target.users()).length === 100 ? true : undefined), 30_000);
+    await target.resetLog();
+
+    for (let round = 1; round <= 10; round += 1) {
+      await Promise.all(users.map((u, i) => updateUser(db, u.id, { displayName: `Person ${i} v${round}` })));
+    }
+
+    await eventually(
+      'every user at its last name',
+      async () => {
+        const remote = await target.users();
+        return users.every((u, i) => remote.find((r) => r.userName === u.username)?.displayName === `Person ${i} v10`) ? true : undefined;
+      },
+      30_000,
+    );
+    const writes = await target.writes();
+    assert.ok(writes >= 100, `each user was updated at least once (${writes})`);
+    assert.ok(writes <= 400, `coalescing kept requests far below 1,000 (${writes})`);
+  });
+
+  test("adding a user to the provider's access group provisions them; removing them deprovisions them", async (t) => {
+    const { db, target, newProvider } = await incrementalWorld(t);
+    const access = await createGroup(db, { name: 'app-users', attributes: {} });
+    await newProvider({ scope: { includeServiceAccounts: false, accessGroups: [access.id] } });
+    const user = await createUser(db, person(1));
+    const outsider = await createUser(db, person(2));
+
+    await addMembers(db, access.id, [user.id]);
+    const remote = await eventually('the user provisioned', async () => (await target.users()).find((u) => u.userName === user.username));
+    const group = await eventually('the access group with its member', async () => {
+      const g = (await target.groups()).find((rg) => rg.displayName === 'app-users');
+      return g?.members?.some((m) => m.value === remote.id) ? g : undefined;
+    });
+    assert.equal(group.members?.length, 1);
+    assert.equal((await target.users()).some((u) => u.userName === outsider.username), false);
+
+    await removeMember(db, access.id, user.id);
+    await eventually('the user deprovisioned', async () => ((await target.users()).length === 0 ? true : undefined));
+    const after = (await target.groups()).find((rg) => rg.displayName === 'app-users');
+    assert.deepEqual(after?.members ?? [], []);
+  });
+
+  test('deleting a user removes them from their remote groups', async (t) => {
+    const { db, target, newProvider } = await incrementalWorld(t);
+    await newProvider({ deprovision: 'deactivate' });
+    const [a, b] = [await createUser(db, person(1)), await createUser(db, person(2))];
+    await createGroup(db, { name: 'team', attributes: {}, members: [a.id, b.id] });
+    await eventually('the group with two members', async () => {
+      const g = (await target.groups()).find((rg) => rg.displayName === 'team');
+      return g?.members?.length === 2 ? true : undefined;
+    });
+
+    await deleteUser(db, a.id);
+    const remoteA = await eventually('the user deactivated', async () => {
+      const u = (await target.users()).find((r) => r.userName === a.username);
+      return u?.active === false ? u : undefined;
+    });
+    const group = (await target.groups()).find((rg) => rg.displayName === 'team');
+    assert.equal(group?.members?.some((m) => m.value === remoteA.id), false);
+    assert.equal(group?.members?.length, 1);
+  });
+
+  test('a relay that dies mid-batch loses nothing: a restarted relay delivers every event', async (t) => {
+    const { db, client, taskQueue, target, newProvider, startRelay } = await incrementalWorld(t, { relay: false });
+    const { temporalDeliver } = await import('../../engine/index.ts');
+    await newProvider();
+    const users: DirectoryUser[] = [];
+    for (let i = 0; i < 30; i += 1) users.push(await createUser(db, person(i)));
+
+    const real = temporalDeliver(client, taskQueue);
+    let calls = 0;
+    let crash!: () => void;
+    const crashed = new Promise<void>((resolve) => (crash = resolve));
+    const dying = await startRelay(async (provider, changes) => {
+      calls += 1;
+      if (calls === 3) {
+        crash();
+        throw new Error('relay process killed');
+      }
+      await real(provider, changes);
+    }, 10);
+    await crashed;
+    await dying.stop();
+    const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM outbox WHERE dispatched_at IS NULL');
+    assert.ok(Number(rows[0]!.n) > 0, 'the batch in flight was not marked dispatched');
+
+    await startRelay();
+    await eventually('all 30 users on the target', async () => ((await target.users()).length === 30 ? true : undefined), 30_000);
+    const left = await db.query<{ n: string }>('SELECT count(*) AS n FROM outbox WHERE dispatched_at IS NULL');
+    assert.equal(Number(left.rows[0]!.n), 0);
+  });
+
+  test('changes made while the worker is stopped are pushed when it comes back', async (t) => {
+    const { db, target, newProvider, startWorker, stopWorker } = await incrementalWorld(t);
+    await newProvider();
+    await createUser(db, person(1));
+    await eventually('the first user', async () => ((await target.users()).length === 1 ? true : undefined));
+
+    await stopWorker();
+    const later = await createUser(db, person(2));
+    await eventually('the change relayed', async () => {
+      const { rows } = await db.query('SELECT 1 FROM outbox WHERE dispatched_at IS NULL');
+      return rows.length === 0 ? true : undefined;
+    });
+    assert.equal((await target.users()).length, 1);
+
+    await startWorker();
+    await eventually('the user created meanwhile', async () => (await target.users()).find((u) => u.userName === later.username));
+  });
+
+  test("a provider's schedule exists after creation, pauses when disabled, is gone after deletion, and asks for a full sync", async (t) => {
+    const { db, client, control, newProvider } = await incrementalWorld(t);
+    const provider = await newProvider();
+    await control.providerChanged(provider);
+    const handle = client.schedule.getHandle(fullSyncScheduleId(provider.slug));
+    const described = await handle.describe();
+    assert.equal(described.state.paused, false);
+    assert.equal(described.spec.intervals?.[0]?.every, 60 * 60 * 1000);
+
+    await handle.trigger();
+    await eventually('a full run from the schedule', async () => {
+      const { rows } = await db.query(`SELECT 1 FROM sync_runs WHERE kind = 'full' AND status = 'succeeded'`);
+      return rows.length === 1 ? true : undefined;
+    });
+
+    await control.providerChanged({ ...provider, enabled: false });
+    assert.equal((await handle.describe()).state.paused, true);
+
+    await deleteProvider(db, provider.id);
+    await control.providerDeleted(provider);
+    await assert.rejects(handle.describe(), (error: Error) => error.name === 'ScheduleNotFoundError');
+  });
+
+  test('a full sync requested during a burst leaves the exact expected state', async (t) => {
+    const { db, target, control, newProvider } = await incrementalWorld(t);
+    const provider = await newProvider();
+    const users: DirectoryUser[] = [];
+    for (let i = 0; i < 40; i += 1) users.push(await createUser(db, person(i)));
+    const group = await createGroup(db, { name: 'everyone', attributes: {}, members: users.map((u) => u.id) });
+
+    const burst = (async () => {
+      for (let round = 1; round <= 5; round += 1) {
+        await Promise.all(users.map((u, i) => updateUser(db, u.id, { displayName: `Person ${i} r${round}` })));
+      }
+      for (const u of users.slice(0, 10)) await deleteUser(db, u.id);
+      for (const u of users.slice(10, 15)) await removeMember(db, group.id, u.id);
+    })();
+    const ticket = await control.requestFullSync(provider);
+    await burst;
+
+    await eventually('the requested full sync finished', async () => {
+      const { rows } = await db.query<{ status: string }>('SELECT status FROM sync_runs WHERE id = $1', [ticket.runId]);
+      return rows[0]?.status === 'running' ? undefined : rows[0]?.status;
+    }, 30_000).then((status) => assert.equal(status, 'succeeded'));
+
+    const kept = users.slice(10);
+    await eventually(
+      'the exact final state',
+      async () => {
+        const remote = await target.users();
+        if (remote.length !== 30) return undefined;
+        const names = kept.every((u) => remote.find((r) => r.userName === u.username)?.displayName === `Person ${users.indexOf(u)} r5`);
+        const g = (await target.groups()).find((rg) => rg.displayName === 'everyone');
+        const expectedMembers = users
+          .slice(15)
+          .map((u) => remote.find((r) => r.userName === u.username)?.id)
+          .sort();
+        const members = (g?.members ?? []).map((m) => m.value).sort();
+        return names && JSON.stringify(members) === JSON.stringify(expectedMembers) ? true : undefined;
+      },
+      30_000,
+    );
+  });
+});
