@@ -9,7 +9,16 @@ import pino from 'pino';
 import { createApi, startApiServer } from '../api/index.ts';
 import { loadEnv, type Env } from '../config/index.ts';
 import { createProvider, getProviderForSync, importDirectory, type Db } from '../db/index.ts';
-import { configureTemporalLogging, createSyncControl, createWorker, openStore, redactUrl, temporalUiLink } from '../engine/index.ts';
+import {
+  configureTemporalLogging,
+  createSyncControl,
+  createWorker,
+  openStore,
+  redactUrl,
+  startOutboxRelay,
+  temporalDeliver,
+  temporalUiLink,
+} from '../engine/index.ts';
 import { createPluginRegistry, resolvePluginOptions } from '../plugins/index.ts';
 import { findTemporalBinary, startTemporalDevServer } from '../scripts/lib/temporal-dev.mjs';
 
@@ -79,6 +88,12 @@ export async function runStart(options: { demo: boolean }): Promise<void> {
     await workerDone;
     await targets.closeAll();
   });
+  const relay = await startOutboxRelay({
+    db,
+    deliver: temporalDeliver(client, env.SCIMFLOW_TASK_QUEUE),
+    onError: (error) => log.warn({ err: error }, 'outbox relay round failed; retrying at the next poll'),
+  });
+  stoppers.push(() => relay.stop());
 
   const control = createSyncControl({ client, db, taskQueue: env.SCIMFLOW_TASK_QUEUE });
   const app = createApi({
@@ -202,6 +217,15 @@ export async function runWorker(): Promise<void> {
     await done;
     await targets.closeAll();
   });
+  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
+  stoppers.push(() => connection.close());
+  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+  const relay = await startOutboxRelay({
+    db,
+    deliver: temporalDeliver(client, env.SCIMFLOW_TASK_QUEUE),
+    onError: (error) => log.warn({ err: error }, 'outbox relay round failed; retrying at the next poll'),
+  });
+  stoppers.push(() => relay.stop());
   log.info({ taskQueue: env.SCIMFLOW_TASK_QUEUE, namespace: env.TEMPORAL_NAMESPACE }, 'scimflow worker running');
   await done;
 }
