@@ -589,6 +589,14 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
       });
     },
 
+    /**
+     * Waits `ms` (run as a local activity): the provider workflow's batching window. Server timers fire up to a
+     * second late, which would put a floor under incremental latency; a local wait is as precise as the worker's clock.
+     */
+    async holdOff(ms: number): Promise<void> {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+    },
+
     /** Closes the run with its final status and returns its counters. */
     async finishFullSync(input: { runId: string; status: 'succeeded' | 'failed' | 'cancelled'; error: Record<string, unknown> | null }): Promise<RunSummary> {
       return withFailures(() => finishRun(db, input.runId, input.status, input.error));

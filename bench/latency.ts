@@ -12,6 +12,7 @@ import { createServer, request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { createProvider, updateUser } from '../db/index.ts';
 import { startOutboxRelay, temporalDeliver } from '../engine/index.ts';
+import { providerSyncWorkflowId } from '../workflows/index.ts';
 import { createTestDatabase } from '../test/support/db.ts';
 import { startTestEngine } from '../test/support/engine.ts';
 
@@ -73,6 +74,34 @@ async function forkListening(args: string[], file: URL): Promise<{ port: number;
     child.once('exit', (code) => reject(new Error(`${file.pathname} exited with ${code}`)));
   });
   return { port, child };
+}
+
+/** Prints how long the provider workflow's activities waited and ran (BENCH_TRACE=1). */
+async function traceWorkflow(client: import('@temporalio/client').Client, workflowId: string): Promise<void> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const ms = (t: unknown) => Number((t as { seconds: { toString(): string } }).seconds.toString()) * 1000 + ((t as { nanos?: number }).nanos ?? 0) / 1e6;
+  const scheduled = new Map<string, number>();
+  const started = new Map<string, number>();
+  const timers: number[] = [];
+  let n = 0;
+  let wait = 0;
+  let run = 0;
+  for (const e of history.events ?? []) {
+    const at = ms(e.eventTime);
+    if (e.activityTaskScheduledEventAttributes) scheduled.set(String(e.eventId), at);
+    if (e.timerStartedEventAttributes) scheduled.set(`t${e.eventId}`, at);
+    if (e.timerFiredEventAttributes) timers.push(at - (scheduled.get(`t${e.timerFiredEventAttributes.startedEventId}`) ?? at));
+    if (e.activityTaskStartedEventAttributes) started.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), at);
+    if (e.activityTaskCompletedEventAttributes) {
+      const id = String(e.activityTaskCompletedEventAttributes.scheduledEventId);
+      const s = scheduled.get(id) ?? at;
+      const st = started.get(id) ?? s;
+      n += 1;
+      wait += st - s;
+      run += at - st;
+    }
+  }
+  console.log(`activities: ${n}, mean wait ${(wait / n).toFixed(1)} ms, mean run ${(run / n).toFixed(1)} ms, history events ${history.events?.length}, timers fired ${timers.length} after mean ${(timers.reduce((a, b) => a + b, 0) / Math.max(timers.length, 1)).toFixed(0)} ms`);
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -148,6 +177,7 @@ export async function benchLatency(options: { rate?: number; seconds?: number; u
       if (seen !== undefined) latencies.push(seen - writtenAt[k]!);
     }
     latencies.sort((a, b) => a - b);
+    if (process.env['BENCH_TRACE']) await traceWorkflow(engine.client, providerSyncWorkflowId(provider.slug));
     const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
     return [
       { measure: 'load', value: `${total} changes to ${userCount} users at ${achieved.toFixed(1)} changes/s (target ${rate}/s for ${seconds} s)` },

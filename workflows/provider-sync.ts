@@ -8,6 +8,7 @@ import {
   log,
   ParentClosePolicy,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   startChild,
   uuid4,
@@ -88,6 +89,7 @@ const databaseProfile: ActivityOptions = {
 
 const vendor = proxyActivities<FullSyncActivities>(vendorCallProfile);
 const database = proxyActivities<FullSyncActivities>(databaseProfile);
+const local = proxyLocalActivities<FullSyncActivities>({ startToCloseTimeout: '1 minute' });
 
 /** The provider's pending work: changed objects (latest wins, so a set of ids) and a wanted full sync. */
 class PendingWork {
@@ -107,12 +109,15 @@ class PendingWork {
     return this.userIds.size + this.groupIds.size;
   }
 
-  take(): { userIds: string[]; groupIds: string[] } {
-    const batch = { userIds: [...this.userIds], groupIds: [...this.groupIds] };
-    this.userIds.clear();
-    this.groupIds.clear();
-    this.firstChangeAt = null;
-    return batch;
+  /** Takes up to `limit` objects (users first, so they exist before the groups that name them), or all. */
+  take(limit = Number.POSITIVE_INFINITY): { userIds: string[]; groupIds: string[] } {
+    const userIds = [...this.userIds].slice(0, limit);
+    const groupIds = [...this.groupIds].slice(0, Math.max(limit - userIds.length, 0));
+    for (const id of userIds) this.userIds.delete(id);
+    for (const id of groupIds) this.groupIds.delete(id);
+    // What is left over is already due: keep its first-change time so the next flush does not wait again.
+    if (this.size() === 0) this.firstChangeAt = null;
+    return { userIds, groupIds };
   }
 }
 
@@ -159,10 +164,8 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
     } else if (pending.size() > 0) {
       const waited = Date.now() - (pending.firstChangeAt ?? Date.now());
       const remaining = policy.maxDelayMs - waited;
-      if (pending.size() < policy.maxObjects && remaining > 0) {
-        await condition(() => pending.size() >= policy.maxObjects || fullSyncReady(), remaining);
-      }
-      await flush(providerId, slug, pending.take());
+      if (pending.size() < policy.maxObjects && remaining > 0) await local.holdOff(remaining);
+      await flush(providerId, slug, pending.take(policy.maxObjects));
     }
     const info = workflowInfo();
     if ((info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS) && next === null) {
