@@ -24,7 +24,7 @@ import {
   type RunSummary,
   type SyncEvent,
 } from '../db/index.ts';
-import { isScimflowError, ScimflowError, type ErrorCode } from '../errors/index.ts';
+import { isScimflowError, type ErrorCode, type ScimflowError } from '../errors/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
 import { toApplicationFailure } from './failures.ts';
 import { toMappingGroup, toMappingUser, type MapResult, type PayloadMapper } from './mapper.ts';

@@ -6,6 +6,7 @@
  * BENCH_USERS tune it; TEMPORAL_ADDRESS as for the tests).
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import type { Client } from '@temporalio/client';
 import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest } from 'node:http';
@@ -77,7 +78,7 @@ async function forkListening(args: string[], file: URL): Promise<{ port: number;
 }
 
 /** Prints how long the provider workflow's activities waited and ran (BENCH_TRACE=1). */
-async function traceWorkflow(client: import('@temporalio/client').Client, workflowId: string): Promise<void> {
+async function traceWorkflow(client: Client, workflowId: string): Promise<void> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   const ms = (t: unknown) => Number((t as { seconds: { toString(): string } }).seconds.toString()) * 1000 + ((t as { nanos?: number }).nanos ?? 0) / 1e6;
   const scheduled = new Map<string, number>();
@@ -89,8 +90,8 @@ async function traceWorkflow(client: import('@temporalio/client').Client, workfl
   for (const e of history.events ?? []) {
     const at = ms(e.eventTime);
     if (e.activityTaskScheduledEventAttributes) scheduled.set(String(e.eventId), at);
-    if (e.timerStartedEventAttributes) scheduled.set(`t${e.eventId}`, at);
-    if (e.timerFiredEventAttributes) timers.push(at - (scheduled.get(`t${e.timerFiredEventAttributes.startedEventId}`) ?? at));
+    if (e.timerStartedEventAttributes) scheduled.set(`t${String(e.eventId)}`, at);
+    if (e.timerFiredEventAttributes) timers.push(at - (scheduled.get(`t${String(e.timerFiredEventAttributes.startedEventId)}`) ?? at));
     if (e.activityTaskStartedEventAttributes) started.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), at);
     if (e.activityTaskCompletedEventAttributes) {
       const id = String(e.activityTaskCompletedEventAttributes.scheduledEventId);

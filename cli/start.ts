@@ -14,6 +14,7 @@ import {
   createSyncControl,
   createWorker,
   openStore,
+  reconcileSchedules,
   redactUrl,
   startOutboxRelay,
   temporalDeliver,
@@ -94,6 +95,7 @@ export async function runStart(options: { demo: boolean }): Promise<void> {
     onError: (error) => log.warn({ err: error }, 'outbox relay round failed; retrying at the next poll'),
   });
   stoppers.push(() => relay.stop());
+  await reconcileSchedules({ client, db, taskQueue: env.SCIMFLOW_TASK_QUEUE });
 
   const control = createSyncControl({ client, db, taskQueue: env.SCIMFLOW_TASK_QUEUE });
   const app = createApi({
@@ -226,6 +228,7 @@ export async function runWorker(): Promise<void> {
     onError: (error) => log.warn({ err: error }, 'outbox relay round failed; retrying at the next poll'),
   });
   stoppers.push(() => relay.stop());
+  await reconcileSchedules({ client, db, taskQueue: env.SCIMFLOW_TASK_QUEUE });
   log.info({ taskQueue: env.SCIMFLOW_TASK_QUEUE, namespace: env.TEMPORAL_NAMESPACE }, 'scimflow worker running');
   await done;
 }

@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptionsAction } from '@temporalio/client';
-import type { ProviderView } from '../db/index.ts';
+import { listProviders, type Db, type ProviderView } from '../db/index.ts';
 import {
   fullSyncWantedSignal,
   providerSync,
@@ -95,6 +95,17 @@ export function createScheduleManager(deps: {
       }
     },
   };
+}
+
+/**
+ * Gives every provider in the database its schedule (created, updated or paused to match): run at startup, since
+ * providers may have been written without the API (imports, SQL) or before schedules existed.
+ */
+export async function reconcileSchedules(deps: { client: Client; db: Db; taskQueue: string }): Promise<number> {
+  const manager = createScheduleManager(deps);
+  const providers = await listProviders(deps.db);
+  for (const provider of providers) await manager.upsert(provider);
+  return providers.length;
 }
 
 /** Activities of the schedule kick workflow; they use the worker's own Temporal client. */

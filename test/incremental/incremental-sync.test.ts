@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { addMembers, createGroup, createUser, deleteProvider, deleteUser, removeMember, updateUser, type DirectoryUser } from '../../db/index.ts';
-import { fullSyncScheduleId } from '../../engine/index.ts';
+import { fullSyncScheduleId, reconcileSchedules } from '../../engine/index.ts';
 import { eventually, incrementalWorld, person } from './harness.ts';
 
 describe('incremental sync from directory events', () => {
@@ -172,6 +172,17 @@ describe('incremental sync from directory events', () => {
     await deleteProvider(db, provider.id);
     await control.providerDeleted(provider);
     await assert.rejects(handle.describe(), (error: Error) => error.name === 'ScheduleNotFoundError');
+  });
+
+  test('reconciling at startup gives a schedule to a provider written without the API, paused when it is disabled', async (t) => {
+    const { db, client, taskQueue, newProvider } = await incrementalWorld(t);
+    const provider = await newProvider({ enabled: false });
+    const handle = client.schedule.getHandle(fullSyncScheduleId(provider.slug));
+    await assert.rejects(handle.describe(), (error: Error) => error.name === 'ScheduleNotFoundError');
+
+    assert.equal(await reconcileSchedules({ client, db, taskQueue }), 1);
+    assert.equal((await handle.describe()).state.paused, true);
+    await handle.delete();
   });
 
   test('a full sync requested during a burst leaves the exact expected state', async (t) => {
