@@ -53,6 +53,8 @@ export interface ProviderSyncInput {
   flush?: Partial<FlushPolicy> | undefined;
   pending?: { userIds: string[]; groupIds: string[]; seq: number } | undefined;
   fullSyncRequested?: boolean | undefined;
+  /** Continue as new once the history holds this many events (or when Temporal suggests it). @default 5000 */
+  historyLimit?: number | undefined;
 }
 
 /** What a full-sync request answers: the run and the workflow to follow (joined when one is already under way). */
@@ -70,7 +72,7 @@ export const requestFullSyncUpdate = defineUpdate<FullSyncTicket, []>('requestFu
 
 const DEFAULT_FLUSH: FlushPolicy = { maxObjects: 100, maxDelayMs: 200 };
 // Continue as new well before Temporal's own suggestion so replays of an idle-but-busy provider stay cheap.
-const MAX_HISTORY_EVENTS = 5_000;
+const DEFAULT_HISTORY_LIMIT = 5_000;
 
 const vendorCallProfile: ActivityOptions = {
   startToCloseTimeout: '15 minutes',
@@ -128,6 +130,7 @@ class PendingWork {
 export async function providerSync(input: ProviderSyncInput): Promise<void> {
   const { providerId, slug } = input;
   const policy: FlushPolicy = { ...DEFAULT_FLUSH, ...input.flush };
+  const historyLimit = input.historyLimit ?? DEFAULT_HISTORY_LIMIT;
   const pending = new PendingWork();
   if (input.pending) pending.add(input.pending);
   let fullWanted = input.fullSyncRequested ?? false;
@@ -168,7 +171,7 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
       await flush(providerId, slug, pending.take(policy.maxObjects));
     }
     const info = workflowInfo();
-    if ((info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS) && next === null) {
+    if ((info.continueAsNewSuggested || info.historyLength > historyLimit) && next === null) {
       await condition(allHandlersFinished);
       if (next === null) {
         const carried = pending.take();
@@ -178,6 +181,7 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
           flush: policy,
           pending: { ...carried, seq: pending.seq },
           fullSyncRequested: fullWanted,
+          historyLimit,
         });
       }
     }

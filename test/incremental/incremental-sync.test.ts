@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { addMembers, createGroup, createUser, deleteProvider, deleteUser, removeMember, updateUser, type DirectoryUser } from '../../db/index.ts';
-import { fullSyncScheduleId, reconcileSchedules } from '../../engine/index.ts';
+import { fullSyncScheduleId, providerSyncStartOptions, reconcileSchedules } from '../../engine/index.ts';
+import { providerSync } from '../../workflows/index.ts';
 import { eventually, incrementalWorld, person } from './harness.ts';
 
 describe('incremental sync from directory events', () => {
@@ -101,6 +102,33 @@ describe('incremental sync from directory events', () => {
     const group = (await target.groups()).find((rg) => rg.displayName === 'team');
     assert.equal(group?.members?.some((m) => m.value === remoteA.id), false);
     assert.equal(group?.members?.length, 1);
+  });
+
+  test('the provider workflow continues as new under a stream of changes and loses none of them', async (t) => {
+    const { db, client, taskQueue, target, newProvider } = await incrementalWorld(t);
+    const provider = await newProvider();
+    const options = providerSyncStartOptions(provider, taskQueue);
+    const handle = await client.workflow.start(providerSync, { ...options, args: [{ ...options.args[0], historyLimit: 20 }] });
+    const users: DirectoryUser[] = [];
+    for (let i = 0; i < 30; i += 1) {
+      users.push(await createUser(db, person(i)));
+      if (i % 3 === 2) {
+        await updateUser(db, users[i - 1]!.id, { displayName: `Person ${i - 1} edited` });
+        // Let each trio go out in batches of its own, so the history grows flush after flush.
+        await eventually('the trio pushed', async () => ((await target.users()).length === i + 1 ? true : undefined));
+      }
+    }
+    await eventually(
+      'every user with its last name',
+      async () => {
+        const remote = await target.users();
+        const expected = users.map((_, i) => (i % 3 === 1 ? `Person ${i} edited` : `Person ${i}`));
+        return users.every((u, i) => remote.find((r) => r.userName === u.username)?.displayName === expected[i]) ? true : undefined;
+      },
+      30_000,
+    );
+    const latest = await client.workflow.getHandle(handle.workflowId).describe();
+    assert.notEqual(latest.runId, handle.firstExecutionRunId, 'the workflow continued as new at least once');
   });
 
   test('a relay that dies mid-batch loses nothing: a restarted relay delivers every event', async (t) => {
