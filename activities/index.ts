@@ -3,3 +3,4 @@ export * from './failures.ts';
 export * from './mapper.ts';
 export * from './payload-hash.ts';
 export * from './targets.ts';
+export * from './sandbox-mapper.ts';

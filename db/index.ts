@@ -6,3 +6,4 @@ export * from './sync-store.ts';
 export * from './directory.ts';
 export * from './providers.ts';
 export * from './reports.ts';
+export * from './mappings.ts';

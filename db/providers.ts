@@ -120,9 +120,15 @@ export async function createProvider(q: Queryable, secrets: SecretBox, input: Pr
   const secret = input.auth.mode === 'bearer' ? secrets.seal(input.auth.token, id) : null;
   try {
     const { rows } = await q.query<ProviderRow>(
-      `INSERT INTO providers (id, slug, name, base_url, plugin, auth_mode, auth_secret, scope, options, deprovision,
-                              page_size, concurrency, dry_run, enabled)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14) RETURNING ${COLUMNS}`,
+      // One statement, so the provider and its built-in mappings are created atomically.
+      `WITH created AS (
+         INSERT INTO providers (id, slug, name, base_url, plugin, auth_mode, auth_secret, scope, options, deprovision,
+                                page_size, concurrency, dry_run, enabled)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14) RETURNING ${COLUMNS}
+       ), attached AS (
+         INSERT INTO provider_mappings (provider_id, mapping_id) SELECT created.id, m.id FROM created, mappings m WHERE m.builtin
+       )
+       SELECT * FROM created`,
       [
         id,
         input.slug,

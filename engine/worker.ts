@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { createBuiltinMapper, createFullSyncActivities, createTargetPool, type PayloadMapper, type TargetPool } from '../activities/index.ts';
+import { createFullSyncActivities, createSandboxMapper, createTargetPool, type PayloadMapper, type TargetPool } from '../activities/index.ts';
+import { createMappingEngine, type MappingEngine } from '../sandbox/index.ts';
 import type { Db, ProviderForSync } from '../db/index.ts';
 import type { PluginRegistry } from '../plugins/index.ts';
 import { createScheduleActivities } from './schedules.ts';
@@ -36,6 +37,19 @@ const quietBundlerLogger = {
   error: (message: string, meta?: Record<string, unknown>) => console.error(message, meta ?? ''),
 };
 
+let mappingEngine: MappingEngine | undefined;
+
+/** The process's one mapping engine (isolates are per provider inside it); workers use it unless given a mapper. */
+export function processMappingEngine(): MappingEngine {
+  mappingEngine ??= createMappingEngine();
+  return mappingEngine;
+}
+
+/** Frees every isolate of the process's mapping engine; call after the workers have shut down. */
+export async function disposeMappingEngine(): Promise<void> {
+  await mappingEngine?.disposeAll();
+}
+
 /** What a scimflow worker runs on. */
 export interface WorkerDeps {
   connection: NativeConnection;
@@ -56,7 +70,7 @@ export async function createWorker(deps: WorkerDeps): Promise<{ worker: Worker; 
   const activities = createFullSyncActivities({
     db: deps.db,
     targets,
-    mapper: deps.mapper ?? createBuiltinMapper(),
+    mapper: deps.mapper ?? createSandboxMapper({ db: deps.db, engine: processMappingEngine() }),
     loadProvider: deps.loadProvider,
   });
   const worker = await Worker.create({

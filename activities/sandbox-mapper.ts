@@ -1,0 +1,58 @@
+import { createHash } from 'node:crypto';
+import { loadMappingLimits, loadProviderMappings, type Db, type ProviderForSync, type ProviderMapping } from '../db/index.ts';
+import type { ScimGroup } from '../scim/index.ts';
+import type { MappingEngine, MappingLimits } from '../sandbox/index.ts';
+import type { MapResult, PayloadMapper } from './mapper.ts';
+
+/** The version of a provider's mapping set: changes when a mapping is edited, attached, detached, or limits change. */
+export function mappingSetVersion(
+  sets: { user: readonly ProviderMapping[]; group: readonly ProviderMapping[] },
+  limits: Record<string, unknown>,
+): string {
+  const ids = [...sets.user, ...sets.group].map((m) => `${m.id}:${m.version}`).sort();
+  return createHash('sha256').update(JSON.stringify([ids, limits])).digest('hex').slice(0, 32);
+}
+
+/** Maps objects with each provider's stored mappings in the isolated-vm engine (one isolate per provider). */
+export function createSandboxMapper(deps: { db: Db; engine: MappingEngine }): PayloadMapper {
+  const { db, engine } = deps;
+  const load = async (provider: ProviderForSync) => {
+    const [sets, limits] = await Promise.all([loadProviderMappings(db, provider.id), loadMappingLimits(db, provider.id)]);
+    return {
+      sets,
+      base: {
+        key: provider.id,
+        version: mappingSetVersion(sets, limits),
+        provider: { id: provider.id, slug: provider.slug, name: provider.name },
+        now: new Date().toISOString(),
+        limits: limits as Partial<MappingLimits>,
+      },
+    };
+  };
+  return {
+    async mapUsers(provider, items) {
+      const { sets, base } = await load(provider);
+      return engine.evaluate({
+        ...base,
+        objectType: 'user',
+        mappings: sets.user,
+        items: items.map(({ user, link }) => ({ object: user, link })),
+      });
+    },
+    async mapGroups(provider, items) {
+      const { sets, base } = await load(provider);
+      const results = await engine.evaluate({
+        ...base,
+        objectType: 'group',
+        mappings: sets.group,
+        items: items.map(({ group, link }) => ({ object: group, link })),
+      });
+      // The sync sends memberships itself, from its links; whatever a mapping put there is dropped.
+      return results.map((result): MapResult<ScimGroup> => {
+        if (result.status !== 'ok') return result;
+        const { members: _members, ...payload } = result.payload;
+        return { status: 'ok', payload };
+      });
+    },
+  };
+}
