@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { describe, test, type TestContext } from 'node:test';
+import { attachMappings, createMapping, createProvider, createUser, updateMapping, type ProviderInput } from '../../db/index.ts';
+import { disposeMappingEngine } from '../../engine/index.ts';
+import { createTestDatabase } from '../support/db.ts';
+import { startTestEngine } from '../support/engine.ts';
+import { startScimTarget, type ScimTarget } from '../servers/index.ts';
+
+function providerInput(target: ScimTarget): ProviderInput {
+  return {
+    slug: `m-${randomUUID().slice(0, 8)}`,
+    name: 'SCIMMY target',
+    baseUrl: target.url,
+    plugin: 'scim2',
+    pluginOptions: {},
+    auth: { mode: 'bearer', token: target.token },
+    scope: { includeServiceAccounts: false, accessGroups: [] },
+    deprovision: 'delete',
+    pageSize: 50,
+    concurrency: 2,
+    dryRun: false,
+    enabled: true,
+  };
+}
+
+/** A fresh database, a worker using the default (sandbox) mapper, and a SCIMMY target. */
+async function world(t: TestContext) {
+  const testDb = await createTestDatabase();
+  const engine = await startTestEngine({ db: testDb.db });
+  const targets: ScimTarget[] = [];
+  t.after(async () => {
+    for (const target of targets) await target.close();
+    await engine.shutdown();
+    await disposeMappingEngine();
+    await testDb.drop();
+  });
+  const newTarget = async () => {
+    const target = await startScimTarget({});
+    targets.push(target);
+    return target;
+  };
+  const newProvider = (target: ScimTarget) => createProvider(testDb.db, engine.secrets, providerInput(target));
+  for (let i = 0; i < 6; i += 1) {
+    await createUser(testDb.db, {
+      username: `user${i}@example.test`,
+      displayName: `User ${i}`,
+      email: `user${i}@example.test`,
+      givenName: 'User',
+      familyName: `Number ${i}`,
+      active: true,
+      kind: 'internal',
+      attributes: { department: i % 2 === 0 ? 'eng' : 'sales' },
+    });
+  }
+  return { db: testDb.db, engine, newTarget, newProvider };
+}
+
+describe('provider mappings in the sandbox during a full sync', () => {
+  test('a new mapping and then its edit change exactly the affected users at the next full sync', async (t) => {
+    const { db, engine, newTarget, newProvider } = await world(t);
+    const target = await newTarget();
+    const provider = await newProvider(target);
+    assert.equal((await engine.fullSync(provider)).report.created, 6);
+
+    const title = await createMapping(db, {
+      name: 'zz-title',
+      objectType: 'user',
+      expression: `if (user.attributes.department !== 'eng') return null;\nreturn { title: 'Engineer' };`,
+    });
+    await attachMappings(db, provider.id, [title.id]);
+    await target.resetLog();
+    const first = await engine.fullSync(provider);
+    assert.equal(first.report.updated, 3, 'only the three eng users change');
+    assert.equal(await target.writes(), 3);
+    const titled = (await target.users()).filter((u) => (u as { title?: string }).title === 'Engineer');
+    assert.deepEqual(titled.map((u) => u.userName).sort(), ['user0@example.test', 'user2@example.test', 'user4@example.test']);
+
+    await updateMapping(db, title.id, { expression: `if (user.username !== 'user0@example.test') return null;\nreturn { title: 'Lead' };` });
+    await target.resetLog();
+    const second = await engine.fullSync(provider);
+    assert.equal(second.report.updated, 3, 'user0 gets the new title, user2 and user4 lose theirs');
+    assert.equal(await target.writes(), 3);
+    const byName = new Map((await target.users()).map((u) => [u.userName, (u as { title?: string }).title]));
+    assert.equal(byName.get('user0@example.test'), 'Lead');
+    assert.equal(byName.get('user2@example.test'), undefined);
+  });
+
+  test('a hostile mapping fails only its own provider while another provider syncs fully', async (t) => {
+    const { db, engine, newTarget, newProvider } = await world(t);
+    const [hostileTarget, healthyTarget] = [await newTarget(), await newTarget()];
+    const hostile = await newProvider(hostileTarget);
+    const healthy = await newProvider(healthyTarget);
+    const loop = await createMapping(db, {
+      name: 'zz-loop',
+      objectType: 'user',
+      expression: `if (user.attributes.department === 'eng') { while (true) {} }\nreturn null;`,
+    });
+    await attachMappings(db, hostile.id, [loop.id]);
+
+    const [bad, good] = await Promise.all([engine.fullSync(hostile), engine.fullSync(healthy)]);
+    assert.equal(bad.report.failed, 3, 'the three eng users hit the CPU limit');
+    assert.equal(bad.report.created, 3, 'the other users of the hostile provider still sync');
+    assert.deepEqual((await hostileTarget.users()).map((u) => u.userName).sort(), ['user1@example.test', 'user3@example.test', 'user5@example.test']);
+    assert.equal(good.report.failed, 0);
+    assert.equal((await healthyTarget.users()).length, 6);
+  });
+});
