@@ -3,7 +3,9 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { Db, SecretBox } from '../db/index.ts';
 import { ERROR_CODES, isScimflowError } from '../errors/index.ts';
+import type { MappingEngine } from '../sandbox/index.ts';
 import { directoryRoutes } from './directory-routes.ts';
+import { mappingRoutes } from './mapping-routes.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { providerRoutes } from './provider-routes.ts';
 import { defineRoute, named, type ApiRoute } from './route.ts';
@@ -26,6 +28,8 @@ export interface ApiDeps {
   /** Checks a plugin's options; throws ScimflowError ERR_CONFIG for an unknown plugin or bad options. */
   validatePluginOptions: (pluginId: string, options: unknown) => unknown;
   log?: ApiLogger;
+  /** Compiles mappings on save and runs previews; without it the mapping routes are not served. */
+  mappingEngine?: MappingEngine;
 }
 
 /** Where the versioned admin routes live. */
@@ -47,7 +51,7 @@ function errorJson(c: Context, status: 400 | 404 | 409 | 413 | 500 | 502 | 503, 
 function toErrorResponse(c: Context, error: unknown, log: ApiLogger): Response {
   if (isScimflowError(error)) {
     const status = ERROR_CODES[error.code].httpStatus;
-    if (error.code === 'ERR_VALIDATION') {
+    if (error.code === 'ERR_VALIDATION' || (error.code === 'ERR_MAPPING' && Array.isArray(error.details['issues']))) {
       const issues = (error.details['issues'] ?? []) as Issue[];
       return errorJson(c, status, { code: error.code, message: error.message, issues });
     }
@@ -97,6 +101,7 @@ export function createApi(deps: ApiDeps): Hono {
           'the provider was saved but the sync engine could not be told',
         ),
     }),
+    ...(deps.mappingEngine ? mappingRoutes({ db, engine: deps.mappingEngine }) : []),
   ];
   const root: ApiRoute[] = [
     defineRoute({

@@ -4,3 +4,4 @@ export * from './sync-control.ts';
 export * from './openapi.ts';
 export { AddMembersSchema, PageQuerySchema } from './directory-routes.ts';
 export { LinksQuerySchema, RunsQuerySchema } from './provider-routes.ts';
+export { MappingsQuerySchema, PreviewInputSchema, ProviderMappingsSchema, assertCompiles } from './mapping-routes.ts';

@@ -19,7 +19,7 @@ export interface RouteInput<B, Q> {
 }
 
 /** HTTP methods the API uses. */
-export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** One route: how it is served and how the OpenAPI document describes it, from the same declaration. */
 export interface RouteSpec<B, Q> {
