@@ -13,7 +13,9 @@ import {
   configureTemporalLogging,
   createSyncControl,
   createWorker,
+  disposeMappingEngine,
   openStore,
+  processMappingEngine,
   reconcileSchedules,
   redactUrl,
   startOutboxRelay,
@@ -88,6 +90,7 @@ export async function runStart(options: { demo: boolean }): Promise<void> {
     worker.shutdown();
     await workerDone;
     await targets.closeAll();
+    await disposeMappingEngine();
   });
   const relay = await startOutboxRelay({
     db,
@@ -104,6 +107,7 @@ export async function runStart(options: { demo: boolean }): Promise<void> {
     sync: control,
     validatePluginOptions: (pluginId: string, pluginOptions: unknown) => resolvePluginOptions(plugins, pluginId, pluginOptions),
     log,
+    mappingEngine: processMappingEngine(),
   });
   const api = await startApiServer(app, { host: env.SCIMFLOW_API_HOST, port: env.SCIMFLOW_API_PORT });
   stoppers.push(() => api.close());
@@ -218,6 +222,7 @@ export async function runWorker(): Promise<void> {
     worker.shutdown();
     await done;
     await targets.closeAll();
+    await disposeMappingEngine();
   });
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   stoppers.push(() => connection.close());
@@ -253,6 +258,7 @@ export async function runApi(): Promise<void> {
     sync: createSyncControl({ client, db, taskQueue: env.SCIMFLOW_TASK_QUEUE }),
     validatePluginOptions: (pluginId: string, pluginOptions: unknown) => resolvePluginOptions(plugins, pluginId, pluginOptions),
     log,
+    mappingEngine: processMappingEngine(),
   });
   const api = await startApiServer(app, { host: env.SCIMFLOW_API_HOST, port: env.SCIMFLOW_API_PORT });
   stoppers.push(() => api.close());
