@@ -30,6 +30,7 @@ export interface ApiClient {
   get<T>(path: string, query?: Record<string, string | number | undefined>): Promise<T>;
   post<T>(path: string, body?: unknown): Promise<T>;
   patch<T>(path: string, body: unknown): Promise<T>;
+  put<T>(path: string, body: unknown): Promise<T>;
   delete(path: string): Promise<void>;
 }
 
@@ -90,6 +91,9 @@ export function createApiClient(baseUrl: string): ApiClient {
     },
     async patch<T>(path: string, body: unknown) {
       return (await call('PATCH', path, body)) as T;
+    },
+    async put<T>(path: string, body: unknown) {
+      return (await call('PUT', path, body)) as T;
     },
     async delete(path: string) {
       await call('DELETE', path);

@@ -7,6 +7,7 @@ import { ApiClientError, createApiClient, DEFAULT_API_URL, type ApiClient, type 
 import type { CliContext } from './context.ts';
 import { addDirectoryCommands } from './directory-commands.ts';
 import { processOutput, type Output } from './output.ts';
+import { addMappingCommands } from './mapping-commands.ts';
 import { addProviderCommands } from './provider-commands.ts';
 import { addSyncCommands } from './sync-commands.ts';
 
@@ -81,6 +82,7 @@ export function buildProgram(output: Output, setExitCode: (code: number) => void
     });
   addDirectoryCommands(program, ctx);
   addProviderCommands(program, ctx);
+  addMappingCommands(program, ctx);
   addSyncCommands(program, ctx);
   return program;
 }

@@ -1,0 +1,137 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import type { Command } from 'commander';
+import * as z from 'zod';
+import type { MappingView } from '../db/index.ts';
+import { ValidationError } from '../errors/index.ts';
+import type { CliContext } from './context.ts';
+import { formatTable } from './output.ts';
+
+/** A mappings config file: mappings declared by name (inline or from a file) and each provider's full set. */
+export const MappingConfigSchema = z.strictObject({
+  mappings: z.array(
+    z.strictObject({
+      name: z.string().min(1).max(128),
+      objectType: z.enum(['user', 'group']),
+      expression: z.string().optional(),
+      file: z.string().optional(),
+    }),
+  ),
+  /** Provider id or slug → the names of every mapping it uses. */
+  providers: z.record(z.string(), z.array(z.string())).default({}),
+});
+
+function enc(value: string): string {
+  return encodeURIComponent(value);
+}
+
+/** `mappings list|show|create|edit|delete|apply` and `preview`. */
+export function addMappingCommands(program: Command, ctx: CliContext): void {
+  const { output } = ctx;
+  const mappings = program.command('mappings').description('JavaScript mappings run in the sandbox');
+  mappings
+    .command('list')
+    .description('list mappings by name')
+    .option('--json', 'print as JSON')
+    .action(async (options: { json?: boolean }) => {
+      const { items } = await ctx.api().get<{ items: MappingView[] }>('/mappings');
+      if (options.json) return output.out(JSON.stringify(items, null, 2));
+      const rows = items.map((m) => [m.name, m.objectType, String(m.version), m.builtin ? 'yes' : '', m.id]);
+      for (const line of formatTable(['NAME', 'TYPE', 'VERSION', 'BUILTIN', 'ID'], rows)) output.out(line);
+    });
+  mappings
+    .command('show <id>')
+    .description('show a mapping (id or name) with its expression')
+    .action(async (id: string) => {
+      output.out(JSON.stringify(await ctx.api().get<MappingView>(`/mappings/${enc(id)}`), null, 2));
+    });
+  mappings
+    .command('create')
+    .description('create a mapping from a file holding its function body')
+    .requiredOption('--name <name>', 'unique name (mappings apply in name order)')
+    .requiredOption('--type <type>', 'user or group')
+    .requiredOption('--file <path>', 'the JavaScript function body')
+    .action(async (options: { name: string; type: string; file: string }) => {
+      const expression = await readFile(options.file, 'utf8');
+      const created = await ctx.api().post<MappingView>('/mappings', { name: options.name, objectType: options.type, expression });
+      output.out(`created mapping ${created.name} (${created.id})`);
+    });
+  mappings
+    .command('edit <id>')
+    .description("replace a mapping's expression from a file")
+    .requiredOption('--file <path>', 'the JavaScript function body')
+    .action(async (id: string, options: { file: string }) => {
+      const expression = await readFile(options.file, 'utf8');
+      const updated = await ctx.api().patch<MappingView>(`/mappings/${enc(id)}`, { expression });
+      output.out(`mapping ${updated.name} is at version ${updated.version}`);
+    });
+  mappings
+    .command('delete <id>')
+    .description('delete a mapping')
+    .action(async (id: string) => {
+      await ctx.api().delete(`/mappings/${enc(id)}`);
+      output.out(`deleted mapping ${id}`);
+    });
+  mappings
+    .command('apply <config>')
+    .description('create or update the mappings a JSON config declares and set each listed provider\'s mappings; idempotent')
+    .action(async (configPath: string) => {
+      const parsed = MappingConfigSchema.safeParse(JSON.parse(await readFile(configPath, 'utf8')) as unknown);
+      if (!parsed.success) {
+        throw new ValidationError('invalid mappings config', parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+      }
+      const api = ctx.api();
+      const { items: existing } = await api.get<{ items: MappingView[] }>('/mappings');
+      const byName = new Map(existing.map((m) => [m.name, m]));
+      let changed = 0;
+      for (const declared of parsed.data.mappings) {
+        const expression = declared.file !== undefined ? await readFile(resolve(dirname(configPath), declared.file), 'utf8') : declared.expression;
+        if (expression === undefined) throw new ValidationError('invalid mappings config', [{ path: `mappings.${declared.name}`, message: 'needs expression or file' }]);
+        const current = byName.get(declared.name);
+        if (!current) {
+          byName.set(declared.name, await api.post<MappingView>('/mappings', { name: declared.name, objectType: declared.objectType, expression }));
+          changed += 1;
+        } else if (current.expression !== expression) {
+          byName.set(declared.name, await api.patch<MappingView>(`/mappings/${enc(current.id)}`, { expression }));
+          changed += 1;
+        }
+      }
+      for (const [provider, names] of Object.entries(parsed.data.providers)) {
+        const ids = names.map((name) => {
+          const mapping = byName.get(name);
+          if (!mapping) throw new ValidationError('invalid mappings config', [{ path: `providers.${provider}`, message: `no mapping named ${name}` }]);
+          return mapping.id;
+        });
+        await api.put(`/providers/${enc(provider)}/mappings`, { mappingIds: ids });
+      }
+      output.out(`${changed} mapping(s) created or changed; ${Object.keys(parsed.data.providers).length} provider set(s) applied`);
+    });
+
+  program
+    .command('preview <provider>')
+    .description("run a provider's mappings on a user or group and print the payload; sends nothing")
+    .option('--user <id|username>', 'a directory user')
+    .option('--group <id>', 'a directory group')
+    .action(async (provider: string, options: { user?: string; group?: string }) => {
+      const api = ctx.api();
+      let body: Record<string, string>;
+      if (options.group !== undefined) body = { groupId: options.group };
+      else if (options.user !== undefined) {
+        const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(options.user);
+        body = { userId: uuid ? options.user : await userIdByName(ctx, options.user) };
+      } else throw new ValidationError('nothing to preview', [{ path: '--user', message: 'give --user or --group' }]);
+      output.out(JSON.stringify(await api.post(`/providers/${enc(provider)}/preview`, body), null, 2));
+    });
+}
+
+/** The id of the user with this username, paging through the directory. */
+async function userIdByName(ctx: CliContext, username: string): Promise<string> {
+  let after: string | undefined;
+  for (;;) {
+    const page = await ctx.api().get<{ items: Array<{ id: string; username: string }>; next: string | null }>('/users', { limit: 1000, after });
+    const found = page.items.find((u) => u.username === username);
+    if (found) return found.id;
+    if (!page.next) throw new ValidationError(`no user named ${username}`, [{ path: '--user', message: 'no such user' }]);
+    after = page.next;
+  }
+}
