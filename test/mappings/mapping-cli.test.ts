@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
+import { createApi, startApiServer } from '../../api/index.ts';
+import { createProvider, createSecretBox, createUser, generateSecretKey, getMapping, listProviderMappings } from '../../db/index.ts';
+import { createMappingEngine } from '../../sandbox/index.ts';
+import { recordingSyncControl } from '../api/api-harness.ts';
+import { createTestDatabase } from '../support/db.ts';
+
+const BIN = fileURLToPath(new URL('../../cli/bin.mjs', import.meta.url));
+
+function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('scimflow mappings CLI', () => {
+  test('mappings apply declares mappings and provider sets in one command, and applying again changes nothing', async (t) => {
+    const testDb = await createTestDatabase();
+    const engine = createMappingEngine();
+    const secrets = createSecretBox(generateSecretKey());
+    const app = createApi({ db: testDb.db, secrets, sync: recordingSyncControl(), validatePluginOptions: () => ({}), mappingEngine: engine });
+    const server = await startApiServer(app, { host: '127.0.0.1', port: 0 });
+    const dir = await mkdtemp(join(tmpdir(), 'scimflow-mappings-'));
+    t.after(async () => {
+      await server.close();
+      await engine.disposeAll();
+      await rm(dir, { recursive: true, force: true });
+      await testDb.drop();
+    });
+    const env = { SCIMFLOW_API_URL: server.url };
+    const provider = await createProvider(testDb.db, secrets, {
+      slug: 'cli-target', name: 'CLI target', baseUrl: 'http://127.0.0.1:9/scim/v2', plugin: 'scim2', pluginOptions: {},
+      auth: { mode: 'none' }, scope: { includeServiceAccounts: false, accessGroups: [] }, deprovision: 'delete',
+      pageSize: 100, concurrency: 1, dryRun: false, enabled: true,
+    });
+    await createUser(testDb.db, {
+      username: 'ada@example.test', displayName: 'Ada', email: null, givenName: null, familyName: null,
+      active: true, kind: 'internal', attributes: {},
+    });
+    await writeFile(join(dir, 'title.js'), "return { title: 'Engineer' };");
+    const config = join(dir, 'mappings.json');
+    await writeFile(config, JSON.stringify({
+      mappings: [{ name: 'zz-title', objectType: 'user', file: 'title.js' }],
+      providers: { 'cli-target': ['default-user-account', 'zz-title'] },
+    }));
+
+    const first = await cli(['mappings', 'apply', config], env);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /^1 mapping\(s\) created or changed/);
+    const second = await cli(['mappings', 'apply', config], env);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, /^0 mapping\(s\) created or changed/);
+    assert.equal((await getMapping(testDb.db, 'zz-title')).version, 1);
+    assert.deepEqual((await listProviderMappings(testDb.db, provider.id)).map((m) => m.name), ['default-user-account', 'zz-title']);
+
+    const preview = await cli(['preview', 'cli-target', '--user', 'ada@example.test'], env);
+    assert.equal(preview.code, 0, preview.stderr);
+    const body = JSON.parse(preview.stdout) as { payload: { userName: string; title: string } };
+    assert.equal(body.payload.userName, 'ada@example.test');
+    assert.equal(body.payload.title, 'Engineer');
+  });
+});
