@@ -15,6 +15,7 @@ import {
 import { createPluginRegistry } from '../../plugins/index.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { testTemporalAddress } from '../support/temporal.ts';
+import { testProviderInput } from '../support/providers.ts';
 import { startScimTarget, type ScimTarget } from '../servers/index.ts';
 
 /** Polls `check` until it returns a value other than undefined; fails with `what` after `timeoutMs`. */
@@ -101,21 +102,7 @@ export async function incrementalWorld(t: TestContext, options: { relay?: boolea
 
 /** A provider on the target with the defaults the tests share. */
 export function providerInput(target: ScimTarget, overrides: Partial<ProviderInput> = {}): ProviderInput {
-  return {
-    slug: `inc-${randomUUID().slice(0, 8)}`,
-    name: 'SCIMMY target',
-    baseUrl: target.url,
-    plugin: 'scim2',
-    pluginOptions: {},
-    auth: { mode: 'bearer', token: target.token },
-    scope: { includeServiceAccounts: false, accessGroups: [] },
-    deprovision: 'delete',
-    pageSize: 50,
-    concurrency: 4,
-    dryRun: false,
-    enabled: true,
-    ...overrides,
-  };
+  return testProviderInput(target, 'inc', overrides);
 }
 
 /** A directory user input numbered `n`. */

@@ -1,27 +1,14 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { describe, test, type TestContext } from 'node:test';
 import { attachMappings, createMapping, createProvider, createUser, updateMapping, type ProviderInput } from '../../db/index.ts';
 import { disposeMappingEngine } from '../../engine/index.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { startTestEngine } from '../support/engine.ts';
+import { testProviderInput } from '../support/providers.ts';
 import { startScimTarget, type ScimTarget } from '../servers/index.ts';
 
 function providerInput(target: ScimTarget): ProviderInput {
-  return {
-    slug: `m-${randomUUID().slice(0, 8)}`,
-    name: 'SCIMMY target',
-    baseUrl: target.url,
-    plugin: 'scim2',
-    pluginOptions: {},
-    auth: { mode: 'bearer', token: target.token },
-    scope: { includeServiceAccounts: false, accessGroups: [] },
-    deprovision: 'delete',
-    pageSize: 50,
-    concurrency: 2,
-    dryRun: false,
-    enabled: true,
-  };
+  return testProviderInput(target, 'm', { concurrency: 2 });
 }
 
 /** A fresh database, a worker using the default (sandbox) mapper, and a SCIMMY target. */

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { describe, test, type TestContext } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import {
@@ -16,26 +15,13 @@ import {
 import { stableUid } from '../../activities/index.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { startTestEngine } from '../support/engine.ts';
+import { testProviderInput } from '../support/providers.ts';
 import { startScimTarget, type ScimTarget } from '../servers/index.ts';
 
 type TestDb = Awaited<ReturnType<typeof createTestDatabase>>;
 
 function providerInput(target: ScimTarget, overrides: Partial<ProviderInput> = {}): ProviderInput {
-  return {
-    slug: `t-${randomUUID().slice(0, 8)}`,
-    name: 'SCIMMY target',
-    baseUrl: target.url,
-    plugin: 'scim2',
-    pluginOptions: {},
-    auth: { mode: 'bearer', token: target.token },
-    scope: { includeServiceAccounts: false, accessGroups: [] },
-    deprovision: 'delete',
-    pageSize: 7,
-    concurrency: 3,
-    dryRun: false,
-    enabled: true,
-    ...overrides,
-  };
+  return testProviderInput(target, 't', { pageSize: 7, concurrency: 3, ...overrides });
 }
 
 async function seedDirectory(testDb: TestDb, users: number, groups: number) {

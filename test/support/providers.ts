@@ -1,0 +1,22 @@
+import { randomUUID } from 'node:crypto';
+import type { ProviderInput } from '../../db/index.ts';
+import type { ScimTarget } from '../servers/index.ts';
+
+/** A scim2 provider pointing at a test target, with a unique slug (`<prefix>-xxxxxxxx`); overrides win. */
+export function testProviderInput(target: ScimTarget, prefix: string, overrides: Partial<ProviderInput> = {}): ProviderInput {
+  return {
+    slug: `${prefix}-${randomUUID().slice(0, 8)}`,
+    name: 'SCIMMY target',
+    baseUrl: target.url,
+    plugin: 'scim2',
+    pluginOptions: {},
+    auth: { mode: 'bearer', token: target.token },
+    scope: { includeServiceAccounts: false, accessGroups: [] },
+    deprovision: 'delete',
+    pageSize: 50,
+    concurrency: 4,
+    dryRun: false,
+    enabled: true,
+    ...overrides,
+  };
+}
