@@ -54,6 +54,7 @@ export const ProviderViewSchema = z.object({
   deprovision: z.enum(['delete', 'deactivate', 'leave']),
   pageSize: z.int(),
   concurrency: z.int(),
+  fullSyncIntervalMinutes: z.int(),
   dryRun: z.boolean(),
   enabled: z.boolean(),
   configVersion: z.int(),

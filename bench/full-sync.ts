@@ -6,7 +6,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'undici';
-import { createProvider } from '../db/index.ts';
+import { createProvider, ProviderInputSchema } from '../db/index.ts';
 import { createTestDatabase } from '../test/support/db.ts';
 import { startTestEngine } from '../test/support/engine.ts';
 
@@ -106,20 +106,18 @@ export async function runFullSyncBench(options: { users?: number; groups?: numbe
          JOIN (SELECT id, row_number() OVER (ORDER BY id) AS n FROM groups) g ON g.n = (u.n % $1) + 1`,
       [groups],
     );
-    const provider = await createProvider(testDb.db, engine.secrets, {
-      slug: `bench-${randomUUID().slice(0, 8)}`,
-      name: 'bench',
-      baseUrl: target.url,
-      plugin: 'scim2',
-      pluginOptions: {},
-      auth: { mode: 'bearer', token: 'bench' },
-      scope: { includeServiceAccounts: false, accessGroups: [] },
-      deprovision: 'delete',
-      pageSize,
-      concurrency,
-      dryRun: false,
-      enabled: true,
-    });
+    const provider = await createProvider(
+      testDb.db,
+      engine.secrets,
+      ProviderInputSchema.parse({
+        slug: `bench-${randomUUID().slice(0, 8)}`,
+        name: 'bench',
+        baseUrl: target.url,
+        auth: { mode: 'bearer', token: 'bench' },
+        pageSize,
+        concurrency,
+      }),
+    );
 
     await call(target.origin, 'POST', '/_record?on=1');
     let started = performance.now();

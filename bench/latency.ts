@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { createProvider, updateUser } from '../db/index.ts';
+import { createProvider, ProviderInputSchema, updateUser } from '../db/index.ts';
 import { startOutboxRelay, temporalDeliver } from '../engine/index.ts';
 import { providerSyncWorkflowId } from '../workflows/index.ts';
 import { createTestDatabase } from '../test/support/db.ts';
@@ -128,20 +128,16 @@ export async function benchLatency(options: { rate?: number; seconds?: number; u
       [userCount],
     );
     const ids = (await testDb.db.query<{ id: string }>('SELECT id FROM users ORDER BY username')).rows.map((r) => r.id);
-    const provider = await createProvider(testDb.db, engine.secrets, {
-      slug: `lat-${randomUUID().slice(0, 8)}`,
-      name: 'latency bench',
-      baseUrl: `${proxyOrigin}/scim/v2`,
-      plugin: 'scim2',
-      pluginOptions: {},
-      auth: { mode: 'bearer', token: 'bench' },
-      scope: { includeServiceAccounts: false, accessGroups: [] },
-      deprovision: 'delete',
-      pageSize: 100,
-      concurrency: 4,
-      dryRun: false,
-      enabled: true,
-    });
+    const provider = await createProvider(
+      testDb.db,
+      engine.secrets,
+      ProviderInputSchema.parse({
+        slug: `lat-${randomUUID().slice(0, 8)}`,
+        name: 'latency bench',
+        baseUrl: `${proxyOrigin}/scim/v2`,
+        auth: { mode: 'bearer', token: 'bench' },
+      }),
+    );
     await engine.fullSync(provider);
     await fetch(`${proxyOrigin}/_times`, { method: 'POST' });
 

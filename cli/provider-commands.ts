@@ -15,8 +15,35 @@ interface CreateOptions {
   deprovision?: string;
   pageSize?: number;
   concurrency?: number;
+  fullSyncInterval?: number;
   dryRun?: boolean;
   disabled?: boolean;
+}
+
+interface UpdateOptions {
+  name?: string;
+  url?: string;
+  tokenEnv?: string;
+  deprovision?: string;
+  pageSize?: number;
+  concurrency?: number;
+  fullSyncInterval?: number;
+  dryRun?: boolean;
+  enabled?: boolean;
+}
+
+const deprovisionOption = () =>
+  new Option('--deprovision <mode>', 'what happens to users that leave scope').choices(['delete', 'deactivate', 'leave']);
+const intervalDescription = 'minutes between scheduled full syncs (1 to 10080; default 60)';
+
+/** Request body fields for the options both create and update take; absent options are left out. */
+function commonFields(options: CreateOptions | UpdateOptions) {
+  return {
+    ...(options.deprovision === undefined ? {} : { deprovision: options.deprovision }),
+    ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }),
+    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    ...(options.fullSyncInterval === undefined ? {} : { fullSyncIntervalMinutes: options.fullSyncInterval }),
+  };
 }
 
 async function readStdin(): Promise<string> {
@@ -43,7 +70,7 @@ async function readToken(ctx: CliContext, tokenEnv: string | undefined): Promise
   return token;
 }
 
-/** `providers list|show|create|delete`. */
+/** `providers list|show|create|update|delete`. */
 export function addProviderCommands(program: Command, ctx: CliContext): void {
   const { output } = ctx;
   const providers = program.command('providers').description('downstream SCIM endpoints');
@@ -85,15 +112,10 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
     .option('--plugin <id>', 'vendor plugin (default: scim2)')
     .option('--token-env <VAR>', 'read the bearer token from this environment variable')
     .option('--no-token', 'the endpoint needs no authentication')
-    .addOption(
-      new Option('--deprovision <mode>', 'what happens to users that leave scope').choices([
-        'delete',
-        'deactivate',
-        'leave',
-      ]),
-    )
+    .addOption(deprovisionOption())
     .option('--page-size <n>', 'objects per batch', positiveInt)
     .option('--concurrency <n>', 'batches in flight', positiveInt)
+    .option('--full-sync-interval <minutes>', intervalDescription, positiveInt)
     .option('--dry-run', 'compute changes without sending them')
     .option('--disabled', 'create the provider disabled')
     .action(async (options: CreateOptions) => {
@@ -104,14 +126,40 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
         baseUrl: options.url,
         auth,
         ...(options.plugin === undefined ? {} : { plugin: options.plugin }),
-        ...(options.deprovision === undefined ? {} : { deprovision: options.deprovision }),
-        ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }),
-        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+        ...commonFields(options),
         ...(options.dryRun ? { dryRun: true } : {}),
         ...(options.disabled ? { enabled: false } : {}),
       };
       const created = await ctx.api().post<ProviderView>('/providers', body);
       output.out(`created provider ${created.slug} (${created.id})`);
+    });
+  providers
+    .command('update <provider>')
+    .description('change a provider (by id or slug); only the options given change, and its schedule follows')
+    .option('--name <name>', 'display name')
+    .option('--url <url>', 'SCIM base URL')
+    .option('--token-env <VAR>', 'replace the bearer token with the one in this environment variable')
+    .addOption(deprovisionOption())
+    .option('--page-size <n>', 'objects per batch', positiveInt)
+    .option('--concurrency <n>', 'batches in flight', positiveInt)
+    .option('--full-sync-interval <minutes>', intervalDescription, positiveInt)
+    .option('--dry-run', 'compute changes without sending them')
+    .option('--no-dry-run', 'send changes')
+    .option('--enable', 'enable the provider (resumes its schedule)')
+    .option('--disable', 'disable the provider (pauses its schedule)')
+    .action(async (provider: string, options: UpdateOptions & { enable?: boolean; disable?: boolean }) => {
+      if (options.enable && options.disable) throw new ScimflowError('ERR_VALIDATION', '--enable and --disable contradict each other');
+      const body = {
+        ...(options.name === undefined ? {} : { name: options.name }),
+        ...(options.url === undefined ? {} : { baseUrl: options.url }),
+        ...(options.tokenEnv === undefined ? {} : { auth: { mode: 'bearer', token: await readToken(ctx, options.tokenEnv) } }),
+        ...commonFields(options),
+        ...(options.dryRun === undefined ? {} : { dryRun: options.dryRun }),
+        ...(options.enable ? { enabled: true } : options.disable ? { enabled: false } : {}),
+      };
+      if (Object.keys(body).length === 0) throw new ScimflowError('ERR_VALIDATION', 'nothing to change: give at least one option');
+      const updated = await ctx.api().patch<ProviderView>(`/providers/${encodeURIComponent(provider)}`, body);
+      output.out(`updated provider ${updated.slug} (configuration version ${updated.configVersion})`);
     });
   providers
     .command('delete <provider>')

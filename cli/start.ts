@@ -8,7 +8,7 @@ import cliProgress from 'cli-progress';
 import pino from 'pino';
 import { createApi, startApiServer } from '../api/index.ts';
 import { loadEnv, type Env } from '../config/index.ts';
-import { createProvider, getProviderForSync, importDirectory, type Db } from '../db/index.ts';
+import { createProvider, getProviderForSync, importDirectory, ProviderInputSchema, type Db } from '../db/index.ts';
 import {
   configureTemporalLogging,
   createSyncControl,
@@ -155,20 +155,9 @@ async function runDemo(ctx: {
   console.log(`Seeded the directory: ${JSON.stringify(imported)}`);
 
   const slug = `demo-${Date.now().toString(36)}`;
-  const provider = await ctx.secretsCreate({
-    slug,
-    name: 'Demo loopback SCIM target',
-    baseUrl: target.url,
-    plugin: 'scim2',
-    pluginOptions: {},
-    auth: { mode: 'bearer', token: target.token },
-    scope: { includeServiceAccounts: false, accessGroups: [] },
-    deprovision: 'delete',
-    pageSize: 100,
-    concurrency: 4,
-    dryRun: false,
-    enabled: true,
-  });
+  const provider = await ctx.secretsCreate(
+    ProviderInputSchema.parse({ slug, name: 'Demo loopback SCIM target', baseUrl: target.url, auth: { mode: 'bearer', token: target.token } }),
+  );
   const { runId, workflowId } = await ctx.control.requestFullSync(provider);
   if (ctx.uiUrl) console.log(`Full sync started: ${temporalUiLink(ctx.uiUrl, ctx.env.TEMPORAL_NAMESPACE, workflowId)}`);
 

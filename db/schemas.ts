@@ -87,6 +87,8 @@ export const ProviderInputSchema = z.strictObject({
   deprovision: z.enum(['delete', 'deactivate', 'leave']).default('delete'),
   pageSize: z.int().min(1).max(1000).default(100),
   concurrency: z.int().min(1).max(64).default(4),
+  /** Minutes between scheduled full syncs (each provider gets its own offset within the interval). */
+  fullSyncIntervalMinutes: z.int().min(1).max(10_080).default(60),
   dryRun: z.boolean().default(false),
   enabled: z.boolean().default(true),
 });
@@ -105,6 +107,7 @@ export interface ProviderView {
   deprovision: 'delete' | 'deactivate' | 'leave';
   pageSize: number;
   concurrency: number;
+  fullSyncIntervalMinutes: number;
   dryRun: boolean;
   enabled: boolean;
   configVersion: number;
@@ -143,6 +146,7 @@ export const ProviderUpdateSchema = ProviderInputSchema.omit({ slug: true })
     deprovision: ProviderInputSchema.shape.deprovision.unwrap(),
     pageSize: ProviderInputSchema.shape.pageSize.unwrap(),
     concurrency: ProviderInputSchema.shape.concurrency.unwrap(),
+    fullSyncIntervalMinutes: ProviderInputSchema.shape.fullSyncIntervalMinutes.unwrap(),
     dryRun: ProviderInputSchema.shape.dryRun.unwrap(),
     enabled: ProviderInputSchema.shape.enabled.unwrap(),
   })

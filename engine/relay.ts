@@ -11,7 +11,7 @@ import { inTransaction, type Db } from '../db/index.ts';
 import { directoryChangesSignal, providerSync, type DirectoryChanges, type FlushPolicy } from '../workflows/index.ts';
 import { providerSyncStartOptions } from './schedules.ts';
 
-/** The channel the outbox trigger notifies. */
+/** The channel the outbox trigger (migration 0003) notifies. */
 export const OUTBOX_CHANNEL = 'scimflow_outbox';
 
 /** A provider the relay delivers to. */
@@ -66,16 +66,6 @@ export function temporalDeliver(client: Client, taskQueue: string, flush?: Parti
   };
 }
 
-/** Installs the statement trigger that NOTIFYs the relay; idempotent and safe to race from several processes. */
-async function installNotifyTrigger(db: Db): Promise<void> {
-  await inTransaction(db, async (client) => {
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('scimflow_outbox_notify'))`);
-    await client.query(`CREATE OR REPLACE FUNCTION scimflow_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN PERFORM pg_notify('${OUTBOX_CHANNEL}', ''); RETURN NULL; END $$`);
-    await client.query(`CREATE OR REPLACE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION scimflow_outbox_notify()`);
-  });
-}
-
 /**
  * Starts a relay. `deliver` defaults to Temporal signal-with-start; `onError` hears failed rounds (they are retried
  * at the next poll).
@@ -114,7 +104,6 @@ export async function startOutboxRelay(options: {
     });
   }
 
-  await installNotifyTrigger(db);
   let listener: pg.PoolClient | null = null;
   const listen = async () => {
     try {

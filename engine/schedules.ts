@@ -11,9 +11,6 @@ import {
   type ScheduledFullSyncInput,
 } from '../workflows/index.ts';
 
-/** How often a provider is fully synced unless told otherwise. */
-export const DEFAULT_FULL_SYNC_INTERVAL_MS = 60 * 60 * 1000;
-
 /** Temporal Schedule id of a provider's periodic full sync. */
 export function fullSyncScheduleId(slug: string): string {
   return `full-sync-schedule:${slug}`;
@@ -45,16 +42,16 @@ export interface ScheduleManager {
   remove(provider: Pick<ProviderView, 'slug'>): Promise<void>;
 }
 
-/** Builds the schedule manager; `intervalMs(provider)` picks each provider's interval (default one hour). */
-export function createScheduleManager(deps: {
-  client: Client;
-  taskQueue: string;
-  intervalMs?: (provider: ProviderView) => number;
-}): ScheduleManager {
+/** A provider's full-sync interval in milliseconds, from its `fullSyncIntervalMinutes`. */
+export function fullSyncIntervalMs(provider: Pick<ProviderView, 'fullSyncIntervalMinutes'>): number {
+  return provider.fullSyncIntervalMinutes * 60_000;
+}
+
+/** Builds the schedule manager: each schedule runs every `fullSyncIntervalMinutes`, at the provider's own offset. */
+export function createScheduleManager(deps: { client: Client; taskQueue: string }): ScheduleManager {
   const { client, taskQueue } = deps;
-  const intervalOf = deps.intervalMs ?? (() => DEFAULT_FULL_SYNC_INTERVAL_MS);
   const describe = (provider: ProviderView) => {
-    const every = intervalOf(provider);
+    const every = fullSyncIntervalMs(provider);
     const action: ScheduleOptionsAction = {
       type: 'startWorkflow',
       workflowType: scheduledFullSync,

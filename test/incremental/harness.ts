@@ -97,7 +97,7 @@ export async function incrementalWorld(t: TestContext, options: { relay?: boolea
 
   const newProvider = (overrides: Partial<ProviderInput> = {}): Promise<ProviderView> =>
     createProvider(db, secrets, providerInput(target, overrides));
-  return { db, client, taskQueue, target, control, newProvider, startWorker, stopWorker, startRelay };
+  return { db, client, secrets, taskQueue, target, control, newProvider, startWorker, stopWorker, startRelay };
 }
 
 /** A provider on the target with the defaults the tests share. */

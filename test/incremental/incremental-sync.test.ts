@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { addMembers, createGroup, createUser, deleteProvider, deleteUser, removeMember, updateUser, type DirectoryUser } from '../../db/index.ts';
-import { fullSyncScheduleId, providerSyncStartOptions, reconcileSchedules } from '../../engine/index.ts';
+import {
+  addMembers,
+  createGroup,
+  createUser,
+  deleteProvider,
+  deleteUser,
+  removeMember,
+  updateProvider,
+  updateUser,
+  type DirectoryUser,
+} from '../../db/index.ts';
+import { fullSyncScheduleId, providerSyncStartOptions, reconcileSchedules, scheduleOffsetMs } from '../../engine/index.ts';
 import { providerSync } from '../../workflows/index.ts';
 import { eventually, incrementalWorld, person } from './harness.ts';
 
@@ -200,6 +210,28 @@ describe('incremental sync from directory events', () => {
     await deleteProvider(db, provider.id);
     await control.providerDeleted(provider);
     await assert.rejects(handle.describe(), (error: Error) => error.name === 'ScheduleNotFoundError');
+  });
+
+  test("a provider's schedule runs at its own interval and offset, and follows a change of the interval", async (t) => {
+    const { db, client, secrets, control, newProvider } = await incrementalWorld(t);
+    const provider = await newProvider({ fullSyncIntervalMinutes: 15 });
+    await control.providerChanged(provider);
+    const handle = client.schedule.getHandle(fullSyncScheduleId(provider.slug));
+    t.after(() => handle.delete().catch(() => undefined));
+    const first = (await handle.describe()).spec.intervals?.[0];
+    assert.equal(first?.every, 15 * 60_000);
+    assert.equal(first?.offset, scheduleOffsetMs(provider.slug, 15 * 60_000));
+    assert.ok(Number(first?.offset) < 15 * 60_000);
+
+    const changed = await updateProvider(db, secrets, provider.id, { fullSyncIntervalMinutes: 360 });
+    await control.providerChanged(changed);
+    const second = await handle.describe();
+    assert.equal(second.spec.intervals?.[0]?.every, 360 * 60_000);
+    assert.equal(second.spec.intervals?.[0]?.offset, scheduleOffsetMs(provider.slug, 360 * 60_000));
+    assert.equal(second.state.paused, false);
+    const upcoming = second.info.nextActionTimes.map((at) => at.getTime());
+    assert.ok(upcoming.length > 1);
+    assert.equal(upcoming[1]! - upcoming[0]!, 360 * 60_000);
   });
 
   test('reconciling at startup gives a schedule to a provider written without the API, paused when it is disabled', async (t) => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { createApi, startApiServer } from '../../api/index.ts';
-import { createProvider, createSecretBox, createUser, generateSecretKey, getMapping, listProviderMappings } from '../../db/index.ts';
+import { createProvider, createSecretBox, createUser, generateSecretKey, getMapping, listProviderMappings, ProviderInputSchema } from '../../db/index.ts';
 import { createMappingEngine } from '../../sandbox/index.ts';
 import { recordingSyncControl } from '../api/api-harness.ts';
 import { createTestDatabase } from '../support/db.ts';
@@ -40,11 +40,11 @@ describe('scimflow mappings CLI', () => {
       await testDb.drop();
     });
     const env = { SCIMFLOW_API_URL: server.url };
-    const provider = await createProvider(testDb.db, secrets, {
-      slug: 'cli-target', name: 'CLI target', baseUrl: 'http://127.0.0.1:9/scim/v2', plugin: 'scim2', pluginOptions: {},
-      auth: { mode: 'none' }, scope: { includeServiceAccounts: false, accessGroups: [] }, deprovision: 'delete',
-      pageSize: 100, concurrency: 1, dryRun: false, enabled: true,
-    });
+    const provider = await createProvider(
+      testDb.db,
+      secrets,
+      ProviderInputSchema.parse({ slug: 'cli-target', name: 'CLI target', baseUrl: 'http://127.0.0.1:9/scim/v2', auth: { mode: 'none' }, concurrency: 1 }),
+    );
     await createUser(testDb.db, {
       username: 'ada@example.test', displayName: 'Ada', email: null, givenName: null, familyName: null,
       active: true, kind: 'internal', attributes: {},

@@ -15,6 +15,7 @@ export function testProviderInput(target: ScimTarget, prefix: string, overrides:
     deprovision: 'delete',
     pageSize: 50,
     concurrency: 4,
+    fullSyncIntervalMinutes: 60,
     dryRun: false,
     enabled: true,
     ...overrides,
