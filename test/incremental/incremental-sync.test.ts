@@ -11,8 +11,9 @@ import {
   updateUser,
   type DirectoryUser,
 } from '../../db/index.ts';
-import { fullSyncScheduleId, providerSyncStartOptions, reconcileSchedules, scheduleOffsetMs } from '../../engine/index.ts';
+import { fullSyncScheduleId, OUTBOX_CHANNEL, providerSyncStartOptions, reconcileSchedules, scheduleOffsetMs } from '../../engine/index.ts';
 import { providerSync } from '../../workflows/index.ts';
+import { createTestDatabase } from '../support/db.ts';
 import { eventually, incrementalWorld, person } from './harness.ts';
 
 describe('incremental sync from directory events', () => {
@@ -284,5 +285,25 @@ describe('incremental sync from directory events', () => {
       },
       30_000,
     );
+  });
+});
+
+describe('the outbox wake-up', () => {
+  test('every directory write transaction notifies the relay channel, from the migrated schema alone', async (t) => {
+    const testDb = await createTestDatabase();
+    const listener = await testDb.db.connect();
+    t.after(async () => {
+      listener.release();
+      await testDb.drop();
+    });
+    const heard: string[] = [];
+    listener.on('notification', (message) => heard.push(message.channel));
+    await listener.query(`LISTEN ${OUTBOX_CHANNEL}`);
+
+    const user = await createUser(testDb.db, person(1));
+    await eventually('a notification for the user', async () => (heard.length === 1 ? true : undefined));
+    await createGroup(testDb.db, { name: 'notified', attributes: {}, members: [user.id] });
+    await eventually('a notification for the group', async () => (heard.length === 2 ? true : undefined));
+    assert.deepEqual(heard, [OUTBOX_CHANNEL, OUTBOX_CHANNEL]);
   });
 });
