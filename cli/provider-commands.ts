@@ -33,7 +33,11 @@ interface UpdateOptions {
 }
 
 const deprovisionOption = () =>
-  new Option('--deprovision <mode>', 'what happens to users that leave scope').choices(['delete', 'deactivate', 'leave']);
+  new Option('--deprovision <mode>', 'what happens to users that leave scope').choices([
+    'delete',
+    'deactivate',
+    'leave',
+  ]);
 const intervalDescription = 'minutes between scheduled full syncs (1 to 10080; default 60)';
 
 /** Request body fields for the options both create and update take; absent options are left out. */
@@ -148,16 +152,20 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
     .option('--enable', 'enable the provider (resumes its schedule)')
     .option('--disable', 'disable the provider (pauses its schedule)')
     .action(async (provider: string, options: UpdateOptions & { enable?: boolean; disable?: boolean }) => {
-      if (options.enable && options.disable) throw new ScimflowError('ERR_VALIDATION', '--enable and --disable contradict each other');
+      if (options.enable && options.disable)
+        throw new ScimflowError('ERR_VALIDATION', '--enable and --disable contradict each other');
       const body = {
         ...(options.name === undefined ? {} : { name: options.name }),
         ...(options.url === undefined ? {} : { baseUrl: options.url }),
-        ...(options.tokenEnv === undefined ? {} : { auth: { mode: 'bearer', token: await readToken(ctx, options.tokenEnv) } }),
+        ...(options.tokenEnv === undefined
+          ? {}
+          : { auth: { mode: 'bearer', token: await readToken(ctx, options.tokenEnv) } }),
         ...commonFields(options),
         ...(options.dryRun === undefined ? {} : { dryRun: options.dryRun }),
         ...(options.enable ? { enabled: true } : options.disable ? { enabled: false } : {}),
       };
-      if (Object.keys(body).length === 0) throw new ScimflowError('ERR_VALIDATION', 'nothing to change: give at least one option');
+      if (Object.keys(body).length === 0)
+        throw new ScimflowError('ERR_VALIDATION', 'nothing to change: give at least one option');
       const updated = await ctx.api().patch<ProviderView>(`/providers/${encodeURIComponent(provider)}`, body);
       output.out(`updated provider ${updated.slug} (configuration version ${updated.configVersion})`);
     });

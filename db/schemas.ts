@@ -1,7 +1,9 @@
 import * as z from 'zod';
 
 /** Lower-case slug naming a provider in URLs, workflow ids and the Temporal UI. */
-export const SlugSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, at most 63');
+export const SlugSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, at most 63');
 
 /** Free-form extra attributes of a user or group, available to mappings. */
 export const AttributesSchema = z.record(z.string(), z.unknown());

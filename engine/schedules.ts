@@ -1,5 +1,10 @@
 import { Context } from '@temporalio/activity';
-import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptionsAction } from '@temporalio/client';
+import {
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type Client,
+  type ScheduleOptionsAction,
+} from '@temporalio/client';
 import { listProviders, type Db, type ProviderView } from '../db/index.ts';
 import {
   fullSyncWantedSignal,
@@ -24,7 +29,11 @@ export function scheduleOffsetMs(slug: string, intervalMs: number): number {
 }
 
 /** Options of the provider workflow start, shared by the relay, the schedules and manual requests. */
-export function providerSyncStartOptions(provider: Pick<ProviderView, 'id' | 'slug'>, taskQueue: string, flush?: ProviderSyncInput['flush']) {
+export function providerSyncStartOptions(
+  provider: Pick<ProviderView, 'id' | 'slug'>,
+  taskQueue: string,
+  flush?: ProviderSyncInput['flush'],
+) {
   return {
     taskQueue,
     workflowId: providerSyncWorkflowId(provider.slug),
@@ -73,7 +82,11 @@ export function createScheduleManager(deps: { client: Client; taskQueue: string 
       const note = provider.enabled ? 'provider enabled' : 'provider disabled';
       const handle = client.schedule.getHandle(scheduleId);
       try {
-        await handle.update((previous) => ({ ...previous, ...wanted, state: { ...previous.state, paused: !provider.enabled, note } }));
+        await handle.update((previous) => ({
+          ...previous,
+          ...wanted,
+          state: { ...previous.state, paused: !provider.enabled, note },
+        }));
       } catch (error) {
         if (!(error instanceof ScheduleNotFoundError)) throw error;
         await client.schedule.create({

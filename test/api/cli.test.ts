@@ -242,6 +242,48 @@ describe('scimflow CLI', () => {
     assert.ok(!list.stdout.includes(TOKEN) && !show.stdout.includes(TOKEN));
   });
 
+  test('providers update changes only the options given and rotates the token from a variable without printing it', async () => {
+    await createProvider('updated');
+    const result = await runCli(
+      ['providers', 'update', 'updated', '--full-sync-interval', '15', '--disable', '--token-env', 'NEW_TOKEN'],
+      { env: { ...env, NEW_TOKEN: `${TOKEN}-rotated` } },
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^updated provider updated \(configuration version 2\)$/m);
+    assert.ok(!result.stdout.includes(TOKEN) && !result.stderr.includes(TOKEN));
+    const { rows } = await database.db.query<{
+      id: string;
+      full_sync_interval_minutes: number;
+      enabled: boolean;
+      page_size: number;
+    }>("SELECT id, full_sync_interval_minutes, enabled, page_size FROM providers WHERE slug = 'updated'");
+    assert.deepEqual(
+      { ...rows[0], id: undefined },
+      { id: undefined, full_sync_interval_minutes: 15, enabled: false, page_size: 100 },
+    );
+    assert.deepEqual((await getProviderForSync(database.db, secrets, rows[0]!.id)).auth, {
+      mode: 'bearer',
+      token: `${TOKEN}-rotated`,
+    });
+  });
+
+  test('providers update with nothing to change, or contradicting itself, exits 1 and changes nothing', async () => {
+    await createProvider('unchanged');
+    const nothing = await runCli(['providers', 'update', 'unchanged'], { env });
+    assert.equal(nothing.code, 1);
+    assert.match(nothing.stderr, /^error: ERR_VALIDATION: nothing to change/m);
+    const both = await runCli(['providers', 'update', 'unchanged', '--enable', '--disable'], { env });
+    assert.equal(both.code, 1);
+    assert.match(both.stderr, /--enable and --disable/);
+    const tooLong = await runCli(['providers', 'update', 'unchanged', '--full-sync-interval', '20000'], { env });
+    assert.equal(tooLong.code, 1);
+    assert.match(tooLong.stderr, /fullSyncIntervalMinutes/);
+    const { rows } = await database.db.query<{ config_version: number }>(
+      "SELECT config_version FROM providers WHERE slug = 'unchanged'",
+    );
+    assert.equal(rows[0]?.config_version, 1);
+  });
+
   test('sync follows the run to its end, prints its counts and exits 0 when nothing failed', async () => {
     await createProvider('healthy');
     const result = await runCli(['sync', 'healthy'], { env });

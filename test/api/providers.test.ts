@@ -117,20 +117,34 @@ describe('providers API', () => {
   });
 
   test('the full-sync interval is kept per provider, bounded to a week, and a change of it tells the sync engine', async () => {
-    const created = await api.request<ProviderView>('POST', '/api/v1/providers', providerBody('every-15', { fullSyncIntervalMinutes: 15 }));
+    const created = await api.request<ProviderView>(
+      'POST',
+      '/api/v1/providers',
+      providerBody('every-15', { fullSyncIntervalMinutes: 15 }),
+    );
     assert.equal(created.body.fullSyncIntervalMinutes, 15);
     const tooLong = await api.request('PATCH', '/api/v1/providers/every-15', { fullSyncIntervalMinutes: 10_081 });
     assert.equal(tooLong.status, 400);
-    assert.deepEqual(tooLong.body.error.issues?.map((issue) => issue.path), ['fullSyncIntervalMinutes']);
+    assert.deepEqual(
+      tooLong.body.error.issues?.map((issue) => issue.path),
+      ['fullSyncIntervalMinutes'],
+    );
     const fractional = await api.request('PATCH', '/api/v1/providers/every-15', { fullSyncIntervalMinutes: 7.5 });
     assert.equal(fractional.status, 400);
 
-    const changed = await api.request<ProviderView>('PATCH', '/api/v1/providers/every-15', { fullSyncIntervalMinutes: 240 });
+    const changed = await api.request<ProviderView>('PATCH', '/api/v1/providers/every-15', {
+      fullSyncIntervalMinutes: 240,
+    });
     assert.equal(changed.body.fullSyncIntervalMinutes, 240);
     assert.equal(changed.body.configVersion, 2);
-    const notified = api.sync.calls.filter((call) => call.slug === 'every-15').map((call) => `${call.method}@${call.configVersion}`);
+    const notified = api.sync.calls
+      .filter((call) => call.slug === 'every-15')
+      .map((call) => `${call.method}@${call.configVersion}`);
     assert.deepEqual(notified, ['providerChanged@1', 'providerChanged@2']);
-    assert.equal((await api.request<ProviderView>('GET', '/api/v1/providers/every-15')).body.fullSyncIntervalMinutes, 240);
+    assert.equal(
+      (await api.request<ProviderView>('GET', '/api/v1/providers/every-15')).body.fullSyncIntervalMinutes,
+      240,
+    );
   });
 
   test('an unknown plugin or bad plugin options are a 400 ERR_CONFIG and nothing is saved', async () => {

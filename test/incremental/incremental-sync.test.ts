@@ -11,7 +11,13 @@ import {
   updateUser,
   type DirectoryUser,
 } from '../../db/index.ts';
-import { fullSyncScheduleId, OUTBOX_CHANNEL, providerSyncStartOptions, reconcileSchedules, scheduleOffsetMs } from '../../engine/index.ts';
+import {
+  fullSyncScheduleId,
+  OUTBOX_CHANNEL,
+  providerSyncStartOptions,
+  reconcileSchedules,
+  scheduleOffsetMs,
+} from '../../engine/index.ts';
 import { providerSync } from '../../workflows/index.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { eventually, incrementalWorld, person } from './harness.ts';
@@ -21,7 +27,9 @@ describe('incremental sync from directory events', () => {
     const { db, target, newProvider } = await incrementalWorld(t);
     await newProvider();
     const user = await createUser(db, person(1));
-    const remote = await eventually('the user on the target', async () => (await target.users()).find((u) => u.userName === user.username));
+    const remote = await eventually('the user on the target', async () =>
+      (await target.users()).find((u) => u.userName === user.username),
+    );
     assert.equal(remote.displayName, 'Person 1');
     // The run's counters are written just after the request, so they are polled for too.
     const runs = await eventually('the run recorded', async () => {
@@ -37,15 +45,22 @@ describe('incremental sync from directory events', () => {
     const { db, target, newProvider } = await incrementalWorld(t);
     await newProvider();
     const user = await createUser(db, person(1));
-    await eventually('the user on the target', async () => (await target.users()).find((u) => u.userName === user.username));
+    await eventually('the user on the target', async () =>
+      (await target.users()).find((u) => u.userName === user.username),
+    );
     await target.resetLog();
 
     await updateUser(db, user.id, { displayName: 'Short-lived name' });
     await deleteUser(db, user.id);
 
-    await eventually('the user gone from the target', async () => ((await target.users()).length === 0 ? true : undefined));
+    await eventually('the user gone from the target', async () =>
+      (await target.users()).length === 0 ? true : undefined,
+    );
     const writes = (await target.requests()).filter((r) => r.method !== 'GET');
-    assert.deepEqual(writes.map((w) => w.method), ['DELETE']);
+    assert.deepEqual(
+      writes.map((w) => w.method),
+      ['DELETE'],
+    );
   });
 
   test('a burst of 1,000 changes to 100 users sends far fewer than 1,000 requests and ends in the exact final state', async (t) => {
@@ -53,7 +68,11 @@ describe('incremental sync from directory events', () => {
     await newProvider();
     const users: DirectoryUser[] = [];
     for (let i = 0; i < 100; i += 1) users.push(await createUser(db, person(i)));
-    await eventually('100 users on the target', async () => ((await target.users()).length === 100 ? true : undefined), 30_000);
+    await eventually(
+      '100 users on the target',
+      async () => ((await target.users()).length === 100 ? true : undefined),
+      30_000,
+    );
     await target.resetLog();
 
     for (let round = 1; round <= 10; round += 1) {
@@ -64,7 +83,9 @@ describe('incremental sync from directory events', () => {
       'every user at its last name',
       async () => {
         const remote = await target.users();
-        return users.every((u, i) => remote.find((r) => r.userName === u.username)?.displayName === `Person ${i} v10`) ? true : undefined;
+        return users.every((u, i) => remote.find((r) => r.userName === u.username)?.displayName === `Person ${i} v10`)
+          ? true
+          : undefined;
       },
       30_000,
     );
@@ -81,13 +102,18 @@ describe('incremental sync from directory events', () => {
     const outsider = await createUser(db, person(2));
 
     await addMembers(db, access.id, [user.id]);
-    const remote = await eventually('the user provisioned', async () => (await target.users()).find((u) => u.userName === user.username));
+    const remote = await eventually('the user provisioned', async () =>
+      (await target.users()).find((u) => u.userName === user.username),
+    );
     const group = await eventually('the access group with its member', async () => {
       const g = (await target.groups()).find((rg) => rg.displayName === 'app-users');
       return g?.members?.some((m) => m.value === remote.id) ? g : undefined;
     });
     assert.equal(group.members?.length, 1);
-    assert.equal((await target.users()).some((u) => u.userName === outsider.username), false);
+    assert.equal(
+      (await target.users()).some((u) => u.userName === outsider.username),
+      false,
+    );
 
     await removeMember(db, access.id, user.id);
     await eventually('the user deprovisioned', async () => ((await target.users()).length === 0 ? true : undefined));
@@ -111,7 +137,10 @@ describe('incremental sync from directory events', () => {
       return u?.active === false ? u : undefined;
     });
     const group = (await target.groups()).find((rg) => rg.displayName === 'team');
-    assert.equal(group?.members?.some((m) => m.value === remoteA.id), false);
+    assert.equal(
+      group?.members?.some((m) => m.value === remoteA.id),
+      false,
+    );
     assert.equal(group?.members?.length, 1);
   });
 
@@ -119,7 +148,10 @@ describe('incremental sync from directory events', () => {
     const { db, client, taskQueue, target, newProvider } = await incrementalWorld(t);
     const provider = await newProvider();
     const options = providerSyncStartOptions(provider, taskQueue);
-    const handle = await client.workflow.start(providerSync, { ...options, args: [{ ...options.args[0], historyLimit: 20 }] });
+    const handle = await client.workflow.start(providerSync, {
+      ...options,
+      args: [{ ...options.args[0], historyLimit: 20 }],
+    });
     const users: DirectoryUser[] = [];
     for (let i = 0; i < 30; i += 1) {
       users.push(await createUser(db, person(i)));
@@ -134,7 +166,9 @@ describe('incremental sync from directory events', () => {
       async () => {
         const remote = await target.users();
         const expected = users.map((_, i) => (i % 3 === 1 ? `Person ${i} edited` : `Person ${i}`));
-        return users.every((u, i) => remote.find((r) => r.userName === u.username)?.displayName === expected[i]) ? true : undefined;
+        return users.every((u, i) => remote.find((r) => r.userName === u.username)?.displayName === expected[i])
+          ? true
+          : undefined;
       },
       30_000,
     );
@@ -167,7 +201,11 @@ describe('incremental sync from directory events', () => {
     assert.ok(Number(rows[0]!.n) > 0, 'the batch in flight was not marked dispatched');
 
     await startRelay();
-    await eventually('all 30 users on the target', async () => ((await target.users()).length === 30 ? true : undefined), 30_000);
+    await eventually(
+      'all 30 users on the target',
+      async () => ((await target.users()).length === 30 ? true : undefined),
+      30_000,
+    );
     const left = await db.query<{ n: string }>('SELECT count(*) AS n FROM outbox WHERE dispatched_at IS NULL');
     assert.equal(Number(left.rows[0]!.n), 0);
   });
@@ -187,7 +225,9 @@ describe('incremental sync from directory events', () => {
     assert.equal((await target.users()).length, 1);
 
     await startWorker();
-    await eventually('the user created meanwhile', async () => (await target.users()).find((u) => u.userName === later.username));
+    await eventually('the user created meanwhile', async () =>
+      (await target.users()).find((u) => u.userName === later.username),
+    );
   });
 
   test("a provider's schedule exists after creation, pauses when disabled, is gone after deletion, and asks for a full sync", async (t) => {
@@ -263,10 +303,16 @@ describe('incremental sync from directory events', () => {
     const ticket = await control.requestFullSync(provider);
     await burst;
 
-    await eventually('the requested full sync finished', async () => {
-      const { rows } = await db.query<{ status: string }>('SELECT status FROM sync_runs WHERE id = $1', [ticket.runId]);
-      return rows[0]?.status === 'running' ? undefined : rows[0]?.status;
-    }, 30_000).then((status) => assert.equal(status, 'succeeded'));
+    await eventually(
+      'the requested full sync finished',
+      async () => {
+        const { rows } = await db.query<{ status: string }>('SELECT status FROM sync_runs WHERE id = $1', [
+          ticket.runId,
+        ]);
+        return rows[0]?.status === 'running' ? undefined : rows[0]?.status;
+      },
+      30_000,
+    ).then((status) => assert.equal(status, 'succeeded'));
 
     const kept = users.slice(10);
     await eventually(
@@ -274,7 +320,9 @@ describe('incremental sync from directory events', () => {
       async () => {
         const remote = await target.users();
         if (remote.length !== 30) return undefined;
-        const names = kept.every((u) => remote.find((r) => r.userName === u.username)?.displayName === `Person ${users.indexOf(u)} r5`);
+        const names = kept.every(
+          (u) => remote.find((r) => r.userName === u.username)?.displayName === `Person ${users.indexOf(u)} r5`,
+        );
         const g = (await target.groups()).find((rg) => rg.displayName === 'everyone');
         const expectedMembers = users
           .slice(15)
