@@ -4,6 +4,7 @@ import {
   countInScope,
   createRun,
   deleteLinks,
+  existingGroupIds,
   finishRun,
   getLinks,
   inTransaction,
@@ -565,9 +566,12 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
             }
             groupRec.counts.processed += groupRows.length;
             const groupsInScope = new Set(ids);
+            // A group outside the filter stays on the target as last synced unless the provider says otherwise;
+            // one deleted from the directory goes.
+            const kept = new Set(provider.scope.removeGroupsLeavingFilter ? [] : await existingGroupIds(db, groupIds));
             for (const id of groupIds) {
               const link = groupLinks.get(id);
-              if (!groupsInScope.has(id) && link) await deprovisionOne(groupRec, provider, target, link, { reason: 'out of scope' });
+              if (!groupsInScope.has(id) && !kept.has(id) && link) await deprovisionOne(groupRec, provider, target, link, { reason: 'out of scope' });
             }
           } finally {
             await groupRec.flush();

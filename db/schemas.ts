@@ -63,6 +63,11 @@ export const ProviderScopeSchema = z.strictObject({
   accessGroups: z.array(z.uuid()).default([]),
   /** When present, only these groups are provisioned; when absent, every group is. */
   groups: z.array(z.uuid()).optional(),
+  /**
+   * A group that leaves the `groups` filter is left on the target as last synced (authentik's behaviour) unless
+   * this is true, when it is deleted there. A group deleted from the directory is always deleted on the target.
+   */
+  removeGroupsLeavingFilter: z.boolean().optional(),
 });
 export type ProviderScope = z.infer<typeof ProviderScopeSchema>;
 

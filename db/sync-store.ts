@@ -89,6 +89,8 @@ const USER_SCOPE = `(
 const GROUP_SCOPE = `(
   ($1::jsonb -> 'groups') IS NULL OR jsonb_typeof($1::jsonb -> 'groups') <> 'array'
   OR g.id IN (SELECT jsonb_array_elements_text($1::jsonb -> 'groups')::uuid))`;
+// Whether groups that leave the filter are removed from the target (see ProviderScope.removeGroupsLeavingFilter).
+const REMOVE_FILTERED_GROUPS = `COALESCE(($1::jsonb ->> 'removeGroupsLeavingFilter')::boolean, false)`;
 
 /** Counts the users and groups in a provider's scope. */
 export async function countInScope(q: Queryable, scope: ProviderScope): Promise<{ users: number; groups: number }> {
@@ -229,9 +231,17 @@ export async function deleteLinks(q: Queryable, providerId: string, objectType: 
   ]);
 }
 
+/** Those of `ids` that are groups in the directory, whatever the scope. */
+export async function existingGroupIds(q: Queryable, ids: readonly string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await q.query<{ id: string }>('SELECT id FROM groups WHERE id = ANY($1::uuid[])', [ids]);
+  return rows.map((row) => row.id);
+}
+
 /**
  * Links (after `after`, in local id order) whose object no longer exists or has left the provider's scope, and
- * still has a live remote object to deprovision. Already-deactivated users are not returned again.
+ * still has a live remote object to deprovision. Already-deactivated users are not returned again, nor are groups
+ * that only left the group filter, unless the scope says to remove those.
  */
 export async function listOutOfScopeLinks(
   q: Queryable,
@@ -244,7 +254,7 @@ export async function listOutOfScopeLinks(
   const inScope =
     objectType === 'user'
       ? `EXISTS (SELECT 1 FROM users u WHERE u.id = l.local_id AND ${USER_SCOPE})`
-      : `EXISTS (SELECT 1 FROM groups g WHERE g.id = l.local_id AND ${GROUP_SCOPE})`;
+      : `EXISTS (SELECT 1 FROM groups g WHERE g.id = l.local_id AND (${GROUP_SCOPE} OR NOT ${REMOVE_FILTERED_GROUPS}))`;
   const { rows } = await q.query<LinkRow>(
     `SELECT l.* FROM provider_links l
       WHERE l.provider_id = $2 AND l.object_type = $3 AND ($4::uuid IS NULL OR l.local_id > $4)

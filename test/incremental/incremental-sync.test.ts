@@ -4,6 +4,7 @@ import {
   addMembers,
   createGroup,
   createUser,
+  deleteGroup,
   deleteProvider,
   deleteUser,
   removeMember,
@@ -120,6 +121,71 @@ describe('incremental sync from directory events', () => {
     const after = (await target.groups()).find((rg) => rg.displayName === 'app-users');
     assert.deepEqual(after?.members ?? [], []);
   });
+
+  for (const remove of [false, true]) {
+    test(`a group that leaves the provider's group filter is ${remove ? 'deleted from' : 'left on'} the target${remove ? ' when the provider says so' : ' as last synced'}; one deleted from the directory goes`, async (t) => {
+      const { db, secrets, target, control, newProvider } = await incrementalWorld(t);
+      const [ada, bob] = [await createUser(db, person(1)), await createUser(db, person(2))];
+      const kept = await createGroup(db, { name: 'kept', attributes: {}, members: [ada.id] });
+      const leaving = await createGroup(db, { name: 'leaving', attributes: {}, members: [bob.id] });
+      const provider = await newProvider({
+        scope: {
+          includeServiceAccounts: false,
+          accessGroups: [],
+          groups: [kept.id, leaving.id],
+          ...(remove ? { removeGroupsLeavingFilter: true } : {}),
+        },
+      });
+      const fullSync = async () => {
+        const ticket = await control.requestFullSync(provider);
+        const status = await eventually(
+          'the full sync finished',
+          async () => {
+            const { rows } = await db.query<{ status: string }>('SELECT status FROM sync_runs WHERE id = $1', [
+              ticket.runId,
+            ]);
+            return rows[0]?.status === 'running' ? undefined : rows[0]?.status;
+          },
+          30_000,
+        );
+        assert.equal(status, 'succeeded');
+      };
+      await fullSync();
+      assert.deepEqual((await target.groups()).map((g) => g.displayName).sort(), ['kept', 'leaving']);
+
+      await updateProvider(db, secrets, provider.id, {
+        scope: { ...provider.scope, groups: [kept.id] },
+      });
+      await fullSync();
+      const remoteBob = (await target.users()).find((u) => u.userName === bob.username);
+      const leftBehind = (await target.groups()).find((g) => g.displayName === 'leaving');
+      if (remove) assert.equal(leftBehind, undefined);
+      else
+        assert.deepEqual(
+          leftBehind?.members?.map((m) => m.value),
+          [remoteBob?.id],
+        );
+
+      // A membership change in the filtered-out group reaches the provider as a change, and must not remove it.
+      await addMembers(db, leaving.id, [ada.id]);
+      await deleteGroup(db, kept.id);
+      await eventually('the deleted group gone', async () =>
+        (await target.groups()).some((g) => g.displayName === 'kept') ? undefined : true,
+      );
+      await eventually('the change to the filtered-out group handled', async () => {
+        const { rows } = await db.query(`SELECT 1 FROM outbox WHERE dispatched_at IS NULL`);
+        const { rows: running } = await db.query(`SELECT 1 FROM sync_runs WHERE status = 'running'`);
+        return rows.length === 0 && running.length === 0 ? true : undefined;
+      });
+      const finalLeaving = (await target.groups()).find((g) => g.displayName === 'leaving');
+      if (remove) assert.equal(finalLeaving, undefined);
+      else
+        assert.deepEqual(
+          finalLeaving?.members?.map((m) => m.value),
+          [remoteBob?.id],
+        );
+    });
+  }
 
   test('deleting a user removes them from their remote groups', async (t) => {
     const { db, target, newProvider } = await incrementalWorld(t);
