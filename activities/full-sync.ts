@@ -26,6 +26,7 @@ import {
   type SyncEvent,
 } from '../db/index.ts';
 import { isScimflowError, type ErrorCode, type ScimflowError } from '../errors/index.ts';
+import type { RemoteObject } from '../plugins/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
 import { toApplicationFailure } from './failures.ts';
 import { toMappingGroup, toMappingUser, type MapResult, type PayloadMapper } from './mapper.ts';
@@ -74,6 +75,29 @@ function beat(details?: unknown): void {
     // Outside an activity (unit tests call the functions directly): nothing to heartbeat.
   }
 }
+
+/** The plugin operations of one kind of object: all the per-object sync flow needs to know about users or groups. */
+interface ObjectKind<T extends ScimUser | ScimGroup> {
+  type: ObjectType;
+  /** Looks the object up on the target by its match keys (externalId, then userName / displayName). */
+  find(target: Target, payload: T): Promise<RemoteObject<T> | null>;
+  create(target: Target, payload: T): Promise<RemoteObject<T>>;
+  update(target: Target, remoteId: string, payload: T, previous: T | null): Promise<void>;
+}
+
+const USERS: ObjectKind<ScimUser> = {
+  type: 'user',
+  find: ({ plugin, ctx }, user) => plugin.findUser(ctx, { externalId: user.externalId, name: user.userName }),
+  create: ({ plugin, ctx }, user) => plugin.createUser(ctx, user),
+  update: ({ plugin, ctx }, remoteId, user, previous) => plugin.updateUser(ctx, remoteId, user, previous),
+};
+
+const GROUPS: ObjectKind<ScimGroup> = {
+  type: 'group',
+  find: ({ plugin, ctx }, group) => plugin.findGroup(ctx, { externalId: group.externalId, name: group.displayName }),
+  create: ({ plugin, ctx }, group) => plugin.createGroup(ctx, group),
+  update: ({ plugin, ctx }, remoteId, group, previous) => plugin.updateGroup(ctx, remoteId, group, previous),
+};
 
 /** Collects link writes, events and counters for one batch, flushed in one transaction. */
 class BatchRecorder {
@@ -145,10 +169,10 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     }
   }
 
-  function userLink(provider: ProviderForSync, localId: string, fields: Partial<Link>): Link {
+  function newLink(provider: ProviderForSync, objectType: ObjectType, localId: string, fields: Partial<Link>): Link {
     return {
       providerId: provider.id,
-      objectType: 'user',
+      objectType,
       localId,
       remoteId: null,
       lastPayloadHash: null,
@@ -168,21 +192,21 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     link: Link | undefined,
     error: Record<string, unknown>,
   ): void {
-    rec.links.push({
-      ...userLink(provider, localId, {}),
-      objectType,
-      remoteId: link?.remoteId ?? null,
-      lastPayload: link?.lastPayload ?? null,
-      // A failed object must be re-sent next time: no hash.
-      lastPayloadHash: null,
-      status: 'failed',
-      lastError: error,
-    });
+    rec.links.push(
+      newLink(provider, objectType, localId, {
+        remoteId: link?.remoteId ?? null,
+        lastPayload: link?.lastPayload ?? null,
+        // A failed object must be re-sent next time: no hash.
+        lastPayloadHash: null,
+        status: 'failed',
+        lastError: error,
+      }),
+    );
     rec.event(objectType, localId, 'fail', error);
     rec.counts.failed += 1;
   }
 
-  /** Finds a remote object to adopt; returns null when there is none. */
+  /** Adopts the remote object `find` returns, or creates one (adopting it after all if the create conflicts). */
   async function adoptOrCreate<T extends ScimUser | ScimGroup>(
     find: () => Promise<{ id: string; resource: T } | null>,
     create: () => Promise<{ id: string; resource: T }>,
@@ -201,24 +225,32 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     }
   }
 
-  async function syncUser(
+  /**
+   * Brings one object to the target: skips it when its payload is unchanged, updates it when linked, otherwise
+   * adopts a matching remote object or creates it. A permanent failure is recorded for this object only.
+   */
+  async function syncObject<T extends ScimUser | ScimGroup>(
     rec: BatchRecorder,
     provider: ProviderForSync,
-    { plugin, ctx }: Target,
+    target: Target,
+    kind: ObjectKind<T>,
     localId: string,
-    mapped: MapResult<ScimUser>,
+    mapped: MapResult<T>,
     link: Link | undefined,
+    detail: Record<string, unknown> = {},
   ): Promise<void> {
+    const { type } = kind;
     if (mapped.status === 'error') {
-      recordFailure(rec, provider, 'user', localId, link, { ...mapped.error });
+      recordFailure(rec, provider, type, localId, link, { ...mapped.error });
       return;
     }
     if (mapped.status === 'skip') {
+      // Only users are ever deactivated; a deactivated user is not deprovisioned twice.
       if (link?.remoteId && link.status !== 'deactivated') {
-        await deprovisionOne(rec, provider, { plugin, ctx }, link, { skippedBy: mapped.mapping });
+        await deprovisionOne(rec, provider, target, link, { skippedBy: mapped.mapping });
       } else {
-        rec.links.push(userLink(provider, localId, { status: 'skipped', lastPayload: null }));
-        rec.event('user', localId, 'skip', { mapping: mapped.mapping });
+        rec.links.push(newLink(provider, type, localId, { status: 'skipped' }));
+        rec.event(type, localId, 'skip', { mapping: mapped.mapping });
         rec.counts.skipped += 1;
       }
       return;
@@ -227,16 +259,17 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     const hash = payloadHash(payload);
     if (link?.status === 'ok' && link.remoteId && link.lastPayloadHash === hash) return;
     if (provider.dryRun) {
-      rec.event('user', localId, link?.remoteId ? 'update' : 'create', { dryRun: true });
+      rec.event(type, localId, link?.remoteId ? 'update' : 'create', { dryRun: true });
       rec.counts[link?.remoteId ? 'updated' : 'created'] += 1;
       return;
     }
+    const synced = (remoteId: string): Link => newLink(provider, type, localId, { remoteId, lastPayloadHash: hash, lastPayload: payload });
     try {
       let remoteId = link?.remoteId ?? null;
       let action: 'update' | 'adopt' | 'create' = 'update';
       if (remoteId) {
         try {
-          await plugin.updateUser(ctx, remoteId, payload, (link?.lastPayload as ScimUser | null) ?? null);
+          await kind.update(target, remoteId, payload, (link?.lastPayload as T | null) ?? null);
         } catch (error) {
           // The remote object was deleted behind our back: provision it again.
           if (!(isScimflowError(error) && error.code === 'ERR_SCIM_NOT_FOUND')) throw error;
@@ -245,93 +278,47 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
       }
       if (!remoteId) {
         const remote = await adoptOrCreate(
-          () => plugin.findUser(ctx, { externalId: payload.externalId, name: payload.userName }),
-          () => plugin.createUser(ctx, payload),
+          () => kind.find(target, payload),
+          () => kind.create(target, payload),
         );
         remoteId = remote.id;
         if (remote.adopted) {
           action = 'adopt';
-          await plugin.updateUser(ctx, remoteId, payload, remote.resource);
+          await kind.update(target, remoteId, payload, remote.resource);
         } else {
           action = 'create';
           // Recorded at once, not at batch end: a crash now must not lead to a second POST. Not awaited here, so the
           // next object's requests overlap this write; the batch awaits it before it completes.
-          rec.saveNow(saveLinks(db, [userLink(provider, localId, { remoteId, lastPayloadHash: hash, lastPayload: payload })]));
+          rec.saveNow(saveLinks(db, [synced(remoteId)]));
         }
       }
-      rec.links.push(userLink(provider, localId, { remoteId, lastPayloadHash: hash, lastPayload: payload }));
-      rec.event('user', localId, action, { remoteId });
+      rec.links.push(synced(remoteId));
+      rec.event(type, localId, action, { remoteId, ...detail });
       rec.counts[action === 'create' ? 'created' : 'updated'] += 1;
     } catch (error) {
       if (!isPermanentForObject(error)) throw error;
-      recordFailure(rec, provider, 'user', localId, link, errorRecord(error));
+      recordFailure(rec, provider, type, localId, link, errorRecord(error));
     }
   }
 
-  async function syncGroup(
+  /** Syncs one user. */
+  function syncUser(rec: BatchRecorder, provider: ProviderForSync, target: Target, localId: string, mapped: MapResult<ScimUser>, link: Link | undefined) {
+    return syncObject(rec, provider, target, USERS, localId, mapped, link);
+  }
+
+  /** Syncs one group, with `members` (remote user ids) as its members. */
+  function syncGroup(
     rec: BatchRecorder,
     provider: ProviderForSync,
-    { plugin, ctx }: Target,
+    target: Target,
     localId: string,
     mapped: MapResult<ScimGroup>,
     members: readonly string[],
     link: Link | undefined,
-  ): Promise<void> {
-    if (mapped.status === 'error') {
-      recordFailure(rec, provider, 'group', localId, link, { ...mapped.error });
-      return;
-    }
-    if (mapped.status === 'skip') {
-      if (link?.remoteId) {
-        await deprovisionOne(rec, provider, { plugin, ctx }, link, { skippedBy: mapped.mapping });
-      } else {
-        rec.links.push({ ...userLink(provider, localId, { status: 'skipped' }), objectType: 'group' });
-        rec.event('group', localId, 'skip', { mapping: mapped.mapping });
-        rec.counts.skipped += 1;
-      }
-      return;
-    }
-    const payload: ScimGroup = { ...mapped.payload, members: members.map((value) => ({ value })) };
-    const hash = payloadHash(payload);
-    if (link?.status === 'ok' && link.remoteId && link.lastPayloadHash === hash) return;
-    const groupLink = (fields: Partial<Link>): Link => ({ ...userLink(provider, localId, fields), objectType: 'group' });
-    if (provider.dryRun) {
-      rec.event('group', localId, link?.remoteId ? 'update' : 'create', { dryRun: true });
-      rec.counts[link?.remoteId ? 'updated' : 'created'] += 1;
-      return;
-    }
-    try {
-      let remoteId = link?.remoteId ?? null;
-      let action: 'update' | 'adopt' | 'create' = 'update';
-      if (remoteId) {
-        try {
-          await plugin.updateGroup(ctx, remoteId, payload, (link?.lastPayload as ScimGroup | null) ?? null);
-        } catch (error) {
-          if (!(isScimflowError(error) && error.code === 'ERR_SCIM_NOT_FOUND')) throw error;
-          remoteId = null;
-        }
-      }
-      if (!remoteId) {
-        const remote = await adoptOrCreate(
-          () => plugin.findGroup(ctx, { externalId: payload.externalId, name: payload.displayName }),
-          () => plugin.createGroup(ctx, payload),
-        );
-        remoteId = remote.id;
-        if (remote.adopted) {
-          action = 'adopt';
-          await plugin.updateGroup(ctx, remoteId, payload, remote.resource);
-        } else {
-          action = 'create';
-          rec.saveNow(saveLinks(db, [groupLink({ remoteId, lastPayloadHash: hash, lastPayload: payload })]));
-        }
-      }
-      rec.links.push(groupLink({ remoteId, lastPayloadHash: hash, lastPayload: payload }));
-      rec.event('group', localId, action, { remoteId, members: members.length });
-      rec.counts[action === 'create' ? 'created' : 'updated'] += 1;
-    } catch (error) {
-      if (!isPermanentForObject(error)) throw error;
-      recordFailure(rec, provider, 'group', localId, link, errorRecord(error));
-    }
+  ) {
+    const withMembers: MapResult<ScimGroup> =
+      mapped.status === 'ok' ? { status: 'ok', payload: { ...mapped.payload, members: members.map((value) => ({ value })) } } : mapped;
+    return syncObject(rec, provider, target, GROUPS, localId, withMembers, link, { members: members.length });
   }
 
   /** Removes, deactivates or leaves one linked remote object, per the provider's deprovision mode. */
