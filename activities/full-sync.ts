@@ -10,7 +10,9 @@ import {
   inTransaction,
   listOutOfScopeLinks,
   listScopeIds,
+  loadGroupsByIds,
   loadGroupsInRange,
+  loadUsersByIds,
   loadUsersInRange,
   memberRemoteIds,
   recordProgress,
@@ -140,21 +142,6 @@ class BatchRecorder {
       await recordProgress(client, this.#runId, counts, events);
     });
   }
-}
-
-/** The uuid just below `id`, so that the keyset range `(predecessor, id]` holds exactly `id`. */
-function predecessorUuid(id: string): string | null {
-  const value = BigInt(`0x${id.replaceAll('-', '')}`);
-  if (value === 0n) return null;
-  const hex = (value - 1n).toString(16).padStart(32, '0');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-/** Loads the in-scope rows among `ids` through the keyset-range loaders, which carry the one copy of the scope SQL. */
-async function loadByIds<T>(ids: readonly string[], load: (after: string | null, last: string) => Promise<T[]>): Promise<T[]> {
-  const rows: T[] = [];
-  for (const id of ids) rows.push(...(await load(predecessorUuid(id), id)));
-  return rows;
 }
 
 /** Builds the full-sync activities. Every input and output is ids, cursors and counts. */
@@ -501,7 +488,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
         );
         const target = targets.get(provider);
         const userIds = [...new Set(input.userIds)].sort();
-        const rows = await loadByIds(userIds, (after, last) => loadUsersInRange(db, provider.scope, after, last));
+        const rows = await loadUsersByIds(db, provider.scope, userIds);
         const userLinks = await getLinks(db, provider.id, 'user', userIds);
         const mapped = await mapper.mapUsers(
           provider,
@@ -535,7 +522,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
                   (row) => row.group_id,
                 );
           const groupIds = [...new Set([...input.groupIds, ...related])].sort();
-          const groupRows = await loadByIds(groupIds, (after, last) => loadGroupsInRange(db, provider.scope, after, last));
+          const groupRows = await loadGroupsByIds(db, provider.scope, groupIds);
           const ids = groupRows.map((row) => row.id);
           const [groupLinks, members] = await Promise.all([
             getLinks(db, provider.id, 'group', groupIds),

@@ -118,24 +118,43 @@ export async function listScopeIds(
   return rows.map((row) => row.id);
 }
 
-/** In-scope users with `after < id <= last`. */
-export async function loadUsersInRange(q: Queryable, scope: ProviderScope, after: string | null, last: string): Promise<SyncUserRow[]> {
+/** In-scope users that also meet `condition` (over `u`, with `extra` as `$2`, `$3`, …), in id order. */
+async function selectUsers(q: Queryable, scope: ProviderScope, condition: string, extra: unknown[]): Promise<SyncUserRow[]> {
   const { rows } = await q.query<SyncUserRow>(
     `SELECT u.id, u.username, u.display_name, u.email, u.given_name, u.family_name, u.active, u.kind, u.attributes
-       FROM users u WHERE ${USER_SCOPE} AND ($2::uuid IS NULL OR u.id > $2) AND u.id <= $3 ORDER BY u.id`,
-    [JSON.stringify(scope), after, last],
+       FROM users u WHERE ${USER_SCOPE} AND ${condition} ORDER BY u.id`,
+    [JSON.stringify(scope), ...extra],
   );
   return rows;
 }
 
-/** In-scope groups with `after < id <= last`. */
-export async function loadGroupsInRange(q: Queryable, scope: ProviderScope, after: string | null, last: string): Promise<SyncGroupRow[]> {
+/** In-scope groups that also meet `condition` (over `g`, with `extra` as `$2`, `$3`, …), in id order. */
+async function selectGroups(q: Queryable, scope: ProviderScope, condition: string, extra: unknown[]): Promise<SyncGroupRow[]> {
   const { rows } = await q.query<SyncGroupRow>(
-    `SELECT g.id, g.name, g.attributes FROM groups g
-      WHERE ${GROUP_SCOPE} AND ($2::uuid IS NULL OR g.id > $2) AND g.id <= $3 ORDER BY g.id`,
-    [JSON.stringify(scope), after, last],
+    `SELECT g.id, g.name, g.attributes FROM groups g WHERE ${GROUP_SCOPE} AND ${condition} ORDER BY g.id`,
+    [JSON.stringify(scope), ...extra],
   );
   return rows;
+}
+
+/** In-scope users with `after < id <= last`. */
+export function loadUsersInRange(q: Queryable, scope: ProviderScope, after: string | null, last: string): Promise<SyncUserRow[]> {
+  return selectUsers(q, scope, '($2::uuid IS NULL OR u.id > $2) AND u.id <= $3', [after, last]);
+}
+
+/** In-scope groups with `after < id <= last`. */
+export function loadGroupsInRange(q: Queryable, scope: ProviderScope, after: string | null, last: string): Promise<SyncGroupRow[]> {
+  return selectGroups(q, scope, '($2::uuid IS NULL OR g.id > $2) AND g.id <= $3', [after, last]);
+}
+
+/** The in-scope users among `ids`, in id order, in one query; ids out of scope or no longer in the directory are left out. */
+export async function loadUsersByIds(q: Queryable, scope: ProviderScope, ids: readonly string[]): Promise<SyncUserRow[]> {
+  return ids.length === 0 ? [] : selectUsers(q, scope, 'u.id = ANY($2::uuid[])', [ids]);
+}
+
+/** The in-scope groups among `ids`, in id order, in one query; ids out of scope or no longer in the directory are left out. */
+export async function loadGroupsByIds(q: Queryable, scope: ProviderScope, ids: readonly string[]): Promise<SyncGroupRow[]> {
+  return ids.length === 0 ? [] : selectGroups(q, scope, 'g.id = ANY($2::uuid[])', [ids]);
 }
 
 /** For each group, the remote ids of its in-scope members that the provider has an ok link for, sorted. */
@@ -238,6 +257,15 @@ export async function existingGroupIds(q: Queryable, ids: readonly string[]): Pr
   return rows.map((row) => row.id);
 }
 
+// Links `l` of provider `$2` whose object no longer exists or has left the scope `$1`; the one copy of that rule.
+function outOfScope(objectType: ObjectType): string {
+  const inScope =
+    objectType === 'user'
+      ? `EXISTS (SELECT 1 FROM users u WHERE u.id = l.local_id AND ${USER_SCOPE})`
+      : `EXISTS (SELECT 1 FROM groups g WHERE g.id = l.local_id AND (${GROUP_SCOPE} OR NOT ${REMOVE_FILTERED_GROUPS}))`;
+  return `l.provider_id = $2 AND l.object_type = '${objectType}' AND l.status <> 'deactivated' AND NOT ${inScope}`;
+}
+
 /**
  * Links (after `after`, in local id order) whose object no longer exists or has left the provider's scope, and
  * still has a live remote object to deprovision. Already-deactivated users are not returned again, nor are groups
@@ -251,18 +279,23 @@ export async function listOutOfScopeLinks(
   after: string | null,
   limit: number,
 ): Promise<Link[]> {
-  const inScope =
-    objectType === 'user'
-      ? `EXISTS (SELECT 1 FROM users u WHERE u.id = l.local_id AND ${USER_SCOPE})`
-      : `EXISTS (SELECT 1 FROM groups g WHERE g.id = l.local_id AND (${GROUP_SCOPE} OR NOT ${REMOVE_FILTERED_GROUPS}))`;
   const { rows } = await q.query<LinkRow>(
     `SELECT l.* FROM provider_links l
-      WHERE l.provider_id = $2 AND l.object_type = $3 AND ($4::uuid IS NULL OR l.local_id > $4)
-        AND l.status <> 'deactivated' AND NOT ${inScope}
-      ORDER BY l.local_id LIMIT $5`,
-    [JSON.stringify(scope), providerId, objectType, after, limit],
+      WHERE ${outOfScope(objectType)} AND ($3::uuid IS NULL OR l.local_id > $3)
+      ORDER BY l.local_id LIMIT $4`,
+    [JSON.stringify(scope), providerId, after, limit],
   );
   return rows.map(toLink);
+}
+
+/** How many of the provider's remote objects a sync would remove now: out-of-scope links that have a remote id. */
+export async function countOutOfScopeRemote(q: Queryable, scope: ProviderScope, providerId: string): Promise<number> {
+  const { rows } = await q.query<{ n: string }>(
+    `SELECT (SELECT count(*) FROM provider_links l WHERE ${outOfScope('user')} AND l.remote_id IS NOT NULL)
+          + (SELECT count(*) FROM provider_links l WHERE ${outOfScope('group')} AND l.remote_id IS NOT NULL) AS n`,
+    [JSON.stringify(scope), providerId],
+  );
+  return Number(rows[0]?.n ?? 0);
 }
 
 /** Opens a run and returns its id. */
