@@ -4,3 +4,4 @@ export * from './mapper.ts';
 export * from './payload-hash.ts';
 export * from './targets.ts';
 export * from './sandbox-mapper.ts';
+export * from './deletion-guard.ts';

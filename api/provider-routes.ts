@@ -19,6 +19,14 @@ import { defineRoute, named, type ApiRoute } from './route.ts';
 import type { SyncControl } from './sync-control.ts';
 import { LinkViewSchema, pageOf, ProviderViewSchema, SyncRunViewSchema, SyncStartedSchema } from './view-schemas.ts';
 
+/** Options of a full-sync request; the body may be left out. */
+export const SyncRequestSchema = z
+  .strictObject({
+    /** Let this full sync remove more objects than the provider's deletionLimit (after a person checked why). */
+    allowDeletions: z.boolean().default(false),
+  })
+  .default({ allowDeletions: false });
+
 /** `GET /providers/{id}/runs` parameters. */
 export const RunsQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(20).describe('most runs to return, newest first'),
@@ -129,19 +137,20 @@ export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
       method: 'POST',
       path: '/providers/:id/sync',
       operationId: 'startFullSync',
-      summary: 'Start a full sync of the provider, or join the one already running',
+      summary: 'Start a full sync of the provider, or join the one already requested',
       tag: 'providers',
       status: 202,
+      body: named('SyncRequest', SyncRequestSchema),
       response: named('SyncStarted', SyncStartedSchema),
       conflicts: true,
-      handle: async ({ params }) => {
+      handle: async ({ params, body }) => {
         const provider = await getProvider(db, params['id']!);
         if (!provider.enabled) {
           throw new ScimflowError('ERR_CONFLICT', `provider ${provider.slug} is disabled; enable it before syncing`, {
             details: { field: 'enabled' },
           });
         }
-        return sync.requestFullSync(provider);
+        return sync.requestFullSync(provider, body.allowDeletions ? { allowDeletions: true } : {});
       },
     }),
     defineRoute({

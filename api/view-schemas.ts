@@ -55,6 +55,7 @@ export const ProviderViewSchema = z.object({
   pageSize: z.int(),
   concurrency: z.int(),
   fullSyncIntervalMinutes: z.int(),
+  deletionLimit: z.int().nullable(),
   dryRun: z.boolean(),
   enabled: z.boolean(),
   configVersion: z.int(),

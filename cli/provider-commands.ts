@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { ProviderView } from '../db/index.ts';
 import { ScimflowError } from '../errors/index.ts';
 import type { CliContext } from './context.ts';
@@ -16,6 +16,7 @@ interface CreateOptions {
   pageSize?: number;
   concurrency?: number;
   fullSyncInterval?: number;
+  deletionLimit?: number | null;
   dryRun?: boolean;
   disabled?: boolean;
 }
@@ -28,6 +29,7 @@ interface UpdateOptions {
   pageSize?: number;
   concurrency?: number;
   fullSyncInterval?: number;
+  deletionLimit?: number | null;
   dryRun?: boolean;
   enabled?: boolean;
 }
@@ -39,6 +41,15 @@ const deprovisionOption = () =>
     'leave',
   ]);
 const intervalDescription = 'minutes between scheduled full syncs (1 to 10080; default 60)';
+const deletionLimitDescription = 'most objects one sync may delete or deactivate on the target, or "none" (default 500)';
+
+/** A deletion limit: a whole number of objects, or `none` for no limit. */
+function deletionLimit(value: string): number | null {
+  if (value === 'none') return null;
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 0) throw new InvalidArgumentError('must be a whole number or "none"');
+  return number;
+}
 
 /** Request body fields for the options both create and update take; absent options are left out. */
 function commonFields(options: CreateOptions | UpdateOptions) {
@@ -47,6 +58,7 @@ function commonFields(options: CreateOptions | UpdateOptions) {
     ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }),
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     ...(options.fullSyncInterval === undefined ? {} : { fullSyncIntervalMinutes: options.fullSyncInterval }),
+    ...(options.deletionLimit === undefined ? {} : { deletionLimit: options.deletionLimit }),
   };
 }
 
@@ -120,6 +132,7 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
     .option('--page-size <n>', 'objects per batch', positiveInt)
     .option('--concurrency <n>', 'batches in flight', positiveInt)
     .option('--full-sync-interval <minutes>', intervalDescription, positiveInt)
+    .option('--deletion-limit <n>', deletionLimitDescription, deletionLimit)
     .option('--dry-run', 'compute changes without sending them')
     .option('--disabled', 'create the provider disabled')
     .action(async (options: CreateOptions) => {
@@ -147,6 +160,7 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
     .option('--page-size <n>', 'objects per batch', positiveInt)
     .option('--concurrency <n>', 'batches in flight', positiveInt)
     .option('--full-sync-interval <minutes>', intervalDescription, positiveInt)
+    .option('--deletion-limit <n>', deletionLimitDescription, deletionLimit)
     .option('--dry-run', 'compute changes without sending them')
     .option('--no-dry-run', 'send changes')
     .option('--enable', 'enable the provider (resumes its schedule)')

@@ -30,10 +30,12 @@ export function addSyncCommands(program: Command, ctx: CliContext): void {
       'start a full sync of a provider (by id or slug) and follow it until it ends; exits 1 if it failed or had failures',
     )
     .option('--no-watch', 'return once the sync has started')
-    .action(async (provider: string, options: { watch: boolean }) => {
+    .option('--allow-deletions', "let this sync remove more objects than the provider's deletion limit")
+    .action(async (provider: string, options: { watch: boolean; allowDeletions?: boolean }) => {
       const api = ctx.api();
       const started = await api.post<{ runId: string; workflowId: string }>(
         `/providers/${encodeURIComponent(provider)}/sync`,
+        options.allowDeletions ? { allowDeletions: true } : undefined,
       );
       output.out(`full sync of ${provider} started: run ${started.runId} (workflow ${started.workflowId})`);
       if (!options.watch) return;

@@ -30,6 +30,7 @@ interface ProviderRow {
   page_size: number;
   concurrency: number;
   full_sync_interval_minutes: number;
+  deletion_limit: number | null;
   dry_run: boolean;
   enabled: boolean;
   config_version: number;
@@ -39,7 +40,7 @@ interface ProviderRow {
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const COLUMNS = `id, slug, name, base_url, plugin, auth_mode, auth_secret, scope, options, deprovision, page_size, concurrency,
-  full_sync_interval_minutes, dry_run, enabled, config_version, created_at, updated_at`;
+  full_sync_interval_minutes, deletion_limit, dry_run, enabled, config_version, created_at, updated_at`;
 
 // Plain columns an update may change, by the field of ProviderUpdate that carries them.
 const FIELD_COLUMNS = {
@@ -52,6 +53,7 @@ const FIELD_COLUMNS = {
   pageSize: 'page_size',
   concurrency: 'concurrency',
   fullSyncIntervalMinutes: 'full_sync_interval_minutes',
+  deletionLimit: 'deletion_limit',
   dryRun: 'dry_run',
   enabled: 'enabled',
 } as const satisfies Record<Exclude<keyof ProviderUpdate, 'auth'>, keyof ProviderRow>;
@@ -77,6 +79,7 @@ function toView(row: ProviderRow): ProviderView {
     pageSize: row.page_size,
     concurrency: row.concurrency,
     fullSyncIntervalMinutes: row.full_sync_interval_minutes,
+    deletionLimit: row.deletion_limit,
     dryRun: row.dry_run,
     enabled: row.enabled,
     configVersion: row.config_version,
@@ -126,8 +129,8 @@ export async function createProvider(q: Queryable, secrets: SecretBox, input: Pr
       // One statement, so the provider and its built-in mappings are created atomically.
       `WITH created AS (
          INSERT INTO providers (id, slug, name, base_url, plugin, auth_mode, auth_secret, scope, options, deprovision,
-                                page_size, concurrency, full_sync_interval_minutes, dry_run, enabled)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14, $15) RETURNING ${COLUMNS}
+                                page_size, concurrency, full_sync_interval_minutes, deletion_limit, dry_run, enabled)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14, $15, $16) RETURNING ${COLUMNS}
        ), attached AS (
          INSERT INTO provider_mappings (provider_id, mapping_id) SELECT created.id, m.id FROM created, mappings m WHERE m.builtin
        )
@@ -146,6 +149,7 @@ export async function createProvider(q: Queryable, secrets: SecretBox, input: Pr
         input.pageSize,
         input.concurrency,
         input.fullSyncIntervalMinutes,
+        input.deletionLimit,
         input.dryRun,
         input.enabled,
       ],

@@ -96,6 +96,11 @@ export const ProviderInputSchema = z.strictObject({
   concurrency: z.int().min(1).max(64).default(4),
   /** Minutes between scheduled full syncs (each provider gets its own offset within the interval). */
   fullSyncIntervalMinutes: z.int().min(1).max(10_080).default(60),
+  /**
+   * Most users and groups one sync may delete or deactivate on the target; a sync that would remove more removes
+   * none and fails with ERR_DELETION_GUARD until a person allows it. `null` turns the guard off.
+   */
+  deletionLimit: z.int().min(0).max(10_000_000).nullable().default(500),
   dryRun: z.boolean().default(false),
   enabled: z.boolean().default(true),
 });
@@ -115,6 +120,7 @@ export interface ProviderView {
   pageSize: number;
   concurrency: number;
   fullSyncIntervalMinutes: number;
+  deletionLimit: number | null;
   dryRun: boolean;
   enabled: boolean;
   configVersion: number;
@@ -154,6 +160,7 @@ export const ProviderUpdateSchema = ProviderInputSchema.omit({ slug: true })
     pageSize: ProviderInputSchema.shape.pageSize.unwrap(),
     concurrency: ProviderInputSchema.shape.concurrency.unwrap(),
     fullSyncIntervalMinutes: ProviderInputSchema.shape.fullSyncIntervalMinutes.unwrap(),
+    deletionLimit: ProviderInputSchema.shape.deletionLimit.unwrap(),
     dryRun: ProviderInputSchema.shape.dryRun.unwrap(),
     enabled: ProviderInputSchema.shape.enabled.unwrap(),
   })

@@ -1,13 +1,22 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Db, ProviderView } from '../db/index.ts';
-import { providerSync, providerSyncWorkflowId, requestFullSyncUpdate, type FlushPolicy } from '../workflows/index.ts';
+import {
+  providerSync,
+  providerSyncWorkflowId,
+  requestFullSyncUpdate,
+  type FlushPolicy,
+  type FullSyncRequest,
+} from '../workflows/index.ts';
 import { createScheduleManager, providerSyncStartOptions, type ScheduleManager } from './schedules.ts';
 
 export { fullSyncWorkflowId } from '../workflows/index.ts';
 
 /** Starts full syncs on Temporal for the API and CLI; the SyncControl the API is given. */
 export interface TemporalSyncControl {
-  requestFullSync(provider: Pick<ProviderView, 'id' | 'slug'>): Promise<{ runId: string; workflowId: string }>;
+  requestFullSync(
+    provider: Pick<ProviderView, 'id' | 'slug'>,
+    request?: FullSyncRequest,
+  ): Promise<{ runId: string; workflowId: string }>;
   providerChanged(provider: ProviderView): Promise<void>;
   providerDeleted(provider: ProviderView): Promise<void>;
 }
@@ -26,12 +35,12 @@ export function createSyncControl(deps: {
   const { client, taskQueue } = deps;
   const schedules = deps.schedules ?? createScheduleManager({ client, taskQueue });
   return {
-    async requestFullSync(provider) {
+    async requestFullSync(provider, request = {}) {
       const handle = await client.workflow.start(providerSync, {
         ...providerSyncStartOptions(provider, taskQueue, deps.flush),
         workflowIdConflictPolicy: 'USE_EXISTING',
       });
-      return handle.executeUpdate(requestFullSyncUpdate);
+      return handle.executeUpdate(requestFullSyncUpdate, { args: [request] });
     },
     async providerChanged(provider) {
       await schedules.upsert(provider);

@@ -1,6 +1,13 @@
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { createFullSyncActivities, createSandboxMapper, createTargetPool, type PayloadMapper, type TargetPool } from '../activities/index.ts';
+import {
+  createDeletionGuardActivities,
+  createFullSyncActivities,
+  createSandboxMapper,
+  createTargetPool,
+  type PayloadMapper,
+  type TargetPool,
+} from '../activities/index.ts';
 import { createMappingEngine, type MappingEngine } from '../sandbox/index.ts';
 import type { Db, ProviderForSync } from '../db/index.ts';
 import type { PluginRegistry } from '../plugins/index.ts';
@@ -78,7 +85,7 @@ export async function createWorker(deps: WorkerDeps): Promise<{ worker: Worker; 
     namespace: deps.namespace,
     taskQueue: deps.taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: { ...activities, ...createScheduleActivities() },
+    activities: { ...activities, ...createDeletionGuardActivities(deps), ...createScheduleActivities() },
     maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? 64,
     shutdownGraceTime: '20 seconds',
   });

@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   ERR_SCIM_INVALID_RESPONSE: { retryable: false, httpStatus: 502 },
   /** A mapping failed to compile, threw, timed out, ran out of memory or returned an invalid object. */
   ERR_MAPPING: { retryable: false, httpStatus: 400 },
+  /** A sync would remove more objects from the target than the provider's deletion limit allows; none were removed. */
+  ERR_DELETION_GUARD: { retryable: false, httpStatus: 409 },
   /** An OAuth token could not be obtained. */
   ERR_AUTH_TOKEN: { retryable: false, httpStatus: 502 },
 } as const satisfies Record<string, { retryable: boolean; httpStatus: number }>;

@@ -10,7 +10,7 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { FullSyncActivities, FullSyncPlan, IdRange } from '../activities/index.ts';
+import type { DeletionGuardActivities, FullSyncActivities, FullSyncPlan, IdRange } from '../activities/index.ts';
 import { NON_RETRYABLE_CODES } from '../errors/index.ts';
 
 /** Counters a full sync reports. */
@@ -29,6 +29,8 @@ type Phase = 'users' | 'groups' | 'deprovision-users' | 'deprovision-groups';
 export interface FullSyncInput {
   providerId: string;
   runId: string;
+  /** A person allowed this run to remove more objects than the provider's deletion limit. */
+  allowDeletions?: boolean | undefined;
   resume?: { plan: FullSyncPlan; phase: Phase; after: string | null; counts: FullSyncCounts; queued?: IdRange[] };
 }
 
@@ -55,11 +57,16 @@ const vendorCallProfile: ActivityOptions = {
 
 const databaseProfile: ActivityOptions = {
   startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20, nonRetryableErrorTypes: [...NON_RETRYABLE_CODES] },
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '30 seconds',
+    maximumAttempts: 20,
+    nonRetryableErrorTypes: [...NON_RETRYABLE_CODES],
+  },
 };
 
 const vendor = proxyActivities<FullSyncActivities>(vendorCallProfile);
-const database = proxyActivities<FullSyncActivities>(databaseProfile);
+const database = proxyActivities<FullSyncActivities & DeletionGuardActivities>(databaseProfile);
 
 const PHASE_LABEL: Record<Phase, string> = {
   users: 'Users',
@@ -102,8 +109,17 @@ export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
   const { providerId, runId } = input;
   try {
     const plan = input.resume?.plan ?? (await vendor.beginFullSync({ providerId, runId }));
-    const counts: FullSyncCounts = input.resume?.counts ?? { processed: 0, created: 0, updated: 0, deleted: 0, skipped: 0, failed: 0 };
-    const phases: Phase[] = plan.groups ? ['users', 'groups', 'deprovision-users', 'deprovision-groups'] : ['users', 'deprovision-users'];
+    const counts: FullSyncCounts = input.resume?.counts ?? {
+      processed: 0,
+      created: 0,
+      updated: 0,
+      deleted: 0,
+      skipped: 0,
+      failed: 0,
+    };
+    const phases: Phase[] = plan.groups
+      ? ['users', 'groups', 'deprovision-users', 'deprovision-groups']
+      : ['users', 'deprovision-users'];
     let after = input.resume?.after ?? null;
     for (let p = Math.max(phases.indexOf(input.resume?.phase ?? 'users'), 0); p < phases.length; p += 1) {
       const phase = phases[p]!;
@@ -119,7 +135,13 @@ export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
           const draining = workflowInfo().continueAsNewSuggested;
           while (!draining && running.size < plan.concurrency) {
             if (queue.length === 0 && !exhausted) {
-              const page = await database.planRanges({ providerId, objectType, after, rangeSize: plan.pageSize, ranges: plan.concurrency });
+              const page = await database.planRanges({
+                providerId,
+                objectType,
+                after,
+                rangeSize: plan.pageSize,
+                ranges: plan.concurrency,
+              });
               queue.push(...page.ranges);
               after = page.next;
               exhausted = page.next === null;
@@ -127,7 +149,9 @@ export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
             const range = queue.shift();
             if (!range) break;
             const batch: Promise<void> = (
-              phase === 'users' ? vendor.syncUserRange({ providerId, runId, range }) : vendor.syncGroupRange({ providerId, runId, range })
+              phase === 'users'
+                ? vendor.syncUserRange({ providerId, runId, range })
+                : vendor.syncGroupRange({ providerId, runId, range })
             ).then((result) => {
               add(counts, result);
               running.delete(batch);
@@ -137,7 +161,7 @@ export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
           }
           if (running.size === 0) {
             if (draining && (queue.length > 0 || !exhausted)) {
-              await continueAsNew<typeof fullSync>({ providerId, runId, resume: { plan, phase, after, counts, queued: queue } });
+              await continueAsNew<typeof fullSync>({ ...input, resume: { plan, phase, after, counts, queued: queue } });
             }
             break;
           }
@@ -146,9 +170,13 @@ export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
         after = null;
         continue;
       }
+      // Checked once, before anything is removed; a run resumed mid-removal passed it already.
+      if (phase === 'deprovision-users' && input.resume?.phase !== phase) {
+        await database.checkDeletionGuard({ providerId, allowDeletions: input.allowDeletions ?? false });
+      }
       do {
         if (workflowInfo().continueAsNewSuggested) {
-          await continueAsNew<typeof fullSync>({ providerId, runId, resume: { plan, phase, after, counts } });
+          await continueAsNew<typeof fullSync>({ ...input, resume: { plan, phase, after, counts } });
         }
         const page = await vendor.deprovisionPage({
           providerId,
@@ -179,7 +207,9 @@ export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
   } catch (error) {
     if (error instanceof ContinueAsNew) throw error;
     if (isCancellation(error)) {
-      await CancellationScope.nonCancellable(() => database.finishFullSync({ runId, status: 'cancelled', error: null }));
+      await CancellationScope.nonCancellable(() =>
+        database.finishFullSync({ runId, status: 'cancelled', error: null }),
+      );
       throw error;
     }
     const record = failureRecord(error);

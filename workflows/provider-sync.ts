@@ -67,8 +67,14 @@ export interface FullSyncTicket {
 export const directoryChangesSignal = defineSignal<[DirectoryChanges]>('directoryChanges');
 /** Asks for a full sync without waiting (schedules); coalesces with one already requested or running. */
 export const fullSyncWantedSignal = defineSignal<[]>('fullSyncWanted');
-/** Asks for a full sync and answers once it has started; joins the one requested or running, if any. */
-export const requestFullSyncUpdate = defineUpdate<FullSyncTicket, []>('requestFullSync');
+/** What a person asking for a full sync may add to it. */
+export interface FullSyncRequest {
+  /** Let this full sync remove more objects than the provider's deletion limit. */
+  allowDeletions?: boolean | undefined;
+}
+
+/** Asks for a full sync and answers once it has started; joins the one requested (not yet running), if any. */
+export const requestFullSyncUpdate = defineUpdate<FullSyncTicket, [FullSyncRequest]>('requestFullSync');
 
 const DEFAULT_FLUSH: FlushPolicy = { maxObjects: 100, maxDelayMs: 200 };
 // Continue as new well before Temporal's own suggestion so replays of an idle-but-busy provider stay cheap.
@@ -92,6 +98,13 @@ const databaseProfile: ActivityOptions = {
 const vendor = proxyActivities<FullSyncActivities>(vendorCallProfile);
 const database = proxyActivities<FullSyncActivities>(databaseProfile);
 const local = proxyLocalActivities<FullSyncActivities>({ startToCloseTimeout: '1 minute' });
+
+/** The full sync requested and not yet started; its run row exists once `runId` is set. */
+interface NextFullSync {
+  runId: string | null;
+  started: boolean;
+  allowDeletions: boolean;
+}
 
 /** The provider's pending work: changed objects (latest wins, so a set of ids) and a wanted full sync. */
 class PendingWork {
@@ -137,18 +150,20 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
   // The full sync requested and not yet started (once its run row exists, runId is set). A request made while
   // another full sync runs waits for the next one, since the running one may have read the directory already;
   // every request made meanwhile joins that same next one, so requests never queue up without bound.
-  let next: { runId: string | null; started: boolean } | null = null;
+  let next: NextFullSync | null = null;
 
   setHandler(directoryChangesSignal, (changes) => pending.add(changes));
   setHandler(fullSyncWantedSignal, () => {
     fullWanted = true;
   });
-  setHandler(requestFullSyncUpdate, async () => {
+  setHandler(requestFullSyncUpdate, async (request?: FullSyncRequest) => {
     if (!next) {
-      next = { runId: null, started: false };
+      next = { runId: null, started: false, allowDeletions: false };
       next.runId = await database.openFullSyncRun({ providerId, workflowId: fullSyncWorkflowId(slug) });
     }
     const joined = next;
+    // A consent joins the run it is given for; a run that has started already keeps what it started with.
+    if (request?.allowDeletions && !joined.started) joined.allowDeletions = true;
     await condition(() => joined.started);
     return { runId: joined.runId!, workflowId: fullSyncWorkflowId(slug) };
   });
@@ -158,7 +173,11 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
     await condition(() => pending.size() > 0 || fullWanted || fullSyncReady());
     if (fullWanted) {
       fullWanted = false;
-      next ??= { runId: await database.openFullSyncRun({ providerId, workflowId: fullSyncWorkflowId(slug) }), started: false };
+      next ??= {
+        runId: await database.openFullSyncRun({ providerId, workflowId: fullSyncWorkflowId(slug) }),
+        started: false,
+        allowDeletions: false,
+      };
     }
     if (fullSyncReady()) {
       const ticket = next!;
@@ -188,12 +207,12 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
   }
 }
 
-async function runFullSync(providerId: string, slug: string, current: { runId: string | null; started: boolean }): Promise<void> {
+async function runFullSync(providerId: string, slug: string, current: NextFullSync): Promise<void> {
   const runId = current.runId!;
   try {
     const child = await startChild(fullSync, {
       workflowId: fullSyncWorkflowId(slug),
-      args: [{ providerId, runId }],
+      args: [{ providerId, runId, ...(current.allowDeletions ? { allowDeletions: true } : {}) }],
       memo: { runId },
       typedSearchAttributes: [{ key: SCIM_PROVIDER, value: slug }],
       staticSummary: `Full sync of provider ${slug}`,

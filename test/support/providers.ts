@@ -16,6 +16,7 @@ export function testProviderInput(target: ScimTarget, prefix: string, overrides:
     pageSize: 50,
     concurrency: 4,
     fullSyncIntervalMinutes: 60,
+    deletionLimit: 500,
     dryRun: false,
     enabled: true,
     ...overrides,

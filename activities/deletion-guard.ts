@@ -1,0 +1,46 @@
+import { countOutOfScopeRemote, type Db, type ProviderForSync } from '../db/index.ts';
+import { ScimflowError } from '../errors/index.ts';
+import { toApplicationFailure } from './failures.ts';
+
+/**
+ * The deletion guard: throws ERR_DELETION_GUARD when removing what left the provider's scope would delete or
+ * deactivate more remote objects than its `deletionLimit`, so a mistaken scope or directory change (an emptied
+ * access group, a bad import) cannot wipe a downstream app. `allowDeletions` is a person's one-time consent.
+ */
+export async function assertDeletionsAllowed(
+  db: Db,
+  provider: ProviderForSync,
+  allowDeletions: boolean,
+): Promise<void> {
+  const limit = provider.deletionLimit;
+  if (allowDeletions || limit === null || provider.deprovision === 'leave' || provider.dryRun) return;
+  const pending = await countOutOfScopeRemote(db, provider.scope, provider.id);
+  if (pending <= limit) return;
+  throw new ScimflowError(
+    'ERR_DELETION_GUARD',
+    `removing what left the scope of provider ${provider.slug} would ${provider.deprovision} ${pending} remote objects, ` +
+      `more than its deletion limit of ${limit}; nothing was removed. Check the scope and the directory, then run ` +
+      `\`scimflow sync ${provider.slug} --allow-deletions\` or raise deletionLimit`,
+    { details: { pending, limit, provider: provider.slug } },
+  );
+}
+
+/** Builds the deletion-guard activity. */
+export function createDeletionGuardActivities(deps: {
+  db: Db;
+  loadProvider: (providerId: string) => Promise<ProviderForSync>;
+}) {
+  return {
+    /** Fails with ERR_DELETION_GUARD (not retried) when the full sync must not deprovision; see `assertDeletionsAllowed`. */
+    async checkDeletionGuard(input: { providerId: string; allowDeletions: boolean }): Promise<void> {
+      try {
+        await assertDeletionsAllowed(deps.db, await deps.loadProvider(input.providerId), input.allowDeletions);
+      } catch (error) {
+        throw toApplicationFailure(error);
+      }
+    },
+  };
+}
+
+/** The deletion-guard activity, as workflows see it (by type only). */
+export type DeletionGuardActivities = ReturnType<typeof createDeletionGuardActivities>;

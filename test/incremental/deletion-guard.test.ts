@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  addMembers,
+  createGroup,
+  createUser,
+  removeMember,
+  type DirectoryUser,
+  type ProviderView,
+} from '../../db/index.ts';
+import type { TemporalSyncControl } from '../../engine/index.ts';
+import type { Db } from '../../db/index.ts';
+import { eventually, incrementalWorld, person } from './harness.ts';
+
+/** Asks for a full sync and waits for its run to end; returns the run row. */
+async function fullSync(db: Db, control: TemporalSyncControl, provider: ProviderView, allowDeletions = false) {
+  const ticket = await control.requestFullSync(provider, { allowDeletions });
+  return eventually(
+    'the full sync finished',
+    async () => {
+      const { rows } = await db.query<{
+        status: string;
+        deleted: number;
+        error: { code: string; message: string } | null;
+      }>('SELECT status, deleted, error FROM sync_runs WHERE id = $1', [ticket.runId]);
+      return rows[0]?.status === 'running' ? undefined : rows[0];
+    },
+    30_000,
+  );
+}
+
+describe('the deletion guard', () => {
+  test('a full sync that would remove more than the deletion limit removes nothing until a person allows it', async (t) => {
+    const { db, target, control, newProvider } = await incrementalWorld(t, { relay: false });
+    const access = await createGroup(db, { name: 'app-users', attributes: {} });
+    const users: DirectoryUser[] = [];
+    for (let i = 0; i < 6; i += 1) users.push(await createUser(db, person(i)));
+    await addMembers(
+      db,
+      access.id,
+      users.map((u) => u.id),
+    );
+    const provider = await newProvider({
+      deletionLimit: 3,
+      scope: { includeServiceAccounts: false, accessGroups: [access.id] },
+    });
+    assert.equal((await fullSync(db, control, provider)).status, 'succeeded');
+    assert.equal((await target.users()).length, 6);
+
+    for (const u of users.slice(1)) await removeMember(db, access.id, u.id);
+    const held = await fullSync(db, control, provider);
+    assert.equal(held.status, 'failed');
+    assert.equal(held.error?.code, 'ERR_DELETION_GUARD');
+    assert.match(
+      held.error?.message ?? '',
+      /would delete 5 remote objects, more than its deletion limit of 3; nothing was removed/,
+    );
+    assert.equal(held.deleted, 0);
+    assert.equal((await target.users()).length, 6, 'no user was removed from the target');
+
+    const allowed = await fullSync(db, control, provider, true);
+    assert.equal(allowed.status, 'succeeded');
+    assert.equal(allowed.deleted, 5);
+    assert.deepEqual(
+      (await target.users()).map((u) => u.userName),
+      [users[0]!.username],
+    );
+
+    // Consent is for one run: within the limit, later syncs remove without asking.
+    await removeMember(db, access.id, users[0]!.id);
+    const within = await fullSync(db, control, provider);
+    assert.equal(within.status, 'succeeded');
+    assert.equal((await target.users()).length, 0);
+  });
+
+  test('a provider without a deletion limit removes whatever left its scope', async (t) => {
+    const { db, target, control, newProvider } = await incrementalWorld(t, { relay: false });
+    const access = await createGroup(db, { name: 'app-users', attributes: {} });
+    const users: DirectoryUser[] = [];
+    for (let i = 0; i < 4; i += 1) users.push(await createUser(db, person(i)));
+    await addMembers(
+      db,
+      access.id,
+      users.map((u) => u.id),
+    );
+    const provider = await newProvider({
+      deletionLimit: null,
+      scope: { includeServiceAccounts: false, accessGroups: [access.id] },
+    });
+    await fullSync(db, control, provider);
+    for (const u of users) await removeMember(db, access.id, u.id);
+    const run = await fullSync(db, control, provider);
+    assert.equal(run.status, 'succeeded');
+    assert.equal(run.deleted, 4);
+    assert.equal((await target.users()).length, 0);
+  });
+});
