@@ -30,6 +30,7 @@ import {
 import { isScimflowError, type ErrorCode, type ScimflowError } from '../errors/index.ts';
 import type { RemoteObject } from '../plugins/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
+import { assertDeletionsAllowed } from './deletion-guard.ts';
 import { toApplicationFailure } from './failures.ts';
 import { toMappingGroup, toMappingUser, type MapResult, type PayloadMapper } from './mapper.ts';
 import { payloadHash } from './payload-hash.ts';
@@ -487,6 +488,22 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
           [input.runId, provider.id, input.workflowId],
         );
         const target = targets.get(provider);
+        // Checked once, at the first removal: above the deletion limit every removal of this batch is held back
+        // (recorded as skipped, the run failed) until a full sync is allowed to make them.
+        let guard: Promise<ScimflowError | null> | undefined;
+        const removeOrHold = async (rec: BatchRecorder, link: Link): Promise<void> => {
+          guard ??= assertDeletionsAllowed(db, provider, false).then(
+            () => null,
+            (error: unknown) => {
+              if (isScimflowError(error) && error.code === 'ERR_DELETION_GUARD') return error;
+              throw error;
+            },
+          );
+          const held = await guard;
+          if (!held) return deprovisionOne(rec, provider, target, link, { reason: 'out of scope' });
+          rec.event(link.objectType, link.localId, 'skip', { reason: 'deletion guard', remoteId: link.remoteId });
+          rec.counts.skipped += 1;
+        };
         const userIds = [...new Set(input.userIds)].sort();
         const rows = await loadUsersByIds(db, provider.scope, userIds);
         const userLinks = await getLinks(db, provider.id, 'user', userIds);
@@ -545,7 +562,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
             const kept = new Set(provider.scope.removeGroupsLeavingFilter ? [] : await existingGroupIds(db, groupIds));
             for (const id of groupIds) {
               const link = groupLinks.get(id);
-              if (!groupsInScope.has(id) && !kept.has(id) && link) await deprovisionOne(groupRec, provider, target, link, { reason: 'out of scope' });
+              if (!groupsInScope.has(id) && !kept.has(id) && link) await removeOrHold(groupRec, link);
             }
           } finally {
             await groupRec.flush();
@@ -556,13 +573,14 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
         try {
           for (const link of leaving) {
             beat();
-            await deprovisionOne(leaveRec, provider, target, link, { reason: 'out of scope' });
+            await removeOrHold(leaveRec, link);
           }
         } finally {
           await leaveRec.flush();
         }
         addCounts(counts, leaveRec.counts);
-        await finishRun(db, input.runId, 'succeeded', null);
+        const held = guard ? await guard : null;
+        await finishRun(db, input.runId, held ? 'failed' : 'succeeded', held ? held.toJSON() : null);
         return counts;
       });
     },

@@ -414,8 +414,8 @@ export async function updateGroup(db: Db, id: string, patch: GroupUpdate): Promi
 }
 
 /**
- * Deletes a group; its memberships go with it (the group's `deleted` change covers them) and its child groups
- * lose their parent, each announced as `updated`.
+ * Deletes a group; each of its memberships is announced as removed (a member of a deleted access group may leave
+ * a provider's scope), and its child groups lose their parent, each announced as `updated`.
  */
 export async function deleteGroup(db: Db, id: string): Promise<void> {
   await inTransaction(db, async (client) => {
@@ -425,9 +425,13 @@ export async function deleteGroup(db: Db, id: string): Promise<void> {
       'UPDATE groups SET parent_id = NULL, updated_at = now() WHERE parent_id = $1 RETURNING id',
       [id],
     );
+    const members = await client.query<{ user_id: string }>('DELETE FROM group_members WHERE group_id = $1 RETURNING user_id', [id]);
     await client.query('DELETE FROM groups WHERE id = $1', [id]);
     await appendOutbox(client, [
       ...orphans.rows.map((row): OutboxEntry => ({ objectType: 'group', objectId: row.id, change: 'updated' })),
+      ...members.rows.map(
+        (row): OutboxEntry => ({ objectType: 'membership', objectId: id, relatedId: row.user_id, change: 'member_removed' }),
+      ),
       { objectType: 'group', objectId: id, change: 'deleted' },
     ]);
   });

@@ -87,5 +87,5 @@ export interface ProvisioningPlugin<Options = unknown> {
   deleteGroup(ctx: PluginContext<Options>, remoteId: string): Promise<void>;
 }
 
-/** Plugins by id. */
-export type PluginRegistry = ReadonlyMap<string, ProvisioningPlugin<any>>;
+/** Plugins by id. Options are `unknown` here: each plugin parses its own with `optionsSchema`. */
+export type PluginRegistry = ReadonlyMap<string, ProvisioningPlugin<unknown>>;

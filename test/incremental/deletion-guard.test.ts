@@ -4,6 +4,7 @@ import {
   addMembers,
   createGroup,
   createUser,
+  deleteGroup,
   removeMember,
   type DirectoryUser,
   type ProviderView,
@@ -71,6 +72,43 @@ describe('the deletion guard', () => {
     const within = await fullSync(db, control, provider);
     assert.equal(within.status, 'succeeded');
     assert.equal((await target.users()).length, 0);
+  });
+
+  test('incremental pushes hold back removals above the limit, and an allowed full sync makes them', async (t) => {
+    const { db, target, control, newProvider } = await incrementalWorld(t);
+    const access = await createGroup(db, { name: 'app-users', attributes: {} });
+    const provider = await newProvider({ deletionLimit: 2, scope: { includeServiceAccounts: false, accessGroups: [access.id] } });
+    const users: DirectoryUser[] = [];
+    for (let i = 0; i < 5; i += 1) users.push(await createUser(db, person(i)));
+    await addMembers(
+      db,
+      access.id,
+      users.map((u) => u.id),
+    );
+    await eventually('5 users provisioned', async () => ((await target.users()).length === 5 ? true : undefined));
+
+    // The access group is deleted by mistake: every user leaves scope at once.
+    await deleteGroup(db, access.id);
+    // Five users and the group itself would go: every one of those removals is held back, in whichever batch.
+    await eventually('the pushes that held the removals back', async () => {
+      const { rows } = await db.query<{ skipped: string; deleted: string; codes: string[] }>(
+        `SELECT sum(skipped) AS skipped, sum(deleted) AS deleted, array_agg(DISTINCT error ->> 'code') AS codes
+           FROM sync_runs WHERE kind = 'incremental' AND status = 'failed'`,
+      );
+      const row = rows[0];
+      return Number(row?.skipped) === 6 ? row : undefined;
+    }).then((row) => {
+      assert.equal(Number(row.deleted), 0);
+      assert.deepEqual(row.codes, ['ERR_DELETION_GUARD']);
+    });
+    assert.equal((await target.users()).length, 5, 'no user was removed from the target');
+    assert.equal((await target.groups()).length, 1, 'the group was not removed from the target');
+
+    const allowed = await fullSync(db, control, provider, true);
+    assert.equal(allowed.status, 'succeeded');
+    assert.equal(allowed.deleted, 6);
+    assert.equal((await target.users()).length, 0);
+    assert.equal((await target.groups()).length, 0);
   });
 
   test('a provider without a deletion limit removes whatever left its scope', async (t) => {
