@@ -220,7 +220,7 @@ describe('full sync into a SCIMMY server', () => {
     assert.equal(adopted[0]!.displayName, 'User 1');
     assert.equal(report.created, 4, '3 users and 1 group were created');
     assert.equal(report.updated, 1, 'the existing user was adopted and updated');
-    const { rows } = await testDb.db.query('SELECT action FROM sync_events WHERE run_id = $1 AND local_id = $2', [runId, users[1]!.id]);
+    const { rows } = await testDb.db.query<{ action: string }>('SELECT action FROM sync_events WHERE run_id = $1 AND local_id = $2', [runId, users[1]!.id]);
     assert.deepEqual(rows.map((r) => r.action), ['adopt']);
   });
 
