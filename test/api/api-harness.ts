@@ -9,6 +9,8 @@ export interface RecordingSyncControl extends SyncControl {
     method: 'requestFullSync' | 'providerChanged' | 'providerDeleted';
     slug: string;
     configVersion: number;
+    /** What a full-sync request asked for (requestFullSync only). */
+    request?: { allowDeletions?: boolean } | undefined;
   }>;
 }
 
@@ -22,8 +24,8 @@ export function recordingSyncControl(
     calls.push({ method, slug: provider.slug, configVersion: provider.configVersion });
   return {
     calls,
-    async requestFullSync(provider) {
-      record('requestFullSync', provider);
+    async requestFullSync(provider, request) {
+      calls.push({ method: 'requestFullSync', slug: provider.slug, configVersion: provider.configVersion, request });
       return onSync(provider);
     },
     providerChanged(provider) {

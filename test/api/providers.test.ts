@@ -242,6 +242,33 @@ describe('providers API', () => {
     );
   });
 
+  test('a sync request may allow deletions above the limit; anything else in its body is a 400', async () => {
+    await api.request('POST', '/api/v1/providers', providerBody('consenting'));
+    const allowed = await api.request('POST', '/api/v1/providers/consenting/sync', { allowDeletions: true });
+    assert.equal(allowed.status, 202);
+    const odd = await api.request('POST', '/api/v1/providers/consenting/sync', { allowDeletions: 'yes', force: true });
+    assert.equal(odd.status, 400);
+    assert.deepEqual(odd.body.error.issues?.map((issue) => issue.path).sort(), ['allowDeletions', 'force']);
+    const requests = api.sync.calls.filter((call) => call.slug === 'consenting' && call.method === 'requestFullSync');
+    assert.deepEqual(
+      requests.map((call) => call.request),
+      [{ allowDeletions: true }],
+    );
+  });
+
+  test('the deletion limit defaults to 500, may be turned off with null, and is never negative', async () => {
+    const created = await api.request<ProviderView>('POST', '/api/v1/providers', providerBody('guarded'));
+    assert.equal(created.body.deletionLimit, 500);
+    const off = await api.request<ProviderView>('PATCH', '/api/v1/providers/guarded', { deletionLimit: null });
+    assert.equal(off.body.deletionLimit, null);
+    const negative = await api.request('PATCH', '/api/v1/providers/guarded', { deletionLimit: -1 });
+    assert.equal(negative.status, 400);
+    assert.deepEqual(
+      negative.body.error.issues?.map((issue) => issue.path),
+      ['deletionLimit'],
+    );
+  });
+
   test('a disabled provider cannot be synced', async () => {
     await api.request('POST', '/api/v1/providers', providerBody('switched-off', { enabled: false }));
     const response = await api.request('POST', '/api/v1/providers/switched-off/sync');
