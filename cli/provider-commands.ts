@@ -16,7 +16,7 @@ interface CreateOptions {
   pageSize?: number;
   concurrency?: number;
   fullSyncInterval?: number;
-  deletionLimit?: number | null;
+  deletionLimit?: number | 'none';
   dryRun?: boolean;
   disabled?: boolean;
 }
@@ -29,7 +29,7 @@ interface UpdateOptions {
   pageSize?: number;
   concurrency?: number;
   fullSyncInterval?: number;
-  deletionLimit?: number | null;
+  deletionLimit?: number | 'none';
   dryRun?: boolean;
   enabled?: boolean;
 }
@@ -41,11 +41,12 @@ const deprovisionOption = () =>
     'leave',
   ]);
 const intervalDescription = 'minutes between scheduled full syncs (1 to 10080; default 60)';
-const deletionLimitDescription = 'most objects one sync may delete or deactivate on the target, or "none" (default 500)';
+const deletionLimitDescription =
+  'most objects one sync may delete or deactivate on the target, or "none" (default 500)';
 
-/** A deletion limit: a whole number of objects, or `none` for no limit. */
-function deletionLimit(value: string): number | null {
-  if (value === 'none') return null;
+/** A deletion limit: a whole number of objects, or `none` for no limit (commander turns a parsed null into ''). */
+function deletionLimit(value: string): number | 'none' {
+  if (value === 'none') return value;
   const number = Number(value);
   if (!Number.isInteger(number) || number < 0) throw new InvalidArgumentError('must be a whole number or "none"');
   return number;
@@ -58,7 +59,9 @@ function commonFields(options: CreateOptions | UpdateOptions) {
     ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }),
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     ...(options.fullSyncInterval === undefined ? {} : { fullSyncIntervalMinutes: options.fullSyncInterval }),
-    ...(options.deletionLimit === undefined ? {} : { deletionLimit: options.deletionLimit }),
+    ...(options.deletionLimit === undefined
+      ? {}
+      : { deletionLimit: options.deletionLimit === 'none' ? null : options.deletionLimit }),
   };
 }
 

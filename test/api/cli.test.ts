@@ -267,6 +267,27 @@ describe('scimflow CLI', () => {
     });
   });
 
+  test('providers update takes a deletion limit as a whole number or none, and refuses anything else', async () => {
+    await createProvider('limited');
+    const readLimit = async () =>
+      (
+        await database.db.query<{ deletion_limit: number | null }>(
+          "SELECT deletion_limit FROM providers WHERE slug = 'limited'",
+        )
+      ).rows[0]?.deletion_limit;
+    assert.equal(await readLimit(), 500);
+    const set = await runCli(['providers', 'update', 'limited', '--deletion-limit', '25'], { env });
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal(await readLimit(), 25);
+    const off = await runCli(['providers', 'update', 'limited', '--deletion-limit', 'none'], { env });
+    assert.equal(off.code, 0, off.stderr);
+    assert.equal(await readLimit(), null);
+    const bad = await runCli(['providers', 'update', 'limited', '--deletion-limit', 'lots'], { env });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /must be a whole number or "none"/);
+    assert.equal(await readLimit(), null);
+  });
+
   test('providers update with nothing to change, or contradicting itself, exits 1 and changes nothing', async () => {
     await createProvider('unchanged');
     const nothing = await runCli(['providers', 'update', 'unchanged'], { env });
