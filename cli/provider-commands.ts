@@ -34,15 +34,7 @@ interface UpdateOptions {
   enabled?: boolean;
 }
 
-const deprovisionOption = () =>
-  new Option('--deprovision <mode>', 'what happens to users that leave scope').choices([
-    'delete',
-    'deactivate',
-    'leave',
-  ]);
-const intervalDescription = 'minutes between scheduled full syncs (1 to 10080; default 60)';
-const deletionLimitDescription =
-  'most objects one sync may delete or deactivate on the target, or "none" (default 500)';
+('most objects one sync may delete or deactivate on the target, or "none" (default 500)');
 
 /** A deletion limit: a whole number of objects, or `none` for no limit (commander turns a parsed null into ''). */
 function deletionLimit(value: string): number | 'none' {
@@ -50,6 +42,30 @@ function deletionLimit(value: string): number | 'none' {
   const number = Number(value);
   if (!Number.isInteger(number) || number < 0) throw new InvalidArgumentError('must be a whole number or "none"');
   return number;
+}
+
+/** Adds the options `providers create` and `providers update` share. */
+function addSyncOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--deprovision <mode>', 'what happens to users that leave scope').choices([
+        'delete',
+        'deactivate',
+        'leave',
+      ]),
+    )
+    .option('--page-size <n>', 'objects per batch', positiveInt)
+    .option('--concurrency <n>', 'batches in flight', positiveInt)
+    .option(
+      '--full-sync-interval <minutes>',
+      'minutes between scheduled full syncs (1 to 10080; default 60)',
+      positiveInt,
+    )
+    .option(
+      '--deletion-limit <n>',
+      'most objects one sync may delete or deactivate on the target, or "none" (default 500)',
+      deletionLimit,
+    );
 }
 
 /** Request body fields for the options both create and update take; absent options are left out. */
@@ -120,22 +136,19 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
         JSON.stringify(await ctx.api().get<ProviderView>(`/providers/${encodeURIComponent(provider)}`), null, 2),
       );
     });
-  providers
-    .command('create')
-    .description(
-      'create a provider; the bearer token is read from --token-env VAR or stdin, never from the command line',
-    )
-    .requiredOption('--slug <slug>', 'short lower-case name used in URLs and workflow ids')
-    .option('--name <name>', 'display name (default: the slug)')
-    .requiredOption('--url <url>', 'SCIM base URL, e.g. https://example.com/scim/v2')
-    .option('--plugin <id>', 'vendor plugin (default: scim2)')
-    .option('--token-env <VAR>', 'read the bearer token from this environment variable')
-    .option('--no-token', 'the endpoint needs no authentication')
-    .addOption(deprovisionOption())
-    .option('--page-size <n>', 'objects per batch', positiveInt)
-    .option('--concurrency <n>', 'batches in flight', positiveInt)
-    .option('--full-sync-interval <minutes>', intervalDescription, positiveInt)
-    .option('--deletion-limit <n>', deletionLimitDescription, deletionLimit)
+  addSyncOptions(
+    providers
+      .command('create')
+      .description(
+        'create a provider; the bearer token is read from --token-env VAR or stdin, never from the command line',
+      )
+      .requiredOption('--slug <slug>', 'short lower-case name used in URLs and workflow ids')
+      .option('--name <name>', 'display name (default: the slug)')
+      .requiredOption('--url <url>', 'SCIM base URL, e.g. https://example.com/scim/v2')
+      .option('--plugin <id>', 'vendor plugin (default: scim2)')
+      .option('--token-env <VAR>', 'read the bearer token from this environment variable')
+      .option('--no-token', 'the endpoint needs no authentication'),
+  )
     .option('--dry-run', 'compute changes without sending them')
     .option('--disabled', 'create the provider disabled')
     .action(async (options: CreateOptions) => {
@@ -153,17 +166,14 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
       const created = await ctx.api().post<ProviderView>('/providers', body);
       output.out(`created provider ${created.slug} (${created.id})`);
     });
-  providers
-    .command('update <provider>')
-    .description('change a provider (by id or slug); only the options given change, and its schedule follows')
-    .option('--name <name>', 'display name')
-    .option('--url <url>', 'SCIM base URL')
-    .option('--token-env <VAR>', 'replace the bearer token with the one in this environment variable')
-    .addOption(deprovisionOption())
-    .option('--page-size <n>', 'objects per batch', positiveInt)
-    .option('--concurrency <n>', 'batches in flight', positiveInt)
-    .option('--full-sync-interval <minutes>', intervalDescription, positiveInt)
-    .option('--deletion-limit <n>', deletionLimitDescription, deletionLimit)
+  addSyncOptions(
+    providers
+      .command('update <provider>')
+      .description('change a provider (by id or slug); only the options given change, and its schedule follows')
+      .option('--name <name>', 'display name')
+      .option('--url <url>', 'SCIM base URL')
+      .option('--token-env <VAR>', 'replace the bearer token with the one in this environment variable'),
+  )
     .option('--dry-run', 'compute changes without sending them')
     .option('--no-dry-run', 'send changes')
     .option('--enable', 'enable the provider (resumes its schedule)')
