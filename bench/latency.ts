@@ -7,6 +7,8 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { temporal } from '@temporalio/proto';
 import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest } from 'node:http';
@@ -77,32 +79,170 @@ async function forkListening(args: string[], file: URL): Promise<{ port: number;
   return { port, child };
 }
 
-/** Prints how long the provider workflow's activities waited and ran (BENCH_TRACE=1). */
-async function traceWorkflow(client: Client, workflowId: string): Promise<void> {
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const ms = (t: unknown) => Number((t as { seconds: { toString(): string } }).seconds.toString()) * 1000 + ((t as { nanos?: number }).nanos ?? 0) / 1e6;
-  const scheduled = new Map<string, number>();
-  const started = new Map<string, number>();
-  const timers: number[] = [];
-  let n = 0;
-  let wait = 0;
-  let run = 0;
-  for (const e of history.events ?? []) {
-    const at = ms(e.eventTime);
-    if (e.activityTaskScheduledEventAttributes) scheduled.set(String(e.eventId), at);
-    if (e.timerStartedEventAttributes) scheduled.set(`t${String(e.eventId)}`, at);
-    if (e.timerFiredEventAttributes) timers.push(at - (scheduled.get(`t${String(e.timerFiredEventAttributes.startedEventId)}`) ?? at));
-    if (e.activityTaskStartedEventAttributes) started.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), at);
-    if (e.activityTaskCompletedEventAttributes) {
-      const id = String(e.activityTaskCompletedEventAttributes.scheduledEventId);
-      const s = scheduled.get(id) ?? at;
-      const st = started.get(id) ?? s;
-      n += 1;
-      wait += st - s;
-      run += at - st;
+/** One relay delivery as the bench saw it: when the relay handed it over and when Temporal accepted it. */
+interface Delivery {
+  seq: number;
+  calledAt: number;
+  acceptedAt: number;
+}
+
+/** Per-change stage times (ms since the commit), for the BENCH_TRACE breakdown. */
+interface StageTimes {
+  k: number;
+  claimed: number;
+  accepted: number;
+  seen: number;
+  scheduled: number;
+  started: number;
+  request: number;
+  cause: string;
+}
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+const eventMs = (t: unknown) =>
+  Number((t as { seconds: { toString(): string } }).seconds.toString()) * 1000 + ((t as { nanos?: number }).nanos ?? 0) / 1e6;
+
+/** Every run of the provider workflow, oldest first, with its events (walks continued-as-new links back). */
+async function workflowRuns(client: Client, workflowId: string): Promise<HistoryEvent[][]> {
+  const runs: HistoryEvent[][] = [];
+  let runId: string | undefined = (await client.workflow.getHandle(workflowId).describe()).runId;
+  while (runId) {
+    const history: temporal.api.history.v1.IHistory = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+    const events: HistoryEvent[] = history.events ?? [];
+    runs.unshift(events);
+    runId = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ?? undefined;
+  }
+  return runs;
+}
+
+/**
+ * Splits each change's latency into stages (BENCH_TRACE=1): commit -> relay claim -> signal accepted -> first
+ * workflow task after the signal -> pushChanges scheduled -> started -> first request at the target, and prints
+ * percentiles per stage, the slowest changes and what the provider workflow did meanwhile.
+ */
+async function traceStages(options: {
+  client: Client;
+  workflowId: string;
+  seqs: readonly number[];
+  users: readonly string[];
+  writtenAt: readonly number[];
+  deliveries: readonly Delivery[];
+  firstSeen: ReadonlyMap<number, number>;
+  requestTimes: readonly number[];
+}): Promise<void> {
+  const runs = await workflowRuns(options.client, options.workflowId);
+  const signals: Array<{ seq: number; at: number; seenAt: number }> = [];
+  const pushes: Array<{ at: number; startedAt: number; completedAt: number; users: Set<string> }> = [];
+  const cans: number[] = [];
+  let wftFailures = 0;
+  for (const events of runs) {
+    const byId = new Map<string, (typeof pushes)[number]>();
+    let waiting: Array<{ seq: number; at: number; seenAt: number }> = [];
+    for (const e of events) {
+      const at = eventMs(e.eventTime);
+      if (e.workflowExecutionSignaledEventAttributes?.signalName === 'directoryChanges') {
+        const payload = e.workflowExecutionSignaledEventAttributes.input?.payloads?.[0];
+        const changes = payload ? (defaultPayloadConverter.fromPayload<{ seq: number }>(payload)) : { seq: 0 };
+        const signal = { seq: changes.seq, at, seenAt: Number.NaN };
+        signals.push(signal);
+        waiting.push(signal);
+      }
+      if (e.workflowTaskStartedEventAttributes) {
+        for (const s of waiting) s.seenAt = at;
+        waiting = [];
+      }
+      if (e.workflowTaskFailedEventAttributes || e.workflowTaskTimedOutEventAttributes) wftFailures += 1;
+      const scheduled = e.activityTaskScheduledEventAttributes;
+      if (scheduled?.activityType?.name === 'pushChanges') {
+        const payload = scheduled.input?.payloads?.[0];
+        const input = payload ? (defaultPayloadConverter.fromPayload<{ userIds: string[] }>(payload)) : { userIds: [] };
+        const push = { at, startedAt: Number.NaN, completedAt: Number.NaN, users: new Set(input.userIds) };
+        pushes.push(push);
+        byId.set(String(e.eventId), push);
+      }
+      const started = e.activityTaskStartedEventAttributes;
+      if (started) {
+        const push = byId.get(String(started.scheduledEventId));
+        if (push) push.startedAt = at;
+      }
+      const completed = e.activityTaskCompletedEventAttributes;
+      if (completed) {
+        const push = byId.get(String(completed.scheduledEventId));
+        if (push) push.completedAt = at;
+      }
+      if (e.workflowExecutionContinuedAsNewEventAttributes) cans.push(at);
     }
   }
-  console.log(`activities: ${n}, mean wait ${(wait / n).toFixed(1)} ms, mean run ${(run / n).toFixed(1)} ms, history events ${history.events?.length}, timers fired ${timers.length} after mean ${(timers.reduce((a, b) => a + b, 0) / Math.max(timers.length, 1)).toFixed(0)} ms`);
+  const signalBySeq = new Map(signals.map((s) => [s.seq, s]));
+  const deliveries = [...options.deliveries].sort((a, b) => a.seq - b.seq);
+  const stages: StageTimes[] = [];
+  let d = 0;
+  let p = 0;
+  for (let k = 0; k < options.seqs.length; k += 1) {
+    const seq = options.seqs[k]!;
+    while (d < deliveries.length && deliveries[d]!.seq < seq) d += 1;
+    const delivery = deliveries[d];
+    const signal = delivery ? signalBySeq.get(delivery.seq) : undefined;
+    const request = options.firstSeen.get(k);
+    if (!delivery || !signal || request === undefined) continue;
+    while (p < pushes.length && pushes[p]!.at < signal.at) p += 1;
+    const push = pushes.slice(p).find((candidate) => candidate.users.has(options.users[k]!));
+    if (!push) continue;
+    const w = options.writtenAt[k]!;
+    const canBetween = cans.some((at) => at >= w && at <= request);
+    stages.push({
+      k,
+      claimed: delivery.calledAt - w,
+      accepted: delivery.acceptedAt - w,
+      seen: signal.seenAt - w,
+      scheduled: push.at - w,
+      started: push.startedAt - w,
+      request: request - w,
+      cause: canBetween ? 'continue-as-new in between' : '',
+    });
+  }
+  const names = ['claimed', 'accepted', 'seen', 'scheduled', 'started', 'request'] as const;
+  const step = (s: StageTimes, i: number) => s[names[i]!] - (i === 0 ? 0 : s[names[i - 1]!]);
+  console.log(`\nStage breakdown of ${stages.length} changes (ms spent in each step; p50 / p95 / p99 / max)`);
+  const labels = ['commit -> relay claim', 'claim -> signal accepted', 'accepted -> workflow task', 'task -> pushChanges scheduled', 'scheduled -> started', 'started -> first request'];
+  for (const [i, label] of labels.entries()) {
+    const values = stages.map((s) => step(s, i)).sort((a, b) => a - b);
+    console.log(`  ${label.padEnd(30)} ${[50, 95, 99].map((q) => percentile(values, q).toFixed(0)).join(' / ')} / ${values.at(-1)?.toFixed(0)}`);
+  }
+  const slowest = [...stages].sort((a, b) => b.request - a.request).slice(0, Math.max(5, Math.ceil(stages.length / 100)));
+  console.log(`Slowest changes (cumulative ms at each step):`);
+  for (const s of slowest.slice(0, 12)) {
+    console.log(`  #${s.k}: ${names.map((n) => `${n} ${s[n].toFixed(0)}`).join(', ')}${s.cause ? ` (${s.cause})` : ''}`);
+  }
+  // Inside pushChanges (the requests of one push arrive between its start and its completion).
+  const setup: number[] = [];
+  const gaps: number[] = [];
+  const after: number[] = [];
+  const turnaround: number[] = [];
+  const duration: number[] = [];
+  const times = [...options.requestTimes].sort((a, b) => a - b);
+  for (const [i, push] of pushes.entries()) {
+    const inside = times.filter((at) => at >= push.startedAt && at <= push.completedAt);
+    duration.push(push.completedAt - push.startedAt);
+    const next = pushes[i + 1];
+    if (next) turnaround.push(next.at - push.completedAt);
+    if (inside.length === 0) continue;
+    setup.push(inside[0]! - push.startedAt);
+    after.push(push.completedAt - inside.at(-1)!);
+    if (inside.length > 1) gaps.push((inside.at(-1)! - inside[0]!) / (inside.length - 1));
+  }
+  const mean = (values: readonly number[]) => (values.reduce((a, b) => a + b, 0) / Math.max(values.length, 1)).toFixed(1);
+  const objects = pushes.reduce((n, push) => n + push.users.size, 0) / Math.max(pushes.length, 1);
+  console.log(
+    `pushChanges: ${objects.toFixed(1)} users per push, mean duration ${mean(duration)} ms = start to first request ${mean(setup)} ms ` +
+      `+ ${mean(gaps)} ms between requests + last request to completion ${mean(after)} ms; completion to next push scheduled ${mean(turnaround)} ms`,
+  );
+  const startedAt = options.writtenAt[0]!;
+  console.log(
+    `runs ${runs.length} (continued as new at ${cans.map((at) => `${((at - startedAt) / 1000).toFixed(1)} s`).join(', ') || 'never'}), ` +
+      `pushChanges ${pushes.length}, signals ${signals.length}, relay deliveries ${deliveries.length}, failed workflow tasks ${wftFailures}`,
+  );
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -120,7 +260,17 @@ export async function benchLatency(options: { rate?: number; seconds?: number; u
   const target = await forkListening([], new URL('./loopback-target.ts', import.meta.url));
   const proxy = await forkListening(['proxy', String(target.port)], new URL(import.meta.url));
   const proxyOrigin = `http://127.0.0.1:${proxy.port}`;
-  const relay = await startOutboxRelay({ db: testDb.db, deliver: temporalDeliver(engine.client, engine.taskQueue) });
+  // The relay's own deliver, timed: when each batch was handed over and when Temporal accepted it.
+  const deliveries: Delivery[] = [];
+  const signal = temporalDeliver(engine.client, engine.taskQueue);
+  const relay = await startOutboxRelay({
+    db: testDb.db,
+    deliver: async (provider, changes) => {
+      const calledAt = Date.now();
+      await signal(provider, changes);
+      deliveries.push({ seq: changes.seq, calledAt, acceptedAt: Date.now() });
+    },
+  });
   try {
     await testDb.db.query(
       `INSERT INTO users (username, display_name, email) SELECT 'lat.user' || n, 'Latency User ' || n, 'lat.user' || n || '@example.test'
@@ -140,6 +290,7 @@ export async function benchLatency(options: { rate?: number; seconds?: number; u
     );
     await engine.fullSync(provider);
     await fetch(`${proxyOrigin}/_times`, { method: 'POST' });
+    const { rows: before } = await testDb.db.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM outbox');
 
     const total = rate * seconds;
     const writtenAt: number[] = [];
@@ -174,7 +325,19 @@ export async function benchLatency(options: { rate?: number; seconds?: number; u
       if (seen !== undefined) latencies.push(seen - writtenAt[k]!);
     }
     latencies.sort((a, b) => a - b);
-    if (process.env['BENCH_TRACE']) await traceWorkflow(engine.client, providerSyncWorkflowId(provider.slug));
+    if (process.env['BENCH_TRACE']) {
+      const { rows } = await testDb.db.query<{ seq: string }>('SELECT seq FROM outbox WHERE seq > $1 ORDER BY seq', [before[0]?.seq ?? 0]);
+      await traceStages({
+        client: engine.client,
+        workflowId: providerSyncWorkflowId(provider.slug),
+        seqs: rows.map((row) => Number(row.seq)),
+        users: Array.from({ length: total }, (_, k) => ids[k % ids.length]!),
+        writtenAt,
+        deliveries,
+        firstSeen,
+        requestTimes: stamps.map((stamp) => stamp.at),
+      });
+    }
     const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
     return [
       { measure: 'load', value: `${total} changes to ${userCount} users at ${achieved.toFixed(1)} changes/s (target ${rate}/s for ${seconds} s)` },
