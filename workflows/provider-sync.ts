@@ -42,7 +42,11 @@ export interface DirectoryChanges {
 export interface FlushPolicy {
   /** Flush as soon as this many objects are pending. @default 100 */
   maxObjects: number;
-  /** Flush this long after the first pending change. @default 200 */
+  /**
+   * Wait this long after the first pending change before flushing, so that changes in quick succession go out
+   * together. With 0 a change goes out as soon as the writer is idle; changes that arrive while a batch is being
+   * pushed are coalesced into the next one either way, and a batch already this late never waits. @default 0
+   */
   maxDelayMs: number;
 }
 
@@ -76,7 +80,9 @@ export interface FullSyncRequest {
 /** Asks for a full sync and answers once it has started; joins the one requested (not yet running), if any. */
 export const requestFullSyncUpdate = defineUpdate<FullSyncTicket, [FullSyncRequest]>('requestFullSync');
 
-const DEFAULT_FLUSH: FlushPolicy = { maxObjects: 100, maxDelayMs: 200 };
+// No batching window by default: a push takes tens of milliseconds, and what arrives meanwhile is coalesced into
+// the next one, so batches grow with the load on their own (sub-second latency at any rate, issue #4).
+const DEFAULT_FLUSH: FlushPolicy = { maxObjects: 100, maxDelayMs: 0 };
 // Continue as new well before Temporal's own suggestion so replays of an idle-but-busy provider stay cheap.
 const DEFAULT_HISTORY_LIMIT = 5_000;
 
@@ -197,7 +203,8 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
         await continueAsNew<typeof providerSync>({
           providerId,
           slug,
-          flush: policy,
+          // Only what was asked for: the next run takes the defaults of the code it runs on.
+          flush: input.flush,
           pending: { ...carried, seq: pending.seq },
           fullSyncRequested: fullWanted,
           historyLimit,

@@ -13,6 +13,7 @@ import {
   type OutboxRelay,
 } from '../../engine/index.ts';
 import { createPluginRegistry } from '../../plugins/index.ts';
+import type { FlushPolicy } from '../../workflows/index.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { testTemporalAddress } from '../support/temporal.ts';
 import { testProviderInput } from '../support/providers.ts';
@@ -36,9 +37,10 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
 
 /**
  * A fresh database, a SCIMMY target, a worker on a task queue of its own and (unless `relay: false`) a running
- * outbox relay: the whole incremental path, one per test.
+ * outbox relay: the whole incremental path, one per test. `flush` is the batching policy of the provider workflows
+ * the relay starts (default: the workflow's own).
  */
-export async function incrementalWorld(t: TestContext, options: { relay?: boolean } = {}) {
+export async function incrementalWorld(t: TestContext, options: { relay?: boolean; flush?: Partial<FlushPolicy> } = {}) {
   configureTemporalLogging('WARN');
   const testDb = await createTestDatabase();
   const db = testDb.db;
@@ -78,7 +80,7 @@ export async function incrementalWorld(t: TestContext, options: { relay?: boolea
   await startWorker();
 
   const relays: OutboxRelay[] = [];
-  const startRelay = async (deliver: Deliver = temporalDeliver(client, taskQueue), batchSize?: number) => {
+  const startRelay = async (deliver: Deliver = temporalDeliver(client, taskQueue, options.flush), batchSize?: number) => {
     const relay = await startOutboxRelay({ db, deliver, pollIntervalMs: 200, ...(batchSize ? { batchSize } : {}) });
     relays.push(relay);
     return relay;

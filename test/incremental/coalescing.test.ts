@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import { createUser, updateUser, type DirectoryUser } from '../../db/index.ts';
+import { eventually, incrementalWorld, person } from './harness.ts';
+
+/**
+ * A forwarding proxy in front of a target that, once closed, holds every write until opened again: a push that is
+ * under way stays under way for as long as a test needs.
+ */
+async function gatedProxy(targetUrl: string) {
+  const upstream = new URL(targetUrl);
+  const held: Array<() => void> = [];
+  let closed = false;
+  const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
+    const out = httpRequest(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    out.on('error', () => res.writeHead(502).end());
+    out.end(body);
+  };
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      if (closed && req.method !== 'GET') held.push(() => forward(req, res, body));
+      else forward(req, res, body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}${upstream.pathname}`,
+    held: () => held.length,
+    close() {
+      closed = true;
+    },
+    open() {
+      closed = false;
+      for (const release of held.splice(0)) release();
+    },
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+test('changes that arrive while a batch is being pushed go out together in the next batch, one write per object', async (t) => {
+  const { db, target, newProvider } = await incrementalWorld(t);
+  const proxy = await gatedProxy(target.url);
+  t.after(async () => {
+    proxy.open();
+    await proxy.stop();
+  });
+  await newProvider({ baseUrl: proxy.url });
+  const users: DirectoryUser[] = [];
+  for (let i = 0; i < 5; i += 1) users.push(await createUser(db, person(i)));
+  await eventually('5 users on the target', async () => ((await target.users()).length === 5 ? true : undefined));
+  await eventually('every change relayed', async () => {
+    const { rows } = await db.query('SELECT 1 FROM outbox WHERE dispatched_at IS NULL');
+    return rows.length === 0 ? true : undefined;
+  });
+  await target.resetLog();
+
+  // The writer is idle: the first change goes out on its own, and its write is held at the proxy.
+  proxy.close();
+  await updateUser(db, users[0]!.id, { displayName: 'Person 0 v1' });
+  await eventually('the first push under way', () => Promise.resolve(proxy.held() === 1 ? true : undefined));
+
+  // Meanwhile every user changes three times, and every change reaches the provider workflow.
+  for (let round = 2; round <= 4; round += 1) {
+    for (const [i, user] of users.entries()) await updateUser(db, user.id, { displayName: `Person ${i} v${round}` });
+  }
+  await eventually('every change relayed', async () => {
+    const { rows } = await db.query('SELECT 1 FROM outbox WHERE dispatched_at IS NULL');
+    return rows.length === 0 ? true : undefined;
+  });
+  assert.equal(proxy.held(), 1, 'nothing else is written while a push is under way (one writer per provider)');
+
+  proxy.open();
+  await eventually('every user at its last name', async () => {
+    const remote = await target.users();
+    return users.every((u, i) => remote.find((r) => r.userName === u.username)?.displayName === `Person ${i} v4`)
+      ? true
+      : undefined;
+  });
+  const writes = (await target.requests()).filter((r) => r.method !== 'GET');
+  // The held write, then the 15 changes coalesced into one write per user.
+  assert.equal(writes.length, 1 + users.length, JSON.stringify(writes.map((w) => `${w.method} ${w.path}`)));
+});
