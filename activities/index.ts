@@ -5,3 +5,4 @@ export * from './payload-hash.ts';
 export * from './targets.ts';
 export * from './sandbox-mapper.ts';
 export * from './deletion-guard.ts';
+export * from './housekeeping.ts';

@@ -12,6 +12,10 @@ export const EnvSchema = z.object({
   SCIMFLOW_SECRET_KEY: z.string().optional(),
   SCIMFLOW_API_HOST: z.string().default('127.0.0.1'),
   SCIMFLOW_API_PORT: z.coerce.number().int().min(0).max(65535).default(7400),
+  /** Days dispatched outbox rows are kept before the housekeeping deletes them. */
+  SCIMFLOW_OUTBOX_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(7),
+  /** Days finished sync runs (and their per-object events) are kept; each provider's latest run always is. */
+  SCIMFLOW_RUN_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type Env = z.infer<typeof EnvSchema>;

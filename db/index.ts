@@ -7,3 +7,4 @@ export * from './directory.ts';
 export * from './providers.ts';
 export * from './reports.ts';
 export * from './mappings.ts';
+export * from './retention.ts';

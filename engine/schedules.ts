@@ -1,5 +1,6 @@
 import { Context } from '@temporalio/activity';
 import {
+  ScheduleAlreadyRunning,
   ScheduleNotFoundError,
   ScheduleOverlapPolicy,
   type Client,
@@ -8,6 +9,7 @@ import {
 import { listProviders, type Db, type ProviderView } from '../db/index.ts';
 import {
   fullSyncWantedSignal,
+  housekeeping,
   providerSync,
   providerSyncWorkflowId,
   SCIM_PROVIDER,
@@ -116,6 +118,31 @@ export async function reconcileSchedules(deps: { client: Client; db: Db; taskQue
   const providers = await listProviders(deps.db);
   for (const provider of providers) await manager.upsert(provider);
   return providers.length;
+}
+
+/** Temporal Schedule id of the housekeeping that prunes old outbox rows and sync runs. */
+export const HOUSEKEEPING_SCHEDULE_ID = 'scimflow-housekeeping';
+
+/** Creates the housekeeping Schedule (every 6 hours) unless it exists; run at startup by every process. */
+export async function ensureHousekeepingSchedule(deps: { client: Client; taskQueue: string }): Promise<void> {
+  try {
+    await deps.client.schedule.create({
+      scheduleId: HOUSEKEEPING_SCHEDULE_ID,
+      spec: { intervals: [{ every: '6 hours' }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: housekeeping,
+        workflowId: 'housekeeping',
+        taskQueue: deps.taskQueue,
+        args: [],
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP },
+      state: { note: 'prunes dispatched outbox rows and old sync runs' },
+    });
+  } catch (error) {
+    // Another process created it first, or an earlier start did: either way it is there.
+    if (!(error instanceof ScheduleAlreadyRunning)) throw error;
+  }
 }
 
 /** Activities of the schedule kick workflow; they use the worker's own Temporal client. */

@@ -3,13 +3,14 @@ import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, t
 import {
   createDeletionGuardActivities,
   createFullSyncActivities,
+  createHousekeepingActivities,
   createSandboxMapper,
   createTargetPool,
   type PayloadMapper,
   type TargetPool,
 } from '../activities/index.ts';
 import { createMappingEngine, type MappingEngine } from '../sandbox/index.ts';
-import type { Db, ProviderForSync } from '../db/index.ts';
+import { DEFAULT_RETENTION, type Db, type ProviderForSync, type RetentionPolicy } from '../db/index.ts';
 import type { PluginRegistry } from '../plugins/index.ts';
 import { createScheduleActivities } from './schedules.ts';
 
@@ -67,6 +68,8 @@ export interface WorkerDeps {
   loadProvider: (providerId: string) => Promise<ProviderForSync>;
   mapper?: PayloadMapper;
   targets?: TargetPool;
+  /** How long the housekeeping keeps outbox rows and sync runs. @default DEFAULT_RETENTION */
+  retention?: RetentionPolicy;
   /** Concurrent activity executions on this worker (each is one batch of SCIM requests). */
   maxConcurrentActivities?: number;
 }
@@ -85,7 +88,12 @@ export async function createWorker(deps: WorkerDeps): Promise<{ worker: Worker; 
     namespace: deps.namespace,
     taskQueue: deps.taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: { ...activities, ...createDeletionGuardActivities(deps), ...createScheduleActivities() },
+    activities: {
+      ...activities,
+      ...createDeletionGuardActivities(deps),
+      ...createHousekeepingActivities({ db: deps.db, retention: deps.retention ?? DEFAULT_RETENTION }),
+      ...createScheduleActivities(),
+    },
     maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? 64,
     shutdownGraceTime: '20 seconds',
   });

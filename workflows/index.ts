@@ -2,3 +2,4 @@ export * from './full-sync.ts';
 export * from './search-attributes.ts';
 export * from './provider-sync.ts';
 export * from './scheduled-full-sync.ts';
+export * from './housekeeping.ts';
