@@ -15,7 +15,7 @@ import { addSyncCommands } from './sync-commands.ts';
 interface StartModule {
   runStart(options: { demo: boolean }): Promise<void>;
   runWorker(): Promise<void>;
-  runApi?: () => Promise<void>;
+  runApi(): Promise<void>;
 }
 
 // A variable, not a literal: the roles module pulls in the worker and Temporal, which API-client commands never need.
@@ -64,9 +64,7 @@ export function buildProgram(output: Output, setExitCode: (code: number) => void
     .command('api')
     .description('run the HTTP admin API only (production role; needs TEMPORAL_ADDRESS)')
     .action(async () => {
-      const start = await loadStart();
-      if (!start.runApi) throw new Error('this build has no API-only role');
-      await start.runApi();
+      await (await loadStart()).runApi();
     });
   program
     .command('migrate')

@@ -1,6 +1,6 @@
 /**
  * `scimflow start` (everything in one process tree, for development and the demo), `scimflow worker` and
- * `scimflow api` (the production roles).
+ * `scimflow api` (the production roles). All three are `startProcess` with a different choice of parts.
  */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
@@ -8,7 +8,14 @@ import cliProgress from 'cli-progress';
 import pino from 'pino';
 import { createApi, startApiServer } from '../api/index.ts';
 import { loadEnv, type Env } from '../config/index.ts';
-import { createProvider, getProviderForSync, importDirectory, ProviderInputSchema, type Db } from '../db/index.ts';
+import {
+  createProvider,
+  getProviderForSync,
+  importDirectory,
+  ProviderInputSchema,
+  type Db,
+  type SecretBox,
+} from '../db/index.ts';
 import {
   configureTemporalLogging,
   createSyncControl,
@@ -21,13 +28,22 @@ import {
   startOutboxRelay,
   temporalDeliver,
   temporalUiLink,
+  type TemporalSyncControl,
 } from '../engine/index.ts';
 import { createPluginRegistry, resolvePluginOptions } from '../plugins/index.ts';
 import { findTemporalBinary, startTemporalDevServer } from '../scripts/lib/temporal-dev.mjs';
 
 type Stopper = () => Promise<void>;
 
-const TEMPORAL_LOG_LEVEL = { fatal: 'ERROR', error: 'ERROR', warn: 'WARN', info: 'WARN', debug: 'DEBUG', trace: 'TRACE', silent: 'ERROR' } as const;
+const TEMPORAL_LOG_LEVEL = {
+  fatal: 'ERROR',
+  error: 'ERROR',
+  warn: 'WARN',
+  info: 'WARN',
+  debug: 'DEBUG',
+  trace: 'TRACE',
+  silent: 'ERROR',
+} as const;
 
 /** Runs `stoppers` newest-first when the process is asked to stop, then exits. */
 function stopOnSignals(stoppers: Stopper[], log: pino.Logger): void {
@@ -45,97 +61,147 @@ function stopOnSignals(stoppers: Stopper[], log: pino.Logger): void {
   process.once('SIGTERM', (s) => void stop(s));
 }
 
-async function connectTemporal(env: Env, stoppers: Stopper[], log: pino.Logger): Promise<{ address: string; uiUrl: string | null }> {
+async function connectTemporal(
+  env: Env,
+  stoppers: Stopper[],
+  log: pino.Logger,
+): Promise<{ address: string; uiUrl: string | null }> {
   if (env.TEMPORAL_ADDRESS) return { address: env.TEMPORAL_ADDRESS, uiUrl: process.env['TEMPORAL_UI_URL'] ?? null };
   const binary = findTemporalBinary();
   if (!binary) {
-    throw new Error('TEMPORAL_ADDRESS is not set and no Temporal CLI was found: run `npm run setup` or set TEMPORAL_ADDRESS');
+    throw new Error(
+      'TEMPORAL_ADDRESS is not set and no Temporal CLI was found: run `npm run setup` or set TEMPORAL_ADDRESS',
+    );
   }
   log.info('starting an embedded Temporal dev server');
-  const server = await startTemporalDevServer({ binary, headless: false, port: 7233, uiPort: 8233, fallbackToFreePorts: true });
+  const server = await startTemporalDevServer({
+    binary,
+    headless: false,
+    port: 7233,
+    uiPort: 8233,
+    fallbackToFreePorts: true,
+  });
   stoppers.push(() => server.stop());
   return { address: server.address, uiUrl: server.uiUrl };
 }
 
-/** Starts the whole engine in one process: database, Temporal (embedded unless TEMPORAL_ADDRESS), worker, API. */
-export async function runStart(options: { demo: boolean }): Promise<void> {
+/** Which parts of scimflow one process runs. */
+interface ProcessParts {
+  /** The subcommand, for messages. */
+  command: 'start' | 'worker' | 'api';
+  /**
+   * Development defaults: a per-machine secret key when SCIMFLOW_SECRET_KEY is unset, and an embedded Temporal dev
+   * server when TEMPORAL_ADDRESS is unset. Without them both must be set.
+   */
+  development: boolean;
+  /** The Temporal worker (with the process's mapping engine), the outbox relay and the schedules reconcile. */
+  worker: boolean;
+  /** The HTTP admin API. */
+  api: boolean;
+}
+
+/** A process whose parts are running. Its stoppers run newest-first on SIGINT or SIGTERM. */
+interface RunningProcess {
+  env: Env;
+  log: pino.Logger;
+  db: Db;
+  secrets: SecretBox;
+  control: TemporalSyncControl;
+  temporal: { address: string; uiUrl: string | null };
+  /** The API's base URL, when the process serves it. */
+  apiUrl: string | null;
+  stoppers: Stopper[];
+  /** Settles when the worker has stopped; never, when the process runs no worker. */
+  done: Promise<void>;
+}
+
+/** Wires one scimflow process: the store, Temporal, then the chosen parts, each registering how it stops. */
+async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
   const env = loadEnv();
   const log = pino({ level: env.LOG_LEVEL, base: null });
   configureTemporalLogging(TEMPORAL_LOG_LEVEL[env.LOG_LEVEL]);
+  if (!parts.development && !env.TEMPORAL_ADDRESS)
+    throw new Error(`TEMPORAL_ADDRESS must be set for \`scimflow ${parts.command}\``);
   const stoppers: Stopper[] = [];
   stopOnSignals(stoppers, log);
 
-  const { db, secrets, keySource } = await openStore(env, { allowDevKey: true });
+  const { db, secrets, keySource } = await openStore(env, { allowDevKey: parts.development });
   stoppers.push(() => db.end());
-  if (keySource === 'dev-file') log.warn('SCIMFLOW_SECRET_KEY is not set: using a development key kept in ~/.cache/scimflow');
+  if (keySource === 'dev-file')
+    log.warn('SCIMFLOW_SECRET_KEY is not set: using a development key kept in ~/.cache/scimflow');
 
   const temporal = await connectTemporal(env, stoppers, log);
-  const nativeConnection = await NativeConnection.connect({ address: temporal.address });
   const connection = await Connection.connect({ address: temporal.address });
   stoppers.push(() => connection.close());
-  stoppers.push(() => nativeConnection.close());
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
-
-  const plugins = createPluginRegistry();
-  const { worker, targets } = await createWorker({
-    connection: nativeConnection,
-    namespace: env.TEMPORAL_NAMESPACE,
-    taskQueue: env.SCIMFLOW_TASK_QUEUE,
-    db,
-    plugins,
-    loadProvider: (id) => getProviderForSync(db, secrets, id),
-  });
-  const workerDone = worker.run();
-  stoppers.push(async () => {
-    worker.shutdown();
-    await workerDone;
-    await targets.closeAll();
-    await disposeMappingEngine();
-  });
-  const relay = await startOutboxRelay({
-    db,
-    deliver: temporalDeliver(client, env.SCIMFLOW_TASK_QUEUE),
-    onError: (error) => log.warn({ err: error }, 'outbox relay round failed; retrying at the next poll'),
-  });
-  stoppers.push(() => relay.stop());
-  await reconcileSchedules({ client, db, taskQueue: env.SCIMFLOW_TASK_QUEUE });
-
   const control = createSyncControl({ client, db, taskQueue: env.SCIMFLOW_TASK_QUEUE });
-  const app = createApi({
-    db,
-    secrets,
-    sync: control,
-    validatePluginOptions: (pluginId: string, pluginOptions: unknown) => resolvePluginOptions(plugins, pluginId, pluginOptions),
-    log,
-    mappingEngine: processMappingEngine(),
-  });
-  const api = await startApiServer(app, { host: env.SCIMFLOW_API_HOST, port: env.SCIMFLOW_API_PORT });
-  stoppers.push(() => api.close());
+  const plugins = createPluginRegistry();
 
+  let done = new Promise<void>(() => undefined);
+  if (parts.worker) {
+    const nativeConnection = await NativeConnection.connect({ address: temporal.address });
+    stoppers.push(() => nativeConnection.close());
+    const { worker, targets } = await createWorker({
+      connection: nativeConnection,
+      namespace: env.TEMPORAL_NAMESPACE,
+      taskQueue: env.SCIMFLOW_TASK_QUEUE,
+      db,
+      plugins,
+      loadProvider: (id) => getProviderForSync(db, secrets, id),
+    });
+    done = worker.run();
+    stoppers.push(async () => {
+      worker.shutdown();
+      await done;
+      await targets.closeAll();
+      await disposeMappingEngine();
+    });
+    const relay = await startOutboxRelay({
+      db,
+      deliver: temporalDeliver(client, env.SCIMFLOW_TASK_QUEUE),
+      onError: (error) => log.warn({ err: error }, 'outbox relay round failed; retrying at the next poll'),
+    });
+    stoppers.push(() => relay.stop());
+    await reconcileSchedules({ client, db, taskQueue: env.SCIMFLOW_TASK_QUEUE });
+  }
+
+  let apiUrl: string | null = null;
+  if (parts.api) {
+    const app = createApi({
+      db,
+      secrets,
+      sync: control,
+      validatePluginOptions: (pluginId: string, pluginOptions: unknown) =>
+        resolvePluginOptions(plugins, pluginId, pluginOptions),
+      log,
+      mappingEngine: processMappingEngine(),
+    });
+    const api = await startApiServer(app, { host: env.SCIMFLOW_API_HOST, port: env.SCIMFLOW_API_PORT });
+    stoppers.push(() => api.close());
+    apiUrl = api.url;
+  }
+  return { env, log, db, secrets, control, temporal, apiUrl, stoppers, done };
+}
+
+/** Starts the whole engine in one process: database, Temporal (embedded unless TEMPORAL_ADDRESS), worker, API. */
+export async function runStart(options: { demo: boolean }): Promise<void> {
+  const running = await startProcess({ command: 'start', development: true, worker: true, api: true });
+  const { env, temporal } = running;
   console.log('');
   console.log(`scimflow is running`);
-  console.log(`  API          ${api.url}/api/v1   (OpenAPI: ${api.url}/openapi.json)`);
+  console.log(`  API          ${running.apiUrl}/api/v1   (OpenAPI: ${running.apiUrl}/openapi.json)`);
   console.log(`  Temporal     ${temporal.address}`);
   if (temporal.uiUrl) console.log(`  Temporal UI  ${temporal.uiUrl}`);
   console.log(`  Database     ${redactUrl(env.DATABASE_URL)}`);
   console.log('');
 
-  if (options.demo) {
-    await runDemo({ db, env, control, uiUrl: temporal.uiUrl, stoppers, secretsCreate: (input) => createProvider(db, secrets, input) });
-  }
+  if (options.demo) await runDemo(running);
   console.log('Press Ctrl-C to stop.');
-  await workerDone;
+  await running.done;
 }
 
 /** Seeds a demo directory, provisions it into a loopback SCIM server, and shows the run. */
-async function runDemo(ctx: {
-  db: Db;
-  env: Env;
-  control: ReturnType<typeof createSyncControl>;
-  uiUrl: string | null;
-  stoppers: Stopper[];
-  secretsCreate: (input: Parameters<typeof createProvider>[2]) => ReturnType<typeof createProvider>;
-}): Promise<void> {
+async function runDemo(ctx: RunningProcess): Promise<void> {
   // The demo target is the same independent SCIM server the tests use (SCIMMY), started on loopback.
   const { startScimTarget } = await import('../test/servers/index.ts');
   const target = await startScimTarget({ token: `demo-${Date.now()}` });
@@ -145,23 +211,42 @@ async function runDemo(ctx: {
   const groupCount = 50;
   const users = Array.from({ length: 1000 }, (_, i) => {
     const n = String(i + 1).padStart(4, '0');
-    return { username: `demo.user${n}`, displayName: `Demo User ${n}`, email: `demo.user${n}@example.test`, givenName: 'Demo', familyName: `User ${n}` };
+    return {
+      username: `demo.user${n}`,
+      displayName: `Demo User ${n}`,
+      email: `demo.user${n}@example.test`,
+      givenName: 'Demo',
+      familyName: `User ${n}`,
+    };
   });
   const groups = Array.from({ length: groupCount }, (_, g) => ({
     name: `demo-group-${String(g + 1).padStart(2, '0')}`,
-    members: users.filter((_, i) => i % groupCount === g || (i % 10 === 0 && (i + 1) % groupCount === g)).map((u) => u.username),
+    members: users
+      .filter((_, i) => i % groupCount === g || (i % 10 === 0 && (i + 1) % groupCount === g))
+      .map((u) => u.username),
   }));
   const imported = await importDirectory(ctx.db, { users, groups });
   console.log(`Seeded the directory: ${JSON.stringify(imported)}`);
 
   const slug = `demo-${Date.now().toString(36)}`;
-  const provider = await ctx.secretsCreate(
-    ProviderInputSchema.parse({ slug, name: 'Demo loopback SCIM target', baseUrl: target.url, auth: { mode: 'bearer', token: target.token } }),
+  const provider = await createProvider(
+    ctx.db,
+    ctx.secrets,
+    ProviderInputSchema.parse({
+      slug,
+      name: 'Demo loopback SCIM target',
+      baseUrl: target.url,
+      auth: { mode: 'bearer', token: target.token },
+    }),
   );
   const { runId, workflowId } = await ctx.control.requestFullSync(provider);
-  if (ctx.uiUrl) console.log(`Full sync started: ${temporalUiLink(ctx.uiUrl, ctx.env.TEMPORAL_NAMESPACE, workflowId)}`);
+  if (ctx.temporal.uiUrl)
+    console.log(`Full sync started: ${temporalUiLink(ctx.temporal.uiUrl, ctx.env.TEMPORAL_NAMESPACE, workflowId)}`);
 
-  const bar = new cliProgress.SingleBar({ format: 'Full sync [{bar}] {value}/{total} objects | {status}', hideCursor: true }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    { format: 'Full sync [{bar}] {value}/{total} objects | {status}', hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
   bar.start(1, 0, { status: 'starting' });
   for (;;) {
     const { rows } = await ctx.db.query<{ status: string; total: number; processed: number }>(
@@ -177,80 +262,33 @@ async function runDemo(ctx: {
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   bar.stop();
-  const { rows } = await ctx.db.query('SELECT status, total, created, updated, deleted, unchanged, skipped, failed FROM sync_runs WHERE id = $1', [runId]);
+  const { rows } = await ctx.db.query(
+    'SELECT status, total, created, updated, deleted, unchanged, skipped, failed FROM sync_runs WHERE id = $1',
+    [runId],
+  );
   const remoteUsers = (await target.users()).length;
   const remoteGroups = await target.groups();
   const remoteMemberships = remoteGroups.reduce((sum, g) => sum + (g.members?.length ?? 0), 0);
   console.log(`Run ${runId}: ${JSON.stringify(rows[0])}`);
-  console.log(`The target now holds ${remoteUsers} users, ${remoteGroups.length} groups, ${remoteMemberships} memberships.`);
-  if (ctx.uiUrl) console.log(`Inspect the run in the Temporal UI: ${temporalUiLink(ctx.uiUrl, ctx.env.TEMPORAL_NAMESPACE, workflowId)}`);
+  console.log(
+    `The target now holds ${remoteUsers} users, ${remoteGroups.length} groups, ${remoteMemberships} memberships.`,
+  );
+  if (ctx.temporal.uiUrl)
+    console.log(
+      `Inspect the run in the Temporal UI: ${temporalUiLink(ctx.temporal.uiUrl, ctx.env.TEMPORAL_NAMESPACE, workflowId)}`,
+    );
 }
 
-/** `scimflow worker`: a Temporal worker only (production role). */
+/** `scimflow worker`: a Temporal worker, the outbox relay and the schedules reconcile (production role). */
 export async function runWorker(): Promise<void> {
-  const env = loadEnv();
-  const log = pino({ level: env.LOG_LEVEL, base: null });
-  configureTemporalLogging(TEMPORAL_LOG_LEVEL[env.LOG_LEVEL]);
-  if (!env.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS must be set for `scimflow worker`');
-  const stoppers: Stopper[] = [];
-  stopOnSignals(stoppers, log);
-  const { db, secrets } = await openStore(env, { allowDevKey: false });
-  stoppers.push(() => db.end());
-  const nativeConnection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
-  stoppers.push(() => nativeConnection.close());
-  const { worker, targets } = await createWorker({
-    connection: nativeConnection,
-    namespace: env.TEMPORAL_NAMESPACE,
-    taskQueue: env.SCIMFLOW_TASK_QUEUE,
-    db,
-    plugins: createPluginRegistry(),
-    loadProvider: (id) => getProviderForSync(db, secrets, id),
-  });
-  const done = worker.run();
-  stoppers.push(async () => {
-    worker.shutdown();
-    await done;
-    await targets.closeAll();
-    await disposeMappingEngine();
-  });
-  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
-  stoppers.push(() => connection.close());
-  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
-  const relay = await startOutboxRelay({
-    db,
-    deliver: temporalDeliver(client, env.SCIMFLOW_TASK_QUEUE),
-    onError: (error) => log.warn({ err: error }, 'outbox relay round failed; retrying at the next poll'),
-  });
-  stoppers.push(() => relay.stop());
-  await reconcileSchedules({ client, db, taskQueue: env.SCIMFLOW_TASK_QUEUE });
+  const { env, log, done } = await startProcess({ command: 'worker', development: false, worker: true, api: false });
   log.info({ taskQueue: env.SCIMFLOW_TASK_QUEUE, namespace: env.TEMPORAL_NAMESPACE }, 'scimflow worker running');
   await done;
 }
 
 /** `scimflow api`: the HTTP admin API only (production role). */
 export async function runApi(): Promise<void> {
-  const env = loadEnv();
-  const log = pino({ level: env.LOG_LEVEL, base: null });
-  configureTemporalLogging(TEMPORAL_LOG_LEVEL[env.LOG_LEVEL]);
-  if (!env.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS must be set for `scimflow api`');
-  const stoppers: Stopper[] = [];
-  stopOnSignals(stoppers, log);
-  const { db, secrets } = await openStore(env, { allowDevKey: false });
-  stoppers.push(() => db.end());
-  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
-  stoppers.push(() => connection.close());
-  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
-  const plugins = createPluginRegistry();
-  const app = createApi({
-    db,
-    secrets,
-    sync: createSyncControl({ client, db, taskQueue: env.SCIMFLOW_TASK_QUEUE }),
-    validatePluginOptions: (pluginId: string, pluginOptions: unknown) => resolvePluginOptions(plugins, pluginId, pluginOptions),
-    log,
-    mappingEngine: processMappingEngine(),
-  });
-  const api = await startApiServer(app, { host: env.SCIMFLOW_API_HOST, port: env.SCIMFLOW_API_PORT });
-  stoppers.push(() => api.close());
-  log.info({ url: api.url }, 'scimflow API listening');
-  await new Promise(() => undefined);
+  const { log, apiUrl, done } = await startProcess({ command: 'api', development: false, worker: false, api: true });
+  log.info({ url: apiUrl }, 'scimflow API listening');
+  await done;
 }
