@@ -5,6 +5,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import cliProgress from 'cli-progress';
+import { constants as osConstants } from 'node:os';
 import pino from 'pino';
 import { createApi, startApiServer } from '../api/index.ts';
 import { loadEnv, type Env } from '../config/index.ts';
@@ -45,11 +46,18 @@ const TEMPORAL_LOG_LEVEL = {
   silent: 'ERROR',
 } as const;
 
-/** Runs `stoppers` newest-first when the process is asked to stop, then exits. */
+/**
+ * Runs `stoppers` newest-first when the process is asked to stop, then exits; a second signal exits at once.
+ * The listeners stay registered (not `once`): the embedded Temporal server's own signal hook steps aside only while
+ * the host listens, and would otherwise kill the process before the stoppers ran.
+ */
 function stopOnSignals(stoppers: Stopper[], log: pino.Logger): void {
   let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, 'stopping scimflow at once');
+      process.exit(128 + osConstants.signals[signal]);
+    }
     stopping = true;
     log.info({ signal }, 'stopping scimflow');
     for (const fn of [...stoppers].reverse()) {
@@ -57,8 +65,8 @@ function stopOnSignals(stoppers: Stopper[], log: pino.Logger): void {
     }
     process.exit(0);
   };
-  process.once('SIGINT', (s) => void stop(s));
-  process.once('SIGTERM', (s) => void stop(s));
+  process.on('SIGINT', (s) => void stop(s));
+  process.on('SIGTERM', (s) => void stop(s));
 }
 
 async function connectTemporal(
@@ -151,7 +159,8 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
     });
     done = worker.run();
     stoppers.push(async () => {
-      worker.shutdown();
+      // The Temporal runtime shuts its workers down on SIGINT / SIGTERM itself; it may have begun already.
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       await done;
       await targets.closeAll();
       await disposeMappingEngine();
