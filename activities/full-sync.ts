@@ -27,9 +27,10 @@ import {
   type RunSummary,
   type SyncEvent,
 } from '../db/index.ts';
-import { isScimflowError, type ErrorCode, type ScimflowError } from '../errors/index.ts';
-import type { RemoteObject } from '../plugins/index.ts';
-import type { ScimGroup, ScimUser } from '../scim/index.ts';
+import { isScimflowError, ScimRequestError, type ErrorCode, type ScimflowError } from '../errors/index.ts';
+import type { MatchKeys, RemoteObject } from '../plugins/index.ts';
+import { RemoteGroupSchema, RemoteUserSchema, type ScimGroup, type ScimUser } from '../scim/index.ts';
+import { lookUpMany, type LookupKind, type LookupResult } from './batch-lookup.ts';
 import { assertDeletionsAllowed } from './deletion-guard.ts';
 import { toApplicationFailure } from './failures.ts';
 import { toMappingGroup, toMappingUser, type MapResult, type PayloadMapper } from './mapper.ts';
@@ -79,10 +80,33 @@ function beat(details?: unknown): void {
   }
 }
 
+/**
+ * Runs `fn` over `items`, at most `limit` at a time. After a failure no further item starts; the running ones end
+ * (so their results are recorded) and then the first failure is thrown.
+ */
+async function eachConcurrently<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failure) throw failure.error;
+}
+
 /** The plugin operations of one kind of object: all the per-object sync flow needs to know about users or groups. */
-interface ObjectKind<T extends ScimUser | ScimGroup> {
+interface ObjectKind<T extends ScimUser | ScimGroup> extends LookupKind<T> {
   type: ObjectType;
-  /** Looks the object up on the target by its match keys (externalId, then userName / displayName). */
+  /** What identifies the object on the target when it has no link: externalId, then userName / displayName. */
+  keys(payload: T): MatchKeys;
+  /** Looks the object up on the target by its match keys. */
   find(target: Target, payload: T): Promise<RemoteObject<T> | null>;
   create(target: Target, payload: T): Promise<RemoteObject<T>>;
   update(target: Target, remoteId: string, payload: T, previous: T | null): Promise<void>;
@@ -90,17 +114,43 @@ interface ObjectKind<T extends ScimUser | ScimGroup> {
 
 const USERS: ObjectKind<ScimUser> = {
   type: 'user',
-  find: ({ plugin, ctx }, user) => plugin.findUser(ctx, { externalId: user.externalId, name: user.userName }),
+  endpoint: '/Users',
+  nameAttribute: 'userName',
+  schema: RemoteUserSchema,
+  keys: (user) => ({ externalId: user.externalId, name: user.userName }),
+  find: ({ plugin, ctx }, user) => plugin.findUser(ctx, USERS.keys(user)),
   create: ({ plugin, ctx }, user) => plugin.createUser(ctx, user),
   update: ({ plugin, ctx }, remoteId, user, previous) => plugin.updateUser(ctx, remoteId, user, previous),
 };
 
 const GROUPS: ObjectKind<ScimGroup> = {
   type: 'group',
-  find: ({ plugin, ctx }, group) => plugin.findGroup(ctx, { externalId: group.externalId, name: group.displayName }),
+  endpoint: '/Groups',
+  nameAttribute: 'displayName',
+  schema: RemoteGroupSchema,
+  keys: (group) => ({ externalId: group.externalId, name: group.displayName }),
+  find: ({ plugin, ctx }, group) => plugin.findGroup(ctx, GROUPS.keys(group)),
   create: ({ plugin, ctx }, group) => plugin.createGroup(ctx, group),
   update: ({ plugin, ctx }, remoteId, group, previous) => plugin.updateGroup(ctx, remoteId, group, previous),
 };
+
+/** One object of a batch: its mapped payload, its link if any, and extra detail for its provisioning event. */
+interface BatchItem<T> {
+  localId: string;
+  mapped: MapResult<T>;
+  link: Link | undefined;
+  detail?: Record<string, unknown>;
+}
+
+/** A group's batch item: its payload carries `members` (remote user ids). */
+function groupItem(localId: string, mapped: MapResult<ScimGroup>, members: readonly string[], link: Link | undefined): BatchItem<ScimGroup> {
+  return {
+    localId,
+    mapped: mapped.status === 'ok' ? { status: 'ok', payload: { ...mapped.payload, members: members.map((value) => ({ value })) } } : mapped,
+    link,
+    detail: { members: members.length },
+  };
+}
 
 /** Collects link writes, events and counters for one batch, flushed in one transaction. */
 class BatchRecorder {
@@ -108,14 +158,11 @@ class BatchRecorder {
   readonly events: SyncEvent[] = [];
   readonly links: Link[] = [];
   readonly deletedLinks: Array<{ objectType: ObjectType; localId: string }> = [];
-  /** Link writes started the moment a create returned; awaited before the batch is flushed. */
-  readonly pendingSaves: Array<Promise<void>> = [];
-
-  /** Starts a link write now; a failure surfaces when the batch flushes (never as an unhandled rejection). */
-  saveNow(write: Promise<void>): void {
-    write.catch(() => undefined);
-    this.pendingSaves.push(write);
-  }
+  /** Link writes started as soon as creates returned; awaited before the batch is flushed. */
+  readonly #writes: Array<Promise<void>> = [];
+  /** Links of created objects waiting for the write in flight to end. */
+  #unsaved: Link[] = [];
+  #writing = false;
   readonly #db: Db;
   readonly #runId: string;
   readonly #providerId: string;
@@ -130,8 +177,32 @@ class BatchRecorder {
     this.events.push({ objectType, localId, action, detail });
   }
 
+  /**
+   * Writes the link of an object just created, without waiting for the batch to end: a crash after the POST must
+   * not lead to a second one. One write at a time; links that arrive meanwhile go together in the next, so a
+   * link waits at most for one write in flight. A failure surfaces when the batch flushes.
+   */
+  saveSoon(link: Link): void {
+    this.#unsaved.push(link);
+    if (this.#writing) return;
+    this.#writing = true;
+    const write = (async () => {
+      try {
+        while (this.#unsaved.length > 0) {
+          const links = this.#unsaved;
+          this.#unsaved = [];
+          await saveLinks(this.#db, links);
+        }
+      } finally {
+        this.#writing = false;
+      }
+    })();
+    write.catch(() => undefined);
+    this.#writes.push(write);
+  }
+
   async flush(): Promise<void> {
-    await Promise.all(this.pendingSaves);
+    await Promise.all(this.#writes);
     const { counts, events, links, deletedLinks } = this;
     if (events.length === 0 && links.length === 0 && deletedLinks.length === 0 && counts.processed === 0) return;
     await inTransaction(this.#db, async (client) => {
@@ -194,12 +265,16 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     rec.counts.failed += 1;
   }
 
-  /** Adopts the remote object `find` returns, or creates one (adopting it after all if the create conflicts). */
+  /**
+   * Adopts the remote object already `known` from a batch lookup (or, when that settled nothing, the one `find`
+   * returns), or creates one, adopting after all what `find` sees if the create conflicts.
+   */
   async function adoptOrCreate<T extends ScimUser | ScimGroup>(
+    known: LookupResult<T>,
     find: () => Promise<{ id: string; resource: T } | null>,
     create: () => Promise<{ id: string; resource: T }>,
   ): Promise<{ id: string; resource: T; adopted: boolean }> {
-    const found = await find();
+    const found = known === undefined ? await find() : known;
     if (found) return { ...found, adopted: true };
     try {
       return { ...(await create()), adopted: false };
@@ -226,6 +301,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     mapped: MapResult<T>,
     link: Link | undefined,
     detail: Record<string, unknown> = {},
+    known: LookupResult<T> = undefined,
   ): Promise<void> {
     const { type } = kind;
     if (mapped.status === 'error') {
@@ -265,7 +341,9 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
         }
       }
       if (!remoteId) {
+        // A link whose remote object vanished was not looked up with the batch: `known` is only for unlinked objects.
         const remote = await adoptOrCreate(
+          link?.remoteId ? undefined : known,
           () => kind.find(target, payload),
           () => kind.create(target, payload),
         );
@@ -275,12 +353,11 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
           await kind.update(target, remoteId, payload, remote.resource);
         } else {
           action = 'create';
-          // Recorded at once, not at batch end: a crash now must not lead to a second POST. Not awaited here, so the
-          // next object's requests overlap this write; the batch awaits it before it completes.
-          rec.saveNow(saveLinks(db, [synced(remoteId)]));
         }
       }
-      rec.links.push(synced(remoteId));
+      // A created object's link is written at once, not at batch end (not awaited: the next requests overlap it).
+      if (action === 'create') rec.saveSoon(synced(remoteId));
+      else rec.links.push(synced(remoteId));
       rec.event(type, localId, action, { remoteId, ...detail });
       rec.counts[action === 'create' ? 'created' : 'updated'] += 1;
     } catch (error) {
@@ -289,24 +366,53 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     }
   }
 
-  /** Syncs one user. */
-  function syncUser(rec: BatchRecorder, provider: ProviderForSync, target: Target, localId: string, mapped: MapResult<ScimUser>, link: Link | undefined) {
-    return syncObject(rec, provider, target, USERS, localId, mapped, link);
+  // Providers (at a config version) whose target refused a combined lookup filter: they get per-object lookups.
+  const refusesBatchLookup = new Map<string, number>();
+
+  /**
+   * Looks up, together, the objects of a batch that would otherwise each be looked up before their create: those
+   * with a payload and no remote id. Only when the target filters; a target that refuses the combined filter is
+   * remembered and its objects are looked up one by one by the plugin, as are those the batch could not settle.
+   */
+  async function lookUpUnlinked<T extends ScimUser | ScimGroup>(
+    provider: ProviderForSync,
+    target: Target,
+    kind: ObjectKind<T>,
+    items: ReadonlyArray<BatchItem<T>>,
+  ): Promise<Map<string, LookupResult<T>>> {
+    const known = new Map<string, LookupResult<T>>();
+    if (provider.dryRun || refusesBatchLookup.get(provider.id) === provider.configVersion) return known;
+    const unlinked = items.flatMap((item) => (item.mapped.status === 'ok' && !item.link?.remoteId ? [{ localId: item.localId, payload: item.mapped.payload }] : []));
+    // One object gains nothing from a combined filter.
+    if (unlinked.length < 2 || !(await target.plugin.capabilities(target.ctx)).filter) return known;
+    try {
+      const found = await lookUpMany(target.ctx.client, kind, unlinked.map(({ payload }) => kind.keys(payload)));
+      for (const [i, { localId }] of unlinked.entries()) known.set(localId, found[i]);
+    } catch (error) {
+      // Transient failures and run-fatal ones end the attempt as any request's would; a refusal means "not this way".
+      if (!isPermanentForObject(error) && !(error instanceof ScimRequestError && error.status === 501)) throw error;
+      refusesBatchLookup.set(provider.id, provider.configVersion);
+    }
+    return known;
   }
 
-  /** Syncs one group, with `members` (remote user ids) as its members. */
-  function syncGroup(
+  /**
+   * Syncs a batch of mapped objects of one kind, up to the provider's concurrency at a time (the batch's requests
+   * overlap; its objects are independent of each other).
+   */
+  async function syncBatch<T extends ScimUser | ScimGroup>(
     rec: BatchRecorder,
     provider: ProviderForSync,
     target: Target,
-    localId: string,
-    mapped: MapResult<ScimGroup>,
-    members: readonly string[],
-    link: Link | undefined,
-  ) {
-    const withMembers: MapResult<ScimGroup> =
-      mapped.status === 'ok' ? { status: 'ok', payload: { ...mapped.payload, members: members.map((value) => ({ value })) } } : mapped;
-    return syncObject(rec, provider, target, GROUPS, localId, withMembers, link, { members: members.length });
+    kind: ObjectKind<T>,
+    items: ReadonlyArray<BatchItem<T>>,
+  ): Promise<void> {
+    const known = await lookUpUnlinked(provider, target, kind, items);
+    let done = 0;
+    await eachConcurrently(items, provider.concurrency, async (item) => {
+      await syncObject(rec, provider, target, kind, item.localId, item.mapped, item.link, item.detail, known.get(item.localId));
+      beat({ done: ++done });
+    });
   }
 
   /** Removes, deactivates or leaves one linked remote object, per the provider's deprovision mode. */
@@ -408,10 +514,8 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
         );
         const rec = new BatchRecorder(db, input.runId, provider.id);
         try {
-          for (const [i, row] of rows.entries()) {
-            beat({ done: i });
-            await syncUser(rec, provider, target, row.id, mapped[i]!, links.get(row.id));
-          }
+          const items = rows.map((row, i) => ({ localId: row.id, mapped: mapped[i]!, link: links.get(row.id) }));
+          await syncBatch(rec, provider, target, USERS, items);
           rec.counts.processed += rows.length;
         } finally {
           await rec.flush();
@@ -437,10 +541,8 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
         );
         const rec = new BatchRecorder(db, input.runId, provider.id);
         try {
-          for (const [i, row] of rows.entries()) {
-            beat({ done: i });
-            await syncGroup(rec, provider, target, row.id, mapped[i]!, members.get(row.id) ?? [], links.get(row.id));
-          }
+          const items = rows.map((row, i) => groupItem(row.id, mapped[i]!, members.get(row.id) ?? [], links.get(row.id)));
+          await syncBatch(rec, provider, target, GROUPS, items);
           rec.counts.processed += rows.length;
         } finally {
           await rec.flush();
@@ -513,10 +615,8 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
         );
         const userRec = new BatchRecorder(db, input.runId, provider.id);
         try {
-          for (const [i, row] of rows.entries()) {
-            beat();
-            await syncUser(userRec, provider, target, row.id, mapped[i]!, userLinks.get(row.id));
-          }
+          const items = rows.map((row, i) => ({ localId: row.id, mapped: mapped[i]!, link: userLinks.get(row.id) }));
+          await syncBatch(userRec, provider, target, USERS, items);
           userRec.counts.processed += rows.length;
         } finally {
           // Flushed before the groups so the links of users adopted just now count as members.
@@ -551,10 +651,8 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
           );
           const groupRec = new BatchRecorder(db, input.runId, provider.id);
           try {
-            for (const [i, row] of groupRows.entries()) {
-              beat();
-              await syncGroup(groupRec, provider, target, row.id, mappedGroups[i]!, members.get(row.id) ?? [], groupLinks.get(row.id));
-            }
+            const items = groupRows.map((row, i) => groupItem(row.id, mappedGroups[i]!, members.get(row.id) ?? [], groupLinks.get(row.id)));
+            await syncBatch(groupRec, provider, target, GROUPS, items);
             groupRec.counts.processed += groupRows.length;
             const groupsInScope = new Set(ids);
             // A group outside the filter stays on the target as last synced unless the provider says otherwise;

@@ -124,6 +124,10 @@ export async function runFullSyncBench(options: { users?: number; groups?: numbe
     const first = await engine.fullSync(provider);
     const engineMs = performance.now() - started;
     if (process.env['BENCH_TRACE']) await traceActivities(engine.client, first.workflowId);
+    if (first.report.failed > 0) {
+      const { rows } = await testDb.db.query(`SELECT object_type, detail FROM sync_events WHERE run_id = $1 AND action = 'fail' LIMIT 3`, [first.runId]);
+      console.error('failures of the first sync:', JSON.stringify(rows, null, 1));
+    }
     const recorded = (await call(target.origin, 'GET', '/_log')) as Array<{ method: string; path: string; body: string }>;
     await call(target.origin, 'POST', '/_record?on=0');
     const firstStats = (await call(target.origin, 'GET', '/_stats')) as { writes: number; users: number; groups: number };

@@ -43,13 +43,21 @@ function list(items: Resource[]): unknown {
   return { schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'], totalResults: items.length, startIndex: 1, itemsPerPage: items.length, Resources: items };
 }
 
+/** Answers `attr eq "v"` filters, alone or joined with `or`; any other filter lists everything. */
 function filtered(store: Map<string, Resource>, byName: Map<string, string>, byExt: Map<string, string>, filter: string): Resource[] {
-  const match = /^(\w+) eq "((?:[^"\\]|\\.)*)"$/.exec(filter);
-  if (!match) return [...store.values()];
-  const value = JSON.parse(`"${match[2]}"`) as string;
-  const id = match[1] === 'externalId' ? byExt.get(value) : byName.get(value.toLowerCase());
-  const found = id ? store.get(id) : undefined;
-  return found ? [found] : [];
+  const clause = /^(\w+) eq "((?:[^"\\]|\\.)*)"(?: or |$)/;
+  if (filter === '') return [...store.values()];
+  const ids = new Set<string>();
+  let rest = filter;
+  while (rest !== '') {
+    const match = clause.exec(rest);
+    if (!match) return [...store.values()];
+    const value = JSON.parse(`"${match[2]}"`) as string;
+    const id = match[1] === 'externalId' ? byExt.get(value) : byName.get(value.toLowerCase());
+    if (id && store.has(id)) ids.add(id);
+    rest = rest.slice(match[0].length);
+  }
+  return [...ids].map((id) => store.get(id)!);
 }
 
 function indexOf(kind: 'Users' | 'Groups') {

@@ -224,6 +224,57 @@ describe('full sync into a SCIMMY server', () => {
     assert.deepEqual(rows.map((r) => r.action), ['adopt']);
   });
 
+  test('unlinked users are looked up together with one combined filter, and the ones the target has are adopted', async (t) => {
+    const { testDb, engine, target, newProvider } = await world(t);
+    const { users } = await seedDirectory(testDb, 6, 1);
+    const byExternalId = await target.seedUser({ userName: 'someone.else@example.test', externalId: stableUid(users[2]!.id), active: true });
+    const byUserName = await target.seedUser({ userName: users[4]!.username, displayName: 'Stale name', active: true });
+    const provider = await newProvider();
+
+    const { report, runId } = await engine.fullSync(provider);
+
+    const lookups = (await target.requests()).filter((r) => r.method === 'GET' && r.path === '/Users');
+    assert.equal(lookups.length, 1, 'one lookup for the whole batch');
+    assert.match(String(lookups[0]!.query['filter']), / or /);
+    assert.equal((await target.requests()).filter((r) => r.method === 'POST' && r.path === '/Users').length, 4);
+    const remoteUsers = await target.users();
+    assert.equal(remoteUsers.length, 6, 'no duplicates');
+    assert.equal(remoteUsers.find((u) => u.id === byExternalId.id)?.userName, users[2]!.username);
+    assert.equal(remoteUsers.find((u) => u.id === byUserName.id)?.displayName, 'User 4');
+    assert.equal(report.created, 5, '4 users and the group');
+    assert.equal(report.updated, 2);
+    const { rows } = await testDb.db.query<{ local_id: string }>(`SELECT local_id FROM sync_events WHERE run_id = $1 AND action = 'adopt'`, [runId]);
+    assert.deepEqual(rows.map((r) => r.local_id).sort(), [users[2]!.id, users[4]!.id].sort());
+  });
+
+  test('a target that rejects the combined filter gets one lookup per user instead, and still no duplicates', async (t) => {
+    const { testDb, engine, target, newProvider } = await world(t);
+    const { users } = await seedDirectory(testDb, 10, 1);
+    const existing = await target.seedUser({ userName: users[8]!.username, active: true });
+    await target.failNext({
+      method: 'GET',
+      pathPrefix: '/Users',
+      status: 400,
+      body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '400', scimType: 'invalidFilter', detail: 'or is not supported' },
+    });
+    // One batch of users, so a second batch cannot have sent its combined filter before the refusal came back.
+    const provider = await newProvider({ pageSize: 20 });
+
+    const { report } = await engine.fullSync(provider);
+
+    assert.equal(report.status, 'succeeded');
+    assert.equal(report.failed, 0);
+    const lookups = (await target.requests()).filter((r) => r.method === 'GET' && r.path === '/Users');
+    const combined = lookups.filter((r) => String(r.query['filter']).includes(' or '));
+    assert.deepEqual(combined.map((r) => r.status), [400], 'the combined filter is tried once, and not again after its refusal');
+    assert.ok(lookups.length > 10, `each user was then looked up alone (${lookups.length} lookups)`);
+    const remoteUsers = await target.users();
+    assert.equal(remoteUsers.length, 10, 'no duplicates');
+    assert.equal(remoteUsers.filter((u) => u.userName === users[8]!.username)[0]?.id, existing.id, 'the existing user was adopted');
+    assert.equal(report.created, 10, '9 users and the group');
+    assert.equal(report.updated, 1);
+  });
+
   test('a user the target rejects with 400 is reported failed while every other object syncs', async (t) => {
     const { testDb, engine, target, newProvider } = await world(t);
     const { users } = await seedDirectory(testDb, 9, 1);
