@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { generateSecretKey } from '../../db/index.ts';
+import { freePort } from '../../scripts/lib/temporal-dev.mjs';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+
+const BIN = fileURLToPath(new URL('../../cli/bin.mjs', import.meta.url));
+
+interface Ended {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  output: string;
+}
+
+/** Starts `scimflow <role>` as a user would (bin.mjs adds --no-node-snapshot); stdout and stderr interleaved. */
+function startRole(args: string[], env: Record<string, string | undefined>) {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const done = new Promise<Ended>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, output }));
+  });
+  return { child, done, output: () => output };
+}
+
+/** Waits, in bounded steps, until the role has printed `pattern`; fails with its output if it ends or never does. */
+async function waitForOutput(
+  role: ReturnType<typeof startRole>,
+  pattern: RegExp,
+  timeoutMs = 60_000,
+): Promise<RegExpExecArray> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const match = pattern.exec(role.output());
+    if (match) return match;
+    if (role.child.exitCode !== null || role.child.signalCode !== null || Date.now() > deadline) {
+      assert.fail(`never printed ${pattern}:\n${role.output()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+let testDb: TestDatabase;
+let env: Record<string, string | undefined>;
+
+before(async () => {
+  testDb = await createTestDatabase();
+  env = {
+    DATABASE_URL: testDb.url,
+    SCIMFLOW_SECRET_KEY: generateSecretKey(),
+    SCIMFLOW_TASK_QUEUE: `roles-${randomBytes(4).toString('hex')}`,
+    LOG_LEVEL: 'info',
+  };
+});
+after(() => testDb.drop());
+
+test('scimflow worker runs against TEMPORAL_ADDRESS and stops cleanly on SIGINT and on SIGTERM', async () => {
+  assert.ok(process.env['TEMPORAL_ADDRESS'], 'npm test provides a Temporal server');
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    const worker = startRole(['worker'], env);
+    await waitForOutput(worker, /scimflow worker running/);
+    worker.child.kill(signal);
+    const ended = await worker.done;
+    assert.equal(ended.code, 0, ended.output);
+    assert.match(ended.output, new RegExp(`"signal":"${signal}","msg":"stopping scimflow"`));
+    assert.doesNotMatch(ended.output, /error while stopping/);
+  }
+});
+
+test('scimflow api serves the admin API and stops cleanly on SIGTERM, closing its port', async () => {
+  const port = await freePort();
+  const api = startRole(['api'], { ...env, SCIMFLOW_API_PORT: String(port) });
+  await waitForOutput(api, /scimflow API listening/);
+  const response = await fetch(`http://127.0.0.1:${port}/api/v1/providers`);
+  assert.equal(response.status, 200);
+  await response.body?.cancel();
+  api.child.kill('SIGTERM');
+  const ended = await api.done;
+  assert.equal(ended.code, 0, ended.output);
+  assert.doesNotMatch(ended.output, /error while stopping/);
+  assert.equal(await accepts(port), false, 'nothing listens on the API port any more');
+});
+
+test('scimflow worker and api refuse to start without TEMPORAL_ADDRESS', async () => {
+  for (const role of ['worker', 'api']) {
+    const ended = await startRole([role], { ...env, TEMPORAL_ADDRESS: undefined }).done;
+    assert.equal(ended.code, 1);
+    assert.equal(ended.output.trim(), `error: TEMPORAL_ADDRESS must be set for \`scimflow ${role}\``);
+  }
+});
+
+test('scimflow start on an embedded Temporal stops everything on SIGINT: exit 0, Temporal and the API gone', async () => {
+  const apiPort = await freePort();
+  const start = startRole(['start'], { ...env, TEMPORAL_ADDRESS: undefined, SCIMFLOW_API_PORT: String(apiPort) });
+  const [, temporalPort] = await waitForOutput(start, /Temporal +127\.0\.0\.1:(\d+)/);
+  await waitForOutput(start, /Press Ctrl-C to stop/);
+  assert.equal(await accepts(Number(temporalPort)), true);
+  start.child.kill('SIGINT');
+  const ended = await start.done;
+  assert.equal(ended.code, 0, ended.output);
+  assert.match(ended.output, /"signal":"SIGINT","msg":"stopping scimflow"/);
+  assert.doesNotMatch(ended.output, /error while stopping/);
+  assert.equal(await accepts(Number(temporalPort)), false, 'the embedded Temporal server has stopped');
+  assert.equal(await accepts(apiPort), false, 'nothing listens on the API port any more');
+});
