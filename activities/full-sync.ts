@@ -204,7 +204,11 @@ class BatchRecorder {
   async flush(): Promise<void> {
     await Promise.all(this.#writes);
     const { counts, events, links, deletedLinks } = this;
-    if (events.length === 0 && links.length === 0 && deletedLinks.length === 0 && counts.processed === 0) return;
+    if (events.length === 0 && links.length === 0 && deletedLinks.length === 0) {
+      // Nothing changed (an unchanged batch): only the counters, in one statement.
+      if (counts.processed > 0) await recordProgress(this.#db, this.#runId, counts, events);
+      return;
+    }
     await inTransaction(this.#db, async (client) => {
       await saveLinks(client, links);
       for (const type of ['user', 'group'] as const) {
@@ -409,9 +413,15 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
   ): Promise<void> {
     const known = await lookUpUnlinked(provider, target, kind, items);
     let done = 0;
+    let beaten = 0;
     await eachConcurrently(items, provider.concurrency, async (item) => {
       await syncObject(rec, provider, target, kind, item.localId, item.mapped, item.link, item.detail, known.get(item.localId));
-      beat({ done: ++done });
+      done += 1;
+      // Heartbeats are for liveness (timeout: a minute); one per object cost more CPU than a fast target's answer.
+      if (performance.now() - beaten >= 1000) {
+        beaten = performance.now();
+        beat({ done });
+      }
     });
   }
 
