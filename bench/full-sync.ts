@@ -5,6 +5,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
 import { Pool } from 'undici';
 import { createProvider, ProviderInputSchema } from '../db/index.ts';
 import { createTestDatabase } from '../test/support/db.ts';
@@ -46,7 +47,7 @@ async function replay(origin: string, requests: ReadonlyArray<{ method: string; 
       while (next < requests.length) {
         const request = requests[next++]!;
         const response = await pool.request({
-          method: request.method as 'GET',
+          method: request.method,
           path: `/scim/v2${request.path}`,
           headers: { 'content-type': 'application/scim+json', accept: 'application/scim+json', authorization: 'Bearer bench' },
           ...(request.body ? { body: request.body } : {}),
@@ -61,7 +62,7 @@ async function replay(origin: string, requests: ReadonlyArray<{ method: string; 
 }
 
 /** Prints where a workflow's time went: per activity type, total schedule-to-start and start-to-close. */
-async function traceActivities(client: import('@temporalio/client').Client, workflowId: string): Promise<void> {
+async function traceActivities(client: Client, workflowId: string): Promise<void> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   const ms = (t: unknown) => Number((t as { seconds: { toString(): string } }).seconds.toString()) * 1000 + ((t as { nanos?: number }).nanos ?? 0) / 1e6;
   const scheduled = new Map<string, { type: string; at: number }>();

@@ -71,11 +71,11 @@ function put(kind: 'Users' | 'Groups', resource: Resource): void {
   const old = store.get(resource.id);
   if (old) {
     byName.delete(String(old[nameAttr]).toLowerCase());
-    if (old['externalId']) byExt.delete(String(old['externalId']));
+    if (typeof old['externalId'] === 'string') byExt.delete(old['externalId']);
   }
   store.set(resource.id, resource);
   byName.set(String(resource[nameAttr]).toLowerCase(), resource.id);
-  if (resource['externalId']) byExt.set(String(resource['externalId']), resource.id);
+  if (typeof resource['externalId'] === 'string' && resource['externalId'] !== '') byExt.set(resource['externalId'], resource.id);
 }
 
 function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
