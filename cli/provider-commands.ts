@@ -34,8 +34,6 @@ interface UpdateOptions {
   enabled?: boolean;
 }
 
-('most objects one sync may delete or deactivate on the target, or "none" (default 500)');
-
 /** A deletion limit: a whole number of objects, or `none` for no limit (commander turns a parsed null into ''). */
 function deletionLimit(value: string): number | 'none' {
   if (value === 'none') return value;

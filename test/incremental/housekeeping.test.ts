@@ -41,8 +41,9 @@ async function providerWithRuns(db: Db, slug: string, ages: Array<number | null>
 
 describe('housekeeping', () => {
   test('pruning deletes dispatched outbox rows and finished runs past retention, and keeps everything else', async (t) => {
-    const { db, drop } = await createTestDatabase();
-    t.after(drop);
+    const testDb = await createTestDatabase();
+    const { db } = testDb;
+    t.after(() => testDb.drop());
     for (let i = 0; i < 4; i += 1) await createUser(db, person(i));
     const seqs = (await db.query<{ seq: string }>('SELECT seq FROM outbox ORDER BY seq')).rows.map((r) => r.seq);
     // Old and dispatched, old but never dispatched, recent and dispatched, recent and pending.

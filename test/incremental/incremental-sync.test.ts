@@ -415,9 +415,9 @@ describe('the outbox wake-up', () => {
     await listener.query(`LISTEN ${OUTBOX_CHANNEL}`);
 
     const user = await createUser(testDb.db, person(1));
-    await eventually('a notification for the user', async () => (heard.length === 1 ? true : undefined));
+    await eventually('a notification for the user', () => Promise.resolve(heard.length === 1 ? true : undefined));
     await createGroup(testDb.db, { name: 'notified', attributes: {}, members: [user.id] });
-    await eventually('a notification for the group', async () => (heard.length === 2 ? true : undefined));
+    await eventually('a notification for the group', () => Promise.resolve(heard.length === 2 ? true : undefined));
     assert.deepEqual(heard, [OUTBOX_CHANNEL, OUTBOX_CHANNEL]);
   });
 });
