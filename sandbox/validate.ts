@@ -10,6 +10,7 @@ import {
   type ScimUser,
 } from '../scim/index.ts';
 import { isPlainObject } from './merge.ts';
+import { compileSchemaCheck } from './schema-check.ts';
 
 /** The enterprise User extension (RFC 7643 §4.3), checked when a mapping sends it. */
 export const EnterpriseUserSchema = z.looseObject({
@@ -27,6 +28,10 @@ export const EnterpriseUserSchema = z.looseObject({
     .optional(),
 });
 
+const fastUser = compileSchemaCheck(ScimUserSchema);
+const fastGroup = compileSchemaCheck(ScimGroupSchema);
+const fastEnterprise = compileSchemaCheck(EnterpriseUserSchema);
+
 /** Which kind of directory object a mapping set maps. */
 export type MappingObjectType = 'user' | 'group';
 
@@ -40,9 +45,17 @@ export type PayloadCheck =
  */
 export function checkMappedPayload(objectType: MappingObjectType, merged: unknown): PayloadCheck {
   if (!isPlainObject(merged)) return { ok: false, path: [], message: 'the mappings produced no object' };
-  const parsed = objectType === 'user' ? ScimUserSchema.safeParse(merged) : ScimGroupSchema.safeParse(merged);
-  if (!parsed.success) return firstIssue(parsed.error, []);
-  const payload = parsed.data;
+  // The compiled check vouches for the common case without copying; zod answers the rest, so every message and
+  // path is zod's. A vouched payload is `merged` itself: zod's output would be equal to it (keys in schema order).
+  const fast = objectType === 'user' ? fastUser : fastGroup;
+  let payload: ScimUser | ScimGroup;
+  if (fast?.(merged) === true) {
+    payload = merged as ScimUser | ScimGroup;
+  } else {
+    const parsed = objectType === 'user' ? ScimUserSchema.safeParse(merged) : ScimGroupSchema.safeParse(merged);
+    if (!parsed.success) return firstIssue(parsed.error, []);
+    payload = parsed.data;
+  }
   const core = objectType === 'user' ? SCHEMA_USER : SCHEMA_GROUP;
   if (!payload.schemas.includes(core)) return { ok: false, path: ['schemas'], message: `schemas must include ${core}` };
   for (const key of Object.keys(payload)) {
@@ -51,6 +64,7 @@ export function checkMappedPayload(objectType: MappingObjectType, merged: unknow
       return { ok: false, path: [key], message: `the extension ${key} is sent but not listed in schemas` };
     }
     if (key === SCHEMA_ENTERPRISE_USER && objectType === 'user') {
+      if (fastEnterprise?.(payload[key]) === true) continue;
       const extension = EnterpriseUserSchema.safeParse(payload[key]);
       if (!extension.success) return firstIssue(extension.error, [key]);
     }
