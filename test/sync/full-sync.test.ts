@@ -275,6 +275,22 @@ describe('full sync into a SCIMMY server', () => {
     assert.equal(report.updated, 1);
   });
 
+  test('a batch retried after a 500 creates each of its users exactly once', async (t) => {
+    const { testDb, engine, target, newProvider } = await world(t);
+    const { users } = await seedDirectory(testDb, 12, 1);
+    await target.failNext({ method: 'POST', pathPrefix: '/Users', match: { userName: users[5]!.username }, status: 500 });
+    const provider = await newProvider({ pageSize: 20 });
+
+    const { report } = await engine.fullSync(provider);
+
+    assert.equal(report.status, 'succeeded');
+    assert.equal(report.failed, 0);
+    const posts = (await target.requests()).filter((r) => r.method === 'POST' && r.path === '/Users');
+    assert.deepEqual(posts.map((r) => r.status).sort(), [...Array<number>(12).fill(201), 500], 'the users created before the 500 were not sent again');
+    assert.equal((await target.users()).length, 12);
+    assert.equal(report.created, 13, '12 users and the group');
+  });
+
   test('a user the target rejects with 400 is reported failed while every other object syncs', async (t) => {
     const { testDb, engine, target, newProvider } = await world(t);
     const { users } = await seedDirectory(testDb, 9, 1);
