@@ -21,6 +21,7 @@ import {
   configureTemporalLogging,
   createSyncControl,
   createWorker,
+  ensureHousekeepingSchedule,
   disposeMappingEngine,
   openStore,
   processMappingEngine,
@@ -156,6 +157,7 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
       db,
       plugins,
       loadProvider: (id) => getProviderForSync(db, secrets, id),
+      retention: { outboxDays: env.SCIMFLOW_OUTBOX_RETENTION_DAYS, runDays: env.SCIMFLOW_RUN_RETENTION_DAYS },
     });
     done = worker.run();
     stoppers.push(async () => {
@@ -172,6 +174,7 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
     });
     stoppers.push(() => relay.stop());
     await reconcileSchedules({ client, db, taskQueue: env.SCIMFLOW_TASK_QUEUE });
+    await ensureHousekeepingSchedule({ client, taskQueue: env.SCIMFLOW_TASK_QUEUE });
   }
 
   let apiUrl: string | null = null;

@@ -120,19 +120,24 @@ export async function reconcileSchedules(deps: { client: Client; db: Db; taskQue
   return providers.length;
 }
 
-/** Temporal Schedule id of the housekeeping that prunes old outbox rows and sync runs. */
-export const HOUSEKEEPING_SCHEDULE_ID = 'scimflow-housekeeping';
+/**
+ * Temporal Schedule id of the housekeeping that prunes old outbox rows and sync runs; one per task queue, since
+ * each scimflow deployment sharing a Temporal namespace has its own task queue and its own database.
+ */
+export function housekeepingScheduleId(taskQueue: string): string {
+  return `housekeeping:${taskQueue}`;
+}
 
 /** Creates the housekeeping Schedule (every 6 hours) unless it exists; run at startup by every process. */
 export async function ensureHousekeepingSchedule(deps: { client: Client; taskQueue: string }): Promise<void> {
   try {
     await deps.client.schedule.create({
-      scheduleId: HOUSEKEEPING_SCHEDULE_ID,
+      scheduleId: housekeepingScheduleId(deps.taskQueue),
       spec: { intervals: [{ every: '6 hours' }] },
       action: {
         type: 'startWorkflow',
         workflowType: housekeeping,
-        workflowId: 'housekeeping',
+        workflowId: housekeepingScheduleId(deps.taskQueue),
         taskQueue: deps.taskQueue,
         args: [],
       },

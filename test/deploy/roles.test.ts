@@ -4,7 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
 import { generateSecretKey } from '../../db/index.ts';
+import { housekeepingScheduleId } from '../../engine/index.ts';
 import { freePort } from '../../scripts/lib/temporal-dev.mjs';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
@@ -84,6 +86,24 @@ test('scimflow worker runs against TEMPORAL_ADDRESS and stops cleanly on SIGINT 
     assert.match(ended.output, new RegExp(`"signal":"${signal}","msg":"stopping scimflow"`));
     assert.doesNotMatch(ended.output, /error while stopping/);
   }
+});
+
+test('a scimflow worker gives its task queue a housekeeping schedule', async (t) => {
+  const taskQueue = `${env['SCIMFLOW_TASK_QUEUE']}-housekeeping`;
+  const connection = await Connection.connect({ address: process.env['TEMPORAL_ADDRESS']! });
+  const handle = new Client({ connection }).schedule.getHandle(housekeepingScheduleId(taskQueue));
+  await assert.rejects(handle.describe(), (error: Error) => error.name === 'ScheduleNotFoundError');
+  const worker = startRole(['worker'], { ...env, SCIMFLOW_TASK_QUEUE: taskQueue });
+  await waitForOutput(worker, /scimflow worker running/);
+  t.after(async () => {
+    await handle.delete().catch(() => undefined);
+    await connection.close();
+  });
+  const described = await handle.describe();
+  assert.equal(described.action.type, 'startWorkflow');
+  assert.equal(described.action.type === 'startWorkflow' ? described.action.taskQueue : null, taskQueue);
+  worker.child.kill('SIGTERM');
+  assert.equal((await worker.done).code, 0);
 });
 
 test('scimflow api serves the admin API and stops cleanly on SIGTERM, closing its port', async () => {

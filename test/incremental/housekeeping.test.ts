@@ -9,7 +9,7 @@ import {
   pruneHistory,
   type Db,
 } from '../../db/index.ts';
-import { ensureHousekeepingSchedule, HOUSEKEEPING_SCHEDULE_ID } from '../../engine/index.ts';
+import { ensureHousekeepingSchedule, housekeepingScheduleId } from '../../engine/index.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { eventually, incrementalWorld, person } from './harness.ts';
 
@@ -75,13 +75,9 @@ describe('housekeeping', () => {
 
   test('the housekeeping schedule is created once and its runs prune the history', async (t) => {
     const { db, client, taskQueue } = await incrementalWorld(t, { relay: false });
-    await client.schedule
-      .getHandle(HOUSEKEEPING_SCHEDULE_ID)
-      .delete()
-      .catch(() => undefined);
     await ensureHousekeepingSchedule({ client, taskQueue });
     await ensureHousekeepingSchedule({ client, taskQueue });
-    const handle = client.schedule.getHandle(HOUSEKEEPING_SCHEDULE_ID);
+    const handle = client.schedule.getHandle(housekeepingScheduleId(taskQueue));
     t.after(() => handle.delete().catch(() => undefined));
     assert.equal((await handle.describe()).spec.intervals?.[0]?.every, 6 * 60 * 60 * 1000);
 
