@@ -387,8 +387,8 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     const known = new Map<string, LookupResult<T>>();
     if (provider.dryRun || refusesBatchLookup.get(provider.id) === provider.configVersion) return known;
     const unlinked = items.flatMap((item) => (item.mapped.status === 'ok' && !item.link?.remoteId ? [{ localId: item.localId, payload: item.mapped.payload }] : []));
-    // One object gains nothing from a combined filter.
-    if (unlinked.length < 2 || !(await target.plugin.capabilities(target.ctx)).filter) return known;
+    // Even one object gains: its externalId and name go in one request instead of two.
+    if (unlinked.length === 0 || !(await target.plugin.capabilities(target.ctx)).filter) return known;
     try {
       const found = await lookUpMany(target.ctx.client, kind, unlinked.map(({ payload }) => kind.keys(payload)));
       for (const [i, { localId }] of unlinked.entries()) known.set(localId, found[i]);
