@@ -151,6 +151,7 @@ interface SubBatch {
 }
 
 const NEEDS_BLAME = Symbol('needs blame');
+const NO_EXTRA: { contributions?: MappingContribution[] } = Object.freeze({});
 const STEP_ITEMS = 200;
 const EDGE_STEP_ITEMS = 40;
 
@@ -597,7 +598,7 @@ function finish(
   withContributions: boolean,
 ): MappingResult | typeof NEEDS_BLAME {
   const named = outcome.c?.map((value, i) => ({ mapping: names[i] ?? '?', value }));
-  const extra = withContributions && named ? { contributions: named } : {};
+  const extra = withContributions && named ? { contributions: named } : NO_EXTRA;
   if ('k' in outcome) {
     return {
       status: 'skip',
@@ -616,7 +617,10 @@ function finish(
     return { status: 'error', error, ...extra };
   }
   const check = checkMappedPayload(objectType, outcome.v);
-  if (check.ok) return { status: 'ok', payload: check.payload, ...extra };
+  if (check.ok)
+    return named && withContributions
+      ? { status: 'ok', payload: check.payload, contributions: named }
+      : { status: 'ok', payload: check.payload };
   if (!named) return NEEDS_BLAME;
   const path = check.path.join('.');
   const error: MappingFailure = {
