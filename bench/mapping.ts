@@ -2,8 +2,10 @@
  * Mapping benchmark: users through the default mapping set in the isolated-vm sandbox, and through the same
  * functions as plain JavaScript in this process, in the same run. Prints µs/user for both and the difference.
  * Run: `./node_modules/.bin/node --no-node-snapshot bench/mapping.ts [users] [batchSize]`; each variant is measured
- * over several rounds and the median round is reported.
+ * over several rounds, the variants taking turns, and the median round is reported; before timing, every user's
+ * sandbox payload is checked against the plain JavaScript one.
  */
+import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import {
   DEFAULT_USER_MAPPINGS,
@@ -11,8 +13,10 @@ import {
   createMappingEngine,
   mergeAll,
   type MappingProvider,
+  type MappingResult,
   type MappingUser,
 } from '../sandbox/index.ts';
+import type { ScimUser } from '../scim/index.ts';
 
 /** Options of `runMappingBench`. */
 export interface MappingBenchOptions {
@@ -32,6 +36,8 @@ export interface MappingBenchRow {
   users: number;
   totalMs: number;
   usPerUser: number;
+  /** Process CPU time per user in the median round: every thread, so the isolate's too. */
+  cpuUsPerUser: number;
 }
 
 /** The rows, and the sandbox's overhead over plain JavaScript (µs/user difference and ratio). */
@@ -44,6 +50,8 @@ export interface MappingBenchResult {
   /** Sandbox µs/user minus plain JavaScript with the same host validation: the cost of isolation alone. */
   isolationUsPerUser: number;
 }
+
+type EvaluateBatch = (list: MappingUser[]) => Promise<Array<MappingResult<ScimUser>>>;
 
 const PROVIDER: MappingProvider = { id: '00000000-0000-4000-8000-000000000001', slug: 'bench', name: 'Bench' };
 const NOW = '2026-01-01T00:00:00.000Z';
@@ -77,19 +85,20 @@ export async function runMappingBench(options: MappingBenchOptions = {}): Promis
   };
 
   const engine = createMappingEngine();
+  const evaluateBatch: EvaluateBatch = (list) =>
+    engine.evaluate({
+      key: PROVIDER.id,
+      version: 'bench',
+      objectType: 'user',
+      mappings: DEFAULT_USER_MAPPINGS,
+      provider: PROVIDER,
+      now: NOW,
+      items: list.map((object) => ({ object, link: null })),
+    });
   const sandboxRun = async (list: MappingUser[]): Promise<number> => {
     let produced = 0;
     for (let start = 0; start < list.length; start += batchSize) {
-      const items = list.slice(start, start + batchSize).map((object) => ({ object, link: null }));
-      const results = await engine.evaluate({
-        key: PROVIDER.id,
-        version: 'bench',
-        objectType: 'user',
-        mappings: DEFAULT_USER_MAPPINGS,
-        provider: PROVIDER,
-        now: NOW,
-        items,
-      });
+      const results = await evaluateBatch(list.slice(start, start + batchSize));
       for (const result of results) if (result.status === 'ok') produced++;
     }
     return produced;
@@ -99,11 +108,12 @@ export async function runMappingBench(options: MappingBenchOptions = {}): Promis
     plainRun(warmupUsers);
     validatedRun(warmupUsers);
     await sandboxRun(warmupUsers);
-    const rows = [
-      await measure('plain JS (same functions + merge)', count, rounds, () => plainRun(users)),
-      await measure('plain JS + host validation', count, rounds, () => validatedRun(users)),
-      await measure(`sandbox (isolated-vm, batches of ${batchSize})`, count, rounds, () => sandboxRun(users)),
-    ];
+    await assertSameOutput(users, batchSize, plainMap, evaluateBatch);
+    const rows = await measure(count, rounds, [
+      ['plain JS (same functions + merge)', () => plainRun(users)],
+      ['plain JS + host validation', () => validatedRun(users)],
+      [`sandbox (isolated-vm, batches of ${batchSize})`, () => sandboxRun(users)],
+    ]);
     const [base, validated, sandbox] = rows as [MappingBenchRow, MappingBenchRow, MappingBenchRow];
     return {
       rows,
@@ -116,22 +126,71 @@ export async function runMappingBench(options: MappingBenchOptions = {}): Promis
   }
 }
 
+/** The sandbox must produce, for every user, the payload the plain functions produce (nulls dropped, as it does). */
+async function assertSameOutput(
+  users: MappingUser[],
+  batchSize: number,
+  plainMap: (user: MappingUser) => unknown,
+  evaluateBatch: EvaluateBatch,
+): Promise<void> {
+  for (let start = 0; start < users.length; start += batchSize) {
+    const list = users.slice(start, start + batchSize);
+    const results = await evaluateBatch(list);
+    list.forEach((user, index) => {
+      const result = results[index];
+      if (result?.status !== 'ok') throw new Error(`sandbox: user ${user.id} gave ${JSON.stringify(result)}`);
+      assert.deepStrictEqual(
+        result.payload,
+        withoutNulls(plainMap(user)),
+        `sandbox and plain JS differ for ${user.id}`,
+      );
+    });
+  }
+}
+
+function withoutNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutNulls);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, item]) => item !== null)
+      .map(([key, item]) => [key, withoutNulls(item)]),
+  );
+}
+
+/**
+ * Runs the variants in turn, round after round (so a change in the machine's load hits them all alike), and reports
+ * each variant's median round; also the process CPU time (all threads, the isolate's included) of that round.
+ */
 async function measure(
-  variant: string,
   users: number,
   rounds: number,
-  run: () => number | Promise<number>,
-): Promise<MappingBenchRow> {
-  const times: number[] = [];
+  variants: ReadonlyArray<readonly [string, () => number | Promise<number>]>,
+): Promise<MappingBenchRow[]> {
+  const samples = variants.map(() => [] as Array<{ wallMs: number; cpuMs: number }>);
   for (let round = 0; round < rounds; round++) {
-    const started = process.hrtime.bigint();
-    const produced = await run();
-    times.push(Number(process.hrtime.bigint() - started) / 1e6);
-    if (produced !== users)
-      throw new Error(`${variant}: ${users - produced} of ${users} users produced no valid payload`);
+    for (const [index, [variant, run]] of variants.entries()) {
+      const cpuBefore = process.cpuUsage();
+      const started = process.hrtime.bigint();
+      const produced = await run();
+      const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
+      const cpu = process.cpuUsage(cpuBefore);
+      samples[index]?.push({ wallMs, cpuMs: (cpu.user + cpu.system) / 1000 });
+      if (produced !== users)
+        throw new Error(`${variant}: ${users - produced} of ${users} users produced no valid payload`);
+    }
   }
-  const totalMs = times.sort((a, b) => a - b)[Math.floor(times.length / 2)] as number;
-  return { variant, users, totalMs, usPerUser: (totalMs * 1000) / users };
+  return variants.map(([variant], index) => {
+    const sorted = (samples[index] ?? []).sort((a, b) => a.wallMs - b.wallMs);
+    const median = sorted[Math.floor(sorted.length / 2)] as { wallMs: number; cpuMs: number };
+    return {
+      variant,
+      users,
+      totalMs: median.wallMs,
+      usPerUser: (median.wallMs * 1000) / users,
+      cpuUsPerUser: (median.cpuMs * 1000) / users,
+    };
+  });
 }
 
 /** Deterministic, varied users: missing names and emails, unicode, service accounts, inactive users. */
@@ -162,16 +221,16 @@ function generateUsers(count: number): MappingUser[] {
 /** Renders the result as a fixed-width table. */
 export function formatMappingBench(result: MappingBenchResult): string {
   const lines = [
-    `${'variant'.padEnd(40)} | ${'users'.padStart(7)} | ${'total ms'.padStart(9)} | ${'µs/user'.padStart(8)}`,
-    `${'-'.repeat(40)}-+-${'-'.repeat(7)}-+-${'-'.repeat(9)}-+-${'-'.repeat(8)}`,
+    `${'variant'.padEnd(40)} | ${'users'.padStart(7)} | ${'total ms'.padStart(9)} | ${'µs/user'.padStart(8)} | ${'cpu µs/user'.padStart(11)}`,
+    `${'-'.repeat(40)}-+-${'-'.repeat(7)}-+-${'-'.repeat(9)}-+-${'-'.repeat(8)}-+-${'-'.repeat(11)}`,
     ...result.rows.map(
       (r) =>
-        `${r.variant.padEnd(40)} | ${String(r.users).padStart(7)} | ${r.totalMs.toFixed(1).padStart(9)} | ${r.usPerUser.toFixed(3).padStart(8)}`,
+        `${r.variant.padEnd(40)} | ${String(r.users).padStart(7)} | ${r.totalMs.toFixed(1).padStart(9)} | ${r.usPerUser.toFixed(3).padStart(8)} | ${r.cpuUsPerUser.toFixed(3).padStart(11)}`,
     ),
     '',
     `sandbox overhead: ${result.overheadUsPerUser.toFixed(3)} µs/user (${result.ratio.toFixed(1)}× plain JS); goal ≤ 3 µs/user`,
     `of which isolation alone (sandbox minus plain JS with the same validation): ${result.isolationUsPerUser.toFixed(3)} µs/user`,
-    '(total ms is the median of the measured rounds)',
+    "(the variants run in turn each round; total ms is the median round, cpu is that round's process CPU time)",
   ];
   return lines.join('\n');
 }
