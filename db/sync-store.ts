@@ -312,19 +312,23 @@ export async function setRunTotal(q: Queryable, runId: string, total: number): P
   await q.query(`UPDATE sync_runs SET total = $2 WHERE id = $1`, [runId, total]);
 }
 
-/** Adds to a run's counters and appends its events, atomically when `q` is a transaction client. */
+/**
+ * Appends a batch's events and adds to its run's counters, atomically when `q` is a transaction client. The counter
+ * update comes last: every batch of a run updates the same row, so its lock is held only until the commit.
+ */
 export async function recordProgress(q: Queryable, runId: string, counts: RunCounts, events: readonly SyncEvent[]): Promise<void> {
+  if (events.length > 0) {
+    await q.query(
+      `INSERT INTO sync_events (run_id, object_type, local_id, action, detail)
+       SELECT $1, x.object_type, x.local_id, x.action, x.detail
+         FROM jsonb_to_recordset($2::jsonb) AS x(object_type text, local_id uuid, action text, detail jsonb)`,
+      [runId, JSON.stringify(events.map((e) => ({ object_type: e.objectType, local_id: e.localId, action: e.action, detail: e.detail ?? null })))],
+    );
+  }
   await q.query(
     `UPDATE sync_runs SET processed = processed + $2, created = created + $3, updated = updated + $4,
             deleted = deleted + $5, skipped = skipped + $6, failed = failed + $7 WHERE id = $1`,
     [runId, counts.processed, counts.created, counts.updated, counts.deleted, counts.skipped, counts.failed],
-  );
-  if (events.length === 0) return;
-  await q.query(
-    `INSERT INTO sync_events (run_id, object_type, local_id, action, detail)
-     SELECT $1, x.object_type, x.local_id, x.action, x.detail
-       FROM jsonb_to_recordset($2::jsonb) AS x(object_type text, local_id uuid, action text, detail jsonb)`,
-    [runId, JSON.stringify(events.map((e) => ({ object_type: e.objectType, local_id: e.localId, action: e.action, detail: e.detail ?? null })))],
   );
 }
 
