@@ -157,6 +157,25 @@ test('SkipObject on an object with a link skips it too, and mappings see what wa
   assert.equal(ok(results[2]).title, undefined);
 });
 
+test('a mapping reaching its link by name, through arguments or by an escaped name sees it; link-blind sets map alike', async () => {
+  const reads = (name: string, expression: string) => [...DEFAULT_USER_MAPPINGS, { name, expression }];
+  const sets = [
+    reads('by-arguments', 'return { title: arguments[2] ? arguments[2].title : "none" };'),
+    reads('by-escape', 'return { title: l\\u0069nk ? l\\u0069nk.title : "none" };'),
+    reads('by-name', 'return { title: link ? link.title : "none" };'),
+  ];
+  const items = [
+    { object: alice, link: { userName: 'alice', title: 'last' } },
+    { object: bob, link: null },
+  ];
+  for (const mappings of sets) {
+    const results = await run(mappings, [], { items });
+    assert.equal(ok(results[0]).title, 'last', mappings.at(-1)?.name);
+    assert.equal(ok(results[1]).title, 'none', mappings.at(-1)?.name);
+  }
+  assert.deepEqual(await run(DEFAULT_USER_MAPPINGS, [], { items }), await run(DEFAULT_USER_MAPPINGS, [alice, bob]));
+});
+
 test('an invalid merged result fails only its object, naming the mapping at fault and the path', async () => {
   const mappings = [
     ...DEFAULT_USER_MAPPINGS,

@@ -387,7 +387,15 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
     };
 
     const sizeOf = (json: string): number => json.length;
-    const serialise = (indices: number[]): string => JSON.stringify(indices.map((index) => request.items[index]));
+    // The last payload roughly doubles an item's JSON; it is left out when no mapping can read it.
+    const sendLink = mappings.some(canReadLink);
+    const serialise = (indices: number[]): string =>
+      JSON.stringify(
+        indices.map((index) => {
+          const item = request.items[index];
+          return sendLink || typeof item !== 'object' ? item : { object: item.object, link: null };
+        }),
+      );
 
     function* subBatches(indices: Iterable<number>, contributions: boolean): Generator<SubBatch> {
       const head = `${prefix}${String(contributions)},"items":`;
@@ -630,6 +638,14 @@ function finish(
   };
   if (path !== '') error.path = path;
   return { status: 'error', error, ...extra };
+}
+
+/**
+ * Whether a mapping's body could read its `link` parameter: by that name, through `arguments`, or with a unicode
+ * escape spelling either (any backslash counts). Strict mode, and no eval or Function, leave it no other way.
+ */
+function canReadLink(mapping: MappingDefinition): boolean {
+  return /link|arguments|\\/.test(mapping.expression);
 }
 
 /** Why a call into the isolate was stopped, for the object that was running. */
