@@ -11,6 +11,7 @@ import { createApi, startApiServer } from '../api/index.ts';
 import { loadEnv, type Env } from '../config/index.ts';
 import {
   createProvider,
+  deleteProvider,
   getProviderForSync,
   importDirectory,
   ProviderInputSchema,
@@ -208,7 +209,9 @@ export async function runStart(options: { demo: boolean }): Promise<void> {
   console.log('');
 
   if (options.demo) await runDemo(running);
-  console.log('Press Ctrl-C to stop.');
+  console.log(
+    options.demo ? 'Press Ctrl-C to stop (the demo provider and its target go with it).' : 'Press Ctrl-C to stop.',
+  );
   await running.done;
 }
 
@@ -251,6 +254,12 @@ async function runDemo(ctx: RunningProcess): Promise<void> {
       auth: { mode: 'bearer', token: target.token },
     }),
   );
+  // Its target lives only as long as this process, so the provider goes with it, else every later start would
+  // keep syncing to an endpoint that no longer exists. Only from the database: the embedded Temporal server gets
+  // the same Ctrl-C and may be gone already; the next start's reconcile removes its schedule and workflow.
+  ctx.stoppers.push(async () => {
+    await deleteProvider(ctx.db, provider.id);
+  });
   const { runId, workflowId } = await ctx.control.requestFullSync(provider);
   if (ctx.temporal.uiUrl)
     console.log(`Full sync started: ${temporalUiLink(ctx.temporal.uiUrl, ctx.env.TEMPORAL_NAMESPACE, workflowId)}`);

@@ -3,6 +3,7 @@ import {
   ScheduleAlreadyRunning,
   ScheduleNotFoundError,
   ScheduleOverlapPolicy,
+  WorkflowNotFoundError,
   type Client,
   type ScheduleOptionsAction,
 } from '@temporalio/client';
@@ -49,7 +50,7 @@ export function providerSyncStartOptions(
 export interface ScheduleManager {
   /** Creates or updates the provider's schedule; paused while the provider is disabled. */
   upsert(provider: ProviderView): Promise<void>;
-  /** Deletes the provider's schedule; a missing one is fine. */
+  /** Deletes the provider's schedule and ends its sync workflow; either one missing is fine. */
   remove(provider: Pick<ProviderView, 'slug'>): Promise<void>;
 }
 
@@ -105,19 +106,43 @@ export function createScheduleManager(deps: { client: Client; taskQueue: string 
       } catch (error) {
         if (!(error instanceof ScheduleNotFoundError)) throw error;
       }
+      try {
+        await client.workflow.getHandle(providerSyncWorkflowId(provider.slug)).terminate('provider deleted');
+      } catch (error) {
+        if (!(error instanceof WorkflowNotFoundError)) throw error;
+      }
     },
   };
 }
 
+const SCHEDULE_PREFIX = fullSyncScheduleId('');
+
 /**
- * Gives every provider in the database its schedule (created, updated or paused to match): run at startup, since
- * providers may have been written without the API (imports, SQL) or before schedules existed.
+ * Makes Temporal match the database, at startup: every provider gets its schedule (created, updated or paused),
+ * and the schedule and workflow of a provider that is gone (deleted while Temporal was down, or by SQL) are
+ * removed, so nothing keeps syncing to an endpoint nobody configures any more. Only schedules that start work on
+ * this task queue are touched: other deployments may share the namespace.
  */
-export async function reconcileSchedules(deps: { client: Client; db: Db; taskQueue: string }): Promise<number> {
+export async function reconcileSchedules(deps: {
+  client: Client;
+  db: Db;
+  taskQueue: string;
+}): Promise<{ upserted: number; removed: number }> {
   const manager = createScheduleManager(deps);
   const providers = await listProviders(deps.db);
   for (const provider of providers) await manager.upsert(provider);
-  return providers.length;
+  const known = new Set(providers.map((provider) => provider.slug));
+  let removed = 0;
+  for await (const summary of deps.client.schedule.list()) {
+    if (!summary.scheduleId.startsWith(SCHEDULE_PREFIX)) continue;
+    const slug = summary.scheduleId.slice(SCHEDULE_PREFIX.length);
+    if (known.has(slug)) continue;
+    const { action } = await deps.client.schedule.getHandle(summary.scheduleId).describe();
+    if (action.type !== 'startWorkflow' || action.taskQueue !== deps.taskQueue) continue;
+    await manager.remove({ slug });
+    removed += 1;
+  }
+  return { upserted: providers.length, removed };
 }
 
 /**

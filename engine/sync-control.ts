@@ -1,12 +1,6 @@
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { Db, ProviderView } from '../db/index.ts';
-import {
-  providerSync,
-  providerSyncWorkflowId,
-  requestFullSyncUpdate,
-  type FlushPolicy,
-  type FullSyncRequest,
-} from '../workflows/index.ts';
+import { providerSync, requestFullSyncUpdate, type FlushPolicy, type FullSyncRequest } from '../workflows/index.ts';
 import { createScheduleManager, providerSyncStartOptions, type ScheduleManager } from './schedules.ts';
 
 export { fullSyncWorkflowId } from '../workflows/index.ts';
@@ -47,11 +41,6 @@ export function createSyncControl(deps: {
     },
     async providerDeleted(provider) {
       await schedules.remove(provider);
-      try {
-        await client.workflow.getHandle(providerSyncWorkflowId(provider.slug)).terminate('provider deleted');
-      } catch (error) {
-        if (!(error instanceof WorkflowNotFoundError)) throw error;
-      }
     },
   };
 }

@@ -13,13 +13,14 @@ import {
   type DirectoryUser,
 } from '../../db/index.ts';
 import {
+  createScheduleManager,
   fullSyncScheduleId,
   OUTBOX_CHANNEL,
   providerSyncStartOptions,
   reconcileSchedules,
   scheduleOffsetMs,
 } from '../../engine/index.ts';
-import { providerSync } from '../../workflows/index.ts';
+import { providerSync, providerSyncWorkflowId } from '../../workflows/index.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { eventually, incrementalWorld, person } from './harness.ts';
 
@@ -347,9 +348,37 @@ describe('incremental sync from directory events', () => {
     const handle = client.schedule.getHandle(fullSyncScheduleId(provider.slug));
     await assert.rejects(handle.describe(), (error: Error) => error.name === 'ScheduleNotFoundError');
 
-    assert.equal(await reconcileSchedules({ client, db, taskQueue }), 1);
+    assert.deepEqual(await reconcileSchedules({ client, db, taskQueue }), { upserted: 1, removed: 0 });
     assert.equal((await handle.describe()).state.paused, true);
     await handle.delete();
+  });
+
+  test("reconciling removes the schedule and workflow of a provider deleted behind Temporal's back, and only on its own task queue", async (t) => {
+    const { db, client, taskQueue, control, newProvider } = await incrementalWorld(t);
+    const [gone, kept] = [await newProvider(), await newProvider()];
+    await control.providerChanged(gone);
+    await control.providerChanged(kept);
+    await createUser(db, person(1));
+    const writer = client.workflow.getHandle(providerSyncWorkflowId(gone.slug));
+    await eventually('the provider workflow running', async () =>
+      (await writer.describe()).status.name === 'RUNNING' ? true : undefined,
+    );
+    // A provider of another deployment, on another task queue, that this database does not know.
+    const foreign = createScheduleManager({ client, taskQueue: `${taskQueue}-other` });
+    const stranger = { ...gone, slug: `${gone.slug}-x` };
+    await foreign.upsert(stranger);
+
+    await db.query('DELETE FROM providers WHERE id = $1', [gone.id]);
+    assert.deepEqual(await reconcileSchedules({ client, db, taskQueue }), { upserted: 1, removed: 1 });
+    await assert.rejects(
+      client.schedule.getHandle(fullSyncScheduleId(gone.slug)).describe(),
+      (error: Error) => error.name === 'ScheduleNotFoundError',
+    );
+    assert.equal((await writer.describe()).status.name, 'TERMINATED');
+    await client.schedule.getHandle(fullSyncScheduleId(kept.slug)).describe();
+    await client.schedule.getHandle(fullSyncScheduleId(stranger.slug)).describe();
+    await control.providerDeleted(kept);
+    await foreign.remove(stranger);
   });
 
   test('a full sync requested during a burst leaves the exact expected state', async (t) => {
