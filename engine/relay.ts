@@ -55,15 +55,42 @@ export function changesOf(rows: readonly OutboxRow[]): DirectoryChanges {
   return { userIds: [...userIds], groupIds: [...groupIds], seq };
 }
 
+// A signal normally takes a few milliseconds. While a provider workflow continues as new and a signal lands at the
+// same moment, Temporal rejects further signals ("workflow is closing", RESOURCE_EXHAUSTED) until the run has
+// closed, and the client's own retry waits a full second before trying again. So a signal not accepted after
+// HEDGE_AFTER_MS is sent again alongside, up to HEDGE_ATTEMPTS in all; the first accepted one counts, and
+// the provider workflow coalesces the duplicates.
+const HEDGE_AFTER_MS = 200;
+const HEDGE_ATTEMPTS = 5;
+
 /** Signals-with-start `provider-sync:<slug>` with the batch: the default way to deliver. */
 export function temporalDeliver(client: Client, taskQueue: string, flush?: Partial<FlushPolicy>): Deliver {
-  return async (provider, changes) => {
-    await client.workflow.signalWithStart(providerSync, {
+  const signal = (provider: RelayTarget, changes: DirectoryChanges) =>
+    client.workflow.signalWithStart(providerSync, {
       ...providerSyncStartOptions(provider, taskQueue, flush),
       signal: directoryChangesSignal,
       signalArgs: [changes],
     });
-  };
+  return (provider, changes) =>
+    new Promise<void>((resolve, reject) => {
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (error?: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (error) reject(error);
+        else resolve();
+      };
+      const attempt = (n: number) => {
+        signal(provider, changes).then(
+          () => settle(),
+          (error: unknown) => settle(error instanceof Error ? error : new Error('signal-with-start failed')),
+        );
+        if (n < HEDGE_ATTEMPTS) timer = setTimeout(() => attempt(n + 1), HEDGE_AFTER_MS);
+      };
+      attempt(1);
+    });
 }
 
 /**
@@ -98,7 +125,11 @@ export async function startOutboxRelay(options: {
       if (rows.length === 0) return 0;
       const providers = await client.query<RelayTarget>(`SELECT id, slug FROM providers WHERE enabled ORDER BY slug`);
       const changes = changesOf(rows);
-      for (const provider of providers.rows) await deliver(provider, changes);
+      // Every provider at once, so one slow signal does not hold up the others' changes; any failure keeps the
+      // whole batch for the next round (a provider that got it already coalesces the repeat).
+      const results = await Promise.allSettled(providers.rows.map((provider) => deliver(provider, changes)));
+      const failed = results.find((result) => result.status === 'rejected');
+      if (failed) throw failed.reason;
       await client.query(`UPDATE outbox SET dispatched_at = now() WHERE seq = ANY($1::bigint[])`, [rows.map((row) => row.seq)]);
       return rows.length;
     });
