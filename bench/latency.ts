@@ -174,6 +174,42 @@ async function traceStages(options: {
       if (e.workflowExecutionContinuedAsNewEventAttributes) cans.push(at);
     }
   }
+  if (process.env['BENCH_TRACE'] === '2') {
+    // The events around every failed workflow task and every continue-as-new, times relative to that event.
+    for (const events of runs) {
+      for (const [i, e] of events.entries()) {
+        if (!e.workflowTaskFailedEventAttributes && !e.workflowTaskTimedOutEventAttributes && !e.workflowExecutionContinuedAsNewEventAttributes) continue;
+        const at = eventMs(e.eventTime);
+        console.log(`around event ${String(e.eventId)} at ${((at - options.writtenAt[0]!) / 1000).toFixed(1)} s:`);
+        for (const near of events.slice(Math.max(0, i - 12), i + 6)) {
+          const kind = Object.keys(near).find((key) => key.endsWith('EventAttributes')) ?? '?';
+          const failed = near.workflowTaskFailedEventAttributes;
+          const detail = failed ? ` cause ${String(failed.cause)}: ${failed.failure?.message ?? ''}` : '';
+          console.log(`  ${(eventMs(near.eventTime) - at).toFixed(0).padStart(6)} ms ${kind}${detail}`);
+        }
+      }
+    }
+  }
+  if (process.env['BENCH_TRACE'] === '2') {
+    const t0 = options.writtenAt[0]!;
+    for (const events of runs) {
+      for (let i = 1; i < events.length; i += 1) {
+        const gap = eventMs(events[i]!.eventTime) - eventMs(events[i - 1]!.eventTime);
+        if (gap > 300) console.log(`history gap of ${gap.toFixed(0)} ms before event ${String(events[i]!.eventId)} at ${((eventMs(events[i]!.eventTime) - t0) / 1000).toFixed(2)} s`);
+      }
+    }
+    for (const events of runs.slice(1)) {
+      const first = eventMs(events[0]!.eventTime);
+      console.log(`start of a run at ${((first - t0) / 1000).toFixed(2)} s:`);
+      for (const e of events.slice(0, 16)) {
+        const kind = Object.keys(e).find((key) => key.endsWith('EventAttributes')) ?? '?';
+        console.log(`  ${(eventMs(e.eventTime) - first).toFixed(0).padStart(6)} ms ${String(e.eventId)} ${kind}`);
+      }
+    }
+    for (const d of options.deliveries) {
+      if (d.acceptedAt - d.calledAt > 300) console.log(`signal took ${(d.acceptedAt - d.calledAt).toFixed(0)} ms from ${((d.calledAt - t0) / 1000).toFixed(2)} s`);
+    }
+  }
   const signalBySeq = new Map(signals.map((s) => [s.seq, s]));
   const deliveries = [...options.deliveries].sort((a, b) => a.seq - b.seq);
   const stages: StageTimes[] = [];
