@@ -3,7 +3,8 @@
  * outbox relay, the provider workflow and a batch activity to the loopback SCIM server; a timing proxy in its own
  * process stamps each request as it arrives, so latency = arrival of the first request carrying a change minus
  * the commit of that change. Run: `node --no-node-snapshot bench/latency.ts` (BENCH_RATE, BENCH_SECONDS,
- * BENCH_USERS tune it; TEMPORAL_ADDRESS as for the tests).
+ * BENCH_USERS tune it; TEMPORAL_ADDRESS as for the tests). BENCH_TRACE=1 adds where the time goes, per stage and
+ * inside pushChanges; BENCH_TRACE=2 also what the provider workflow's history shows around stalls.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Client } from '@temporalio/client';
@@ -210,7 +211,9 @@ async function traceStages(options: {
       if (d.acceptedAt - d.calledAt > 300) console.log(`signal took ${(d.acceptedAt - d.calledAt).toFixed(0)} ms from ${((d.calledAt - t0) / 1000).toFixed(2)} s`);
     }
   }
-  const signalBySeq = new Map(signals.map((s) => [s.seq, s]));
+  // The first signal of each batch (the relay may send a batch again when Temporal is slow to accept it).
+  const signalBySeq = new Map<number, (typeof signals)[number]>();
+  for (const s of signals) if (!signalBySeq.has(s.seq)) signalBySeq.set(s.seq, s);
   const deliveries = [...options.deliveries].sort((a, b) => a.seq - b.seq);
   const stages: StageTimes[] = [];
   let d = 0;
