@@ -77,7 +77,10 @@ describe('the deletion guard', () => {
   test('incremental pushes hold back removals above the limit, and an allowed full sync makes them', async (t) => {
     const { db, target, control, newProvider } = await incrementalWorld(t);
     const access = await createGroup(db, { name: 'app-users', attributes: {} });
-    const provider = await newProvider({ deletionLimit: 2, scope: { includeServiceAccounts: false, accessGroups: [access.id] } });
+    const provider = await newProvider({
+      deletionLimit: 2,
+      scope: { includeServiceAccounts: false, accessGroups: [access.id] },
+    });
     const users: DirectoryUser[] = [];
     for (let i = 0; i < 5; i += 1) users.push(await createUser(db, person(i)));
     await addMembers(
@@ -90,17 +93,27 @@ describe('the deletion guard', () => {
     // The access group is deleted by mistake: every user leaves scope at once.
     await deleteGroup(db, access.id);
     // Five users and the group itself would go: every one of those removals is held back, in whichever batch.
-    await eventually('the pushes that held the removals back', async () => {
-      const { rows } = await db.query<{ skipped: string; deleted: string; codes: string[] }>(
-        `SELECT sum(skipped) AS skipped, sum(deleted) AS deleted, array_agg(DISTINCT error ->> 'code') AS codes
-           FROM sync_runs WHERE kind = 'incremental' AND status = 'failed'`,
+    const held = await eventually(
+      'the removals held back',
+      async () => {
+        const { rows } = await db.query<{ local_id: string }>(
+          `SELECT DISTINCT e.local_id FROM sync_events e JOIN sync_runs r ON r.id = e.run_id
+            WHERE r.kind = 'incremental' AND e.action = 'skip' AND e.detail ->> 'reason' = 'deletion guard'`,
+        );
+        return rows.length === 6 ? rows.map((row) => row.local_id).sort() : undefined;
+      },
+      30_000,
+    );
+    assert.deepEqual(held, [...users.map((u) => u.id), access.id].sort());
+    const { rows: runs } = await db.query<{ deleted: number; status: string; code: string | null }>(
+      `SELECT deleted, status, error ->> 'code' AS code FROM sync_runs WHERE kind = 'incremental' AND error IS NOT NULL`,
+    );
+    assert.ok(runs.length > 0);
+    for (const run of runs)
+      assert.deepEqual(
+        { ...run, deleted: Number(run.deleted) },
+        { deleted: 0, status: 'failed', code: 'ERR_DELETION_GUARD' },
       );
-      const row = rows[0];
-      return Number(row?.skipped) === 6 ? row : undefined;
-    }).then((row) => {
-      assert.equal(Number(row.deleted), 0);
-      assert.deepEqual(row.codes, ['ERR_DELETION_GUARD']);
-    });
     assert.equal((await target.users()).length, 5, 'no user was removed from the target');
     assert.equal((await target.groups()).length, 1, 'the group was not removed from the target');
 
