@@ -110,7 +110,12 @@ test('on edited user payloads the compiled check never accepts what zod rejects,
     values.push(withValue(base, [SCHEMA_ENTERPRISE_USER], { department: 'x' }));
     values.push(JSON.parse(`{"__proto__":{"x":1},${JSON.stringify(base).slice(1)}`));
   }
-  values.push(...wrongTypes, Object.create(null), new Date(0), Object.assign(Object.create({ inherited: 1 }), bases[0]));
+  values.push(
+    ...wrongTypes,
+    Object.create(null),
+    new Date(0),
+    Object.assign(Object.create({ inherited: 1 }), bases[0]),
+  );
   const { fast, unsure } = assertAgrees(ScimUserSchema, values);
   assert.ok(fast > 0 && unsure > 0, `both paths were exercised (${fast} fast, ${unsure} left to zod)`);
 });
