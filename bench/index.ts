@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: every benchmark, each printing a table that compares scimflow with a baseline measured in the
- * same run. `npm run bench -- full-sync` (or `mapping`) runs one.
+ * same run. `npm run bench -- full-sync` (or `mapping`, or `latency`) runs one.
  */
 import { printTable, runFullSyncBench } from './full-sync.ts';
+import { runLatencyBench } from './latency.ts';
 import { formatMappingBench, runMappingBench } from './mapping.ts';
 
 const BENCHES: Record<string, () => Promise<void>> = {
@@ -11,6 +12,8 @@ const BENCHES: Record<string, () => Promise<void>> = {
     console.log('\nMappings: 100,000 users through the default mapping set, sandbox vs plain JavaScript\n');
     console.log(formatMappingBench(await runMappingBench()));
   },
+  // 50 changes/s for 60 s; BENCH_RATE, BENCH_SECONDS and BENCH_USERS change that.
+  latency: runLatencyBench,
 };
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

@@ -407,17 +407,21 @@ export function printLatencyTable(rows: readonly LatencyRow[]): void {
   for (const row of rows) console.log(`| ${row.measure.padEnd(width)} | ${row.value} |`);
 }
 
+/** Runs the benchmark as configured by BENCH_RATE, BENCH_SECONDS and BENCH_USERS, and prints its table. */
+export async function runLatencyBench(env: Record<string, string | undefined> = process.env): Promise<void> {
+  const rows = await benchLatency({
+    ...(env['BENCH_RATE'] ? { rate: Number(env['BENCH_RATE']) } : {}),
+    ...(env['BENCH_SECONDS'] ? { seconds: Number(env['BENCH_SECONDS']) } : {}),
+    ...(env['BENCH_USERS'] ? { users: Number(env['BENCH_USERS']) } : {}),
+  });
+  printLatencyTable(rows);
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (process.argv[2] === 'proxy') {
     runProxy(Number(process.argv[3]));
   } else {
-    const env = process.env;
-    const rows = await benchLatency({
-      ...(env['BENCH_RATE'] ? { rate: Number(env['BENCH_RATE']) } : {}),
-      ...(env['BENCH_SECONDS'] ? { seconds: Number(env['BENCH_SECONDS']) } : {}),
-      ...(env['BENCH_USERS'] ? { users: Number(env['BENCH_USERS']) } : {}),
-    });
-    printLatencyTable(rows);
+    await runLatencyBench();
     process.exit(0);
   }
 }
