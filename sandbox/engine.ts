@@ -6,7 +6,7 @@ import ivm from 'isolated-vm';
 import { ScimflowError, describeError } from '../errors/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
 import type { MappingGroup, MappingProvider, MappingUser } from './builtin.ts';
-import { guestRuntime, type GuestApi, type GuestItemResult } from './guest-runtime.ts';
+import { NOT_ADOPTED, guestRuntime, type GuestApi, type GuestItemResult } from './guest-runtime.ts';
 import { DEFAULT_MAPPING_LIMITS, resolveMappingLimits, type MappingLimits } from './limits.ts';
 import { mergeKernel } from './merge.ts';
 import { blameMapping, checkMappedPayload, type MappingObjectType } from './validate.ts';
@@ -193,6 +193,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
   const keys = new Map<string, KeyState>();
   let checker: { isolate: ivm.Isolate; context: ivm.Context } | null = null;
   let clock = 0;
+  let batchSequence = 0;
 
   function keyState(key: string): KeyState {
     let state = keys.get(key);
@@ -447,7 +448,10 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
       }
       let input: string | null = sub.input;
       let cursor = 0;
-      const accept = (answer: string, stopMessage?: string): void => {
+      let resent = false;
+      const batchId = ++batchSequence;
+      /** Takes the answer's results in order; returns its `stopped` field. */
+      const accept = (answer: string, stopMessage?: string): number => {
         const countEnd = answer.indexOf('|');
         const stoppedEnd = answer.indexOf('|', countEnd + 1);
         const count = Number(answer.slice(0, countEnd));
@@ -459,6 +463,14 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
           const index = indices[cursor++];
           if (index !== undefined) fail(index, stopMessage);
         }
+        return stopped;
+      };
+      // A call stopped before the guest took this sub's input ran nothing of it: send the input once more.
+      const resend = (stopped: number): boolean => {
+        if (stopped !== NOT_ADOPTED || cursor !== 0 || resent) return false;
+        input = sub.input;
+        resent = true;
+        return true;
       };
       while (cursor < indices.length) {
         const remainingMs = Number(budget.limitNs - budget.spentNs) / 1e6;
@@ -469,7 +481,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
         const wallBefore = process.hrtime.bigint();
         const call = set.step.apply(
           undefined,
-          [input, cursor, sliceMs, limits.objectTimeoutMs, limits.maxOutputBytes],
+          [input, cursor, sliceMs, limits.objectTimeoutMs, limits.maxOutputBytes, batchId],
           {
             arguments: { copy: true },
             result: { copy: true },
@@ -487,8 +499,9 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
         try {
           const raw = await call;
           charge(budget, holder.isolate, cpuBefore, wallBefore);
-          accept(raw);
-          continue;
+          const stopped = accept(raw);
+          if (stopped !== NOT_ADOPTED || resend(stopped)) continue;
+          stopMessage = 'the sandbox lost the batch it was given';
         } catch (error) {
           charge(budget, holder.isolate, cpuBefore, wallBefore);
           if (holder.isolate.isDisposed) {
@@ -503,7 +516,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
         }
         try {
           const options = { arguments: { copy: true }, result: { copy: true }, timeout: SALVAGE_TIMEOUT_MS } as const;
-          accept(await set.salvage.apply(undefined, [cursor], options), stopMessage);
+          if (resend(accept(await set.salvage.apply(undefined, [cursor, batchId], options), stopMessage))) continue;
         } catch (salvageError) {
           if (holder.isolate.isDisposed) {
             retire(state, 'memory');

@@ -17,10 +17,14 @@ export type GuestItemResult =
  * The answer of one `step` or `salvage` call, as text: `<count>|<stopped>|<JSON array of count results>`. The
  * results start at the `acknowledged` index the host passed (results it has are dropped, results an interrupted
  * call could not hand over are sent again); `stopped` (from `salvage`, else -1) is the item that was running when
- * the call was stopped. The header lets the host take the results in order now and parse them later, while the
- * isolate works on the next call.
+ * the call was stopped, or NOT_ADOPTED when the guest holds no batch of the id the host asked about (a call stopped
+ * before it took its input). The header lets the host take the results in order now and parse them later, while
+ * the isolate works on the next call.
  */
 export type GuestStepAnswer = string;
+
+/** `stopped` in an answer about a batch the guest never took: nothing of it ran. */
+export const NOT_ADOPTED = -2;
 
 /** The functions a compiled guest exposes to the host, through isolated-vm References only. */
 export interface GuestApi {
@@ -31,8 +35,9 @@ export interface GuestApi {
     sliceMs: number,
     objectBudgetMs: number,
     maxOutput: number,
+    batchId: number,
   ): GuestStepAnswer;
-  salvage(acknowledged: number): GuestStepAnswer;
+  salvage(acknowledged: number, batchId: number): GuestStepAnswer;
 }
 
 /**
@@ -249,6 +254,8 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
   }
   const EMPTY: GuestInput = freeze({ object: null, link: null });
   interface Batch {
+    /** The host's id for the batch: every call names it, so an answer never mixes two batches. */
+    id: number;
     items: Array<GuestInput>;
     provider: unknown;
     contributions: boolean;
@@ -328,6 +335,8 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
   };
   const report = (stopped = -1): GuestStepAnswer =>
     batch === null ? `0|${stopped}|[]` : `${batch.results.length}|${stopped}|${jsonStringify(batch.results)}`;
+  // NOT_ADOPTED, written out: this function may use nothing from outside it.
+  const notAdopted = (): GuestStepAnswer => '0|-2|[]';
 
   return freeze({
     compileErrors: jsonStringify(compileErrors),
@@ -337,8 +346,11 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
       sliceMs: number,
       objectBudgetMs: number,
       outputLimit: number,
+      batchId: number,
     ): string {
       if (input !== null) {
+        // Drop the last batch first: a call stopped before the new one is in place must not answer with the old one.
+        batch = null;
         const parsed = jsonParse(input) as {
           now: string;
           provider: unknown;
@@ -349,6 +361,7 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
         frozenMs = RealDate.parse(parsed.now);
         freezeData(parsed.provider);
         batch = {
+          id: batchId,
           items: parsed.items,
           provider: parsed.provider,
           contributions: parsed.contributions,
@@ -358,8 +371,8 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
           base: 0,
         };
       }
+      if (batch?.id !== batchId) return notAdopted();
       acknowledge(acknowledged);
-      if (batch === null) return report();
       maxOutput = outputLimit;
       const started = realNow();
       let last = started;
@@ -385,7 +398,8 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
       }
       return report();
     },
-    salvage(acknowledged: number): string {
+    salvage(acknowledged: number, batchId: number): string {
+      if (batch?.id !== batchId) return notAdopted();
       acknowledge(acknowledged);
       if (batch === null || batch.current < 0) return report();
       const stopped = batch.current;
