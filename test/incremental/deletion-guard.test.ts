@@ -11,23 +11,11 @@ import {
 } from '../../db/index.ts';
 import type { TemporalSyncControl } from '../../engine/index.ts';
 import type { Db } from '../../db/index.ts';
-import { eventually, incrementalWorld, person } from './harness.ts';
+import { endedRun, eventually, incrementalWorld, person } from './harness.ts';
 
 /** Asks for a full sync and waits for its run to end; returns the run row. */
 async function fullSync(db: Db, control: TemporalSyncControl, provider: ProviderView, allowDeletions = false) {
-  const ticket = await control.requestFullSync(provider, { allowDeletions });
-  return eventually(
-    'the full sync finished',
-    async () => {
-      const { rows } = await db.query<{
-        status: string;
-        deleted: number;
-        error: { code: string; message: string } | null;
-      }>('SELECT status, deleted, error FROM sync_runs WHERE id = $1', [ticket.runId]);
-      return rows[0]?.status === 'running' ? undefined : rows[0];
-    },
-    30_000,
-  );
+  return endedRun(db, (await control.requestFullSync(provider, { allowDeletions })).runId);
 }
 
 describe('the deletion guard', () => {

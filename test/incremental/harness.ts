@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { createProvider, createSecretBox, generateSecretKey, getProviderForSync, type ProviderInput, type ProviderView } from '../../db/index.ts';
+import {
+  createProvider,
+  createSecretBox,
+  generateSecretKey,
+  getProviderForSync,
+  type Db,
+  type ProviderInput,
+  type ProviderView,
+} from '../../db/index.ts';
 import {
   configureTemporalLogging,
   createSyncControl,
@@ -33,6 +41,21 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+/** A sync run once it has ended (polled for up to 30 s): its status, deletions and error. */
+export function endedRun(db: Db, runId: string) {
+  return eventually(
+    `run ${runId} to end`,
+    async () => {
+      const { rows } = await db.query<{ status: string; deleted: number; error: { code: string; message: string } | null }>(
+        'SELECT status, deleted, error FROM sync_runs WHERE id = $1',
+        [runId],
+      );
+      return rows[0]?.status === 'running' ? undefined : rows[0];
+    },
+    30_000,
+  );
 }
 
 /**

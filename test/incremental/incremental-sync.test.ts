@@ -22,7 +22,7 @@ import {
 } from '../../engine/index.ts';
 import { providerSync, providerSyncWorkflowId } from '../../workflows/index.ts';
 import { createTestDatabase } from '../support/db.ts';
-import { eventually, incrementalWorld, person } from './harness.ts';
+import { endedRun, eventually, incrementalWorld, person } from './harness.ts';
 
 describe('incremental sync from directory events', () => {
   test('a created user appears on the target without any manual sync', async (t) => {
@@ -138,18 +138,7 @@ describe('incremental sync from directory events', () => {
         },
       });
       const fullSync = async () => {
-        const ticket = await control.requestFullSync(provider);
-        const status = await eventually(
-          'the full sync finished',
-          async () => {
-            const { rows } = await db.query<{ status: string }>('SELECT status FROM sync_runs WHERE id = $1', [
-              ticket.runId,
-            ]);
-            return rows[0]?.status === 'running' ? undefined : rows[0]?.status;
-          },
-          30_000,
-        );
-        assert.equal(status, 'succeeded');
+        assert.equal((await endedRun(db, (await control.requestFullSync(provider)).runId)).status, 'succeeded');
       };
       await fullSync();
       assert.deepEqual((await target.groups()).map((g) => g.displayName).sort(), ['kept', 'leaving']);
@@ -398,16 +387,7 @@ describe('incremental sync from directory events', () => {
     const ticket = await control.requestFullSync(provider);
     await burst;
 
-    await eventually(
-      'the requested full sync finished',
-      async () => {
-        const { rows } = await db.query<{ status: string }>('SELECT status FROM sync_runs WHERE id = $1', [
-          ticket.runId,
-        ]);
-        return rows[0]?.status === 'running' ? undefined : rows[0]?.status;
-      },
-      30_000,
-    ).then((status) => assert.equal(status, 'succeeded'));
+    assert.equal((await endedRun(db, ticket.runId)).status, 'succeeded');
 
     const kept = users.slice(10);
     await eventually(
