@@ -47,152 +47,115 @@ export function mergeKernel(
   const isArray = Array.isArray;
   const hasOwn = Object.hasOwn;
   const toTag = (value: unknown): string => objectPrototype.toString.call(value).slice(8, -1);
-  // The keys from the top-level value down to the one being copied; its dotted path is built only for a failure.
-  const trail: Array<string | number> = [];
-  let prefix = '';
-  const here = (): string => {
-    let path = prefix;
-    for (const key of trail) path = path === '' ? String(key) : `${path}.${String(key)}`;
-    return path;
-  };
+  const at = (parent: string, key: string | number | null): string =>
+    key === null ? parent : parent === '' ? String(key) : `${parent}.${String(key)}`;
   const where = (path: string): string => (path === '' ? 'the result' : path);
-  const failHere = (describe: (where: string) => string): never => {
-    const path = here();
-    return fail(path, describe(where(path)));
-  };
-  const charge = (amount: number): void => {
-    if (!spend(amount)) fail(here(), 'the output is too large');
+  const charge = (amount: number, parent: string, key: string | number | null): void => {
+    if (!spend(amount)) fail(at(parent, key), 'the output is too large');
   };
   const isPlain = (value: unknown): value is Record<string, unknown> => {
     if (typeof value !== 'object' || value === null || isArray(value)) return false;
     const proto: unknown = getPrototypeOf(value);
     return proto === objectPrototype || proto === null;
   };
-  const checkKey = (key: string): void => {
-    if (!forbidden.includes(key)) return;
-    trail.push(key);
-    const path = here();
-    fail(path, `the key "${key}" is not allowed (at ${path})`);
+  const checkKey = (key: string, parent: string): void => {
+    if (forbidden.includes(key)) fail(at(parent, key), `the key "${key}" is not allowed (at ${at(parent, key)})`);
   };
-  const checkDepth = (depth: number): void => {
-    if (depth >= maxDepth) failHere((at) => `${at} is nested more than ${maxDepth} levels deep`);
-  };
-  const refuseThenable = (value: object): void => {
+
+  const refuseThenable = (value: object, path: string): void => {
     if (typeof (value as { then?: unknown }).then === 'function') {
-      failHere((at) => `${at} is a Promise or thenable; mappings must return their result synchronously`);
+      fail(path, `${where(path)} is a Promise or thenable; mappings must return their result synchronously`);
     }
   };
 
-  /** A checked copy of `value`, which sits at the end of `trail`. */
-  const copyAt = (value: unknown, depth: number): unknown => {
+  const copyAt = (value: unknown, parent: string, key: string | number | null, depth: number): unknown => {
     switch (typeof value) {
       case 'string':
-        charge(value.length + 2);
+        charge(value.length + 2, parent, key);
         return value;
       case 'boolean':
-        charge(5);
+        charge(5, parent, key);
         return value;
       case 'number':
         if (value !== value || value === Infinity || value === -Infinity) {
-          failHere((at) => `${at} is ${String(value)}, not a finite number`);
+          fail(at(parent, key), `${where(at(parent, key))} is ${String(value)}, not a finite number`);
         }
-        charge(8);
+        charge(8, parent, key);
         return value;
       case 'undefined':
-        return failHere((at) => `${at} is undefined`);
+        return fail(at(parent, key), `${where(at(parent, key))} is undefined`);
       case 'bigint':
-        return failHere((at) => `${at} is a BigInt; use a string or a number`);
+        return fail(at(parent, key), `${where(at(parent, key))} is a BigInt; use a string or a number`);
       case 'symbol':
-        return failHere((at) => `${at} is a Symbol, which cannot be sent`);
+        return fail(at(parent, key), `${where(at(parent, key))} is a Symbol, which cannot be sent`);
       case 'function':
-        return failHere((at) => `${at} is a function, which cannot be sent`);
+        return fail(at(parent, key), `${where(at(parent, key))} is a function, which cannot be sent`);
       default:
         break;
     }
     if (value === null) {
-      charge(4);
+      charge(4, parent, key);
       return null;
     }
-    checkDepth(depth);
+    const path = at(parent, key);
+    if (depth >= maxDepth) fail(path, `${where(path)} is nested more than ${maxDepth} levels deep`);
     if (isArray(value)) {
       const length = value.length;
-      charge(length + 2);
+      charge(length + 2, parent, key);
       const copy: unknown[] = [];
-      for (let index = 0; index < length; index++) {
-        trail.push(index);
-        copy.push(copyAt(value[index], depth + 1));
-        trail.pop();
-      }
+      for (let index = 0; index < length; index++) copy.push(copyAt(value[index], path, index, depth + 1));
       return copy;
     }
-    refuseThenable(value as object);
+    refuseThenable(value as object, path);
     if (!isPlain(value)) {
       const tag = toTag(value);
       const kind = tag === 'Object' ? 'an object with a custom prototype' : `a ${tag}`;
       const hint = tag === 'Date' ? ' (use .toISOString())' : '';
-      failHere((at) => `${at} is ${kind}${hint}; only plain objects, arrays and primitives can be sent`);
+      fail(path, `${where(path)} is ${kind}${hint}; only plain objects, arrays and primitives can be sent`);
     }
-    const source = value as Record<string, unknown>;
+    const source = value;
     const copy: Record<string, unknown> = {};
-    charge(2);
+    charge(2, parent, key);
     // for-in sees exactly the own enumerable keys here: the prototype is Object.prototype (no enumerable keys) or null.
     for (const name in source) {
-      checkKey(name);
+      checkKey(name, path);
       const item = source[name];
       if (item === undefined) continue;
-      trail.push(name);
-      charge(name.length + 4);
-      copy[name] = copyAt(item, depth + 1);
-      trail.pop();
+      charge(name.length + 4, path, name);
+      copy[name] = copyAt(item, path, name, depth + 1);
     }
     return copy;
   };
 
-  /** Merges `source` into `owned`; both sit at the end of `trail`. */
-  const mergeAt = (owned: unknown, source: unknown, depth: number): unknown => {
+  const mergeAt = (owned: unknown, source: unknown, parent: string, key: string | null, depth: number): unknown => {
     if (source === undefined) return owned;
     if (isPlain(owned) && isPlain(source)) {
-      checkDepth(depth);
-      refuseThenable(source);
+      const path = at(parent, key);
+      if (depth >= maxDepth) fail(path, `${where(path)} is nested more than ${maxDepth} levels deep`);
+      refuseThenable(source, path);
       for (const name in source) {
-        checkKey(name);
+        checkKey(name, path);
         const item = source[name];
         if (item === undefined) continue;
-        trail.push(name);
-        charge(name.length + 4);
-        owned[name] = mergeAt(hasOwn(owned, name) ? owned[name] : undefined, item, depth + 1);
-        trail.pop();
+        charge(name.length + 4, path, name);
+        owned[name] = mergeAt(hasOwn(owned, name) ? owned[name] : undefined, item, path, name, depth + 1);
       }
       return owned;
     }
     if (isArray(owned) && isArray(source)) {
+      const path = at(parent, key);
       const offset = owned.length;
       const length = source.length;
-      charge(length);
-      for (let index = 0; index < length; index++) {
-        trail.push(offset + index);
-        owned.push(copyAt(source[index], depth + 1));
-        trail.pop();
-      }
+      charge(length, parent, key);
+      for (let index = 0; index < length; index++) owned.push(copyAt(source[index], path, offset + index, depth + 1));
       return owned;
     }
-    return copyAt(source, depth);
+    return copyAt(source, parent, key, depth);
   };
 
-  // A failure leaves `trail` where it was thrown; every entry starts it afresh.
-  const enter = (path: string): void => {
-    prefix = path;
-    if (trail.length !== 0) trail.length = 0;
-  };
   return {
-    copyData: (value, path, depth) => {
-      enter(path);
-      return copyAt(value, depth);
-    },
-    mergeInto: (owned, source, path, depth) => {
-      enter(path);
-      return mergeAt(owned, source, depth);
-    },
+    copyData: (value, path, depth) => copyAt(value, path, null, depth),
+    mergeInto: (owned, source, path, depth) => mergeAt(owned, source, path, null, depth),
   };
 }
 
