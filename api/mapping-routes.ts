@@ -182,14 +182,18 @@ export function mappingRoutes(deps: { db: Db; engine: MappingEngine }): ApiRoute
       method: 'POST',
       path: '/providers/:id/preview',
       operationId: 'previewMappings',
-      summary: "Run a provider's mappings on a user or group and return the payload, each mapping's part and any error; sends nothing",
+      summary:
+        "Run a provider's mappings on a user or group and return the payload, each mapping's part and any error; sends nothing",
       tag: 'mappings',
       status: 200,
       body: named('PreviewInput', PreviewInputSchema),
       response: named('Preview', PreviewSchema),
       handle: async ({ params, body }) => {
         const provider = await getProvider(db, params['id']!);
-        const [sets, limits] = await Promise.all([loadProviderMappings(db, provider.id), loadMappingLimits(db, provider.id)]);
+        const [sets, limits] = await Promise.all([
+          loadProviderMappings(db, provider.id),
+          loadMappingLimits(db, provider.id),
+        ]);
         const base = {
           key: `preview:${provider.id}`,
           version: randomUUID(),
@@ -203,11 +207,21 @@ export function mappingRoutes(deps: { db: Db; engine: MappingEngine }): ApiRoute
         if ('userId' in body || 'user' in body) {
           objectType = 'user';
           const user: MappingUser = 'userId' in body ? await storedUser(db, body.userId) : inlineUser(body.user);
-          results = await engine.evaluate({ ...base, objectType, mappings: sets.user, items: [{ object: user, link: null }] });
+          results = await engine.evaluate({
+            ...base,
+            objectType,
+            mappings: sets.user,
+            items: [{ object: user, link: null }],
+          });
         } else {
           objectType = 'group';
           const group: MappingGroup = 'groupId' in body ? await storedGroup(db, body.groupId) : inlineGroup(body.group);
-          results = await engine.evaluate({ ...base, objectType, mappings: sets.group, items: [{ object: group, link: null }] });
+          results = await engine.evaluate({
+            ...base,
+            objectType,
+            mappings: sets.group,
+            items: [{ object: group, link: null }],
+          });
         }
         await engine.dispose(base.key);
         const result = results[0]!;

@@ -7,7 +7,8 @@ import { runLatencyBench } from './latency.ts';
 import { formatMappingBench, runMappingBench } from './mapping.ts';
 
 const BENCHES: Record<string, () => Promise<void>> = {
-  'full-sync': async () => printTable('Full sync: 10,000 users in 500 groups, scimflow vs a plain HTTP client', await runFullSyncBench()),
+  'full-sync': async () =>
+    printTable('Full sync: 10,000 users in 500 groups, scimflow vs a plain HTTP client', await runFullSyncBench()),
   mapping: async () => {
     console.log('\nMappings: 100,000 users through the default mapping set, sandbox vs plain JavaScript\n');
     console.log(formatMappingBench(await runMappingBench()));

@@ -102,7 +102,8 @@ interface StageTimes {
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
 const eventMs = (t: unknown) =>
-  Number((t as { seconds: { toString(): string } }).seconds.toString()) * 1000 + ((t as { nanos?: number }).nanos ?? 0) / 1e6;
+  Number((t as { seconds: { toString(): string } }).seconds.toString()) * 1000 +
+  ((t as { nanos?: number }).nanos ?? 0) / 1e6;
 
 /** Every run of the provider workflow, oldest first, with its events (walks continued-as-new links back). */
 async function workflowRuns(client: Client, workflowId: string): Promise<HistoryEvent[][]> {
@@ -144,7 +145,7 @@ async function traceStages(options: {
       const at = eventMs(e.eventTime);
       if (e.workflowExecutionSignaledEventAttributes?.signalName === 'directoryChanges') {
         const payload = e.workflowExecutionSignaledEventAttributes.input?.payloads?.[0];
-        const changes = payload ? (defaultPayloadConverter.fromPayload<{ seq: number }>(payload)) : { seq: 0 };
+        const changes = payload ? defaultPayloadConverter.fromPayload<{ seq: number }>(payload) : { seq: 0 };
         const signal = { seq: changes.seq, at, seenAt: Number.NaN };
         signals.push(signal);
         waiting.push(signal);
@@ -157,7 +158,7 @@ async function traceStages(options: {
       const scheduled = e.activityTaskScheduledEventAttributes;
       if (scheduled?.activityType?.name === 'pushChanges') {
         const payload = scheduled.input?.payloads?.[0];
-        const input = payload ? (defaultPayloadConverter.fromPayload<{ userIds: string[] }>(payload)) : { userIds: [] };
+        const input = payload ? defaultPayloadConverter.fromPayload<{ userIds: string[] }>(payload) : { userIds: [] };
         const push = { at, startedAt: Number.NaN, completedAt: Number.NaN, users: new Set(input.userIds) };
         pushes.push(push);
         byId.set(String(e.eventId), push);
@@ -179,7 +180,12 @@ async function traceStages(options: {
     // The events around every failed workflow task and every continue-as-new, times relative to that event.
     for (const events of runs) {
       for (const [i, e] of events.entries()) {
-        if (!e.workflowTaskFailedEventAttributes && !e.workflowTaskTimedOutEventAttributes && !e.workflowExecutionContinuedAsNewEventAttributes) continue;
+        if (
+          !e.workflowTaskFailedEventAttributes &&
+          !e.workflowTaskTimedOutEventAttributes &&
+          !e.workflowExecutionContinuedAsNewEventAttributes
+        )
+          continue;
         const at = eventMs(e.eventTime);
         console.log(`around event ${String(e.eventId)} at ${((at - options.writtenAt[0]!) / 1000).toFixed(1)} s:`);
         for (const near of events.slice(Math.max(0, i - 12), i + 6)) {
@@ -196,7 +202,10 @@ async function traceStages(options: {
     for (const events of runs) {
       for (let i = 1; i < events.length; i += 1) {
         const gap = eventMs(events[i]!.eventTime) - eventMs(events[i - 1]!.eventTime);
-        if (gap > 300) console.log(`history gap of ${gap.toFixed(0)} ms before event ${String(events[i]!.eventId)} at ${((eventMs(events[i]!.eventTime) - t0) / 1000).toFixed(2)} s`);
+        if (gap > 300)
+          console.log(
+            `history gap of ${gap.toFixed(0)} ms before event ${String(events[i]!.eventId)} at ${((eventMs(events[i]!.eventTime) - t0) / 1000).toFixed(2)} s`,
+          );
       }
     }
     for (const events of runs.slice(1)) {
@@ -208,7 +217,10 @@ async function traceStages(options: {
       }
     }
     for (const d of options.deliveries) {
-      if (d.acceptedAt - d.calledAt > 300) console.log(`signal took ${(d.acceptedAt - d.calledAt).toFixed(0)} ms from ${((d.calledAt - t0) / 1000).toFixed(2)} s`);
+      if (d.acceptedAt - d.calledAt > 300)
+        console.log(
+          `signal took ${(d.acceptedAt - d.calledAt).toFixed(0)} ms from ${((d.calledAt - t0) / 1000).toFixed(2)} s`,
+        );
     }
   }
   // The first signal of each batch (the relay may send a batch again when Temporal is slow to accept it).
@@ -244,15 +256,28 @@ async function traceStages(options: {
   const names = ['claimed', 'accepted', 'seen', 'scheduled', 'started', 'request'] as const;
   const step = (s: StageTimes, i: number) => s[names[i]!] - (i === 0 ? 0 : s[names[i - 1]!]);
   console.log(`\nStage breakdown of ${stages.length} changes (ms spent in each step; p50 / p95 / p99 / max)`);
-  const labels = ['commit -> relay claim', 'claim -> signal accepted', 'accepted -> workflow task', 'task -> pushChanges scheduled', 'scheduled -> started', 'started -> first request'];
+  const labels = [
+    'commit -> relay claim',
+    'claim -> signal accepted',
+    'accepted -> workflow task',
+    'task -> pushChanges scheduled',
+    'scheduled -> started',
+    'started -> first request',
+  ];
   for (const [i, label] of labels.entries()) {
     const values = stages.map((s) => step(s, i)).sort((a, b) => a - b);
-    console.log(`  ${label.padEnd(30)} ${[50, 95, 99].map((q) => percentile(values, q).toFixed(0)).join(' / ')} / ${values.at(-1)?.toFixed(0)}`);
+    console.log(
+      `  ${label.padEnd(30)} ${[50, 95, 99].map((q) => percentile(values, q).toFixed(0)).join(' / ')} / ${values.at(-1)?.toFixed(0)}`,
+    );
   }
-  const slowest = [...stages].sort((a, b) => b.request - a.request).slice(0, Math.max(5, Math.ceil(stages.length / 100)));
+  const slowest = [...stages]
+    .sort((a, b) => b.request - a.request)
+    .slice(0, Math.max(5, Math.ceil(stages.length / 100)));
   console.log(`Slowest changes (cumulative ms at each step):`);
   for (const s of slowest.slice(0, 12)) {
-    console.log(`  #${s.k}: ${names.map((n) => `${n} ${s[n].toFixed(0)}`).join(', ')}${s.cause ? ` (${s.cause})` : ''}`);
+    console.log(
+      `  #${s.k}: ${names.map((n) => `${n} ${s[n].toFixed(0)}`).join(', ')}${s.cause ? ` (${s.cause})` : ''}`,
+    );
   }
   // Inside pushChanges (the requests of one push arrive between its start and its completion).
   const setup: number[] = [];
@@ -271,7 +296,8 @@ async function traceStages(options: {
     after.push(push.completedAt - inside.at(-1)!);
     if (inside.length > 1) gaps.push((inside.at(-1)! - inside[0]!) / (inside.length - 1));
   }
-  const mean = (values: readonly number[]) => (values.reduce((a, b) => a + b, 0) / Math.max(values.length, 1)).toFixed(1);
+  const mean = (values: readonly number[]) =>
+    (values.reduce((a, b) => a + b, 0) / Math.max(values.length, 1)).toFixed(1);
   const objects = pushes.reduce((n, push) => n + push.users.size, 0) / Math.max(pushes.length, 1);
   console.log(
     `pushChanges: ${objects.toFixed(1)} users per push, mean duration ${mean(duration)} ms = start to first request ${mean(setup)} ms ` +
@@ -290,7 +316,9 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 /** Runs the benchmark and returns its table rows. */
-export async function benchLatency(options: { rate?: number; seconds?: number; users?: number } = {}): Promise<LatencyRow[]> {
+export async function benchLatency(
+  options: { rate?: number; seconds?: number; users?: number } = {},
+): Promise<LatencyRow[]> {
   const rate = options.rate ?? 50;
   const seconds = options.seconds ?? 60;
   const userCount = options.users ?? 500;
@@ -365,7 +393,9 @@ export async function benchLatency(options: { rate?: number; seconds?: number; u
     }
     latencies.sort((a, b) => a - b);
     if (process.env['BENCH_TRACE']) {
-      const { rows } = await testDb.db.query<{ seq: string }>('SELECT seq FROM outbox WHERE seq > $1 ORDER BY seq', [before[0]?.seq ?? 0]);
+      const { rows } = await testDb.db.query<{ seq: string }>('SELECT seq FROM outbox WHERE seq > $1 ORDER BY seq', [
+        before[0]?.seq ?? 0,
+      ]);
       await traceStages({
         client: engine.client,
         workflowId: providerSyncWorkflowId(provider.slug),
@@ -379,8 +409,14 @@ export async function benchLatency(options: { rate?: number; seconds?: number; u
     }
     const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
     return [
-      { measure: 'load', value: `${total} changes to ${userCount} users at ${achieved.toFixed(1)} changes/s (target ${rate}/s for ${seconds} s)` },
-      { measure: 'changes seen at the target', value: `${latencies.length} of ${total} (the rest were superseded before sending)` },
+      {
+        measure: 'load',
+        value: `${total} changes to ${userCount} users at ${achieved.toFixed(1)} changes/s (target ${rate}/s for ${seconds} s)`,
+      },
+      {
+        measure: 'changes seen at the target',
+        value: `${latencies.length} of ${total} (the rest were superseded before sending)`,
+      },
       { measure: 'latency p50', value: fmt(percentile(latencies, 50)) },
       { measure: 'latency p95', value: fmt(percentile(latencies, 95)) },
       { measure: 'latency p99', value: fmt(percentile(latencies, 99)) },

@@ -53,7 +53,9 @@ export function addMappingCommands(program: Command, ctx: CliContext): void {
     .requiredOption('--file <path>', 'the JavaScript function body')
     .action(async (options: { name: string; type: string; file: string }) => {
       const expression = await readFile(options.file, 'utf8');
-      const created = await ctx.api().post<MappingView>('/mappings', { name: options.name, objectType: options.type, expression });
+      const created = await ctx
+        .api()
+        .post<MappingView>('/mappings', { name: options.name, objectType: options.type, expression });
       output.out(`created mapping ${created.name} (${created.id})`);
     });
   mappings
@@ -74,22 +76,40 @@ export function addMappingCommands(program: Command, ctx: CliContext): void {
     });
   mappings
     .command('apply <config>')
-    .description('create or update the mappings a JSON config declares and set each listed provider\'s mappings; idempotent')
+    .description(
+      "create or update the mappings a JSON config declares and set each listed provider's mappings; idempotent",
+    )
     .action(async (configPath: string) => {
       const parsed = MappingConfigSchema.safeParse(JSON.parse(await readFile(configPath, 'utf8')) as unknown);
       if (!parsed.success) {
-        throw new ValidationError('invalid mappings config', parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+        throw new ValidationError(
+          'invalid mappings config',
+          parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+        );
       }
       const api = ctx.api();
       const { items: existing } = await api.get<{ items: MappingView[] }>('/mappings');
       const byName = new Map(existing.map((m) => [m.name, m]));
       let changed = 0;
       for (const declared of parsed.data.mappings) {
-        const expression = declared.file !== undefined ? await readFile(resolve(dirname(configPath), declared.file), 'utf8') : declared.expression;
-        if (expression === undefined) throw new ValidationError('invalid mappings config', [{ path: `mappings.${declared.name}`, message: 'needs expression or file' }]);
+        const expression =
+          declared.file !== undefined
+            ? await readFile(resolve(dirname(configPath), declared.file), 'utf8')
+            : declared.expression;
+        if (expression === undefined)
+          throw new ValidationError('invalid mappings config', [
+            { path: `mappings.${declared.name}`, message: 'needs expression or file' },
+          ]);
         const current = byName.get(declared.name);
         if (!current) {
-          byName.set(declared.name, await api.post<MappingView>('/mappings', { name: declared.name, objectType: declared.objectType, expression }));
+          byName.set(
+            declared.name,
+            await api.post<MappingView>('/mappings', {
+              name: declared.name,
+              objectType: declared.objectType,
+              expression,
+            }),
+          );
           changed += 1;
         } else if (current.expression !== expression) {
           byName.set(declared.name, await api.patch<MappingView>(`/mappings/${enc(current.id)}`, { expression }));
@@ -99,12 +119,17 @@ export function addMappingCommands(program: Command, ctx: CliContext): void {
       for (const [provider, names] of Object.entries(parsed.data.providers)) {
         const ids = names.map((name) => {
           const mapping = byName.get(name);
-          if (!mapping) throw new ValidationError('invalid mappings config', [{ path: `providers.${provider}`, message: `no mapping named ${name}` }]);
+          if (!mapping)
+            throw new ValidationError('invalid mappings config', [
+              { path: `providers.${provider}`, message: `no mapping named ${name}` },
+            ]);
           return mapping.id;
         });
         await api.put(`/providers/${enc(provider)}/mappings`, { mappingIds: ids });
       }
-      output.out(`${changed} mapping(s) created or changed; ${Object.keys(parsed.data.providers).length} provider set(s) applied`);
+      output.out(
+        `${changed} mapping(s) created or changed; ${Object.keys(parsed.data.providers).length} provider set(s) applied`,
+      );
     });
 
   program
@@ -128,10 +153,13 @@ export function addMappingCommands(program: Command, ctx: CliContext): void {
 async function userIdByName(ctx: CliContext, username: string): Promise<string> {
   let after: string | undefined;
   for (;;) {
-    const page = await ctx.api().get<{ items: Array<{ id: string; username: string }>; next: string | null }>('/users', { limit: 1000, after });
+    const page = await ctx
+      .api()
+      .get<{ items: Array<{ id: string; username: string }>; next: string | null }>('/users', { limit: 1000, after });
     const found = page.items.find((u) => u.username === username);
     if (found) return found.id;
-    if (!page.next) throw new ValidationError(`no user named ${username}`, [{ path: '--user', message: 'no such user' }]);
+    if (!page.next)
+      throw new ValidationError(`no user named ${username}`, [{ path: '--user', message: 'no such user' }]);
     after = page.next;
   }
 }

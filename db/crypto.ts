@@ -38,9 +38,15 @@ export function createSecretBox(key: string): SecretBox {
       decipher.setAAD(Buffer.from(context, 'utf8'));
       decipher.setAuthTag(tag);
       try {
-        return Buffer.concat([decipher.update(sealed.subarray(1 + IV_BYTES + TAG_BYTES)), decipher.final()]).toString('utf8');
+        return Buffer.concat([decipher.update(sealed.subarray(1 + IV_BYTES + TAG_BYTES)), decipher.final()]).toString(
+          'utf8',
+        );
       } catch (cause) {
-        throw new ScimflowError('ERR_CONFIG', 'stored secret cannot be decrypted: SCIMFLOW_SECRET_KEY differs from the key it was sealed with', { cause });
+        throw new ScimflowError(
+          'ERR_CONFIG',
+          'stored secret cannot be decrypted: SCIMFLOW_SECRET_KEY differs from the key it was sealed with',
+          { cause },
+        );
       }
     },
   };

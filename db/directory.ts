@@ -425,13 +425,19 @@ export async function deleteGroup(db: Db, id: string): Promise<void> {
       'UPDATE groups SET parent_id = NULL, updated_at = now() WHERE parent_id = $1 RETURNING id',
       [id],
     );
-    const members = await client.query<{ user_id: string }>('DELETE FROM group_members WHERE group_id = $1 RETURNING user_id', [id]);
+    const members = await client.query<{ user_id: string }>(
+      'DELETE FROM group_members WHERE group_id = $1 RETURNING user_id',
+      [id],
+    );
     await client.query('DELETE FROM groups WHERE id = $1', [id]);
     await appendOutbox(client, [
       ...orphans.rows.map((row): OutboxEntry => ({ objectType: 'group', objectId: row.id, change: 'updated' })),
-      ...members.rows.map(
-        (row): OutboxEntry => ({ objectType: 'membership', objectId: id, relatedId: row.user_id, change: 'member_removed' }),
-      ),
+      ...members.rows.map((row): OutboxEntry => ({
+        objectType: 'membership',
+        objectId: id,
+        relatedId: row.user_id,
+        change: 'member_removed',
+      })),
       { objectType: 'group', objectId: id, change: 'deleted' },
     ]);
   });

@@ -97,7 +97,10 @@ export async function getMapping(q: Queryable, idOrName: string): Promise<Mappin
 }
 
 /** Every mapping by name, optionally of one object type. */
-export async function listMappings(q: Queryable, filter: { objectType?: 'user' | 'group' | undefined } = {}): Promise<MappingView[]> {
+export async function listMappings(
+  q: Queryable,
+  filter: { objectType?: 'user' | 'group' | undefined } = {},
+): Promise<MappingView[]> {
   const { rows } = await q.query<MappingRow>(
     `SELECT ${COLUMNS} FROM mappings WHERE ($1::text IS NULL OR object_type = $1) ORDER BY name`,
     [filter.objectType ?? null],
@@ -140,18 +143,28 @@ export async function attachMappings(q: Queryable, providerId: string, mappingId
 
 /** Detaches mappings from a provider. */
 export async function detachMappings(q: Queryable, providerId: string, mappingIds: readonly string[]): Promise<void> {
-  await q.query('DELETE FROM provider_mappings WHERE provider_id = $1 AND mapping_id = ANY($2::uuid[])', [providerId, mappingIds]);
+  await q.query('DELETE FROM provider_mappings WHERE provider_id = $1 AND mapping_id = ANY($2::uuid[])', [
+    providerId,
+    mappingIds,
+  ]);
 }
 
 /** Replaces a provider's whole mapping set in one transaction; NotFoundError names an unknown mapping id. */
-export async function setProviderMappings(db: Db, providerId: string, mappingIds: readonly string[]): Promise<MappingView[]> {
+export async function setProviderMappings(
+  db: Db,
+  providerId: string,
+  mappingIds: readonly string[],
+): Promise<MappingView[]> {
   return inTransaction(db, async (client) => {
     const ids = [...new Set(mappingIds)];
     const { rows } = await client.query<{ id: string }>('SELECT id FROM mappings WHERE id = ANY($1::uuid[])', [ids]);
     const known = new Set(rows.map((r) => r.id));
     const missing = ids.find((id) => !known.has(id));
     if (missing) throw new NotFoundError('mapping', missing);
-    await client.query('DELETE FROM provider_mappings WHERE provider_id = $1 AND NOT (mapping_id = ANY($2::uuid[]))', [providerId, ids]);
+    await client.query('DELETE FROM provider_mappings WHERE provider_id = $1 AND NOT (mapping_id = ANY($2::uuid[]))', [
+      providerId,
+      ids,
+    ]);
     await attachMappings(client, providerId, ids);
     return listProviderMappings(client, providerId);
   });
@@ -160,7 +173,9 @@ export async function setProviderMappings(db: Db, providerId: string, mappingIds
 /** The mappings a provider uses, by name. */
 export async function listProviderMappings(q: Queryable, providerId: string): Promise<MappingView[]> {
   const { rows } = await q.query<MappingRow>(
-    `SELECT ${COLUMNS.split(', ').map((c) => `m.${c}`).join(', ')}
+    `SELECT ${COLUMNS.split(', ')
+      .map((c) => `m.${c}`)
+      .join(', ')}
        FROM mappings m JOIN provider_mappings pm ON pm.mapping_id = m.id WHERE pm.provider_id = $1 ORDER BY m.name`,
     [providerId],
   );
@@ -174,13 +189,18 @@ export async function loadProviderMappings(
 ): Promise<{ user: ProviderMapping[]; group: ProviderMapping[] }> {
   const all = await listProviderMappings(q, providerId);
   const pick = (type: 'user' | 'group') =>
-    all.filter((m) => m.objectType === type).map(({ id, name, expression, version }) => ({ id, name, expression, version }));
+    all
+      .filter((m) => m.objectType === type)
+      .map(({ id, name, expression, version }) => ({ id, name, expression, version }));
   return { user: pick('user'), group: pick('group') };
 }
 
 /** The providers that use a mapping. */
 export async function providersUsingMapping(q: Queryable, mappingId: string): Promise<string[]> {
-  const { rows } = await q.query<{ provider_id: string }>('SELECT provider_id FROM provider_mappings WHERE mapping_id = $1', [mappingId]);
+  const { rows } = await q.query<{ provider_id: string }>(
+    'SELECT provider_id FROM provider_mappings WHERE mapping_id = $1',
+    [mappingId],
+  );
   return rows.map((r) => r.provider_id);
 }
 
@@ -191,13 +211,19 @@ export async function providersUsingMapping(q: Queryable, mappingId: string): Pr
  */
 export async function invalidateProviderLinks(q: Queryable, providerIds: readonly string[]): Promise<number> {
   if (providerIds.length === 0) return 0;
-  const result = await q.query('UPDATE provider_links SET last_payload_hash = NULL WHERE provider_id = ANY($1::uuid[])', [providerIds]);
+  const result = await q.query(
+    'UPDATE provider_links SET last_payload_hash = NULL WHERE provider_id = ANY($1::uuid[])',
+    [providerIds],
+  );
   return result.rowCount ?? 0;
 }
 
 /** A provider's partial sandbox limits (`providers.mapping_limits`). */
 export async function loadMappingLimits(q: Queryable, providerId: string): Promise<Record<string, unknown>> {
-  const { rows } = await q.query<{ mapping_limits: Record<string, unknown> }>('SELECT mapping_limits FROM providers WHERE id = $1', [providerId]);
+  const { rows } = await q.query<{ mapping_limits: Record<string, unknown> }>(
+    'SELECT mapping_limits FROM providers WHERE id = $1',
+    [providerId],
+  );
   if (!rows[0]) throw new NotFoundError('provider', providerId);
   return rows[0].mapping_limits;
 }

@@ -130,7 +130,9 @@ export async function startOutboxRelay(options: {
       const results = await Promise.allSettled(providers.rows.map((provider) => deliver(provider, changes)));
       const failed = results.find((result) => result.status === 'rejected');
       if (failed) throw failed.reason;
-      await client.query(`UPDATE outbox SET dispatched_at = now() WHERE seq = ANY($1::bigint[])`, [rows.map((row) => row.seq)]);
+      await client.query(`UPDATE outbox SET dispatched_at = now() WHERE seq = ANY($1::bigint[])`, [
+        rows.map((row) => row.seq),
+      ]);
       return rows.length;
     });
   }

@@ -14,10 +14,16 @@ export function cacheDir(): string {
  * The key that encrypts provider secrets. Production must set SCIMFLOW_SECRET_KEY; `scimflow start` on embedded
  * defaults (development) creates a key once per machine in the cache folder, readable only by its owner.
  */
-export function resolveSecretKey(env: Env, options: { allowDevKey: boolean }): { key: string; source: 'env' | 'dev-file' } {
+export function resolveSecretKey(
+  env: Env,
+  options: { allowDevKey: boolean },
+): { key: string; source: 'env' | 'dev-file' } {
   if (env.SCIMFLOW_SECRET_KEY) return { key: env.SCIMFLOW_SECRET_KEY, source: 'env' };
   if (!options.allowDevKey) {
-    throw new ScimflowError('ERR_CONFIG', 'SCIMFLOW_SECRET_KEY is not set: generate one with `openssl rand -base64 32`');
+    throw new ScimflowError(
+      'ERR_CONFIG',
+      'SCIMFLOW_SECRET_KEY is not set: generate one with `openssl rand -base64 32`',
+    );
   }
   const file = join(cacheDir(), 'dev-secret.key');
   if (!existsSync(file)) {
@@ -28,7 +34,10 @@ export function resolveSecretKey(env: Env, options: { allowDevKey: boolean }): {
 }
 
 /** Opens the database (migrated) and the secret box. */
-export async function openStore(env: Env, options: { allowDevKey: boolean }): Promise<{ db: Db; secrets: SecretBox; keySource: 'env' | 'dev-file' }> {
+export async function openStore(
+  env: Env,
+  options: { allowDevKey: boolean },
+): Promise<{ db: Db; secrets: SecretBox; keySource: 'env' | 'dev-file' }> {
   const { key, source } = resolveSecretKey(env, options);
   const secrets = createSecretBox(key);
   const db = createDb(env.DATABASE_URL);
@@ -36,9 +45,13 @@ export async function openStore(env: Env, options: { allowDevKey: boolean }): Pr
     await migrate(db);
   } catch (error) {
     await db.end().catch(() => undefined);
-    throw new ScimflowError('ERR_CONFIG', `cannot prepare the database at ${redactUrl(env.DATABASE_URL)}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new ScimflowError(
+      'ERR_CONFIG',
+      `cannot prepare the database at ${redactUrl(env.DATABASE_URL)}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   return { db, secrets, keySource: source };
 }

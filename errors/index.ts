@@ -105,7 +105,14 @@ export class ScimRequestError extends ScimflowError {
   constructor(
     code: ErrorCode,
     message: string,
-    fields: { status: number; scimType?: string | undefined; retryAfterMs?: number | undefined; method: string; path: string; detail?: string | undefined },
+    fields: {
+      status: number;
+      scimType?: string | undefined;
+      retryAfterMs?: number | undefined;
+      method: string;
+      path: string;
+      detail?: string | undefined;
+    },
     cause?: unknown,
   ) {
     super(code, message, {

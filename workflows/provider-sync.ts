@@ -100,7 +100,12 @@ const vendorCallProfile: ActivityOptions = {
 };
 const databaseProfile: ActivityOptions = {
   startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20, nonRetryableErrorTypes: [...NON_RETRYABLE_CODES] },
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '30 seconds',
+    maximumAttempts: 20,
+    nonRetryableErrorTypes: [...NON_RETRYABLE_CODES],
+  },
 };
 
 const vendor = proxyActivities<FullSyncActivities>(vendorCallProfile);
@@ -236,7 +241,11 @@ async function runFullSync(providerId: string, slug: string, current: NextFullSy
   }
 }
 
-async function flush(providerId: string, slug: string, batch: { userIds: string[]; groupIds: string[] }): Promise<void> {
+async function flush(
+  providerId: string,
+  slug: string,
+  batch: { userIds: string[]; groupIds: string[] },
+): Promise<void> {
   if (batch.userIds.length + batch.groupIds.length === 0) return;
   const runId = uuid4();
   try {
@@ -244,7 +253,10 @@ async function flush(providerId: string, slug: string, batch: { userIds: string[
   } catch (error) {
     // A batch that fails for good (configuration, credentials) is recorded; the next full sync repairs it.
     const cause = error instanceof Error && error.cause instanceof ApplicationFailure ? error.cause : null;
-    const record = { code: cause?.type ?? 'ERR_INTERNAL', message: error instanceof Error ? error.message : String(error) };
+    const record = {
+      code: cause?.type ?? 'ERR_INTERNAL',
+      message: error instanceof Error ? error.message : String(error),
+    };
     log.warn('incremental push failed', { slug, runId, ...record });
     await database.finishFullSync({ runId, status: 'failed', error: record }).catch(() => undefined);
   }

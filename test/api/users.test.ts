@@ -159,14 +159,12 @@ describe('users API', () => {
     const rows = await api.takeOutbox();
     assert.deepEqual(
       rows.slice(0, 2).sort((a, b) => a.objectId.localeCompare(b.objectId)),
-      [g1.body.id, g2.body.id]
-        .sort()
-        .map((groupId) => ({
-          objectType: 'membership',
-          objectId: groupId,
-          relatedId: user.body.id,
-          change: 'member_removed',
-        })),
+      [g1.body.id, g2.body.id].sort().map((groupId) => ({
+        objectType: 'membership',
+        objectId: groupId,
+        relatedId: user.body.id,
+        change: 'member_removed',
+      })),
     );
     assert.deepEqual(rows.slice(2), [
       { objectType: 'user', objectId: user.body.id, relatedId: null, change: 'deleted' },

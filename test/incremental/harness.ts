@@ -38,7 +38,8 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
@@ -48,10 +49,11 @@ export function endedRun(db: Db, runId: string) {
   return eventually(
     `run ${runId} to end`,
     async () => {
-      const { rows } = await db.query<{ status: string; deleted: number; error: { code: string; message: string } | null }>(
-        'SELECT status, deleted, error FROM sync_runs WHERE id = $1',
-        [runId],
-      );
+      const { rows } = await db.query<{
+        status: string;
+        deleted: number;
+        error: { code: string; message: string } | null;
+      }>('SELECT status, deleted, error FROM sync_runs WHERE id = $1', [runId]);
       return rows[0]?.status === 'running' ? undefined : rows[0];
     },
     30_000,
@@ -63,7 +65,10 @@ export function endedRun(db: Db, runId: string) {
  * outbox relay: the whole incremental path, one per test. `flush` is the batching policy of the provider workflows
  * the relay starts (default: the workflow's own).
  */
-export async function incrementalWorld(t: TestContext, options: { relay?: boolean; flush?: Partial<FlushPolicy> } = {}) {
+export async function incrementalWorld(
+  t: TestContext,
+  options: { relay?: boolean; flush?: Partial<FlushPolicy> } = {},
+) {
   configureTemporalLogging('WARN');
   const testDb = await createTestDatabase();
   const db = testDb.db;
@@ -103,7 +108,10 @@ export async function incrementalWorld(t: TestContext, options: { relay?: boolea
   await startWorker();
 
   const relays: OutboxRelay[] = [];
-  const startRelay = async (deliver: Deliver = temporalDeliver(client, taskQueue, options.flush), batchSize?: number) => {
+  const startRelay = async (
+    deliver: Deliver = temporalDeliver(client, taskQueue, options.flush),
+    batchSize?: number,
+  ) => {
     const relay = await startOutboxRelay({ db, deliver, pollIntervalMs: 200, ...(batchSize ? { batchSize } : {}) });
     relays.push(relay);
     return relay;

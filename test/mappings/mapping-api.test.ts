@@ -50,7 +50,11 @@ async function api(t: TestContext) {
 describe('mapping API', () => {
   test('a mapping is created, listed, edited (version bumped) and deleted', async (t) => {
     const { call } = await api(t);
-    const created = await call('POST', '/mappings', { name: 'zz-title', objectType: 'user', expression: "return { title: 'X' };" });
+    const created = await call('POST', '/mappings', {
+      name: 'zz-title',
+      objectType: 'user',
+      expression: "return { title: 'X' };",
+    });
     assert.equal(created.status, 201);
     assert.equal(created.body!['version'], 1);
     const list = await call('GET', '/mappings?objectType=user');
@@ -63,7 +67,11 @@ describe('mapping API', () => {
 
   test('a syntax error is a 400 ERR_MAPPING naming the line', async (t) => {
     const { call } = await api(t);
-    const res = await call('POST', '/mappings', { name: 'broken', objectType: 'user', expression: 'const a = 1;\nreturn {;' });
+    const res = await call('POST', '/mappings', {
+      name: 'broken',
+      objectType: 'user',
+      expression: 'const a = 1;\nreturn {;',
+    });
     assert.equal(res.status, 400);
     assert.equal(res.body!['error']?.code, 'ERR_MAPPING');
     assert.equal(res.body!['error']?.issues[0]?.path, 'expression');
@@ -72,22 +80,39 @@ describe('mapping API', () => {
 
   test('a new provider gets the built-in mappings, and PUT replaces its set', async (t) => {
     const { call, providerId } = await api(t);
-    const names = (await call('GET', `/providers/${providerId}/mappings`)).body!['items'].map((m: { name: string }) => m.name);
+    const names = (await call('GET', `/providers/${providerId}/mappings`)).body!['items'].map(
+      (m: { name: string }) => m.name,
+    );
     assert.deepEqual(names, ['default-group', 'default-user-account', 'default-user-emails', 'default-user-name']);
     const account = await call('GET', '/mappings/default-user-account');
     const put = await call('PUT', `/providers/${providerId}/mappings`, { mappingIds: [account.body!['id']] });
-    assert.deepEqual(put.body!['items'].map((m: { name: string }) => m.name), ['default-user-account']);
+    assert.deepEqual(
+      put.body!['items'].map((m: { name: string }) => m.name),
+      ['default-user-account'],
+    );
   });
 
   test("preview returns the payload and each mapping's contribution for a stored user", async (t) => {
     const { db, call, providerId } = await api(t);
     const user = await createUser(db, {
-      username: 'ada@example.test', displayName: 'Ada', email: 'ada@example.test', givenName: 'Ada', familyName: 'L',
-      active: true, kind: 'internal', attributes: { department: 'eng' },
+      username: 'ada@example.test',
+      displayName: 'Ada',
+      email: 'ada@example.test',
+      givenName: 'Ada',
+      familyName: 'L',
+      active: true,
+      kind: 'internal',
+      attributes: { department: 'eng' },
     });
-    await call('POST', '/mappings', { name: 'zz-dept', objectType: 'user', expression: 'return { title: user.attributes.department };' });
+    await call('POST', '/mappings', {
+      name: 'zz-dept',
+      objectType: 'user',
+      expression: 'return { title: user.attributes.department };',
+    });
     const dept = await call('GET', '/mappings/zz-dept');
-    const current = (await call('GET', `/providers/${providerId}/mappings`)).body!['items'].map((m: { id: string }) => m.id);
+    const current = (await call('GET', `/providers/${providerId}/mappings`)).body!['items'].map(
+      (m: { id: string }) => m.id,
+    );
     await call('PUT', `/providers/${providerId}/mappings`, { mappingIds: [...current, dept.body!['id']] });
     const preview = await call('POST', `/providers/${providerId}/preview`, { userId: user.id });
     assert.equal(preview.status, 200);
@@ -100,8 +125,14 @@ describe('mapping API', () => {
 
   test('preview of an inline user reports a throwing mapping as an error', async (t) => {
     const { call, providerId } = await api(t);
-    const bad = await call('POST', '/mappings', { name: 'zz-throw', objectType: 'user', expression: "throw new Error('nope');" });
-    const current = (await call('GET', `/providers/${providerId}/mappings`)).body!['items'].map((m: { id: string }) => m.id);
+    const bad = await call('POST', '/mappings', {
+      name: 'zz-throw',
+      objectType: 'user',
+      expression: "throw new Error('nope');",
+    });
+    const current = (await call('GET', `/providers/${providerId}/mappings`)).body!['items'].map(
+      (m: { id: string }) => m.id,
+    );
     await call('PUT', `/providers/${providerId}/mappings`, { mappingIds: [...current, bad.body!['id']] });
     const preview = await call('POST', `/providers/${providerId}/preview`, { user: { username: 'x@example.test' } });
     assert.equal(preview.body!['payload'], null);

@@ -6,15 +6,29 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { createApi, startApiServer } from '../../api/index.ts';
-import { createProvider, createSecretBox, createUser, generateSecretKey, getMapping, listProviderMappings, ProviderInputSchema } from '../../db/index.ts';
+import {
+  createProvider,
+  createSecretBox,
+  createUser,
+  generateSecretKey,
+  getMapping,
+  listProviderMappings,
+  ProviderInputSchema,
+} from '../../db/index.ts';
 import { createMappingEngine } from '../../sandbox/index.ts';
 import { recordingSyncControl } from '../api/api-harness.ts';
 import { createTestDatabase } from '../support/db.ts';
 
 const BIN = fileURLToPath(new URL('../../cli/bin.mjs', import.meta.url));
 
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function cli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -30,7 +44,13 @@ describe('scimflow mappings CLI', () => {
     const testDb = await createTestDatabase();
     const engine = createMappingEngine();
     const secrets = createSecretBox(generateSecretKey());
-    const app = createApi({ db: testDb.db, secrets, sync: recordingSyncControl(), validatePluginOptions: () => ({}), mappingEngine: engine });
+    const app = createApi({
+      db: testDb.db,
+      secrets,
+      sync: recordingSyncControl(),
+      validatePluginOptions: () => ({}),
+      mappingEngine: engine,
+    });
     const server = await startApiServer(app, { host: '127.0.0.1', port: 0 });
     const dir = await mkdtemp(join(tmpdir(), 'scimflow-mappings-'));
     t.after(async () => {
@@ -43,18 +63,33 @@ describe('scimflow mappings CLI', () => {
     const provider = await createProvider(
       testDb.db,
       secrets,
-      ProviderInputSchema.parse({ slug: 'cli-target', name: 'CLI target', baseUrl: 'http://127.0.0.1:9/scim/v2', auth: { mode: 'none' }, concurrency: 1 }),
+      ProviderInputSchema.parse({
+        slug: 'cli-target',
+        name: 'CLI target',
+        baseUrl: 'http://127.0.0.1:9/scim/v2',
+        auth: { mode: 'none' },
+        concurrency: 1,
+      }),
     );
     await createUser(testDb.db, {
-      username: 'ada@example.test', displayName: 'Ada', email: null, givenName: null, familyName: null,
-      active: true, kind: 'internal', attributes: {},
+      username: 'ada@example.test',
+      displayName: 'Ada',
+      email: null,
+      givenName: null,
+      familyName: null,
+      active: true,
+      kind: 'internal',
+      attributes: {},
     });
     await writeFile(join(dir, 'title.js'), "return { title: 'Engineer' };");
     const config = join(dir, 'mappings.json');
-    await writeFile(config, JSON.stringify({
-      mappings: [{ name: 'zz-title', objectType: 'user', file: 'title.js' }],
-      providers: { 'cli-target': ['default-user-account', 'zz-title'] },
-    }));
+    await writeFile(
+      config,
+      JSON.stringify({
+        mappings: [{ name: 'zz-title', objectType: 'user', file: 'title.js' }],
+        providers: { 'cli-target': ['default-user-account', 'zz-title'] },
+      }),
+    );
 
     const first = await cli(['mappings', 'apply', config], env);
     assert.equal(first.code, 0, first.stderr);
@@ -63,7 +98,10 @@ describe('scimflow mappings CLI', () => {
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, /^0 mapping\(s\) created or changed/);
     assert.equal((await getMapping(testDb.db, 'zz-title')).version, 1);
-    assert.deepEqual((await listProviderMappings(testDb.db, provider.id)).map((m) => m.name), ['default-user-account', 'zz-title']);
+    assert.deepEqual(
+      (await listProviderMappings(testDb.db, provider.id)).map((m) => m.name),
+      ['default-user-account', 'zz-title'],
+    );
 
     const preview = await cli(['preview', 'cli-target', '--user', 'ada@example.test'], env);
     assert.equal(preview.code, 0, preview.stderr);

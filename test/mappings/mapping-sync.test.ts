@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
-import { attachMappings, createMapping, createProvider, createUser, updateMapping, type ProviderInput } from '../../db/index.ts';
+import {
+  attachMappings,
+  createMapping,
+  createProvider,
+  createUser,
+  updateMapping,
+  type ProviderInput,
+} from '../../db/index.ts';
 import { disposeMappingEngine } from '../../engine/index.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { startTestEngine } from '../support/engine.ts';
@@ -61,9 +68,15 @@ describe('provider mappings in the sandbox during a full sync', () => {
     assert.equal(first.report.updated, 3, 'only the three eng users change');
     assert.equal(await target.writes(), 3);
     const titled = (await target.users()).filter((u) => (u as { title?: string }).title === 'Engineer');
-    assert.deepEqual(titled.map((u) => u.userName).sort(), ['user0@example.test', 'user2@example.test', 'user4@example.test']);
+    assert.deepEqual(titled.map((u) => u.userName).sort(), [
+      'user0@example.test',
+      'user2@example.test',
+      'user4@example.test',
+    ]);
 
-    await updateMapping(db, title.id, { expression: `if (user.username !== 'user0@example.test') return null;\nreturn { title: 'Lead' };` });
+    await updateMapping(db, title.id, {
+      expression: `if (user.username !== 'user0@example.test') return null;\nreturn { title: 'Lead' };`,
+    });
     await target.resetLog();
     const second = await engine.fullSync(provider);
     assert.equal(second.report.updated, 3, 'user0 gets the new title, user2 and user4 lose theirs');
@@ -88,7 +101,11 @@ describe('provider mappings in the sandbox during a full sync', () => {
     const [bad, good] = await Promise.all([engine.fullSync(hostile), engine.fullSync(healthy)]);
     assert.equal(bad.report.failed, 3, 'the three eng users hit the CPU limit');
     assert.equal(bad.report.created, 3, 'the other users of the hostile provider still sync');
-    assert.deepEqual((await hostileTarget.users()).map((u) => u.userName).sort(), ['user1@example.test', 'user3@example.test', 'user5@example.test']);
+    assert.deepEqual((await hostileTarget.users()).map((u) => u.userName).sort(), [
+      'user1@example.test',
+      'user3@example.test',
+      'user5@example.test',
+    ]);
     assert.equal(good.report.failed, 0);
     assert.equal((await healthyTarget.users()).length, 6);
   });

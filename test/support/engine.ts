@@ -1,8 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { createSecretBox, generateSecretKey, getProviderForSync, type Db, type ProviderForSync, type SecretBox } from '../../db/index.ts';
-import { configureTemporalLogging, createSyncControl, createWorker, type TemporalSyncControl } from '../../engine/index.ts';
+import {
+  createSecretBox,
+  generateSecretKey,
+  getProviderForSync,
+  type Db,
+  type ProviderForSync,
+  type SecretBox,
+} from '../../db/index.ts';
+import {
+  configureTemporalLogging,
+  createSyncControl,
+  createWorker,
+  type TemporalSyncControl,
+} from '../../engine/index.ts';
 import { createPluginRegistry, type PluginRegistry } from '../../plugins/index.ts';
 import type { PayloadMapper } from '../../activities/index.ts';
 import type { FullSyncReport } from '../../workflows/index.ts';
@@ -15,7 +27,10 @@ export interface TestEngine {
   control: TemporalSyncControl;
   taskQueue: string;
   /** Starts a full sync of the provider and waits for its workflow to finish; throws when the workflow fails. */
-  fullSync(provider: { id: string; slug: string }): Promise<{ runId: string; workflowId: string; report: FullSyncReport }>;
+  fullSync(provider: {
+    id: string;
+    slug: string;
+  }): Promise<{ runId: string; workflowId: string; report: FullSyncReport }>;
   shutdown(): Promise<void>;
 }
 

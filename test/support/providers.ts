@@ -3,7 +3,11 @@ import type { ProviderInput } from '../../db/index.ts';
 import type { ScimTarget } from '../servers/index.ts';
 
 /** A scim2 provider pointing at a test target, with a unique slug (`<prefix>-xxxxxxxx`); overrides win. */
-export function testProviderInput(target: ScimTarget, prefix: string, overrides: Partial<ProviderInput> = {}): ProviderInput {
+export function testProviderInput(
+  target: ScimTarget,
+  prefix: string,
+  overrides: Partial<ProviderInput> = {},
+): ProviderInput {
   return {
     slug: `${prefix}-${randomUUID().slice(0, 8)}`,
     name: 'SCIMMY target',
