@@ -28,9 +28,8 @@ import {
   type SyncEvent,
 } from '../db/index.ts';
 import { isScimflowError, ScimRequestError, type ErrorCode, type ScimflowError } from '../errors/index.ts';
-import type { MatchKeys, RemoteObject } from '../plugins/index.ts';
-import { RemoteGroupSchema, RemoteUserSchema, type ScimGroup, type ScimUser } from '../scim/index.ts';
-import { lookUpMany, type LookupKind, type LookupResult } from './batch-lookup.ts';
+import type { BatchLookupResult, MatchKeys, RemoteObject } from '../plugins/index.ts';
+import type { ScimGroup, ScimUser } from '../scim/index.ts';
 import { assertDeletionsAllowed } from './deletion-guard.ts';
 import { toApplicationFailure } from './failures.ts';
 import { toMappingGroup, toMappingUser, type MapResult, type PayloadMapper } from './mapper.ts';
@@ -102,34 +101,32 @@ async function eachConcurrently<T>(items: readonly T[], limit: number, fn: (item
 }
 
 /** The plugin operations of one kind of object: all the per-object sync flow needs to know about users or groups. */
-interface ObjectKind<T extends ScimUser | ScimGroup> extends LookupKind<T> {
+interface ObjectKind<T extends ScimUser | ScimGroup> {
   type: ObjectType;
   /** What identifies the object on the target when it has no link: externalId, then userName / displayName. */
   keys(payload: T): MatchKeys;
   /** Looks the object up on the target by its match keys. */
   find(target: Target, payload: T): Promise<RemoteObject<T> | null>;
+  /** Looks many objects up at once by their match keys; undefined when the plugin has no such operation. */
+  findMany(target: Target, keys: readonly MatchKeys[]): Promise<Array<BatchLookupResult<T>>> | undefined;
   create(target: Target, payload: T): Promise<RemoteObject<T>>;
   update(target: Target, remoteId: string, payload: T, previous: T | null): Promise<void>;
 }
 
 const USERS: ObjectKind<ScimUser> = {
   type: 'user',
-  endpoint: '/Users',
-  nameAttribute: 'userName',
-  schema: RemoteUserSchema,
   keys: (user) => ({ externalId: user.externalId, name: user.userName }),
   find: ({ plugin, ctx }, user) => plugin.findUser(ctx, USERS.keys(user)),
+  findMany: ({ plugin, ctx }, keys) => plugin.findUsers?.(ctx, keys),
   create: ({ plugin, ctx }, user) => plugin.createUser(ctx, user),
   update: ({ plugin, ctx }, remoteId, user, previous) => plugin.updateUser(ctx, remoteId, user, previous),
 };
 
 const GROUPS: ObjectKind<ScimGroup> = {
   type: 'group',
-  endpoint: '/Groups',
-  nameAttribute: 'displayName',
-  schema: RemoteGroupSchema,
   keys: (group) => ({ externalId: group.externalId, name: group.displayName }),
   find: ({ plugin, ctx }, group) => plugin.findGroup(ctx, GROUPS.keys(group)),
+  findMany: ({ plugin, ctx }, keys) => plugin.findGroups?.(ctx, keys),
   create: ({ plugin, ctx }, group) => plugin.createGroup(ctx, group),
   update: ({ plugin, ctx }, remoteId, group, previous) => plugin.updateGroup(ctx, remoteId, group, previous),
 };
@@ -274,7 +271,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
    * returns), or creates one, adopting after all what `find` sees if the create conflicts.
    */
   async function adoptOrCreate<T extends ScimUser | ScimGroup>(
-    known: LookupResult<T>,
+    known: BatchLookupResult<T>,
     find: () => Promise<{ id: string; resource: T } | null>,
     create: () => Promise<{ id: string; resource: T }>,
   ): Promise<{ id: string; resource: T; adopted: boolean }> {
@@ -305,7 +302,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     mapped: MapResult<T>,
     link: Link | undefined,
     detail: Record<string, unknown> = {},
-    known: LookupResult<T> = undefined,
+    known: BatchLookupResult<T> = undefined,
   ): Promise<void> {
     const { type } = kind;
     if (mapped.status === 'error') {
@@ -370,27 +367,29 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     }
   }
 
-  // Providers (at a config version) whose target refused a combined lookup filter: they get per-object lookups.
+  // Providers (at a config version) whose target refused a batch lookup: they get per-object lookups.
   const refusesBatchLookup = new Map<string, number>();
 
   /**
    * Looks up, together, the objects of a batch that would otherwise each be looked up before their create: those
-   * with a payload and no remote id. Only when the target filters; a target that refuses the combined filter is
-   * remembered and its objects are looked up one by one by the plugin, as are those the batch could not settle.
+   * with a payload and no remote id, when the plugin can (`findUsers` / `findGroups`). A target that refuses the
+   * batch lookup is remembered and its objects are looked up one by one (`findUser` / `findGroup`), as are those
+   * the batch lookup could not settle.
    */
   async function lookUpUnlinked<T extends ScimUser | ScimGroup>(
     provider: ProviderForSync,
     target: Target,
     kind: ObjectKind<T>,
     items: ReadonlyArray<BatchItem<T>>,
-  ): Promise<Map<string, LookupResult<T>>> {
-    const known = new Map<string, LookupResult<T>>();
+  ): Promise<Map<string, BatchLookupResult<T>>> {
+    const known = new Map<string, BatchLookupResult<T>>();
     if (provider.dryRun || refusesBatchLookup.get(provider.id) === provider.configVersion) return known;
     const unlinked = items.flatMap((item) => (item.mapped.status === 'ok' && !item.link?.remoteId ? [{ localId: item.localId, payload: item.mapped.payload }] : []));
     // Even one object gains: its externalId and name go in one request instead of two.
-    if (unlinked.length === 0 || !(await target.plugin.capabilities(target.ctx)).filter) return known;
+    if (unlinked.length === 0) return known;
     try {
-      const found = await lookUpMany(target.ctx.client, kind, unlinked.map(({ payload }) => kind.keys(payload)));
+      const found = await kind.findMany(target, unlinked.map(({ payload }) => kind.keys(payload)));
+      if (found === undefined) return known;
       for (const [i, { localId }] of unlinked.entries()) known.set(localId, found[i]);
     } catch (error) {
       // Transient failures and run-fatal ones end the attempt as any request's would; a refusal means "not this way".

@@ -4,6 +4,7 @@ import type { PluginRegistry } from './sdk.ts';
 import { createScim2Plugin } from './scim2/index.ts';
 
 export type {
+  BatchLookupResult,
   Capabilities,
   MatchKeys,
   PluginContext,

@@ -47,6 +47,13 @@ export interface MatchKeys {
   name?: string | undefined;
 }
 
+/**
+ * What a lookup of many objects at once knows about one of them: the remote object to adopt, `null` when the target
+ * surely has none, or `undefined` when it cannot tell (several candidates, a partial answer); the engine then asks
+ * `findUser` / `findGroup` about that object alone, and that answer stands.
+ */
+export type BatchLookupResult<T> = RemoteObject<T> | null | undefined;
+
 /** The standard operations of a plugin. Every method throws `ScimRequestError` on a failed request. */
 export interface ProvisioningPlugin<Options = unknown> {
   /** Stable id, as stored in `providers.plugin`. */
@@ -61,6 +68,13 @@ export interface ProvisioningPlugin<Options = unknown> {
 
   /** Finds a user the target already has, by externalId then userName; null when none matches. */
   findUser(ctx: PluginContext<Options>, keys: MatchKeys): Promise<RemoteObject<ScimUser> | null>;
+  /**
+   * Optional: finds many not-yet-linked users in few requests, one result per key in key order. Only exact matches
+   * count, by `findUser`'s rules; whatever is not certain is `undefined`. Without it, the engine calls `findUser`
+   * once per object. A permanent failure (a 4xx or 501: the target refuses the request) makes the engine stop
+   * asking for the provider until its configuration changes; any other failure fails the batch like a request's.
+   */
+  findUsers?(ctx: PluginContext<Options>, keys: readonly MatchKeys[]): Promise<Array<BatchLookupResult<ScimUser>>>;
   /** Creates a user and returns it with its remote id. */
   createUser(ctx: PluginContext<Options>, user: ScimUser): Promise<RemoteObject<ScimUser>>;
   /** Brings the remote user to `user`. `previous` is what was last sent, or the remote resource as found on adoption. */
@@ -72,6 +86,8 @@ export interface ProvisioningPlugin<Options = unknown> {
 
   /** Finds a group the target already has, by externalId then displayName; null when none matches. */
   findGroup(ctx: PluginContext<Options>, keys: MatchKeys): Promise<RemoteObject<ScimGroup> | null>;
+  /** Optional: finds many not-yet-linked groups at once, as {@link ProvisioningPlugin.findUsers} does users. */
+  findGroups?(ctx: PluginContext<Options>, keys: readonly MatchKeys[]): Promise<Array<BatchLookupResult<ScimGroup>>>;
   /**
    * Creates a group. `group.members` holds remote user ids; the plugin sends as many inline as the target allows
    * and adds the rest with follow-up requests.

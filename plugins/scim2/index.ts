@@ -3,9 +3,8 @@
  * PUT for users, and PATCH (or PUT) for groups with member changes chunked to what the target accepts.
  */
 import * as z from 'zod';
-import { ScimflowError, ScimRequestError } from '../../errors/index.ts';
+import { ScimRequestError } from '../../errors/index.ts';
 import {
-  eqFilter,
   listResponseSchema,
   RemoteGroupSchema,
   RemoteUserSchema,
@@ -16,8 +15,9 @@ import {
   type ScimUser,
   type ServiceProviderConfig,
 } from '../../scim/index.ts';
-import type { Capabilities, MatchKeys, PluginContext, ProvisioningPlugin, RemoteObject } from '../sdk.ts';
+import type { Capabilities, MatchKeys, PluginContext, ProvisioningPlugin } from '../sdk.ts';
 import { chunk, diffGroup, isUnchanged, patchRequests } from './group-changes.ts';
+import { findMany, findOne, type LookupKind } from './lookup.ts';
 import { MAX_MEMBERS_PER_REQUEST, Scim2OptionsSchema, type Scim2Options } from './schema.ts';
 
 export { Scim2OptionsSchema, type Scim2Options } from './schema.ts';
@@ -44,6 +44,9 @@ const ResourceTypesSchema = z.union([
 
 type Ctx = PluginContext<Scim2Options>;
 
+const USERS: LookupKind<ScimUser> = { endpoint: '/Users', nameAttribute: 'userName', schema: RemoteUserSchema };
+const GROUPS: LookupKind<ScimGroup> = { endpoint: '/Groups', nameAttribute: 'displayName', schema: RemoteGroupSchema };
+
 /** Creates the standard SCIM 2.0 plugin, with its own per-provider discovery cache. */
 export function createScim2Plugin(deps: Scim2PluginDeps = {}) {
   const ttlMs = deps.discoveryTtlMs ?? 3_600_000;
@@ -69,45 +72,6 @@ export function createScim2Plugin(deps: Scim2PluginDeps = {}) {
     return (await capabilities(ctx)).patch;
   }
 
-  // zod compiles a parser per schema instance: build each list schema once, not once per request.
-  const listSchemas = new WeakMap<z.ZodType, z.ZodType>();
-  function listSchemaOf<T>(schema: z.ZodType<T>) {
-    let list = listSchemas.get(schema) as ReturnType<typeof listResponseSchema<z.ZodType<T>>> | undefined;
-    if (!list) {
-      list = listResponseSchema(schema);
-      listSchemas.set(schema, list);
-    }
-    return list;
-  }
-
-  async function findOne<T extends ScimUser | ScimGroup>(
-    ctx: Ctx,
-    endpoint: '/Users' | '/Groups',
-    schema: z.ZodType<T & { id: string }>,
-    attempts: ReadonlyArray<{ attribute: 'externalId' | 'userName' | 'displayName'; value: string | undefined }>,
-  ): Promise<RemoteObject<T> | null> {
-    if (!(await capabilities(ctx)).filter) return null;
-    for (const { attribute, value } of attempts) {
-      if (value === undefined || value === '') continue;
-      const { body } = await ctx.client.request('GET', endpoint, {
-        query: { filter: eqFilter(attribute, value), count: 2 },
-        schema: listSchemaOf(schema),
-      });
-      // Keep only true matches: a target that ignores the filter must not make us adopt a stranger.
-      const matches = (body?.Resources ?? []).filter((resource) => sameValue(attribute, resource[attribute], value));
-      if (matches.length > 1) {
-        throw new ScimflowError(
-          'ERR_SCIM_CONFLICT',
-          `${matches.length} objects on the target at ${endpoint} match ${attribute} ${JSON.stringify(value)}; cannot choose one to adopt`,
-          { details: { endpoint, attribute, matches: matches.map((match) => match.id) } },
-        );
-      }
-      const [match] = matches;
-      if (match !== undefined) return { id: match.id, resource: match };
-    }
-    return null;
-  }
-
   async function patch(ctx: Ctx, path: string, operations: PatchOperation[]): Promise<void> {
     await ctx.client.request('PATCH', path, { body: { schemas: [SCHEMA_PATCH_OP], Operations: operations } });
   }
@@ -126,11 +90,13 @@ export function createScim2Plugin(deps: Scim2PluginDeps = {}) {
 
     capabilities,
 
-    findUser(ctx, keys: MatchKeys) {
-      return findOne<ScimUser>(ctx, '/Users', RemoteUserSchema, [
-        { attribute: 'externalId', value: keys.externalId },
-        { attribute: 'userName', value: keys.name },
-      ]);
+    async findUser(ctx, keys: MatchKeys) {
+      return (await capabilities(ctx)).filter ? findOne(ctx.client, USERS, keys) : null;
+    },
+
+    // One combined filter per 50 users instead of one or two GETs each; a target that cannot filter has nothing to adopt.
+    async findUsers(ctx, keys: readonly MatchKeys[]) {
+      return (await capabilities(ctx)).filter ? findMany(ctx.client, USERS, keys) : keys.map(() => null);
     },
 
     async createUser(ctx, user) {
@@ -165,11 +131,12 @@ export function createScim2Plugin(deps: Scim2PluginDeps = {}) {
       await deleteIgnoringMissing(ctx, userPath(remoteId));
     },
 
-    findGroup(ctx, keys: MatchKeys) {
-      return findOne<ScimGroup>(ctx, '/Groups', RemoteGroupSchema, [
-        { attribute: 'externalId', value: keys.externalId },
-        { attribute: 'displayName', value: keys.name },
-      ]);
+    async findGroup(ctx, keys: MatchKeys) {
+      return (await capabilities(ctx)).filter ? findOne(ctx.client, GROUPS, keys) : null;
+    },
+
+    async findGroups(ctx, keys: readonly MatchKeys[]) {
+      return (await capabilities(ctx)).filter ? findMany(ctx.client, GROUPS, keys) : keys.map(() => null);
     },
 
     async createGroup(ctx, group) {
@@ -284,12 +251,6 @@ async function deleteIgnoringMissing(ctx: Ctx, path: string): Promise<void> {
 function withoutServerFields<T extends ScimUser | ScimGroup>(resource: T): Record<string, unknown> {
   const { id: _id, meta: _meta, ...rest } = resource;
   return rest;
-}
-
-/** userName and displayName compare case-insensitively (RFC 7643 caseExact=false); externalId exactly. */
-function sameValue(attribute: string, actual: unknown, wanted: string): boolean {
-  if (typeof actual !== 'string') return false;
-  return attribute === 'externalId' ? actual === wanted : actual.toLowerCase() === wanted.toLowerCase();
 }
 
 function emptyBody(method: string, path: string, status: number): ScimRequestError {

@@ -13,6 +13,7 @@ import {
   type ProviderView,
 } from '../../db/index.ts';
 import { stableUid } from '../../activities/index.ts';
+import { createScim2Plugin, type PluginRegistry, type ProvisioningPlugin, type Scim2Options } from '../../plugins/index.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { startTestEngine } from '../support/engine.ts';
 import { testProviderInput } from '../support/providers.ts';
@@ -58,9 +59,9 @@ function historyText(value: unknown, out: string[] = []): string {
 }
 
 /** A fresh database, a worker on it, and a SCIMMY target: one per test, so tests cannot see each other. */
-async function world(t: TestContext, targetOptions: Parameters<typeof startScimTarget>[0] = {}) {
+async function world(t: TestContext, targetOptions: Parameters<typeof startScimTarget>[0] = {}, plugins?: PluginRegistry) {
   const testDb = await createTestDatabase();
-  const engine = await startTestEngine({ db: testDb.db });
+  const engine = await startTestEngine({ db: testDb.db, ...(plugins ? { plugins } : {}) });
   const target = await startScimTarget(targetOptions);
   t.after(async () => {
     await target.close();
@@ -224,8 +225,12 @@ describe('full sync into a SCIMMY server', () => {
     assert.deepEqual(rows.map((r) => r.action), ['adopt']);
   });
 
-  test('unlinked users are looked up together with one combined filter, and the ones the target has are adopted', async (t) => {
-    const { testDb, engine, target, newProvider } = await world(t);
+  /**
+   * Six users and a group, two of the users already on the target (one by externalId, one by userName): syncs them
+   * and checks that exactly those two were adopted and the rest created. Returns the user lookups the target saw.
+   */
+  async function syncAdoptingTwo(w: Awaited<ReturnType<typeof world>>) {
+    const { testDb, engine, target, newProvider } = w;
     const { users } = await seedDirectory(testDb, 6, 1);
     const byExternalId = await target.seedUser({ userName: 'someone.else@example.test', externalId: stableUid(users[2]!.id), active: true });
     const byUserName = await target.seedUser({ userName: users[4]!.username, displayName: 'Stale name', active: true });
@@ -233,9 +238,6 @@ describe('full sync into a SCIMMY server', () => {
 
     const { report, runId } = await engine.fullSync(provider);
 
-    const lookups = (await target.requests()).filter((r) => r.method === 'GET' && r.path === '/Users');
-    assert.equal(lookups.length, 1, 'one lookup for the whole batch');
-    assert.match(String(lookups[0]!.query['filter']), / or /);
     assert.equal((await target.requests()).filter((r) => r.method === 'POST' && r.path === '/Users').length, 4);
     const remoteUsers = await target.users();
     assert.equal(remoteUsers.length, 6, 'no duplicates');
@@ -245,6 +247,26 @@ describe('full sync into a SCIMMY server', () => {
     assert.equal(report.updated, 2);
     const { rows } = await testDb.db.query<{ local_id: string }>(`SELECT local_id FROM sync_events WHERE run_id = $1 AND action = 'adopt'`, [runId]);
     assert.deepEqual(rows.map((r) => r.local_id).sort(), [users[2]!.id, users[4]!.id].sort());
+    return (await target.requests()).filter((r) => r.method === 'GET' && r.path === '/Users');
+  }
+
+  test('unlinked users are looked up together with one combined filter, and the ones the target has are adopted', async (t) => {
+    const lookups = await syncAdoptingTwo(await world(t));
+
+    assert.equal(lookups.length, 1, 'one lookup for the whole batch');
+    assert.match(String(lookups[0]!.query['filter']), / or /);
+  });
+
+  test('a plugin without a batch lookup gets one lookup per user, and the ones the target has are adopted', async (t) => {
+    const perObject: ProvisioningPlugin<Scim2Options> = { ...createScim2Plugin() };
+    delete perObject.findUsers;
+    delete perObject.findGroups;
+
+    const lookups = await syncAdoptingTwo(await world(t, {}, new Map([[perObject.id, perObject]])));
+
+    assert.ok(!lookups.some((r) => String(r.query['filter']).includes(' or ')), 'no combined filter');
+    // externalId, then userName, for each user but the one found by its externalId.
+    assert.equal(lookups.length, 11);
   });
 
   test('a target that rejects the combined filter gets one lookup per user instead, and still no duplicates', async (t) => {
