@@ -5,6 +5,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import type { Client } from '@temporalio/client';
 import { Pool } from 'undici';
 import { createProvider, ProviderInputSchema } from '../db/index.ts';
@@ -84,7 +86,77 @@ async function traceActivities(client: Client, workflowId: string): Promise<void
   for (const [type, t] of totals) console.log(`${type}: n=${t.n} avg wait ${(t.wait / t.n).toFixed(1)} ms, avg run ${(t.run / t.n).toFixed(1)} ms`);
 }
 
-/** Runs the benchmark and returns its table rows. */
+/** The parts of a V8 CPU profile (`Profiler.stop`) the summary reads. */
+interface CpuProfile {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }>;
+  samples?: number[];
+  timeDeltas?: number[];
+}
+
+/**
+ * Profiles the bench process's main thread (where the worker runs its activities) while `fn` runs, writes the
+ * profile to `file` (open it in Chrome DevTools) and prints the functions with the most self time, and the same
+ * by where they live (a project folder, a package, or V8's own buckets such as (garbage collector)).
+ */
+async function profiled<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = (await session.post('Profiler.stop')) as { profile: CpuProfile };
+    session.disconnect();
+    await writeFile(file, JSON.stringify(profile));
+    printProfile(profile, file);
+  }
+}
+
+function printProfile(profile: CpuProfile, file: string): void {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const selfUs = new Map<number, number>();
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  // A sample's time is the gap to the next one.
+  for (let i = 0; i < samples.length; i += 1) selfUs.set(samples[i]!, (selfUs.get(samples[i]!) ?? 0) + (deltas[i + 1] ?? 0));
+  const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
+  const idle = [...selfUs].filter(([id]) => byId.get(id)?.callFrame.functionName === '(idle)').reduce((a, [, us]) => a + us, 0);
+  const root = new URL('..', import.meta.url).href;
+  const local = (url: string): string => (url.startsWith(root) ? url.slice(root.length) : url);
+  // A project folder, a package, a Node built-in module, or V8's own buckets such as (garbage collector).
+  const where = (functionName: string, url: string): string => {
+    if (url === '') return functionName.startsWith('(') ? functionName : '(native)';
+    const path = local(url);
+    const pkg = /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
+    if (pkg) return pkg[1]!;
+    if (path.startsWith('node:')) return path.split('/').slice(0, 2).join('/');
+    return path.includes('/') && !path.includes(':') ? `${path.split('/')[0]}/` : path;
+  };
+  const fns = new Map<string, number>();
+  const places = new Map<string, number>();
+  for (const [id, us] of selfUs) {
+    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+    if (functionName === '(idle)') continue;
+    const name = `${functionName || '(anonymous)'} ${url ? `${local(url).replace(/^node_modules\//, '')}:${lineNumber + 1}` : ''}`.trim();
+    fns.set(name, (fns.get(name) ?? 0) + us);
+    const place = where(functionName, url);
+    places.set(place, (places.get(place) ?? 0) + us);
+  }
+  const busy = total - idle;
+  const pct = (us: number) => `${((100 * us) / busy).toFixed(1).padStart(5)}%`;
+  console.log(`\nCPU profile of the first full sync (${file}): ${(total / 1e6).toFixed(2)} s, busy ${(busy / 1e6).toFixed(2)} s; shares of busy time`);
+  console.log('top self time by function:');
+  for (const [name, us] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`  ${pct(us)}  ${name}`);
+  console.log('self time by place:');
+  for (const [name, us] of [...places].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`  ${pct(us)}  ${name}`);
+}
+
+/**
+ * Runs the benchmark and returns its table rows. `BENCH_PROFILE=<file>` profiles the first full sync (see
+ * {@link profiled}); `BENCH_TRACE=1` prints each activity type's average wait and run time.
+ */
 export async function runFullSyncBench(options: { users?: number; groups?: number; concurrency?: number; pageSize?: number } = {}): Promise<BenchRow[]> {
   const users = options.users ?? 10_000;
   const groups = options.groups ?? 500;
@@ -122,7 +194,8 @@ export async function runFullSyncBench(options: { users?: number; groups?: numbe
 
     await call(target.origin, 'POST', '/_record?on=1');
     let started = performance.now();
-    const first = await engine.fullSync(provider);
+    const profile = process.env['BENCH_PROFILE'];
+    const first = profile ? await profiled(profile, () => engine.fullSync(provider)) : await engine.fullSync(provider);
     const engineMs = performance.now() - started;
     if (process.env['BENCH_TRACE']) await traceActivities(engine.client, first.workflowId);
     if (first.report.failed > 0) {
