@@ -37,7 +37,7 @@ test('a call stopped before the guest took its batch is answered with nothing, n
   assert.equal(first.count, 3);
   // Batch 2's first call was stopped before the guest ran a line of it (isolated-vm can stop a call at its entry):
   // what the host then asks about batch 2 must not be batch 1's results.
-  assert.equal(api.salvage(0, 2), `0|${NOT_ADOPTED}|[]`);
+  assert.equal(api.salvage(0, 2, false), `0|${NOT_ADOPTED}|[]`);
   assert.equal(api.step(null, 0, 1000, 1000, 1 << 20, 2), `0|${NOT_ADOPTED}|[]`);
   const second = parts(api.step(input(3, 2), 0, 1000, 1000, 1 << 20, 2));
   assert.equal(second.count, 2);
@@ -47,5 +47,35 @@ test('a call stopped before the guest took its batch is answered with nothing, n
       .slice(3)
       .map((user) => user.uid),
   );
-  assert.equal(api.salvage(2, 1), `0|${NOT_ADOPTED}|[]`, 'a stale id is refused too');
+  assert.equal(api.salvage(2, 1, false), `0|${NOT_ADOPTED}|[]`, 'a stale id is refused too');
+});
+
+test('a stopped object is run again after a retry salvage, and skipped, in its place, after a plain one', () => {
+  const looping = variedUsers(5)[2]?.username;
+  const expressions = [
+    ...DEFAULT_USER_MAPPINGS.map((m) => m.expression),
+    `if (user.username === ${JSON.stringify(looping)}) while (true) {} return null;`,
+  ];
+  // Script-level bindings are not properties of the (frozen) global object, so the test can keep its handles there.
+  const context = vm.createContext({ expressions });
+  vm.runInContext(
+    `let api = (${guestRuntime.toString()})(expressions, 'user', (${mergeKernel.toString()})); let call;`,
+    context,
+  );
+  const run = (code: string): string => vm.runInContext(code, context, { timeout: 200 }) as string;
+  const stopped = (code: string): void => assert.throws(() => run(code), /timed out/);
+  stopped(`api.step(${JSON.stringify(input(0, 5))}, 0, 1000, 1000, 1 << 20, 7)`);
+  const retried = parts(run('api.salvage(0, 7, true)'));
+  assert.equal(retried.count, 2);
+  assert.equal(retried.stopped, -1, 'nothing is reported stopped');
+  stopped('api.step(null, 2, 1000, 1000, 1 << 20, 7)');
+  const skipped = parts(run('api.salvage(2, 7, false)'));
+  assert.deepEqual([skipped.count, skipped.stopped], [0, 2], 'the same object was running again, and is skipped now');
+  const rest = parts(run('api.step(null, 3, 1000, 1000, 1 << 20, 7)'));
+  assert.deepEqual(
+    rest.results.map((result) => (result as { v: { externalId: string } }).v.externalId),
+    variedUsers(5)
+      .slice(3)
+      .map((user) => user.uid),
+  );
 });

@@ -37,7 +37,8 @@ export interface GuestApi {
     maxOutput: number,
     batchId: number,
   ): GuestStepAnswer;
-  salvage(acknowledged: number, batchId: number): GuestStepAnswer;
+  /** After a stopped call: the running item is skipped (and reported as `stopped`), or with `retry` run again. */
+  salvage(acknowledged: number, batchId: number, retry: boolean): GuestStepAnswer;
 }
 
 /**
@@ -398,10 +399,16 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
       }
       return report();
     },
-    salvage(acknowledged: number, batchId: number): string {
+    salvage(acknowledged: number, batchId: number, retry: boolean): string {
       if (batch?.id !== batchId) return notAdopted();
       acknowledge(acknowledged);
       if (batch === null || batch.current < 0) return report();
+      if (retry) {
+        // Its input is frozen and the mappings can keep no state, so running it again is running it afresh.
+        batch.next = batch.current;
+        batch.current = -1;
+        return report();
+      }
       const stopped = batch.current;
       batch.items[stopped] = EMPTY;
       batch.next = stopped + 1;
