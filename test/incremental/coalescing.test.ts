@@ -3,7 +3,8 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { createUser, updateUser, type DirectoryUser } from '../../db/index.ts';
-import { eventually, incrementalWorld, person } from './harness.ts';
+import { fullSyncWantedSignal, providerSyncWorkflowId } from '../../workflows/index.ts';
+import { endedRun, eventually, incrementalWorld, person } from './harness.ts';
 
 /**
  * A forwarding proxy in front of a target that, once closed, holds every write until opened again: a push that is
@@ -91,4 +92,35 @@ test('changes that arrive while a batch is being pushed go out together in the n
   const writes = (await target.requests()).filter((r) => r.method !== 'GET');
   // The held write, then the 15 changes coalesced into one write per user.
   assert.equal(writes.length, 1 + users.length, JSON.stringify(writes.map((w) => `${w.method} ${w.path}`)));
+});
+
+test('full-sync requests made while one runs all join one next run, and schedule kicks join it too', async (t) => {
+  const { db, client, target, control, newProvider } = await incrementalWorld(t, { relay: false });
+  const proxy = await gatedProxy(target.url);
+  t.after(async () => {
+    proxy.open();
+    await proxy.stop();
+  });
+  for (let i = 0; i < 3; i += 1) await createUser(db, person(i));
+  const provider = await newProvider({ baseUrl: proxy.url });
+
+  proxy.close();
+  const first = await control.requestFullSync(provider);
+  await eventually('the first full sync under way', () => Promise.resolve(proxy.held() > 0 ? true : undefined));
+  const joined = Promise.all(Array.from({ length: 5 }, () => control.requestFullSync(provider)));
+  const writer = client.workflow.getHandle(providerSyncWorkflowId(provider.slug));
+  for (let i = 0; i < 3; i += 1) await writer.signal(fullSyncWantedSignal);
+  proxy.open();
+
+  const tickets = await joined;
+  const next = tickets[0]!.runId;
+  assert.notEqual(next, first.runId);
+  assert.deepEqual(
+    tickets.map((ticket) => ticket.runId),
+    Array.from({ length: 5 }, () => next),
+  );
+  assert.equal((await endedRun(db, first.runId)).status, 'succeeded');
+  assert.equal((await endedRun(db, next)).status, 'succeeded');
+  const { rows } = await db.query(`SELECT id FROM sync_runs WHERE provider_id = $1 AND kind = 'full'`, [provider.id]);
+  assert.equal(rows.length, 2, 'two full runs in all: the one running and the one every later request joined');
 });
