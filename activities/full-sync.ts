@@ -15,6 +15,7 @@ import {
   loadUsersByIds,
   loadUsersInRange,
   memberRemoteIds,
+  recordBatch,
   recordProgress,
   saveLinks,
   setRunTotal,
@@ -149,7 +150,54 @@ function groupItem(localId: string, mapped: MapResult<ScimGroup>, members: reado
   };
 }
 
-/** Collects link writes, events and counters for one batch, flushed in one transaction. */
+/**
+ * Writes the links of objects just created, for every batch this worker runs: a crash after a POST must not lead to
+ * a second one, so a created object's link is written at once, not at batch end. One write at a time; the links
+ * that arrive meanwhile, from any batch, go together in the next (a group commit), so a link waits at most for one
+ * write in flight, and concurrent batches share statements instead of each sending its own.
+ */
+class LinkWriter {
+  readonly #db: Db;
+  /** The links of the next write (the last one per object wins), and who waits for it. */
+  #next: { links: Map<string, Link>; written: PromiseWithResolvers<void> } | undefined;
+  #writing = false;
+
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  /** Queues `link` for the next write; resolves once it is committed, rejects with that write's error. */
+  save(link: Link): Promise<void> {
+    if (this.#next === undefined) {
+      const written = Promise.withResolvers<void>();
+      written.promise.catch(() => undefined);
+      this.#next = { links: new Map(), written };
+    }
+    this.#next.links.set(`${link.providerId}/${link.objectType}/${link.localId}`, link);
+    const { promise } = this.#next.written;
+    if (!this.#writing) void this.#drain();
+    return promise;
+  }
+
+  async #drain(): Promise<void> {
+    this.#writing = true;
+    try {
+      for (let group = this.#next; group !== undefined; group = this.#next) {
+        this.#next = undefined;
+        try {
+          await saveLinks(this.#db, [...group.links.values()]);
+          group.written.resolve();
+        } catch (error) {
+          group.written.reject(error);
+        }
+      }
+    } finally {
+      this.#writing = false;
+    }
+  }
+}
+
+/** Collects link writes, events and counters for one batch, flushed in one statement (or one transaction). */
 class BatchRecorder {
   readonly counts = zeroCounts();
   readonly events: SyncEvent[] = [];
@@ -157,15 +205,14 @@ class BatchRecorder {
   readonly deletedLinks: Array<{ objectType: ObjectType; localId: string }> = [];
   /** Link writes started as soon as creates returned; awaited before the batch is flushed. */
   readonly #writes: Array<Promise<void>> = [];
-  /** Links of created objects waiting for the write in flight to end. */
-  #unsaved: Link[] = [];
-  #writing = false;
   readonly #db: Db;
+  readonly #writer: LinkWriter;
   readonly #runId: string;
   readonly #providerId: string;
 
-  constructor(db: Db, runId: string, providerId: string) {
+  constructor(db: Db, writer: LinkWriter, runId: string, providerId: string) {
     this.#db = db;
+    this.#writer = writer;
     this.#runId = runId;
     this.#providerId = providerId;
   }
@@ -174,36 +221,18 @@ class BatchRecorder {
     this.events.push({ objectType, localId, action, detail });
   }
 
-  /**
-   * Writes the link of an object just created, without waiting for the batch to end: a crash after the POST must
-   * not lead to a second one. One write at a time; links that arrive meanwhile go together in the next, so a
-   * link waits at most for one write in flight. A failure surfaces when the batch flushes.
-   */
+  /** Writes the link of an object just created without waiting for the batch to end; a failure surfaces at flush. */
   saveSoon(link: Link): void {
-    this.#unsaved.push(link);
-    if (this.#writing) return;
-    this.#writing = true;
-    const write = (async () => {
-      try {
-        while (this.#unsaved.length > 0) {
-          const links = this.#unsaved;
-          this.#unsaved = [];
-          await saveLinks(this.#db, links);
-        }
-      } finally {
-        this.#writing = false;
-      }
-    })();
-    write.catch(() => undefined);
-    this.#writes.push(write);
+    this.#writes.push(this.#writer.save(link));
   }
 
   async flush(): Promise<void> {
     await Promise.all(this.#writes);
     const { counts, events, links, deletedLinks } = this;
-    if (events.length === 0 && links.length === 0 && deletedLinks.length === 0) {
-      // Nothing changed (an unchanged batch): only the counters, in one statement.
-      if (counts.processed > 0) await recordProgress(this.#db, this.#runId, counts, events);
+    if (deletedLinks.length === 0) {
+      if (events.length > 0 || links.length > 0) await recordBatch(this.#db, this.#runId, links, counts, events);
+      // Nothing changed (an unchanged batch): only the counters.
+      else if (counts.processed > 0) await recordProgress(this.#db, this.#runId, counts, events);
       return;
     }
     await inTransaction(this.#db, async (client) => {
@@ -220,6 +249,7 @@ class BatchRecorder {
 /** Builds the full-sync activities. Every input and output is ids, cursors and counts. */
 export function createFullSyncActivities(deps: SyncActivityDeps) {
   const { db, targets, mapper, loadProvider } = deps;
+  const writer = new LinkWriter(db);
 
   async function withFailures<T>(fn: () => Promise<T>): Promise<T> {
     try {
@@ -521,7 +551,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
           provider,
           rows.map((row) => ({ user: toMappingUser(row), link: links.get(row.id)?.lastPayload ?? null })),
         );
-        const rec = new BatchRecorder(db, input.runId, provider.id);
+        const rec = new BatchRecorder(db, writer, input.runId, provider.id);
         try {
           const items = rows.map((row, i) => ({ localId: row.id, mapped: mapped[i]!, link: links.get(row.id) }));
           await syncBatch(rec, provider, target, USERS, items);
@@ -548,7 +578,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
           provider,
           rows.map((row) => ({ group: toMappingGroup(row), link: links.get(row.id)?.lastPayload ?? null })),
         );
-        const rec = new BatchRecorder(db, input.runId, provider.id);
+        const rec = new BatchRecorder(db, writer, input.runId, provider.id);
         try {
           const items = rows.map((row, i) => groupItem(row.id, mapped[i]!, members.get(row.id) ?? [], links.get(row.id)));
           await syncBatch(rec, provider, target, GROUPS, items);
@@ -572,7 +602,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
         const provider = await loadProvider(input.providerId);
         const target = targets.get(provider);
         const links = await listOutOfScopeLinks(db, provider.scope, provider.id, input.objectType, input.after, input.limit);
-        const rec = new BatchRecorder(db, input.runId, provider.id);
+        const rec = new BatchRecorder(db, writer, input.runId, provider.id);
         try {
           for (const link of links) {
             beat();
@@ -622,7 +652,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
           provider,
           rows.map((row) => ({ user: toMappingUser(row), link: userLinks.get(row.id)?.lastPayload ?? null })),
         );
-        const userRec = new BatchRecorder(db, input.runId, provider.id);
+        const userRec = new BatchRecorder(db, writer, input.runId, provider.id);
         try {
           const items = rows.map((row, i) => ({ localId: row.id, mapped: mapped[i]!, link: userLinks.get(row.id) }));
           await syncBatch(userRec, provider, target, USERS, items);
@@ -658,7 +688,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
             provider,
             groupRows.map((row) => ({ group: toMappingGroup(row), link: groupLinks.get(row.id)?.lastPayload ?? null })),
           );
-          const groupRec = new BatchRecorder(db, input.runId, provider.id);
+          const groupRec = new BatchRecorder(db, writer, input.runId, provider.id);
           try {
             const items = groupRows.map((row, i) => groupItem(row.id, mappedGroups[i]!, members.get(row.id) ?? [], groupLinks.get(row.id)));
             await syncBatch(groupRec, provider, target, GROUPS, items);
@@ -676,7 +706,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
           }
           addCounts(counts, groupRec.counts);
         }
-        const leaveRec = new BatchRecorder(db, input.runId, provider.id);
+        const leaveRec = new BatchRecorder(db, writer, input.runId, provider.id);
         try {
           for (const link of leaving) {
             beat();

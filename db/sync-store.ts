@@ -213,31 +213,54 @@ export async function getLinks(q: Queryable, providerId: string, objectType: Obj
   return new Map(rows.map((row) => [row.local_id, toLink(row)]));
 }
 
-/** Writes links (insert or replace), in one statement. */
-export async function saveLinks(q: Queryable, links: readonly Link[]): Promise<void> {
-  if (links.length === 0) return;
-  await q.query(
-    `INSERT INTO provider_links (provider_id, object_type, local_id, remote_id, last_payload_hash, last_payload, status, last_error, synced_at)
-     SELECT * , now() FROM jsonb_to_recordset($1::jsonb) AS x(provider_id uuid, object_type text, local_id uuid, remote_id text,
+// Upserts the links in `$n` (a JSON array of link rows); the one copy of how a link is written.
+function upsertLinks(param: string): string {
+  return `INSERT INTO provider_links (provider_id, object_type, local_id, remote_id, last_payload_hash, last_payload, status, last_error, synced_at)
+     SELECT * , now() FROM jsonb_to_recordset(${param}::jsonb) AS x(provider_id uuid, object_type text, local_id uuid, remote_id text,
             last_payload_hash text, last_payload jsonb, status text, last_error jsonb)
      ON CONFLICT (provider_id, object_type, local_id) DO UPDATE SET
        remote_id = EXCLUDED.remote_id, last_payload_hash = EXCLUDED.last_payload_hash, last_payload = EXCLUDED.last_payload,
-       status = EXCLUDED.status, last_error = EXCLUDED.last_error, synced_at = now()`,
-    [
-      JSON.stringify(
-        links.map((l) => ({
-          provider_id: l.providerId,
-          object_type: l.objectType,
-          local_id: l.localId,
-          remote_id: l.remoteId,
-          last_payload_hash: l.lastPayloadHash,
-          last_payload: l.lastPayload,
-          status: l.status,
-          last_error: l.lastError,
-        })),
-      ),
-    ],
+       status = EXCLUDED.status, last_error = EXCLUDED.last_error, synced_at = now()`;
+}
+
+function linksJson(links: readonly Link[]): string {
+  return JSON.stringify(
+    links.map((l) => ({
+      provider_id: l.providerId,
+      object_type: l.objectType,
+      local_id: l.localId,
+      remote_id: l.remoteId,
+      last_payload_hash: l.lastPayloadHash,
+      last_payload: l.lastPayload,
+      status: l.status,
+      last_error: l.lastError,
+    })),
   );
+}
+
+// Appends the events in `$n` (a JSON array) to run `$1`.
+function insertEvents(param: string): string {
+  return `INSERT INTO sync_events (run_id, object_type, local_id, action, detail)
+       SELECT $1, x.object_type, x.local_id, x.action, x.detail
+         FROM jsonb_to_recordset(${param}::jsonb) AS x(object_type text, local_id uuid, action text, detail jsonb)`;
+}
+
+function eventsJson(events: readonly SyncEvent[]): string {
+  return JSON.stringify(events.map((e) => ({ object_type: e.objectType, local_id: e.localId, action: e.action, detail: e.detail ?? null })));
+}
+
+// Adds `$2` … `$7` to the counters of run `$1`.
+const ADD_COUNTS = `UPDATE sync_runs SET processed = processed + $2, created = created + $3, updated = updated + $4,
+            deleted = deleted + $5, skipped = skipped + $6, failed = failed + $7 WHERE id = $1`;
+
+function countParams(runId: string, counts: RunCounts): unknown[] {
+  return [runId, counts.processed, counts.created, counts.updated, counts.deleted, counts.skipped, counts.failed];
+}
+
+/** Writes links (insert or replace), in one statement. Each link may appear once. */
+export async function saveLinks(q: Queryable, links: readonly Link[]): Promise<void> {
+  if (links.length === 0) return;
+  await q.query(upsertLinks('$1'), [linksJson(links)]);
 }
 
 /** Removes links. */
@@ -317,18 +340,19 @@ export async function setRunTotal(q: Queryable, runId: string, total: number): P
  * update comes last: every batch of a run updates the same row, so its lock is held only until the commit.
  */
 export async function recordProgress(q: Queryable, runId: string, counts: RunCounts, events: readonly SyncEvent[]): Promise<void> {
-  if (events.length > 0) {
-    await q.query(
-      `INSERT INTO sync_events (run_id, object_type, local_id, action, detail)
-       SELECT $1, x.object_type, x.local_id, x.action, x.detail
-         FROM jsonb_to_recordset($2::jsonb) AS x(object_type text, local_id uuid, action text, detail jsonb)`,
-      [runId, JSON.stringify(events.map((e) => ({ object_type: e.objectType, local_id: e.localId, action: e.action, detail: e.detail ?? null })))],
-    );
-  }
+  if (events.length > 0) await q.query(insertEvents('$2'), [runId, eventsJson(events)]);
+  await q.query(ADD_COUNTS, countParams(runId, counts));
+}
+
+/**
+ * Writes a batch's links, appends its events and adds to its run's counters in one statement (atomic as a
+ * transaction, in one round trip instead of five). Each link may appear once.
+ */
+export async function recordBatch(q: Queryable, runId: string, links: readonly Link[], counts: RunCounts, events: readonly SyncEvent[]): Promise<void> {
   await q.query(
-    `UPDATE sync_runs SET processed = processed + $2, created = created + $3, updated = updated + $4,
-            deleted = deleted + $5, skipped = skipped + $6, failed = failed + $7 WHERE id = $1`,
-    [runId, counts.processed, counts.created, counts.updated, counts.deleted, counts.skipped, counts.failed],
+    `WITH links AS (${upsertLinks('$8')}), events AS (${insertEvents('$9')})
+     ${ADD_COUNTS}`,
+    [...countParams(runId, counts), linksJson(links), eventsJson(events)],
   );
 }
 
