@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** JSON with object keys sorted, so equal payloads always serialise (and hash) the same. */
 export function canonicalJson(value: unknown): string {
@@ -12,10 +12,10 @@ export function canonicalJson(value: unknown): string {
 
 /** SHA-256 (hex) of a payload's canonical JSON: what link rows compare to decide whether to write. */
 export function payloadHash(value: unknown): string {
-  return createHash('sha256').update(canonicalJson(value)).digest('hex');
+  return hash('sha256', canonicalJson(value));
 }
 
 /** The stable id a directory object is known by downstream (externalId): SHA-256 hex of its uuid. */
 export function stableUid(id: string): string {
-  return createHash('sha256').update(id).digest('hex');
+  return hash('sha256', id);
 }
