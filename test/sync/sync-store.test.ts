@@ -3,13 +3,23 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import {
   createGroup,
+  createProvider,
+  createRun,
+  createSecretBox,
   createUser,
   deleteUser,
+  finishRun,
+  generateSecretKey,
+  getLinks,
   loadGroupsByIds,
   loadUsersByIds,
+  ProviderInputSchema,
   ProviderScopeSchema,
+  recordBatch,
   UserInputSchema,
+  zeroCounts,
   type DirectoryUser,
+  type Link,
 } from '../../db/index.ts';
 import { createTestDatabase } from '../support/db.ts';
 
@@ -66,5 +76,67 @@ describe('loading an incremental batch by id', () => {
     assert.deepEqual(filtered.map((row) => row.name), ['kept']);
     const every = await loadGroupsByIds(testDb.db, ProviderScopeSchema.parse({}), batch);
     assert.deepEqual(every.map((row) => row.name).sort(), ['dropped', 'kept']);
+  });
+});
+
+describe('recording a batch', () => {
+  let testDb: TestDb;
+  before(async () => {
+    testDb = await createTestDatabase();
+  });
+  after(async () => {
+    await testDb.drop();
+  });
+
+  test('links, events and counters are written by one statement, and links already there are replaced', async (t) => {
+    const secrets = createSecretBox(generateSecretKey());
+    const provider = await createProvider(
+      testDb.db,
+      secrets,
+      ProviderInputSchema.parse({ slug: 'batch', name: 'batch', baseUrl: 'http://127.0.0.1:1/scim/v2', auth: { mode: 'bearer', token: 't' } }),
+    );
+    const [ada, bob] = [await createUser(testDb.db, UserInputSchema.parse({ username: 'ada@example.test' })), await createUser(testDb.db, UserInputSchema.parse({ username: 'bob@example.test' }))];
+    const runId = await createRun(testDb.db, provider.id, 'full', null);
+    const link = (localId: string, fields: Partial<Link>): Link => ({
+      providerId: provider.id,
+      objectType: 'user',
+      localId,
+      remoteId: null,
+      lastPayloadHash: null,
+      lastPayload: null,
+      status: 'ok',
+      lastError: null,
+      ...fields,
+    });
+    await recordBatch(testDb.db, runId, [link(bob.id, { status: 'failed', lastError: { code: 'ERR_SCIM_BAD_REQUEST' } })], zeroCounts(), []);
+
+    const client = await testDb.db.connect();
+    t.after(() => client.release());
+    const query = t.mock.method(client, 'query');
+    await recordBatch(
+      client,
+      runId,
+      [link(ada.id, { remoteId: 'r-ada', lastPayloadHash: 'h1', lastPayload: { userName: 'ada@example.test' } }), link(bob.id, { remoteId: 'r-bob', lastPayloadHash: 'h2' })],
+      { ...zeroCounts(), processed: 2, created: 1, updated: 1 },
+      [
+        { objectType: 'user', localId: ada.id, action: 'create', detail: { remoteId: 'r-ada' } },
+        { objectType: 'user', localId: bob.id, action: 'adopt' },
+      ],
+    );
+
+    assert.equal(query.mock.callCount(), 1, 'one statement');
+    const links = await getLinks(testDb.db, provider.id, 'user', [ada.id, bob.id]);
+    assert.deepEqual(links.get(ada.id), link(ada.id, { remoteId: 'r-ada', lastPayloadHash: 'h1', lastPayload: { userName: 'ada@example.test' } }));
+    assert.deepEqual(links.get(bob.id), link(bob.id, { remoteId: 'r-bob', lastPayloadHash: 'h2' }), 'the failed link was replaced');
+    const { rows } = await testDb.db.query<{ local_id: string; action: string; detail: unknown }>(
+      'SELECT local_id, action, detail FROM sync_events WHERE run_id = $1 ORDER BY action',
+      [runId],
+    );
+    assert.deepEqual(rows, [
+      { local_id: bob.id, action: 'adopt', detail: null },
+      { local_id: ada.id, action: 'create', detail: { remoteId: 'r-ada' } },
+    ]);
+    const summary = await finishRun(testDb.db, runId, 'succeeded', null);
+    assert.deepEqual([summary.processed, summary.created, summary.updated, summary.failed], [2, 1, 1, 0]);
   });
 });
