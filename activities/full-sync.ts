@@ -14,6 +14,7 @@ import {
   loadGroupsInRange,
   loadUsersByIds,
   loadUsersInRange,
+  makeLink,
   memberRemoteIds,
   recordBatch,
   recordProgress,
@@ -260,17 +261,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
   }
 
   function newLink(provider: ProviderForSync, objectType: ObjectType, localId: string, fields: Partial<Link>): Link {
-    return {
-      providerId: provider.id,
-      objectType,
-      localId,
-      remoteId: null,
-      lastPayloadHash: null,
-      lastPayload: null,
-      status: 'ok',
-      lastError: null,
-      ...fields,
-    };
+    return makeLink(provider.id, objectType, localId, fields);
   }
 
   /** Records a permanent failure for one object: on its link (keeping any remote id) and in the run. */

@@ -179,6 +179,21 @@ export async function memberRemoteIds(
   return result;
 }
 
+/** A link with nothing pushed yet (no remote object or payload, status ok), with `fields` over it. */
+export function makeLink(providerId: string, objectType: ObjectType, localId: string, fields: Partial<Link> = {}): Link {
+  return {
+    providerId,
+    objectType,
+    localId,
+    remoteId: null,
+    lastPayloadHash: null,
+    lastPayload: null,
+    status: 'ok',
+    lastError: null,
+    ...fields,
+  };
+}
+
 interface LinkRow {
   provider_id: string;
   object_type: ObjectType;

@@ -13,6 +13,7 @@ import {
   getLinks,
   loadGroupsByIds,
   loadUsersByIds,
+  makeLink,
   ProviderInputSchema,
   ProviderScopeSchema,
   recordBatch,
@@ -97,17 +98,7 @@ describe('recording a batch', () => {
     );
     const [ada, bob] = [await createUser(testDb.db, UserInputSchema.parse({ username: 'ada@example.test' })), await createUser(testDb.db, UserInputSchema.parse({ username: 'bob@example.test' }))];
     const runId = await createRun(testDb.db, provider.id, 'full', null);
-    const link = (localId: string, fields: Partial<Link>): Link => ({
-      providerId: provider.id,
-      objectType: 'user',
-      localId,
-      remoteId: null,
-      lastPayloadHash: null,
-      lastPayload: null,
-      status: 'ok',
-      lastError: null,
-      ...fields,
-    });
+    const link = (localId: string, fields: Partial<Link>): Link => makeLink(provider.id, 'user', localId, fields);
     await recordBatch(testDb.db, runId, [link(bob.id, { status: 'failed', lastError: { code: 'ERR_SCIM_BAD_REQUEST' } })], zeroCounts(), []);
 
     const client = await testDb.db.connect();
