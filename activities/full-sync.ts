@@ -69,7 +69,9 @@ function isPermanentForObject(error: unknown): error is ScimflowError {
   return isScimflowError(error) && !error.retryable && !RUN_FATAL.has(error.code);
 }
 
-function errorRecord(error: ScimflowError | { code: string; message: string; mapping?: string | null; path?: string }): Record<string, unknown> {
+function errorRecord(
+  error: ScimflowError | { code: string; message: string; mapping?: string | null; path?: string },
+): Record<string, unknown> {
   return isScimflowError(error) ? error.toJSON() : { ...error };
 }
 
@@ -142,10 +144,18 @@ interface BatchItem<T> {
 }
 
 /** A group's batch item: its payload carries `members` (remote user ids). */
-function groupItem(localId: string, mapped: MapResult<ScimGroup>, members: readonly string[], link: Link | undefined): BatchItem<ScimGroup> {
+function groupItem(
+  localId: string,
+  mapped: MapResult<ScimGroup>,
+  members: readonly string[],
+  link: Link | undefined,
+): BatchItem<ScimGroup> {
   return {
     localId,
-    mapped: mapped.status === 'ok' ? { status: 'ok', payload: { ...mapped.payload, members: members.map((value) => ({ value })) } } : mapped,
+    mapped:
+      mapped.status === 'ok'
+        ? { status: 'ok', payload: { ...mapped.payload, members: members.map((value) => ({ value })) } }
+        : mapped,
     link,
     detail: { members: members.length },
   };
@@ -349,7 +359,8 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
       rec.counts[link?.remoteId ? 'updated' : 'created'] += 1;
       return;
     }
-    const synced = (remoteId: string): Link => newLink(provider, type, localId, { remoteId, lastPayloadHash: hash, lastPayload: payload });
+    const synced = (remoteId: string): Link =>
+      newLink(provider, type, localId, { remoteId, lastPayloadHash: hash, lastPayload: payload });
     try {
       let remoteId = link?.remoteId ?? null;
       let action: 'update' | 'adopt' | 'create' = 'update';
@@ -405,11 +416,18 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
   ): Promise<Map<string, BatchLookupResult<T>>> {
     const known = new Map<string, BatchLookupResult<T>>();
     if (provider.dryRun || refusesBatchLookup.get(provider.id) === provider.configVersion) return known;
-    const unlinked = items.flatMap((item) => (item.mapped.status === 'ok' && !item.link?.remoteId ? [{ localId: item.localId, payload: item.mapped.payload }] : []));
+    const unlinked = items.flatMap((item) =>
+      item.mapped.status === 'ok' && !item.link?.remoteId
+        ? [{ localId: item.localId, payload: item.mapped.payload }]
+        : [],
+    );
     // Even one object gains: its externalId and name go in one request instead of two.
     if (unlinked.length === 0) return known;
     try {
-      const found = await kind.findMany(target, unlinked.map(({ payload }) => kind.keys(payload)));
+      const found = await kind.findMany(
+        target,
+        unlinked.map(({ payload }) => kind.keys(payload)),
+      );
       if (found === undefined) return known;
       for (const [i, { localId }] of unlinked.entries()) known.set(localId, found[i]);
     } catch (error) {
@@ -435,7 +453,17 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     let done = 0;
     let beaten = 0;
     await eachConcurrently(items, provider.concurrency, async (item) => {
-      await syncObject(rec, provider, target, kind, item.localId, item.mapped, item.link, item.detail, known.get(item.localId));
+      await syncObject(
+        rec,
+        provider,
+        target,
+        kind,
+        item.localId,
+        item.mapped,
+        item.link,
+        item.detail,
+        known.get(item.localId),
+      );
       done += 1;
       // Heartbeats are for liveness (timeout: a minute); one per object cost more CPU than a fast target's answer.
       if (performance.now() - beaten >= 1000) {
@@ -460,10 +488,15 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     }
     const mode = provider.deprovision;
     if (provider.dryRun) {
-      rec.event(objectType, localId, mode === 'deactivate' && objectType === 'user' ? 'deactivate' : mode === 'leave' ? 'skip' : 'delete', {
-        ...why,
-        dryRun: true,
-      });
+      rec.event(
+        objectType,
+        localId,
+        mode === 'deactivate' && objectType === 'user' ? 'deactivate' : mode === 'leave' ? 'skip' : 'delete',
+        {
+          ...why,
+          dryRun: true,
+        },
+      );
       return;
     }
     try {
@@ -504,7 +537,13 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
         const scope = await countInScope(db, provider.scope);
         const total = scope.users + (capabilities.groups ? scope.groups : 0);
         await setRunTotal(db, input.runId, total);
-        return { slug: provider.slug, pageSize: provider.pageSize, concurrency: provider.concurrency, groups: capabilities.groups, total };
+        return {
+          slug: provider.slug,
+          pageSize: provider.pageSize,
+          concurrency: provider.concurrency,
+          groups: capabilities.groups,
+          total,
+        };
       });
     },
 
@@ -537,7 +576,12 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
         const provider = await loadProvider(input.providerId);
         const target = targets.get(provider);
         const rows = await loadUsersInRange(db, provider.scope, input.range.after, input.range.last);
-        const links = await getLinks(db, provider.id, 'user', rows.map((row) => row.id));
+        const links = await getLinks(
+          db,
+          provider.id,
+          'user',
+          rows.map((row) => row.id),
+        );
         const mapped = await mapper.mapUsers(
           provider,
           rows.map((row) => ({ user: toMappingUser(row), link: links.get(row.id)?.lastPayload ?? null })),
@@ -571,7 +615,9 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
         );
         const rec = new BatchRecorder(db, writer, input.runId, provider.id);
         try {
-          const items = rows.map((row, i) => groupItem(row.id, mapped[i]!, members.get(row.id) ?? [], links.get(row.id)));
+          const items = rows.map((row, i) =>
+            groupItem(row.id, mapped[i]!, members.get(row.id) ?? [], links.get(row.id)),
+          );
           await syncBatch(rec, provider, target, GROUPS, items);
           rec.counts.processed += rows.length;
         } finally {
@@ -592,7 +638,14 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
       return withFailures(async () => {
         const provider = await loadProvider(input.providerId);
         const target = targets.get(provider);
-        const links = await listOutOfScopeLinks(db, provider.scope, provider.id, input.objectType, input.after, input.limit);
+        const links = await listOutOfScopeLinks(
+          db,
+          provider.scope,
+          provider.id,
+          input.objectType,
+          input.after,
+          input.limit,
+        );
         const rec = new BatchRecorder(db, writer, input.runId, provider.id);
         try {
           for (const link of links) {
@@ -612,7 +665,13 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
      * deprovisioned per the provider's mode. Users are written before groups (so new members exist), and users
      * leave only after their groups dropped them; groups of users who appeared or left are re-sent too.
      */
-    async pushChanges(input: { providerId: string; runId: string; workflowId: string; userIds: string[]; groupIds: string[] }): Promise<RunCounts> {
+    async pushChanges(input: {
+      providerId: string;
+      runId: string;
+      workflowId: string;
+      userIds: string[];
+      groupIds: string[];
+    }): Promise<RunCounts> {
       return withFailures(async () => {
         const provider = await loadProvider(input.providerId);
         await db.query(
@@ -660,14 +719,19 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
         const counts = { ...userRec.counts };
         const { groups: withGroups } = await target.plugin.capabilities(target.ctx);
         if (withGroups) {
-          const appeared = userRec.events.filter((e) => e.action === 'create' || e.action === 'adopt').map((e) => e.localId);
+          const appeared = userRec.events
+            .filter((e) => e.action === 'create' || e.action === 'adopt')
+            .map((e) => e.localId);
           const moved = [...appeared, ...leaving.map((link) => link.localId)];
           const related =
             moved.length === 0
               ? []
-              : (await db.query<{ group_id: string }>('SELECT DISTINCT group_id FROM group_members WHERE user_id = ANY($1::uuid[])', [moved])).rows.map(
-                  (row) => row.group_id,
-                );
+              : (
+                  await db.query<{ group_id: string }>(
+                    'SELECT DISTINCT group_id FROM group_members WHERE user_id = ANY($1::uuid[])',
+                    [moved],
+                  )
+                ).rows.map((row) => row.group_id);
           const groupIds = [...new Set([...input.groupIds, ...related])].sort();
           const groupRows = await loadGroupsByIds(db, provider.scope, groupIds);
           const ids = groupRows.map((row) => row.id);
@@ -681,7 +745,9 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
           );
           const groupRec = new BatchRecorder(db, writer, input.runId, provider.id);
           try {
-            const items = groupRows.map((row, i) => groupItem(row.id, mappedGroups[i]!, members.get(row.id) ?? [], groupLinks.get(row.id)));
+            const items = groupRows.map((row, i) =>
+              groupItem(row.id, mappedGroups[i]!, members.get(row.id) ?? [], groupLinks.get(row.id)),
+            );
             await syncBatch(groupRec, provider, target, GROUPS, items);
             groupRec.counts.processed += groupRows.length;
             const groupsInScope = new Set(ids);
@@ -722,7 +788,11 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     },
 
     /** Closes the run with its final status and returns its counters. */
-    async finishFullSync(input: { runId: string; status: 'succeeded' | 'failed' | 'cancelled'; error: Record<string, unknown> | null }): Promise<RunSummary> {
+    async finishFullSync(input: {
+      runId: string;
+      status: 'succeeded' | 'failed' | 'cancelled';
+      error: Record<string, unknown> | null;
+    }): Promise<RunSummary> {
       return withFailures(() => finishRun(db, input.runId, input.status, input.error));
     },
   };

@@ -24,8 +24,10 @@ export interface PayloadMapper {
 /** The built-in default mappings, run as plain host code. */
 export function createBuiltinMapper(): PayloadMapper {
   return {
-    mapUsers: (_provider, items) => Promise.resolve(items.map(({ user }) => ({ status: 'ok', payload: defaultUserPayload(user) }))),
-    mapGroups: (_provider, items) => Promise.resolve(items.map(({ group }) => ({ status: 'ok', payload: defaultGroupPayload(group) }))),
+    mapUsers: (_provider, items) =>
+      Promise.resolve(items.map(({ user }) => ({ status: 'ok', payload: defaultUserPayload(user) }))),
+    mapGroups: (_provider, items) =>
+      Promise.resolve(items.map(({ group }) => ({ status: 'ok', payload: defaultGroupPayload(group) }))),
   };
 }
 

@@ -21,7 +21,10 @@ describe('payload hashes', () => {
   test('a payload hashes as the SHA-256 of its JSON with sorted keys, as the hashes stored on links were made', () => {
     const payloads = [
       ...variedUsers(500).map((user) => defaultUserPayload(user)),
-      ...variedGroups(100).map((group) => ({ ...defaultGroupPayload(group), members: [{ value: 'r2' }, { value: 'r1' }] })),
+      ...variedGroups(100).map((group) => ({
+        ...defaultGroupPayload(group),
+        members: [{ value: 'r2' }, { value: 'r1' }],
+      })),
     ];
     for (const payload of payloads) {
       assert.equal(canonicalJson(payload), referenceJson(payload));

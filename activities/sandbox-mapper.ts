@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { loadMappingLimits, loadProviderMappings, type Db, type ProviderForSync, type ProviderMapping } from '../db/index.ts';
+import {
+  loadMappingLimits,
+  loadProviderMappings,
+  type Db,
+  type ProviderForSync,
+  type ProviderMapping,
+} from '../db/index.ts';
 import type { ScimGroup } from '../scim/index.ts';
 import type { MappingEngine, MappingLimits } from '../sandbox/index.ts';
 import type { MapResult, PayloadMapper } from './mapper.ts';
@@ -10,14 +16,20 @@ export function mappingSetVersion(
   limits: Record<string, unknown>,
 ): string {
   const ids = [...sets.user, ...sets.group].map((m) => `${m.id}:${m.version}`).sort();
-  return createHash('sha256').update(JSON.stringify([ids, limits])).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(JSON.stringify([ids, limits]))
+    .digest('hex')
+    .slice(0, 32);
 }
 
 /** Maps objects with each provider's stored mappings in the isolated-vm engine (one isolate per provider). */
 export function createSandboxMapper(deps: { db: Db; engine: MappingEngine }): PayloadMapper {
   const { db, engine } = deps;
   const load = async (provider: ProviderForSync) => {
-    const [sets, limits] = await Promise.all([loadProviderMappings(db, provider.id), loadMappingLimits(db, provider.id)]);
+    const [sets, limits] = await Promise.all([
+      loadProviderMappings(db, provider.id),
+      loadMappingLimits(db, provider.id),
+    ]);
     return {
       sets,
       base: {

@@ -27,7 +27,8 @@ export function createTargetPool(
       if (cached && cached.configVersion === provider.configVersion) return cached.target;
       if (cached) void cached.client.close().catch(() => undefined);
       const plugin = plugins.get(provider.plugin);
-      if (!plugin) throw new ScimflowError('ERR_CONFIG', `provider ${provider.slug} uses unknown plugin "${provider.plugin}"`);
+      if (!plugin)
+        throw new ScimflowError('ERR_CONFIG', `provider ${provider.slug} uses unknown plugin "${provider.plugin}"`);
       const parsed = plugin.optionsSchema.safeParse(provider.pluginOptions);
       if (!parsed.success) {
         throw new ScimflowError('ERR_CONFIG', `provider ${provider.slug} has invalid plugin options`, {

@@ -20,7 +20,9 @@ export interface BenchRow {
 }
 
 async function startLoopbackTarget(): Promise<{ url: string; origin: string; child: ChildProcess }> {
-  const child = fork(new URL('./loopback-target.ts', import.meta.url), [], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const child = fork(new URL('./loopback-target.ts', import.meta.url), [], {
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
   let buffer = '';
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -40,7 +42,11 @@ async function call(origin: string, method: string, path: string): Promise<unkno
 }
 
 /** Replays `requests` with `concurrency` in flight over a keep-alive pool; returns elapsed ms. */
-async function replay(origin: string, requests: ReadonlyArray<{ method: string; path: string; body: string }>, concurrency: number): Promise<number> {
+async function replay(
+  origin: string,
+  requests: ReadonlyArray<{ method: string; path: string; body: string }>,
+  concurrency: number,
+): Promise<number> {
   const pool = new Pool(origin, { connections: concurrency });
   const started = performance.now();
   let next = 0;
@@ -51,7 +57,11 @@ async function replay(origin: string, requests: ReadonlyArray<{ method: string; 
         const response = await pool.request({
           method: request.method,
           path: `/scim/v2${request.path}`,
-          headers: { 'content-type': 'application/scim+json', accept: 'application/scim+json', authorization: 'Bearer bench' },
+          headers: {
+            'content-type': 'application/scim+json',
+            accept: 'application/scim+json',
+            authorization: 'Bearer bench',
+          },
           ...(request.body ? { body: request.body } : {}),
         });
         await response.body.text();
@@ -66,29 +76,40 @@ async function replay(origin: string, requests: ReadonlyArray<{ method: string; 
 /** Prints where a workflow's time went: per activity type, total schedule-to-start and start-to-close. */
 async function traceActivities(client: Client, workflowId: string): Promise<void> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const ms = (t: unknown) => Number((t as { seconds: { toString(): string } }).seconds.toString()) * 1000 + ((t as { nanos?: number }).nanos ?? 0) / 1e6;
+  const ms = (t: unknown) =>
+    Number((t as { seconds: { toString(): string } }).seconds.toString()) * 1000 +
+    ((t as { nanos?: number }).nanos ?? 0) / 1e6;
   const scheduled = new Map<string, { type: string; at: number }>();
   const started = new Map<string, number>();
   const totals = new Map<string, { n: number; wait: number; run: number }>();
   for (const e of history.events ?? []) {
     const at = ms(e.eventTime);
-    if (e.activityTaskScheduledEventAttributes) scheduled.set(String(e.eventId), { type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '?', at });
-    if (e.activityTaskStartedEventAttributes) started.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), at);
+    if (e.activityTaskScheduledEventAttributes)
+      scheduled.set(String(e.eventId), { type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '?', at });
+    if (e.activityTaskStartedEventAttributes)
+      started.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), at);
     if (e.activityTaskCompletedEventAttributes) {
       const id = String(e.activityTaskCompletedEventAttributes.scheduledEventId);
       const s = scheduled.get(id)!;
       const st = started.get(id) ?? s.at;
       const t = totals.get(s.type) ?? { n: 0, wait: 0, run: 0 };
-      t.n += 1; t.wait += st - s.at; t.run += at - st;
+      t.n += 1;
+      t.wait += st - s.at;
+      t.run += at - st;
       totals.set(s.type, t);
     }
   }
-  for (const [type, t] of totals) console.log(`${type}: n=${t.n} avg wait ${(t.wait / t.n).toFixed(1)} ms, avg run ${(t.run / t.n).toFixed(1)} ms`);
+  for (const [type, t] of totals)
+    console.log(`${type}: n=${t.n} avg wait ${(t.wait / t.n).toFixed(1)} ms, avg run ${(t.run / t.n).toFixed(1)} ms`);
 }
 
 /** The parts of a V8 CPU profile (`Profiler.stop`) the summary reads. */
 interface CpuProfile {
-  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }>;
+  nodes: Array<{
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+    children?: number[];
+  }>;
   samples?: number[];
   timeDeltas?: number[];
 }
@@ -120,9 +141,12 @@ function printProfile(profile: CpuProfile, file: string): void {
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
   // A sample's time is the gap to the next one.
-  for (let i = 0; i < samples.length; i += 1) selfUs.set(samples[i]!, (selfUs.get(samples[i]!) ?? 0) + (deltas[i + 1] ?? 0));
+  for (let i = 0; i < samples.length; i += 1)
+    selfUs.set(samples[i]!, (selfUs.get(samples[i]!) ?? 0) + (deltas[i + 1] ?? 0));
   const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
-  const idle = [...selfUs].filter(([id]) => byId.get(id)?.callFrame.functionName === '(idle)').reduce((a, [, us]) => a + us, 0);
+  const idle = [...selfUs]
+    .filter(([id]) => byId.get(id)?.callFrame.functionName === '(idle)')
+    .reduce((a, [, us]) => a + us, 0);
   const root = new URL('..', import.meta.url).href;
   const local = (url: string): string => (url.startsWith(root) ? url.slice(root.length) : url);
   // A project folder, a package, a Node built-in module, or V8's own buckets such as (garbage collector).
@@ -139,14 +163,17 @@ function printProfile(profile: CpuProfile, file: string): void {
   for (const [id, us] of selfUs) {
     const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
     if (functionName === '(idle)') continue;
-    const name = `${functionName || '(anonymous)'} ${url ? `${local(url).replace(/^node_modules\//, '')}:${lineNumber + 1}` : ''}`.trim();
+    const name =
+      `${functionName || '(anonymous)'} ${url ? `${local(url).replace(/^node_modules\//, '')}:${lineNumber + 1}` : ''}`.trim();
     fns.set(name, (fns.get(name) ?? 0) + us);
     const place = where(functionName, url);
     places.set(place, (places.get(place) ?? 0) + us);
   }
   const busy = total - idle;
   const pct = (us: number) => `${((100 * us) / busy).toFixed(1).padStart(5)}%`;
-  console.log(`\nCPU profile of the first full sync (${file}): ${(total / 1e6).toFixed(2)} s, busy ${(busy / 1e6).toFixed(2)} s; shares of busy time`);
+  console.log(
+    `\nCPU profile of the first full sync (${file}): ${(total / 1e6).toFixed(2)} s, busy ${(busy / 1e6).toFixed(2)} s; shares of busy time`,
+  );
   console.log('top self time by function:');
   for (const [name, us] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`  ${pct(us)}  ${name}`);
   console.log('self time by place:');
@@ -157,7 +184,9 @@ function printProfile(profile: CpuProfile, file: string): void {
  * Runs the benchmark and returns its table rows. `BENCH_PROFILE=<file>` profiles the first full sync (see
  * {@link profiled}); `BENCH_TRACE=1` prints each activity type's average wait and run time.
  */
-export async function runFullSyncBench(options: { users?: number; groups?: number; concurrency?: number; pageSize?: number } = {}): Promise<BenchRow[]> {
+export async function runFullSyncBench(
+  options: { users?: number; groups?: number; concurrency?: number; pageSize?: number } = {},
+): Promise<BenchRow[]> {
   const users = options.users ?? 10_000;
   const groups = options.groups ?? 500;
   const concurrency = options.concurrency ?? 8;
@@ -172,7 +201,9 @@ export async function runFullSyncBench(options: { users?: number; groups?: numbe
          FROM generate_series(1, $1) AS n`,
       [users],
     );
-    await testDb.db.query(`INSERT INTO groups (name) SELECT 'bench-group-' || g FROM generate_series(1, $1) AS g`, [groups]);
+    await testDb.db.query(`INSERT INTO groups (name) SELECT 'bench-group-' || g FROM generate_series(1, $1) AS g`, [
+      groups,
+    ]);
     await testDb.db.query(
       `INSERT INTO group_members (group_id, user_id)
        SELECT g.id, u.id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM users) u
@@ -199,12 +230,23 @@ export async function runFullSyncBench(options: { users?: number; groups?: numbe
     const engineMs = performance.now() - started;
     if (process.env['BENCH_TRACE']) await traceActivities(engine.client, first.workflowId);
     if (first.report.failed > 0) {
-      const { rows } = await testDb.db.query(`SELECT object_type, detail FROM sync_events WHERE run_id = $1 AND action = 'fail' LIMIT 3`, [first.runId]);
+      const { rows } = await testDb.db.query(
+        `SELECT object_type, detail FROM sync_events WHERE run_id = $1 AND action = 'fail' LIMIT 3`,
+        [first.runId],
+      );
       console.error('failures of the first sync:', JSON.stringify(rows, null, 1));
     }
-    const recorded = (await call(target.origin, 'GET', '/_log')) as Array<{ method: string; path: string; body: string }>;
+    const recorded = (await call(target.origin, 'GET', '/_log')) as Array<{
+      method: string;
+      path: string;
+      body: string;
+    }>;
     await call(target.origin, 'POST', '/_record?on=0');
-    const firstStats = (await call(target.origin, 'GET', '/_stats')) as { writes: number; users: number; groups: number };
+    const firstStats = (await call(target.origin, 'GET', '/_stats')) as {
+      writes: number;
+      users: number;
+      groups: number;
+    };
 
     started = performance.now();
     const second = await engine.fullSync(provider);
@@ -213,7 +255,9 @@ export async function runFullSyncBench(options: { users?: number; groups?: numbe
 
     await call(target.origin, 'POST', '/_reset');
     // Discovery happens once per provider in scimflow; the replay skips it as well as our own control endpoints.
-    const replayed = recorded.filter((r) => !r.path.startsWith('/ServiceProviderConfig') && !r.path.startsWith('/ResourceTypes'));
+    const replayed = recorded.filter(
+      (r) => !r.path.startsWith('/ServiceProviderConfig') && !r.path.startsWith('/ResourceTypes'),
+    );
     const plainMs = await replay(target.origin, replayed, concurrency);
     const plainStats = (await call(target.origin, 'GET', '/_stats')) as { users: number; groups: number };
 
@@ -222,12 +266,24 @@ export async function runFullSyncBench(options: { users?: number; groups?: numbe
     const byMethod = new Map<string, number>();
     for (const r of replayed) byMethod.set(r.method, (byMethod.get(r.method) ?? 0) + 1);
     return [
-      { variant: 'directory', value: `${users} users in ${groups} groups, concurrency ${concurrency}, batch ${pageSize}` },
+      {
+        variant: 'directory',
+        value: `${users} users in ${groups} groups, concurrency ${concurrency}, batch ${pageSize}`,
+      },
       { variant: 'requests per run', value: [...byMethod].map(([m, n]) => `${m} ${n}`).join(', ') },
-      { variant: 'scimflow first full sync', value: `${(engineMs / 1000).toFixed(2)} s, ${engineRate.toFixed(0)} users/s (created ${first.report.created}, failed ${first.report.failed}; target holds ${firstStats.users} users, ${firstStats.groups} groups)` },
-      { variant: 'plain HTTP client, same requests', value: `${(plainMs / 1000).toFixed(2)} s, ${plainRate.toFixed(0)} users/s (target holds ${plainStats.users} users, ${plainStats.groups} groups)` },
+      {
+        variant: 'scimflow first full sync',
+        value: `${(engineMs / 1000).toFixed(2)} s, ${engineRate.toFixed(0)} users/s (created ${first.report.created}, failed ${first.report.failed}; target holds ${firstStats.users} users, ${firstStats.groups} groups)`,
+      },
+      {
+        variant: 'plain HTTP client, same requests',
+        value: `${(plainMs / 1000).toFixed(2)} s, ${plainRate.toFixed(0)} users/s (target holds ${plainStats.users} users, ${plainStats.groups} groups)`,
+      },
       { variant: 'ratio scimflow / plain', value: (engineRate / plainRate).toFixed(2) },
-      { variant: 'second full sync, no changes', value: `${(secondMs / 1000).toFixed(2)} s, ${secondStats.writes - firstStats.writes} writes, unchanged ${second.report.unchanged}` },
+      {
+        variant: 'second full sync, no changes',
+        value: `${(secondMs / 1000).toFixed(2)} s, ${secondStats.writes - firstStats.writes} writes, unchanged ${second.report.unchanged}`,
+      },
     ];
   } finally {
     target.child.kill();

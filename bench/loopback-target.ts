@@ -9,7 +9,12 @@ type Resource = Record<string, unknown> & { id: string };
 
 const users = new Map<string, Resource>();
 const groups = new Map<string, Resource>();
-const index = { userName: new Map<string, string>(), userExt: new Map<string, string>(), groupName: new Map<string, string>(), groupExt: new Map<string, string>() };
+const index = {
+  userName: new Map<string, string>(),
+  userExt: new Map<string, string>(),
+  groupName: new Map<string, string>(),
+  groupExt: new Map<string, string>(),
+};
 let writes = 0;
 const recording: Array<{ method: string; path: string; body: string }> = [];
 let record = false;
@@ -28,8 +33,20 @@ const RESOURCE_TYPES = {
   schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'],
   totalResults: 2,
   Resources: [
-    { schemas: ['urn:ietf:params:scim:schemas:core:2.0:ResourceType'], id: 'User', name: 'User', endpoint: '/Users', schema: 'urn:ietf:params:scim:schemas:core:2.0:User' },
-    { schemas: ['urn:ietf:params:scim:schemas:core:2.0:ResourceType'], id: 'Group', name: 'Group', endpoint: '/Groups', schema: 'urn:ietf:params:scim:schemas:core:2.0:Group' },
+    {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:ResourceType'],
+      id: 'User',
+      name: 'User',
+      endpoint: '/Users',
+      schema: 'urn:ietf:params:scim:schemas:core:2.0:User',
+    },
+    {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:ResourceType'],
+      id: 'Group',
+      name: 'Group',
+      endpoint: '/Groups',
+      schema: 'urn:ietf:params:scim:schemas:core:2.0:Group',
+    },
   ],
 };
 
@@ -40,11 +57,22 @@ function send(res: ServerResponse, status: number, body?: unknown): void {
 }
 
 function list(items: Resource[]): unknown {
-  return { schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'], totalResults: items.length, startIndex: 1, itemsPerPage: items.length, Resources: items };
+  return {
+    schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'],
+    totalResults: items.length,
+    startIndex: 1,
+    itemsPerPage: items.length,
+    Resources: items,
+  };
 }
 
 /** Answers `attr eq "v"` filters, alone or joined with `or`; any other filter lists everything. */
-function filtered(store: Map<string, Resource>, byName: Map<string, string>, byExt: Map<string, string>, filter: string): Resource[] {
+function filtered(
+  store: Map<string, Resource>,
+  byName: Map<string, string>,
+  byExt: Map<string, string>,
+  filter: string,
+): Resource[] {
   const clause = /^(\w+) eq "((?:[^"\\]|\\.)*)"(?: or |$)/;
   if (filter === '') return [...store.values()];
   const ids = new Set<string>();
@@ -75,12 +103,16 @@ function put(kind: 'Users' | 'Groups', resource: Resource): void {
   }
   store.set(resource.id, resource);
   byName.set(String(resource[nameAttr]).toLowerCase(), resource.id);
-  if (typeof resource['externalId'] === 'string' && resource['externalId'] !== '') byExt.set(resource['externalId'], resource.id);
+  if (typeof resource['externalId'] === 'string' && resource['externalId'] !== '')
+    byExt.set(resource['externalId'], resource.id);
 }
 
 function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
   const url = new URL(req.url ?? '/', 'http://x');
-  const parts = url.pathname.replace(/^\/scim\/v2/, '').split('/').filter(Boolean);
+  const parts = url.pathname
+    .replace(/^\/scim\/v2/, '')
+    .split('/')
+    .filter(Boolean);
   const method = req.method ?? 'GET';
   if (parts[0] === 'ServiceProviderConfig') return send(res, 200, SPC);
   if (parts[0] === 'ResourceTypes') return send(res, 200, RESOURCE_TYPES);
@@ -105,9 +137,11 @@ function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
   const id = parts[1] ? decodeURIComponent(parts[1]) : undefined;
   const body = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
   if (method !== 'GET') writes += 1;
-  if (method === 'GET' && !id) return send(res, 200, list(filtered(store, byName, byExt, url.searchParams.get('filter') ?? '')));
+  if (method === 'GET' && !id)
+    return send(res, 200, list(filtered(store, byName, byExt, url.searchParams.get('filter') ?? '')));
   if (method === 'POST' && !id) {
-    if (byName.has(String(body[nameAttr]).toLowerCase())) return send(res, 409, { status: '409', scimType: 'uniqueness', detail: 'exists' });
+    if (byName.has(String(body[nameAttr]).toLowerCase()))
+      return send(res, 409, { status: '409', scimType: 'uniqueness', detail: 'exists' });
     const resource = { ...body, id: randomUUID() };
     put(kind, resource);
     return send(res, 201, resource);
@@ -127,10 +161,13 @@ function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
   }
   if (method === 'PATCH') {
     const resource: Resource = { ...existing };
-    const members = new Map(((resource['members'] as Array<{ value: string }> | undefined) ?? []).map((m) => [m.value, m]));
+    const members = new Map(
+      ((resource['members'] as Array<{ value: string }> | undefined) ?? []).map((m) => [m.value, m]),
+    );
     for (const op of (body['Operations'] as Array<{ op: string; path?: string; value?: unknown }>) ?? []) {
       const kindOfOp = op.op.toLowerCase();
-      if (op.path === 'members' && kindOfOp === 'add') for (const m of op.value as Array<{ value: string }>) members.set(m.value, m);
+      if (op.path === 'members' && kindOfOp === 'add')
+        for (const m of op.value as Array<{ value: string }>) members.set(m.value, m);
       else if (op.path?.startsWith('members[') && kindOfOp === 'remove') {
         const value = /value eq "([^"]+)"/.exec(op.path)?.[1];
         if (value) members.delete(value);

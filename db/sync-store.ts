@@ -119,7 +119,12 @@ export async function listScopeIds(
 }
 
 /** In-scope users that also meet `condition` (over `u`, with `extra` as `$2`, `$3`, …), in id order. */
-async function selectUsers(q: Queryable, scope: ProviderScope, condition: string, extra: unknown[]): Promise<SyncUserRow[]> {
+async function selectUsers(
+  q: Queryable,
+  scope: ProviderScope,
+  condition: string,
+  extra: unknown[],
+): Promise<SyncUserRow[]> {
   const { rows } = await q.query<SyncUserRow>(
     `SELECT u.id, u.username, u.display_name, u.email, u.given_name, u.family_name, u.active, u.kind, u.attributes
        FROM users u WHERE ${USER_SCOPE} AND ${condition} ORDER BY u.id`,
@@ -129,7 +134,12 @@ async function selectUsers(q: Queryable, scope: ProviderScope, condition: string
 }
 
 /** In-scope groups that also meet `condition` (over `g`, with `extra` as `$2`, `$3`, …), in id order. */
-async function selectGroups(q: Queryable, scope: ProviderScope, condition: string, extra: unknown[]): Promise<SyncGroupRow[]> {
+async function selectGroups(
+  q: Queryable,
+  scope: ProviderScope,
+  condition: string,
+  extra: unknown[],
+): Promise<SyncGroupRow[]> {
   const { rows } = await q.query<SyncGroupRow>(
     `SELECT g.id, g.name, g.attributes FROM groups g WHERE ${GROUP_SCOPE} AND ${condition} ORDER BY g.id`,
     [JSON.stringify(scope), ...extra],
@@ -138,22 +148,40 @@ async function selectGroups(q: Queryable, scope: ProviderScope, condition: strin
 }
 
 /** In-scope users with `after < id <= last`. */
-export function loadUsersInRange(q: Queryable, scope: ProviderScope, after: string | null, last: string): Promise<SyncUserRow[]> {
+export function loadUsersInRange(
+  q: Queryable,
+  scope: ProviderScope,
+  after: string | null,
+  last: string,
+): Promise<SyncUserRow[]> {
   return selectUsers(q, scope, '($2::uuid IS NULL OR u.id > $2) AND u.id <= $3', [after, last]);
 }
 
 /** In-scope groups with `after < id <= last`. */
-export function loadGroupsInRange(q: Queryable, scope: ProviderScope, after: string | null, last: string): Promise<SyncGroupRow[]> {
+export function loadGroupsInRange(
+  q: Queryable,
+  scope: ProviderScope,
+  after: string | null,
+  last: string,
+): Promise<SyncGroupRow[]> {
   return selectGroups(q, scope, '($2::uuid IS NULL OR g.id > $2) AND g.id <= $3', [after, last]);
 }
 
 /** The in-scope users among `ids`, in id order, in one query; ids out of scope or no longer in the directory are left out. */
-export async function loadUsersByIds(q: Queryable, scope: ProviderScope, ids: readonly string[]): Promise<SyncUserRow[]> {
+export async function loadUsersByIds(
+  q: Queryable,
+  scope: ProviderScope,
+  ids: readonly string[],
+): Promise<SyncUserRow[]> {
   return ids.length === 0 ? [] : selectUsers(q, scope, 'u.id = ANY($2::uuid[])', [ids]);
 }
 
 /** The in-scope groups among `ids`, in id order, in one query; ids out of scope or no longer in the directory are left out. */
-export async function loadGroupsByIds(q: Queryable, scope: ProviderScope, ids: readonly string[]): Promise<SyncGroupRow[]> {
+export async function loadGroupsByIds(
+  q: Queryable,
+  scope: ProviderScope,
+  ids: readonly string[],
+): Promise<SyncGroupRow[]> {
   return ids.length === 0 ? [] : selectGroups(q, scope, 'g.id = ANY($2::uuid[])', [ids]);
 }
 
@@ -180,7 +208,12 @@ export async function memberRemoteIds(
 }
 
 /** A link with nothing pushed yet (no remote object or payload, status ok), with `fields` over it. */
-export function makeLink(providerId: string, objectType: ObjectType, localId: string, fields: Partial<Link> = {}): Link {
+export function makeLink(
+  providerId: string,
+  objectType: ObjectType,
+  localId: string,
+  fields: Partial<Link> = {},
+): Link {
   return {
     providerId,
     objectType,
@@ -219,7 +252,12 @@ function toLink(row: LinkRow): Link {
 }
 
 /** The links of the given local objects, by local id. */
-export async function getLinks(q: Queryable, providerId: string, objectType: ObjectType, localIds: readonly string[]): Promise<Map<string, Link>> {
+export async function getLinks(
+  q: Queryable,
+  providerId: string,
+  objectType: ObjectType,
+  localIds: readonly string[],
+): Promise<Map<string, Link>> {
   if (localIds.length === 0) return new Map();
   const { rows } = await q.query<LinkRow>(
     `SELECT * FROM provider_links WHERE provider_id = $1 AND object_type = $2 AND local_id = ANY($3::uuid[])`,
@@ -261,7 +299,9 @@ function insertEvents(param: string): string {
 }
 
 function eventsJson(events: readonly SyncEvent[]): string {
-  return JSON.stringify(events.map((e) => ({ object_type: e.objectType, local_id: e.localId, action: e.action, detail: e.detail ?? null })));
+  return JSON.stringify(
+    events.map((e) => ({ object_type: e.objectType, local_id: e.localId, action: e.action, detail: e.detail ?? null })),
+  );
 }
 
 // Adds `$2` … `$7` to the counters of run `$1`.
@@ -279,13 +319,17 @@ export async function saveLinks(q: Queryable, links: readonly Link[]): Promise<v
 }
 
 /** Removes links. */
-export async function deleteLinks(q: Queryable, providerId: string, objectType: ObjectType, localIds: readonly string[]): Promise<void> {
+export async function deleteLinks(
+  q: Queryable,
+  providerId: string,
+  objectType: ObjectType,
+  localIds: readonly string[],
+): Promise<void> {
   if (localIds.length === 0) return;
-  await q.query(`DELETE FROM provider_links WHERE provider_id = $1 AND object_type = $2 AND local_id = ANY($3::uuid[])`, [
-    providerId,
-    objectType,
-    localIds,
-  ]);
+  await q.query(
+    `DELETE FROM provider_links WHERE provider_id = $1 AND object_type = $2 AND local_id = ANY($3::uuid[])`,
+    [providerId, objectType, localIds],
+  );
 }
 
 /** Those of `ids` that are groups in the directory, whatever the scope. */
@@ -337,7 +381,12 @@ export async function countOutOfScopeRemote(q: Queryable, scope: ProviderScope, 
 }
 
 /** Opens a run and returns its id. */
-export async function createRun(q: Queryable, providerId: string, kind: 'full' | 'incremental', workflowId: string | null): Promise<string> {
+export async function createRun(
+  q: Queryable,
+  providerId: string,
+  kind: 'full' | 'incremental',
+  workflowId: string | null,
+): Promise<string> {
   const { rows } = await q.query<{ id: string }>(
     `INSERT INTO sync_runs (provider_id, kind, workflow_id) VALUES ($1, $2, $3) RETURNING id`,
     [providerId, kind, workflowId],
@@ -354,7 +403,12 @@ export async function setRunTotal(q: Queryable, runId: string, total: number): P
  * Appends a batch's events and adds to its run's counters, atomically when `q` is a transaction client. The counter
  * update comes last: every batch of a run updates the same row, so its lock is held only until the commit.
  */
-export async function recordProgress(q: Queryable, runId: string, counts: RunCounts, events: readonly SyncEvent[]): Promise<void> {
+export async function recordProgress(
+  q: Queryable,
+  runId: string,
+  counts: RunCounts,
+  events: readonly SyncEvent[],
+): Promise<void> {
   if (events.length > 0) await q.query(insertEvents('$2'), [runId, eventsJson(events)]);
   await q.query(ADD_COUNTS, countParams(runId, counts));
 }
@@ -363,7 +417,13 @@ export async function recordProgress(q: Queryable, runId: string, counts: RunCou
  * Writes a batch's links, appends its events and adds to its run's counters in one statement (atomic as a
  * transaction, in one round trip instead of five). Each link may appear once.
  */
-export async function recordBatch(q: Queryable, runId: string, links: readonly Link[], counts: RunCounts, events: readonly SyncEvent[]): Promise<void> {
+export async function recordBatch(
+  q: Queryable,
+  runId: string,
+  links: readonly Link[],
+  counts: RunCounts,
+  events: readonly SyncEvent[],
+): Promise<void> {
   await q.query(
     `WITH links AS (${upsertLinks('$8')}), events AS (${insertEvents('$9')})
      ${ADD_COUNTS}`,

@@ -98,7 +98,12 @@ export interface ProvisioningPlugin<Options = unknown> {
    * was last sent, or the remote resource as found on adoption; the plugin sends only the difference when it can
    * (PATCH add/remove chunked to `maxMembersPerRequest`), and a full PUT when it must.
    */
-  updateGroup(ctx: PluginContext<Options>, remoteId: string, group: ScimGroup, previous: ScimGroup | null): Promise<void>;
+  updateGroup(
+    ctx: PluginContext<Options>,
+    remoteId: string,
+    group: ScimGroup,
+    previous: ScimGroup | null,
+  ): Promise<void>;
   /** Deletes the remote group; a 404 counts as success. */
   deleteGroup(ctx: PluginContext<Options>, remoteId: string): Promise<void>;
 }

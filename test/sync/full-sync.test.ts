@@ -13,7 +13,12 @@ import {
   type ProviderView,
 } from '../../db/index.ts';
 import { stableUid } from '../../activities/index.ts';
-import { createScim2Plugin, type PluginRegistry, type ProvisioningPlugin, type Scim2Options } from '../../plugins/index.ts';
+import {
+  createScim2Plugin,
+  type PluginRegistry,
+  type ProvisioningPlugin,
+  type Scim2Options,
+} from '../../plugins/index.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { startTestEngine } from '../support/engine.ts';
 import { testProviderInput } from '../support/providers.ts';
@@ -59,7 +64,11 @@ function historyText(value: unknown, out: string[] = []): string {
 }
 
 /** A fresh database, a worker on it, and a SCIMMY target: one per test, so tests cannot see each other. */
-async function world(t: TestContext, targetOptions: Parameters<typeof startScimTarget>[0] = {}, plugins?: PluginRegistry) {
+async function world(
+  t: TestContext,
+  targetOptions: Parameters<typeof startScimTarget>[0] = {},
+  plugins?: PluginRegistry,
+) {
   const testDb = await createTestDatabase();
   const engine = await startTestEngine({ db: testDb.db, ...(plugins ? { plugins } : {}) });
   const target = await startScimTarget(targetOptions);
@@ -92,7 +101,10 @@ describe('full sync into a SCIMMY server', () => {
     assert.equal(alice.displayName, 'User 5');
     assert.deepEqual(alice.name, { formatted: 'User 5', givenName: 'User', familyName: 'Number 5' });
     assert.equal(alice.active, true);
-    assert.deepEqual(alice.emails?.map((e) => [e.value, e.primary]), [['user5@example.test', true]]);
+    assert.deepEqual(
+      alice.emails?.map((e) => [e.value, e.primary]),
+      [['user5@example.test', true]],
+    );
 
     const remoteGroups = await target.groups();
     assert.equal(remoteGroups.length, 4);
@@ -101,7 +113,10 @@ describe('full sync into a SCIMMY server', () => {
       const remote = remoteGroups.find((rg) => rg.displayName === `group-${g}`);
       assert.ok(remote, `group-${g} exists on the target`);
       assert.equal(remote.externalId, stableUid(group.id));
-      const expected = users.filter((_, i) => i % 4 === g).map((u) => idByUserName.get(u.username)).sort();
+      const expected = users
+        .filter((_, i) => i % 4 === g)
+        .map((u) => idByUserName.get(u.username))
+        .sort();
       assert.deepEqual(remote.members?.map((m) => m.value).sort(), expected);
     }
 
@@ -145,7 +160,10 @@ describe('full sync into a SCIMMY server', () => {
     assert.equal(writes.length, 1);
     assert.equal(writes[0]!.method, 'PATCH');
     const operations = (writes[0]!.body as { Operations: Array<{ op: string; path?: string }> }).Operations;
-    assert.ok(operations.every((op) => op.op.toLowerCase() === 'remove'), JSON.stringify(operations));
+    assert.ok(
+      operations.every((op) => op.op.toLowerCase() === 'remove'),
+      JSON.stringify(operations),
+    );
     const remoteUsers = await target.users();
     const removedId = remoteUsers.find((u) => u.userName === users[2]!.username)?.id;
     const group = (await target.groups())[0]!;
@@ -164,7 +182,10 @@ describe('full sync into a SCIMMY server', () => {
     await engine.fullSync(provider);
 
     const writes = (await target.requests()).filter((r) => r.method !== 'GET');
-    assert.deepEqual(writes.map((w) => w.method), ['PATCH']);
+    assert.deepEqual(
+      writes.map((w) => w.method),
+      ['PATCH'],
+    );
     const remoteId = (await target.users()).find((u) => u.userName === users[1]!.username)?.id;
     const group = (await target.groups()).find((g) => g.displayName === 'group-0')!;
     assert.ok(group.members?.some((m) => m.value === remoteId));
@@ -221,8 +242,14 @@ describe('full sync into a SCIMMY server', () => {
     assert.equal(adopted[0]!.displayName, 'User 1');
     assert.equal(report.created, 4, '3 users and 1 group were created');
     assert.equal(report.updated, 1, 'the existing user was adopted and updated');
-    const { rows } = await testDb.db.query<{ action: string }>('SELECT action FROM sync_events WHERE run_id = $1 AND local_id = $2', [runId, users[1]!.id]);
-    assert.deepEqual(rows.map((r) => r.action), ['adopt']);
+    const { rows } = await testDb.db.query<{ action: string }>(
+      'SELECT action FROM sync_events WHERE run_id = $1 AND local_id = $2',
+      [runId, users[1]!.id],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.action),
+      ['adopt'],
+    );
   });
 
   /**
@@ -232,7 +259,11 @@ describe('full sync into a SCIMMY server', () => {
   async function syncAdoptingTwo(w: Awaited<ReturnType<typeof world>>) {
     const { testDb, engine, target, newProvider } = w;
     const { users } = await seedDirectory(testDb, 6, 1);
-    const byExternalId = await target.seedUser({ userName: 'someone.else@example.test', externalId: stableUid(users[2]!.id), active: true });
+    const byExternalId = await target.seedUser({
+      userName: 'someone.else@example.test',
+      externalId: stableUid(users[2]!.id),
+      active: true,
+    });
     const byUserName = await target.seedUser({ userName: users[4]!.username, displayName: 'Stale name', active: true });
     const provider = await newProvider();
 
@@ -245,7 +276,10 @@ describe('full sync into a SCIMMY server', () => {
     assert.equal(remoteUsers.find((u) => u.id === byUserName.id)?.displayName, 'User 4');
     assert.equal(report.created, 5, '4 users and the group');
     assert.equal(report.updated, 2);
-    const { rows } = await testDb.db.query<{ local_id: string }>(`SELECT local_id FROM sync_events WHERE run_id = $1 AND action = 'adopt'`, [runId]);
+    const { rows } = await testDb.db.query<{ local_id: string }>(
+      `SELECT local_id FROM sync_events WHERE run_id = $1 AND action = 'adopt'`,
+      [runId],
+    );
     assert.deepEqual(rows.map((r) => r.local_id).sort(), [users[2]!.id, users[4]!.id].sort());
     return (await target.requests()).filter((r) => r.method === 'GET' && r.path === '/Users');
   }
@@ -277,7 +311,12 @@ describe('full sync into a SCIMMY server', () => {
       method: 'GET',
       pathPrefix: '/Users',
       status: 400,
-      body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '400', scimType: 'invalidFilter', detail: 'or is not supported' },
+      body: {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'],
+        status: '400',
+        scimType: 'invalidFilter',
+        detail: 'or is not supported',
+      },
     });
     // One batch of users, so a second batch cannot have sent its combined filter before the refusal came back.
     const provider = await newProvider({ pageSize: 20 });
@@ -288,11 +327,19 @@ describe('full sync into a SCIMMY server', () => {
     assert.equal(report.failed, 0);
     const lookups = (await target.requests()).filter((r) => r.method === 'GET' && r.path === '/Users');
     const combined = lookups.filter((r) => String(r.query['filter']).includes(' or '));
-    assert.deepEqual(combined.map((r) => r.status), [400], 'the combined filter is tried once, and not again after its refusal');
+    assert.deepEqual(
+      combined.map((r) => r.status),
+      [400],
+      'the combined filter is tried once, and not again after its refusal',
+    );
     assert.ok(lookups.length > 10, `each user was then looked up alone (${lookups.length} lookups)`);
     const remoteUsers = await target.users();
     assert.equal(remoteUsers.length, 10, 'no duplicates');
-    assert.equal(remoteUsers.filter((u) => u.userName === users[8]!.username)[0]?.id, existing.id, 'the existing user was adopted');
+    assert.equal(
+      remoteUsers.filter((u) => u.userName === users[8]!.username)[0]?.id,
+      existing.id,
+      'the existing user was adopted',
+    );
     assert.equal(report.created, 10, '9 users and the group');
     assert.equal(report.updated, 1);
   });
@@ -300,7 +347,12 @@ describe('full sync into a SCIMMY server', () => {
   test('a batch retried after a 500 creates each of its users exactly once', async (t) => {
     const { testDb, engine, target, newProvider } = await world(t);
     const { users } = await seedDirectory(testDb, 12, 1);
-    await target.failNext({ method: 'POST', pathPrefix: '/Users', match: { userName: users[5]!.username }, status: 500 });
+    await target.failNext({
+      method: 'POST',
+      pathPrefix: '/Users',
+      match: { userName: users[5]!.username },
+      status: 500,
+    });
     const provider = await newProvider({ pageSize: 20 });
 
     const { report } = await engine.fullSync(provider);
@@ -308,7 +360,11 @@ describe('full sync into a SCIMMY server', () => {
     assert.equal(report.status, 'succeeded');
     assert.equal(report.failed, 0);
     const posts = (await target.requests()).filter((r) => r.method === 'POST' && r.path === '/Users');
-    assert.deepEqual(posts.map((r) => r.status).sort(), [...Array<number>(12).fill(201), 500], 'the users created before the 500 were not sent again');
+    assert.deepEqual(
+      posts.map((r) => r.status).sort(),
+      [...Array<number>(12).fill(201), 500],
+      'the users created before the 500 were not sent again',
+    );
     assert.equal((await target.users()).length, 12);
     assert.equal(report.created, 13, '12 users and the group');
   });
@@ -321,7 +377,12 @@ describe('full sync into a SCIMMY server', () => {
       pathPrefix: '/Users',
       match: { userName: users[4]!.username },
       status: 400,
-      body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '400', scimType: 'invalidValue', detail: 'title is required' },
+      body: {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'],
+        status: '400',
+        scimType: 'invalidValue',
+        detail: 'title is required',
+      },
       times: 100,
     });
     const provider = await newProvider();
@@ -332,10 +393,13 @@ describe('full sync into a SCIMMY server', () => {
     assert.equal(report.failed, 1);
     assert.equal(report.created, 9, '8 users and the group');
     assert.equal((await target.users()).length, 8);
-    const { rows } = await testDb.db.query<{ status: string; last_error: { code: string; details: { detail?: string } } }>(
-      `SELECT status, last_error FROM provider_links WHERE provider_id = $1 AND local_id = $2`,
-      [provider.id, users[4]!.id],
-    );
+    const { rows } = await testDb.db.query<{
+      status: string;
+      last_error: { code: string; details: { detail?: string } };
+    }>(`SELECT status, last_error FROM provider_links WHERE provider_id = $1 AND local_id = $2`, [
+      provider.id,
+      users[4]!.id,
+    ]);
     assert.equal(rows[0]?.status, 'failed');
     assert.equal(rows[0]?.last_error.code, 'ERR_SCIM_BAD_REQUEST');
     assert.match(JSON.stringify(rows[0]?.last_error), /title is required/);
@@ -344,7 +408,13 @@ describe('full sync into a SCIMMY server', () => {
   test('a target answering 429 with Retry-After is waited out and the sync completes', async (t) => {
     const { testDb, engine, target, newProvider } = await world(t);
     await seedDirectory(testDb, 5, 1);
-    await target.failNext({ method: 'POST', pathPrefix: '/Users', status: 429, headers: { 'Retry-After': '1' }, times: 2 });
+    await target.failNext({
+      method: 'POST',
+      pathPrefix: '/Users',
+      status: 429,
+      headers: { 'Retry-After': '1' },
+      times: 2,
+    });
     const provider = await newProvider({ concurrency: 1 });
 
     const { report } = await engine.fullSync(provider);
@@ -362,14 +432,20 @@ describe('full sync into a SCIMMY server', () => {
     const provider = await newProvider({ auth: { mode: 'bearer', token: 'not-the-right-token' } });
 
     const { runId, workflowId } = await engine.control.requestFullSync(provider);
-    const failure = await engine.client.workflow.getHandle(workflowId).result().then(
-      () => assert.fail('the workflow should fail'),
-      (error: unknown) => error,
-    );
+    const failure = await engine.client.workflow
+      .getHandle(workflowId)
+      .result()
+      .then(
+        () => assert.fail('the workflow should fail'),
+        (error: unknown) => error,
+      );
     assert.ok(failure instanceof WorkflowFailedError);
     assert.match(String(failure.cause?.message), /401/);
 
-    const { rows } = await testDb.db.query<{ status: string; error: { code: string } }>('SELECT status, error FROM sync_runs WHERE id = $1', [runId]);
+    const { rows } = await testDb.db.query<{ status: string; error: { code: string } }>(
+      'SELECT status, error FROM sync_runs WHERE id = $1',
+      [runId],
+    );
     assert.equal(rows[0]?.status, 'failed');
     assert.equal(rows[0]?.error.code, 'ERR_SCIM_UNAUTHORIZED');
     const unauthorized = (await target.requests()).filter((r) => r.status === 401);

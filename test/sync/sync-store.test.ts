@@ -46,7 +46,11 @@ describe('loading an incremental batch by id', () => {
       await newUser('robot@example.test', 'service_account'),
       await newUser('leaver@example.test'),
     ];
-    const access = await createGroup(testDb.db, { name: 'access', attributes: {}, members: [member.id, memberToo.id, robot.id, leaver.id] });
+    const access = await createGroup(testDb.db, {
+      name: 'access',
+      attributes: {},
+      members: [member.id, memberToo.id, robot.id, leaver.id],
+    });
     await deleteUser(testDb.db, leaver.id);
     const scope = ProviderScopeSchema.parse({ accessGroups: [access.id] });
     const never = randomUUID();
@@ -58,15 +62,27 @@ describe('loading an incremental batch by id', () => {
     const rows = await loadUsersByIds(client, scope, batch);
 
     assert.deepEqual(rows.map((row) => row.username).sort(), ['member.too@example.test', 'member@example.test']);
-    assert.deepEqual(rows.map((row) => row.id), [member.id, memberToo.id].sort(), 'in id order');
+    assert.deepEqual(
+      rows.map((row) => row.id),
+      [member.id, memberToo.id].sort(),
+      'in id order',
+    );
     assert.equal(query.mock.callCount(), 1, 'one query for the whole batch');
 
-    const withRobots = await loadUsersByIds(testDb.db, ProviderScopeSchema.parse({ accessGroups: [access.id], includeServiceAccounts: true }), batch);
-    assert.deepEqual(withRobots.map((row) => row.username).sort(), ['member.too@example.test', 'member@example.test', 'robot@example.test']);
+    const withRobots = await loadUsersByIds(
+      testDb.db,
+      ProviderScopeSchema.parse({ accessGroups: [access.id], includeServiceAccounts: true }),
+      batch,
+    );
+    assert.deepEqual(withRobots.map((row) => row.username).sort(), [
+      'member.too@example.test',
+      'member@example.test',
+      'robot@example.test',
+    ]);
     assert.deepEqual(await loadUsersByIds(testDb.db, scope, []), []);
   });
 
-  test('a batch of groups loads exactly the groups of the provider\'s group filter', async () => {
+  test("a batch of groups loads exactly the groups of the provider's group filter", async () => {
     const [kept, dropped] = [
       await createGroup(testDb.db, { name: 'kept', attributes: {} }),
       await createGroup(testDb.db, { name: 'dropped', attributes: {} }),
@@ -74,7 +90,10 @@ describe('loading an incremental batch by id', () => {
     const batch = [dropped.id, kept.id, randomUUID()];
 
     const filtered = await loadGroupsByIds(testDb.db, ProviderScopeSchema.parse({ groups: [kept.id] }), batch);
-    assert.deepEqual(filtered.map((row) => row.name), ['kept']);
+    assert.deepEqual(
+      filtered.map((row) => row.name),
+      ['kept'],
+    );
     const every = await loadGroupsByIds(testDb.db, ProviderScopeSchema.parse({}), batch);
     assert.deepEqual(every.map((row) => row.name).sort(), ['dropped', 'kept']);
   });
@@ -94,12 +113,26 @@ describe('recording a batch', () => {
     const provider = await createProvider(
       testDb.db,
       secrets,
-      ProviderInputSchema.parse({ slug: 'batch', name: 'batch', baseUrl: 'http://127.0.0.1:1/scim/v2', auth: { mode: 'bearer', token: 't' } }),
+      ProviderInputSchema.parse({
+        slug: 'batch',
+        name: 'batch',
+        baseUrl: 'http://127.0.0.1:1/scim/v2',
+        auth: { mode: 'bearer', token: 't' },
+      }),
     );
-    const [ada, bob] = [await createUser(testDb.db, UserInputSchema.parse({ username: 'ada@example.test' })), await createUser(testDb.db, UserInputSchema.parse({ username: 'bob@example.test' }))];
+    const [ada, bob] = [
+      await createUser(testDb.db, UserInputSchema.parse({ username: 'ada@example.test' })),
+      await createUser(testDb.db, UserInputSchema.parse({ username: 'bob@example.test' })),
+    ];
     const runId = await createRun(testDb.db, provider.id, 'full', null);
     const link = (localId: string, fields: Partial<Link>): Link => makeLink(provider.id, 'user', localId, fields);
-    await recordBatch(testDb.db, runId, [link(bob.id, { status: 'failed', lastError: { code: 'ERR_SCIM_BAD_REQUEST' } })], zeroCounts(), []);
+    await recordBatch(
+      testDb.db,
+      runId,
+      [link(bob.id, { status: 'failed', lastError: { code: 'ERR_SCIM_BAD_REQUEST' } })],
+      zeroCounts(),
+      [],
+    );
 
     const client = await testDb.db.connect();
     t.after(() => client.release());
@@ -107,7 +140,10 @@ describe('recording a batch', () => {
     await recordBatch(
       client,
       runId,
-      [link(ada.id, { remoteId: 'r-ada', lastPayloadHash: 'h1', lastPayload: { userName: 'ada@example.test' } }), link(bob.id, { remoteId: 'r-bob', lastPayloadHash: 'h2' })],
+      [
+        link(ada.id, { remoteId: 'r-ada', lastPayloadHash: 'h1', lastPayload: { userName: 'ada@example.test' } }),
+        link(bob.id, { remoteId: 'r-bob', lastPayloadHash: 'h2' }),
+      ],
       { ...zeroCounts(), processed: 2, created: 1, updated: 1 },
       [
         { objectType: 'user', localId: ada.id, action: 'create', detail: { remoteId: 'r-ada' } },
@@ -117,8 +153,15 @@ describe('recording a batch', () => {
 
     assert.equal(query.mock.callCount(), 1, 'one statement');
     const links = await getLinks(testDb.db, provider.id, 'user', [ada.id, bob.id]);
-    assert.deepEqual(links.get(ada.id), link(ada.id, { remoteId: 'r-ada', lastPayloadHash: 'h1', lastPayload: { userName: 'ada@example.test' } }));
-    assert.deepEqual(links.get(bob.id), link(bob.id, { remoteId: 'r-bob', lastPayloadHash: 'h2' }), 'the failed link was replaced');
+    assert.deepEqual(
+      links.get(ada.id),
+      link(ada.id, { remoteId: 'r-ada', lastPayloadHash: 'h1', lastPayload: { userName: 'ada@example.test' } }),
+    );
+    assert.deepEqual(
+      links.get(bob.id),
+      link(bob.id, { remoteId: 'r-bob', lastPayloadHash: 'h2' }),
+      'the failed link was replaced',
+    );
     const { rows } = await testDb.db.query<{ local_id: string; action: string; detail: unknown }>(
       'SELECT local_id, action, detail FROM sync_events WHERE run_id = $1 ORDER BY action',
       [runId],
