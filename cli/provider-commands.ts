@@ -5,31 +5,30 @@ import type { CliContext } from './context.ts';
 import { positiveInt } from './directory-commands.ts';
 import { formatTable } from './output.ts';
 
-interface CreateOptions {
+/** The options `addSyncOptions` declares. */
+interface SyncOptions {
+  deprovision?: string;
+  pageSize?: number;
+  concurrency?: number;
+  fullSyncInterval?: number;
+  deletionLimit?: number | 'none';
+}
+
+interface CreateOptions extends SyncOptions {
   slug: string;
   name?: string;
   url: string;
   plugin?: string;
   tokenEnv?: string;
   token: boolean;
-  deprovision?: string;
-  pageSize?: number;
-  concurrency?: number;
-  fullSyncInterval?: number;
-  deletionLimit?: number | 'none';
   dryRun?: boolean;
   disabled?: boolean;
 }
 
-interface UpdateOptions {
+interface UpdateOptions extends SyncOptions {
   name?: string;
   url?: string;
   tokenEnv?: string;
-  deprovision?: string;
-  pageSize?: number;
-  concurrency?: number;
-  fullSyncInterval?: number;
-  deletionLimit?: number | 'none';
   dryRun?: boolean;
   enabled?: boolean;
 }
@@ -67,7 +66,7 @@ function addSyncOptions(command: Command): Command {
 }
 
 /** Request body fields for the options both create and update take; absent options are left out. */
-function commonFields(options: CreateOptions | UpdateOptions) {
+function commonFields(options: SyncOptions) {
   return {
     ...(options.deprovision === undefined ? {} : { deprovision: options.deprovision }),
     ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }),

@@ -18,17 +18,23 @@ async function fullSync(db: Db, control: TemporalSyncControl, provider: Provider
   return endedRun(db, (await control.requestFullSync(provider, { allowDeletions })).runId);
 }
 
+/** The group `app-users` with `count` new users in it. */
+async function accessGroupWith(db: Db, count: number) {
+  const access = await createGroup(db, { name: 'app-users', attributes: {} });
+  const users: DirectoryUser[] = [];
+  for (let i = 0; i < count; i += 1) users.push(await createUser(db, person(i)));
+  await addMembers(
+    db,
+    access.id,
+    users.map((u) => u.id),
+  );
+  return { access, users };
+}
+
 describe('the deletion guard', () => {
   test('a full sync that would remove more than the deletion limit removes nothing until a person allows it', async (t) => {
     const { db, target, control, newProvider } = await incrementalWorld(t, { relay: false });
-    const access = await createGroup(db, { name: 'app-users', attributes: {} });
-    const users: DirectoryUser[] = [];
-    for (let i = 0; i < 6; i += 1) users.push(await createUser(db, person(i)));
-    await addMembers(
-      db,
-      access.id,
-      users.map((u) => u.id),
-    );
+    const { access, users } = await accessGroupWith(db, 6);
     const provider = await newProvider({
       deletionLimit: 3,
       scope: { includeServiceAccounts: false, accessGroups: [access.id] },
@@ -114,14 +120,7 @@ describe('the deletion guard', () => {
 
   test('a provider without a deletion limit removes whatever left its scope', async (t) => {
     const { db, target, control, newProvider } = await incrementalWorld(t, { relay: false });
-    const access = await createGroup(db, { name: 'app-users', attributes: {} });
-    const users: DirectoryUser[] = [];
-    for (let i = 0; i < 4; i += 1) users.push(await createUser(db, person(i)));
-    await addMembers(
-      db,
-      access.id,
-      users.map((u) => u.id),
-    );
+    const { access, users } = await accessGroupWith(db, 4);
     const provider = await newProvider({
       deletionLimit: null,
       scope: { includeServiceAccounts: false, accessGroups: [access.id] },
