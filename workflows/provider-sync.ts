@@ -48,6 +48,12 @@ export interface FlushPolicy {
    * pushed are coalesced into the next one either way, and a batch already this late never waits. @default 0
    */
   maxDelayMs: number;
+  /**
+   * With more objects than this pending, they are dropped for a full sync, which brings every object up to date
+   * anyway and costs less after a mass change (an import). It also bounds what a continue-as-new carries: Temporal
+   * refuses payloads over 2 MB, about 55,000 ids. @default 10000
+   */
+  maxPending: number;
 }
 
 /** Input of `providerSync`; `pending` and `fullSyncRequested` are what a continued-as-new run carries over. */
@@ -82,7 +88,7 @@ export const requestFullSyncUpdate = defineUpdate<FullSyncTicket, [FullSyncReque
 
 // No batching window by default: a push takes tens of milliseconds, and what arrives meanwhile is coalesced into
 // the next one, so batches grow with the load on their own (sub-second latency at any rate, issue #4).
-const DEFAULT_FLUSH: FlushPolicy = { maxObjects: 100, maxDelayMs: 0 };
+const DEFAULT_FLUSH: FlushPolicy = { maxObjects: 100, maxDelayMs: 0, maxPending: 10_000 };
 // Continue as new early and often. Under a steady stream of signals the continue-as-new now and then collides with
 // a signal; Temporal then fails that workflow task, the worker replays the whole run, and signals are turned away
 // until it is done (about 0.3 s per 500 events on 2 cores, 2.5-3 s at 5,000: the p99 tail of issue #4).
@@ -165,7 +171,14 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
   // every request made meanwhile joins that same next one, so requests never queue up without bound.
   let next: NextFullSync | null = null;
 
-  setHandler(directoryChangesSignal, (changes) => pending.add(changes));
+  setHandler(directoryChangesSignal, (changes) => {
+    pending.add(changes);
+    if (pending.size() > policy.maxPending) {
+      log.info('too many pending changes: a full sync brings them', { slug, pending: pending.size() });
+      pending.take();
+      fullWanted = true;
+    }
+  });
   setHandler(fullSyncWantedSignal, () => {
     fullWanted = true;
   });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { createUser, updateUser, type DirectoryUser } from '../../db/index.ts';
+import { createUser, importDirectory, updateUser, type DirectoryUser } from '../../db/index.ts';
 import { fullSyncWantedSignal, providerSyncWorkflowId } from '../../workflows/index.ts';
 import { endedRun, eventually, incrementalWorld, person } from './harness.ts';
 
@@ -123,4 +123,27 @@ test('full-sync requests made while one runs all join one next run, and schedule
   assert.equal((await endedRun(db, next)).status, 'succeeded');
   const { rows } = await db.query(`SELECT id FROM sync_runs WHERE provider_id = $1 AND kind = 'full'`, [provider.id]);
   assert.equal(rows.length, 2, 'two full runs in all: the one running and the one every later request joined');
+});
+
+test('a mass change beyond maxPending becomes one full sync instead of a queue of pushes', async (t) => {
+  const { db, target, newProvider } = await incrementalWorld(t, { flush: { maxPending: 20 } });
+  const provider = await newProvider();
+  await importDirectory(db, { users: Array.from({ length: 60 }, (_, i) => person(i)) });
+
+  await eventually(
+    '60 users on the target',
+    async () => ((await target.users()).length === 60 ? true : undefined),
+    30_000,
+  );
+  await eventually('the full sync ended', async () => {
+    const { rows: full } = await db.query(`SELECT 1 FROM sync_runs WHERE kind = 'full' AND status <> 'running'`);
+    return full.length > 0 ? true : undefined;
+  });
+  const { rows } = await db.query<{ kind: string; created: number }>(
+    `SELECT kind, created FROM sync_runs WHERE provider_id = $1 AND status = 'succeeded'`,
+    [provider.id],
+  );
+  const created = (kind: string) => rows.filter((row) => row.kind === kind).reduce((sum, row) => sum + row.created, 0);
+  assert.equal(created('full'), 60, 'the full sync created them all');
+  assert.equal(created('incremental'), 0, 'no incremental push carried the dropped changes');
 });
