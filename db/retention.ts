@@ -39,7 +39,8 @@ export async function pruneHistory(q: Queryable, policy: RetentionPolicy, batchS
     [policy.outboxDays],
     batchSize,
   );
-  // Runs carry many events each, so they go a few hundred at a time.
+  // A run carries up to one event per object (a first full sync of a million users: a million events), so runs go
+  // ten at a time.
   const runs = await deleteInBatches(
     q,
     `DELETE FROM sync_runs WHERE id IN (
@@ -49,7 +50,7 @@ export async function pruneHistory(q: Queryable, policy: RetentionPolicy, batchS
                         ORDER BY latest.started_at DESC LIMIT 1)
         LIMIT $2)`,
     [policy.runDays],
-    Math.max(1, Math.floor(batchSize / 20)),
+    Math.max(1, Math.floor(batchSize / 500)),
   );
   return { outboxRows, runs };
 }
