@@ -28,6 +28,8 @@ import {
   type RunCounts,
   type RunSummary,
   type SyncEvent,
+  type SyncGroupRow,
+  type SyncUserRow,
 } from '../db/index.ts';
 import { isScimflowError, ScimRequestError, type ErrorCode, type ScimflowError } from '../errors/index.ts';
 import type { BatchLookupResult, MatchKeys, RemoteObject } from '../plugins/index.ts';
@@ -473,6 +475,52 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     });
   }
 
+  /** Maps directory users and brings them to the target; `links` holds what was last pushed, by local id. */
+  async function syncUserRows(
+    rec: BatchRecorder,
+    provider: ProviderForSync,
+    target: Target,
+    rows: readonly SyncUserRow[],
+    links: ReadonlyMap<string, Link>,
+  ): Promise<void> {
+    const mapped = await mapper.mapUsers(
+      provider,
+      rows.map((row) => ({ user: toMappingUser(row), link: links.get(row.id)?.lastPayload ?? null })),
+    );
+    const items = rows.map((row, i) => ({ localId: row.id, mapped: mapped[i]!, link: links.get(row.id) }));
+    await syncBatch(rec, provider, target, USERS, items);
+    rec.counts.processed += rows.length;
+  }
+
+  /**
+   * Maps directory groups and brings them, with their members, to the target. `links` (what was last pushed, by
+   * local id) is awaited alongside the members query.
+   */
+  async function syncGroupRows(
+    rec: BatchRecorder,
+    provider: ProviderForSync,
+    target: Target,
+    rows: readonly SyncGroupRow[],
+    links: Promise<ReadonlyMap<string, Link>>,
+  ): Promise<void> {
+    const [linked, members] = await Promise.all([
+      links,
+      memberRemoteIds(
+        db,
+        provider.scope,
+        provider.id,
+        rows.map((row) => row.id),
+      ),
+    ]);
+    const mapped = await mapper.mapGroups(
+      provider,
+      rows.map((row) => ({ group: toMappingGroup(row), link: linked.get(row.id)?.lastPayload ?? null })),
+    );
+    const items = rows.map((row, i) => groupItem(row.id, mapped[i]!, members.get(row.id) ?? [], linked.get(row.id)));
+    await syncBatch(rec, provider, target, GROUPS, items);
+    rec.counts.processed += rows.length;
+  }
+
   /** Removes, deactivates or leaves one linked remote object, per the provider's deprovision mode. */
   async function deprovisionOne(
     rec: BatchRecorder,
@@ -582,15 +630,9 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
           'user',
           rows.map((row) => row.id),
         );
-        const mapped = await mapper.mapUsers(
-          provider,
-          rows.map((row) => ({ user: toMappingUser(row), link: links.get(row.id)?.lastPayload ?? null })),
-        );
         const rec = new BatchRecorder(db, writer, input.runId, provider.id);
         try {
-          const items = rows.map((row, i) => ({ localId: row.id, mapped: mapped[i]!, link: links.get(row.id) }));
-          await syncBatch(rec, provider, target, USERS, items);
-          rec.counts.processed += rows.length;
+          await syncUserRows(rec, provider, target, rows, links);
         } finally {
           await rec.flush();
         }
@@ -604,22 +646,15 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
         const provider = await loadProvider(input.providerId);
         const target = targets.get(provider);
         const rows = await loadGroupsInRange(db, provider.scope, input.range.after, input.range.last);
-        const ids = rows.map((row) => row.id);
-        const [links, members] = await Promise.all([
-          getLinks(db, provider.id, 'group', ids),
-          memberRemoteIds(db, provider.scope, provider.id, ids),
-        ]);
-        const mapped = await mapper.mapGroups(
-          provider,
-          rows.map((row) => ({ group: toMappingGroup(row), link: links.get(row.id)?.lastPayload ?? null })),
+        const links = getLinks(
+          db,
+          provider.id,
+          'group',
+          rows.map((row) => row.id),
         );
         const rec = new BatchRecorder(db, writer, input.runId, provider.id);
         try {
-          const items = rows.map((row, i) =>
-            groupItem(row.id, mapped[i]!, members.get(row.id) ?? [], links.get(row.id)),
-          );
-          await syncBatch(rec, provider, target, GROUPS, items);
-          rec.counts.processed += rows.length;
+          await syncGroupRows(rec, provider, target, rows, links);
         } finally {
           await rec.flush();
         }
@@ -698,15 +733,9 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
         const userIds = [...new Set(input.userIds)].sort();
         const rows = await loadUsersByIds(db, provider.scope, userIds);
         const userLinks = await getLinks(db, provider.id, 'user', userIds);
-        const mapped = await mapper.mapUsers(
-          provider,
-          rows.map((row) => ({ user: toMappingUser(row), link: userLinks.get(row.id)?.lastPayload ?? null })),
-        );
         const userRec = new BatchRecorder(db, writer, input.runId, provider.id);
         try {
-          const items = rows.map((row, i) => ({ localId: row.id, mapped: mapped[i]!, link: userLinks.get(row.id) }));
-          await syncBatch(userRec, provider, target, USERS, items);
-          userRec.counts.processed += rows.length;
+          await syncUserRows(userRec, provider, target, rows, userLinks);
         } finally {
           // Flushed before the groups so the links of users adopted just now count as members.
           await userRec.flush();
@@ -734,23 +763,12 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
                 ).rows.map((row) => row.group_id);
           const groupIds = [...new Set([...input.groupIds, ...related])].sort();
           const groupRows = await loadGroupsByIds(db, provider.scope, groupIds);
-          const ids = groupRows.map((row) => row.id);
-          const [groupLinks, members] = await Promise.all([
-            getLinks(db, provider.id, 'group', groupIds),
-            memberRemoteIds(db, provider.scope, provider.id, ids),
-          ]);
-          const mappedGroups = await mapper.mapGroups(
-            provider,
-            groupRows.map((row) => ({ group: toMappingGroup(row), link: groupLinks.get(row.id)?.lastPayload ?? null })),
-          );
+          const linksOfGroups = getLinks(db, provider.id, 'group', groupIds);
           const groupRec = new BatchRecorder(db, writer, input.runId, provider.id);
           try {
-            const items = groupRows.map((row, i) =>
-              groupItem(row.id, mappedGroups[i]!, members.get(row.id) ?? [], groupLinks.get(row.id)),
-            );
-            await syncBatch(groupRec, provider, target, GROUPS, items);
-            groupRec.counts.processed += groupRows.length;
-            const groupsInScope = new Set(ids);
+            await syncGroupRows(groupRec, provider, target, groupRows, linksOfGroups);
+            const groupLinks = await linksOfGroups;
+            const groupsInScope = new Set(groupRows.map((row) => row.id));
             // A group outside the filter stays on the target as last synced unless the provider says otherwise;
             // one deleted from the directory goes.
             const kept = new Set(provider.scope.removeGroupsLeavingFilter ? [] : await existingGroupIds(db, groupIds));
