@@ -12,6 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { DeletionGuardActivities, FullSyncActivities, FullSyncPlan, IdRange } from '../activities/index.ts';
 import { NON_RETRYABLE_CODES } from '../errors/index.ts';
+import { databaseProfile } from './activity-profiles.ts';
 
 /** Counters a full sync reports. */
 export interface FullSyncCounts {
@@ -51,16 +52,6 @@ const vendorCallProfile: ActivityOptions = {
     backoffCoefficient: 2,
     maximumInterval: '2 minutes',
     maximumAttempts: 12,
-    nonRetryableErrorTypes: [...NON_RETRYABLE_CODES],
-  },
-};
-
-const databaseProfile: ActivityOptions = {
-  startToCloseTimeout: '1 minute',
-  retry: {
-    initialInterval: '1 second',
-    maximumInterval: '30 seconds',
-    maximumAttempts: 20,
     nonRetryableErrorTypes: [...NON_RETRYABLE_CODES],
   },
 };

@@ -17,6 +17,7 @@ import {
 } from '@temporalio/workflow';
 import type { FullSyncActivities } from '../activities/index.ts';
 import { NON_RETRYABLE_CODES } from '../errors/index.ts';
+import { databaseProfile } from './activity-profiles.ts';
 import { fullSync } from './full-sync.ts';
 import { SCIM_PROVIDER } from './search-attributes.ts';
 
@@ -104,16 +105,6 @@ const vendorCallProfile: ActivityOptions = {
     nonRetryableErrorTypes: [...NON_RETRYABLE_CODES],
   },
 };
-const databaseProfile: ActivityOptions = {
-  startToCloseTimeout: '1 minute',
-  retry: {
-    initialInterval: '1 second',
-    maximumInterval: '30 seconds',
-    maximumAttempts: 20,
-    nonRetryableErrorTypes: [...NON_RETRYABLE_CODES],
-  },
-};
-
 const vendor = proxyActivities<FullSyncActivities>(vendorCallProfile);
 const database = proxyActivities<FullSyncActivities>(databaseProfile);
 const local = proxyLocalActivities<FullSyncActivities>({ startToCloseTimeout: '1 minute' });
