@@ -2,7 +2,7 @@
  * Full-sync throughput: scimflow (Temporal workflow + activities + PostgreSQL) against a plain HTTP client that
  * replays exactly the requests scimflow sent, at the same concurrency, into the same loopback SCIM server.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -12,6 +12,7 @@ import { Pool } from 'undici';
 import { createProvider, ProviderInputSchema } from '../db/index.ts';
 import { createTestDatabase } from '../test/support/db.ts';
 import { startTestEngine } from '../test/support/engine.ts';
+import { forkListening } from './fork-listening.ts';
 
 /** One row of the printed table. */
 export interface BenchRow {
@@ -20,18 +21,7 @@ export interface BenchRow {
 }
 
 async function startLoopbackTarget(): Promise<{ url: string; origin: string; child: ChildProcess }> {
-  const child = fork(new URL('./loopback-target.ts', import.meta.url), [], {
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
-  let buffer = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const match = /LISTENING (\d+)/.exec(buffer);
-      if (match) resolve(Number(match[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`loopback target exited with ${code}`)));
-  });
+  const { port, child } = await forkListening(new URL('./loopback-target.ts', import.meta.url));
   const origin = `http://127.0.0.1:${port}`;
   return { url: `${origin}/scim/v2`, origin, child };
 }

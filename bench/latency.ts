@@ -6,7 +6,6 @@
  * BENCH_USERS tune it; TEMPORAL_ADDRESS as for the tests). BENCH_TRACE=1 adds where the time goes, per stage and
  * inside pushChanges; BENCH_TRACE=2 also what the provider workflow's history shows around stalls.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
@@ -19,6 +18,7 @@ import { startOutboxRelay, temporalDeliver } from '../engine/index.ts';
 import { providerSyncWorkflowId } from '../workflows/index.ts';
 import { createTestDatabase } from '../test/support/db.ts';
 import { startTestEngine } from '../test/support/engine.ts';
+import { forkListening } from './fork-listening.ts';
 
 /** One row of the printed table. */
 export interface LatencyRow {
@@ -64,20 +64,6 @@ function runProxy(upstreamPort: number): void {
     const address = server.address();
     console.log(`LISTENING ${typeof address === 'object' && address ? address.port : 0}`);
   });
-}
-
-async function forkListening(args: string[], file: URL): Promise<{ port: number; child: ChildProcess }> {
-  const child = fork(file, args, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], execArgv: ['--no-node-snapshot'] });
-  let buffer = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const match = /LISTENING (\d+)/.exec(buffer);
-      if (match) resolve(Number(match[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`${file.pathname} exited with ${code}`)));
-  });
-  return { port, child };
 }
 
 /** One relay delivery as the bench saw it: when the relay handed it over and when Temporal accepted it. */
@@ -324,8 +310,8 @@ export async function benchLatency(
   const userCount = options.users ?? 500;
   const testDb = await createTestDatabase();
   const engine = await startTestEngine({ db: testDb.db });
-  const target = await forkListening([], new URL('./loopback-target.ts', import.meta.url));
-  const proxy = await forkListening(['proxy', String(target.port)], new URL(import.meta.url));
+  const target = await forkListening(new URL('./loopback-target.ts', import.meta.url));
+  const proxy = await forkListening(new URL(import.meta.url), ['proxy', String(target.port)]);
   const proxyOrigin = `http://127.0.0.1:${proxy.port}`;
   // The relay's own deliver, timed: when each batch was handed over and when Temporal accepted it.
   const deliveries: Delivery[] = [];
