@@ -144,7 +144,7 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
   const connection = await Connection.connect({ address: temporal.address });
   stoppers.push(() => connection.close());
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
-  const control = createSyncControl({ client, db, taskQueue: env.SCIMFLOW_TASK_QUEUE });
+  const control = createSyncControl({ client, taskQueue: env.SCIMFLOW_TASK_QUEUE });
   const plugins = createPluginRegistry();
 
   let done = new Promise<void>(() => undefined);

@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import type { Db, ProviderView } from '../db/index.ts';
+import type { ProviderView } from '../db/index.ts';
 import { providerSync, requestFullSyncUpdate, type FlushPolicy, type FullSyncRequest } from '../workflows/index.ts';
 import { createScheduleManager, providerSyncStartOptions, type ScheduleManager } from './schedules.ts';
 
@@ -21,7 +21,6 @@ export interface TemporalSyncControl {
  */
 export function createSyncControl(deps: {
   client: Client;
-  db: Db;
   taskQueue: string;
   schedules?: ScheduleManager;
   flush?: Partial<FlushPolicy>;

@@ -117,7 +117,7 @@ export async function incrementalWorld(
     return relay;
   };
   if (options.relay !== false) await startRelay();
-  const control = createSyncControl({ client, db, taskQueue });
+  const control = createSyncControl({ client, taskQueue });
 
   t.after(async () => {
     for (const relay of relays) await relay.stop();

@@ -59,7 +59,7 @@ export async function startTestEngine(options: {
     ...(options.mapper ? { mapper: options.mapper } : {}),
   });
   const running = worker.run();
-  const control = createSyncControl({ client, db: options.db, taskQueue });
+  const control = createSyncControl({ client, taskQueue });
   return {
     client,
     secrets,
