@@ -3,20 +3,21 @@ import { ScimflowError } from '../errors/index.ts';
 import { toApplicationFailure } from './failures.ts';
 
 /**
- * The deletion guard: throws ERR_DELETION_GUARD when removing what left the provider's scope would delete or
- * deactivate more remote objects than its `deletionLimit`, so a mistaken scope or directory change (an emptied
- * access group, a bad import) cannot wipe a downstream app. `allowDeletions` is a person's one-time consent.
+ * The deletion guard: the ERR_DELETION_GUARD error that holds removals back when removing what left the
+ * provider's scope would delete or deactivate more remote objects than its `deletionLimit` (else null), so a
+ * mistaken scope or directory change (an emptied access group, a bad import) cannot wipe a downstream app.
+ * `allowDeletions` is a person's one-time consent.
  */
-export async function assertDeletionsAllowed(
+export async function deletionsHeld(
   db: Db,
   provider: ProviderForSync,
   allowDeletions: boolean,
-): Promise<void> {
+): Promise<ScimflowError | null> {
   const limit = provider.deletionLimit;
-  if (allowDeletions || limit === null || provider.deprovision === 'leave' || provider.dryRun) return;
+  if (allowDeletions || limit === null || provider.deprovision === 'leave' || provider.dryRun) return null;
   const pending = await countOutOfScopeRemote(db, provider.scope, provider.id);
-  if (pending <= limit) return;
-  throw new ScimflowError(
+  if (pending <= limit) return null;
+  return new ScimflowError(
     'ERR_DELETION_GUARD',
     `removing what left the scope of provider ${provider.slug} would ${provider.deprovision} ${pending} remote objects, ` +
       `more than its deletion limit of ${limit}; nothing was removed. Check the scope and the directory, then run ` +
@@ -31,13 +32,15 @@ export function createDeletionGuardActivities(deps: {
   loadProvider: (providerId: string) => Promise<ProviderForSync>;
 }) {
   return {
-    /** Fails with ERR_DELETION_GUARD (not retried) when the full sync must not deprovision; see `assertDeletionsAllowed`. */
+    /** Fails with ERR_DELETION_GUARD (not retried) when the full sync must not deprovision; see `deletionsHeld`. */
     async checkDeletionGuard(input: { providerId: string; allowDeletions: boolean }): Promise<void> {
+      let held: ScimflowError | null;
       try {
-        await assertDeletionsAllowed(deps.db, await deps.loadProvider(input.providerId), input.allowDeletions);
+        held = await deletionsHeld(deps.db, await deps.loadProvider(input.providerId), input.allowDeletions);
       } catch (error) {
         throw toApplicationFailure(error);
       }
+      if (held) throw toApplicationFailure(held);
     },
   };
 }

@@ -34,7 +34,7 @@ import {
 import { isScimflowError, ScimRequestError, type ErrorCode, type ScimflowError } from '../errors/index.ts';
 import type { BatchLookupResult, MatchKeys, RemoteObject } from '../plugins/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
-import { assertDeletionsAllowed } from './deletion-guard.ts';
+import { deletionsHeld } from './deletion-guard.ts';
 import { toApplicationFailure } from './failures.ts';
 import { toMappingGroup, toMappingUser, type MapResult, type PayloadMapper } from './mapper.ts';
 import { payloadHash } from './payload-hash.ts';
@@ -718,13 +718,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
         // (recorded as skipped, the run failed) until a full sync is allowed to make them.
         let guard: Promise<ScimflowError | null> | undefined;
         const removeOrHold = async (rec: BatchRecorder, link: Link): Promise<void> => {
-          guard ??= assertDeletionsAllowed(db, provider, false).then(
-            () => null,
-            (error: unknown) => {
-              if (isScimflowError(error) && error.code === 'ERR_DELETION_GUARD') return error;
-              throw error;
-            },
-          );
+          guard ??= deletionsHeld(db, provider, false);
           const held = await guard;
           if (!held) return deprovisionOne(rec, provider, target, link, { reason: 'out of scope' });
           rec.event(link.objectType, link.localId, 'skip', { reason: 'deletion guard', remoteId: link.remoteId });
