@@ -765,11 +765,19 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
             const groupsInScope = new Set(groupRows.map((row) => row.id));
             // A group outside the filter stays on the target as last synced unless the provider says otherwise;
             // one deleted from the directory goes.
-            const kept = new Set(provider.scope.removeGroupsLeavingFilter ? [] : await existingGroupIds(db, groupIds));
-            for (const id of groupIds) {
-              const link = groupLinks.get(id);
-              if (!groupsInScope.has(id) && !kept.has(id) && link) await removeOrHold(groupRec, link);
-            }
+            const outOfScope = groupIds.flatMap((id) => {
+              const link = groupsInScope.has(id) ? undefined : groupLinks.get(id);
+              return link ? [link] : [];
+            });
+            const kept = new Set(
+              provider.scope.removeGroupsLeavingFilter
+                ? []
+                : await existingGroupIds(
+                    db,
+                    outOfScope.map((link) => link.localId),
+                  ),
+            );
+            for (const link of outOfScope) if (!kept.has(link.localId)) await removeOrHold(groupRec, link);
           } finally {
             await groupRec.flush();
           }
