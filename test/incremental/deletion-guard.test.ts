@@ -99,6 +99,11 @@ describe('the deletion guard', () => {
       30_000,
     );
     assert.deepEqual(held, [...users.map((u) => u.id), access.id].sort());
+    // Events are written before a push closes its run: wait for the pushes to end before reading their outcome.
+    await eventually('the pushes ended', async () => {
+      const { rows } = await db.query(`SELECT 1 FROM sync_runs WHERE kind = 'incremental' AND status = 'running'`);
+      return rows.length === 0 ? true : undefined;
+    });
     const { rows: runs } = await db.query<{ deleted: number; status: string; code: string | null }>(
       `SELECT deleted, status, error ->> 'code' AS code FROM sync_runs WHERE kind = 'incremental' AND error IS NOT NULL`,
     );
