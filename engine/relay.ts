@@ -21,7 +21,11 @@ export interface RelayTarget {
 }
 
 /** Delivers one batch to one provider; resolves once Temporal accepted it. */
-export type Deliver = (provider: RelayTarget, changes: DirectoryChanges) => Promise<void>;
+export interface Deliver {
+  (provider: RelayTarget, changes: DirectoryChanges): Promise<void>;
+  /** Resolves once nothing this deliverer sent is still in flight, re-sends included; the relay awaits it on stop. */
+  idle?(): Promise<void>;
+}
 
 /** A running relay. */
 export interface OutboxRelay {
@@ -71,7 +75,10 @@ export function temporalDeliver(client: Client, taskQueue: string, flush?: Parti
       signal: directoryChangesSignal,
       signalArgs: [changes],
     });
-  return (provider, changes) =>
+  // Re-sends still under way after the first acceptance: the client retries them on its own timers, so its
+  // connection must outlive them (a retry on a closed connection throws outside any caller).
+  const inFlight = new Set<Promise<void>>();
+  const deliver: Deliver = (provider, changes) =>
     new Promise<void>((resolve, reject) => {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
@@ -83,14 +90,20 @@ export function temporalDeliver(client: Client, taskQueue: string, flush?: Parti
         else resolve();
       };
       const attempt = (n: number) => {
-        signal(provider, changes).then(
+        const sent = signal(provider, changes).then(
           () => settle(),
           (error: unknown) => settle(error instanceof Error ? error : new Error('signal-with-start failed')),
         );
+        inFlight.add(sent);
+        void sent.finally(() => inFlight.delete(sent));
         if (n < HEDGE_ATTEMPTS) timer = setTimeout(() => attempt(n + 1), HEDGE_AFTER_MS);
       };
       attempt(1);
     });
+  deliver.idle = async () => {
+    while (inFlight.size > 0) await Promise.all(inFlight);
+  };
+  return deliver;
 }
 
 /**
@@ -187,6 +200,7 @@ export async function startOutboxRelay(options: {
       stopped = true;
       wake?.();
       await loop;
+      await deliver.idle?.();
       if (listener) {
         const l: pg.PoolClient = listener;
         listener = null;

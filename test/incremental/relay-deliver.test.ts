@@ -57,3 +57,23 @@ test('a failed signal fails the delivery, so the relay keeps the rows for its ne
   t.mock.timers.runAll();
   assert.equal(calls.length, 1);
 });
+
+test('idle waits for a send still in flight after another one delivered, so the connection is not closed under it', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  let releaseFirst!: () => void;
+  const { client } = fakeClient((call) =>
+    call === 1 ? new Promise<void>((resolve) => (releaseFirst = resolve)) : Promise.resolve(),
+  );
+  const deliver = temporalDeliver(client, 'q');
+  const delivered = deliver(provider, changes);
+  t.mock.timers.tick(200);
+  await delivered;
+  let idle = false;
+  const waiting = deliver.idle!().then(() => (idle = true));
+  await Promise.resolve();
+  await Promise.resolve();
+  assert.equal(idle, false, 'the first send is still in flight');
+  releaseFirst();
+  await waiting;
+  assert.equal(idle, true);
+});
