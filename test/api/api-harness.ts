@@ -1,6 +1,6 @@
 import { createApi, type SyncControl } from '../../api/index.ts';
 import { createSecretBox, generateSecretKey, type Db, type ProviderView, type SecretBox } from '../../db/index.ts';
-import { ScimflowError } from '../../errors/index.ts';
+import { createPluginRegistry, resolvePluginOptions } from '../../plugins/index.ts';
 import { createTestDatabase } from '../support/db.ts';
 
 /** A SyncControl that records what the API asked of it; stands in for Temporal. */
@@ -39,14 +39,11 @@ export function recordingSyncControl(
   };
 }
 
-/** The plugin validator the tests run with: knows `scim2` (options: `{ strict?: boolean }`) and nothing else. */
+const plugins = createPluginRegistry();
+
+/** The plugin validator the product runs with: `resolvePluginOptions` over the real built-in registry. */
 export function validatePluginOptions(pluginId: string, options: unknown): unknown {
-  if (pluginId !== 'scim2') throw new ScimflowError('ERR_CONFIG', `unknown plugin "${pluginId}"`);
-  const bad = Object.entries(options as Record<string, unknown>).find(
-    ([key, value]) => key !== 'strict' || typeof value !== 'boolean',
-  );
-  if (bad) throw new ScimflowError('ERR_CONFIG', `scim2 plugin option "${bad[0]}" is not valid`);
-  return options;
+  return resolvePluginOptions(plugins, pluginId, options);
 }
 
 /** A JSON response as a test sees it. */

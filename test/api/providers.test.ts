@@ -147,30 +147,56 @@ describe('providers API', () => {
     );
   });
 
-  test('an unknown plugin or bad plugin options are a 400 ERR_CONFIG and nothing is saved', async () => {
+  test('an unknown plugin or bad scim2 options are a 400 ERR_CONFIG naming the option, and nothing is saved', async () => {
     const unknown = await api.request('POST', '/api/v1/providers', providerBody('odd-plugin', { plugin: 'martian' }));
     assert.equal(unknown.status, 400);
     assert.equal(unknown.body.error.code, 'ERR_CONFIG');
     const badOptions = await api.request(
       'POST',
       '/api/v1/providers',
-      providerBody('odd-options', { pluginOptions: { strict: 'yes' } }),
+      providerBody('odd-options', { pluginOptions: { groupUpdate: 'sometimes', maxMembersPerRequest: 5000 } }),
     );
     assert.equal(badOptions.status, 400);
     assert.equal(badOptions.body.error.code, 'ERR_CONFIG');
+    assert.deepEqual(
+      (badOptions.body.error.details?.['issues'] as Array<{ path: string }>).map((issue) => issue.path).sort(),
+      ['groupUpdate', 'maxMembersPerRequest'],
+    );
     const { rowCount } = await api.db.query("SELECT 1 FROM providers WHERE slug IN ('odd-plugin', 'odd-options')");
     assert.equal(rowCount, 0);
   });
 
-  test('plugin options given in a patch are checked against the provider plugin', async () => {
+  test('scim2 options given at creation are stored as given', async () => {
+    const created = await api.request<ProviderView>(
+      'POST',
+      '/api/v1/providers',
+      providerBody('with-options', { pluginOptions: { groupUpdate: 'put', maxMembersPerRequest: 50 } }),
+    );
+    assert.equal(created.status, 201);
+    assert.deepEqual(created.body.pluginOptions, { groupUpdate: 'put', maxMembersPerRequest: 50 });
+  });
+
+  test('plugin options given in a patch are checked against the scim2 options schema', async () => {
     await api.request('POST', '/api/v1/providers', providerBody('patched-options'));
-    const bad = await api.request('PATCH', '/api/v1/providers/patched-options', { pluginOptions: { colour: 'red' } });
-    assert.equal(bad.status, 400);
-    assert.equal(bad.body.error.code, 'ERR_CONFIG');
-    const good = await api.request<ProviderView>('PATCH', '/api/v1/providers/patched-options', {
-      pluginOptions: { strict: true },
+    const unknownKey = await api.request('PATCH', '/api/v1/providers/patched-options', {
+      pluginOptions: { colour: 'red' },
     });
-    assert.deepEqual(good.body.pluginOptions, { strict: true });
+    assert.equal(unknownKey.status, 400);
+    assert.equal(unknownKey.body.error.code, 'ERR_CONFIG');
+    assert.deepEqual(
+      (unknownKey.body.error.details?.['issues'] as Array<{ path: string }>).map((issue) => issue.path),
+      ['colour'],
+    );
+    const relativePath = await api.request('PATCH', '/api/v1/providers/patched-options', {
+      pluginOptions: { discoveryPath: 'ServiceProviderConfig' },
+    });
+    assert.equal(relativePath.status, 400);
+    const good = await api.request<ProviderView>('PATCH', '/api/v1/providers/patched-options', {
+      pluginOptions: { discoveryPath: '/scim/ServiceProviderConfig', groupUpdate: 'patch' },
+    });
+    assert.equal(good.status, 200);
+    assert.deepEqual(good.body.pluginOptions, { discoveryPath: '/scim/ServiceProviderConfig', groupUpdate: 'patch' });
+    assert.equal(good.body.configVersion, 2);
   });
 
   test('every real change bumps configVersion and tells the sync engine; a no-op patch does neither', async () => {

@@ -3,7 +3,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { createApi } from '../../api/index.ts';
 import { createSecretBox, createUser, generateSecretKey } from '../../db/index.ts';
 import { createMappingEngine } from '../../sandbox/index.ts';
-import { recordingSyncControl } from '../api/api-harness.ts';
+import { recordingSyncControl, validatePluginOptions } from '../api/api-harness.ts';
 import { createTestDatabase } from '../support/db.ts';
 
 /** The fields these tests read from response bodies. */
@@ -27,7 +27,7 @@ async function api(t: TestContext) {
     db: testDb.db,
     secrets: createSecretBox(generateSecretKey()),
     sync: recordingSyncControl(),
-    validatePluginOptions: () => ({}),
+    validatePluginOptions,
     mappingEngine: engine,
   });
   const call = async (method: string, path: string, body?: unknown) => {

@@ -16,7 +16,7 @@ import {
   ProviderInputSchema,
 } from '../../db/index.ts';
 import { createMappingEngine } from '../../sandbox/index.ts';
-import { recordingSyncControl } from '../api/api-harness.ts';
+import { recordingSyncControl, validatePluginOptions } from '../api/api-harness.ts';
 import { createTestDatabase } from '../support/db.ts';
 
 const BIN = fileURLToPath(new URL('../../cli/bin.mjs', import.meta.url));
@@ -48,7 +48,7 @@ describe('scimflow mappings CLI', () => {
       db: testDb.db,
       secrets,
       sync: recordingSyncControl(),
-      validatePluginOptions: () => ({}),
+      validatePluginOptions,
       mappingEngine: engine,
     });
     const server = await startApiServer(app, { host: '127.0.0.1', port: 0 });
