@@ -5,6 +5,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import * as z from 'zod';
 import { ScimRequestError } from '../errors/index.ts';
 import { createScimClient, parseRetryAfter, type ScimRequestInfo } from './client.ts';
+import type { RequestLimiter } from './limiter.ts';
 
 interface Received {
   method: string;
@@ -309,6 +310,30 @@ describe('error classification', () => {
 
       handler = (_req, res) => json(res, 429, scimError(429, undefined, 'slow down'));
       assert.equal((await rejection(client.request('GET', '/Users'))).retryAfterMs, undefined);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('asks its limiter before every request and tells it how each one ended', async () => {
+    const events: string[] = [];
+    const limiter: RequestLimiter = {
+      acquire: () => {
+        events.push(`acquire (${received.length} received)`);
+        return Promise.resolve({ release: (outcome) => events.push(`release ${JSON.stringify(outcome)}`) });
+      },
+    };
+    const client = createScimClient({ baseUrl, limiter });
+    try {
+      await client.request('GET', '/Users');
+      handler = (_req, res) => json(res, 429, scimError(429, undefined, 'slow down'), { 'retry-after': '2' });
+      await rejection(client.request('POST', '/Users', { body: {} }));
+      assert.deepEqual(events, [
+        'acquire (0 received)',
+        'release {"status":200}',
+        'acquire (1 received)',
+        'release {"status":429,"retryAfterMs":2000}',
+      ]);
     } finally {
       await client.close();
     }

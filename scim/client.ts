@@ -5,6 +5,7 @@
 import { Pool } from 'undici';
 import type * as z from 'zod';
 import { ScimflowError, ScimRequestError, type ErrorCode } from '../errors/index.ts';
+import { unlimited, type RequestLimiter } from './limiter.ts';
 import { ScimErrorSchema } from './schemas.ts';
 
 /** The HTTP methods SCIM uses. */
@@ -32,6 +33,8 @@ export interface ScimClientOptions {
   userAgent?: string;
   /** Called after every request, successful or not; must not throw (errors are swallowed). */
   onRequest?: (info: ScimRequestInfo) => void;
+  /** Paces requests to the target (the shared rate budget). @default unlimited */
+  limiter?: RequestLimiter;
 }
 
 /** Per-request options: query parameters, a JSON body, and a schema the response body must match. */
@@ -68,6 +71,7 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
   const baseUrl = `${url.origin}${basePath}`;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const connections = options.connections ?? 16;
+  const limiter = options.limiter ?? unlimited;
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new TypeError('timeoutMs must be a positive integer');
   if (!Number.isInteger(connections) || connections <= 0) throw new TypeError('connections must be a positive integer');
 
@@ -115,11 +119,13 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
       headers['content-type'] = SCIM_CONTENT_TYPE;
     }
 
+    const permit = await limiter.acquire();
     const started = performance.now();
     // Timeouts come from the pool's headersTimeout/bodyTimeout: a per-request AbortController and timer cost
     // more than the request itself on a fast target.
     const timedOut = false;
     let status = 0;
+    let retryAfterMs: number | undefined;
     try {
       let response;
       let text;
@@ -137,7 +143,9 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
       }
       const responseHeaders = flattenHeaders(response.headers);
       if (status < 200 || status >= 300) {
-        throw statusError(method, path, status, text, responseHeaders, token);
+        const error = statusError(method, path, status, text, responseHeaders, token);
+        retryAfterMs = error.retryAfterMs;
+        throw error;
       }
       return {
         status,
@@ -145,6 +153,7 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
         body: parseBody(method, path, status, text, responseHeaders, requestOptions.schema),
       };
     } finally {
+      permit.release({ status, retryAfterMs });
       report({ method, path, status, durationMs: performance.now() - started });
     }
   }

@@ -2,3 +2,4 @@
 export * from './schemas.ts';
 export * from './filter.ts';
 export * from './client.ts';
+export * from './limiter.ts';
