@@ -174,15 +174,28 @@ test('the worker gets a grace period to drain in-flight activities on shutdown',
   assert.ok(durationSeconds(grace) >= 30, `stop_grace_period is ${grace || 'unset'}`);
 });
 
-test('the API, the Temporal frontend and the Web UI publish their ports on the loopback interface', () => {
+test('the API and the Web UI publish their ports on the loopback interface only', () => {
   const published = (name: string): string[] => service(name).ports ?? [];
   assert.ok(published('scimflow-api').some((port) => /^127\.0\.0\.1:.+:7400$/.test(port)));
-  assert.ok(published('temporal').some((port) => /^127\.0\.0\.1:.+:7233$/.test(port)));
   assert.ok(published('temporal-ui').some((port) => /^127\.0\.0\.1:.+:8080$/.test(port)));
   for (const [name, svc] of services) {
     for (const port of svc.ports ?? [])
       assert.match(port, /^127\.0\.0\.1:/, `${name} publishes ${port} on every interface`);
   }
+});
+
+test('no service publishes the Temporal frontend: only services on the compose network reach it', () => {
+  for (const [name, svc] of services) {
+    for (const port of svc.ports ?? []) assert.doesNotMatch(port, /:7233$/, `${name} publishes ${port}`);
+  }
+  assert.equal(service('temporal').ports, undefined);
+});
+
+test('the Temporal Web UI is read-only unless the operator turns write actions on', () => {
+  const value = env(service('temporal-ui'), 'TEMPORAL_DISABLE_WRITE_ACTIONS');
+  // Either the literal or a variable whose default is true: what `docker compose up` gets with nothing set.
+  const resolved = /^\$\{[A-Z_]+:-([^}]*)\}$/.exec(value)?.[1] ?? value;
+  assert.equal(resolved, 'true');
 });
 
 test('the Dockerfile builds on a pinned Node 24 and starts scimflow with --no-node-snapshot as a non-root user', () => {
