@@ -8,7 +8,7 @@ import cliProgress from 'cli-progress';
 import { constants as osConstants } from 'node:os';
 import pino from 'pino';
 import { createApi, startApiServer } from '../api/index.ts';
-import { loadEnv, type Env } from '../config/index.ts';
+import { describeTemporalSecurity, loadEnv, temporalConnectionOptions, type Env } from '../config/index.ts';
 import {
   createProvider,
   deleteProvider,
@@ -76,7 +76,7 @@ async function connectTemporal(
   stoppers: Stopper[],
   log: pino.Logger,
 ): Promise<{ address: string; uiUrl: string | null }> {
-  if (env.TEMPORAL_ADDRESS) return { address: env.TEMPORAL_ADDRESS, uiUrl: process.env['TEMPORAL_UI_URL'] ?? null };
+  if (env.TEMPORAL_ADDRESS) return { address: env.TEMPORAL_ADDRESS, uiUrl: env.TEMPORAL_UI_URL ?? null };
   const binary = findTemporalBinary();
   if (!binary) {
     throw new Error(
@@ -141,7 +141,9 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
     log.warn('SCIMFLOW_SECRET_KEY is not set: using a development key kept in ~/.cache/scimflow');
 
   const temporal = await connectTemporal(env, stoppers, log);
-  const connection = await Connection.connect({ address: temporal.address });
+  const connectOptions = temporalConnectionOptions(env, temporal.address);
+  log.info({ address: temporal.address, security: describeTemporalSecurity(connectOptions) }, 'connecting to Temporal');
+  const connection = await Connection.connect(connectOptions);
   stoppers.push(() => connection.close());
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
   const control = createSyncControl({ client, taskQueue: env.SCIMFLOW_TASK_QUEUE });
@@ -149,7 +151,7 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
 
   let done = new Promise<void>(() => undefined);
   if (parts.worker) {
-    const nativeConnection = await NativeConnection.connect({ address: temporal.address });
+    const nativeConnection = await NativeConnection.connect(connectOptions);
     stoppers.push(() => nativeConnection.close());
     const { worker, targets } = await createWorker({
       connection: nativeConnection,

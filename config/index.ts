@@ -1,23 +1,37 @@
 import * as z from 'zod';
 import { ScimflowError } from '../errors/index.ts';
+import { checkTemporalEnv, TemporalEnvShape } from './temporal.ts';
+
+export {
+  describeTemporalSecurity,
+  temporalConnectionOptions,
+  type TemporalConnectionOptions,
+  type TemporalEnv,
+} from './temporal.ts';
 
 /** Process configuration, read once from the environment. */
-export const EnvSchema = z.object({
-  DATABASE_URL: z.string().default('postgres://scimflow@127.0.0.1:5432/scimflow'),
-  /** Address of a Temporal frontend; when unset, `scimflow start` runs an embedded dev server. */
-  TEMPORAL_ADDRESS: z.string().optional(),
-  TEMPORAL_NAMESPACE: z.string().default('default'),
-  SCIMFLOW_TASK_QUEUE: z.string().default('scimflow'),
-  /** 32-byte key (base64 or hex) that encrypts provider secrets at rest. */
-  SCIMFLOW_SECRET_KEY: z.string().optional(),
-  SCIMFLOW_API_HOST: z.string().default('127.0.0.1'),
-  SCIMFLOW_API_PORT: z.coerce.number().int().min(0).max(65535).default(7400),
-  /** Days dispatched outbox rows are kept before the housekeeping deletes them. */
-  SCIMFLOW_OUTBOX_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(7),
-  /** Days finished sync runs (and their per-object events) are kept; each provider's latest run always is. */
-  SCIMFLOW_RUN_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-});
+export const EnvSchema = z
+  .object({
+    DATABASE_URL: z.string().default('postgres://scimflow@127.0.0.1:5432/scimflow'),
+    /** Address of a Temporal frontend; when unset, `scimflow start` runs an embedded dev server. */
+    TEMPORAL_ADDRESS: z.string().optional(),
+    TEMPORAL_NAMESPACE: z.string().default('default'),
+    /** TLS, mutual TLS and API key of the Temporal connection (see config/temporal.ts). */
+    ...TemporalEnvShape,
+    /** Temporal Web UI base URL, for links printed by `scimflow start` when TEMPORAL_ADDRESS is set. */
+    TEMPORAL_UI_URL: z.url().optional(),
+    SCIMFLOW_TASK_QUEUE: z.string().default('scimflow'),
+    /** 32-byte key (base64 or hex) that encrypts provider secrets at rest. */
+    SCIMFLOW_SECRET_KEY: z.string().optional(),
+    SCIMFLOW_API_HOST: z.string().default('127.0.0.1'),
+    SCIMFLOW_API_PORT: z.coerce.number().int().min(0).max(65535).default(7400),
+    /** Days dispatched outbox rows are kept before the housekeeping deletes them. */
+    SCIMFLOW_OUTBOX_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(7),
+    /** Days finished sync runs (and their per-object events) are kept; each provider's latest run always is. */
+    SCIMFLOW_RUN_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine(checkTemporalEnv);
 export type Env = z.infer<typeof EnvSchema>;
 
 /** Parses `source` (default: `process.env`) or throws one ERR_CONFIG naming every bad variable. */
