@@ -8,6 +8,7 @@ import { directoryRoutes } from './directory-routes.ts';
 import { mappingRoutes } from './mapping-routes.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { providerRoutes } from './provider-routes.ts';
+import { sourceRoutes } from './source-routes.ts';
 import { defineRoute, named, type ApiRoute } from './route.ts';
 import type { SyncControl } from './sync-control.ts';
 import { parseInput, parseJsonBody, type Issue } from './validation.ts';
@@ -101,6 +102,7 @@ export function createApi(deps: ApiDeps): Hono {
           'the provider was saved but the sync engine could not be told',
         ),
     }),
+    ...sourceRoutes(db),
     ...(deps.mappingEngine ? mappingRoutes({ db, engine: deps.mappingEngine }) : []),
   ];
   const root: ApiRoute[] = [

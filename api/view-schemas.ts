@@ -10,6 +10,7 @@ import {
   type ImportCounts,
   type LinkView,
   type ProviderView,
+  type SourceView,
   type SyncRunView,
 } from '../db/index.ts';
 
@@ -125,3 +126,19 @@ export const HealthSchema = z.object({ status: z.enum(['ok', 'unavailable']) });
 
 /** What `POST /groups/{id}/members` added (users already in the group are not listed). */
 export const MembersAddedSchema = z.object({ added: z.array(z.uuid()) });
+
+/** An inbound SCIM source as returned: never its token, only the token's first characters. */
+export const SourceViewSchema = z.object({
+  id: z.uuid(),
+  slug: z.string(),
+  name: z.string(),
+  tokenPrefix: z.string(),
+  serviceAccountId: z.uuid(),
+  deletePolicy: z.enum(['delete', 'deactivate']),
+  claim: z.boolean(),
+  createdAt: Timestamp,
+  tokenRotatedAt: Timestamp,
+}) satisfies z.ZodType<SourceView>;
+
+/** A source with its new token (shown this once) and the path of its SCIM base URL on this API. */
+export const SourceTokenSchema = z.object({ source: SourceViewSchema, token: z.string(), scimPath: z.string() });

@@ -9,6 +9,7 @@ import { addDirectoryCommands } from './directory-commands.ts';
 import { processOutput, type Output } from './output.ts';
 import { addMappingCommands } from './mapping-commands.ts';
 import { addProviderCommands } from './provider-commands.ts';
+import { addSourceCommands } from './source-commands.ts';
 import { addSyncCommands } from './sync-commands.ts';
 
 /** The process roles, implemented in cli/start.ts. */
@@ -81,6 +82,7 @@ export function buildProgram(output: Output, setExitCode: (code: number) => void
   addDirectoryCommands(program, ctx);
   addProviderCommands(program, ctx);
   addMappingCommands(program, ctx);
+  addSourceCommands(program, ctx);
   addSyncCommands(program, ctx);
   return program;
 }

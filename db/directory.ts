@@ -155,7 +155,7 @@ function pgCode(error: unknown): string | undefined {
 }
 
 /** Turns a unique violation into ERR_CONFLICT naming the field; anything else is rethrown as it is. */
-function conflictOr(error: unknown, value: string | undefined): never {
+export function conflictOr(error: unknown, value: string | undefined): never {
   if (pgCode(error) === '23505') {
     const field = UNIQUE_FIELDS[(error as { constraint?: string }).constraint ?? ''] ?? 'unknown';
     throw new ScimflowError('ERR_CONFLICT', `${field} ${value === undefined ? '' : `"${value}" `}is already taken`, {
@@ -222,14 +222,15 @@ function requireUuids(ids: readonly string[], kind: string): void {
   if (bad !== undefined) throw new NotFoundError(kind, bad);
 }
 
-async function lockGroup(q: Queryable, groupId: string): Promise<void> {
+/** Locks a group row for the rest of the transaction; NotFoundError when there is none. */
+export async function lockGroup(q: Queryable, groupId: string): Promise<void> {
   if (!isUuid(groupId)) throw new NotFoundError('group', groupId);
   const { rowCount } = await q.query('SELECT 1 FROM groups WHERE id = $1 FOR UPDATE', [groupId]);
   if (rowCount === 0) throw new NotFoundError('group', groupId);
 }
 
-/** Adds the given users to a locked group, skipping those already in it; returns who was added. */
-async function insertMembers(q: Queryable, groupId: string, userIds: readonly string[]): Promise<string[]> {
+/** Adds the given users to a group locked by `lockGroup`, skipping those already in it; returns who was added. */
+export async function insertMembers(q: Queryable, groupId: string, userIds: readonly string[]): Promise<string[]> {
   const unique = [...new Set(userIds)];
   if (unique.length === 0) return [];
   requireUuids(unique, 'user');
@@ -246,6 +247,27 @@ async function insertMembers(q: Queryable, groupId: string, userIds: readonly st
     added.map((userId) => ({ objectType: 'membership', objectId: groupId, relatedId: userId, change: 'member_added' })),
   );
   return added;
+}
+
+/** Removes the given users from a group locked by `lockGroup`; users not in it are skipped; returns who was removed. */
+export async function deleteMembers(q: Queryable, groupId: string, userIds: readonly string[]): Promise<string[]> {
+  const ids = [...new Set(userIds)].filter(isUuid);
+  if (ids.length === 0) return [];
+  const { rows } = await q.query<{ user_id: string }>(
+    'DELETE FROM group_members WHERE group_id = $1 AND user_id = ANY($2::uuid[]) RETURNING user_id',
+    [groupId, ids],
+  );
+  const removed = rows.map((row) => row.user_id);
+  await appendOutbox(
+    q,
+    removed.map((userId) => ({
+      objectType: 'membership',
+      objectId: groupId,
+      relatedId: userId,
+      change: 'member_removed',
+    })),
+  );
+  return removed;
 }
 
 /** Refuses a parent that does not exist or that would make the group its own ancestor. */
@@ -266,28 +288,31 @@ async function checkParent(q: Queryable, groupId: string | null, parentId: strin
   }
 }
 
+/** Creates a user inside the caller's transaction, with its outbox row. */
+export async function insertUser(q: Queryable, input: UserInput): Promise<DirectoryUser> {
+  const { rows } = await q.query<UserRow>(
+    `INSERT INTO users AS u (username, display_name, email, given_name, family_name, active, kind, attributes)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) RETURNING ${USER_COLUMNS}`,
+    [
+      input.username,
+      input.displayName ?? null,
+      input.email ?? null,
+      input.givenName ?? null,
+      input.familyName ?? null,
+      input.active,
+      input.kind,
+      JSON.stringify(input.attributes),
+    ],
+  );
+  const user = toUser(rows[0]!);
+  await appendOutbox(q, [{ objectType: 'user', objectId: user.id, change: 'created' }]);
+  return user;
+}
+
 /** Creates a user. */
 export async function createUser(db: Db, input: UserInput): Promise<DirectoryUser> {
   try {
-    return await inTransaction(db, async (client) => {
-      const { rows } = await client.query<UserRow>(
-        `INSERT INTO users AS u (username, display_name, email, given_name, family_name, active, kind, attributes)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) RETURNING ${USER_COLUMNS}`,
-        [
-          input.username,
-          input.displayName ?? null,
-          input.email ?? null,
-          input.givenName ?? null,
-          input.familyName ?? null,
-          input.active,
-          input.kind,
-          JSON.stringify(input.attributes),
-        ],
-      );
-      const user = toUser(rows[0]!);
-      await appendOutbox(client, [{ objectType: 'user', objectId: user.id, change: 'created' }]);
-      return user;
-    });
+    return await inTransaction(db, (client) => insertUser(client, input));
   } catch (error) {
     conflictOr(error, input.username);
   }
@@ -311,21 +336,24 @@ export async function listUsers(q: Queryable, page: PageRequest = {}): Promise<P
   return toPage(rows.map(toUser), limit);
 }
 
-/** Changes the fields present in `patch`; a patch that changes nothing writes nothing and keeps `updatedAt`. */
-export async function updateUser(db: Db, id: string, patch: UserUpdate): Promise<DirectoryUser> {
+/** `updateUser` inside the caller's transaction; a unique violation is left to the caller (see `conflictOr`). */
+export async function changeUser(q: Queryable, id: string, patch: UserUpdate): Promise<DirectoryUser> {
   if (!isUuid(id)) throw new NotFoundError('user', id);
   const { set, changed, values } = patchClauses(patch, USER_FIELD_COLUMNS);
-  if (values.length === 0) return getUser(db, id);
+  if (values.length === 0) return getUser(q, id);
+  const { rows } = await q.query<UserRow>(
+    `UPDATE users u SET ${set}, updated_at = now() WHERE u.id = $1 AND ${changed} RETURNING ${USER_COLUMNS}`,
+    [id, ...values],
+  );
+  if (!rows[0]) return getUser(q, id);
+  await appendOutbox(q, [{ objectType: 'user', objectId: id, change: 'updated' }]);
+  return toUser(rows[0]);
+}
+
+/** Changes the fields present in `patch`; a patch that changes nothing writes nothing and keeps `updatedAt`. */
+export async function updateUser(db: Db, id: string, patch: UserUpdate): Promise<DirectoryUser> {
   try {
-    return await inTransaction(db, async (client) => {
-      const { rows } = await client.query<UserRow>(
-        `UPDATE users u SET ${set}, updated_at = now() WHERE u.id = $1 AND ${changed} RETURNING ${USER_COLUMNS}`,
-        [id, ...values],
-      );
-      if (!rows[0]) return getUser(client, id);
-      await appendOutbox(client, [{ objectType: 'user', objectId: id, change: 'updated' }]);
-      return toUser(rows[0]);
-    });
+    return await inTransaction(db, (client) => changeUser(client, id, patch));
   } catch (error) {
     conflictOr(error, patch.username);
   }
@@ -333,41 +361,47 @@ export async function updateUser(db: Db, id: string, patch: UserUpdate): Promise
 
 /** Deletes a user; its memberships go with it, each announced as `member_removed` before the user's `deleted`. */
 export async function deleteUser(db: Db, id: string): Promise<void> {
+  await inTransaction(db, (client) => removeUser(client, id));
+}
+
+/** `deleteUser` inside the caller's transaction. */
+export async function removeUser(client: Queryable, id: string): Promise<void> {
   if (!isUuid(id)) throw new NotFoundError('user', id);
-  await inTransaction(db, async (client) => {
-    const { rowCount } = await client.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [id]);
-    if (rowCount === 0) throw new NotFoundError('user', id);
-    const removed = await client.query<{ group_id: string }>(
-      'DELETE FROM group_members WHERE user_id = $1 RETURNING group_id',
-      [id],
-    );
-    await client.query('DELETE FROM users WHERE id = $1', [id]);
-    await appendOutbox(client, [
-      ...removed.rows.map((row): OutboxEntry => ({
-        objectType: 'membership',
-        objectId: row.group_id,
-        relatedId: id,
-        change: 'member_removed',
-      })),
-      { objectType: 'user', objectId: id, change: 'deleted' },
-    ]);
-  });
+  const { rowCount } = await client.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [id]);
+  if (rowCount === 0) throw new NotFoundError('user', id);
+  const removed = await client.query<{ group_id: string }>(
+    'DELETE FROM group_members WHERE user_id = $1 RETURNING group_id',
+    [id],
+  );
+  await client.query('DELETE FROM users WHERE id = $1', [id]);
+  await appendOutbox(client, [
+    ...removed.rows.map((row): OutboxEntry => ({
+      objectType: 'membership',
+      objectId: row.group_id,
+      relatedId: id,
+      change: 'member_removed',
+    })),
+    { objectType: 'user', objectId: id, change: 'deleted' },
+  ]);
+}
+
+/** `createGroup` inside the caller's transaction. */
+export async function insertGroup(q: Queryable, input: GroupInput): Promise<DirectoryGroup> {
+  if (input.parentId != null) await checkParent(q, null, input.parentId);
+  const { rows } = await q.query<GroupRow>(
+    `INSERT INTO groups AS g (name, attributes, parent_id) VALUES ($1, $2::jsonb, $3) RETURNING ${GROUP_COLUMNS}`,
+    [input.name, JSON.stringify(input.attributes), input.parentId ?? null],
+  );
+  const group = toGroup(rows[0]!);
+  await appendOutbox(q, [{ objectType: 'group', objectId: group.id, change: 'created' }]);
+  await insertMembers(q, group.id, input.members ?? []);
+  return group;
 }
 
 /** Creates a group, with its initial members when `input.members` lists user ids. */
 export async function createGroup(db: Db, input: GroupInput): Promise<DirectoryGroup> {
   try {
-    return await inTransaction(db, async (client) => {
-      if (input.parentId != null) await checkParent(client, null, input.parentId);
-      const { rows } = await client.query<GroupRow>(
-        `INSERT INTO groups AS g (name, attributes, parent_id) VALUES ($1, $2::jsonb, $3) RETURNING ${GROUP_COLUMNS}`,
-        [input.name, JSON.stringify(input.attributes), input.parentId ?? null],
-      );
-      const group = toGroup(rows[0]!);
-      await appendOutbox(client, [{ objectType: 'group', objectId: group.id, change: 'created' }]);
-      await insertMembers(client, group.id, input.members ?? []);
-      return group;
-    });
+    return await inTransaction(db, (client) => insertGroup(client, input));
   } catch (error) {
     conflictOr(error, input.name);
   }
@@ -391,23 +425,26 @@ export async function listGroups(q: Queryable, page: PageRequest = {}): Promise<
   return toPage(rows.map(toGroup), limit);
 }
 
-/** Changes the fields present in `patch`; a patch that changes nothing writes nothing and keeps `updatedAt`. */
-export async function updateGroup(db: Db, id: string, patch: GroupUpdate): Promise<DirectoryGroup> {
+/** `updateGroup` inside the caller's transaction; a unique violation is left to the caller (see `conflictOr`). */
+export async function changeGroup(q: Queryable, id: string, patch: GroupUpdate): Promise<DirectoryGroup> {
   if (!isUuid(id)) throw new NotFoundError('group', id);
   const { set, changed, values } = patchClauses(patch, GROUP_FIELD_COLUMNS);
-  if (values.length === 0) return getGroup(db, id);
+  if (values.length === 0) return getGroup(q, id);
+  await lockGroup(q, id);
+  if (patch.parentId != null) await checkParent(q, id, patch.parentId);
+  const { rows } = await q.query<GroupRow>(
+    `UPDATE groups g SET ${set}, updated_at = now() WHERE g.id = $1 AND ${changed} RETURNING ${GROUP_COLUMNS}`,
+    [id, ...values],
+  );
+  if (!rows[0]) return getGroup(q, id);
+  await appendOutbox(q, [{ objectType: 'group', objectId: id, change: 'updated' }]);
+  return toGroup(rows[0]);
+}
+
+/** Changes the fields present in `patch`; a patch that changes nothing writes nothing and keeps `updatedAt`. */
+export async function updateGroup(db: Db, id: string, patch: GroupUpdate): Promise<DirectoryGroup> {
   try {
-    return await inTransaction(db, async (client) => {
-      await lockGroup(client, id);
-      if (patch.parentId != null) await checkParent(client, id, patch.parentId);
-      const { rows } = await client.query<GroupRow>(
-        `UPDATE groups g SET ${set}, updated_at = now() WHERE g.id = $1 AND ${changed} RETURNING ${GROUP_COLUMNS}`,
-        [id, ...values],
-      );
-      if (!rows[0]) return getGroup(client, id);
-      await appendOutbox(client, [{ objectType: 'group', objectId: id, change: 'updated' }]);
-      return toGroup(rows[0]);
-    });
+    return await inTransaction(db, (client) => changeGroup(client, id, patch));
   } catch (error) {
     conflictOr(error, patch.name);
   }
@@ -418,29 +455,32 @@ export async function updateGroup(db: Db, id: string, patch: GroupUpdate): Promi
  * a provider's scope), and its child groups lose their parent, each announced as `updated`.
  */
 export async function deleteGroup(db: Db, id: string): Promise<void> {
-  await inTransaction(db, async (client) => {
-    await lockGroup(client, id);
-    // Done here rather than by the foreign key's SET NULL so the children's updated_at and outbox rows stay right.
-    const orphans = await client.query<{ id: string }>(
-      'UPDATE groups SET parent_id = NULL, updated_at = now() WHERE parent_id = $1 RETURNING id',
-      [id],
-    );
-    const members = await client.query<{ user_id: string }>(
-      'DELETE FROM group_members WHERE group_id = $1 RETURNING user_id',
-      [id],
-    );
-    await client.query('DELETE FROM groups WHERE id = $1', [id]);
-    await appendOutbox(client, [
-      ...orphans.rows.map((row): OutboxEntry => ({ objectType: 'group', objectId: row.id, change: 'updated' })),
-      ...members.rows.map((row): OutboxEntry => ({
-        objectType: 'membership',
-        objectId: id,
-        relatedId: row.user_id,
-        change: 'member_removed',
-      })),
-      { objectType: 'group', objectId: id, change: 'deleted' },
-    ]);
-  });
+  await inTransaction(db, (client) => removeGroup(client, id));
+}
+
+/** `deleteGroup` inside the caller's transaction. */
+export async function removeGroup(client: Queryable, id: string): Promise<void> {
+  await lockGroup(client, id);
+  // Done here rather than by the foreign key's SET NULL so the children's updated_at and outbox rows stay right.
+  const orphans = await client.query<{ id: string }>(
+    'UPDATE groups SET parent_id = NULL, updated_at = now() WHERE parent_id = $1 RETURNING id',
+    [id],
+  );
+  const members = await client.query<{ user_id: string }>(
+    'DELETE FROM group_members WHERE group_id = $1 RETURNING user_id',
+    [id],
+  );
+  await client.query('DELETE FROM groups WHERE id = $1', [id]);
+  await appendOutbox(client, [
+    ...orphans.rows.map((row): OutboxEntry => ({ objectType: 'group', objectId: row.id, change: 'updated' })),
+    ...members.rows.map((row): OutboxEntry => ({
+      objectType: 'membership',
+      objectId: id,
+      relatedId: row.user_id,
+      change: 'member_removed',
+    })),
+    { objectType: 'group', objectId: id, change: 'deleted' },
+  ]);
 }
 
 /** The members of a group in user id order, one keyset page at a time. */

@@ -8,3 +8,4 @@ export * from './providers.ts';
 export * from './reports.ts';
 export * from './mappings.ts';
 export * from './retention.ts';
+export * from './sources.ts';
