@@ -1,5 +1,11 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { describeError, isScimflowError, NON_RETRYABLE_CODES } from '../errors/index.ts';
+import {
+  describeError,
+  isScimflowError,
+  NON_RETRYABLE_CODES,
+  type ErrorCode,
+  type ScimflowError,
+} from '../errors/index.ts';
 
 /**
  * Converts an error leaving an activity into an ApplicationFailure whose `type` is our code, so the workflow and
@@ -20,4 +26,28 @@ export function toApplicationFailure(error: unknown): ApplicationFailure {
   }
   // Unknown errors (a database hiccup, a bug) stay retryable: Temporal's backoff and attempt cap bound them.
   return ApplicationFailure.create({ message: describeError(error), type: 'ERR_INTERNAL', nonRetryable: false });
+}
+
+// Errors that end the whole run: every further request would fail the same way.
+const RUN_FATAL: ReadonlySet<ErrorCode> = new Set(['ERR_SCIM_UNAUTHORIZED', 'ERR_CONFIG', 'ERR_AUTH_TOKEN']);
+
+/** True when `error` fails only the object it arose for: the run goes on with the others. */
+export function isPermanentForObject(error: unknown): error is ScimflowError {
+  return isScimflowError(error) && !error.retryable && !RUN_FATAL.has(error.code);
+}
+
+/** An object's failure as stored on its link and in its `fail` event. */
+export function errorRecord(
+  error: ScimflowError | { code: string; message: string; mapping?: string | null; path?: string },
+): Record<string, unknown> {
+  return isScimflowError(error) ? error.toJSON() : { ...error };
+}
+
+/** Runs an activity body, converting whatever it throws with {@link toApplicationFailure}. */
+export async function withFailures<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    throw toApplicationFailure(error);
+  }
 }

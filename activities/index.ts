@@ -1,4 +1,5 @@
 export * from './full-sync.ts';
+export * from './sync-deps.ts';
 export * from './failures.ts';
 export * from './mapper.ts';
 export * from './payload-hash.ts';

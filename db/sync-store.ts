@@ -332,6 +332,16 @@ export async function deleteLinks(
   );
 }
 
+/** The groups any of `userIds` is a member of, whatever the scope. */
+export async function groupsOfUsers(q: Queryable, userIds: readonly string[]): Promise<string[]> {
+  if (userIds.length === 0) return [];
+  const { rows } = await q.query<{ group_id: string }>(
+    'SELECT DISTINCT group_id FROM group_members WHERE user_id = ANY($1::uuid[])',
+    [userIds],
+  );
+  return rows.map((row) => row.group_id);
+}
+
 /** Those of `ids` that are groups in the directory, whatever the scope. */
 export async function existingGroupIds(q: Queryable, ids: readonly string[]): Promise<string[]> {
   if (ids.length === 0) return [];
@@ -392,6 +402,19 @@ export async function createRun(
     [providerId, kind, workflowId],
   );
   return rows[0]!.id;
+}
+
+/** Opens incremental run `runId` unless it exists already (an activity retried after it opened it). */
+export async function openIncrementalRun(
+  q: Queryable,
+  runId: string,
+  providerId: string,
+  workflowId: string,
+): Promise<void> {
+  await q.query(
+    `INSERT INTO sync_runs (id, provider_id, kind, workflow_id) VALUES ($1, $2, 'incremental', $3) ON CONFLICT (id) DO NOTHING`,
+    [runId, providerId, workflowId],
+  );
 }
 
 /** Sets a run's expected total of objects. */

@@ -1,0 +1,54 @@
+import type { Link, ProviderForSync } from '../db/index.ts';
+import type { ScimUser } from '../scim/index.ts';
+import type { BatchRecorder } from './batch-recorder.ts';
+import { errorRecord, isPermanentForObject } from './failures.ts';
+import type { Target } from './targets.ts';
+
+/** Removes, deactivates or leaves one linked remote object, per the provider's deprovision mode. */
+export async function deprovisionOne(
+  rec: BatchRecorder,
+  provider: ProviderForSync,
+  { plugin, ctx }: Target,
+  link: Link,
+  why: Record<string, unknown>,
+): Promise<void> {
+  const { objectType, localId, remoteId } = link;
+  if (!remoteId) {
+    rec.deletedLinks.push({ objectType, localId });
+    return;
+  }
+  const mode = provider.deprovision;
+  if (provider.dryRun) {
+    rec.event(
+      objectType,
+      localId,
+      mode === 'deactivate' && objectType === 'user' ? 'deactivate' : mode === 'leave' ? 'skip' : 'delete',
+      {
+        ...why,
+        dryRun: true,
+      },
+    );
+    return;
+  }
+  try {
+    if (mode === 'leave') {
+      rec.deletedLinks.push({ objectType, localId });
+      rec.event(objectType, localId, 'skip', { ...why, deprovision: 'leave', remoteId });
+      return;
+    }
+    if (objectType === 'user' && mode === 'deactivate') {
+      await plugin.deactivateUser(ctx, remoteId, (link.lastPayload as ScimUser | null) ?? null);
+      rec.links.push({ ...link, status: 'deactivated', lastPayloadHash: null, lastError: null });
+      rec.event(objectType, localId, 'deactivate', { ...why, remoteId });
+    } else {
+      if (objectType === 'user') await plugin.deleteUser(ctx, remoteId);
+      else await plugin.deleteGroup(ctx, remoteId);
+      rec.deletedLinks.push({ objectType, localId });
+      rec.event(objectType, localId, 'delete', { ...why, remoteId });
+    }
+    rec.counts.deleted += 1;
+  } catch (error) {
+    if (!isPermanentForObject(error)) throw error;
+    rec.fail(objectType, localId, link, errorRecord(error));
+  }
+}

@@ -1,0 +1,127 @@
+import {
+  addCounts,
+  existingGroupIds,
+  finishRun,
+  getLinks,
+  groupsOfUsers,
+  loadGroupsByIds,
+  loadUsersByIds,
+  openIncrementalRun,
+  type Link,
+  type RunCounts,
+} from '../db/index.ts';
+import type { ScimflowError } from '../errors/index.ts';
+import { BatchRecorder, type LinkWriter } from './batch-recorder.ts';
+import { deletionsHeld } from './deletion-guard.ts';
+import { deprovisionOne } from './deprovision.ts';
+import { withFailures } from './failures.ts';
+import { beat } from './heartbeat.ts';
+import type { SyncActivityDeps } from './sync-deps.ts';
+import type { RowSync } from './sync-rows.ts';
+
+/** Builds the incremental-push activities: pushing changed objects, and the provider workflow's batching window. */
+export function createIncrementalPushActivities(deps: SyncActivityDeps, writer: LinkWriter, rowSync: RowSync) {
+  const { db, targets, loadProvider } = deps;
+  return {
+    /**
+     * Pushes the current state of the given users and groups (an incremental batch), recorded as run `runId` of
+     * kind `incremental`: in-scope objects are created or updated, objects that left scope or were deleted are
+     * deprovisioned per the provider's mode. Users are written before groups (so new members exist), and users
+     * leave only after their groups dropped them; groups of users who appeared or left are re-sent too.
+     */
+    async pushChanges(input: {
+      providerId: string;
+      runId: string;
+      workflowId: string;
+      userIds: string[];
+      groupIds: string[];
+    }): Promise<RunCounts> {
+      return withFailures(async () => {
+        const provider = await loadProvider(input.providerId);
+        await openIncrementalRun(db, input.runId, provider.id, input.workflowId);
+        const target = targets.get(provider);
+        // Checked once, at the first removal: above the deletion limit every removal of this batch is held back
+        // (recorded as skipped, the run failed) until a full sync is allowed to make them.
+        let guard: Promise<ScimflowError | null> | undefined;
+        const removeOrHold = async (rec: BatchRecorder, link: Link): Promise<void> => {
+          guard ??= deletionsHeld(db, provider, false);
+          const held = await guard;
+          if (!held) return deprovisionOne(rec, provider, target, link, { reason: 'out of scope' });
+          rec.event(link.objectType, link.localId, 'skip', { reason: 'deletion guard', remoteId: link.remoteId });
+          rec.counts.skipped += 1;
+        };
+        const userIds = [...new Set(input.userIds)].sort();
+        const rows = await loadUsersByIds(db, provider.scope, userIds);
+        const userLinks = await getLinks(db, provider.id, 'user', userIds);
+        const userRec = new BatchRecorder(db, writer, input.runId, provider.id);
+        try {
+          await rowSync.users(userRec, provider, target, rows, userLinks);
+        } finally {
+          // Flushed before the groups so the links of users adopted just now count as members.
+          await userRec.flush();
+        }
+        const inScope = new Set(rows.map((row) => row.id));
+        const leaving = userIds.flatMap((id) => {
+          const link = userLinks.get(id);
+          return !inScope.has(id) && link && link.status !== 'deactivated' ? [link] : [];
+        });
+        const counts = { ...userRec.counts };
+        const { groups: withGroups } = await target.plugin.capabilities(target.ctx);
+        if (withGroups) {
+          const appeared = userRec.events
+            .filter((e) => e.action === 'create' || e.action === 'adopt')
+            .map((e) => e.localId);
+          const related = await groupsOfUsers(db, [...appeared, ...leaving.map((link) => link.localId)]);
+          const groupIds = [...new Set([...input.groupIds, ...related])].sort();
+          const groupRows = await loadGroupsByIds(db, provider.scope, groupIds);
+          const linksOfGroups = getLinks(db, provider.id, 'group', groupIds);
+          const groupRec = new BatchRecorder(db, writer, input.runId, provider.id);
+          try {
+            await rowSync.groups(groupRec, provider, target, groupRows, linksOfGroups);
+            const groupLinks = await linksOfGroups;
+            const groupsInScope = new Set(groupRows.map((row) => row.id));
+            // A group outside the filter stays on the target as last synced unless the provider says otherwise;
+            // one deleted from the directory goes.
+            const outOfScope = groupIds.flatMap((id) => {
+              const link = groupsInScope.has(id) ? undefined : groupLinks.get(id);
+              return link ? [link] : [];
+            });
+            const kept = new Set(
+              provider.scope.removeGroupsLeavingFilter
+                ? []
+                : await existingGroupIds(
+                    db,
+                    outOfScope.map((link) => link.localId),
+                  ),
+            );
+            for (const link of outOfScope) if (!kept.has(link.localId)) await removeOrHold(groupRec, link);
+          } finally {
+            await groupRec.flush();
+          }
+          addCounts(counts, groupRec.counts);
+        }
+        const leaveRec = new BatchRecorder(db, writer, input.runId, provider.id);
+        try {
+          for (const link of leaving) {
+            beat();
+            await removeOrHold(leaveRec, link);
+          }
+        } finally {
+          await leaveRec.flush();
+        }
+        addCounts(counts, leaveRec.counts);
+        const held = guard ? await guard : null;
+        await finishRun(db, input.runId, held ? 'failed' : 'succeeded', held ? held.toJSON() : null);
+        return counts;
+      });
+    },
+
+    /**
+     * Waits `ms` (run as a local activity): the provider workflow's batching window. Server timers fire up to a
+     * second late, which would put a floor under incremental latency; a local wait is as precise as the worker's clock.
+     */
+    async holdOff(ms: number): Promise<void> {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+    },
+  };
+}

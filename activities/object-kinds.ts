@@ -1,0 +1,64 @@
+import type { Link, ObjectType } from '../db/index.ts';
+import type { BatchLookupResult, MatchKeys, RemoteObject } from '../plugins/index.ts';
+import type { ScimGroup, ScimUser } from '../scim/index.ts';
+import type { MapResult } from './mapper.ts';
+import type { Target } from './targets.ts';
+
+/** The plugin operations of one kind of object: all the per-object sync flow needs to know about users or groups. */
+export interface ObjectKind<T extends ScimUser | ScimGroup> {
+  type: ObjectType;
+  /** What identifies the object on the target when it has no link: externalId, then userName / displayName. */
+  keys(payload: T): MatchKeys;
+  /** Looks the object up on the target by its match keys. */
+  find(target: Target, payload: T): Promise<RemoteObject<T> | null>;
+  /** Looks many objects up at once by their match keys; undefined when the plugin has no such operation. */
+  findMany(target: Target, keys: readonly MatchKeys[]): Promise<Array<BatchLookupResult<T>>> | undefined;
+  create(target: Target, payload: T): Promise<RemoteObject<T>>;
+  update(target: Target, remoteId: string, payload: T, previous: T | null): Promise<void>;
+}
+
+/** Users, as the sync flow drives them through a plugin. */
+export const USERS: ObjectKind<ScimUser> = {
+  type: 'user',
+  keys: (user) => ({ externalId: user.externalId, name: user.userName }),
+  find: ({ plugin, ctx }, user) => plugin.findUser(ctx, USERS.keys(user)),
+  findMany: ({ plugin, ctx }, keys) => plugin.findUsers?.(ctx, keys),
+  create: ({ plugin, ctx }, user) => plugin.createUser(ctx, user),
+  update: ({ plugin, ctx }, remoteId, user, previous) => plugin.updateUser(ctx, remoteId, user, previous),
+};
+
+/** Groups, as the sync flow drives them through a plugin. */
+export const GROUPS: ObjectKind<ScimGroup> = {
+  type: 'group',
+  keys: (group) => ({ externalId: group.externalId, name: group.displayName }),
+  find: ({ plugin, ctx }, group) => plugin.findGroup(ctx, GROUPS.keys(group)),
+  findMany: ({ plugin, ctx }, keys) => plugin.findGroups?.(ctx, keys),
+  create: ({ plugin, ctx }, group) => plugin.createGroup(ctx, group),
+  update: ({ plugin, ctx }, remoteId, group, previous) => plugin.updateGroup(ctx, remoteId, group, previous),
+};
+
+/** One object of a batch: its mapped payload, its link if any, and extra detail for its provisioning event. */
+export interface BatchItem<T> {
+  localId: string;
+  mapped: MapResult<T>;
+  link: Link | undefined;
+  detail?: Record<string, unknown>;
+}
+
+/** A group's batch item: its payload carries `members` (remote user ids). */
+export function groupItem(
+  localId: string,
+  mapped: MapResult<ScimGroup>,
+  members: readonly string[],
+  link: Link | undefined,
+): BatchItem<ScimGroup> {
+  return {
+    localId,
+    mapped:
+      mapped.status === 'ok'
+        ? { status: 'ok', payload: { ...mapped.payload, members: members.map((value) => ({ value })) } }
+        : mapped,
+    link,
+    detail: { members: members.length },
+  };
+}

@@ -1,0 +1,73 @@
+import {
+  countInScope,
+  createRun,
+  finishRun,
+  listScopeIds,
+  setRunTotal,
+  type ObjectType,
+  type RunSummary,
+} from '../db/index.ts';
+import { withFailures } from './failures.ts';
+import type { FullSyncPlan, IdRange, SyncActivityDeps } from './sync-deps.ts';
+
+/** Builds the activities that open, plan and close a full-sync run. */
+export function createRunLifecycleActivities(deps: SyncActivityDeps) {
+  const { db, targets, loadProvider } = deps;
+  return {
+    /** Opens a run row for a provider; used by whoever starts a full sync. */
+    async openFullSyncRun(input: { providerId: string; workflowId: string | null }): Promise<string> {
+      return withFailures(() => createRun(db, input.providerId, 'full', input.workflowId));
+    },
+
+    /** Discovers the target, counts the scope, and tells the workflow how to split the work. */
+    async beginFullSync(input: { providerId: string; runId: string }): Promise<FullSyncPlan> {
+      return withFailures(async () => {
+        const provider = await loadProvider(input.providerId);
+        const { plugin, ctx } = targets.get(provider);
+        const capabilities = await plugin.capabilities(ctx);
+        const scope = await countInScope(db, provider.scope);
+        const total = scope.users + (capabilities.groups ? scope.groups : 0);
+        await setRunTotal(db, input.runId, total);
+        return {
+          slug: provider.slug,
+          pageSize: provider.pageSize,
+          concurrency: provider.concurrency,
+          groups: capabilities.groups,
+          total,
+        };
+      });
+    },
+
+    /** Splits the next stretch of in-scope ids into up to `ranges` ranges of `rangeSize`; `next` is null at the end. */
+    async planRanges(input: {
+      providerId: string;
+      objectType: ObjectType;
+      after: string | null;
+      rangeSize: number;
+      ranges: number;
+    }): Promise<{ ranges: IdRange[]; next: string | null }> {
+      return withFailures(async () => {
+        const provider = await loadProvider(input.providerId);
+        const limit = input.rangeSize * input.ranges;
+        const ids = await listScopeIds(db, provider.scope, input.objectType, input.after, limit);
+        const ranges: IdRange[] = [];
+        let after = input.after;
+        for (let i = 0; i < ids.length; i += input.rangeSize) {
+          const last = ids[Math.min(i + input.rangeSize, ids.length) - 1]!;
+          ranges.push({ after, last });
+          after = last;
+        }
+        return { ranges, next: ids.length === limit ? after : null };
+      });
+    },
+
+    /** Closes the run with its final status and returns its counters. */
+    async finishFullSync(input: {
+      runId: string;
+      status: 'succeeded' | 'failed' | 'cancelled';
+      error: Record<string, unknown> | null;
+    }): Promise<RunSummary> {
+      return withFailures(() => finishRun(db, input.runId, input.status, input.error));
+    },
+  };
+}

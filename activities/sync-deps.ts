@@ -1,0 +1,27 @@
+import type { Db, ProviderForSync } from '../db/index.ts';
+import type { PayloadMapper } from './mapper.ts';
+import type { TargetPool } from './targets.ts';
+
+/** What the sync activities are built from. */
+export interface SyncActivityDeps {
+  db: Db;
+  targets: TargetPool;
+  mapper: PayloadMapper;
+  /** Loads a provider with its secret decrypted (worker side only). */
+  loadProvider: (providerId: string) => Promise<ProviderForSync>;
+}
+
+/** A half-open keyset range of directory ids: `after < id <= last`. */
+export interface IdRange {
+  after: string | null;
+  last: string;
+}
+
+/** What a full sync needs to know to plan itself; ids and numbers only, never objects or secrets. */
+export interface FullSyncPlan {
+  slug: string;
+  pageSize: number;
+  concurrency: number;
+  groups: boolean;
+  total: number;
+}

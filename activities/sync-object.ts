@@ -1,0 +1,110 @@
+import type { Link, ProviderForSync } from '../db/index.ts';
+import { isScimflowError } from '../errors/index.ts';
+import type { BatchLookupResult } from '../plugins/index.ts';
+import type { ScimGroup, ScimUser } from '../scim/index.ts';
+import type { BatchRecorder } from './batch-recorder.ts';
+import { deprovisionOne } from './deprovision.ts';
+import { errorRecord, isPermanentForObject } from './failures.ts';
+import type { BatchItem, ObjectKind } from './object-kinds.ts';
+import { payloadHash } from './payload-hash.ts';
+import type { Target } from './targets.ts';
+
+/**
+ * Adopts the remote object already `known` from a batch lookup (or, when that settled nothing, the one `find`
+ * returns), or creates one, adopting after all what `find` sees if the create conflicts.
+ */
+async function adoptOrCreate<T extends ScimUser | ScimGroup>(
+  known: BatchLookupResult<T>,
+  find: () => Promise<{ id: string; resource: T } | null>,
+  create: () => Promise<{ id: string; resource: T }>,
+): Promise<{ id: string; resource: T; adopted: boolean }> {
+  const found = known === undefined ? await find() : known;
+  if (found) return { ...found, adopted: true };
+  try {
+    return { ...(await create()), adopted: false };
+  } catch (error) {
+    // Someone (a crashed earlier attempt, another tool) created it between our lookup and our POST.
+    if (isScimflowError(error) && error.code === 'ERR_SCIM_CONFLICT') {
+      const again = await find();
+      if (again) return { ...again, adopted: true };
+    }
+    throw error;
+  }
+}
+
+/**
+ * Brings one object to the target: skips it when its payload is unchanged, updates it when linked, otherwise
+ * adopts a matching remote object (`known` from the batch lookup, else found now) or creates it. A permanent
+ * failure is recorded for this object only.
+ */
+export async function syncObject<T extends ScimUser | ScimGroup>(
+  rec: BatchRecorder,
+  provider: ProviderForSync,
+  target: Target,
+  kind: ObjectKind<T>,
+  { localId, mapped, link, detail = {} }: BatchItem<T>,
+  known: BatchLookupResult<T> = undefined,
+): Promise<void> {
+  const { type } = kind;
+  if (mapped.status === 'error') {
+    rec.fail(type, localId, link, { ...mapped.error });
+    return;
+  }
+  if (mapped.status === 'skip') {
+    // Only users are ever deactivated; a deactivated user is not deprovisioned twice.
+    if (link?.remoteId && link.status !== 'deactivated') {
+      await deprovisionOne(rec, provider, target, link, { skippedBy: mapped.mapping });
+    } else {
+      rec.links.push(rec.link(type, localId, { status: 'skipped' }));
+      rec.event(type, localId, 'skip', { mapping: mapped.mapping });
+      rec.counts.skipped += 1;
+    }
+    return;
+  }
+  const payload = mapped.payload;
+  const hash = payloadHash(payload);
+  if (link?.status === 'ok' && link.remoteId && link.lastPayloadHash === hash) return;
+  if (provider.dryRun) {
+    rec.event(type, localId, link?.remoteId ? 'update' : 'create', { dryRun: true });
+    rec.counts[link?.remoteId ? 'updated' : 'created'] += 1;
+    return;
+  }
+  const synced = (remoteId: string): Link =>
+    rec.link(type, localId, { remoteId, lastPayloadHash: hash, lastPayload: payload });
+  try {
+    let remoteId = link?.remoteId ?? null;
+    let action: 'update' | 'adopt' | 'create' = 'update';
+    if (remoteId) {
+      try {
+        await kind.update(target, remoteId, payload, (link?.lastPayload as T | null) ?? null);
+      } catch (error) {
+        // The remote object was deleted behind our back: provision it again.
+        if (!(isScimflowError(error) && error.code === 'ERR_SCIM_NOT_FOUND')) throw error;
+        remoteId = null;
+      }
+    }
+    if (!remoteId) {
+      // A link whose remote object vanished was not looked up with the batch: `known` is only for unlinked objects.
+      const remote = await adoptOrCreate(
+        link?.remoteId ? undefined : known,
+        () => kind.find(target, payload),
+        () => kind.create(target, payload),
+      );
+      remoteId = remote.id;
+      if (remote.adopted) {
+        action = 'adopt';
+        await kind.update(target, remoteId, payload, remote.resource);
+      } else {
+        action = 'create';
+      }
+    }
+    // A created object's link is written at once, not at batch end (not awaited: the next requests overlap it).
+    if (action === 'create') rec.saveSoon(synced(remoteId));
+    else rec.links.push(synced(remoteId));
+    rec.event(type, localId, action, { remoteId, ...detail });
+    rec.counts[action === 'create' ? 'created' : 'updated'] += 1;
+  } catch (error) {
+    if (!isPermanentForObject(error)) throw error;
+    rec.fail(type, localId, link, errorRecord(error));
+  }
+}
