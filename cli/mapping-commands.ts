@@ -5,6 +5,7 @@ import * as z from 'zod';
 import type { MappingView } from '../db/index.ts';
 import { ValidationError } from '../errors/index.ts';
 import type { CliContext } from './context.ts';
+import { userIdByName } from './directory-lookup.ts';
 import { formatTable } from './output.ts';
 
 /** A mappings config file: mappings declared by name (inline or from a file) and each provider's full set. */
@@ -143,23 +144,8 @@ export function addMappingCommands(program: Command, ctx: CliContext): void {
       if (options.group !== undefined) body = { groupId: options.group };
       else if (options.user !== undefined) {
         const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(options.user);
-        body = { userId: uuid ? options.user : await userIdByName(ctx, options.user) };
+        body = { userId: uuid ? options.user : await userIdByName(api, options.user, '--user') };
       } else throw new ValidationError('nothing to preview', [{ path: '--user', message: 'give --user or --group' }]);
       output.out(JSON.stringify(await api.post(`/providers/${enc(provider)}/preview`, body), null, 2));
     });
-}
-
-/** The id of the user with this username, paging through the directory. */
-async function userIdByName(ctx: CliContext, username: string): Promise<string> {
-  let after: string | undefined;
-  for (;;) {
-    const page = await ctx
-      .api()
-      .get<{ items: Array<{ id: string; username: string }>; next: string | null }>('/users', { limit: 1000, after });
-    const found = page.items.find((u) => u.username === username);
-    if (found) return found.id;
-    if (!page.next)
-      throw new ValidationError(`no user named ${username}`, [{ path: '--user', message: 'no such user' }]);
-    after = page.next;
-  }
 }

@@ -1,12 +1,15 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { ProviderView } from '../db/index.ts';
+import type { ProviderScope, ProviderView } from '../db/index.ts';
 import { ScimflowError } from '../errors/index.ts';
+import type { ApiClient } from './api-client.ts';
 import type { CliContext } from './context.ts';
 import { positiveInt } from './directory-commands.ts';
+import { groupIdsByName } from './directory-lookup.ts';
 import { formatTable } from './output.ts';
 
 /** The options `addSyncOptions` declares. */
-interface SyncOptions {
+interface SyncOptions extends ScopeOptions {
+  pluginOptions?: Record<string, unknown>;
   deprovision?: string;
   pageSize?: number;
   concurrency?: number;
@@ -28,9 +31,84 @@ interface CreateOptions extends SyncOptions {
 interface UpdateOptions extends SyncOptions {
   name?: string;
   url?: string;
+  plugin?: string;
   tokenEnv?: string;
+  /** true: read a new token from stdin; false: the endpoint needs no authentication. */
+  token?: boolean;
   dryRun?: boolean;
   enabled?: boolean;
+}
+
+/** The scope options, on both create and update. */
+interface ScopeOptions {
+  accessGroup?: string[];
+  clearAccessGroups?: boolean;
+  group?: string[];
+  allGroups?: boolean;
+  serviceAccounts?: boolean;
+  removeGroupsLeavingFilter?: boolean;
+  keepGroupsLeavingFilter?: boolean;
+}
+
+/** Collects a repeated option into a list. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** A JSON object given on the command line. */
+function jsonObject(value: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new InvalidArgumentError('must be a JSON object, e.g. \'{"groupUpdate":"put"}\'');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new InvalidArgumentError('must be a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * The scope the scope options ask for, applied over `current` (a provider's scope on update, the defaults on
+ * create); undefined when no scope option was given. Group names become ids through the API.
+ */
+async function scopeFrom(
+  api: ApiClient,
+  options: ScopeOptions,
+  current: () => Promise<ProviderScope>,
+): Promise<ProviderScope | undefined> {
+  const contradictions: Array<[boolean, string]> = [
+    [
+      options.accessGroup !== undefined && options.clearAccessGroups === true,
+      '--access-group and --clear-access-groups',
+    ],
+    [options.group !== undefined && options.allGroups === true, '--group and --all-groups'],
+    [
+      options.removeGroupsLeavingFilter === true && options.keepGroupsLeavingFilter === true,
+      '--remove-groups-leaving-filter and --keep-groups-leaving-filter',
+    ],
+  ];
+  for (const [contradicts, flags] of contradictions)
+    if (contradicts) throw new ScimflowError('ERR_VALIDATION', `${flags} contradict each other`);
+  const given =
+    options.accessGroup !== undefined ||
+    options.clearAccessGroups === true ||
+    options.group !== undefined ||
+    options.allGroups === true ||
+    options.serviceAccounts !== undefined ||
+    options.removeGroupsLeavingFilter === true ||
+    options.keepGroupsLeavingFilter === true;
+  if (!given) return undefined;
+  const scope: ProviderScope = { ...(await current()) };
+  if (options.accessGroup !== undefined)
+    scope.accessGroups = await groupIdsByName(api, options.accessGroup, '--access-group');
+  if (options.clearAccessGroups) scope.accessGroups = [];
+  if (options.group !== undefined) scope.groups = await groupIdsByName(api, options.group, '--group');
+  if (options.allGroups) delete scope.groups;
+  if (options.serviceAccounts !== undefined) scope.includeServiceAccounts = options.serviceAccounts;
+  if (options.removeGroupsLeavingFilter) scope.removeGroupsLeavingFilter = true;
+  if (options.keepGroupsLeavingFilter) scope.removeGroupsLeavingFilter = false;
+  return scope;
 }
 
 /** A deletion limit: a whole number of objects, or `none` for no limit (commander turns a parsed null into ''). */
@@ -44,6 +122,23 @@ function deletionLimit(value: string): number | 'none' {
 /** Adds the options `providers create` and `providers update` share. */
 function addSyncOptions(command: Command): Command {
   return command
+    .option('--plugin-options <json>', "the plugin's options as a JSON object (replaces them on update)", jsonObject)
+    .option(
+      '--access-group <name>',
+      'only members of this directory group are provisioned; repeat for several (replaces the list on update)',
+      collect,
+    )
+    .option(
+      '--group <name>',
+      'provision only this directory group; repeat for several (replaces the filter on update)',
+      collect,
+    )
+    .option('--service-accounts', 'provision service accounts too')
+    .option('--no-service-accounts', 'leave service accounts out (the default)')
+    .option(
+      '--remove-groups-leaving-filter',
+      'delete a group on the target when it leaves the --group filter (default: leave it as last synced)',
+    )
     .addOption(
       new Option('--deprovision <mode>', 'what happens to users that leave scope').choices([
         'delete',
@@ -68,6 +163,7 @@ function addSyncOptions(command: Command): Command {
 /** Request body fields for the options both create and update take; absent options are left out. */
 function commonFields(options: SyncOptions) {
   return {
+    ...(options.pluginOptions === undefined ? {} : { pluginOptions: options.pluginOptions }),
     ...(options.deprovision === undefined ? {} : { deprovision: options.deprovision }),
     ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }),
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
@@ -150,12 +246,16 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
     .option('--disabled', 'create the provider disabled')
     .action(async (options: CreateOptions) => {
       const auth = options.token ? { mode: 'bearer', token: await readToken(ctx, options.tokenEnv) } : { mode: 'none' };
+      const scope = await scopeFrom(ctx.api(), options, () =>
+        Promise.resolve({ includeServiceAccounts: false, accessGroups: [] }),
+      );
       const body = {
         slug: options.slug,
         name: options.name ?? options.slug,
         baseUrl: options.url,
         auth,
         ...(options.plugin === undefined ? {} : { plugin: options.plugin }),
+        ...(scope === undefined ? {} : { scope }),
         ...commonFields(options),
         ...(options.dryRun ? { dryRun: true } : {}),
         ...(options.disabled ? { enabled: false } : {}),
@@ -169,7 +269,13 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
       .description('change a provider (by id or slug); only the options given change, and its schedule follows')
       .option('--name <name>', 'display name')
       .option('--url <url>', 'SCIM base URL')
-      .option('--token-env <VAR>', 'replace the bearer token with the one in this environment variable'),
+      .option('--plugin <id>', 'vendor plugin')
+      .option('--token-env <VAR>', 'replace the bearer token with the one in this environment variable')
+      .option('--token', 'replace the bearer token with one read from stdin')
+      .option('--no-token', 'the endpoint needs no authentication (the stored token is deleted)')
+      .option('--clear-access-groups', 'provision members of every group again (no access groups)')
+      .option('--all-groups', 'provision every group again (removes the --group filter)')
+      .option('--keep-groups-leaving-filter', 'leave a group that leaves the filter on the target as last synced'),
   )
     .option('--dry-run', 'compute changes without sending them')
     .option('--no-dry-run', 'send changes')
@@ -178,19 +284,29 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
     .action(async (provider: string, options: UpdateOptions & { enable?: boolean; disable?: boolean }) => {
       if (options.enable && options.disable)
         throw new ScimflowError('ERR_VALIDATION', '--enable and --disable contradict each other');
+      if (options.token === false && options.tokenEnv !== undefined)
+        throw new ScimflowError('ERR_VALIDATION', '--token-env and --no-token contradict each other');
+      const path = `/providers/${encodeURIComponent(provider)}`;
+      const scope = await scopeFrom(ctx.api(), options, async () => (await ctx.api().get<ProviderView>(path)).scope);
+      const auth =
+        options.token === false
+          ? { mode: 'none' }
+          : options.tokenEnv !== undefined || options.token === true
+            ? { mode: 'bearer', token: await readToken(ctx, options.tokenEnv) }
+            : undefined;
       const body = {
         ...(options.name === undefined ? {} : { name: options.name }),
         ...(options.url === undefined ? {} : { baseUrl: options.url }),
-        ...(options.tokenEnv === undefined
-          ? {}
-          : { auth: { mode: 'bearer', token: await readToken(ctx, options.tokenEnv) } }),
+        ...(options.plugin === undefined ? {} : { plugin: options.plugin }),
+        ...(auth === undefined ? {} : { auth }),
+        ...(scope === undefined ? {} : { scope }),
         ...commonFields(options),
         ...(options.dryRun === undefined ? {} : { dryRun: options.dryRun }),
         ...(options.enable ? { enabled: true } : options.disable ? { enabled: false } : {}),
       };
       if (Object.keys(body).length === 0)
         throw new ScimflowError('ERR_VALIDATION', 'nothing to change: give at least one option');
-      const updated = await ctx.api().patch<ProviderView>(`/providers/${encodeURIComponent(provider)}`, body);
+      const updated = await ctx.api().patch<ProviderView>(path, body);
       output.out(`updated provider ${updated.slug} (configuration version ${updated.configVersion})`);
     });
   providers

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { createApi, startApiServer, type ApiServer } from '../../api/index.ts';
 import {
@@ -21,47 +19,14 @@ import {
   type ProviderView,
   type SecretBox,
 } from '../../db/index.ts';
+import { startScimflow, runScimflow } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { recordingSyncControl, validatePluginOptions, type RecordingSyncControl } from './api-harness.ts';
 
-const BIN = fileURLToPath(new URL('../../cli/bin.mjs', import.meta.url));
 const TOKEN = 'cli-token-5be1c0de-do-not-print';
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** A running `scimflow` process: its output so far, and how it ended. */
-interface CliProcess {
-  child: ChildProcess;
-  output(): { stdout: string; stderr: string };
-  done: Promise<CliResult & { signal: NodeJS.Signals | null }>;
-}
-
-/** Starts `scimflow` as a child process, as a user would (without --no-node-snapshot: bin.mjs adds it). */
-function startCli(args: string[], options: { env?: Record<string, string>; stdin?: string } = {}): CliProcess {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, ...options.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const done = new Promise<CliResult & { signal: NodeJS.Signals | null }>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  child.stdin.end(options.stdin ?? '');
-  return { child, output: () => ({ stdout, stderr }), done };
-}
-
-/** Runs `scimflow` to its end. */
-function runCli(args: string[], options: { env?: Record<string, string>; stdin?: string } = {}): Promise<CliResult> {
-  return startCli(args, options).done;
-}
+const startCli = startScimflow;
+const runCli = runScimflow;
 
 /**
  * Stands in for Temporal: opens a real sync_runs row, reports progress and finishes it a little later, so the CLI

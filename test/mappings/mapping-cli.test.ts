@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { createApi, startApiServer } from '../../api/index.ts';
 import {
@@ -17,27 +15,10 @@ import {
 } from '../../db/index.ts';
 import { createMappingEngine } from '../../sandbox/index.ts';
 import { recordingSyncControl, validatePluginOptions } from '../api/api-harness.ts';
+import { runScimflow } from '../support/cli.ts';
 import { createTestDatabase } from '../support/db.ts';
 
-const BIN = fileURLToPath(new URL('../../cli/bin.mjs', import.meta.url));
-
-function cli(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[], env: Record<string, string>) => runScimflow(args, { env });
 
 describe('scimflow mappings CLI', () => {
   test('mappings apply declares mappings and provider sets in one command, and applying again changes nothing', async (t) => {
