@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import {
   ScheduleAlreadyRunning,
@@ -26,8 +27,8 @@ export function fullSyncScheduleId(slug: string): string {
 
 /** A stable offset in [0, interval) per provider, so hourly syncs of many providers do not all start at :00. */
 export function scheduleOffsetMs(slug: string, intervalMs: number): number {
-  let hash = 2166136261;
-  for (let i = 0; i < slug.length; i += 1) hash = Math.imul(hash ^ slug.charCodeAt(i), 16777619) >>> 0;
+  // A digest, not a short multiplicative hash: slugs that differ only in a last digit must still land far apart.
+  const hash = createHash('sha256').update(slug).digest().readUInt32BE(0);
   return Math.floor((hash / 2 ** 32) * (intervalMs / 1000)) * 1000;
 }
 
