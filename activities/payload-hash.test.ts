@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { defaultGroupPayload, defaultUserPayload } from '../sandbox/index.ts';
-import { variedGroups, variedUsers } from '../sandbox/fixtures.ts';
+import { variedGroups, variedUsers } from '../test/fixtures/directory.ts';
 import { canonicalJson, payloadHash, stableUid } from './payload-hash.ts';
 
 /** How payloads have always been hashed: the hashes stored on every link were made this way and must still match. */

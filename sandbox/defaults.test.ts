@@ -3,7 +3,7 @@ import { after, test } from 'node:test';
 import { defaultGroupPayload, defaultUserPayload } from './builtin.ts';
 import { DEFAULT_GROUP_MAPPINGS, DEFAULT_USER_MAPPINGS } from './defaults.ts';
 import { createMappingEngine } from './engine.ts';
-import { SAMPLE_PROVIDER, sampleUser, variedGroups, variedUsers } from './fixtures.ts';
+import { SAMPLE_PROVIDER, sampleUser, variedGroups, variedUsers } from '../test/fixtures/directory.ts';
 
 const engine = createMappingEngine();
 after(() => engine.disposeAll());
@@ -51,6 +51,7 @@ test('the default group mapping reproduces the built-in group payload exactly', 
     now: NOW,
     items: groups.map((object) => ({ object, link: null })),
   });
+  assert.equal(results.length, groups.length);
   results.forEach((result, i) => {
     const group = groups[i];
     assert.ok(group);

@@ -11,7 +11,7 @@ import {
   type MappingEvaluationRequest,
   type MappingResult,
 } from './engine.ts';
-import { SAMPLE_PROVIDER, sampleUser } from './fixtures.ts';
+import { SAMPLE_PROVIDER, sampleUser } from '../test/fixtures/directory.ts';
 import { DEFAULT_MAPPING_LIMITS, resolveMappingLimits } from './limits.ts';
 import { deepMerge } from './merge.ts';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import vm from 'node:vm';
 import { DEFAULT_USER_MAPPINGS } from './defaults.ts';
-import { SAMPLE_PROVIDER, variedUsers } from './fixtures.ts';
+import { SAMPLE_PROVIDER, variedUsers } from '../test/fixtures/directory.ts';
 import { NOT_ADOPTED, guestRuntime, type GuestApi } from './guest-runtime.ts';
 import { mergeKernel } from './merge.ts';
 

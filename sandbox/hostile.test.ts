@@ -8,7 +8,7 @@ import type { ScimUser } from '../scim/index.ts';
 import { defaultUserPayload } from './builtin.ts';
 import { DEFAULT_USER_MAPPINGS } from './defaults.ts';
 import { createMappingEngine, type MappingFailure, type MappingResult } from './engine.ts';
-import { SAMPLE_PROVIDER, sampleUser } from './fixtures.ts';
+import { SAMPLE_PROVIDER, sampleUser } from '../test/fixtures/directory.ts';
 import type { MappingLimits } from './limits.ts';
 
 const engine = createMappingEngine();

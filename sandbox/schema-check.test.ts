@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type * as z from 'zod';
 import { SCHEMA_ENTERPRISE_USER, SCHEMA_USER, ScimGroupSchema, ScimUserSchema } from '../scim/index.ts';
 import { defaultGroupPayload, defaultUserPayload } from './builtin.ts';
-import { variedGroups, variedUsers } from './fixtures.ts';
+import { variedGroups, variedUsers } from '../test/fixtures/directory.ts';
 import { compileSchemaCheck } from './schema-check.ts';
 import { EnterpriseUserSchema } from './validate.ts';
 
