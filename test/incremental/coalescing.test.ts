@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
 import { createUser, importDirectory, updateUser, type DirectoryUser } from '../../db/index.ts';
 import { fullSyncWantedSignal, providerSyncWorkflowId } from '../../workflows/index.ts';
 import { endedRun, eventually, incrementalWorld, person } from './harness.ts';
@@ -50,14 +51,40 @@ async function gatedProxy(targetUrl: string) {
   };
 }
 
+/**
+ * What the provider workflow's history says: whether a workflow task has completed since the last signal (so the
+ * workflow has acted on every change handed to it), and how many `pushChanges` activities are scheduled and not
+ * yet closed.
+ */
+async function writerState(writer: WorkflowHandle) {
+  const events = (await writer.fetchHistory()).events ?? [];
+  let lastSignal = 0;
+  let lastTaskCompleted = 0;
+  const open = new Set<number>();
+  for (const event of events) {
+    const id = Number(event.eventId);
+    if (event.workflowExecutionSignaledEventAttributes) lastSignal = id;
+    if (event.workflowTaskCompletedEventAttributes) lastTaskCompleted = id;
+    if (event.activityTaskScheduledEventAttributes?.activityType?.name === 'pushChanges') open.add(id);
+    const closed =
+      event.activityTaskCompletedEventAttributes ??
+      event.activityTaskFailedEventAttributes ??
+      event.activityTaskTimedOutEventAttributes ??
+      event.activityTaskCanceledEventAttributes;
+    if (closed) open.delete(Number(closed.scheduledEventId));
+  }
+  return { signalsHandled: lastTaskCompleted > lastSignal, pushesInFlight: open.size };
+}
+
 test('changes that arrive while a batch is being pushed go out together in the next batch, one write per object', async (t) => {
-  const { db, target, newProvider } = await incrementalWorld(t);
+  const { db, client, target, newProvider } = await incrementalWorld(t);
   const proxy = await gatedProxy(target.url);
   t.after(async () => {
     proxy.open();
     await proxy.stop();
   });
-  await newProvider({ baseUrl: proxy.url });
+  const provider = await newProvider({ baseUrl: proxy.url });
+  const writer = client.workflow.getHandle(providerSyncWorkflowId(provider.slug));
   const users: DirectoryUser[] = [];
   for (let i = 0; i < 5; i += 1) users.push(await createUser(db, person(i)));
   await eventually('5 users on the target', async () => ((await target.users()).length === 5 ? true : undefined));
@@ -76,11 +103,13 @@ test('changes that arrive while a batch is being pushed go out together in the n
   for (let round = 2; round <= 4; round += 1) {
     for (const [i, user] of users.entries()) await updateUser(db, user.id, { displayName: `Person ${i} v${round}` });
   }
-  await eventually('every change relayed', async () => {
+  await eventually('every change relayed and seen by the provider workflow', async () => {
     const { rows } = await db.query('SELECT 1 FROM outbox WHERE dispatched_at IS NULL');
-    return rows.length === 0 ? true : undefined;
+    return rows.length === 0 && (await writerState(writer)).signalsHandled ? true : undefined;
   });
-  assert.equal(proxy.held(), 1, 'nothing else is written while a push is under way (one writer per provider)');
+  // Had the workflow started a second push on these changes, the task that took them would have scheduled it.
+  assert.equal((await writerState(writer)).pushesInFlight, 1, 'one push at a time per provider (one writer)');
+  assert.equal(proxy.held(), 1, 'nothing else is written while a push is under way');
 
   proxy.open();
   await eventually('every user at its last name', async () => {
@@ -139,6 +168,15 @@ test('a mass change beyond maxPending becomes one full sync instead of a queue o
     const { rows: full } = await db.query(`SELECT 1 FROM sync_runs WHERE kind = 'full' AND status <> 'running'`);
     return full.length > 0 ? true : undefined;
   });
+  await eventually('every change handled', async () => {
+    const { rows: pending } = await db.query(`SELECT 1 FROM outbox WHERE dispatched_at IS NULL`);
+    const { rows: running } = await db.query(`SELECT 1 FROM sync_runs WHERE status = 'running'`);
+    return pending.length === 0 && running.length === 0 ? true : undefined;
+  });
+  const { rows: fullRuns } = await db.query(`SELECT 1 FROM sync_runs WHERE provider_id = $1 AND kind = 'full'`, [
+    provider.id,
+  ]);
+  assert.equal(fullRuns.length, 1, 'one full sync');
   const { rows } = await db.query<{ kind: string; created: number }>(
     `SELECT kind, created FROM sync_runs WHERE provider_id = $1 AND status = 'succeeded'`,
     [provider.id],

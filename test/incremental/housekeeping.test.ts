@@ -76,10 +76,18 @@ describe('housekeeping', () => {
   test('the housekeeping schedule is created once and its runs prune the history', async (t) => {
     const { db, client, taskQueue } = await incrementalWorld(t, { relay: false });
     await ensureHousekeepingSchedule({ client, taskQueue });
-    await ensureHousekeepingSchedule({ client, taskQueue });
     const handle = client.schedule.getHandle(housekeepingScheduleId(taskQueue));
     t.after(() => handle.delete().catch(() => undefined));
-    assert.equal((await handle.describe()).spec.intervals?.[0]?.every, 6 * 60 * 60 * 1000);
+    const created = (await handle.describe()).info.createdAt;
+    // Later starts, two of them at once, find the schedule there and leave it as it is.
+    await Promise.all([
+      ensureHousekeepingSchedule({ client, taskQueue }),
+      ensureHousekeepingSchedule({ client, taskQueue }),
+    ]);
+    const described = await handle.describe();
+    assert.deepEqual(described.info.createdAt, created, 'the schedule was not created again');
+    assert.equal(described.info.lastUpdatedAt, undefined, 'nor updated');
+    assert.equal(described.spec.intervals?.[0]?.every, 6 * 60 * 60 * 1000);
 
     await createUser(db, person(1));
     await db.query(`UPDATE outbox SET dispatched_at = now() - interval '30 days'`);

@@ -73,6 +73,7 @@ describe('provider mappings in the sandbox during a full sync', () => {
       'user2@example.test',
       'user4@example.test',
     ]);
+    assert.equal((await target.users()).length, 6);
 
     await updateMapping(db, title.id, {
       expression: `if (user.username !== 'user0@example.test') return null;\nreturn { title: 'Lead' };`,
@@ -81,9 +82,17 @@ describe('provider mappings in the sandbox during a full sync', () => {
     const second = await engine.fullSync(provider);
     assert.equal(second.report.updated, 3, 'user0 gets the new title, user2 and user4 lose theirs');
     assert.equal(await target.writes(), 3);
-    const byName = new Map((await target.users()).map((u) => [u.userName, (u as { title?: string }).title]));
-    assert.equal(byName.get('user0@example.test'), 'Lead');
-    assert.equal(byName.get('user2@example.test'), undefined);
+    const titles = Object.fromEntries(
+      (await target.users()).map((u) => [u.userName, (u as { title?: string }).title ?? null]),
+    );
+    assert.deepEqual(titles, {
+      'user0@example.test': 'Lead',
+      'user1@example.test': null,
+      'user2@example.test': null,
+      'user3@example.test': null,
+      'user4@example.test': null,
+      'user5@example.test': null,
+    });
   });
 
   test('a hostile mapping fails only its own provider while another provider syncs fully', async (t) => {
@@ -106,6 +115,19 @@ describe('provider mappings in the sandbox during a full sync', () => {
       'user3@example.test',
       'user5@example.test',
     ]);
+    const { rows } = await db.query<{ username: string; status: string; last_error: Record<string, unknown> }>(
+      `SELECT u.username, l.status, l.last_error FROM provider_links l JOIN users u ON u.id = l.local_id
+        WHERE l.provider_id = $1 AND l.status = 'failed' ORDER BY u.username`,
+      [hostile.id],
+    );
+    assert.deepEqual(
+      rows.map((row) => row.username),
+      ['user0@example.test', 'user2@example.test', 'user4@example.test'],
+    );
+    for (const row of rows) {
+      assert.equal(row.last_error['code'], 'ERR_MAPPING', JSON.stringify(row.last_error));
+      assert.match(JSON.stringify(row.last_error), /limit/, 'the error says a limit stopped the mapping');
+    }
     assert.equal(good.report.failed, 0);
     assert.equal((await healthyTarget.users()).length, 6);
   });

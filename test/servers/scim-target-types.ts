@@ -19,6 +19,8 @@ export interface ReceivedRequest {
   body: unknown;
   /** The status answered (0 while the response is still being written). */
   status: number;
+  /** When the request arrived, in milliseconds since the epoch. */
+  at: number;
 }
 
 /**

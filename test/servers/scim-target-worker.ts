@@ -193,6 +193,7 @@ app.use((req: Request, res: Response, next: NextFunction) => {
     query: structuredClone(req.query),
     body: undefined,
     status: 0,
+    at: Date.now(),
   };
   log.push(entry);
   const hasBody = (req.headers['content-length'] ?? '0') !== '0' || req.headers['transfer-encoding'] !== undefined;

@@ -405,26 +405,43 @@ describe('full sync into a SCIMMY server', () => {
     assert.match(JSON.stringify(rows[0]?.last_error), /title is required/);
   });
 
-  test('a target answering 429 with Retry-After is waited out and the sync completes', async (t) => {
-    const { testDb, engine, target, newProvider } = await world(t);
-    await seedDirectory(testDb, 5, 1);
-    await target.failNext({
-      method: 'POST',
-      pathPrefix: '/Users',
-      status: 429,
-      headers: { 'Retry-After': '1' },
-      times: 2,
+  // The retry after a 429 comes no sooner than the target asked, and later than the activity's own backoff would.
+  for (const form of ['delay-seconds', 'HTTP-date'] as const) {
+    test(`a target answering 429 with Retry-After (${form}) is waited out for as long as it asks, and the sync completes`, async (t) => {
+      const { testDb, engine, target, newProvider } = await world(t);
+      await seedDirectory(testDb, 5, 1);
+      // Three seconds: longer than any retry interval of the sync's activities, so only Retry-After explains it.
+      const waitMs = 3_000;
+      // The HTTP-date (whole seconds) is set before the sync starts, with room for the creates before the 429.
+      const retryAt = new Date(Date.now() + waitMs + 2_000);
+      const retryAfter = form === 'delay-seconds' ? String(waitMs / 1000) : retryAt.toUTCString();
+      await target.failNext({
+        method: 'POST',
+        pathPrefix: '/Users',
+        status: 429,
+        headers: { 'Retry-After': retryAfter },
+      });
+      const provider = await newProvider({ concurrency: 1 });
+
+      const { report } = await engine.fullSync(provider);
+
+      assert.equal(report.status, 'succeeded');
+      assert.equal(report.failed, 0);
+      assert.equal((await target.users()).length, 5);
+      const posts = (await target.requests()).filter((r) => r.method === 'POST' && r.path === '/Users');
+      const throttled = posts.findIndex((r) => r.status === 429);
+      assert.ok(throttled >= 0 && posts.filter((r) => r.status === 429).length === 1, 'one 429 answered');
+      const retried = posts[throttled + 1];
+      assert.ok(retried, 'a create followed the 429');
+      // The date names a whole second: the target asked to wait until then, however late the 429 came.
+      const notBefore = form === 'delay-seconds' ? posts[throttled]!.at + waitMs : Date.parse(retryAfter);
+      const gap = retried.at - posts[throttled]!.at;
+      assert.ok(
+        retried.at >= notBefore,
+        `the next create came ${gap} ms after the 429, ${notBefore - retried.at} ms sooner than the target asked`,
+      );
     });
-    const provider = await newProvider({ concurrency: 1 });
-
-    const { report } = await engine.fullSync(provider);
-
-    assert.equal(report.status, 'succeeded');
-    assert.equal(report.failed, 0);
-    assert.equal((await target.users()).length, 5);
-    const throttled = (await target.requests()).filter((r) => r.status === 429);
-    assert.equal(throttled.length, 2);
-  });
+  }
 
   test('a wrong token fails the run at once with a clear, non-retrying error', async (t) => {
     const { testDb, engine, target, newProvider } = await world(t);
