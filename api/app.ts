@@ -1,16 +1,21 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
-import type { Db, SecretBox } from '../db/index.ts';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Db, SecretSealer } from '../db/index.ts';
 import { ERROR_CODES, isScimflowError } from '../errors/index.ts';
 import type { MappingEngine } from '../sandbox/index.ts';
+import { auditRoutes, createAuditor } from './audit.ts';
+import { authenticate, requireRole, type ApiVariables } from './auth.ts';
 import { directoryRoutes } from './directory-routes.ts';
+import { assertJsonDepth, hostAndOriginGuard, jsonBodyGuard, LOOPBACK_HOSTS, type RequestPolicy } from './guards.ts';
 import { mappingRoutes } from './mapping-routes.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { providerRoutes } from './provider-routes.ts';
 import { sourceRoutes } from './source-routes.ts';
 import { defineRoute, named, type ApiRoute } from './route.ts';
 import type { SyncControl } from './sync-control.ts';
+import { tokenRoutes } from './token-routes.ts';
 import { parseInput, parseJsonBody, type Issue } from './validation.ts';
 import { HealthSchema } from './view-schemas.ts';
 
@@ -21,22 +26,39 @@ export interface ApiLogger {
   debug(obj: object, msg?: string): void;
 }
 
+/** Limits and allowlists of the API; each has a default (see DEFAULT_API_POLICY). */
+export interface ApiPolicy extends RequestPolicy {
+  /** Largest request body of every route but the directory import. */
+  maxBodyBytes: number;
+  /** Largest body of `POST /import` (a whole directory in one transaction). */
+  importMaxBodyBytes: number;
+}
+
+/** Loopback hosts only, no other origins, 1 MiB bodies and 64 MiB for the directory import. */
+export const DEFAULT_API_POLICY: ApiPolicy = {
+  allowedHosts: LOOPBACK_HOSTS,
+  allowedOrigins: [],
+  maxBodyBytes: 1024 * 1024,
+  importMaxBodyBytes: 64 * 1024 * 1024,
+};
+
 /** What the API is built from. */
 export interface ApiDeps {
   db: Db;
-  secrets: SecretBox;
+  /** Seals and fingerprints provider tokens; the API is never given a way to decrypt one. */
+  secrets: SecretSealer;
   sync: SyncControl;
   /** Checks a plugin's options; throws ScimflowError ERR_CONFIG for an unknown plugin or bad options. */
   validatePluginOptions: (pluginId: string, options: unknown) => unknown;
   log?: ApiLogger;
   /** Compiles mappings on save and runs previews; without it the mapping routes are not served. */
   mappingEngine?: MappingEngine;
+  /** Overrides of DEFAULT_API_POLICY. */
+  policy?: Partial<ApiPolicy>;
 }
 
-/** Where the versioned admin routes live. */
+/** Where the versioned admin routes live; every route under it needs an API token. */
 export const API_PREFIX = '/api/v1';
-/** Largest request body accepted (a directory import of a few hundred thousand users fits). */
-export const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 const silentLogger: ApiLogger = { error: () => undefined, warn: () => undefined, debug: () => undefined };
 
@@ -45,7 +67,7 @@ interface ErrorBody {
   error: { code: string; message: string; issues?: Issue[]; details?: Record<string, unknown> };
 }
 
-function errorJson(c: Context, status: 400 | 404 | 409 | 413 | 500 | 502 | 503, body: ErrorBody['error']): Response {
+function errorJson(c: Context, status: ContentfulStatusCode, body: ErrorBody['error']): Response {
   return c.json({ error: body } satisfies ErrorBody, status);
 }
 
@@ -70,31 +92,68 @@ function toErrorResponse(c: Context, error: unknown, log: ApiLogger): Response {
   return errorJson(c, 500, { code: 'ERR_INTERNAL', message: 'internal error; see the server log' });
 }
 
-function mount(app: Hono, prefix: string, routes: readonly ApiRoute[]): void {
+function limitBody(maxSize: number) {
+  return bodyLimit({
+    maxSize,
+    onError: (c) =>
+      errorJson(c, 413, {
+        code: 'ERR_VALIDATION',
+        message: `request body is larger than ${maxSize} bytes`,
+        issues: [],
+      }),
+  });
+}
+
+/**
+ * Serves `routes` under `prefix`. Each route checks its role first (the caller was authenticated by the prefix's
+ * middleware), then that a write's body is JSON, then the body's size, and only then reads it.
+ */
+function mount(app: Hono<{ Variables: ApiVariables }>, prefix: string, routes: readonly ApiRoute[], policy: ApiPolicy) {
   for (const route of routes) {
-    app.on(route.method, `${prefix}${route.path}`, async (c) => {
-      const body = route.body
-        ? parseInput(route.body.schema, parseJsonBody(await c.req.text()), 'request body')
-        : undefined;
-      const query = route.query ? parseInput(route.query, c.req.query(), 'query') : undefined;
-      const result = await route.handle({ body, query, params: c.req.param() });
-      if (result instanceof Response) return result;
-      if (route.status === 204) return c.body(null, 204);
-      return c.json(result, route.status);
-    });
+    const role = route.role;
+    app.on(
+      route.method,
+      `${prefix}${route.path}`,
+      async (c, next) => {
+        if (role !== 'public') requireRole(c.get('caller') ?? null, role, `${route.method} ${prefix}${route.path}`);
+        await next();
+      },
+      jsonBodyGuard,
+      limitBody(route.maxBodyBytes ?? policy.maxBodyBytes),
+      async (c) => {
+        let body: unknown = undefined;
+        if (route.body) {
+          const parsed = parseJsonBody(await c.req.text());
+          assertJsonDepth(parsed);
+          body = parseInput(route.body.schema, parsed, 'request body');
+        }
+        const query = route.query ? parseInput(route.query, c.req.query(), 'query') : undefined;
+        const caller = role === 'public' ? null : c.get('caller');
+        const result = await route.handle({ body, query, params: c.req.param(), caller });
+        if (result instanceof Response) return result;
+        if (route.status === 204) return c.body(null, 204);
+        return c.json(result, route.status);
+      },
+    );
   }
 }
 
-/** Builds the HTTP admin API: the directory, providers and runs under `/api/v1`, plus `/healthz` and `/openapi.json`. */
-export function createApi(deps: ApiDeps): Hono {
+/**
+ * Builds the HTTP admin API: the directory, providers, runs, mappings, tokens and audit log under `/api/v1` (each
+ * route with its role, behind the Host/Origin guard and token authentication), plus `/healthz` and `/openapi.json`.
+ */
+export function createApi(deps: ApiDeps): Hono<{ Variables: ApiVariables }> {
   const { db, secrets, sync, validatePluginOptions } = deps;
   const log = deps.log ?? silentLogger;
+  const policy: ApiPolicy = { ...DEFAULT_API_POLICY, ...deps.policy };
+  const audit = createAuditor(db);
   const versioned = [
-    ...directoryRoutes(db),
+    ...directoryRoutes(db, { importMaxBodyBytes: policy.importMaxBodyBytes }),
     ...providerRoutes({
       db,
       secrets,
       sync,
+      audit,
       validatePluginOptions,
       onNotifyFailure: (error, provider, event) =>
         log.error(
@@ -102,9 +161,13 @@ export function createApi(deps: ApiDeps): Hono {
           'the provider was saved but the sync engine could not be told',
         ),
     }),
-    ...sourceRoutes(db),
-    ...(deps.mappingEngine ? mappingRoutes({ db, engine: deps.mappingEngine }) : []),
+    ...sourceRoutes(db, audit),
+    ...(deps.mappingEngine ? mappingRoutes({ db, engine: deps.mappingEngine, audit }) : []),
+    ...tokenRoutes({ db, audit }),
+    ...auditRoutes(db),
   ];
+  const open = versioned.find((route) => route.role === 'public');
+  if (open) throw new Error(`${open.operationId}: routes under ${API_PREFIX} cannot be public`);
   const root: ApiRoute[] = [
     defineRoute({
       method: 'GET',
@@ -112,6 +175,7 @@ export function createApi(deps: ApiDeps): Hono {
       operationId: 'health',
       summary: 'Liveness and database reachability',
       tag: 'meta',
+      role: 'public',
       status: 200,
       response: named('Health', HealthSchema),
       handle: async () => {
@@ -130,6 +194,7 @@ export function createApi(deps: ApiDeps): Hono {
       operationId: 'openapi',
       summary: 'This OpenAPI 3.1 document',
       tag: 'meta',
+      role: 'public',
       status: 200,
       handle: () => Promise.resolve(document),
     }),
@@ -142,7 +207,7 @@ export function createApi(deps: ApiDeps): Hono {
     { title: 'scimflow admin API', version: '1' },
   );
 
-  const app = new Hono();
+  const app = new Hono<{ Variables: ApiVariables }>();
   app.use(async (c, next) => {
     const started = performance.now();
     await next();
@@ -151,19 +216,10 @@ export function createApi(deps: ApiDeps): Hono {
       'request',
     );
   });
-  app.use(
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: (c) =>
-        errorJson(c, 413, {
-          code: 'ERR_VALIDATION',
-          message: `request body is larger than ${MAX_BODY_BYTES} bytes`,
-          issues: [],
-        }),
-    }),
-  );
-  mount(app, API_PREFIX, versioned);
-  mount(app, '', root);
+  // Only the admin API: other mounts (the inbound SCIM source) have callers and credentials of their own.
+  app.use(`${API_PREFIX}/*`, hostAndOriginGuard(policy), authenticate(db));
+  mount(app, API_PREFIX, versioned, policy);
+  mount(app, '', root, policy);
   app.notFound((c) => errorJson(c, 404, { code: 'ERR_NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` }));
   app.onError((error, c) => toErrorResponse(c, error, log));
   return app;

@@ -20,6 +20,7 @@ import {
 } from '../db/index.ts';
 import { ScimflowError } from '../errors/index.ts';
 import type { MappingEngine, MappingGroup, MappingLimits, MappingUser } from '../sandbox/index.ts';
+import type { Auditor } from './audit.ts';
 import { defineRoute, named, type ApiRoute } from './route.ts';
 
 const MappingViewSchema = z.object({
@@ -85,8 +86,8 @@ export function assertCompiles(engine: MappingEngine, expression: string, object
 }
 
 /** Mappings, providers' mapping sets and previews. */
-export function mappingRoutes(deps: { db: Db; engine: MappingEngine }): ApiRoute[] {
-  const { db, engine } = deps;
+export function mappingRoutes(deps: { db: Db; engine: MappingEngine; audit: Auditor }): ApiRoute[] {
+  const { db, engine, audit } = deps;
   return [
     defineRoute({
       method: 'GET',
@@ -94,6 +95,7 @@ export function mappingRoutes(deps: { db: Db; engine: MappingEngine }): ApiRoute
       operationId: 'listMappings',
       summary: 'List mappings by name',
       tag: 'mappings',
+      role: 'viewer',
       status: 200,
       query: MappingsQuerySchema,
       response: MappingList,
@@ -105,13 +107,22 @@ export function mappingRoutes(deps: { db: Db; engine: MappingEngine }): ApiRoute
       operationId: 'createMapping',
       summary: 'Create a mapping; it is compiled first and a syntax error is a 400 naming the line',
       tag: 'mappings',
+      role: 'admin',
       status: 201,
       body: named('MappingInput', MappingInputSchema),
       response: Mapping,
       conflicts: true,
-      handle: async ({ body }) => {
+      handle: async ({ body, caller }) => {
         assertCompiles(engine, body.expression, body.objectType);
-        return createMapping(db, body);
+        const mapping = await createMapping(db, body);
+        await audit(caller, {
+          action: 'mapping.create',
+          targetType: 'mapping',
+          targetId: mapping.id,
+          targetName: mapping.name,
+          details: { objectType: mapping.objectType, version: mapping.version },
+        });
+        return mapping;
       },
     }),
     defineRoute({
@@ -120,6 +131,7 @@ export function mappingRoutes(deps: { db: Db; engine: MappingEngine }): ApiRoute
       operationId: 'getMapping',
       summary: 'Get a mapping by id or name',
       tag: 'mappings',
+      role: 'viewer',
       status: 200,
       response: Mapping,
       handle: ({ params }) => getMapping(db, params['id']!),
@@ -130,14 +142,28 @@ export function mappingRoutes(deps: { db: Db; engine: MappingEngine }): ApiRoute
       operationId: 'updateMapping',
       summary: 'Change a mapping; a real change bumps its version, so its providers re-map at the next sync',
       tag: 'mappings',
+      role: 'admin',
       status: 200,
       body: named('MappingUpdate', MappingUpdateSchema),
       response: Mapping,
       conflicts: true,
-      handle: async ({ params, body }) => {
+      handle: async ({ params, body, caller }) => {
         const before = await getMapping(db, params['id']!);
         if (body.expression !== undefined) assertCompiles(engine, body.expression, before.objectType);
-        return updateMapping(db, before.id, body);
+        const after = await updateMapping(db, before.id, body);
+        if (after.version !== before.version) {
+          await audit(caller, {
+            action: 'mapping.update',
+            targetType: 'mapping',
+            targetId: after.id,
+            targetName: after.name,
+            details: {
+              changed: (['name', 'expression'] as const).filter((field) => after[field] !== before[field]),
+              version: after.version,
+            },
+          });
+        }
+        return after;
       },
     }),
     defineRoute({
@@ -146,9 +172,16 @@ export function mappingRoutes(deps: { db: Db; engine: MappingEngine }): ApiRoute
       operationId: 'deleteMapping',
       summary: 'Delete a mapping; providers using it stop using it',
       tag: 'mappings',
+      role: 'admin',
       status: 204,
-      handle: async ({ params }) => {
-        await deleteMapping(db, params['id']!);
+      handle: async ({ params, caller }) => {
+        const mapping = await deleteMapping(db, params['id']!);
+        await audit(caller, {
+          action: 'mapping.delete',
+          targetType: 'mapping',
+          targetId: mapping.id,
+          targetName: mapping.name,
+        });
       },
     }),
     defineRoute({
@@ -157,6 +190,7 @@ export function mappingRoutes(deps: { db: Db; engine: MappingEngine }): ApiRoute
       operationId: 'listProviderMappings',
       summary: "A provider's mappings, in the order they apply (by name)",
       tag: 'mappings',
+      role: 'viewer',
       status: 200,
       response: MappingList,
       handle: async ({ params }) => {
@@ -170,12 +204,21 @@ export function mappingRoutes(deps: { db: Db; engine: MappingEngine }): ApiRoute
       operationId: 'setProviderMappings',
       summary: "Replace a provider's whole mapping set",
       tag: 'mappings',
+      role: 'admin',
       status: 200,
       body: named('ProviderMappings', ProviderMappingsSchema),
       response: MappingList,
-      handle: async ({ params, body }) => {
+      handle: async ({ params, body, caller }) => {
         const provider = await getProvider(db, params['id']!);
-        return { items: await setProviderMappings(db, provider.id, body.mappingIds) };
+        const items = await setProviderMappings(db, provider.id, body.mappingIds);
+        await audit(caller, {
+          action: 'provider.mappings.set',
+          targetType: 'provider',
+          targetId: provider.id,
+          targetName: provider.slug,
+          details: { mappings: items.map((mapping) => mapping.name) },
+        });
+        return { items };
       },
     }),
     defineRoute({
@@ -185,6 +228,7 @@ export function mappingRoutes(deps: { db: Db; engine: MappingEngine }): ApiRoute
       summary:
         "Run a provider's mappings on a user or group and return the payload, each mapping's part and any error; sends nothing",
       tag: 'mappings',
+      role: 'operator',
       status: 200,
       body: named('PreviewInput', PreviewInputSchema),
       response: named('Preview', PreviewSchema),

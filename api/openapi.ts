@@ -12,8 +12,12 @@ type JsonSchema = Record<string, unknown>;
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'The body or query failed validation (`ERR_VALIDATION`, with `issues` naming each field), or the configuration is unusable (`ERR_CONFIG`)',
+  401: 'No API token, or one that is unknown, expired or revoked (`ERR_UNAUTHENTICATED`; `details.reason` says which)',
+  403: "The token's role is too weak (`ERR_FORBIDDEN`, `details.reason` `role`), or the Host or Origin is not allowed",
   404: 'No such object (`ERR_NOT_FOUND`)',
   409: 'A uniqueness rule or the object state forbids it (`ERR_CONFLICT`)',
+  413: 'The request body is larger than the limit (`ERR_VALIDATION`)',
+  415: 'The request body is not `application/json` (`ERR_UNSUPPORTED_MEDIA_TYPE`)',
   500: 'Unexpected failure; the details are in the server log',
 };
 
@@ -31,7 +35,13 @@ function openApiPath(path: string): string {
   return path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 }
 
-/** Builds the OpenAPI 3.1 document of `groups` from the same zod schemas the routes validate with. */
+/** The OpenAPI extension that carries each operation's weakest allowed role. */
+export const ROLE_EXTENSION = 'x-scimflow-role';
+
+/**
+ * Builds the OpenAPI 3.1 document of `groups` from the same zod schemas the routes validate with. Every
+ * non-public operation requires the bearer scheme and names its role in `x-scimflow-role`.
+ */
 export function buildOpenApiDocument(
   groups: readonly RouteGroup[],
   info: { title: string; version: string },
@@ -72,10 +82,14 @@ export function buildOpenApiDocument(
           });
         }
       }
+      const guarded = route.role !== 'public';
+      const writes = route.method !== 'GET';
       const errors = [
         ...(route.body || route.query ? [400] : []),
+        ...(guarded ? [401, 403] : []),
         ...(pathParams.length > 0 ? [404] : []),
         ...(route.conflicts ? [409] : []),
+        ...(guarded && writes && route.body ? [413, 415] : []),
         500,
       ];
       const success =
@@ -86,6 +100,8 @@ export function buildOpenApiDocument(
         operationId: route.operationId,
         summary: route.summary,
         tags: [route.tag],
+        security: guarded ? [{ apiToken: [] }] : [],
+        [ROLE_EXTENSION]: route.role,
         ...(parameters.length > 0 ? { parameters } : {}),
         ...(route.body
           ? { requestBody: { required: true, content: { 'application/json': { schema: ref(route.body, 'input') } } } }
@@ -99,5 +115,19 @@ export function buildOpenApiDocument(
       paths[path] = { ...paths[path], [route.method.toLowerCase()]: operation };
     }
   }
-  return { openapi: '3.1.0', info, paths, components: { schemas: components } };
+  return {
+    openapi: '3.1.0',
+    info,
+    paths,
+    components: {
+      schemas: components,
+      securitySchemes: {
+        apiToken: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'An API token (`sfa_...`) from `scimflow tokens create` or `POST /api/v1/tokens`',
+        },
+      },
+    },
+  };
 }

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import {
+  changeProvider,
   createProvider,
   deleteProvider,
   getProvider,
@@ -9,12 +10,13 @@ import {
   listRuns,
   ProviderInputSchema,
   ProviderUpdateSchema,
-  updateProvider,
   type Db,
   type ProviderView,
-  type SecretBox,
+  type SecretSealer,
 } from '../db/index.ts';
 import { ScimflowError } from '../errors/index.ts';
+import type { Auditor } from './audit.ts';
+import { requireRole } from './auth.ts';
 import { defineRoute, named, type ApiRoute } from './route.ts';
 import type { SyncControl } from './sync-control.ts';
 import { LinkViewSchema, pageOf, ProviderViewSchema, SyncRunViewSchema, SyncStartedSchema } from './view-schemas.ts';
@@ -43,19 +45,29 @@ export const LinksQuerySchema = z.object({
 /** What the provider routes are built from. */
 export interface ProviderRouteDeps {
   db: Db;
-  secrets: SecretBox;
+  /** Seals and fingerprints tokens; the API never decrypts one. */
+  secrets: SecretSealer;
   sync: SyncControl;
+  audit: Auditor;
   validatePluginOptions: (pluginId: string, options: unknown) => unknown;
   /** Called when the engine could not be told about a saved change; the change itself stands. */
   onNotifyFailure: (error: unknown, provider: ProviderView, event: 'changed' | 'deleted') => void;
 }
 
 const Provider = named('Provider', ProviderViewSchema);
+const ProviderUpdated = named(
+  'ProviderUpdated',
+  ProviderViewSchema.extend({
+    credentialCleared: z
+      .boolean()
+      .describe('true when the base URL moved to another origin and the stored token was cleared; set a new one'),
+  }),
+);
 const Run = named('SyncRun', SyncRunViewSchema);
 
 /** Providers, their syncs, runs and links. */
 export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
-  const { db, secrets, sync, validatePluginOptions, onNotifyFailure } = deps;
+  const { db, secrets, sync, audit, validatePluginOptions, onNotifyFailure } = deps;
   // The provider is already saved when the engine is told; a failure to tell it must not turn into an error
   // that makes the client retry a write that succeeded.
   const notify = async (provider: ProviderView, event: 'changed' | 'deleted'): Promise<void> => {
@@ -72,6 +84,7 @@ export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
       operationId: 'listProviders',
       summary: 'List providers by slug',
       tag: 'providers',
+      role: 'viewer',
       status: 200,
       response: named('ProviderList', z.object({ items: z.array(ProviderViewSchema) })),
       handle: async () => ({ items: await listProviders(db) }),
@@ -82,13 +95,25 @@ export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
       operationId: 'createProvider',
       summary: 'Create a provider; its token is stored encrypted and never returned',
       tag: 'providers',
+      role: 'admin',
       status: 201,
       body: named('ProviderInput', ProviderInputSchema),
       response: Provider,
       conflicts: true,
-      handle: async ({ body }) => {
+      handle: async ({ body, caller }) => {
         validatePluginOptions(body.plugin, body.pluginOptions);
         const provider = await createProvider(db, secrets, body);
+        await audit(caller, {
+          action: 'provider.create',
+          targetType: 'provider',
+          targetId: provider.id,
+          targetName: provider.slug,
+          details: {
+            baseUrl: provider.baseUrl,
+            plugin: provider.plugin,
+            credential: body.auth.mode === 'bearer' ? 'set' : 'none',
+          },
+        });
         await notify(provider, 'changed');
         return provider;
       },
@@ -99,6 +124,7 @@ export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
       operationId: 'getProvider',
       summary: 'Get a provider by id or slug',
       tag: 'providers',
+      role: 'viewer',
       status: 200,
       response: Provider,
       handle: ({ params }) => getProvider(db, params['id']!),
@@ -109,17 +135,27 @@ export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
       operationId: 'updateProvider',
       summary: 'Change the given fields of a provider; every real change bumps configVersion',
       tag: 'providers',
+      role: 'admin',
       status: 200,
       body: named('ProviderUpdate', ProviderUpdateSchema),
-      response: Provider,
-      handle: async ({ params, body }) => {
+      response: ProviderUpdated,
+      handle: async ({ params, body, caller }) => {
         const before = await getProvider(db, params['id']!);
         if (body.plugin !== undefined || body.pluginOptions !== undefined) {
           validatePluginOptions(body.plugin ?? before.plugin, body.pluginOptions ?? before.pluginOptions);
         }
-        const after = await updateProvider(db, secrets, before.id, body);
+        const { provider: after, changed, credential } = await changeProvider(db, secrets, before.id, body);
+        if (changed.length > 0) {
+          await audit(caller, {
+            action: 'provider.update',
+            targetType: 'provider',
+            targetId: after.id,
+            targetName: after.slug,
+            details: { changed, credential, ...(changed.includes('baseUrl') ? { baseUrl: after.baseUrl } : {}) },
+          });
+        }
         if (after.configVersion !== before.configVersion) await notify(after, 'changed');
-        return after;
+        return { ...after, credentialCleared: credential === 'cleared-origin-changed' };
       },
     }),
     defineRoute({
@@ -128,29 +164,47 @@ export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
       operationId: 'deleteProvider',
       summary: 'Delete a provider with its links and runs (remote objects are left as they are)',
       tag: 'providers',
+      role: 'admin',
       status: 204,
-      handle: async ({ params }) => {
-        await notify(await deleteProvider(db, params['id']!), 'deleted');
+      handle: async ({ params, caller }) => {
+        const deleted = await deleteProvider(db, params['id']!);
+        await audit(caller, {
+          action: 'provider.delete',
+          targetType: 'provider',
+          targetId: deleted.id,
+          targetName: deleted.slug,
+        });
+        await notify(deleted, 'deleted');
       },
     }),
     defineRoute({
       method: 'POST',
       path: '/providers/:id/sync',
       operationId: 'startFullSync',
-      summary: 'Start a full sync of the provider, or join the one already requested',
+      summary: 'Start a full sync of the provider, or join the one already requested (allowDeletions needs admin)',
       tag: 'providers',
+      role: 'operator',
       status: 202,
       body: named('SyncRequest', SyncRequestSchema),
       response: named('SyncStarted', SyncStartedSchema),
       conflicts: true,
-      handle: async ({ params, body }) => {
+      handle: async ({ params, body, caller }) => {
+        if (body.allowDeletions) requireRole(caller, 'admin', 'a sync with allowDeletions');
         const provider = await getProvider(db, params['id']!);
         if (!provider.enabled) {
           throw new ScimflowError('ERR_CONFLICT', `provider ${provider.slug} is disabled; enable it before syncing`, {
             details: { field: 'enabled' },
           });
         }
-        return sync.requestFullSync(provider, body.allowDeletions ? { allowDeletions: true } : {});
+        const started = await sync.requestFullSync(provider, body.allowDeletions ? { allowDeletions: true } : {});
+        await audit(caller, {
+          action: 'sync.start',
+          targetType: 'provider',
+          targetId: provider.id,
+          targetName: provider.slug,
+          details: { allowDeletions: body.allowDeletions, runId: started.runId },
+        });
+        return started;
       },
     }),
     defineRoute({
@@ -159,6 +213,7 @@ export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
       operationId: 'listRuns',
       summary: "List a provider's most recent sync runs, newest first",
       tag: 'runs',
+      role: 'viewer',
       status: 200,
       query: RunsQuerySchema,
       response: named('SyncRunList', z.object({ items: z.array(SyncRunViewSchema) })),
@@ -173,6 +228,7 @@ export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
       operationId: 'listLinks',
       summary: 'List what was last pushed for each object, e.g. ?status=failed&objectType=user',
       tag: 'runs',
+      role: 'viewer',
       status: 200,
       query: LinksQuerySchema,
       response: named('LinkPage', pageOf(LinkViewSchema)),
@@ -187,6 +243,7 @@ export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
       operationId: 'getRun',
       summary: 'Get a sync run with its counters',
       tag: 'runs',
+      role: 'viewer',
       status: 200,
       response: Run,
       handle: ({ params }) => getRun(db, params['id']!),

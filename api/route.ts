@@ -1,4 +1,6 @@
 import type * as z from 'zod';
+import type { Role } from '../db/index.ts';
+import type { Caller } from './auth.ts';
 
 /** A zod schema with the name it has in the OpenAPI document's components. */
 export interface Named<S extends z.ZodType = z.ZodType> {
@@ -11,12 +13,17 @@ export function named<S extends z.ZodType>(name: string, schema: S): Named<S> {
   return { name, schema };
 }
 
-/** What a route handler receives: the parsed body and query, and the raw path parameters. */
+/** What a route handler receives: the parsed body and query, the raw path parameters and who is calling. */
 export interface RouteInput<B, Q> {
   body: B;
   query: Q;
   params: Record<string, string>;
+  /** The authenticated caller; null only on `public` routes. */
+  caller: Caller | null;
 }
+
+/** Who may call a route: the weakest role that may, or `public` (only outside `/api/v1`). */
+export type RouteAccess = Role | 'public';
 
 /** HTTP methods the API uses. */
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -29,6 +36,10 @@ export interface RouteSpec<B, Q> {
   operationId: string;
   summary: string;
   tag: string;
+  /** The weakest role that may call it; required, so no route is added without deciding who may call it. */
+  role: RouteAccess;
+  /** Largest request body, when the API-wide limit does not fit (a bulk import). */
+  maxBodyBytes?: number;
   /** Success status; 204 sends no body. */
   status: 200 | 201 | 202 | 204;
   body?: Named<z.ZodType<B>>;

@@ -10,7 +10,7 @@ export interface ApiServer {
 }
 
 /** Serves `app` on `host:port` (port 0 picks a free one) and resolves once it listens. */
-export function startApiServer(app: Hono, options: { host: string; port: number }): Promise<ApiServer> {
+export function startApiServer(app: Pick<Hono, 'fetch'>, options: { host: string; port: number }): Promise<ApiServer> {
   return new Promise((resolve, reject) => {
     let server: ServerType | undefined = undefined;
     const onError = (error: Error): void => reject(error);

@@ -10,6 +10,7 @@ import {
   type Db,
   type SourceWithToken,
 } from '../db/index.ts';
+import type { Auditor } from './audit.ts';
 import { defineRoute, named, type ApiRoute } from './route.ts';
 import { SourceTokenSchema, SourceViewSchema } from './view-schemas.ts';
 import * as z from 'zod';
@@ -26,8 +27,12 @@ function withPath(created: SourceWithToken) {
   return { ...created, scimPath: sourceScimPath(created.source.slug) };
 }
 
+function sourceChange(action: string, source: { id: string; slug: string }) {
+  return { action, targetType: 'source', targetId: source.id, targetName: source.slug };
+}
+
 /** Inbound SCIM sources: create (with the token, once), list, show, change, rotate the token, delete. */
-export function sourceRoutes(db: Db): ApiRoute[] {
+export function sourceRoutes(db: Db, audit: Auditor): ApiRoute[] {
   return [
     defineRoute({
       method: 'GET',
@@ -35,6 +40,7 @@ export function sourceRoutes(db: Db): ApiRoute[] {
       operationId: 'listSources',
       summary: 'List inbound SCIM sources',
       tag: 'sources',
+      role: 'viewer',
       status: 200,
       response: named('SourceList', z.object({ items: z.array(SourceViewSchema) })),
       handle: async () => ({ items: await listSources(db) }),
@@ -45,11 +51,16 @@ export function sourceRoutes(db: Db): ApiRoute[] {
       operationId: 'createSource',
       summary: 'Create a source and its service account; the answer carries the bearer token, shown only this once',
       tag: 'sources',
+      role: 'admin',
       status: 201,
       body: named('SourceInput', SourceInputSchema),
       response: SourceToken,
       conflicts: true,
-      handle: async ({ body }) => withPath(await createSource(db, body)),
+      handle: async ({ body, caller }) => {
+        const created = await createSource(db, body);
+        await audit(caller, sourceChange('source.create', created.source));
+        return withPath(created);
+      },
     }),
     defineRoute({
       method: 'GET',
@@ -57,6 +68,7 @@ export function sourceRoutes(db: Db): ApiRoute[] {
       operationId: 'getSource',
       summary: 'Get a source',
       tag: 'sources',
+      role: 'viewer',
       status: 200,
       response: Source,
       handle: ({ params }) => getSource(db, params['slug']!),
@@ -67,10 +79,15 @@ export function sourceRoutes(db: Db): ApiRoute[] {
       operationId: 'updateSource',
       summary: "Change a source's name, delete policy or claim setting",
       tag: 'sources',
+      role: 'admin',
       status: 200,
       body: named('SourceUpdate', SourceUpdateSchema),
       response: Source,
-      handle: ({ params, body }) => updateSource(db, params['slug']!, body),
+      handle: async ({ params, body, caller }) => {
+        const source = await updateSource(db, params['slug']!, body);
+        await audit(caller, { ...sourceChange('source.update', source), details: { fields: Object.keys(body) } });
+        return source;
+      },
     }),
     defineRoute({
       method: 'POST',
@@ -78,9 +95,14 @@ export function sourceRoutes(db: Db): ApiRoute[] {
       operationId: 'rotateSourceToken',
       summary: "Replace a source's token; the old one stops working at once and the new one is shown only this once",
       tag: 'sources',
+      role: 'admin',
       status: 200,
       response: SourceToken,
-      handle: async ({ params }) => withPath(await rotateSourceToken(db, params['slug']!)),
+      handle: async ({ params, caller }) => {
+        const rotated = await rotateSourceToken(db, params['slug']!);
+        await audit(caller, sourceChange('source.rotate-token', rotated.source));
+        return withPath(rotated);
+      },
     }),
     defineRoute({
       method: 'DELETE',
@@ -88,8 +110,13 @@ export function sourceRoutes(db: Db): ApiRoute[] {
       operationId: 'deleteSource',
       summary: 'Delete a source and its service account; the objects it created stay in the directory',
       tag: 'sources',
+      role: 'admin',
       status: 204,
-      handle: ({ params }) => deleteSource(db, params['slug']!),
+      handle: async ({ params, caller }) => {
+        const source = await getSource(db, params['slug']!);
+        await deleteSource(db, source.slug);
+        await audit(caller, sourceChange('source.delete', source));
+      },
     }),
   ];
 }

@@ -46,15 +46,23 @@ function parseErrorBody(text: string): { code: string; message: string; issues: 
   }
 }
 
-/** Builds a client of the API at `baseUrl` (e.g. `http://127.0.0.1:7400`). */
-export function createApiClient(baseUrl: string): ApiClient {
+/** What to do when the CLI has no token to send. */
+const NO_TOKEN_HINT =
+  'set SCIMFLOW_API_TOKEN, or save a token with `scimflow tokens create --name NAME --role ROLE --save`';
+
+/** Builds a client of the API at `baseUrl` (e.g. `http://127.0.0.1:7400`) sending `token` as a bearer token. */
+export function createApiClient(baseUrl: string, token?: string): ApiClient {
   const root = baseUrl.replace(/\/+$/, '');
   const call = async (method: string, path: string, body?: unknown): Promise<unknown> => {
     let response: Response;
     try {
       response = await fetch(`${root}/api/v1${path}`, {
         method,
-        headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          accept: 'application/json',
+          ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (error) {
@@ -69,6 +77,9 @@ export function createApiClient(baseUrl: string): ApiClient {
     const text = await response.text();
     if (!response.ok) {
       const parsed = parseErrorBody(text);
+      if (parsed && response.status === 401 && token === undefined) {
+        throw new ApiClientError(parsed.code, `${parsed.message}; ${NO_TOKEN_HINT}`, response.status, parsed.issues);
+      }
       if (parsed) throw new ApiClientError(parsed.code, parsed.message, response.status, parsed.issues);
       throw new ApiClientError(
         'ERR_HTTP',

@@ -5,12 +5,15 @@ import { createDb, migrate } from '../db/index.ts';
 import { isScimflowError } from '../errors/index.ts';
 import { ApiClientError, createApiClient, DEFAULT_API_URL, type ApiClient, type ApiIssue } from './api-client.ts';
 import type { CliContext } from './context.ts';
+import { addAuditCommands } from './audit-commands.ts';
+import { savedToken } from './credentials.ts';
 import { addDirectoryCommands } from './directory-commands.ts';
 import { processOutput, type Output } from './output.ts';
 import { addMappingCommands } from './mapping-commands.ts';
 import { addProviderCommands } from './provider-commands.ts';
 import { addSourceCommands } from './source-commands.ts';
 import { addSyncCommands } from './sync-commands.ts';
+import { addTokenCommands } from './token-commands.ts';
 
 /** The process roles, implemented in cli/start.ts. */
 interface StartModule {
@@ -40,8 +43,21 @@ export function buildProgram(output: Output, setExitCode: (code: number) => void
     });
 
   let client: ApiClient | undefined;
+  const apiUrl = () => program.opts<{ apiUrl: string }>().apiUrl;
+  // SCIMFLOW_API_TOKEN wins; else the token saved for this API (by `scimflow start` or `tokens create --save`).
+  const apiToken = () => process.env['SCIMFLOW_API_TOKEN'] || savedToken(apiUrl())?.token;
   const ctx: CliContext = {
-    api: () => (client ??= createApiClient(program.opts<{ apiUrl: string }>().apiUrl)),
+    api: () => (client ??= createApiClient(apiUrl(), apiToken())),
+    apiUrl,
+    withDatabase: async (fn) => {
+      const db = createDb(loadEnv().DATABASE_URL, { max: 1, applicationName: 'scimflow-cli' });
+      try {
+        await migrate(db);
+        return await fn(db);
+      } finally {
+        await db.end();
+      }
+    },
     output,
     fail: setExitCode,
   };
@@ -84,6 +100,8 @@ export function buildProgram(output: Output, setExitCode: (code: number) => void
   addMappingCommands(program, ctx);
   addSourceCommands(program, ctx);
   addSyncCommands(program, ctx);
+  addTokenCommands(program, ctx);
+  addAuditCommands(program, ctx);
   return program;
 }
 

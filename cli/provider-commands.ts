@@ -306,8 +306,12 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
       };
       if (Object.keys(body).length === 0)
         throw new ScimflowError('ERR_VALIDATION', 'nothing to change: give at least one option');
-      const updated = await ctx.api().patch<ProviderView>(path, body);
+      const updated = await ctx.api().patch<ProviderView & { credentialCleared?: boolean }>(path, body);
       output.out(`updated provider ${updated.slug} (configuration version ${updated.configVersion})`);
+      if (updated.credentialCleared)
+        output.err(
+          `warning: the URL moved to another origin, so the stored token was cleared; set one with --token-env VAR`,
+        );
     });
   providers
     .command('delete <provider>')

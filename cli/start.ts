@@ -7,7 +7,7 @@ import { NativeConnection } from '@temporalio/worker';
 import cliProgress from 'cli-progress';
 import { constants as osConstants } from 'node:os';
 import pino from 'pino';
-import { createApi, startApiServer } from '../api/index.ts';
+import { createApi, LOOPBACK_HOSTS, startApiServer, type ApiPolicy } from '../api/index.ts';
 import { describeTemporalSecurity, loadEnv, temporalConnectionOptions, type Env } from '../config/index.ts';
 import {
   createProvider,
@@ -15,6 +15,7 @@ import {
   getProviderForSync,
   importDirectory,
   ProviderInputSchema,
+  sealerOf,
   type Db,
   type SecretBox,
 } from '../db/index.ts';
@@ -35,6 +36,7 @@ import {
 } from '../engine/index.ts';
 import { createPluginRegistry, resolvePluginOptions } from '../plugins/index.ts';
 import { findTemporalBinary, startTemporalDevServer } from '../scripts/lib/temporal-dev.mjs';
+import { ensureLocalAdminToken } from './local-token.ts';
 
 type Stopper = () => Promise<void>;
 
@@ -93,6 +95,24 @@ async function connectTemporal(
   });
   stoppers.push(() => server.stop());
   return { address: server.address, uiUrl: server.uiUrl };
+}
+
+const list = (value: string): string[] =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+
+/** The API's allowlists and limits from the environment; the host it listens on is always an allowed name. */
+function apiPolicy(env: Env): ApiPolicy {
+  const listening = env.SCIMFLOW_API_HOST.includes(':') ? `[${env.SCIMFLOW_API_HOST}]` : env.SCIMFLOW_API_HOST;
+  const wildcard = listening === '0.0.0.0' || listening === '[::]';
+  return {
+    allowedHosts: [...LOOPBACK_HOSTS, ...(wildcard ? [] : [listening]), ...list(env.SCIMFLOW_API_ALLOWED_HOSTS)],
+    allowedOrigins: list(env.SCIMFLOW_API_ALLOWED_ORIGINS),
+    maxBodyBytes: env.SCIMFLOW_API_MAX_BODY_BYTES,
+    importMaxBodyBytes: env.SCIMFLOW_API_IMPORT_MAX_BYTES,
+  };
 }
 
 /** Which parts of scimflow one process runs. */
@@ -184,8 +204,10 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
   if (parts.api) {
     const app = createApi({
       db,
-      secrets,
+      // The API seals and fingerprints tokens; only the worker decrypts them.
+      secrets: sealerOf(secrets),
       sync: control,
+      policy: apiPolicy(env),
       validatePluginOptions: (pluginId: string, pluginOptions: unknown) =>
         resolvePluginOptions(plugins, pluginId, pluginOptions),
       log,
@@ -202,9 +224,13 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
 export async function runStart(options: { demo: boolean }): Promise<void> {
   const running = await startProcess({ command: 'start', development: true, worker: true, api: true });
   const { env, temporal } = running;
+  const local = await ensureLocalAdminToken(running.db, running.apiUrl!);
   console.log('');
   console.log(`scimflow is running`);
   console.log(`  API          ${running.apiUrl}/api/v1   (OpenAPI: ${running.apiUrl}/openapi.json)`);
+  console.log(
+    `  API token    admin token "${local.name}" ${local.created ? 'created and saved' : 'saved'} in ${local.path} (the CLI uses it)`,
+  );
   console.log(`  Temporal     ${temporal.address}`);
   if (temporal.uiUrl) console.log(`  Temporal UI  ${temporal.uiUrl}`);
   console.log(`  Database     ${redactUrl(env.DATABASE_URL)}`);

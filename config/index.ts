@@ -25,6 +25,22 @@ export const EnvSchema = z
     SCIMFLOW_SECRET_KEY: z.string().optional(),
     SCIMFLOW_API_HOST: z.string().default('127.0.0.1'),
     SCIMFLOW_API_PORT: z.coerce.number().int().min(0).max(65535).default(7400),
+    /** Comma-separated host names the API answers to besides localhost, 127.0.0.1 and [::1] (`*`: any). */
+    SCIMFLOW_API_ALLOWED_HOSTS: z.string().default(''),
+    /** Comma-separated origins (`https://console.example.com`) whose browser requests the API accepts. */
+    SCIMFLOW_API_ALLOWED_ORIGINS: z.string().default(''),
+    /** Largest admin API request body in bytes (the directory import has its own limit). */
+    SCIMFLOW_API_MAX_BODY_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(1024 * 1024),
+    /** Largest `POST /api/v1/import` body in bytes. */
+    SCIMFLOW_API_IMPORT_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(64 * 1024 * 1024),
     /** Days dispatched outbox rows are kept before the housekeeping deletes them. */
     SCIMFLOW_OUTBOX_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(7),
     /** Days finished sync runs (and their per-object events) are kept; each provider's latest run always is. */

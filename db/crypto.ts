@@ -1,14 +1,25 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { ScimflowError } from '../errors/index.ts';
 
 const VERSION = 1;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
-/** Encrypts and decrypts provider secrets at rest with AES-256-GCM. */
-export interface SecretBox {
+/** What the API process may do with provider secrets: seal them and fingerprint them, never read them back. */
+export interface SecretSealer {
   seal(plaintext: string, context: string): Buffer;
+  /** A keyed HMAC of `plaintext` bound to `context`: equal for the same secret, useless without the key. */
+  fingerprint(plaintext: string, context: string): Buffer;
+}
+
+/** Encrypts and decrypts provider secrets at rest with AES-256-GCM; `open` is for the worker only. */
+export interface SecretBox extends SecretSealer {
   open(sealed: Buffer, context: string): string;
+}
+
+/** The sealing half of `box`, for processes that must never decrypt (the API). */
+export function sealerOf(box: SecretSealer): SecretSealer {
+  return { seal: (plaintext, context) => box.seal(plaintext, context), fingerprint: (p, c) => box.fingerprint(p, c) };
 }
 
 /**
@@ -20,7 +31,16 @@ export function createSecretBox(key: string): SecretBox {
   if (raw.length !== 32) {
     throw new ScimflowError('ERR_CONFIG', 'SCIMFLOW_SECRET_KEY must be 32 bytes, as base64 or 64 hex characters');
   }
+  // A separate key for fingerprints, so an HMAC never reuses the encryption key.
+  const fingerprintKey = Buffer.from(hkdfSync('sha256', raw, Buffer.alloc(0), 'scimflow secret fingerprint v1', 32));
   return {
+    fingerprint(plaintext, context) {
+      return createHmac('sha256', fingerprintKey)
+        .update(context, 'utf8')
+        .update('\0')
+        .update(plaintext, 'utf8')
+        .digest();
+    },
     seal(plaintext, context) {
       const iv = randomBytes(IV_BYTES);
       const cipher = createCipheriv('aes-256-gcm', raw, iv);

@@ -9,3 +9,5 @@ export * from './reports.ts';
 export * from './mappings.ts';
 export * from './retention.ts';
 export * from './sources.ts';
+export * from './tokens.ts';
+export * from './audit.ts';

@@ -1,11 +1,13 @@
 /**
  * Providers: the downstream SCIM endpoints. Tokens are sealed with the provider id as associated data and are
  * only ever decrypted by `getProviderForSync`, on the worker side; every other read returns whether one is set.
+ * A keyed fingerprint answers "is this the stored token" without decrypting, and a token stays bound to the origin
+ * it was given for: moving the base URL to another origin clears it unless a new one comes with the move.
  */
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { NotFoundError, ScimflowError } from '../errors/index.ts';
-import type { SecretBox } from './crypto.ts';
+import type { SecretBox, SecretSealer } from './crypto.ts';
 import { inTransaction, type Db, type Queryable } from './pool.ts';
 import {
   ProviderScopeSchema,
@@ -24,6 +26,7 @@ interface ProviderRow {
   plugin: string;
   auth_mode: 'bearer' | 'oauth_client_credentials' | 'none';
   auth_secret: Buffer | null;
+  auth_fingerprint: Buffer | null;
   scope: Record<string, unknown>;
   options: Record<string, unknown>;
   deprovision: ProviderView['deprovision'];
@@ -39,7 +42,7 @@ interface ProviderRow {
 }
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const COLUMNS = `id, slug, name, base_url, plugin, auth_mode, auth_secret, scope, options, deprovision, page_size, concurrency,
+const COLUMNS = `id, slug, name, base_url, plugin, auth_mode, auth_secret, auth_fingerprint, scope, options, deprovision, page_size, concurrency,
   full_sync_interval_minutes, deletion_limit, dry_run, enabled, config_version, created_at, updated_at`;
 
 // Plain columns an update may change, by the field of ProviderUpdate that carries them.
@@ -109,28 +112,43 @@ function conflictOr(error: unknown, slug: string): never {
   throw error;
 }
 
-/** True when the stored secret is `token`; a secret that no longer decrypts counts as different. */
-function sameToken(secrets: SecretBox, row: ProviderRow, token: string): boolean {
-  if (row.auth_mode !== 'bearer' || row.auth_secret === null) return false;
-  try {
-    return secrets.open(row.auth_secret, row.id) === token;
-  } catch {
-    return false;
-  }
+/** True when the stored secret is `token`, by keyed fingerprint; a secret stored without one counts as different. */
+function sameToken(secrets: SecretSealer, row: ProviderRow, token: string): boolean {
+  if (row.auth_mode !== 'bearer' || row.auth_secret === null || row.auth_fingerprint === null) return false;
+  const candidate = secrets.fingerprint(token, row.id);
+  return candidate.length === row.auth_fingerprint.length && timingSafeEqual(candidate, row.auth_fingerprint);
+}
+
+function originOf(url: string): string {
+  return new URL(url).origin;
+}
+
+/** What an update did to the stored credential. */
+export type CredentialChange = 'unchanged' | 'replaced' | 'removed' | 'cleared-origin-changed';
+
+/** An update's outcome: the provider, the fields that really changed, and what happened to its credential. */
+export interface ProviderChange {
+  provider: ProviderView;
+  changed: string[];
+  credential: CredentialChange;
 }
 
 /** Creates a provider, sealing its token; returns it without the secret. */
-export async function createProvider(q: Queryable, secrets: SecretBox, input: ProviderInput): Promise<ProviderView> {
+export async function createProvider(q: Queryable, secrets: SecretSealer, input: ProviderInput): Promise<ProviderView> {
   // The id is made here, not by the database, because it is the sealed token's associated data.
   const id = randomUUID();
-  const secret = input.auth.mode === 'bearer' ? secrets.seal(input.auth.token, id) : null;
+  const bearer = input.auth.mode === 'bearer' ? input.auth.token : null;
+  const secret = bearer === null ? null : secrets.seal(bearer, id);
+  const fingerprint = bearer === null ? null : secrets.fingerprint(bearer, id);
   try {
     const { rows } = await q.query<ProviderRow>(
       // One statement, so the provider and its built-in mappings are created atomically.
       `WITH created AS (
          INSERT INTO providers (id, slug, name, base_url, plugin, auth_mode, auth_secret, scope, options, deprovision,
-                                page_size, concurrency, full_sync_interval_minutes, deletion_limit, dry_run, enabled)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14, $15, $16) RETURNING ${COLUMNS}
+                                page_size, concurrency, full_sync_interval_minutes, deletion_limit, dry_run, enabled,
+                                auth_fingerprint)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14, $15, $16, $17)
+         RETURNING ${COLUMNS}
        ), attached AS (
          INSERT INTO provider_mappings (provider_id, mapping_id) SELECT created.id, m.id FROM created, mappings m WHERE m.builtin
        )
@@ -152,6 +170,7 @@ export async function createProvider(q: Queryable, secrets: SecretBox, input: Pr
         input.deletionLimit,
         input.dryRun,
         input.enabled,
+        fingerprint,
       ],
     );
     return toView(rows[0]!);
@@ -177,14 +196,28 @@ export async function listProviders(q: Queryable): Promise<ProviderView[]> {
  */
 export async function updateProvider(
   db: Db,
-  secrets: SecretBox,
+  secrets: SecretSealer,
   idOrSlug: string,
   patch: ProviderUpdate,
 ): Promise<ProviderView> {
+  return (await changeProvider(db, secrets, idOrSlug, patch)).provider;
+}
+
+/**
+ * `updateProvider`, telling what changed. A base URL moved to another origin (scheme, host or port) clears the
+ * stored token unless the same patch gives one, so a token is never sent to a host it was not given for.
+ */
+export async function changeProvider(
+  db: Db,
+  secrets: SecretSealer,
+  idOrSlug: string,
+  patch: ProviderUpdate,
+): Promise<ProviderChange> {
   return inTransaction(db, async (client) => {
     const row = await findRow(client, idOrSlug, true);
     const sets: string[] = [];
     const values: unknown[] = [];
+    const changed: string[] = [];
     const set = (column: string, value: unknown, cast = ''): void => {
       values.push(value);
       sets.push(`${column} = $${values.length + 1}${cast}`);
@@ -194,23 +227,41 @@ export async function updateProvider(
       if (value === undefined) continue;
       const current = column === 'scope' ? parseScope(row.scope) : row[column];
       if (isDeepStrictEqual(current, value)) continue;
+      changed.push(field);
       if (JSONB_COLUMNS.has(column)) set(column, JSON.stringify(value), '::jsonb');
       else set(column, value);
     }
+    const clearSecret = (): void => {
+      set('auth_secret', null);
+      set('auth_fingerprint', null);
+    };
+    let credential: CredentialChange = 'unchanged';
     if (patch.auth?.mode === 'none' && (row.auth_mode !== 'none' || row.auth_secret !== null)) {
       set('auth_mode', 'none');
-      set('auth_secret', null);
+      clearSecret();
+      credential = 'removed';
     } else if (patch.auth?.mode === 'bearer' && !sameToken(secrets, row, patch.auth.token)) {
       set('auth_mode', 'bearer');
       set('auth_secret', secrets.seal(patch.auth.token, row.id));
+      set('auth_fingerprint', secrets.fingerprint(patch.auth.token, row.id));
+      credential = 'replaced';
+    } else if (
+      patch.auth === undefined &&
+      row.auth_secret !== null &&
+      patch.baseUrl !== undefined &&
+      originOf(patch.baseUrl) !== originOf(row.base_url)
+    ) {
+      clearSecret();
+      credential = 'cleared-origin-changed';
     }
-    if (sets.length === 0) return toView(row);
+    if (credential !== 'unchanged') changed.push('auth');
+    if (sets.length === 0) return { provider: toView(row), changed, credential };
     const { rows } = await client.query<ProviderRow>(
       `UPDATE providers SET ${sets.join(', ')}, config_version = config_version + 1, updated_at = now()
         WHERE id = $1 RETURNING ${COLUMNS}`,
       [row.id, ...values],
     );
-    return toView(rows[0]!);
+    return { provider: toView(rows[0]!), changed, credential };
   });
 }
 

@@ -40,6 +40,12 @@ export const ERROR_CODES = {
   ERR_DELETION_GUARD: { retryable: false, httpStatus: 409 },
   /** An OAuth token could not be obtained. */
   ERR_AUTH_TOKEN: { retryable: false, httpStatus: 502 },
+  /** The admin API request carried no credential, or one that is unknown, expired or revoked. */
+  ERR_UNAUTHENTICATED: { retryable: false, httpStatus: 401 },
+  /** The credential's role is too weak, or the request's Origin or Host is not an allowed one. */
+  ERR_FORBIDDEN: { retryable: false, httpStatus: 403 },
+  /** A write request's body is not `application/json`. */
+  ERR_UNSUPPORTED_MEDIA_TYPE: { retryable: false, httpStatus: 415 },
 } as const satisfies Record<string, { retryable: boolean; httpStatus: number }>;
 
 /** The closed set of error codes. */

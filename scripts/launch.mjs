@@ -9,8 +9,10 @@ import {
   constants,
   existsSync,
   mkdirSync,
+  mkdtempSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -457,11 +459,23 @@ async function runTests(args) {
   const { options, files } = splitTestArgs(args);
   const testFiles = files.length > 0 ? files : findTestFiles(ROOT).sort();
   if (testFiles.length === 0) throw new SetupError('no *.test.ts files found');
-  return withDevServer(temporalBin, (address) => {
-    const env = childEnv({ TEMPORAL_ADDRESS: address, SCIMFLOW_TEMPORAL_BIN: temporalBin, DATABASE_URL: databaseUrl });
-    const nodeArgs = ['--no-node-snapshot', '--test', `--test-timeout=${TEST_TIMEOUT_MS}`, ...options, ...testFiles];
-    return runForwardingSignals(nodeArgs, env);
-  });
+  // Tests never read or write the user's own scimflow config (saved API tokens): they get an empty folder.
+  const configDir = mkdtempSync(path.join(os.tmpdir(), 'scimflow-test-config-'));
+  try {
+    return await withDevServer(temporalBin, (address) => {
+      const env = childEnv({
+        TEMPORAL_ADDRESS: address,
+        SCIMFLOW_TEMPORAL_BIN: temporalBin,
+        DATABASE_URL: databaseUrl,
+        SCIMFLOW_CONFIG_DIR: configDir,
+      });
+      delete env.SCIMFLOW_API_TOKEN;
+      const nodeArgs = ['--no-node-snapshot', '--test', `--test-timeout=${TEST_TIMEOUT_MS}`, ...options, ...testFiles];
+      return runForwardingSignals(nodeArgs, env);
+    });
+  } finally {
+    rmSync(configDir, { recursive: true, force: true });
+  }
 }
 
 async function runBench(args) {

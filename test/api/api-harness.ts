@@ -1,5 +1,15 @@
-import { createApi, type SyncControl } from '../../api/index.ts';
-import { createSecretBox, generateSecretKey, type Db, type ProviderView, type SecretBox } from '../../db/index.ts';
+import { createApi, type ApiPolicy, type SyncControl } from '../../api/index.ts';
+import type { MappingEngine } from '../../sandbox/index.ts';
+import {
+  createApiToken,
+  createSecretBox,
+  generateSecretKey,
+  ROLES,
+  type Db,
+  type ProviderView,
+  type Role,
+  type SecretBox,
+} from '../../db/index.ts';
 import { createPluginRegistry, resolvePluginOptions } from '../../plugins/index.ts';
 import { createTestDatabase } from '../support/db.ts';
 
@@ -68,20 +78,41 @@ export interface PageBody<T> {
   next: string | null;
 }
 
+/** Creates a token with `role` named `${role}-token` (or `name`) and returns it. */
+export async function createTestToken(db: Db, role: Role, name = `${role}-token`): Promise<string> {
+  return (await createApiToken(db, { name, role }, 'test')).token;
+}
+
+/** How one test request is sent: with the admin token unless `token` says otherwise (`null`: none). */
+export interface RequestOptions {
+  token?: string | null;
+  headers?: Record<string, string>;
+}
+
 /** An API over a database of its own, driven in memory with `app.request`. */
 export interface TestApi {
   db: Db;
   secrets: SecretBox;
   sync: RecordingSyncControl;
+  /** A live token of each role, named `<role>-token`. */
+  tokens: Record<Role, string>;
   logged: Array<{ level: string; obj: object; msg: string | undefined }>;
-  request<T = ErrorBody>(method: string, path: string, body?: unknown): Promise<JsonResponse<T>>;
+  /** Sends a request as the admin token, or as `options.token`. */
+  request<T = ErrorBody>(
+    method: string,
+    path: string,
+    body?: unknown,
+    options?: RequestOptions,
+  ): Promise<JsonResponse<T>>;
   /** Outbox rows written since the previous call, oldest first. */
   takeOutbox(): Promise<Array<{ objectType: string; objectId: string; relatedId: string | null; change: string }>>;
   close(): Promise<void>;
 }
 
 /** Builds a fresh API on a fresh database. */
-export async function startTestApi(options: { sync?: RecordingSyncControl } = {}): Promise<TestApi> {
+export async function startTestApi(
+  options: { sync?: RecordingSyncControl; mappingEngine?: MappingEngine; policy?: Partial<ApiPolicy> } = {},
+): Promise<TestApi> {
   const database = await createTestDatabase();
   const secrets = createSecretBox(generateSecretKey());
   const sync = options.sync ?? recordingSyncControl();
@@ -93,19 +124,28 @@ export async function startTestApi(options: { sync?: RecordingSyncControl } = {}
     sync,
     validatePluginOptions,
     log: { error: log('error'), warn: log('warn'), debug: () => undefined },
+    ...(options.mappingEngine ? { mappingEngine: options.mappingEngine } : {}),
+    ...(options.policy ? { policy: options.policy } : {}),
   });
   let outboxSeen = 0;
+  const tokens = Object.fromEntries(
+    await Promise.all(ROLES.map(async (role) => [role, await createTestToken(database.db, role)] as const)),
+  ) as Record<Role, string>;
   return {
     db: database.db,
     secrets,
     sync,
+    tokens,
     logged,
-    async request(method, path, body) {
-      const init: RequestInit = { method };
-      if (body !== undefined) {
-        init.body = typeof body === 'string' ? body : JSON.stringify(body);
-        init.headers = { 'content-type': 'application/json' };
-      }
+    async request(method, path, body, options = {}) {
+      const token = options.token === undefined ? tokens.admin : options.token;
+      const headers: Record<string, string> = {
+        ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...options.headers,
+      };
+      const init: RequestInit = { method, headers };
+      if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
       const response = await app.request(path, init);
       const text = await response.text();
       return { status: response.status, body: (text === '' ? undefined : JSON.parse(text)) as never };

@@ -21,7 +21,12 @@ import {
 } from '../../db/index.ts';
 import { startScimflow, runScimflow } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
-import { recordingSyncControl, validatePluginOptions, type RecordingSyncControl } from './api-harness.ts';
+import {
+  createTestToken,
+  recordingSyncControl,
+  validatePluginOptions,
+  type RecordingSyncControl,
+} from './api-harness.ts';
 
 const TOKEN = 'cli-token-5be1c0de-do-not-print';
 
@@ -71,7 +76,7 @@ describe('scimflow CLI', () => {
     });
     server = await startApiServer(app, { host: '127.0.0.1', port: 0 });
     workDir = await mkdtemp(join(tmpdir(), 'scimflow-cli-'));
-    env = { SCIMFLOW_API_URL: server.url };
+    env = { SCIMFLOW_API_URL: server.url, SCIMFLOW_API_TOKEN: await createTestToken(database.db, 'admin') };
   });
   after(async () => {
     await Promise.allSettled(pending);

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
@@ -63,17 +66,25 @@ function accepts(port: number): Promise<boolean> {
 
 let testDb: TestDatabase;
 let env: Record<string, string | undefined>;
+// The config folder these processes see (saved API tokens); never the real user's.
+const configDir = mkdtempSync(join(tmpdir(), 'scimflow-roles-config-'));
+const TOKEN_PATTERN = /sfa_[A-Za-z0-9_-]{8}_[A-Za-z0-9_-]{43}/;
 
 before(async () => {
   testDb = await createTestDatabase();
   env = {
+    SCIMFLOW_CONFIG_DIR: configDir,
+    SCIMFLOW_API_TOKEN: undefined,
     DATABASE_URL: testDb.url,
     SCIMFLOW_SECRET_KEY: generateSecretKey(),
     SCIMFLOW_TASK_QUEUE: `roles-${randomBytes(4).toString('hex')}`,
     LOG_LEVEL: 'info',
   };
 });
-after(() => testDb.drop());
+after(async () => {
+  await testDb.drop();
+  rmSync(configDir, { recursive: true, force: true });
+});
 
 test('scimflow worker runs against TEMPORAL_ADDRESS and stops cleanly on SIGINT and on SIGTERM', async () => {
   assert.ok(process.env['TEMPORAL_ADDRESS'], 'npm test provides a Temporal server');
@@ -106,11 +117,21 @@ test('a scimflow worker gives its task queue a housekeeping schedule', async (t)
   assert.equal((await worker.done).code, 0);
 });
 
-test('scimflow api serves the admin API and stops cleanly on SIGTERM, closing its port', async () => {
+test('scimflow api serves the admin API only to a token made with `scimflow tokens create`, and stops cleanly on SIGTERM', async () => {
   const port = await freePort();
   const api = startRole(['api'], { ...env, SCIMFLOW_API_PORT: String(port) });
   await waitForOutput(api, /scimflow API listening/);
-  const response = await fetch(`http://127.0.0.1:${port}/api/v1/providers`);
+  const url = `http://127.0.0.1:${port}/api/v1/providers`;
+  const anonymous = await fetch(url);
+  assert.equal(anonymous.status, 401);
+  assert.equal(((await anonymous.json()) as { error: { code: string } }).error.code, 'ERR_UNAUTHENTICATED');
+  assert.equal(existsSync(join(configDir, 'credentials.json')), false, 'the production role saved no token');
+
+  const created = await startRole(['tokens', 'create', '--name', 'roles-viewer', '--role', 'viewer'], env).done;
+  assert.equal(created.code, 0, created.output);
+  const token = TOKEN_PATTERN.exec(created.output)?.[0];
+  assert.ok(token, created.output);
+  const response = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
   assert.equal(response.status, 200);
   await response.body?.cancel();
   api.child.kill('SIGTERM');
@@ -128,11 +149,25 @@ test('scimflow worker and api refuse to start without TEMPORAL_ADDRESS', async (
   }
 });
 
-test('scimflow start on an embedded Temporal stops everything on SIGINT: exit 0, Temporal and the API gone', async () => {
+test('scimflow start on an embedded Temporal saves an admin token the CLI uses unconfigured, and stops everything on SIGINT', async () => {
   const apiPort = await freePort();
-  const start = startRole(['start'], { ...env, TEMPORAL_ADDRESS: undefined, SCIMFLOW_API_PORT: String(apiPort) });
+  const startDir = mkdtempSync(join(tmpdir(), 'scimflow-start-config-'));
+  const startEnv = { ...env, SCIMFLOW_CONFIG_DIR: startDir, SCIMFLOW_API_PORT: String(apiPort) };
+  const start = startRole(['start'], { ...startEnv, TEMPORAL_ADDRESS: undefined });
   const [, temporalPort] = await waitForOutput(start, /Temporal +127\.0\.0\.1:(\d+)/);
+  const [, saved] = await waitForOutput(start, /API token +admin token "local-admin" created and saved in (\S+)/);
   await waitForOutput(start, /Press Ctrl-C to stop/);
+  assert.equal(saved, join(startDir, 'credentials.json'));
+  assert.equal(statSync(saved).mode & 0o777, 0o600, 'the saved token is readable by its owner only');
+  assert.doesNotMatch(start.output(), TOKEN_PATTERN, 'the token itself is never printed');
+
+  // The CLI, with no token in its environment and no options but where the API is, reads the saved token.
+  const listed = await startRole(['providers', 'list'], {
+    ...startEnv,
+    SCIMFLOW_API_URL: `http://127.0.0.1:${apiPort}`,
+  }).done;
+  assert.equal(listed.code, 0, listed.output);
+  assert.match(listed.output, /^SLUG +NAME/m);
   assert.equal(await accepts(Number(temporalPort)), true);
   start.child.kill('SIGINT');
   const ended = await start.done;
@@ -141,4 +176,5 @@ test('scimflow start on an embedded Temporal stops everything on SIGINT: exit 0,
   assert.doesNotMatch(ended.output, /error while stopping/);
   assert.equal(await accepts(Number(temporalPort)), false, 'the embedded Temporal server has stopped');
   assert.equal(await accepts(apiPort), false, 'nothing listens on the API port any more');
+  rmSync(startDir, { recursive: true, force: true });
 });

@@ -3,7 +3,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { createApi } from '../../api/index.ts';
 import { createSecretBox, createUser, generateSecretKey } from '../../db/index.ts';
 import { createMappingEngine } from '../../sandbox/index.ts';
-import { recordingSyncControl, validatePluginOptions } from '../api/api-harness.ts';
+import { createTestToken, recordingSyncControl, validatePluginOptions } from '../api/api-harness.ts';
 import { createTestDatabase } from '../support/db.ts';
 
 /** The fields these tests read from response bodies. */
@@ -30,8 +30,12 @@ async function api(t: TestContext) {
     validatePluginOptions,
     mappingEngine: engine,
   });
+  const token = await createTestToken(testDb.db, 'admin');
   const call = async (method: string, path: string, body?: unknown) => {
-    const init: RequestInit = { method, headers: { 'content-type': 'application/json' } };
+    const init: RequestInit = {
+      method,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    };
     if (body !== undefined) init.body = JSON.stringify(body);
     const res = await app.request(`/api/v1${path}`, init);
     return { status: res.status, body: res.status === 204 ? null : ((await res.json()) as Body) };

@@ -14,7 +14,7 @@ import {
   ProviderInputSchema,
 } from '../../db/index.ts';
 import { createMappingEngine } from '../../sandbox/index.ts';
-import { recordingSyncControl, validatePluginOptions } from '../api/api-harness.ts';
+import { createTestToken, recordingSyncControl, validatePluginOptions } from '../api/api-harness.ts';
 import { runScimflow } from '../support/cli.ts';
 import { createTestDatabase } from '../support/db.ts';
 
@@ -40,7 +40,7 @@ describe('scimflow mappings CLI', () => {
       await rm(dir, { recursive: true, force: true });
       await testDb.drop();
     });
-    const env = { SCIMFLOW_API_URL: server.url };
+    const env = { SCIMFLOW_API_URL: server.url, SCIMFLOW_API_TOKEN: await createTestToken(testDb.db, 'admin') };
     const provider = await createProvider(
       testDb.db,
       secrets,

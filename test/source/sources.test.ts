@@ -4,7 +4,7 @@ import { createApi, startApiServer, type ApiServer } from '../../api/index.ts';
 import { runCli } from '../../cli/index.ts';
 import { authenticateSource, createSecretBox, createUser, generateSecretKey, getUser } from '../../db/index.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
-import { recordingSyncControl, validatePluginOptions } from '../api/api-harness.ts';
+import { createTestToken, recordingSyncControl, validatePluginOptions } from '../api/api-harness.ts';
 
 interface SourceToken {
   source: { id: string; slug: string; name: string; serviceAccountId: string; tokenPrefix: string };
@@ -15,11 +15,16 @@ interface SourceToken {
 describe('inbound SCIM sources: admin API and CLI', () => {
   let database: TestDatabase;
   let server: ApiServer;
+  let token: string;
 
   const call = async <T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> => {
     const response = await fetch(`${server.url}/api/v1${path}`, {
       method,
-      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await response.text();
     return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
@@ -36,6 +41,9 @@ describe('inbound SCIM sources: admin API and CLI', () => {
 
   before(async () => {
     database = await createTestDatabase();
+    token = await createTestToken(database.db, 'admin');
+    // The in-process CLI reads its API token from the environment, as a user's shell would provide it.
+    process.env['SCIMFLOW_API_TOKEN'] = token;
     const app = createApi({
       db: database.db,
       secrets: createSecretBox(generateSecretKey()),

@@ -1,0 +1,64 @@
+/** Who is calling the admin API: the bearer token of each request, checked against the database, and its role. */
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Context, MiddlewareHandler } from 'hono';
+import { authenticateApiToken, roleAllows, type Db, type Role, type TokenRefusal } from '../db/index.ts';
+import { ScimflowError } from '../errors/index.ts';
+
+/** The authenticated caller of a request. */
+export interface Caller {
+  /** The token's name; the audit log's "who". */
+  name: string;
+  role: Role;
+  /** The socket peer; the audit log's "from where". Null when there is no socket (in-memory requests). */
+  remoteAddress: string | null;
+}
+
+/** Hono context variables the API sets. */
+export interface ApiVariables {
+  caller: Caller;
+}
+
+const REFUSALS: Record<TokenRefusal | 'missing', string> = {
+  missing: 'no API token: send `Authorization: Bearer <token>` (create one with `scimflow tokens create`)',
+  unknown: 'the API token is not valid',
+  expired: 'the API token has expired',
+  revoked: 'the API token has been revoked',
+};
+
+function refuse(reason: TokenRefusal | 'missing'): ScimflowError {
+  return new ScimflowError('ERR_UNAUTHENTICATED', REFUSALS[reason], { details: { reason } });
+}
+
+/** The socket peer address, or null when the request did not come over a socket. */
+export function remoteAddress(c: Context): string | null {
+  try {
+    return getConnInfo(c).remote.address ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Authenticates every request it guards (401 otherwise) and sets the `caller` variable. */
+export function authenticate(db: Db): MiddlewareHandler<{ Variables: ApiVariables }> {
+  return async (c, next) => {
+    const header = c.req.header('authorization');
+    if (header === undefined || header.trim() === '') throw refuse('missing');
+    const match = /^Bearer +(\S+)\s*$/i.exec(header);
+    if (!match) throw refuse('unknown');
+    const result = await authenticateApiToken(db, match[1]!);
+    if (!result.ok) throw refuse(result.reason);
+    c.set('caller', { name: result.token.name, role: result.token.role, remoteAddress: remoteAddress(c) });
+    await next();
+  };
+}
+
+/** Throws ERR_FORBIDDEN (403) unless `caller` holds at least `needed`; `what` names the action in the message. */
+export function requireRole(caller: Caller | null, needed: Role, what: string): void {
+  if (caller === null) throw refuse('missing');
+  if (roleAllows(caller.role, needed)) return;
+  throw new ScimflowError(
+    'ERR_FORBIDDEN',
+    `${what} needs the ${needed} role; token "${caller.name}" has ${caller.role}`,
+    { details: { reason: 'role', required: needed, role: caller.role } },
+  );
+}

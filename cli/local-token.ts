@@ -1,0 +1,51 @@
+/**
+ * The development default: `scimflow start` on embedded defaults makes sure this user has an admin token for the
+ * API it serves, saved in the CLI's credentials file, so the CLI works with no setup. Production roles never call it.
+ */
+import { authenticateApiToken, createApiToken, recordAudit, revokeApiToken, type Db } from '../db/index.ts';
+import { isScimflowError } from '../errors/index.ts';
+import { credentialsPath, saveToken, savedToken } from './credentials.ts';
+import { localActor } from './token-commands.ts';
+
+/** The name of the token `scimflow start` makes. */
+export const LOCAL_ADMIN_TOKEN_NAME = 'local-admin';
+
+/** Reuses the saved token when it is still a live admin token here; else makes (and saves) a new one. */
+export async function ensureLocalAdminToken(
+  db: Db,
+  apiUrl: string,
+): Promise<{ path: string; name: string; created: boolean }> {
+  const saved = savedToken(apiUrl);
+  if (saved) {
+    const checked = await authenticateApiToken(db, saved.token);
+    if (checked.ok && checked.token.role === 'admin')
+      return { path: credentialsPath(), name: saved.name, created: false };
+  }
+  const actor = localActor();
+  // A live local-admin whose value this machine no longer holds (a new config folder): replace it.
+  try {
+    const old = await revokeApiToken(db, LOCAL_ADMIN_TOKEN_NAME);
+    await recordAudit(db, {
+      actor,
+      remoteAddress: null,
+      action: 'token.revoke',
+      targetType: 'token',
+      targetId: old.id,
+      targetName: old.name,
+      details: { role: old.role, prefix: old.prefix, reason: 'replaced by scimflow start' },
+    });
+  } catch (error) {
+    if (!isScimflowError(error) || error.code !== 'ERR_NOT_FOUND') throw error;
+  }
+  const { token, view } = await createApiToken(db, { name: LOCAL_ADMIN_TOKEN_NAME, role: 'admin' }, actor);
+  await recordAudit(db, {
+    actor,
+    remoteAddress: null,
+    action: 'token.create',
+    targetType: 'token',
+    targetId: view.id,
+    targetName: view.name,
+    details: { role: view.role, prefix: view.prefix, expiresAt: null, reason: 'scimflow start' },
+  });
+  return { path: saveToken(apiUrl, { token, name: view.name }), name: view.name, created: true };
+}
