@@ -11,3 +11,4 @@ export * from './retention.ts';
 export * from './sources.ts';
 export * from './tokens.ts';
 export * from './audit.ts';
+export * from './rate-budgets.ts';

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { advance, AIMD, fairShares, newBucket, take, throttled, type BucketState, type RateLimit } from './aimd.ts';
+
+const limit: RateLimit = { requestsPerSecond: 10 };
+const T0 = 1_000_000;
+
+/** Takes one token at a time as soon as one is due, for `seconds` of fake time; returns how many were granted. */
+function drain(state: BucketState, seconds: number, from = T0): { state: BucketState; granted: number } {
+  let now = from;
+  let granted = 0;
+  while (now < from + seconds * 1000) {
+    const grant = take(state, limit, now, 1);
+    state = grant.state;
+    granted += grant.granted;
+    now += grant.granted > 0 ? 0 : grant.waitMs;
+  }
+  return { state, granted };
+}
+
+describe('token bucket', () => {
+  test('hands out the configured rate over time, and no more', () => {
+    const { granted } = drain(newBucket(limit, T0), 30);
+    // 10/s for 30 s, plus the one token a fresh bucket starts with.
+    assert.ok(granted >= 299 && granted <= 301, `granted ${granted}`);
+  });
+
+  test('a quiet spell banks at most a fifth of a second of tokens', () => {
+    const idle = take(newBucket(limit, T0), limit, T0 + 60_000, 100);
+    assert.equal(idle.granted, 10 * AIMD.burstSeconds);
+  });
+
+  test('grants whole tokens up to what was asked, and says how long until the next one', () => {
+    const start = { ...newBucket(limit, T0), tokens: 1.5 };
+    const first = take(start, limit, T0, 5);
+    assert.equal(first.granted, 1);
+    const second = take(first.state, limit, T0, 5);
+    assert.equal(second.granted, 0);
+    assert.equal(second.waitMs, 50); // half a token at 10/s
+  });
+});
+
+describe('AIMD', () => {
+  test('a 429 cuts the rate by the decrease factor and empties the bucket', () => {
+    const state = throttled({ ...newBucket(limit, T0), tokens: 2 }, limit, T0, undefined);
+    assert.equal(state.rate, 10 * AIMD.decrease);
+    assert.equal(state.tokens, 0);
+  });
+
+  test('429s answering one burst cut once; a later one cuts again', () => {
+    let state = newBucket(limit, T0);
+    for (let i = 0; i < 5; i += 1) state = throttled(state, limit, T0 + i * 10, undefined);
+    // One cut, plus what 40 ms of recovery added back.
+    assert.ok(Math.abs(state.rate - 10 * AIMD.decrease) < 0.01, `rate ${state.rate}`);
+    state = throttled(state, limit, T0 + AIMD.cutWindowMs + 50, undefined);
+    assert.ok(Math.abs(state.rate - 10 * AIMD.decrease ** 2) < 0.1, `rate ${state.rate}`);
+  });
+
+  test('recovers additively, a fiftieth of the configured rate per second, up to the configured rate', () => {
+    const cut = throttled(newBucket(limit, T0), limit, T0, undefined);
+    assert.ok(Math.abs(advance(cut, limit, T0 + 5_000).rate - (7 + 1)) < 1e-9);
+    assert.equal(advance(cut, limit, T0 + 3_600_000).rate, 10);
+  });
+
+  test('never cuts below the floor', () => {
+    let state = newBucket(limit, T0);
+    for (let i = 0; i < 100; i += 1) state = throttled(state, limit, T0 + i * AIMD.cutWindowMs, undefined);
+    assert.equal(state.rate, 10 * AIMD.floorShare);
+  });
+
+  test('a Retry-After pauses the bucket (capped), then tokens flow again', () => {
+    const paused = throttled(newBucket(limit, T0), limit, T0, 2_000);
+    const during = take(paused, limit, T0 + 1_500, 1);
+    assert.equal(during.granted, 0);
+    assert.equal(during.waitMs, 500);
+    assert.equal(take(during.state, limit, T0 + 2_200, 1).granted, 1);
+    const hostile = throttled(newBucket(limit, T0), limit, T0, 86_400_000);
+    assert.equal(hostile.pausedUntil, T0 + AIMD.maxPauseMs);
+  });
+
+  test('a lowered configured rate applies at once', () => {
+    const lower = { requestsPerSecond: 2 };
+    assert.equal(advance(newBucket(limit, T0), lower, T0 + 1000).rate, 2);
+  });
+
+  test('against a target that takes 10/s and refuses the rest, settles near 10/s with few refusals', () => {
+    // The configured rate is four times what the target takes; the target is a token bucket of its own.
+    const high: RateLimit = { requestsPerSecond: 40 };
+    let ours = newBucket(high, T0);
+    let theirs = { tokens: 10, at: T0 };
+    let now = T0;
+    let accepted = 0;
+    let refused = 0;
+    while (now < T0 + 120_000) {
+      const grant = take(ours, high, now, 1);
+      ours = grant.state;
+      if (grant.granted === 0) {
+        now += grant.waitMs;
+        continue;
+      }
+      theirs = { tokens: Math.min(10, theirs.tokens + ((now - theirs.at) / 1000) * 10), at: now };
+      if (theirs.tokens >= 1) {
+        theirs.tokens -= 1;
+        accepted += 1;
+      } else {
+        refused += 1;
+        ours = throttled(ours, high, now, undefined);
+      }
+    }
+    const rate = accepted / 120;
+    assert.ok(rate >= 8 && rate <= 10.2, `accepted ${rate.toFixed(2)}/s`);
+    assert.ok(refused / (accepted + refused) <= 0.05, `refused ${refused} of ${accepted + refused}`);
+  });
+});
+
+describe('fairShares', () => {
+  test('gives each what it wants when there is enough', () => {
+    assert.deepEqual(fairShares(10, [3, 2, 0]), [3, 2, 0]);
+  });
+
+  test('splits evenly when everyone wants more than an even share', () => {
+    assert.deepEqual(fairShares(9, [10, 10, 10]), [3, 3, 3]);
+  });
+
+  test('what a small want leaves goes to the others', () => {
+    assert.deepEqual(fairShares(10, [1, 20, 20]), [1, 5, 4]);
+  });
+
+  test('never hands out more than the capacity', () => {
+    for (const wants of [[5], [1, 1, 1, 1, 1, 1], [7, 3, 9], [0, 0]]) {
+      const shares = fairShares(4, wants);
+      assert.ok(shares.reduce((a, b) => a + b, 0) <= 4, `${JSON.stringify(wants)} -> ${JSON.stringify(shares)}`);
+      shares.forEach((share, i) => assert.ok(share <= wants[i]!));
+    }
+  });
+});
