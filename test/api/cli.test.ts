@@ -19,7 +19,7 @@ import {
   type ProviderView,
   type SecretBox,
 } from '../../db/index.ts';
-import { startScimflow, runScimflow } from '../support/cli.ts';
+import { startScimflow, runScimflow, type CliProcess } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import {
   createTestToken,
@@ -32,6 +32,29 @@ const TOKEN = 'cli-token-5be1c0de-do-not-print';
 
 const startCli = startScimflow;
 const runCli = runScimflow;
+
+/** Resolves once the process has printed `pattern` on stdout; rejects when it ends without having printed it. */
+function printed(cli: CliProcess, pattern: RegExp): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const stop = () => {
+      cli.child.stdout?.off('data', check);
+      cli.child.off('close', ended);
+    };
+    // The output buffer's own listener was added first, so it already holds the chunk this one is called for.
+    const check = () => {
+      if (!pattern.test(cli.output().stdout)) return;
+      stop();
+      resolve();
+    };
+    const ended = () => {
+      stop();
+      reject(new Error(`ended without printing ${String(pattern)}: ${JSON.stringify(cli.output())}`));
+    };
+    cli.child.stdout?.on('data', check);
+    cli.child.once('close', ended);
+    check();
+  });
+}
 
 /**
  * Stands in for Temporal: opens a real sync_runs row, reports progress and finishes it a little later, so the CLI
@@ -344,11 +367,11 @@ describe('scimflow CLI', () => {
 
   test(
     'a SIGTERM sent to the scimflow process is passed on to the Node process it started',
-    { timeout: 20_000 },
+    { timeout: 120_000 },
     async () => {
       await createProvider('endless');
       const cli = startCli(['sync', 'endless'], { env });
-      for (let i = 0; i < 200 && !cli.output().stdout.includes('started: run'); i++) await delay(25);
+      await printed(cli, /started: run/);
       assert.match(cli.output().stdout, /full sync of endless started/);
       const pid = cli.child.pid!;
       const [inner] = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).trim().split(/\s+/).map(Number);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { DirectoryUser, ImportCounts } from '../../db/index.ts';
 import { startTestApi, type TestApi } from './api-harness.ts';
 
@@ -15,12 +15,16 @@ const directory = {
   ],
 };
 
+// Each test starts from an empty directory of its own, so none depends on what another one imported.
 describe('directory import API', () => {
   let api: TestApi;
-  before(async () => {
+  beforeEach(async () => {
     api = await startTestApi();
   });
-  after(() => api.close());
+  afterEach(() => api.close());
+
+  const importDirectory = async () =>
+    assert.equal((await api.request('POST', '/api/v1/import', directory)).status, 200);
 
   const membersOf = async (name: string): Promise<string[]> => {
     const { rows } = await api.db.query<{ username: string }>(
@@ -51,6 +55,7 @@ describe('directory import API', () => {
   });
 
   test('importing the same directory again changes nothing and writes no outbox row', async () => {
+    await importDirectory();
     const before = await api.db.query('SELECT id, updated_at FROM users ORDER BY id');
     await api.takeOutbox();
     const response = await api.request<ImportCounts>('POST', '/api/v1/import', directory);
@@ -64,6 +69,7 @@ describe('directory import API', () => {
   });
 
   test('a changed import updates what differs and sets members to exactly the listed ones', async () => {
+    await importDirectory();
     await api.takeOutbox();
     const response = await api.request<ImportCounts>('POST', '/api/v1/import', {
       users: [{ username: 'ada', displayName: 'Ada King', email: 'ada@example.test' }, { username: 'linus' }],
@@ -131,6 +137,7 @@ describe('directory import API', () => {
   });
 
   test('imported users are ordinary users of the API', async () => {
+    await importDirectory();
     const { rows } = await api.db.query<{ id: string }>("SELECT id FROM users WHERE username = 'alan'");
     const alan = await api.request<DirectoryUser>('GET', `/api/v1/users/${rows[0]!.id}`);
     assert.equal(alan.body.kind, 'service_account');

@@ -10,7 +10,6 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { generateSecretKey } from '../../db/index.ts';
 import { housekeepingScheduleId } from '../../engine/index.ts';
-import { freePort } from '../../scripts/lib/temporal-dev.mjs';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
 const BIN = fileURLToPath(new URL('../../cli/bin.mjs', import.meta.url));
@@ -117,10 +116,10 @@ test('a scimflow worker gives its task queue a housekeeping schedule', async (t)
   assert.equal((await worker.done).code, 0);
 });
 
+// Port 0 everywhere: the process binds a port the OS gives it and reports it, so no other process can take it first.
 test('scimflow api serves the admin API only to a token made with `scimflow tokens create`, and stops cleanly on SIGTERM', async () => {
-  const port = await freePort();
-  const api = startRole(['api'], { ...env, SCIMFLOW_API_PORT: String(port) });
-  await waitForOutput(api, /scimflow API listening/);
+  const api = startRole(['api'], { ...env, SCIMFLOW_API_PORT: '0' });
+  const [, port] = await waitForOutput(api, /"url":"http:\/\/127\.0\.0\.1:(\d+)","msg":"scimflow API listening"/);
   const url = `http://127.0.0.1:${port}/api/v1/providers`;
   const anonymous = await fetch(url);
   assert.equal(anonymous.status, 401);
@@ -138,7 +137,7 @@ test('scimflow api serves the admin API only to a token made with `scimflow toke
   const ended = await api.done;
   assert.equal(ended.code, 0, ended.output);
   assert.doesNotMatch(ended.output, /error while stopping/);
-  assert.equal(await accepts(port), false, 'nothing listens on the API port any more');
+  assert.equal(await accepts(Number(port)), false, 'nothing listens on the API port any more');
 });
 
 test('scimflow worker and api refuse to start without TEMPORAL_ADDRESS', async () => {
@@ -150,10 +149,10 @@ test('scimflow worker and api refuse to start without TEMPORAL_ADDRESS', async (
 });
 
 test('scimflow start on an embedded Temporal saves an admin token the CLI uses unconfigured, and stops everything on SIGINT', async () => {
-  const apiPort = await freePort();
   const startDir = mkdtempSync(join(tmpdir(), 'scimflow-start-config-'));
-  const startEnv = { ...env, SCIMFLOW_CONFIG_DIR: startDir, SCIMFLOW_API_PORT: String(apiPort) };
+  const startEnv = { ...env, SCIMFLOW_CONFIG_DIR: startDir, SCIMFLOW_API_PORT: '0' };
   const start = startRole(['start'], { ...startEnv, TEMPORAL_ADDRESS: undefined });
+  const [, apiPort] = await waitForOutput(start, /API +http:\/\/127\.0\.0\.1:(\d+)\/api\/v1/);
   const [, temporalPort] = await waitForOutput(start, /Temporal +127\.0\.0\.1:(\d+)/);
   const [, saved] = await waitForOutput(start, /API token +admin token "local-admin" created and saved in (\S+)/);
   await waitForOutput(start, /Press Ctrl-C to stop/);
@@ -175,6 +174,6 @@ test('scimflow start on an embedded Temporal saves an admin token the CLI uses u
   assert.match(ended.output, /"signal":"SIGINT","msg":"stopping scimflow"/);
   assert.doesNotMatch(ended.output, /error while stopping/);
   assert.equal(await accepts(Number(temporalPort)), false, 'the embedded Temporal server has stopped');
-  assert.equal(await accepts(apiPort), false, 'nothing listens on the API port any more');
+  assert.equal(await accepts(Number(apiPort)), false, 'nothing listens on the API port any more');
   rmSync(startDir, { recursive: true, force: true });
 });

@@ -68,12 +68,13 @@ test('idle waits for a send still in flight after another one delivered, so the 
   const delivered = deliver(provider, changes);
   t.mock.timers.tick(200);
   await delivered;
-  let idle = false;
-  const waiting = deliver.idle!().then(() => (idle = true));
-  await Promise.resolve();
-  await Promise.resolve();
-  assert.equal(idle, false, 'the first send is still in flight');
+  const events: string[] = [];
+  const waiting = deliver.idle!().then(() => void events.push('idle'));
+  // A turn of the event loop (setImmediate is not mocked) settles everything that does not wait on the first send.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(events.length, 0, 'idle waits while the first send is in flight');
+  events.push('first send accepted');
   releaseFirst();
   await waiting;
-  assert.equal(idle, true);
+  assert.deepEqual(events, ['first send accepted', 'idle']);
 });
