@@ -17,41 +17,42 @@ async function scan<T>(api: ApiClient, path: string, visit: (items: T[]) => bool
   }
 }
 
-/**
- * The ids of the groups named in `names`, in the same order; an id of an existing group is accepted too. Unknown
- * names are one ValidationError on `field` listing them all. One pass over the groups, however many names.
- */
-export async function groupIdsByName(api: ApiClient, names: readonly string[], field: string): Promise<string[]> {
+/** The groups found among `names` (each a group's name, or an existing group's id) → their ids, in one pass. */
+export async function findGroupIds(api: ApiClient, names: Iterable<string>): Promise<Map<string, string>> {
   const wanted = new Set(names);
   const found = new Map<string, string>();
-  if (wanted.size > 0) {
-    await scan<{ id: string; name: string }>(api, '/groups', (groups) => {
-      for (const group of groups) {
-        if (wanted.has(group.name)) found.set(group.name, group.id);
-        if (wanted.has(group.id)) found.set(group.id, group.id);
-      }
-      return found.size === wanted.size;
-    });
-  }
-  const missing = [...wanted].filter((name) => !found.has(name));
-  if (missing.length > 0) {
-    const list = missing.map((name) => JSON.stringify(name)).join(', ');
-    throw new ValidationError(`no directory group named ${list}`, [{ path: field, message: `no group named ${list}` }]);
-  }
-  return names.map((name) => found.get(name)!);
+  if (wanted.size === 0) return found;
+  await scan<{ id: string; name: string }>(api, '/groups', (groups) => {
+    for (const group of groups) {
+      if (wanted.has(group.name)) found.set(group.name, group.id);
+      if (wanted.has(group.id)) found.set(group.id, group.id);
+    }
+    return found.size === wanted.size;
+  });
+  return found;
 }
 
-/** The names of the groups with these ids (an id with no group stays as it is), for showing a scope to people. */
-export async function groupNamesById(api: ApiClient, ids: readonly string[]): Promise<Map<string, string>> {
-  const wanted = new Set(ids);
-  const names = new Map<string, string>();
-  if (wanted.size > 0) {
-    await scan<{ id: string; name: string }>(api, '/groups', (groups) => {
-      for (const group of groups) if (wanted.has(group.id)) names.set(group.id, group.name);
-      return names.size === wanted.size;
-    });
-  }
-  return names;
+/** The message for group names that match no group. */
+export function noGroupNamed(missing: readonly string[]): string {
+  return `no group named ${quoted(missing)}`;
+}
+
+function quoted(names: readonly string[]): string {
+  return names.map((name) => JSON.stringify(name)).join(', ');
+}
+
+/**
+ * The ids of the groups named in `names`, in the same order; an id of an existing group is accepted too. Unknown
+ * names are one ValidationError on `field` listing them all.
+ */
+export async function groupIdsByName(api: ApiClient, names: readonly string[], field: string): Promise<string[]> {
+  const found = await findGroupIds(api, names);
+  const missing = [...new Set(names)].filter((name) => !found.has(name));
+  if (missing.length > 0)
+    throw new ValidationError(`no directory group named ${quoted(missing)}`, [
+      { path: field, message: noGroupNamed(missing) },
+    ]);
+  return names.map((name) => found.get(name)!);
 }
 
 /** The id of the user with this username, paging through the directory. */

@@ -6,6 +6,7 @@ import type { MappingView } from '../db/index.ts';
 import { ValidationError } from '../errors/index.ts';
 import type { CliContext } from './context.ts';
 import { userIdByName } from './directory-lookup.ts';
+import { upsertMappings } from './mapping-upsert.ts';
 import { formatTable } from './output.ts';
 
 /** A mappings config file: mappings declared by name (inline or from a file) and each provider's full set. */
@@ -90,33 +91,22 @@ export function addMappingCommands(program: Command, ctx: CliContext): void {
       }
       const api = ctx.api();
       const { items: existing } = await api.get<{ items: MappingView[] }>('/mappings');
-      const byName = new Map(existing.map((m) => [m.name, m]));
-      let changed = 0;
-      for (const declared of parsed.data.mappings) {
+      const declared = [];
+      for (const mapping of parsed.data.mappings) {
         const expression =
-          declared.file !== undefined
-            ? await readFile(resolve(dirname(configPath), declared.file), 'utf8')
-            : declared.expression;
+          mapping.file !== undefined
+            ? await readFile(resolve(dirname(configPath), mapping.file), 'utf8')
+            : mapping.expression;
         if (expression === undefined)
           throw new ValidationError('invalid mappings config', [
-            { path: `mappings.${declared.name}`, message: 'needs expression or file' },
+            { path: `mappings.${mapping.name}`, message: 'needs expression or file' },
           ]);
-        const current = byName.get(declared.name);
-        if (!current) {
-          byName.set(
-            declared.name,
-            await api.post<MappingView>('/mappings', {
-              name: declared.name,
-              objectType: declared.objectType,
-              expression,
-            }),
-          );
-          changed += 1;
-        } else if (current.expression !== expression) {
-          byName.set(declared.name, await api.patch<MappingView>(`/mappings/${enc(current.id)}`, { expression }));
-          changed += 1;
-        }
+        declared.push({ name: mapping.name, objectType: mapping.objectType, expression });
       }
+      const outcomes = await upsertMappings(api, declared, existing);
+      const byName = new Map(existing.map((m) => [m.name, m]));
+      for (const outcome of outcomes) byName.set(outcome.name, outcome.mapping);
+      const changed = outcomes.filter((outcome) => outcome.action !== 'unchanged').length;
       for (const [provider, names] of Object.entries(parsed.data.providers)) {
         const ids = names.map((name) => {
           const mapping = byName.get(name);

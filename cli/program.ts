@@ -3,6 +3,7 @@ import packageJson from '../package.json' with { type: 'json' };
 import { loadEnv } from '../config/index.ts';
 import { createDb, migrate } from '../db/index.ts';
 import { isScimflowError } from '../errors/index.ts';
+import { addApplyCommand } from './apply-command.ts';
 import { ApiClientError, createApiClient, DEFAULT_API_URL, type ApiClient, type ApiIssue } from './api-client.ts';
 import type { CliContext } from './context.ts';
 import { addAuditCommands } from './audit-commands.ts';
@@ -102,6 +103,7 @@ export function buildProgram(output: Output, setExitCode: (code: number) => void
   addSyncCommands(program, ctx);
   addTokenCommands(program, ctx);
   addAuditCommands(program, ctx);
+  addApplyCommand(program, ctx);
   return program;
 }
 
