@@ -4,7 +4,12 @@ import { fileURLToPath } from 'node:url';
 import { createApi, startApiServer } from '../../api/index.ts';
 import { createSecretBox, generateSecretKey, type Db, type SecretBox } from '../../db/index.ts';
 import { createMappingEngine } from '../../sandbox/index.ts';
-import { recordingSyncControl, validatePluginOptions, type RecordingSyncControl } from '../api/api-harness.ts';
+import {
+  createTestToken,
+  recordingSyncControl,
+  validatePluginOptions,
+  type RecordingSyncControl,
+} from '../api/api-harness.ts';
 import { createTestDatabase } from './db.ts';
 
 const BIN = fileURLToPath(new URL('../../cli/bin.mjs', import.meta.url));
@@ -57,7 +62,7 @@ export interface AdminApi {
   db: Db;
   secrets: SecretBox;
   sync: RecordingSyncControl;
-  /** The environment that points the CLI at this API. */
+  /** The environment that points the CLI at this API, with an admin token. */
   env: Record<string, string>;
   close(): Promise<void>;
 }
@@ -74,7 +79,7 @@ export async function startAdminApi(): Promise<AdminApi> {
     db: database.db,
     secrets,
     sync,
-    env: { SCIMFLOW_API_URL: server.url },
+    env: { SCIMFLOW_API_URL: server.url, SCIMFLOW_API_TOKEN: await createTestToken(database.db, 'admin') },
     async close() {
       await server.close();
       await engine.disposeAll();
