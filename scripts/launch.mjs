@@ -28,6 +28,7 @@ import {
   startTemporalDevServer,
   TEMPORAL_CLI_VERSION,
 } from './lib/temporal-dev.mjs';
+import { postgresVersionProblem } from './lib/postgres-version.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NODE_MODULES = path.join(ROOT, 'node_modules');
@@ -35,7 +36,6 @@ const NODE24 = path.join(NODE_MODULES, '.bin', 'node');
 const SETUP_STAMP = path.join(NODE_MODULES, '.scimflow-setup');
 const DEFAULT_DATABASE_URL = 'postgres://scimflow@127.0.0.1:5432/scimflow';
 const MANAGED_NAME = 'scimflow';
-const MIN_PG_VERSION_NUM = 130000;
 const TEST_TIMEOUT_MS = 300_000;
 // Directories never searched for test files.
 const SKIPPED_DIRS = new Set(['node_modules', 'coverage']);
@@ -224,7 +224,7 @@ function isServerError(error) {
 function unreachable(url, error) {
   return new SetupError(
     `PostgreSQL is not reachable at ${describeServer(url)} (${error.message || error.code}). ` +
-      'scimflow needs PostgreSQL >= 13 running on 127.0.0.1:5432 (or DATABASE_URL set to another server). ' +
+      'scimflow needs PostgreSQL >= 14 running on 127.0.0.1:5432 (or DATABASE_URL set to another server). ' +
       'On Debian: `apt-get install postgresql`, then `pg_ctlcluster <version> main start`.',
   );
 }
@@ -301,9 +301,8 @@ async function checkDatabase(pg, url) {
   try {
     const { rows } = await client.query('SHOW server_version_num');
     const versionNum = Number(rows[0]?.server_version_num ?? 0);
-    if (versionNum < MIN_PG_VERSION_NUM) {
-      throw new SetupError(`PostgreSQL at ${describeServer(url)} is version ${versionNum}; scimflow needs >= 13`);
-    }
+    const problem = postgresVersionProblem(versionNum);
+    if (problem) throw new SetupError(`PostgreSQL at ${describeServer(url)} cannot be used: ${problem}`);
   } finally {
     await client.end().catch(() => undefined);
   }
