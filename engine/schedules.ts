@@ -49,7 +49,10 @@ export function providerSyncStartOptions(
 
 /** Creates, updates, pauses or deletes the Schedules that ask for periodic full syncs. */
 export interface ScheduleManager {
-  /** Creates or updates the provider's schedule; paused while the provider is disabled. */
+  /**
+   * Creates or updates the provider's schedule, paused while the provider is disabled; a new schedule of an enabled
+   * provider, or a paused one whose provider is enabled again, also starts a full sync at once.
+   */
   upsert(provider: ProviderView): Promise<void>;
   /** Deletes the provider's schedule and ends its sync workflow; either one missing is fine. */
   remove(provider: Pick<ProviderView, 'slug'>): Promise<void>;
@@ -85,21 +88,28 @@ export function createScheduleManager(deps: { client: Client; taskQueue: string 
       const wanted = describe(provider);
       const note = provider.enabled ? 'provider enabled' : 'provider disabled';
       const handle = client.schedule.getHandle(scheduleId);
+      let wasPaused: boolean;
       try {
-        await handle.update((previous) => ({
-          ...previous,
-          ...wanted,
-          state: { ...previous.state, paused: !provider.enabled, note },
-        }));
+        wasPaused = (await handle.describe()).state.paused;
       } catch (error) {
         if (!(error instanceof ScheduleNotFoundError)) throw error;
+        // A new provider (or one written without the API) syncs at once, not an interval later.
         await client.schedule.create({
           scheduleId,
           ...wanted,
           typedSearchAttributes: [{ key: SCIM_PROVIDER, value: provider.slug }],
-          state: { paused: !provider.enabled, note },
+          state: { paused: !provider.enabled, note, triggerImmediately: provider.enabled },
         });
+        return;
       }
+      // Changes made while a provider was disabled never reached it: enabling it runs a full sync at once. Triggered
+      // while still paused (a manual action runs anyway), so if unpausing fails, the next upsert triggers again.
+      if (wasPaused && provider.enabled) await handle.trigger(ScheduleOverlapPolicy.ALLOW_ALL);
+      await handle.update((previous) => ({
+        ...previous,
+        ...wanted,
+        state: { ...previous.state, paused: !provider.enabled, note },
+      }));
     },
     async remove(provider) {
       try {
@@ -119,7 +129,8 @@ export function createScheduleManager(deps: { client: Client; taskQueue: string 
 const SCHEDULE_PREFIX = fullSyncScheduleId('');
 
 /**
- * Makes Temporal match the database, at startup: every provider gets its schedule (created, updated or paused),
+ * Makes Temporal match the database, at startup: every provider gets its schedule (created, updated or paused; an
+ * enabled provider whose schedule is new or was paused also gets a full sync at once, see `upsert`),
  * and the schedule and workflow of a provider that is gone (deleted while Temporal was down, or by SQL) are
  * removed, so nothing keeps syncing to an endpoint nobody configures any more. Only schedules that start work on
  * this task queue are touched: other deployments may share the namespace.

@@ -345,11 +345,16 @@ describe('incremental sync from directory events', () => {
     const described = await handle.describe();
     assert.equal(described.state.paused, false);
     assert.equal(described.spec.intervals?.[0]?.every, 60 * 60 * 1000);
+    // Creation itself starts the first full sync; let it end so the one the schedule asks for is a second run.
+    await eventually('the first full run', async () => {
+      const { rows } = await db.query(`SELECT 1 FROM sync_runs WHERE kind = 'full' AND status = 'succeeded'`);
+      return rows.length === 1 ? true : undefined;
+    });
 
     await handle.trigger();
     await eventually('a full run from the schedule', async () => {
       const { rows } = await db.query(`SELECT 1 FROM sync_runs WHERE kind = 'full' AND status = 'succeeded'`);
-      return rows.length === 1 ? true : undefined;
+      return rows.length === 2 ? true : undefined;
     });
 
     await control.providerChanged({ ...provider, enabled: false });
@@ -358,6 +363,37 @@ describe('incremental sync from directory events', () => {
     await deleteProvider(db, provider.id);
     await control.providerDeleted(provider);
     await assert.rejects(handle.describe(), (error: Error) => error.name === 'ScheduleNotFoundError');
+  });
+
+  test('creating a provider syncs the existing directory at once, and enabling it again brings what changed while it was disabled', async (t) => {
+    const { db, client, secrets, taskQueue, target, control, newProvider } = await incrementalWorld(t);
+    const early = await createUser(db, person(1));
+    const provider = await newProvider();
+    await control.providerChanged(provider);
+    await eventually('the user who existed before the provider', async () =>
+      (await target.users()).find((u) => u.userName === early.username),
+    );
+
+    await control.providerChanged(await updateProvider(db, secrets, provider.id, { enabled: false }));
+    const meanwhile = await createUser(db, person(2));
+    await updateUser(db, early.id, { displayName: 'Renamed while disabled' });
+    await eventually('the changes relayed to nobody', async () => {
+      const { rows } = await db.query('SELECT 1 FROM outbox WHERE dispatched_at IS NULL');
+      return rows.length === 0 ? true : undefined;
+    });
+    assert.equal((await target.users()).length, 1);
+
+    // Enabled again behind the engine's back (its notification lost): the startup reconcile catches up all the same.
+    await updateProvider(db, secrets, provider.id, { enabled: true });
+    await reconcileSchedules({ client, db, taskQueue });
+    const remote = await eventually('the directory as it is now', async () => {
+      const users = await target.users();
+      const renamed = users.find((u) => u.userName === early.username)?.displayName === 'Renamed while disabled';
+      return users.length === 2 && renamed ? users : undefined;
+    });
+    assert.deepEqual(remote.map((u) => u.userName).sort(), [early.username, meanwhile.username].sort());
+    assert.equal((await client.schedule.getHandle(fullSyncScheduleId(provider.slug)).describe()).state.paused, false);
+    await control.providerDeleted(provider);
   });
 
   test("a provider's schedule runs at its own interval and offset, and follows a change of the interval", async (t) => {
