@@ -35,7 +35,7 @@ import {
   type TemporalSyncControl,
 } from '../engine/index.ts';
 import { createPluginRegistry, resolvePluginOptions } from '../plugins/index.ts';
-import { findTemporalBinary, startTemporalDevServer } from '../scripts/lib/temporal-dev.mjs';
+import { embeddedTemporalStatePath, findTemporalBinary, startTemporalDevServer } from '../scripts/lib/temporal-dev.mjs';
 import { ensureLocalAdminToken } from './local-token.ts';
 
 type Stopper = () => Promise<void>;
@@ -73,28 +73,27 @@ function stopOnSignals(stoppers: Stopper[], log: pino.Logger): void {
   process.on('SIGTERM', (s) => void stop(s));
 }
 
-async function connectTemporal(
-  env: Env,
-  stoppers: Stopper[],
-  log: pino.Logger,
-): Promise<{ address: string; uiUrl: string | null }> {
-  if (env.TEMPORAL_ADDRESS) return { address: env.TEMPORAL_ADDRESS, uiUrl: env.TEMPORAL_UI_URL ?? null };
+async function connectTemporal(env: Env, stoppers: Stopper[], log: pino.Logger): Promise<RunningProcess['temporal']> {
+  if (env.TEMPORAL_ADDRESS)
+    return { address: env.TEMPORAL_ADDRESS, uiUrl: env.TEMPORAL_UI_URL ?? null, stateFile: null };
   const binary = findTemporalBinary();
   if (!binary) {
     throw new Error(
       'TEMPORAL_ADDRESS is not set and no Temporal CLI was found: run `npm run setup` or set TEMPORAL_ADDRESS',
     );
   }
-  log.info('starting an embedded Temporal dev server');
-  const server = await startTemporalDevServer({
-    binary,
-    headless: false,
-    port: 7233,
-    uiPort: 8233,
-    fallbackToFreePorts: true,
+  const options = { binary, headless: false, port: 7233, uiPort: 8233, fallbackToFreePorts: true };
+  // Its state is kept on disk, so that stopping and starting scimflow resumes the runs under way.
+  let stateFile: string | null = embeddedTemporalStatePath();
+  log.info({ stateFile }, 'starting an embedded Temporal dev server');
+  const server = await startTemporalDevServer({ ...options, dbFilename: stateFile }).catch((error: unknown) => {
+    if ((error as { code?: unknown }).code !== 'ESTATEUNAVAILABLE') throw error;
+    log.warn({ err: error }, 'the embedded Temporal server runs in memory: runs under way are lost when it stops');
+    stateFile = null;
+    return startTemporalDevServer(options);
   });
   stoppers.push(() => server.stop());
-  return { address: server.address, uiUrl: server.uiUrl };
+  return { address: server.address, uiUrl: server.uiUrl, stateFile };
 }
 
 const list = (value: string): string[] =>
@@ -137,7 +136,8 @@ interface RunningProcess {
   db: Db;
   secrets: SecretBox;
   control: TemporalSyncControl;
-  temporal: { address: string; uiUrl: string | null };
+  /** The Temporal frontend; `stateFile` is where an embedded server keeps its state (null: elsewhere or in memory). */
+  temporal: { address: string; uiUrl: string | null; stateFile: string | null };
   /** The API's base URL, when the process serves it. */
   apiUrl: string | null;
   stoppers: Stopper[];
@@ -232,6 +232,7 @@ export async function runStart(options: { demo: boolean }): Promise<void> {
     `  API token    admin token "${local.name}" ${local.created ? 'created and saved' : 'saved'} in ${local.path} (the CLI uses it)`,
   );
   console.log(`  Temporal     ${temporal.address}`);
+  if (temporal.stateFile) console.log(`  Temporal DB  ${temporal.stateFile}`);
   if (temporal.uiUrl) console.log(`  Temporal UI  ${temporal.uiUrl}`);
   console.log(`  Database     ${redactUrl(env.DATABASE_URL)}`);
   console.log('');

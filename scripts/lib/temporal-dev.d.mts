@@ -7,6 +7,9 @@ export declare const SEARCH_ATTRIBUTES: Readonly<Record<string, string>>;
 /** The per-user cache folder scimflow keeps tools in: `${XDG_CACHE_HOME:-~/.cache}/scimflow`. */
 export declare function scimflowCacheDir(env?: NodeJS.ProcessEnv): string;
 
+/** The SQLite file in which the embedded Temporal server of `scimflow start` keeps its state across restarts. */
+export declare function embeddedTemporalStatePath(env?: NodeJS.ProcessEnv): string;
+
 /** Where `setup` installs the Temporal CLI when none is found elsewhere. */
 export declare function cachedTemporalBinaryPath(env?: NodeJS.ProcessEnv): string;
 
@@ -59,7 +62,11 @@ export interface TemporalDevServerOptions {
   detached?: boolean | undefined;
   /** Run without the Web UI. @default false */
   headless?: boolean | undefined;
-  /** SQLite file that keeps state across restarts. @default in memory */
+  /**
+   * SQLite file that keeps state across restarts; its folder is created, and `<file>.lock` keeps a second server off
+   * it (rejects with `code: 'ESTATEUNAVAILABLE'` when the folder cannot be created or a live process holds the lock).
+   * @default in memory
+   */
   dbFilename?: string | undefined;
   /** Namespace created at launch (`default` always exists). @default 'default' */
   namespace?: string | undefined;

@@ -1,7 +1,7 @@
 // Finds the Temporal CLI and runs its dev server (SQLite, optional Web UI) for `npm start`, tests and benchmarks.
 // Plain JavaScript with no dependencies: the launcher imports it before `npm ci` has run, on Node >= 18.
 import { spawn } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +20,11 @@ const OUTPUT_LINES_KEPT = 40;
 export function scimflowCacheDir(env = process.env) {
   const base = env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir(), '.cache');
   return path.join(base, 'scimflow');
+}
+
+/** The SQLite file in which the embedded Temporal server of `scimflow start` keeps its state across restarts. */
+export function embeddedTemporalStatePath(env = process.env) {
+  return path.join(scimflowCacheDir(env), 'temporal', 'dev-server.sqlite');
 }
 
 /** Where `setup` installs the Temporal CLI when none is found elsewhere. */
@@ -129,6 +134,8 @@ const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // Every dev server this process started and has not seen exit; killed when the process goes away.
 const running = new Set();
 let hooksInstalled = false;
+// State files this process holds, each with the function that releases its lock.
+const heldStateFiles = new Map();
 
 function killAllNow() {
   for (const child of running) {
@@ -139,6 +146,65 @@ function killAllNow() {
     }
   }
   running.clear();
+  for (const release of [...heldStateFiles.values()]) release();
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === 'EPERM';
+  }
+}
+
+/** Thrown when a state file cannot be used: its folder cannot be created, or another live process holds it. */
+function stateUnavailable(message) {
+  return Object.assign(new Error(message), { code: 'ESTATEUNAVAILABLE' });
+}
+
+// Two servers on one SQLite file would both take its shards and corrupt it; `<file>.lock` names the holder's pid.
+// A lock whose process is gone (killed, machine restarted) is stale and taken over.
+function lockStateFile(file) {
+  const lockFile = `${file}.lock`;
+  try {
+    mkdirSync(path.dirname(file), { recursive: true });
+  } catch (error) {
+    throw stateUnavailable(`cannot create ${path.dirname(file)} for the Temporal state: ${error.message}`);
+  }
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    try {
+      writeFileSync(lockFile, `${process.pid}\n`, { flag: 'wx' });
+      const release = () => {
+        heldStateFiles.delete(file);
+        try {
+          unlinkSync(lockFile);
+        } catch {
+          // already gone
+        }
+      };
+      heldStateFiles.set(file, release);
+      return release;
+    } catch (error) {
+      if (error.code !== 'EEXIST') throw stateUnavailable(`cannot lock ${lockFile}: ${error.message}`);
+    }
+    let holder = 0;
+    try {
+      holder = Number.parseInt(readFileSync(lockFile, 'utf8'), 10) || 0;
+    } catch {
+      // removed meanwhile: try again
+    }
+    const heldHere = holder === process.pid && heldStateFiles.has(file);
+    if (heldHere || (holder !== process.pid && holder > 0 && isAlive(holder))) {
+      throw stateUnavailable(`the Temporal state ${file} is in use by process ${holder}`);
+    }
+    try {
+      unlinkSync(lockFile);
+    } catch {
+      // another process took it over first; the next attempt sees its lock
+    }
+  }
+  throw stateUnavailable(`cannot lock ${lockFile}: it keeps changing`);
 }
 
 function installExitHooks() {
@@ -217,6 +283,7 @@ export async function startTemporalDevServer(options = {}) {
     extraArgs: options.extraArgs ?? [],
   });
 
+  const releaseState = options.dbFilename ? lockStateFile(options.dbFilename) : () => undefined;
   const [command, ...prefix] = [...deathSignalPrefix(), binary];
   const child = spawn(command, [...prefix, ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   installExitHooks();
@@ -239,11 +306,13 @@ export async function startTemporalDevServer(options = {}) {
       keep(`spawn failed: ${error.message}`);
       exit = { code: null, signal: null };
       running.delete(child);
+      releaseState();
       resolve();
     });
     child.once('exit', (code, signal) => {
       exit = { code, signal };
       running.delete(child);
+      releaseState();
       resolve();
     });
   });

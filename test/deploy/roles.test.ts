@@ -148,9 +148,15 @@ test('scimflow worker and api refuse to start without TEMPORAL_ADDRESS', async (
   }
 });
 
-test('scimflow start on an embedded Temporal saves an admin token the CLI uses unconfigured, and stops everything on SIGINT', async () => {
+test('scimflow start on an embedded Temporal saves an admin token the CLI uses unconfigured, stops everything on SIGINT, and the next start resumes the runs it kept on disk', async (t) => {
   const startDir = mkdtempSync(join(tmpdir(), 'scimflow-start-config-'));
-  const startEnv = { ...env, SCIMFLOW_CONFIG_DIR: startDir, SCIMFLOW_API_PORT: '0' };
+  // The embedded server keeps its state under XDG_CACHE_HOME; a scratch one keeps the test off the user's own.
+  const cache = mkdtempSync(join(tmpdir(), 'scimflow-start-cache-'));
+  t.after(() => {
+    rmSync(startDir, { recursive: true, force: true });
+    rmSync(cache, { recursive: true, force: true });
+  });
+  const startEnv = { ...env, SCIMFLOW_CONFIG_DIR: startDir, SCIMFLOW_API_PORT: '0', XDG_CACHE_HOME: cache };
   const start = startRole(['start'], { ...startEnv, TEMPORAL_ADDRESS: undefined });
   const [, apiPort] = await waitForOutput(start, /API +http:\/\/127\.0\.0\.1:(\d+)\/api\/v1/);
   const [, temporalPort] = await waitForOutput(start, /Temporal +127\.0\.0\.1:(\d+)/);
@@ -168,6 +174,16 @@ test('scimflow start on an embedded Temporal saves an admin token the CLI uses u
   assert.equal(listed.code, 0, listed.output);
   assert.match(listed.output, /^SLUG +NAME/m);
   assert.equal(await accepts(Number(temporalPort)), true);
+  assert.match(
+    start.output(),
+    new RegExp(`Temporal DB +${join(cache, 'scimflow', 'temporal', 'dev-server')}\\.sqlite`),
+  );
+  // A run under way when scimflow stops: a workflow on a task queue no worker polls stays open.
+  const workflowId = `left-open-${randomBytes(4).toString('hex')}`;
+  const first = await Connection.connect({ address: `127.0.0.1:${temporalPort}` });
+  await new Client({ connection: first }).workflow.start('leftOpen', { taskQueue: `${workflowId}-queue`, workflowId });
+  await first.close();
+
   start.child.kill('SIGINT');
   const ended = await start.done;
   assert.equal(ended.code, 0, ended.output);
@@ -175,5 +191,16 @@ test('scimflow start on an embedded Temporal saves an admin token the CLI uses u
   assert.doesNotMatch(ended.output, /error while stopping/);
   assert.equal(await accepts(Number(temporalPort)), false, 'the embedded Temporal server has stopped');
   assert.equal(await accepts(Number(apiPort)), false, 'nothing listens on the API port any more');
-  rmSync(startDir, { recursive: true, force: true });
+
+  const again = startRole(['start'], { ...startEnv, TEMPORAL_ADDRESS: undefined });
+  t.after(async () => {
+    again.child.kill('SIGINT');
+    await again.done;
+  });
+  const [, secondPort] = await waitForOutput(again, /Temporal +127\.0\.0\.1:(\d+)/);
+  await waitForOutput(again, /Press Ctrl-C to stop/);
+  const second = await Connection.connect({ address: `127.0.0.1:${secondPort}` });
+  t.after(() => second.close());
+  const described = await new Client({ connection: second }).workflow.getHandle(workflowId).describe();
+  assert.equal(described.status.name, 'RUNNING');
 });

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
 import { findTemporalBinary, startTemporalDevServer } from '../../scripts/lib/temporal-dev.mjs';
 
 const run = promisify(execFile);
@@ -100,6 +101,48 @@ test('a server that cannot start rejects with its own error output', async () =>
       return true;
     },
   );
+});
+
+test('a server given a state file keeps an open workflow across a restart, and no second server opens the file meanwhile', async () => {
+  const dbFilename = path.join(scratch, 'state', 'nested', 'temporal.sqlite');
+  const workflowId = 'left-open';
+  const first = await startTemporalDevServer({ binary: requireBinary(), headless: true, dbFilename });
+  try {
+    await assert.rejects(startTemporalDevServer({ binary: requireBinary(), headless: true, dbFilename }), {
+      code: 'ESTATEUNAVAILABLE',
+      message: `the Temporal state ${dbFilename} is in use by process ${process.pid}`,
+    });
+    const connection = await Connection.connect({ address: first.address });
+    await new Client({ connection }).workflow.start('leftOpen', { taskQueue: 'no-worker-polls-this', workflowId });
+    await connection.close();
+  } finally {
+    await first.stop();
+  }
+
+  const second = await startTemporalDevServer({ binary: requireBinary(), headless: true, dbFilename });
+  try {
+    const connection = await Connection.connect({ address: second.address });
+    const described = await new Client({ connection }).workflow.getHandle(workflowId).describe();
+    await connection.close();
+    assert.equal(described.status.name, 'RUNNING');
+  } finally {
+    await second.stop();
+  }
+});
+
+test('a state-file lock left by a process that is gone is taken over', async () => {
+  const dbFilename = path.join(scratch, 'stale', 'temporal.sqlite');
+  mkdirSync(path.dirname(dbFilename), { recursive: true });
+  const gone = spawnSync(process.execPath, ['-e', '']).pid;
+  assert.ok(gone);
+  writeFileSync(`${dbFilename}.lock`, `${gone}\n`);
+  const server = await startTemporalDevServer({ binary: requireBinary(), headless: true, dbFilename });
+  try {
+    assert.equal(readFileSync(`${dbFilename}.lock`, 'utf8'), `${process.pid}\n`);
+  } finally {
+    await server.stop();
+  }
+  assert.equal(existsSync(`${dbFilename}.lock`), false, 'stop() releases the lock');
 });
 
 test('findTemporalBinary prefers SCIMFLOW_TEMPORAL_BIN, then PATH, then the scimflow cache', () => {
