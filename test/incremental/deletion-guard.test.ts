@@ -6,30 +6,10 @@ import {
   createUser,
   deleteGroup,
   removeMember,
+  updateProvider,
   type DirectoryUser,
-  type ProviderView,
 } from '../../db/index.ts';
-import type { TemporalSyncControl } from '../../engine/index.ts';
-import type { Db } from '../../db/index.ts';
-import { endedRun, eventually, incrementalWorld, person } from './harness.ts';
-
-/** Asks for a full sync and waits for its run to end; returns the run row. */
-async function fullSync(db: Db, control: TemporalSyncControl, provider: ProviderView, allowDeletions = false) {
-  return endedRun(db, (await control.requestFullSync(provider, { allowDeletions })).runId);
-}
-
-/** The group `app-users` with `count` new users in it. */
-async function accessGroupWith(db: Db, count: number) {
-  const access = await createGroup(db, { name: 'app-users', attributes: {} });
-  const users: DirectoryUser[] = [];
-  for (let i = 0; i < count; i += 1) users.push(await createUser(db, person(i)));
-  await addMembers(
-    db,
-    access.id,
-    users.map((u) => u.id),
-  );
-  return { access, users };
-}
+import { accessGroupWith, eventually, fullSyncRun as fullSync, incrementalWorld, person } from './harness.ts';
 
 describe('the deletion guard', () => {
   test('a full sync that would remove more than the deletion limit removes nothing until a person allows it', async (t) => {
@@ -121,6 +101,94 @@ describe('the deletion guard', () => {
     assert.equal(allowed.deleted, 6);
     assert.equal((await target.users()).length, 0);
     assert.equal((await target.groups()).length, 0);
+  });
+
+  test('in deactivate mode the guard counts deactivations: nothing is deactivated until a person allows it, and once done they are not counted again', async (t) => {
+    const { db, target, control, newProvider } = await incrementalWorld(t, { relay: false });
+    const { access, users } = await accessGroupWith(db, 6);
+    const provider = await newProvider({
+      deprovision: 'deactivate',
+      deletionLimit: 3,
+      scope: { includeServiceAccounts: false, accessGroups: [access.id] },
+    });
+    assert.equal((await fullSync(db, control, provider)).status, 'succeeded');
+
+    for (const u of users.slice(1)) await removeMember(db, access.id, u.id);
+    const held = await fullSync(db, control, provider);
+    assert.equal(held.status, 'failed');
+    assert.equal(held.error?.code, 'ERR_DELETION_GUARD');
+    assert.match(held.error?.message ?? '', /would deactivate 5 remote objects, more than its deletion limit of 3/);
+    const activeOnTarget = async () =>
+      (await target.users())
+        .filter((u) => u.active)
+        .map((u) => u.userName)
+        .sort();
+    assert.deepEqual(await activeOnTarget(), users.map((u) => u.username).sort(), 'no user was deactivated');
+
+    const allowed = await fullSync(db, control, provider, true);
+    assert.equal(allowed.status, 'succeeded');
+    assert.equal(allowed.deleted, 5);
+    assert.equal((await target.users()).length, 6, 'deactivated users stay on the target');
+    assert.deepEqual(await activeOnTarget(), [users[0]!.username]);
+
+    // The five deactivated users are done with: the next sync, without consent, neither counts nor touches them.
+    await target.resetLog();
+    const next = await fullSync(db, control, provider);
+    assert.equal(next.status, 'succeeded');
+    assert.equal(await target.writes(), 0);
+  });
+
+  test('in leave mode nothing is removed, so the guard never holds a sync back', async (t) => {
+    const { db, target, control, newProvider } = await incrementalWorld(t, { relay: false });
+    const { access, users } = await accessGroupWith(db, 6);
+    const provider = await newProvider({
+      deprovision: 'leave',
+      deletionLimit: 1,
+      scope: { includeServiceAccounts: false, accessGroups: [access.id] },
+    });
+    assert.equal((await fullSync(db, control, provider)).status, 'succeeded');
+
+    for (const u of users.slice(1)) await removeMember(db, access.id, u.id);
+    const run = await fullSync(db, control, provider);
+    assert.equal(run.status, 'succeeded');
+    assert.equal(run.deleted, 0);
+    const remote = await target.users();
+    assert.deepEqual(remote.map((u) => u.userName).sort(), users.map((u) => u.username).sort());
+    assert.ok(
+      remote.every((u) => u.active),
+      'every user left as it was',
+    );
+  });
+
+  test('a dry-run provider is not held back by the guard, and removes nothing', async (t) => {
+    const { db, secrets, target, control, newProvider } = await incrementalWorld(t, { relay: false });
+    const { access, users } = await accessGroupWith(db, 6);
+    const provider = await newProvider({
+      deletionLimit: 1,
+      scope: { includeServiceAccounts: false, accessGroups: [access.id] },
+    });
+    assert.equal((await fullSync(db, control, provider)).status, 'succeeded');
+    const dryRun = await updateProvider(db, secrets, provider.id, { dryRun: true });
+
+    for (const u of users.slice(1)) await removeMember(db, access.id, u.id);
+    await target.resetLog();
+    const run = await fullSync(db, control, dryRun);
+    assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+    assert.equal(await target.writes(), 0, 'nothing was sent');
+    assert.equal((await target.users()).length, 6);
+    const { rows } = await db.query<{ local_id: string }>(
+      `SELECT e.local_id FROM sync_events e JOIN sync_runs r ON r.id = e.run_id
+        WHERE r.provider_id = $1 AND r.kind = 'full' AND e.action = 'delete' AND (e.detail ->> 'dryRun')::boolean`,
+      [provider.id],
+    );
+    assert.deepEqual(
+      rows.map((row) => row.local_id).sort(),
+      users
+        .slice(1)
+        .map((u) => u.id)
+        .sort(),
+      'the deletions it would make are recorded',
+    );
   });
 
   test('a provider without a deletion limit removes whatever left its scope', async (t) => {

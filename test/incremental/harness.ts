@@ -3,11 +3,15 @@ import type { TestContext } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import {
+  addMembers,
+  createGroup,
   createProvider,
+  createUser,
   createSecretBox,
   generateSecretKey,
   getProviderForSync,
   type Db,
+  type DirectoryUser,
   type ProviderInput,
   type ProviderView,
 } from '../../db/index.ts';
@@ -19,6 +23,7 @@ import {
   temporalDeliver,
   type Deliver,
   type OutboxRelay,
+  type TemporalSyncControl,
 } from '../../engine/index.ts';
 import { createPluginRegistry } from '../../plugins/index.ts';
 import type { FlushPolicy } from '../../workflows/index.ts';
@@ -58,6 +63,29 @@ export function endedRun(db: Db, runId: string) {
     },
     30_000,
   );
+}
+
+/** Asks for a full sync and waits for its run to end; returns the run row. */
+export async function fullSyncRun(
+  db: Db,
+  control: TemporalSyncControl,
+  provider: ProviderView,
+  allowDeletions = false,
+) {
+  return endedRun(db, (await control.requestFullSync(provider, { allowDeletions })).runId);
+}
+
+/** The group `app-users` with `count` new users (`person(0)`…) in it. */
+export async function accessGroupWith(db: Db, count: number) {
+  const access = await createGroup(db, { name: 'app-users', attributes: {} });
+  const users: DirectoryUser[] = [];
+  for (let i = 0; i < count; i += 1) users.push(await createUser(db, person(i)));
+  await addMembers(
+    db,
+    access.id,
+    users.map((u) => u.id),
+  );
+  return { access, users };
 }
 
 /**
