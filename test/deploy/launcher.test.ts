@@ -86,7 +86,7 @@ test('setup exits 1 with one message naming PostgreSQL when the database server 
   const lines = run.stderr.trim().split('\n');
   assert.equal(lines.length, 1, run.stderr);
   assert.match(lines[0] ?? '', new RegExp(`PostgreSQL is not reachable at 127\\.0\\.0\\.1:${port}`));
-  assert.match(lines[0] ?? '', /PostgreSQL >= 13 running on 127\.0\.0\.1:5432 \(or DATABASE_URL/);
+  assert.match(lines[0] ?? '', /PostgreSQL >= 14 running on 127\.0\.0\.1:5432 \(or DATABASE_URL/);
 });
 
 test('setup never prints the database password', async () => {
