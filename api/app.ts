@@ -13,6 +13,7 @@ import { mappingRoutes } from './mapping-routes.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { providerRoutes } from './provider-routes.ts';
 import { sourceRoutes } from './source-routes.ts';
+import { createSourceApi, SOURCE_PREFIX, type SourceApiOptions } from './source/app.ts';
 import { defineRoute, named, type ApiRoute } from './route.ts';
 import type { SyncControl } from './sync-control.ts';
 import { tokenRoutes } from './token-routes.ts';
@@ -51,6 +52,8 @@ export interface ApiDeps {
   /** Checks a plugin's options; throws ScimflowError ERR_CONFIG for an unknown plugin or bad options. */
   validatePluginOptions: (pluginId: string, options: unknown) => unknown;
   log?: ApiLogger;
+  /** Settings of the inbound SCIM source endpoints (`/source/scim/<slug>/v2`). */
+  sources?: SourceApiOptions;
   /** Compiles mappings on save and runs previews; without it the mapping routes are not served. */
   mappingEngine?: MappingEngine;
   /** Overrides of DEFAULT_API_POLICY. */
@@ -219,6 +222,10 @@ export function createApi(deps: ApiDeps): Hono<{ Variables: ApiVariables }> {
   // Only the admin API: other mounts (the inbound SCIM source) have callers and credentials of their own.
   app.use(`${API_PREFIX}/*`, hostAndOriginGuard(policy), authenticate(db));
   mount(app, API_PREFIX, versioned, policy);
+  app.route(
+    SOURCE_PREFIX,
+    createSourceApi(db, deps.sources, (error) => log.error({ err: error }, 'SCIM source request failed')),
+  );
   mount(app, '', root, policy);
   app.notFound((c) => errorJson(c, 404, { code: 'ERR_NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` }));
   app.onError((error, c) => toErrorResponse(c, error, log));

@@ -7,3 +7,4 @@ export { LinksQuerySchema, RunsQuerySchema } from './provider-routes.ts';
 export { MappingsQuerySchema, PreviewInputSchema, ProviderMappingsSchema, assertCompiles } from './mapping-routes.ts';
 export * from './guards.ts';
 export * from './auth.ts';
+export type { SourceApiOptions } from './source/app.ts';

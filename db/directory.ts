@@ -44,7 +44,8 @@ interface OutboxEntry {
   change: 'created' | 'updated' | 'deleted' | 'member_added' | 'member_removed';
 }
 
-interface UserRow {
+/** A users row as selected with USER_COLUMNS. */
+export interface UserRow {
   id: string;
   username: string;
   display_name: string | null;
@@ -58,7 +59,8 @@ interface UserRow {
   updated_at: Date;
 }
 
-interface GroupRow {
+/** A groups row as selected with GROUP_COLUMNS. */
+export interface GroupRow {
   id: string;
   name: string;
   attributes: Record<string, unknown>;
@@ -73,9 +75,11 @@ const MAX_PAGE_SIZE = 1000;
 // Serialises whole-directory imports: two concurrent ones would otherwise lock rows in different orders.
 const IMPORT_LOCK_KEY = 7_206_517_002;
 
-const USER_COLUMNS =
+/** The users columns (alias `u`) that toUser reads. */
+export const USER_COLUMNS =
   'u.id, u.username, u.display_name, u.email, u.given_name, u.family_name, u.active, u.kind, u.attributes, u.created_at, u.updated_at';
-const GROUP_COLUMNS = 'g.id, g.name, g.attributes, g.parent_id, g.created_at, g.updated_at';
+/** The groups columns (alias `g`) that toGroup reads. */
+export const GROUP_COLUMNS = 'g.id, g.name, g.attributes, g.parent_id, g.created_at, g.updated_at';
 
 // Which column each updatable field lives in; jsonb columns need their parameter cast and JSON-encoded.
 const USER_FIELD_COLUMNS = {
@@ -95,7 +99,8 @@ const GROUP_FIELD_COLUMNS = { name: 'name', attributes: 'attributes', parentId: 
 const JSONB_COLUMNS: ReadonlySet<string> = new Set(['attributes']);
 const UNIQUE_FIELDS: Record<string, string> = { users_username_key: 'username', groups_name_key: 'name' };
 
-function toUser(row: UserRow): DirectoryUser {
+/** A users row as the directory returns it. */
+export function toUser(row: UserRow): DirectoryUser {
   return {
     id: row.id,
     username: row.username,
@@ -111,7 +116,8 @@ function toUser(row: UserRow): DirectoryUser {
   };
 }
 
-function toGroup(row: GroupRow): DirectoryGroup {
+/** A groups row as the directory returns it. */
+export function toGroup(row: GroupRow): DirectoryGroup {
   return {
     id: row.id,
     name: row.name,

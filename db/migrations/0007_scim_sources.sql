@@ -22,8 +22,11 @@ CREATE TABLE scim_sources (
 -- Ownership: which source created (or claimed) a directory object. A source sees and changes only what it owns.
 -- When the source is deleted the objects stay in the directory, owned by no source.
 CREATE TABLE scim_source_users (
-  user_id   uuid PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
-  source_id uuid NOT NULL REFERENCES scim_sources (id) ON DELETE CASCADE
+  user_id    uuid PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+  source_id  uuid NOT NULL REFERENCES scim_sources (id) ON DELETE CASCADE,
+  -- Set when the source deleted the user under the 'deactivate' policy: the directory user stays (inactive), the
+  -- source sees it no more (RFC 7644 §3.6: 404 after a DELETE), and no other source can claim it.
+  deleted_at timestamptz
 );
 CREATE INDEX scim_source_users_source_idx ON scim_source_users (source_id, user_id);
 

@@ -1,0 +1,294 @@
+/**
+ * The inbound SCIM service provider: `/source/scim/<slug>/v2/...`, authenticated by the source's own bearer token,
+ * rate-limited per source, answering RFC 7644 error bodies.
+ */
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { authenticateSource, recordAudit, type Db, type Queryable, type SourceView } from '../../db/index.ts';
+import { isScimflowError } from '../../errors/index.ts';
+import { findSchema, GROUP_RESOURCE, USER_RESOURCE } from '../../scim/resource-schema.ts';
+import { SCHEMA_LIST_RESPONSE } from '../../scim/schemas.ts';
+import { badRequest, ScimServiceError } from '../../scim/service-error.ts';
+import {
+  allSchemas,
+  listOf,
+  resourceType,
+  schemaResource,
+  serviceProviderConfig,
+  SOURCE_RESOURCES,
+} from './discovery.ts';
+import * as groups from './groups.ts';
+import { readListQuery, readProjection } from './list-query.ts';
+import { createRateLimiter, type RateLimit } from './rate-limit.ts';
+import { etag, etagMatches } from './render.ts';
+import * as users from './users.ts';
+import type { Rendered, SourceRequest } from './users.ts';
+
+/** Settings of the SCIM source endpoints. */
+export interface SourceApiOptions {
+  /** Most resources one list page returns (`count` above it is lowered). @default 200 */
+  maxResults?: number;
+  /** Largest request body. @default 1 MiB */
+  maxPayloadBytes?: number;
+  /** Requests per second each source may make. @default 100/s, bursts of 200 */
+  rateLimit?: RateLimit;
+  /** Milliseconds clock of the rate limiter. */
+  now?: () => number;
+  /** Records a write by a source; called inside the write's transaction. @default a row in audit_log */
+  audit?: (q: Queryable, entry: { source: SourceView; action: string; objectId: string }) => Promise<void>;
+}
+
+/** The path prefix under which sources are served. */
+export const SOURCE_PREFIX = '/source/scim';
+const SCIM_JSON = 'application/scim+json';
+
+type Variables = { source: SourceView; base: string };
+type SourceContext = Context<{ Variables: Variables }>;
+
+function scimJson(c: Context, body: unknown, status: 200 | 201 = 200, version?: string): Response {
+  const headers: Record<string, string> = { 'content-type': SCIM_JSON };
+  if (version !== undefined) headers['etag'] = etag(version);
+  return c.body(JSON.stringify(body), status, headers);
+}
+
+function errorResponse(error: ScimServiceError, extraHeaders: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(error.toBody()), {
+    status: error.status,
+    headers: { 'content-type': SCIM_JSON, ...extraHeaders },
+  });
+}
+
+/** Maps anything thrown by a handler to a SCIM error response, once. */
+function toScimError(error: unknown): ScimServiceError {
+  if (error instanceof ScimServiceError) return error;
+  if (isScimflowError(error)) {
+    if (error.code === 'ERR_NOT_FOUND') return new ScimServiceError(404, error.message);
+    if (error.code === 'ERR_CONFLICT') return new ScimServiceError(409, error.message, 'uniqueness');
+    if (error.code === 'ERR_VALIDATION') return badRequest('invalidValue', error.message);
+  }
+  // A unique violation that got past the case-insensitive check (a concurrent admin API write).
+  if ((error as { code?: unknown }).code === '23505') {
+    return new ScimServiceError(409, 'the userName or displayName is already taken', 'uniqueness');
+  }
+  return new ScimServiceError(500, 'internal error; see the server log');
+}
+
+function param(c: Context, name: string): string {
+  return c.req.param(name) ?? '';
+}
+
+async function readJson(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === '') throw badRequest('invalidSyntax', 'the request body is empty');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw badRequest('invalidSyntax', 'the request body is not valid JSON');
+  }
+}
+
+function listResponse(result: { total: number; resources: unknown[] }, startIndex: number) {
+  return {
+    schemas: [SCHEMA_LIST_RESPONSE],
+    totalResults: result.total,
+    startIndex,
+    itemsPerPage: result.resources.length,
+    Resources: result.resources,
+  };
+}
+
+/** Builds the SCIM endpoints of every source; mount with `app.route(SOURCE_PREFIX, …)`. */
+export function createSourceApi(
+  db: Db,
+  options: SourceApiOptions = {},
+  onError: (error: unknown) => void = () => undefined,
+): Hono<{ Variables: Variables }> {
+  const maxResults = options.maxResults ?? 200;
+  const maxPayloadBytes = options.maxPayloadBytes ?? 1024 * 1024;
+  const limiter = createRateLimiter(options.rateLimit ?? { ratePerSecond: 100, burst: 200 }, options.now);
+  const app = new Hono<{ Variables: Variables }>();
+  // Writes by a source are audited as `source:<slug>`, in the same transaction as the write.
+  const audit =
+    options.audit ??
+    ((q: Queryable, entry: { source: SourceView; action: string; objectId: string }) =>
+      recordAudit(q, {
+        actor: `source:${entry.source.slug}`,
+        remoteAddress: null,
+        action: entry.action,
+        targetType: entry.action.split('.')[0] ?? 'object',
+        targetId: entry.objectId,
+        targetName: null,
+      }));
+
+  const request = (c: SourceContext): SourceRequest => ({
+    db,
+    source: c.get('source'),
+    base: c.get('base'),
+    audit: (q, action, objectId) => audit(q, { source: c.get('source'), action, objectId }),
+  });
+  // Every handler's failures become SCIM error bodies here (hono's onError does not reach mounted sub-apps).
+  const handle =
+    (fn: (c: SourceContext) => Response | Promise<Response>) =>
+    async (c: SourceContext): Promise<Response> => {
+      try {
+        return await fn(c);
+      } catch (error) {
+        const scimError = toScimError(error);
+        if (scimError.status === 500) onError(error);
+        return errorResponse(scimError);
+      }
+    };
+
+  app.use('/:slug/*', async (c, next) => {
+    const authorization = c.req.header('authorization') ?? '';
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    const source = match ? await authenticateSource(db, c.req.param('slug'), match[1]!) : null;
+    if (!source) {
+      return errorResponse(new ScimServiceError(401, 'a valid bearer token of this source is required'), {
+        'www-authenticate': 'Bearer realm="scimflow source"',
+      });
+    }
+    const decision = limiter.take(source.id);
+    if (!decision.allowed) {
+      return errorResponse(new ScimServiceError(429, 'too many requests for this source; retry later'), {
+        'retry-after': String(decision.retryAfterSeconds),
+      });
+    }
+    c.set('source', source);
+    c.set('base', `${new URL(c.req.url).origin}${SOURCE_PREFIX}/${source.slug}/v2`);
+    await next();
+    return undefined;
+  });
+  app.use(
+    '/:slug/*',
+    bodyLimit({
+      maxSize: maxPayloadBytes,
+      onError: () =>
+        errorResponse(new ScimServiceError(413, `the request body is larger than ${maxPayloadBytes} bytes`)),
+    }),
+  );
+
+  const v2 = '/:slug/v2';
+  app.get(
+    `${v2}/ServiceProviderConfig`,
+    handle((c) => scimJson(c, serviceProviderConfig(c.get('base'), { maxResults, maxPayloadBytes }))),
+  );
+  app.get(
+    `${v2}/ResourceTypes`,
+    handle((c) => scimJson(c, listOf(SOURCE_RESOURCES.map((r) => resourceType(r, c.get('base')))))),
+  );
+  app.get(
+    `${v2}/ResourceTypes/:name`,
+    handle((c) => {
+      const found = SOURCE_RESOURCES.find((r) => r.name === param(c, 'name'));
+      if (!found) throw new ScimServiceError(404, `no resource type ${param(c, 'name')}`);
+      return scimJson(c, resourceType(found, c.get('base')));
+    }),
+  );
+  app.get(
+    `${v2}/Schemas`,
+    handle((c) => scimJson(c, listOf(allSchemas().map((s) => schemaResource(s, c.get('base')))))),
+  );
+  app.get(
+    `${v2}/Schemas/:id`,
+    handle((c) => {
+      const id = param(c, 'id');
+      const found = findSchema(USER_RESOURCE, id) ?? findSchema(GROUP_RESOURCE, id);
+      if (!found) throw new ScimServiceError(404, `no schema ${id}`);
+      return scimJson(c, schemaResource(found, c.get('base')));
+    }),
+  );
+
+  const single = (c: SourceContext, result: Rendered, status: 200 | 201 = 200): Response => {
+    const ifNoneMatch = c.req.header('if-none-match');
+    if (status === 200 && c.req.method === 'GET' && ifNoneMatch && etagMatches(ifNoneMatch, result.version)) {
+      return c.body(null, 304, { etag: etag(result.version) });
+    }
+    const response = scimJson(c, result.body, status, result.version);
+    const location = (result.body['meta'] as { location?: unknown } | undefined)?.location;
+    if (status === 201 && typeof location === 'string') response.headers.set('location', location);
+    return response;
+  };
+
+  for (const [path, resource, target] of [
+    ['Users', USER_RESOURCE, 'user'],
+    ['Groups', GROUP_RESOURCE, 'group'],
+  ] as const) {
+    const list = (c: SourceContext, params: Record<string, unknown>) => {
+      const query = readListQuery(params, resource, target, maxResults);
+      const lister = target === 'user' ? users.listUsers : groups.listGroups;
+      return lister(request(c), query).then((result) => scimJson(c, listResponse(result, query.startIndex)));
+    };
+    app.get(
+      `${v2}/${path}`,
+      handle((c) => list(c, c.req.query())),
+    );
+    app.post(
+      `${v2}/${path}/.search`,
+      handle(async (c) => {
+        const body = await readJson(c);
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+          throw badRequest('invalidSyntax', 'a search request must be a JSON object');
+        }
+        return list(c, body as Record<string, unknown>);
+      }),
+    );
+    app.post(
+      `${v2}/${path}`,
+      handle(async (c) => {
+        const create = target === 'user' ? users.createUser : groups.createGroup;
+        return single(c, await create(request(c), await readJson(c), readProjection(c.req.query())), 201);
+      }),
+    );
+    app.get(
+      `${v2}/${path}/:id`,
+      handle(async (c) => {
+        const get = target === 'user' ? users.getUser : groups.getGroup;
+        return single(c, await get(request(c), param(c, 'id'), readProjection(c.req.query())));
+      }),
+    );
+    app.put(
+      `${v2}/${path}/:id`,
+      handle(async (c) => {
+        const replace = target === 'user' ? users.replaceUser : groups.replaceGroup;
+        const body = await readJson(c);
+        return single(
+          c,
+          await replace(request(c), param(c, 'id'), body, c.req.header('if-match'), readProjection(c.req.query())),
+        );
+      }),
+    );
+    app.patch(
+      `${v2}/${path}/:id`,
+      handle(async (c) => {
+        const body = await readJson(c);
+        const projection = readProjection(c.req.query());
+        if (target === 'user') {
+          return single(
+            c,
+            await users.patchUser(request(c), param(c, 'id'), body, c.req.header('if-match'), projection),
+          );
+        }
+        const result = await groups.patchGroup(request(c), param(c, 'id'), body, c.req.header('if-match'), projection);
+        return result.wantsBody ? single(c, result) : c.body(null, 204, { etag: etag(result.version) });
+      }),
+    );
+    app.delete(
+      `${v2}/${path}/:id`,
+      handle(async (c) => {
+        const remove = target === 'user' ? users.deleteUser : groups.deleteGroup;
+        await remove(request(c), param(c, 'id'), c.req.header('if-match'));
+        return c.body(null, 204);
+      }),
+    );
+  }
+  app.post(
+    `${v2}/Bulk`,
+    handle(() => Promise.reject(new ScimServiceError(501, 'Bulk is not supported (see /ServiceProviderConfig)'))),
+  );
+  app.all(
+    '/:slug/*',
+    handle((c) => Promise.reject(new ScimServiceError(404, `no endpoint ${c.req.method} ${c.req.path}`))),
+  );
+  return app;
+}

@@ -1,0 +1,317 @@
+/**
+ * The `/Groups` endpoint of a source. Members are users the source sees; member changes of a PATCH (add, remove by
+ * value list or `members[value eq "…"]`, replace) become membership deltas, so adding one member to a large group
+ * never reads the others.
+ */
+import {
+  changeGroup,
+  deleteMembers,
+  inTransaction,
+  insertGroup,
+  insertMembers,
+  removeGroup,
+  type DirectoryGroup,
+  type Queryable,
+} from '../../db/index.ts';
+import { applyPatch, parsePatchRequest, type PatchOperation } from '../../scim/patch.ts';
+import { matchesValueFilter, parseAttributePath, type Filter } from '../../scim/path.ts';
+import { findAttribute, GROUP_RESOURCE } from '../../scim/resource-schema.ts';
+import { coerceValue, normalizeResource, type ResourceDocument } from '../../scim/resource.ts';
+import { badRequest, ScimServiceError } from '../../scim/service-error.ts';
+import type { ListQuery } from './list-query.ts';
+import {
+  etagMatches,
+  groupColumns,
+  groupDocument,
+  project,
+  projectionWants,
+  renderGroup,
+  type Projection,
+} from './render.ts';
+import {
+  getSourceGroup,
+  groupNameTaken,
+  listSourceGroups,
+  sourceGroupMembers,
+  takeOwnership,
+  touchGroup,
+  visibleUserIds,
+  type Versioned,
+} from './store.ts';
+import type { Rendered, SourceRequest } from './users.ts';
+
+const MEMBERS = findAttribute(GROUP_RESOURCE.core.attributes, 'members')!;
+
+function notFound(id: string): ScimServiceError {
+  return new ScimServiceError(404, `Group ${id} not found`);
+}
+
+/** The user ids of a `members` value (one member or a list); nested groups are refused. */
+function memberIds(value: unknown): string[] {
+  const members = (coerceValue(MEMBERS, value, 'members') ?? []) as Array<Record<string, unknown>>;
+  return members.map((member, i) => {
+    if (typeof member['type'] === 'string' && member['type'].toLowerCase() === 'group') {
+      throw badRequest('invalidValue', 'nested groups are not supported: members must be users');
+    }
+    if (typeof member['value'] !== 'string') throw badRequest('invalidValue', `members[${i}].value is required`);
+    return member['value'].toLowerCase();
+  });
+}
+
+/** Member changes of one request, in order: adds and removes, or a whole new set after a replace. */
+class MemberDelta {
+  replaced: Set<string> | null = null;
+  readonly added = new Set<string>();
+  readonly removed = new Set<string>();
+  /** Filters of `remove members[...]` that name members by something other than their id. */
+  readonly removedBy: Filter[] = [];
+
+  add(ids: string[]): void {
+    for (const id of ids) {
+      if (this.replaced) this.replaced.add(id);
+      else {
+        this.added.add(id);
+        this.removed.delete(id);
+      }
+    }
+  }
+  remove(ids: string[]): void {
+    for (const id of ids) {
+      if (this.replaced) this.replaced.delete(id);
+      else {
+        this.removed.add(id);
+        this.added.delete(id);
+      }
+    }
+  }
+  replace(ids: string[]): void {
+    this.replaced = new Set(ids);
+    this.added.clear();
+    this.removed.clear();
+    this.removedBy.length = 0;
+  }
+  get empty(): boolean {
+    return this.replaced === null && this.added.size === 0 && this.removed.size === 0 && this.removedBy.length === 0;
+  }
+}
+
+/** `value eq "id"` comparisons, alone or joined by `or`: the ids they name; null for any other filter. */
+function idsOfFilter(filter: Filter): string[] | null {
+  if (filter.op === 'eq' && 'attrPath' in filter && filter.attrPath.toLowerCase() === 'value') {
+    return typeof filter.compValue === 'string' ? [filter.compValue.toLowerCase()] : null;
+  }
+  if (filter.op === 'or' && 'filters' in filter) {
+    const parts = filter.filters.map(idsOfFilter);
+    return parts.every((part) => part !== null) ? parts.flat() : null;
+  }
+  return null;
+}
+
+/** Splits PATCH operations into those on the group's own attributes and the member changes. */
+function splitOperations(operations: readonly PatchOperation[]): { own: PatchOperation[]; members: MemberDelta } {
+  const own: PatchOperation[] = [];
+  const members = new MemberDelta();
+  for (const operation of operations) {
+    if (operation.path === undefined) {
+      const value = operation.value as Record<string, unknown>;
+      const key = Object.keys(value ?? {}).find((name) => name.toLowerCase() === 'members');
+      if (key === undefined || typeof value !== 'object' || Array.isArray(value)) {
+        own.push(operation);
+        continue;
+      }
+      const { [key]: memberValue, ...rest } = value;
+      if (operation.op === 'add') members.add(memberIds(memberValue));
+      else members.replace(memberIds(memberValue));
+      if (Object.keys(rest).length > 0) own.push({ ...operation, value: rest });
+      continue;
+    }
+    const path = parseAttributePath(GROUP_RESOURCE, operation.path);
+    if (path.attribute?.name !== 'members') {
+      own.push(operation);
+      continue;
+    }
+    if (path.sub) throw badRequest('invalidPath', 'members can be added or removed, not edited');
+    if (path.filter) {
+      if (operation.op !== 'remove') throw badRequest('invalidPath', 'members can be added or removed, not edited');
+      const ids = idsOfFilter(path.filter);
+      if (ids) members.remove(ids);
+      else members.removedBy.push(path.filter);
+      continue;
+    }
+    if (operation.op === 'add') members.add(memberIds(operation.value));
+    else if (operation.op === 'replace') members.replace(memberIds(operation.value));
+    else if (operation.value !== undefined) members.remove(memberIds(operation.value));
+    else members.replace([]);
+  }
+  return { own, members };
+}
+
+async function applyMembers(q: Queryable, request: SourceRequest, groupId: string, delta: MemberDelta) {
+  if (delta.empty) return;
+  let toAdd = [...delta.added];
+  let toRemove = [...delta.removed];
+  if (delta.replaced || delta.removedBy.length > 0) {
+    const current = (await sourceGroupMembers(q, request.source, [groupId])).get(groupId) ?? [];
+    if (delta.replaced) {
+      const now = new Set(current.map((member) => member.id));
+      toAdd = [...delta.replaced].filter((id) => !now.has(id));
+      toRemove = [...now].filter((id) => !delta.replaced!.has(id));
+    }
+    for (const filter of delta.removedBy) {
+      toRemove.push(
+        ...current
+          .filter((member) => matchesValueFilter({ value: member.id, display: member.username, type: 'User' }, filter))
+          .map((member) => member.id),
+      );
+    }
+  }
+  if (toAdd.length > 0) {
+    const visible = await visibleUserIds(q, request.source, toAdd);
+    const unknown = toAdd.find((id) => !visible.has(id));
+    if (unknown !== undefined) throw badRequest('invalidValue', `member ${unknown} is not a user of this source`);
+  }
+  const added = await insertMembers(q, groupId, toAdd);
+  const removed = await deleteMembers(q, groupId, toRemove);
+  if (added.length > 0 || removed.length > 0) {
+    await touchGroup(q, groupId);
+    await request.audit(q, 'group.members', groupId);
+  }
+}
+
+function checkIfMatch(ifMatch: string | undefined, version: string): void {
+  if (ifMatch !== undefined && !etagMatches(ifMatch, version)) {
+    throw new ScimServiceError(412, 'the resource changed since the version given in If-Match');
+  }
+}
+
+async function render(q: Queryable, request: SourceRequest, group: Versioned<DirectoryGroup>, projection: Projection) {
+  const members = projectionWants(GROUP_RESOURCE, projection, 'members')
+    ? (await sourceGroupMembers(q, request.source, [group.object.id])).get(group.object.id)
+    : undefined;
+  const body = renderGroup(GROUP_RESOURCE, group.object, group.version, members, request.base);
+  return { body: project(GROUP_RESOURCE, body, projection), version: group.version };
+}
+
+async function reload(q: Queryable, request: SourceRequest, id: string) {
+  const group = await getSourceGroup(q, request.source, id);
+  if (!group) throw notFound(id);
+  return group;
+}
+
+async function ensureUnique(q: Queryable, name: string, exceptId?: string): Promise<void> {
+  if (await groupNameTaken(q, name, exceptId)) {
+    throw new ScimServiceError(409, `displayName "${name}" is already taken`, 'uniqueness');
+  }
+}
+
+/** POST /Groups. */
+export async function createGroup(request: SourceRequest, body: unknown, projection: Projection): Promise<Rendered> {
+  const doc = normalizeResource(GROUP_RESOURCE, body);
+  const members = new MemberDelta();
+  members.add(memberIds(doc['members']));
+  return inTransaction(request.db, async (client) => {
+    await ensureUnique(client, doc['displayName'] as string);
+    const group = await insertGroup(client, groupColumns(doc));
+    await takeOwnership(client, request.source, 'group', group.id);
+    await request.audit(client, 'group.create', group.id);
+    await applyMembers(client, request, group.id, members);
+    return render(client, request, await reload(client, request, group.id), projection);
+  });
+}
+
+/** GET /Groups/{id}. */
+export async function getGroup(request: SourceRequest, id: string, projection: Projection): Promise<Rendered> {
+  const group = await getSourceGroup(request.db, request.source, id);
+  if (!group) throw notFound(id);
+  return render(request.db, request, group, projection);
+}
+
+/** GET /Groups and POST /Groups/.search. */
+export async function listGroups(request: SourceRequest, query: ListQuery) {
+  const { total, items } = await listSourceGroups(request.db, request.source, {
+    filter: query.filter,
+    sort: query.sort,
+    offset: query.startIndex - 1,
+    limit: query.count,
+  });
+  const members = projectionWants(GROUP_RESOURCE, query.projection, 'members')
+    ? await sourceGroupMembers(
+        request.db,
+        request.source,
+        items.map((item) => item.object.id),
+      )
+    : undefined;
+  const resources = items.map((item) =>
+    project(
+      GROUP_RESOURCE,
+      renderGroup(GROUP_RESOURCE, item.object, item.version, members?.get(item.object.id), request.base),
+      query.projection,
+    ),
+  );
+  return { total, resources };
+}
+
+async function locked(q: Queryable, request: SourceRequest, id: string, ifMatch: string | undefined) {
+  const current = await getSourceGroup(q, request.source, id, true);
+  if (!current) throw notFound(id);
+  checkIfMatch(ifMatch, current.version);
+  return current;
+}
+
+async function write(q: Queryable, request: SourceRequest, current: Versioned<DirectoryGroup>, doc: ResourceDocument) {
+  const columns = groupColumns(doc, current.object.attributes);
+  if (columns.name !== current.object.name) await ensureUnique(q, columns.name, current.object.id);
+  await changeGroup(q, current.object.id, columns);
+  await takeOwnership(q, request.source, 'group', current.object.id);
+  await request.audit(q, 'group.update', current.object.id);
+}
+
+/** PUT /Groups/{id}: the body replaces the group's attributes and its members. */
+export async function replaceGroup(
+  request: SourceRequest,
+  id: string,
+  body: unknown,
+  ifMatch: string | undefined,
+  projection: Projection,
+): Promise<Rendered> {
+  const doc = normalizeResource(GROUP_RESOURCE, body);
+  const members = new MemberDelta();
+  members.replace(memberIds(doc['members']));
+  return inTransaction(request.db, async (client) => {
+    const current = await locked(client, request, id, ifMatch);
+    await write(client, request, current, doc);
+    await applyMembers(client, request, id, members);
+    return render(client, request, await reload(client, request, id), projection);
+  });
+}
+
+/** PATCH /Groups/{id}: every operation applies, or none does; the answer has a body only if `attributes` asks. */
+export async function patchGroup(
+  request: SourceRequest,
+  id: string,
+  body: unknown,
+  ifMatch: string | undefined,
+  projection: Projection,
+): Promise<Rendered & { wantsBody: boolean }> {
+  const { own, members } = splitOperations(parsePatchRequest(body));
+  return inTransaction(request.db, async (client) => {
+    const current = await locked(client, request, id, ifMatch);
+    if (own.length > 0) {
+      const doc = normalizeResource(GROUP_RESOURCE, applyPatch(GROUP_RESOURCE, groupDocument(current.object), own));
+      await write(client, request, current, doc);
+    }
+    await applyMembers(client, request, id, members);
+    const wantsBody = projection.attributes !== undefined || projection.excludedAttributes !== undefined;
+    if (!wantsBody) return { body: {}, version: (await reload(client, request, id)).version, wantsBody };
+    return { ...(await render(client, request, await reload(client, request, id), projection)), wantsBody };
+  });
+}
+
+/** DELETE /Groups/{id}: the group leaves the directory (its memberships announced as removed). */
+export async function deleteGroup(request: SourceRequest, id: string, ifMatch: string | undefined): Promise<void> {
+  await inTransaction(request.db, async (client) => {
+    await locked(client, request, id, ifMatch);
+    await removeGroup(client, id);
+    await request.audit(client, 'group.delete', id);
+  });
+}
