@@ -8,7 +8,7 @@
  */
 import { equalityConditions, matchesValueFilter, parseAttributePath } from './path.ts';
 import { findSchema, resolveAttribute, type AttributeDef, type ResourceSchema } from './resource-schema.ts';
-import { coerceValue, type ResourceDocument } from './resource.ts';
+import { coerceValue, isObject, type ResourceDocument } from './resource.ts';
 import { SCHEMA_PATCH_OP } from './schemas.ts';
 import { badRequest } from './service-error.ts';
 
@@ -23,10 +23,6 @@ export interface PatchOperation {
 export const MAX_PATCH_OPERATIONS = 1000;
 
 type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function asArray(value: unknown): unknown[] {
   return Array.isArray(value) ? value : value === undefined ? [] : [value];

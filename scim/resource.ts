@@ -17,7 +17,8 @@ export type ResourceDocument = Record<string, unknown>;
 
 const MAX_STRING = 4096;
 
-function isObject(value: unknown): value is Record<string, unknown> {
+/** A plain JSON object (not an array, not null). */
+export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 

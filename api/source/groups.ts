@@ -20,7 +20,7 @@ import { coerceValue, normalizeResource, type ResourceDocument } from '../../sci
 import { badRequest, ScimServiceError } from '../../scim/service-error.ts';
 import type { ListQuery } from './list-query.ts';
 import {
-  etagMatches,
+  checkIfMatch,
   groupColumns,
   groupDocument,
   project,
@@ -175,12 +175,6 @@ async function applyMembers(q: Queryable, request: SourceRequest, groupId: strin
   if (added.length > 0 || removed.length > 0) {
     await touchGroup(q, groupId);
     await request.audit(q, 'group.members', groupId);
-  }
-}
-
-function checkIfMatch(ifMatch: string | undefined, version: string): void {
-  if (ifMatch !== undefined && !etagMatches(ifMatch, version)) {
-    throw new ScimServiceError(412, 'the resource changed since the version given in If-Match');
   }
 }
 

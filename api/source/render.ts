@@ -9,13 +9,10 @@ import {
   COMMON_ATTRIBUTES,
   type ResourceSchema,
 } from '../../scim/resource-schema.ts';
-import { schemasOf, type ResourceDocument } from '../../scim/resource.ts';
+import { isObject, schemasOf, type ResourceDocument } from '../../scim/resource.ts';
+import { ScimServiceError } from '../../scim/service-error.ts';
 
 type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function storedScim(attributes: Record<string, unknown>): Json {
   return isObject(attributes['scim']) ? structuredClone(attributes['scim']) : {};
@@ -235,4 +232,11 @@ export function project(resource: ResourceSchema, rendered: Json, projection: Pr
 export function etagMatches(header: string, version: string): boolean {
   const tags = header.split(',').map((tag) => tag.trim());
   return tags.some((tag) => tag === '*' || tag.replace(/^W\//, '') === `"${version}"`);
+}
+
+/** Throws 412 unless the If-Match header (when given) matches `version`. */
+export function checkIfMatch(ifMatch: string | undefined, version: string): void {
+  if (ifMatch !== undefined && !etagMatches(ifMatch, version)) {
+    throw new ScimServiceError(412, 'the resource changed since the version given in If-Match');
+  }
 }

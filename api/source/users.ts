@@ -14,7 +14,7 @@ import { normalizeResource, type ResourceDocument } from '../../scim/resource.ts
 import { ScimServiceError } from '../../scim/service-error.ts';
 import type { ListQuery } from './list-query.ts';
 import {
-  etagMatches,
+  checkIfMatch,
   project,
   projectionWants,
   renderUser,
@@ -51,12 +51,6 @@ export interface Rendered {
 
 function notFound(id: string): ScimServiceError {
   return new ScimServiceError(404, `User ${id} not found`);
-}
-
-function checkIfMatch(ifMatch: string | undefined, version: string): void {
-  if (ifMatch !== undefined && !etagMatches(ifMatch, version)) {
-    throw new ScimServiceError(412, 'the resource changed since the version given in If-Match');
-  }
 }
 
 async function render(q: Queryable, request: SourceRequest, user: Versioned<DirectoryUser>, projection: Projection) {

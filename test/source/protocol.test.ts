@@ -465,7 +465,7 @@ describe('a source as a SCIM service provider', () => {
       assert.deepEqual(row.rows, [{ active: false }]);
     });
 
-    test('each write is one transaction with its outbox rows', async () => {
+    test('each write is one transaction with its outbox rows, and is audited as the source', async () => {
       const {
         rows: [mark],
       } = await harness.db.query<{ seq: string }>('SELECT coalesce(max(seq), 0) AS seq FROM outbox');
@@ -486,6 +486,20 @@ describe('a source as a SCIM service provider', () => {
       assert.deepEqual(
         rows.map((row) => `${row.object_type}:${row.change}`),
         ['user:created', 'group:created', 'membership:member_added', 'membership:member_removed', 'user:deleted'],
+      );
+      const audit = await harness.db.query<{ actor: string; action: string; target_id: string }>(
+        'SELECT actor, action, target_id FROM audit_log WHERE target_id = ANY($1) ORDER BY id',
+        [[created['id'], group['id']]],
+      );
+      assert.deepEqual(
+        audit.rows.map((row) => [row.actor, row.action, row.target_id]),
+        [
+          ['source:main', 'user.create', created['id']],
+          ['source:main', 'group.create', group['id']],
+          ['source:main', 'group.members', group['id']],
+          ['source:main', 'group.members', group['id']],
+          ['source:main', 'user.delete', created['id']],
+        ],
       );
     });
 
