@@ -34,6 +34,7 @@ import {
   temporalUiLink,
   type TemporalSyncControl,
 } from '../engine/index.ts';
+import { ScimflowError } from '../errors/index.ts';
 import { createPluginRegistry, resolvePluginOptions } from '../plugins/index.ts';
 import { embeddedTemporalStatePath, findTemporalBinary, startTemporalDevServer } from '../scripts/lib/temporal-dev.mjs';
 import { ensureLocalAdminToken } from './local-token.ts';
@@ -222,6 +223,8 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
 
 /** Starts the whole engine in one process: database, Temporal (embedded unless TEMPORAL_ADDRESS), worker, API. */
 export async function runStart(options: { demo: boolean }): Promise<void> {
+  // Before anything starts: a demo that cannot run says so at once, not after Temporal and the API are up.
+  const startDemoTarget = options.demo ? await loadDemoTarget() : null;
   const running = await startProcess({ command: 'start', development: true, worker: true, api: true });
   const { env, temporal } = running;
   const local = await ensureLocalAdminToken(running.db, running.apiUrl!);
@@ -237,17 +240,44 @@ export async function runStart(options: { demo: boolean }): Promise<void> {
   console.log(`  Database     ${redactUrl(env.DATABASE_URL)}`);
   console.log('');
 
-  if (options.demo) await runDemo(running);
+  if (startDemoTarget) await runDemo(running, startDemoTarget);
   console.log(
     options.demo ? 'Press Ctrl-C to stop (the demo provider and its target go with it).' : 'Press Ctrl-C to stop.',
   );
   await running.done;
 }
 
+/** What the demo uses of its SCIM target. */
+interface DemoTarget {
+  url: string;
+  token: string;
+  users(): Promise<unknown[]>;
+  groups(): Promise<Array<{ members?: unknown[] | undefined }>>;
+  close(): Promise<void>;
+}
+type StartDemoTarget = (options: { token: string }) => Promise<DemoTarget>;
+
+/**
+ * The demo's SCIM target: the independent SCIM server the tests use (SCIMMY, a devDependency, in test/servers).
+ * The demo is for a development checkout; a production install (`npm ci --omit=dev`, the Docker image, which
+ * leaves test/ out) has no such server, and `--demo` there fails at once with ERR_CONFIG saying so.
+ */
+async function loadDemoTarget(): Promise<StartDemoTarget> {
+  try {
+    return (await import('../test/servers/index.ts')).startScimTarget;
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new ScimflowError(
+      'ERR_CONFIG',
+      '--demo needs a development checkout: its SCIM target is the test server in test/servers (SCIMMY, a ' +
+        'devDependency), which a production install leaves out. Run `npm run demo` in a clone of the repository',
+      { cause: error },
+    );
+  }
+}
+
 /** Seeds a demo directory, provisions it into a loopback SCIM server, and shows the run. */
-async function runDemo(ctx: RunningProcess): Promise<void> {
-  // The demo target is the same independent SCIM server the tests use (SCIMMY), started on loopback.
-  const { startScimTarget } = await import('../test/servers/index.ts');
+async function runDemo(ctx: RunningProcess, startScimTarget: StartDemoTarget): Promise<void> {
   const target = await startScimTarget({ token: `demo-${Date.now()}` });
   ctx.stoppers.push(() => target.close());
   console.log(`Demo SCIM target on ${target.url}`);
