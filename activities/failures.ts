@@ -29,7 +29,13 @@ export function toApplicationFailure(error: unknown): ApplicationFailure {
 }
 
 // Errors that end the whole run: every further request would fail the same way.
-const RUN_FATAL: ReadonlySet<ErrorCode> = new Set(['ERR_SCIM_UNAUTHORIZED', 'ERR_CONFIG', 'ERR_AUTH_TOKEN']);
+const RUN_FATAL: ReadonlySet<ErrorCode> = new Set([
+  'ERR_SCIM_UNAUTHORIZED',
+  'ERR_CONFIG',
+  'ERR_AUTH_TOKEN',
+  'ERR_AUTH_INVALID_CLIENT',
+  'ERR_AUTH_REAUTHORIZE',
+]);
 
 /** True when `error` fails only the object it arose for: the run goes on with the others. */
 export function isPermanentForObject(error: unknown): error is ScimflowError {

@@ -1,3 +1,4 @@
+import { createCredentialService, type CredentialService } from '../auth/credentials.ts';
 import type { ProviderForSync } from '../db/index.ts';
 import { ScimflowError } from '../errors/index.ts';
 import type { PluginContext, PluginRegistry, ProvisioningPlugin } from '../plugins/index.ts';
@@ -15,11 +16,15 @@ export interface TargetPool {
   closeAll(): Promise<void>;
 }
 
-/** Builds a TargetPool; `clientOptions` tunes every client (tests shorten timeouts). */
+/**
+ * Builds a TargetPool; `clientOptions` tunes every client (tests shorten timeouts), `credentials` authenticates them
+ * (default: a service without interactive grants).
+ */
 export function createTargetPool(
   plugins: PluginRegistry,
-  clientOptions: { timeoutMs?: number; connections?: number } = {},
+  clientOptions: { timeoutMs?: number; connections?: number; credentials?: CredentialService } = {},
 ): TargetPool {
+  const credentials = clientOptions.credentials ?? createCredentialService();
   const cache = new Map<string, { configVersion: number; client: ScimClient; target: Target }>();
   return {
     get(provider) {
@@ -35,10 +40,9 @@ export function createTargetPool(
           details: { issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
         });
       }
-      const token = provider.auth.mode === 'bearer' ? provider.auth.token : undefined;
       const client = createScimClient({
         baseUrl: provider.baseUrl,
-        ...(token === undefined ? {} : { token }),
+        credential: credentials.credentialFor(provider),
         connections: Math.max(provider.concurrency, clientOptions.connections ?? 0) || 4,
         ...(clientOptions.timeoutMs === undefined ? {} : { timeoutMs: clientOptions.timeoutMs }),
       });

@@ -3,6 +3,7 @@
  * the repositories return, so the document cannot drift from what the API sends.
  */
 import * as z from 'zod';
+import { ProviderAuthViewSchema } from '../auth/schemas.ts';
 import {
   ProviderScopeSchema,
   type DirectoryGroup,
@@ -50,7 +51,7 @@ export const ProviderViewSchema = z.object({
   baseUrl: z.string(),
   plugin: z.string(),
   pluginOptions: Attributes,
-  auth: z.object({ mode: z.enum(['bearer', 'none']), secretSet: z.boolean() }),
+  auth: ProviderAuthViewSchema,
   scope: ProviderScopeSchema,
   deprovision: z.enum(['delete', 'deactivate', 'leave']),
   pageSize: z.int(),

@@ -9,7 +9,9 @@ import { constants as osConstants } from 'node:os';
 import pino from 'pino';
 import { createApi, LOOPBACK_HOSTS, startApiServer, type ApiPolicy } from '../api/index.ts';
 import { describeTemporalSecurity, loadEnv, temporalConnectionOptions, type Env } from '../config/index.ts';
+import { createCredentialService } from '../auth/credentials.ts';
 import {
+  createGrantStore,
   createProvider,
   deleteProvider,
   getProviderForSync,
@@ -181,6 +183,7 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
       db,
       plugins,
       loadProvider: (id) => getProviderForSync(db, secrets, id),
+      credentials: createCredentialService({ grants: createGrantStore(db, secrets) }),
       retention: { outboxDays: env.SCIMFLOW_OUTBOX_RETENTION_DAYS, runDays: env.SCIMFLOW_RUN_RETENTION_DAYS },
     });
     done = worker.run();

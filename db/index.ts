@@ -12,3 +12,5 @@ export * from './sources.ts';
 export * from './tokens.ts';
 export * from './audit.ts';
 export * from './rate-budgets.ts';
+export * from './provider-auth.ts';
+export * from './oauth-grants.ts';

@@ -1,13 +1,14 @@
 /**
- * Providers: the downstream SCIM endpoints. Tokens are sealed with the provider id as associated data and are
+ * Providers: the downstream SCIM endpoints. Auth secrets are sealed with the provider id as associated data and are
  * only ever decrypted by `getProviderForSync`, on the worker side; every other read returns whether one is set.
- * A keyed fingerprint answers "is this the stored token" without decrypting, and a token stays bound to the origin
- * it was given for: moving the base URL to another origin clears it unless a new one comes with the move.
+ * A keyed fingerprint answers "are these the stored settings" without decrypting, and a secret stays bound to the
+ * origin it was given for: moving the base URL to another origin clears it unless new auth comes with the move.
  */
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { NotFoundError, ScimflowError } from '../errors/index.ts';
 import type { SecretBox, SecretSealer } from './crypto.ts';
+import { authView, openAuth, sameAuth, sealAuth, type AuthColumns } from './provider-auth.ts';
 import { inTransaction, type Db, type Queryable } from './pool.ts';
 import {
   ProviderScopeSchema,
@@ -18,15 +19,12 @@ import {
   type ProviderView,
 } from './schemas.ts';
 
-interface ProviderRow {
+interface ProviderRow extends AuthColumns {
   id: string;
   slug: string;
   name: string;
   base_url: string;
   plugin: string;
-  auth_mode: 'bearer' | 'oauth_client_credentials' | 'none';
-  auth_secret: Buffer | null;
-  auth_fingerprint: Buffer | null;
   scope: Record<string, unknown>;
   options: Record<string, unknown>;
   deprovision: ProviderView['deprovision'];
@@ -42,7 +40,7 @@ interface ProviderRow {
 }
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const COLUMNS = `id, slug, name, base_url, plugin, auth_mode, auth_secret, auth_fingerprint, scope, options, deprovision, page_size, concurrency,
+const COLUMNS = `id, slug, name, base_url, plugin, auth_mode, auth_options, auth_secret, auth_fingerprint, scope, options, deprovision, page_size, concurrency,
   full_sync_interval_minutes, deletion_limit, dry_run, enabled, config_version, created_at, updated_at`;
 
 // Plain columns an update may change, by the field of ProviderUpdate that carries them.
@@ -76,7 +74,7 @@ function toView(row: ProviderRow): ProviderView {
     baseUrl: row.base_url,
     plugin: row.plugin,
     pluginOptions: row.options,
-    auth: { mode: row.auth_mode === 'none' ? 'none' : 'bearer', secretSet: row.auth_secret !== null },
+    auth: authView(row),
     scope: parseScope(row.scope),
     deprovision: row.deprovision,
     pageSize: row.page_size,
@@ -112,13 +110,6 @@ function conflictOr(error: unknown, slug: string): never {
   throw error;
 }
 
-/** True when the stored secret is `token`, by keyed fingerprint; a secret stored without one counts as different. */
-function sameToken(secrets: SecretSealer, row: ProviderRow, token: string): boolean {
-  if (row.auth_mode !== 'bearer' || row.auth_secret === null || row.auth_fingerprint === null) return false;
-  const candidate = secrets.fingerprint(token, row.id);
-  return candidate.length === row.auth_fingerprint.length && timingSafeEqual(candidate, row.auth_fingerprint);
-}
-
 function originOf(url: string): string {
   return new URL(url).origin;
 }
@@ -137,17 +128,15 @@ export interface ProviderChange {
 export async function createProvider(q: Queryable, secrets: SecretSealer, input: ProviderInput): Promise<ProviderView> {
   // The id is made here, not by the database, because it is the sealed token's associated data.
   const id = randomUUID();
-  const bearer = input.auth.mode === 'bearer' ? input.auth.token : null;
-  const secret = bearer === null ? null : secrets.seal(bearer, id);
-  const fingerprint = bearer === null ? null : secrets.fingerprint(bearer, id);
+  const auth = sealAuth(secrets, id, input.auth);
   try {
     const { rows } = await q.query<ProviderRow>(
       // One statement, so the provider and its built-in mappings are created atomically.
       `WITH created AS (
          INSERT INTO providers (id, slug, name, base_url, plugin, auth_mode, auth_secret, scope, options, deprovision,
                                 page_size, concurrency, full_sync_interval_minutes, deletion_limit, dry_run, enabled,
-                                auth_fingerprint)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14, $15, $16, $17)
+                                auth_fingerprint, auth_options)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14, $15, $16, $17, $18::jsonb)
          RETURNING ${COLUMNS}
        ), attached AS (
          INSERT INTO provider_mappings (provider_id, mapping_id) SELECT created.id, m.id FROM created, mappings m WHERE m.builtin
@@ -159,8 +148,8 @@ export async function createProvider(q: Queryable, secrets: SecretSealer, input:
         input.name,
         input.baseUrl,
         input.plugin,
-        input.auth.mode,
-        secret,
+        auth.auth_mode,
+        auth.auth_secret,
         JSON.stringify(input.scope),
         JSON.stringify(input.pluginOptions),
         input.deprovision,
@@ -170,7 +159,8 @@ export async function createProvider(q: Queryable, secrets: SecretSealer, input:
         input.deletionLimit,
         input.dryRun,
         input.enabled,
-        fingerprint,
+        auth.auth_fingerprint,
+        JSON.stringify(auth.auth_options),
       ],
     );
     return toView(rows[0]!);
@@ -236,15 +226,13 @@ export async function changeProvider(
       set('auth_fingerprint', null);
     };
     let credential: CredentialChange = 'unchanged';
-    if (patch.auth?.mode === 'none' && (row.auth_mode !== 'none' || row.auth_secret !== null)) {
-      set('auth_mode', 'none');
-      clearSecret();
-      credential = 'removed';
-    } else if (patch.auth?.mode === 'bearer' && !sameToken(secrets, row, patch.auth.token)) {
-      set('auth_mode', 'bearer');
-      set('auth_secret', secrets.seal(patch.auth.token, row.id));
-      set('auth_fingerprint', secrets.fingerprint(patch.auth.token, row.id));
-      credential = 'replaced';
+    if (patch.auth !== undefined && !sameAuth(secrets, row.id, row, patch.auth)) {
+      const auth = sealAuth(secrets, row.id, patch.auth);
+      set('auth_mode', auth.auth_mode);
+      set('auth_options', JSON.stringify(auth.auth_options), '::jsonb');
+      set('auth_secret', auth.auth_secret);
+      set('auth_fingerprint', auth.auth_fingerprint);
+      credential = patch.auth.mode === 'none' ? 'removed' : 'replaced';
     } else if (
       patch.auth === undefined &&
       row.auth_secret !== null &&
@@ -254,7 +242,11 @@ export async function changeProvider(
       clearSecret();
       credential = 'cleared-origin-changed';
     }
-    if (credential !== 'unchanged') changed.push('auth');
+    if (credential !== 'unchanged') {
+      changed.push('auth');
+      // An interactive grant belongs to the settings it was given under.
+      await client.query('DELETE FROM provider_oauth_grants WHERE provider_id = $1', [row.id]);
+    }
     if (sets.length === 0) return { provider: toView(row), changed, credential };
     const { rows } = await client.query<ProviderRow>(
       `UPDATE providers SET ${sets.join(', ')}, config_version = config_version + 1, updated_at = now()
@@ -277,16 +269,5 @@ export async function deleteProvider(q: Queryable, idOrSlug: string): Promise<Pr
 export async function getProviderForSync(q: Queryable, secrets: SecretBox, id: string): Promise<ProviderForSync> {
   const row = await findRow(q, id);
   const { auth: _auth, createdAt: _createdAt, updatedAt: _updatedAt, ...rest } = toView(row);
-  switch (row.auth_mode) {
-    case 'none':
-      return { ...rest, auth: { mode: 'none' } };
-    case 'bearer':
-      if (row.auth_secret === null) throw new ScimflowError('ERR_CONFIG', `provider ${row.slug} has no token set`);
-      return { ...rest, auth: { mode: 'bearer', token: secrets.open(row.auth_secret, row.id) } };
-    default:
-      throw new ScimflowError(
-        'ERR_CONFIG',
-        `provider ${row.slug} uses auth mode ${row.auth_mode}, which this version does not support`,
-      );
-  }
+  return { ...rest, auth: openAuth(secrets, row.id, row.slug, row) };
 }

@@ -1,4 +1,7 @@
 import * as z from 'zod';
+import { ProviderAuthInputSchema, type ProviderAuthInput, type ProviderAuthView } from '../auth/schemas.ts';
+
+export { ProviderAuthInputSchema, type ProviderAuthInput, type ProviderAuthView };
 
 /** Lower-case slug naming a provider in URLs, workflow ids and the Temporal UI. */
 export const SlugSchema = z
@@ -71,13 +74,6 @@ export const ProviderScopeSchema = z.strictObject({
 });
 export type ProviderScope = z.infer<typeof ProviderScopeSchema>;
 
-/** How a provider authenticates to its SCIM endpoint. Secrets are write-only. */
-export const ProviderAuthInputSchema = z.discriminatedUnion('mode', [
-  z.strictObject({ mode: z.literal('bearer'), token: z.string().min(1).max(8192) }),
-  z.strictObject({ mode: z.literal('none') }),
-]);
-export type ProviderAuthInput = z.infer<typeof ProviderAuthInputSchema>;
-
 const HttpUrlSchema = z
   .url({ protocol: /^https?$/, error: 'must be an http or https URL' })
   .refine((value) => !new URL(value).search && !new URL(value).hash, 'must not carry a query or fragment');
@@ -114,7 +110,7 @@ export interface ProviderView {
   baseUrl: string;
   plugin: string;
   pluginOptions: Record<string, unknown>;
-  auth: { mode: 'bearer' | 'none'; secretSet: boolean };
+  auth: ProviderAuthView;
   scope: ProviderScope;
   deprovision: 'delete' | 'deactivate' | 'leave';
   pageSize: number;
@@ -130,7 +126,7 @@ export interface ProviderView {
 
 /** What the sync activities need of a provider, with its secret decrypted; never leaves the worker process. */
 export interface ProviderForSync extends Omit<ProviderView, 'auth' | 'createdAt' | 'updatedAt'> {
-  auth: { mode: 'bearer'; token: string } | { mode: 'none' };
+  auth: ProviderAuthInput;
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   type PayloadMapper,
   type TargetPool,
 } from '../activities/index.ts';
+import type { CredentialService } from '../auth/credentials.ts';
 import { createMappingEngine, type MappingEngine } from '../sandbox/index.ts';
 import { DEFAULT_RETENTION, type Db, type ProviderForSync, type RetentionPolicy } from '../db/index.ts';
 import type { PluginRegistry } from '../plugins/index.ts';
@@ -76,6 +77,8 @@ export interface WorkerDeps {
   loadProvider: (providerId: string) => Promise<ProviderForSync>;
   mapper?: PayloadMapper;
   targets?: TargetPool;
+  /** Authenticates the SCIM clients of the default target pool (interactive OAuth needs one with a grant store). */
+  credentials?: CredentialService;
   /** How long the housekeeping keeps outbox rows and sync runs. @default DEFAULT_RETENTION */
   retention?: RetentionPolicy;
   /** Concurrent activity executions on this worker (each is one batch of SCIM requests). */
@@ -84,7 +87,8 @@ export interface WorkerDeps {
 
 /** Creates a Temporal worker with every scimflow workflow and activity; call `run()` on it. */
 export async function createWorker(deps: WorkerDeps): Promise<{ worker: Worker; targets: TargetPool }> {
-  const targets = deps.targets ?? createTargetPool(deps.plugins);
+  const targets =
+    deps.targets ?? createTargetPool(deps.plugins, deps.credentials ? { credentials: deps.credentials } : {});
   const activities = createFullSyncActivities({
     db: deps.db,
     targets,

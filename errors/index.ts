@@ -38,7 +38,7 @@ export const ERROR_CODES = {
   ERR_MAPPING: { retryable: false, httpStatus: 400 },
   /** A sync would remove more objects from the target than the provider's deletion limit allows; none were removed. */
   ERR_DELETION_GUARD: { retryable: false, httpStatus: 409 },
-  /** An OAuth token could not be obtained. */
+  /** The authorization server refused the token request (invalid_scope, invalid_target, an unusable grant, …). */
   ERR_AUTH_TOKEN: { retryable: false, httpStatus: 502 },
   /** The admin API request carried no credential, or one that is unknown, expired or revoked. */
   ERR_UNAUTHENTICATED: { retryable: false, httpStatus: 401 },
@@ -46,6 +46,12 @@ export const ERROR_CODES = {
   ERR_FORBIDDEN: { retryable: false, httpStatus: 403 },
   /** A write request's body is not `application/json`. */
   ERR_UNSUPPORTED_MEDIA_TYPE: { retryable: false, httpStatus: 415 },
+  /** The authorization server refused scimflow's client credentials (invalid_client): fix the client id, secret or key. */
+  ERR_AUTH_INVALID_CLIENT: { retryable: false, httpStatus: 502 },
+  /** The authorization server could not be reached, timed out, throttled or failed (5xx); a later attempt may work. */
+  ERR_AUTH_UNAVAILABLE: { retryable: true, httpStatus: 502 },
+  /** The provider's interactive OAuth grant is missing, expired or revoked: an administrator must authorise it again. */
+  ERR_AUTH_REAUTHORIZE: { retryable: false, httpStatus: 409 },
 } as const satisfies Record<string, { retryable: boolean; httpStatus: number }>;
 
 /** The closed set of error codes. */
@@ -59,6 +65,8 @@ export const NON_RETRYABLE_CODES: readonly ErrorCode[] = [
   'ERR_SCIM_UNAUTHORIZED',
   'ERR_SCIM_FORBIDDEN',
   'ERR_AUTH_TOKEN',
+  'ERR_AUTH_INVALID_CLIENT',
+  'ERR_AUTH_REAUTHORIZE',
 ];
 
 /** Base of every deliberate scimflow error. */

@@ -5,7 +5,9 @@
 import { Pool } from 'undici';
 import type * as z from 'zod';
 import { ScimflowError, ScimRequestError, type ErrorCode } from '../errors/index.ts';
+import { bearerCredential, type AuthHeader, type Credential } from './credential.ts';
 import { unlimited, type RequestLimiter } from './limiter.ts';
+import { redactSecrets } from './redact.ts';
 import { ScimErrorSchema } from './schemas.ts';
 
 /** The HTTP methods SCIM uses. */
@@ -23,8 +25,10 @@ export interface ScimRequestInfo {
 export interface ScimClientOptions {
   /** Base URL of the SCIM service, with or without a trailing `/`, e.g. `https://example.com/scim/v2`. */
   baseUrl: string;
-  /** Bearer token, or a function that returns a fresh one for each request (OAuth). */
+  /** Bearer token, or a function that returns a fresh one for each request. */
   token?: string | (() => Promise<string>);
+  /** Authenticates each request (takes precedence over `token`); a 401 invalidates it and retries once. */
+  credential?: Credential;
   /** Time allowed for one request, response body included. @default 30000 */
   timeoutMs?: number;
   /** Most sockets kept open to the target. @default 16 */
@@ -82,11 +86,12 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
     connectTimeout: Math.min(timeoutMs, 10_000),
   });
 
-  async function bearer(): Promise<string | undefined> {
-    if (options.token === undefined) return undefined;
-    if (typeof options.token === 'string') return options.token;
+  const credential = options.credential ?? (options.token === undefined ? undefined : bearerCredential(options.token));
+
+  async function authorize(): Promise<AuthHeader | undefined> {
+    if (credential === undefined) return undefined;
     try {
-      return await options.token();
+      return await credential.authorization();
     } catch (error) {
       if (error instanceof ScimflowError) throw error;
       throw new ScimflowError('ERR_AUTH_TOKEN', 'could not obtain a token for the SCIM target', { cause: error });
@@ -107,12 +112,28 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
     requestOptions: ScimRequestOptions<T> = {},
   ): Promise<ScimResponse<T>> {
     if (!path.startsWith('/')) throw new TypeError(`SCIM path must start with "/": ${path}`);
-    const token = await bearer();
+    const header = await authorize();
+    try {
+      return await send(method, path, requestOptions, header);
+    } catch (error) {
+      // An expired or revoked token: the credential fetches a new one once, and this request is retried with it.
+      const refused = error instanceof ScimRequestError && error.status === 401;
+      if (!refused || header === undefined || !credential!.invalidate(header)) throw error;
+      return send(method, path, requestOptions, await authorize());
+    }
+  }
+
+  async function send<T>(
+    method: ScimMethod,
+    path: string,
+    requestOptions: ScimRequestOptions<T>,
+    header: AuthHeader | undefined,
+  ): Promise<ScimResponse<T>> {
     const headers: Record<string, string> = {
       accept: `${SCIM_CONTENT_TYPE}, application/json`,
       'user-agent': options.userAgent ?? 'scimflow',
     };
-    if (token !== undefined) headers.authorization = `Bearer ${token}`;
+    if (header !== undefined) headers[header.name.toLowerCase()] = header.value;
     let payload: string | undefined;
     if (requestOptions.body !== undefined) {
       payload = JSON.stringify(requestOptions.body);
@@ -143,7 +164,7 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
       }
       const responseHeaders = flattenHeaders(response.headers);
       if (status < 200 || status >= 300) {
-        const error = statusError(method, path, status, text, responseHeaders, token);
+        const error = statusError(method, path, status, text, responseHeaders, header?.secrets ?? []);
         retryAfterMs = error.retryAfterMs;
         throw error;
       }
@@ -277,7 +298,7 @@ function statusError(
   status: number,
   text: string,
   headers: Record<string, string>,
-  token: string | undefined,
+  secrets: readonly string[],
 ): ScimRequestError {
   const code = classifyStatus(status);
   let scimType: string | undefined;
@@ -292,8 +313,8 @@ function statusError(
     // Not JSON: an HTML error page from a proxy, say. Keep a short excerpt as the detail.
   }
   if (detail === undefined && scimType === undefined && text.trim() !== '') detail = text.trim();
-  if (detail !== undefined) detail = truncate(redact(detail, token));
-  if (scimType !== undefined) scimType = truncate(redact(scimType, token));
+  if (detail !== undefined) detail = truncate(redactSecrets(detail, secrets));
+  if (scimType !== undefined) scimType = truncate(redactSecrets(scimType, secrets));
   const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(headers['retry-after']) : undefined;
   const reason = [scimType === undefined ? undefined : `(${scimType})`, detail].filter((part) => part !== undefined);
   const message = `SCIM ${method} ${path} failed with ${status}${reason.length > 0 ? `: ${reason.join(' ')}` : ''}`;
@@ -329,10 +350,6 @@ function transportError(
     { status: 0, method, path },
     error,
   );
-}
-
-function redact(text: string, token: string | undefined): string {
-  return token === undefined || token === '' ? text : text.split(token).join('[redacted]');
 }
 
 function truncate(text: string): string {

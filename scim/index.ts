@@ -3,3 +3,5 @@ export * from './schemas.ts';
 export * from './filter.ts';
 export * from './client.ts';
 export * from './limiter.ts';
+export * from './credential.ts';
+export * from './redact.ts';

@@ -65,10 +65,14 @@ describe('OpenAPI document, health and error handling', () => {
     assert.ok(document.paths['/api/v1/providers']?.['post']?.requestBody);
   });
 
-  test('the provider schema in the document has no token field', () => {
+  test('the provider schema in the document has no secret field', () => {
     const provider = document.components.schemas['Provider'];
     assert.ok(provider?.properties);
-    assert.ok(!JSON.stringify(provider).includes('token'));
+    const text = JSON.stringify(provider);
+    for (const field of ['token', 'password', 'clientSecret', 'privateKey', 'tokenParams', 'refreshToken']) {
+      assert.ok(!text.includes(`"${field}"`), `no "${field}" property`);
+    }
+    assert.ok(text.includes('"secretSet"'), 'only whether a secret is set');
   });
 
   test('health answers ok while the database is reachable', async () => {

@@ -1,5 +1,6 @@
 /** Types shared by the SCIM test target's controller (test thread) and its server (worker thread). */
 import type { ScimGroup, ScimUser } from '../../scim/index.ts';
+import type { JwtRules } from './jwt-verify.ts';
 
 /** How to start a target. */
 export interface ScimTargetOptions {
@@ -9,6 +10,8 @@ export interface ScimTargetOptions {
   groups?: boolean;
   /** Advertise and accept PATCH; false answers PATCH with 501 and advertises patch unsupported. @default true */
   patch?: boolean;
+  /** Accept only JWT access tokens from this authorization server (instead of `token`). @default null */
+  oauth?: JwtRules | null;
 }
 
 /** One request the target received; `path` is relative to the SCIM base (`/Users/abc`). */

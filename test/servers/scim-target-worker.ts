@@ -18,6 +18,7 @@ import type {
   TargetCalls,
   TargetReplyMessage,
 } from './scim-target-types.ts';
+import { verifyAccessToken } from './jwt-verify.ts';
 
 const BASE_PATH = '/scim/v2';
 const SCIM_JSON = 'application/scim+json';
@@ -154,7 +155,12 @@ const scimRouter = new SCIMMYRouters({
   type: 'bearer',
   baseUri: (req) => `http://${req.headers.host ?? '127.0.0.1'}`,
   handler: (req) => {
-    if (req.header('authorization') !== `Bearer ${options.token}`) throw new Error('Authorization failed');
+    const header = req.header('authorization') ?? '';
+    const accepted =
+      options.oauth === null
+        ? header === `Bearer ${options.token}`
+        : header.startsWith('Bearer ') && verifyAccessToken(header.slice('Bearer '.length), options.oauth);
+    if (!accepted) throw new Error('Authorization failed');
     return 'admin';
   },
 });

@@ -42,6 +42,7 @@ export async function startScimTarget(options: ScimTargetOptions = {}): Promise<
     token: options.token ?? 'test-token',
     groups: options.groups ?? true,
     patch: options.patch ?? true,
+    oauth: options.oauth ?? null,
   };
   const worker = new Worker(new URL('./scim-target-worker.ts', import.meta.url), { workerData: settings });
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { createCredentialService, type CredentialService } from '../../auth/credentials.ts';
 import {
+  createGrantStore,
   createSecretBox,
   generateSecretKey,
   getProviderForSync,
@@ -40,6 +42,8 @@ export async function startTestEngine(options: {
   mapper?: PayloadMapper;
   plugins?: PluginRegistry;
   loadProvider?: (db: Db, secrets: SecretBox, id: string) => Promise<ProviderForSync>;
+  /** Authenticates the worker's SCIM clients (default: the real service over this database). */
+  credentials?: CredentialService;
 }): Promise<TestEngine> {
   configureTemporalLogging('WARN');
   const address = await testTemporalAddress();
@@ -56,6 +60,7 @@ export async function startTestEngine(options: {
     db: options.db,
     plugins: options.plugins ?? createPluginRegistry(),
     loadProvider: (id) => load(options.db, secrets, id),
+    credentials: options.credentials ?? createCredentialService({ grants: createGrantStore(options.db, secrets) }),
     ...(options.mapper ? { mapper: options.mapper } : {}),
   });
   const running = worker.run();

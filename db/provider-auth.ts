@@ -1,0 +1,82 @@
+/**
+ * A provider's auth settings in its row: the mode, the public settings (`auth_options`) and the secret fields sealed
+ * as one JSON object (`auth_secret`, the provider id as associated data).
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { joinAuth, splitAuth, type ProviderAuthInput, type ProviderAuthView } from '../auth/schemas.ts';
+import { ScimflowError } from '../errors/index.ts';
+import { timingSafeEqual } from 'node:crypto';
+import { canonicalJson } from '../activities/payload-hash.ts';
+import type { SecretBox, SecretSealer } from './crypto.ts';
+
+/** The auth columns of a provider row. */
+export interface AuthColumns {
+  auth_mode: ProviderAuthInput['mode'];
+  auth_options: Record<string, unknown>;
+  auth_secret: Buffer | null;
+  /** Keyed HMAC of the sealed JSON (canonical), so the API can compare settings without decrypting. */
+  auth_fingerprint: Buffer | null;
+}
+
+/** The columns that store `auth` for provider `id`. */
+export function sealAuth(secrets: SecretSealer, id: string, auth: ProviderAuthInput): AuthColumns {
+  const { mode, config, secret } = splitAuth(auth);
+  const plaintext = Object.keys(secret).length > 0 ? canonicalJson(secret) : null;
+  return {
+    auth_mode: mode,
+    auth_options: config,
+    auth_secret: plaintext === null ? null : secrets.seal(plaintext, id),
+    auth_fingerprint: plaintext === null ? null : secrets.fingerprint(plaintext, id),
+  };
+}
+
+/** The auth settings of provider `id` with their secrets decrypted; only the worker calls this. */
+export function openAuth(secrets: SecretBox, id: string, slug: string, row: AuthColumns): ProviderAuthInput {
+  let secret: Record<string, unknown> = {};
+  if (row.auth_secret !== null) {
+    const plaintext = secrets.open(row.auth_secret, id);
+    secret = parseSecret(row.auth_mode, plaintext);
+  }
+  try {
+    return joinAuth(row.auth_mode, row.auth_options, secret);
+  } catch {
+    throw new ScimflowError(
+      'ERR_CONFIG',
+      `provider ${slug} has incomplete ${row.auth_mode} settings; set its auth again`,
+    );
+  }
+}
+
+/** Rows written before version 8 sealed a bearer token as the bare string. */
+function parseSecret(mode: string, plaintext: string): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(plaintext);
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
+      return parsed as Record<string, unknown>;
+  } catch {
+    // not JSON: a legacy token
+  }
+  if (mode === 'bearer') return { token: plaintext };
+  throw new ScimflowError('ERR_CONFIG', 'stored secret has an unknown format');
+}
+
+/** The auth as views show it: mode, public settings, whether a secret is set; never a secret value. */
+export function authView(row: AuthColumns): ProviderAuthView {
+  return {
+    ...(row.auth_options as Partial<ProviderAuthView>),
+    mode: row.auth_mode,
+    secretSet: row.auth_secret !== null,
+  };
+}
+
+/** True when `auth` is what the row already stores, compared by fingerprint (nothing is decrypted). */
+export function sameAuth(secrets: SecretSealer, id: string, row: AuthColumns, auth: ProviderAuthInput): boolean {
+  const sealer = { seal: () => Buffer.alloc(0), fingerprint: (p: string, c: string) => secrets.fingerprint(p, c) };
+  const wanted = sealAuth(sealer, id, auth);
+  if (row.auth_mode !== wanted.auth_mode || !isDeepStrictEqual(row.auth_options, wanted.auth_options)) return false;
+  if (wanted.auth_fingerprint === null || row.auth_fingerprint === null) {
+    return wanted.auth_fingerprint === null && row.auth_secret === null;
+  }
+  const stored = row.auth_fingerprint;
+  return stored.length === wanted.auth_fingerprint.length && timingSafeEqual(stored, wanted.auth_fingerprint);
+}
