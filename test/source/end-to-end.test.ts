@@ -1,4 +1,4 @@
-/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment -- SCIM bodies are untyped JSON: the assertions are what check their shape */
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment -- SCIM bodies are untyped JSON: the assertions are what check their shape */
 /**
  * The hub end to end: what an identity provider pushes into a source reaches downstream SCIM targets through the
  * outbox, the relay and the provider workflows; and scimflow's own outbound scim2 plugin, provisioning one
