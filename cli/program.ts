@@ -26,6 +26,9 @@ interface StartModule {
 // A variable, not a literal: the roles module pulls in the worker and Temporal, which API-client commands never need.
 const START_MODULE = './start.ts';
 const loadStart = async (): Promise<StartModule> => (await import(START_MODULE)) as StartModule;
+const REPLAY_MODULE = './replay-check.ts';
+const loadReplay = async (): Promise<{ runReplayCheck(output: Output): Promise<number> }> =>
+  (await import(REPLAY_MODULE)) as { runReplayCheck(output: Output): Promise<number> };
 
 /** Builds the `scimflow` command; `setExitCode` receives the code a command wants to exit with. */
 export function buildProgram(output: Output, setExitCode: (code: number) => void): Command {
@@ -83,6 +86,14 @@ export function buildProgram(output: Output, setExitCode: (code: number) => void
     .description('run the HTTP admin API only (production role; needs TEMPORAL_ADDRESS)')
     .action(async () => {
       await (await loadStart()).runApi();
+    });
+  program
+    .command('replay-check')
+    .description(
+      'before an upgrade: replay the workflows running on TEMPORAL_ADDRESS against this version; exits 1 if any cannot',
+    )
+    .action(async () => {
+      setExitCode(await (await loadReplay()).runReplayCheck(output));
     });
   program
     .command('migrate')
