@@ -57,3 +57,11 @@ test('docs/errors.md gives every error code with the HTTP status the API answers
   );
   for (const [code, { httpStatus }] of Object.entries(ERROR_CODES)) assert.equal(rows.get(code), httpStatus, code);
 });
+
+test('the README shows npm start and npm test for a fresh machine and links every reference document', () => {
+  const readme = read('README.md');
+  assert.match(readme, /^npm start +#/m);
+  assert.match(readme, /^npm test +#/m);
+  for (const doc of ['docs/cli.md', 'docs/configuration.md', 'docs/errors.md'])
+    assert.ok(readme.includes(`](${doc})`), doc);
+});
