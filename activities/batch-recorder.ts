@@ -65,6 +65,8 @@ export class BatchRecorder {
   readonly events: SyncEvent[] = [];
   readonly links: Link[] = [];
   readonly deletedLinks: Array<{ objectType: ObjectType; localId: string }> = [];
+  /** Linked objects a mapping skipped: marked `skipped`, their remote objects still to remove (through the guard). */
+  readonly removalsBySkip: Link[] = [];
   /** Link writes started as soon as creates returned; awaited before the batch is flushed. */
   readonly #writes: Array<Promise<void>> = [];
   readonly #db: Db;

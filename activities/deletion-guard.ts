@@ -4,7 +4,7 @@ import { toApplicationFailure } from './failures.ts';
 
 /**
  * The deletion guard: the ERR_DELETION_GUARD error that holds removals back when removing what left the
- * provider's scope would delete or deactivate more remote objects than its `deletionLimit` (else null), so a
+ * provider's scope, or what a mapping now skips, would delete or deactivate more remote objects than its `deletionLimit` (else null), so a
  * mistaken scope or directory change (an emptied access group, a bad import) cannot wipe a downstream app.
  * `allowDeletions` is a person's one-time consent.
  */
@@ -19,8 +19,9 @@ export async function deletionsHeld(
   if (pending <= limit) return null;
   return new ScimflowError(
     'ERR_DELETION_GUARD',
-    `removing what left the scope of provider ${provider.slug} would ${provider.deprovision} ${pending} remote objects, ` +
-      `more than its deletion limit of ${limit}; nothing was removed. Check the scope and the directory, then run ` +
+    `removing what left the scope of provider ${provider.slug} (or what its mappings skip) would ` +
+      `${provider.deprovision} ${pending} remote objects, more than its deletion limit of ${limit}; nothing was ` +
+      `removed. Check the scope, the mappings and the directory, then run ` +
       `\`scimflow sync ${provider.slug} --allow-deletions\` or raise deletionLimit`,
     { details: { pending, limit, provider: provider.slug } },
   );

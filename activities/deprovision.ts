@@ -4,6 +4,11 @@ import type { BatchRecorder } from './batch-recorder.ts';
 import { errorRecord, isPermanentForObject } from './failures.ts';
 import type { Target } from './targets.ts';
 
+/** Why a linked object is being removed, for its provisioning event: a mapping skips it, or it left scope. */
+export function removalReason(link: Link): { reason: string } {
+  return { reason: link.status === 'skipped' ? 'skipped by a mapping' : 'out of scope' };
+}
+
 /** Removes, deactivates or leaves one linked remote object, per the provider's deprovision mode. */
 export async function deprovisionOne(
   rec: BatchRecorder,

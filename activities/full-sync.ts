@@ -8,7 +8,7 @@ import {
 } from '../db/index.ts';
 import { createBatchLookup } from './batch-lookup.ts';
 import { BatchRecorder, LinkWriter } from './batch-recorder.ts';
-import { deprovisionOne } from './deprovision.ts';
+import { deprovisionOne, removalReason } from './deprovision.ts';
 import { withFailures } from './failures.ts';
 import { beat } from './heartbeat.ts';
 import { createIncrementalPushActivities } from './incremental-push.ts';
@@ -93,7 +93,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
         try {
           for (const link of links) {
             beat();
-            await deprovisionOne(rec, provider, target, link, { reason: 'out of scope' });
+            await deprovisionOne(rec, provider, target, link, removalReason(link));
           }
         } finally {
           await rec.flush();

@@ -7,13 +7,14 @@ import {
   loadGroupsByIds,
   loadUsersByIds,
   openIncrementalRun,
+  saveLinks,
   type Link,
   type RunCounts,
 } from '../db/index.ts';
 import type { ScimflowError } from '../errors/index.ts';
 import { BatchRecorder, type LinkWriter } from './batch-recorder.ts';
 import { deletionsHeld } from './deletion-guard.ts';
-import { deprovisionOne } from './deprovision.ts';
+import { deprovisionOne, removalReason } from './deprovision.ts';
 import { withFailures } from './failures.ts';
 import { beat } from './heartbeat.ts';
 import type { SyncActivityDeps } from './sync-deps.ts';
@@ -46,7 +47,7 @@ export function createIncrementalPushActivities(deps: SyncActivityDeps, writer: 
         const removeOrHold = async (rec: BatchRecorder, link: Link): Promise<void> => {
           guard ??= deletionsHeld(db, provider, false);
           const held = await guard;
-          if (!held) return deprovisionOne(rec, provider, target, link, { reason: 'out of scope' });
+          if (!held) return deprovisionOne(rec, provider, target, link, removalReason(link));
           rec.event(link.objectType, link.localId, 'skip', { reason: 'deletion guard', remoteId: link.remoteId });
           rec.counts.skipped += 1;
         };
@@ -65,6 +66,8 @@ export function createIncrementalPushActivities(deps: SyncActivityDeps, writer: 
           const link = userLinks.get(id);
           return !inScope.has(id) && link && link.status !== 'deactivated' ? [link] : [];
         });
+        // Users a mapping now skips leave like users out of scope: after their groups, through the guard.
+        leaving.push(...userRec.removalsBySkip);
         const counts = { ...userRec.counts };
         const { groups: withGroups } = await target.plugin.capabilities(target.ctx);
         if (withGroups) {
@@ -86,6 +89,9 @@ export function createIncrementalPushActivities(deps: SyncActivityDeps, writer: 
               const link = groupsInScope.has(id) ? undefined : groupLinks.get(id);
               return link ? [link] : [];
             });
+            // Their marks are written before the guard may count what is pending (the batch is flushed only later).
+            const skipped = groupRec.removalsBySkip;
+            await saveLinks(db, skipped);
             const kept = new Set(
               provider.scope.removeGroupsLeavingFilter
                 ? []
@@ -95,6 +101,7 @@ export function createIncrementalPushActivities(deps: SyncActivityDeps, writer: 
                   ),
             );
             for (const link of outOfScope) if (!kept.has(link.localId)) await removeOrHold(groupRec, link);
+            for (const link of skipped) await removeOrHold(groupRec, link);
           } finally {
             await groupRec.flush();
           }

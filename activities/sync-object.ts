@@ -51,11 +51,18 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
     return;
   }
   if (mapped.status === 'skip') {
-    // Only users are ever deactivated; a deactivated user is not deprovisioned twice.
-    if (link?.remoteId && link.status !== 'deactivated') {
+    if (link?.remoteId && link.status !== 'deactivated' && !provider.dryRun) {
+      // Not removed here: marked, and removed with what left scope, through the deletion guard (a full sync in its
+      // deprovisioning phase, an incremental push with its other removals), so a bad mapping edit cannot wipe a target.
+      const marked: Link = { ...link, status: 'skipped', lastPayloadHash: null, lastError: null };
+      rec.links.push(marked);
+      rec.removalsBySkip.push(marked);
+      rec.event(type, localId, 'skip', { mapping: mapped.mapping, remoteId: link.remoteId, removal: 'pending' });
+    } else if (link?.remoteId && link.status !== 'deactivated') {
       await deprovisionOne(rec, provider, target, link, { skippedBy: mapped.mapping });
     } else {
-      rec.links.push(rec.link(type, localId, { status: 'skipped' }));
+      // A deactivated user (only users are) keeps its link, so that it is not deprovisioned twice.
+      if (link?.status !== 'deactivated') rec.links.push(rec.link(type, localId, { status: 'skipped' }));
       rec.event(type, localId, 'skip', { mapping: mapped.mapping });
       rec.counts.skipped += 1;
     }

@@ -355,12 +355,14 @@ function outOfScope(objectType: ObjectType): string {
     objectType === 'user'
       ? `EXISTS (SELECT 1 FROM users u WHERE u.id = l.local_id AND ${USER_SCOPE})`
       : `EXISTS (SELECT 1 FROM groups g WHERE g.id = l.local_id AND (${GROUP_SCOPE} OR NOT ${REMOVE_FILTERED_GROUPS}))`;
-  return `l.provider_id = $2 AND l.object_type = '${objectType}' AND l.status <> 'deactivated' AND NOT ${inScope}`;
+  // A link marked `skipped` with a remote id is one a mapping now skips: its remote object goes, like one out of scope.
+  const skipped = `(l.status = 'skipped' AND l.remote_id IS NOT NULL)`;
+  return `l.provider_id = $2 AND l.object_type = '${objectType}' AND l.status <> 'deactivated' AND (NOT ${inScope} OR ${skipped})`;
 }
 
 /**
- * Links (after `after`, in local id order) whose object no longer exists or has left the provider's scope, and
- * still has a live remote object to deprovision. Already-deactivated users are not returned again, nor are groups
+ * Links (after `after`, in local id order) whose object no longer exists or has left the provider's scope, or
+ * that a mapping skips (status `skipped` with a remote id), and still has a live remote object to deprovision. Already-deactivated users are not returned again, nor are groups
  * that only left the group filter, unless the scope says to remove those.
  */
 export async function listOutOfScopeLinks(
@@ -380,7 +382,7 @@ export async function listOutOfScopeLinks(
   return rows.map(toLink);
 }
 
-/** How many of the provider's remote objects a sync would remove now: out-of-scope links that have a remote id. */
+/** How many of the provider's remote objects a sync would remove now: those `listOutOfScopeLinks` gives, with a remote id. */
 export async function countOutOfScopeRemote(q: Queryable, scope: ProviderScope, providerId: string): Promise<number> {
   const { rows } = await q.query<{ n: string }>(
     `SELECT (SELECT count(*) FROM provider_links l WHERE ${outOfScope('user')} AND l.remote_id IS NOT NULL)

@@ -2,14 +2,52 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   addMembers,
+  attachMappings,
   createGroup,
+  createMapping,
   createUser,
   deleteGroup,
+  importDirectory,
   removeMember,
   updateProvider,
+  type Db,
   type DirectoryUser,
+  type ProviderView,
 } from '../../db/index.ts';
 import { accessGroupWith, eventually, fullSyncRun as fullSync, incrementalWorld, person } from './harness.ts';
+
+/** Imports `count` users; `offboarded` sets the attribute the skip mapping below looks at. */
+async function importPeople(db: Db, count: number, offboarded: boolean) {
+  const users = Array.from({ length: count }, (_, i) => ({
+    ...person(i),
+    attributes: offboarded ? { offboarded } : {},
+  }));
+  await importDirectory(db, { users, groups: [] });
+  return users.map((u) => u.username);
+}
+
+/** Attaches to the provider a user mapping that throws SkipObject for every offboarded user. */
+async function attachSkipMapping(db: Db, provider: ProviderView) {
+  const mapping = await createMapping(db, {
+    name: 'skip-offboarded',
+    objectType: 'user',
+    expression: `if (user.attributes.offboarded) throw new SkipObject('offboarded'); return null;`,
+  });
+  await attachMappings(db, provider.id, [mapping.id]);
+}
+
+/** Every one of `usernames` is still on the target; then a full sync a person allowed removes them all. */
+async function stillThereUntilAllowed(
+  { db, target, control }: Awaited<ReturnType<typeof incrementalWorld>>,
+  provider: ProviderView,
+  usernames: string[],
+) {
+  assert.deepEqual((await target.users()).map((u) => u.userName).sort(), usernames.sort(), 'every user is still there');
+  const allowed = await fullSync(db, control, provider, true);
+  assert.equal(allowed.status, 'succeeded');
+  assert.equal(allowed.deleted, usernames.length);
+  assert.equal((await target.users()).length, 0);
+}
 
 describe('the deletion guard', () => {
   test('a full sync that would remove more than the deletion limit removes nothing until a person allows it', async (t) => {
@@ -189,6 +227,58 @@ describe('the deletion guard', () => {
         .sort(),
       'the deletions it would make are recorded',
     );
+  });
+
+  test('a mapping that skips every linked user removes nothing past the limit in a full sync until a person allows it', async (t) => {
+    const world = await incrementalWorld(t, { relay: false });
+    const { db, target, control, newProvider } = world;
+    const usernames = await importPeople(db, 5, false);
+    const provider = await newProvider({ deletionLimit: 2 });
+    await attachSkipMapping(db, provider);
+    assert.equal((await fullSync(db, control, provider)).status, 'succeeded');
+    assert.equal((await target.users()).length, 5);
+
+    await importPeople(db, 5, true);
+    const held = await fullSync(db, control, provider);
+    assert.equal(held.status, 'failed');
+    assert.equal(held.error?.code, 'ERR_DELETION_GUARD');
+    assert.match(held.error?.message ?? '', /would delete 5 remote objects, more than its deletion limit of 2/);
+    assert.equal(held.deleted, 0);
+    await stillThereUntilAllowed(world, provider, usernames);
+  });
+
+  test('a mapping that skips every linked user removes nothing past the limit in an incremental push', async (t) => {
+    const world = await incrementalWorld(t);
+    const { db, target, newProvider } = world;
+    const provider = await newProvider({ deletionLimit: 2 });
+    await attachSkipMapping(db, provider);
+    const usernames = await importPeople(db, 5, false);
+    await eventually('5 users provisioned', async () => ((await target.users()).length === 5 ? true : undefined));
+
+    // One import offboards all five at once: one push, in which the mapping skips every one of them.
+    await importPeople(db, 5, true);
+    const run = await eventually('the push that held the removals back', async () => {
+      const { rows } = await db.query<{ id: string; status: string; deleted: number; code: string | null }>(
+        `SELECT id, status, deleted, error ->> 'code' AS code FROM sync_runs
+          WHERE kind = 'incremental' AND status <> 'running' AND error IS NOT NULL`,
+      );
+      return rows[0];
+    });
+    assert.deepEqual(
+      { ...run, deleted: Number(run.deleted), id: undefined },
+      {
+        id: undefined,
+        status: 'failed',
+        deleted: 0,
+        code: 'ERR_DELETION_GUARD',
+      },
+    );
+    const { rows: heldBack } = await db.query(
+      `SELECT 1 FROM sync_events WHERE run_id = $1 AND action = 'skip' AND detail ->> 'reason' = 'deletion guard'`,
+      [run.id],
+    );
+    assert.equal(heldBack.length, 5);
+    await stillThereUntilAllowed(world, provider, usernames);
   });
 
   test('a provider without a deletion limit removes whatever left its scope', async (t) => {
