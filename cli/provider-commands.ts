@@ -10,6 +10,7 @@ import { formatTable } from './output.ts';
 /** The options `addSyncOptions` declares. */
 interface SyncOptions extends ScopeOptions {
   pluginOptions?: Record<string, unknown>;
+  authEnv?: string;
   deprovision?: string;
   pageSize?: number;
   concurrency?: number;
@@ -124,6 +125,10 @@ function addSyncOptions(command: Command): Command {
   return command
     .option('--plugin-options <json>', "the plugin's options as a JSON object (replaces them on update)", jsonObject)
     .option(
+      '--auth-env <VAR>',
+      'the whole auth object as JSON in this environment variable, for basic, OAuth or a custom token header, e.g. {"mode":"basic","username":"u","password":"p"}',
+    )
+    .option(
       '--access-group <name>',
       'only members of this directory group are provisioned; repeat for several (replaces the list on update)',
       collect,
@@ -178,6 +183,21 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
   return Buffer.concat(chunks).toString('utf8').trim();
+}
+
+/** A whole auth object (basic, OAuth, bearer in a custom header) as JSON in an environment variable; the API validates it. */
+function authFromEnv(variable: string): Record<string, unknown> {
+  const text = process.env[variable]?.trim();
+  if (!text) throw new ScimflowError('ERR_CONFIG', `environment variable ${variable} (--auth-env) is not set or empty`);
+  let auth: unknown;
+  try {
+    auth = JSON.parse(text);
+  } catch {
+    throw new ScimflowError('ERR_VALIDATION', `environment variable ${variable} (--auth-env) is not a JSON object`);
+  }
+  if (typeof auth !== 'object' || auth === null || Array.isArray(auth))
+    throw new ScimflowError('ERR_VALIDATION', `environment variable ${variable} (--auth-env) is not a JSON object`);
+  return auth as Record<string, unknown>;
 }
 
 /** The token: from the named environment variable, else from stdin; never from argv, where `ps` would show it. */
@@ -245,7 +265,14 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
     .option('--dry-run', 'compute changes without sending them')
     .option('--disabled', 'create the provider disabled')
     .action(async (options: CreateOptions) => {
-      const auth = options.token ? { mode: 'bearer', token: await readToken(ctx, options.tokenEnv) } : { mode: 'none' };
+      if (options.authEnv !== undefined && (options.tokenEnv !== undefined || !options.token))
+        throw new ScimflowError('ERR_VALIDATION', '--auth-env replaces --token-env and --no-token; give one of them');
+      const auth =
+        options.authEnv !== undefined
+          ? authFromEnv(options.authEnv)
+          : options.token
+            ? { mode: 'bearer', token: await readToken(ctx, options.tokenEnv) }
+            : { mode: 'none' };
       const scope = await scopeFrom(ctx.api(), options, () =>
         Promise.resolve({ includeServiceAccounts: false, accessGroups: [] }),
       );
@@ -288,12 +315,19 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
         throw new ScimflowError('ERR_VALIDATION', '--token-env and --no-token contradict each other');
       const path = `/providers/${encodeURIComponent(provider)}`;
       const scope = await scopeFrom(ctx.api(), options, async () => (await ctx.api().get<ProviderView>(path)).scope);
+      if (options.authEnv !== undefined && (options.tokenEnv !== undefined || options.token !== undefined))
+        throw new ScimflowError(
+          'ERR_VALIDATION',
+          '--auth-env replaces --token-env, --token and --no-token; give one of them',
+        );
       const auth =
-        options.token === false
-          ? { mode: 'none' }
-          : options.tokenEnv !== undefined || options.token === true
-            ? { mode: 'bearer', token: await readToken(ctx, options.tokenEnv) }
-            : undefined;
+        options.authEnv !== undefined
+          ? authFromEnv(options.authEnv)
+          : options.token === false
+            ? { mode: 'none' }
+            : options.tokenEnv !== undefined || options.token === true
+              ? { mode: 'bearer', token: await readToken(ctx, options.tokenEnv) }
+              : undefined;
       const body = {
         ...(options.name === undefined ? {} : { name: options.name }),
         ...(options.url === undefined ? {} : { baseUrl: options.url }),

@@ -193,4 +193,16 @@ describe('providers create and update reach every field the API takes', () => {
     assert.match(result.stderr, /--group and --all-groups contradict each other/);
     assert.equal((await getProvider(api.db, 'scoped')).configVersion, configVersion);
   });
+
+  test('--auth-env sets an auth mode the token flags cannot (HTTP Basic) from JSON in a variable, never printing it', async () => {
+    const result = await cli(['providers', 'update', 'scoped', '--auth-env', 'SCOPED_AUTH'], {
+      env: { SCOPED_AUTH: JSON.stringify({ mode: 'basic', username: 'svc-scim', password: 'basic-pw-77d1' }) },
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.doesNotMatch(result.stdout + result.stderr, /basic-pw-77d1/);
+    const provider = await getProvider(api.db, 'scoped');
+    assert.equal(provider.auth.mode, 'basic');
+    const forSync = await getProviderForSync(api.db, api.secrets, provider.id);
+    assert.deepEqual(forSync.auth, { mode: 'basic', username: 'svc-scim', password: 'basic-pw-77d1' });
+  });
 });
