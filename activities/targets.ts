@@ -2,6 +2,7 @@ import { createCredentialService, type CredentialService } from '../auth/credent
 import type { ProviderForSync } from '../db/index.ts';
 import { ScimflowError } from '../errors/index.ts';
 import type { PluginContext, PluginRegistry, ProvisioningPlugin } from '../plugins/index.ts';
+import type { RateBudgets } from '../budget/index.ts';
 import { createScimClient, type ScimClient } from '../scim/index.ts';
 
 /** A provider's plugin plus a ready context (authenticated, pooled client). */
@@ -18,11 +19,17 @@ export interface TargetPool {
 
 /**
  * Builds a TargetPool; `clientOptions` tunes every client (tests shorten timeouts), `credentials` authenticates them
- * (default: a service without interactive grants).
+ * (default: a service without interactive grants). With `budgets`, the requests of a provider with a rate limit (its
+ * own, else its plugin's) pass the target's shared rate budget; `closeAll` closes them.
  */
 export function createTargetPool(
   plugins: PluginRegistry,
-  clientOptions: { timeoutMs?: number; connections?: number; credentials?: CredentialService } = {},
+  clientOptions: {
+    timeoutMs?: number;
+    connections?: number;
+    credentials?: CredentialService;
+    budgets?: RateBudgets;
+  } = {},
 ): TargetPool {
   const credentials = clientOptions.credentials ?? createCredentialService();
   const cache = new Map<string, { configVersion: number; client: ScimClient; target: Target }>();
@@ -40,9 +47,13 @@ export function createTargetPool(
           details: { issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
         });
       }
+      const rateLimit = provider.rateLimit ?? plugin.rateLimits;
       const client = createScimClient({
         baseUrl: provider.baseUrl,
         credential: credentials.credentialFor(provider),
+        ...(rateLimit && clientOptions.budgets
+          ? { limiter: clientOptions.budgets.forTarget(provider.baseUrl, rateLimit) }
+          : {}),
         connections: Math.max(provider.concurrency, clientOptions.connections ?? 0) || 4,
         ...(clientOptions.timeoutMs === undefined ? {} : { timeoutMs: clientOptions.timeoutMs }),
       });
@@ -57,6 +68,7 @@ export function createTargetPool(
       const clients = [...cache.values()].map((entry) => entry.client);
       cache.clear();
       await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
+      await clientOptions.budgets?.closeAll();
     },
   };
 }

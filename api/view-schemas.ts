@@ -6,6 +6,7 @@ import * as z from 'zod';
 import { ProviderAuthViewSchema } from '../auth/schemas.ts';
 import {
   ProviderScopeSchema,
+  RateLimitSchema,
   type DirectoryGroup,
   type DirectoryUser,
   type ImportCounts,
@@ -58,6 +59,7 @@ export const ProviderViewSchema = z.object({
   concurrency: z.int(),
   fullSyncIntervalMinutes: z.int(),
   deletionLimit: z.int().nullable(),
+  rateLimit: RateLimitSchema.nullable(),
   dryRun: z.boolean(),
   enabled: z.boolean(),
   configVersion: z.int(),

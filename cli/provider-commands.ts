@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { ProviderScope, ProviderView } from '../db/index.ts';
+import type { ProviderScope, ProviderView, RateLimitConfig } from '../db/index.ts';
 import { ScimflowError } from '../errors/index.ts';
 import type { ApiClient } from './api-client.ts';
 import type { CliContext } from './context.ts';
@@ -16,6 +16,7 @@ interface SyncOptions extends ScopeOptions {
   concurrency?: number;
   fullSyncInterval?: number;
   deletionLimit?: number | 'none';
+  rateLimit?: RateLimitConfig | 'none';
 }
 
 interface CreateOptions extends SyncOptions {
@@ -120,6 +121,18 @@ function deletionLimit(value: string): number | 'none' {
   return number;
 }
 
+/** A rate limit: requests per second, optionally `:concurrency` (`10`, `2.5:4`), or `none`. */
+function rateLimit(value: string): RateLimitConfig | 'none' {
+  if (value === 'none') return value;
+  const match = /^(\d+(?:\.\d+)?)(?::(\d+))?$/.exec(value);
+  const requestsPerSecond = Number(match?.[1]);
+  if (!match || !(requestsPerSecond > 0))
+    throw new InvalidArgumentError(
+      'must be requests per second, optionally ":concurrency" (e.g. 10 or 10:4), or "none"',
+    );
+  return match[2] === undefined ? { requestsPerSecond } : { requestsPerSecond, concurrency: Number(match[2]) };
+}
+
 /** Adds the options `providers create` and `providers update` share. */
 function addSyncOptions(command: Command): Command {
   return command
@@ -162,6 +175,11 @@ function addSyncOptions(command: Command): Command {
       '--deletion-limit <n>',
       'most objects one sync may delete or deactivate on the target, or "none" (default 500)',
       deletionLimit,
+    )
+    .option(
+      '--rate-limit <rps[:concurrency]>',
+      'requests per second (and in flight) all workers together send the target, e.g. 10 or 10:4, or "none"',
+      rateLimit,
     );
 }
 
@@ -176,6 +194,7 @@ function commonFields(options: SyncOptions) {
     ...(options.deletionLimit === undefined
       ? {}
       : { deletionLimit: options.deletionLimit === 'none' ? null : options.deletionLimit }),
+    ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit === 'none' ? null : options.rateLimit }),
   };
 }
 

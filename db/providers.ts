@@ -16,6 +16,7 @@ import {
   type ProviderInput,
   type ProviderScope,
   type ProviderUpdate,
+  type RateLimitConfig,
   type ProviderView,
 } from './schemas.ts';
 
@@ -32,6 +33,7 @@ interface ProviderRow extends AuthColumns {
   concurrency: number;
   full_sync_interval_minutes: number;
   deletion_limit: number | null;
+  rate_limit: RateLimitConfig | null;
   dry_run: boolean;
   enabled: boolean;
   config_version: number;
@@ -41,7 +43,7 @@ interface ProviderRow extends AuthColumns {
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const COLUMNS = `id, slug, name, base_url, plugin, auth_mode, auth_options, auth_secret, auth_fingerprint, scope, options, deprovision, page_size, concurrency,
-  full_sync_interval_minutes, deletion_limit, dry_run, enabled, config_version, created_at, updated_at`;
+  full_sync_interval_minutes, deletion_limit, rate_limit, dry_run, enabled, config_version, created_at, updated_at`;
 
 // Plain columns an update may change, by the field of ProviderUpdate that carries them.
 const FIELD_COLUMNS = {
@@ -55,10 +57,11 @@ const FIELD_COLUMNS = {
   concurrency: 'concurrency',
   fullSyncIntervalMinutes: 'full_sync_interval_minutes',
   deletionLimit: 'deletion_limit',
+  rateLimit: 'rate_limit',
   dryRun: 'dry_run',
   enabled: 'enabled',
 } as const satisfies Record<Exclude<keyof ProviderUpdate, 'auth'>, keyof ProviderRow>;
-const JSONB_COLUMNS: ReadonlySet<string> = new Set(['scope', 'options']);
+const JSONB_COLUMNS: ReadonlySet<string> = new Set(['scope', 'options', 'rate_limit']);
 
 function parseScope(raw: Record<string, unknown>): ProviderScope {
   // Rows written by hand (seeds, SQL) may hold `{}`; read them with the same defaults the API applies.
@@ -81,6 +84,7 @@ function toView(row: ProviderRow): ProviderView {
     concurrency: row.concurrency,
     fullSyncIntervalMinutes: row.full_sync_interval_minutes,
     deletionLimit: row.deletion_limit,
+    rateLimit: row.rate_limit,
     dryRun: row.dry_run,
     enabled: row.enabled,
     configVersion: row.config_version,
@@ -135,8 +139,9 @@ export async function createProvider(q: Queryable, secrets: SecretSealer, input:
       `WITH created AS (
          INSERT INTO providers (id, slug, name, base_url, plugin, auth_mode, auth_secret, scope, options, deprovision,
                                 page_size, concurrency, full_sync_interval_minutes, deletion_limit, dry_run, enabled,
-                                auth_fingerprint, auth_options)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14, $15, $16, $17, $18::jsonb)
+                                auth_fingerprint, auth_options, rate_limit)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14, $15, $16, $17, $18::jsonb,
+                 $19::jsonb)
          RETURNING ${COLUMNS}
        ), attached AS (
          INSERT INTO provider_mappings (provider_id, mapping_id) SELECT created.id, m.id FROM created, mappings m WHERE m.builtin
@@ -161,6 +166,7 @@ export async function createProvider(q: Queryable, secrets: SecretSealer, input:
         input.enabled,
         auth.auth_fingerprint,
         JSON.stringify(auth.auth_options),
+        input.rateLimit === null ? null : JSON.stringify(input.rateLimit),
       ],
     );
     return toView(rows[0]!);
@@ -218,7 +224,7 @@ export async function changeProvider(
       const current = column === 'scope' ? parseScope(row.scope) : row[column];
       if (isDeepStrictEqual(current, value)) continue;
       changed.push(field);
-      if (JSONB_COLUMNS.has(column)) set(column, JSON.stringify(value), '::jsonb');
+      if (JSONB_COLUMNS.has(column)) set(column, value === null ? null : JSON.stringify(value), '::jsonb');
       else set(column, value);
     }
     const clearSecret = (): void => {

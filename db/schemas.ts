@@ -74,6 +74,18 @@ export const ProviderScopeSchema = z.strictObject({
 });
 export type ProviderScope = z.infer<typeof ProviderScopeSchema>;
 
+/**
+ * A target's request budget, shared by every worker that talks to it (providers on one origin share one). The rate
+ * is a ceiling: on 429s the budget backs off and learns the target's real limit below it.
+ */
+export const RateLimitSchema = z.strictObject({
+  /** Most requests per second. */
+  requestsPerSecond: z.number().positive().max(100_000),
+  /** Most requests in flight at once, across all workers. */
+  concurrency: z.int().min(1).max(1024).optional(),
+});
+export type RateLimitConfig = z.infer<typeof RateLimitSchema>;
+
 const HttpUrlSchema = z
   .url({ protocol: /^https?$/, error: 'must be an http or https URL' })
   .refine((value) => !new URL(value).search && !new URL(value).hash, 'must not carry a query or fragment');
@@ -97,6 +109,11 @@ export const ProviderInputSchema = z.strictObject({
    * none and fails with ERR_DELETION_GUARD until a person allows it. `null` turns the guard off.
    */
   deletionLimit: z.int().min(0).max(10_000_000).nullable().default(500),
+  /**
+   * The target's shared request budget; `null` takes the plugin's documented limits, or none (requests are then
+   * bounded by `concurrency` only).
+   */
+  rateLimit: RateLimitSchema.nullable().default(null),
   dryRun: z.boolean().default(false),
   enabled: z.boolean().default(true),
 });
@@ -117,6 +134,7 @@ export interface ProviderView {
   concurrency: number;
   fullSyncIntervalMinutes: number;
   deletionLimit: number | null;
+  rateLimit: RateLimitConfig | null;
   dryRun: boolean;
   enabled: boolean;
   configVersion: number;
@@ -157,6 +175,7 @@ export const ProviderUpdateSchema = ProviderInputSchema.omit({ slug: true })
     concurrency: ProviderInputSchema.shape.concurrency.unwrap(),
     fullSyncIntervalMinutes: ProviderInputSchema.shape.fullSyncIntervalMinutes.unwrap(),
     deletionLimit: ProviderInputSchema.shape.deletionLimit.unwrap(),
+    rateLimit: ProviderInputSchema.shape.rateLimit.unwrap(),
     dryRun: ProviderInputSchema.shape.dryRun.unwrap(),
     enabled: ProviderInputSchema.shape.enabled.unwrap(),
   })

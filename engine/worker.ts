@@ -19,7 +19,14 @@ import {
 } from '../activities/index.ts';
 import type { CredentialService } from '../auth/credentials.ts';
 import { createMappingEngine, type MappingEngine } from '../sandbox/index.ts';
-import { DEFAULT_RETENTION, type Db, type ProviderForSync, type RetentionPolicy } from '../db/index.ts';
+import { createRateBudgets } from '../budget/index.ts';
+import {
+  createRateBudgetStore,
+  DEFAULT_RETENTION,
+  type Db,
+  type ProviderForSync,
+  type RetentionPolicy,
+} from '../db/index.ts';
 import type { PluginRegistry } from '../plugins/index.ts';
 import { createScheduleActivities } from './schedules.ts';
 
@@ -88,7 +95,11 @@ export interface WorkerDeps {
 /** Creates a Temporal worker with every scimflow workflow and activity; call `run()` on it. */
 export async function createWorker(deps: WorkerDeps): Promise<{ worker: Worker; targets: TargetPool }> {
   const targets =
-    deps.targets ?? createTargetPool(deps.plugins, deps.credentials ? { credentials: deps.credentials } : {});
+    deps.targets ??
+    createTargetPool(deps.plugins, {
+      budgets: createRateBudgets(createRateBudgetStore(deps.db)),
+      ...(deps.credentials ? { credentials: deps.credentials } : {}),
+    });
   const activities = createFullSyncActivities({
     db: deps.db,
     targets,

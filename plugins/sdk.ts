@@ -62,6 +62,11 @@ export interface ProvisioningPlugin<Options = unknown> {
   readonly description: string;
   /** Validates (and defaults) the provider's `pluginOptions`; a failure is ERR_CONFIG at save time. */
   readonly optionsSchema: z.ZodType<Options>;
+  /**
+   * Optional: the vendor's documented request limits (cite the documentation where declared). They seed the shared
+   * rate budget of a provider that sets no `rateLimit` of its own; the budget still learns lower limits from 429s.
+   */
+  readonly rateLimits?: { requestsPerSecond: number; concurrency?: number };
 
   /** Discovers capabilities (plugins may cache per provider and configVersion; failures must not be cached). */
   capabilities(ctx: PluginContext<Options>): Promise<Capabilities>;

@@ -41,6 +41,7 @@ describe('providers create and update reach every field the API takes', () => {
       'pageSize',
       'plugin',
       'pluginOptions',
+      'rateLimit',
       'scope',
       'slug',
     ]);
@@ -85,6 +86,8 @@ describe('providers create and update reach every field the API takes', () => {
       '30',
       '--deletion-limit',
       '10',
+      '--rate-limit',
+      '2.5:3',
       '--dry-run',
       '--disabled',
     ]);
@@ -105,11 +108,30 @@ describe('providers create and update reach every field the API takes', () => {
         provider.concurrency,
         provider.fullSyncIntervalMinutes,
         provider.deletionLimit,
+        provider.rateLimit,
         provider.dryRun,
         provider.enabled,
       ],
-      ['deactivate', 25, 2, 30, 10, true, false],
+      ['deactivate', 25, 2, 30, 10, { requestsPerSecond: 2.5, concurrency: 3 }, true, false],
     );
+  });
+
+  test('update sets a rate limit without concurrency, refuses a malformed one, and removes it with none', async () => {
+    const set = await cli(['providers', 'update', 'scoped', '--rate-limit', '10']);
+    assert.equal(set.code, 0, set.stderr);
+    assert.deepEqual((await getProvider(api.db, 'scoped')).rateLimit, { requestsPerSecond: 10 });
+    const { configVersion } = await getProvider(api.db, 'scoped');
+    const malformed = await cli(['providers', 'update', 'scoped', '--rate-limit', '0:4']);
+    assert.equal(malformed.code, 1);
+    assert.match(malformed.stderr, /--rate-limit <rps\[:concurrency\]>' argument '0:4' is invalid/);
+    assert.equal((await getProvider(api.db, 'scoped')).configVersion, configVersion);
+    const removed = await cli(['providers', 'update', 'scoped', '--rate-limit', 'none']);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.equal((await getProvider(api.db, 'scoped')).rateLimit, null);
+    const { rows } = await api.db.query<{ unset: boolean }>(
+      "SELECT rate_limit IS NULL AS unset FROM providers WHERE slug = 'scoped'",
+    );
+    assert.equal(rows[0]!.unset, true, 'stored as SQL NULL, not a JSON null');
   });
 
   test('update changes one part of the scope and keeps the rest', async () => {

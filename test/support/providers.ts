@@ -21,6 +21,7 @@ export function testProviderInput(
     concurrency: 4,
     fullSyncIntervalMinutes: 60,
     deletionLimit: 500,
+    rateLimit: null,
     dryRun: false,
     enabled: true,
     ...overrides,
