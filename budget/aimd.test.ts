@@ -25,18 +25,19 @@ describe('token bucket', () => {
     assert.ok(granted >= 299 && granted <= 301, `granted ${granted}`);
   });
 
-  test('a quiet spell banks at most a fifth of a second of tokens', () => {
+  test('a quiet spell banks at most a tenth of a second of tokens', () => {
     const idle = take(newBucket(limit, T0), limit, T0 + 60_000, 100);
     assert.equal(idle.granted, 10 * AIMD.burstSeconds);
   });
 
   test('grants whole tokens up to what was asked, and says how long until the next one', () => {
-    const start = { ...newBucket(limit, T0), tokens: 1.5 };
-    const first = take(start, limit, T0, 5);
-    assert.equal(first.granted, 1);
-    const second = take(first.state, limit, T0, 5);
+    const fast = { requestsPerSecond: 40 };
+    const start = { ...newBucket(fast, T0), tokens: 3.5 };
+    const first = take(start, fast, T0, 5);
+    assert.equal(first.granted, 3);
+    const second = take(first.state, fast, T0, 5);
     assert.equal(second.granted, 0);
-    assert.equal(second.waitMs, 50); // half a token at 10/s
+    assert.equal(second.waitMs, 13); // half a token at 40/s, rounded up to whole ms
   });
 });
 

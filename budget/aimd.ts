@@ -36,8 +36,11 @@ export const AIMD = {
   minRate: 0.05,
   /** 429s within this long of a cut belong to the same overshoot and do not cut again. */
   cutWindowMs: 200,
-  /** The bucket holds at most this many seconds of tokens (the burst after a quiet spell), and at least one. */
-  burstSeconds: 0.2,
+  /**
+   * The bucket holds at most this many seconds of tokens (the burst after a quiet spell), and at least one: at low
+   * rates exactly one, so a late request is never caught up by a burst that a fixed-window limiter would refuse.
+   */
+  burstSeconds: 0.1,
   /** The longest pause a `Retry-After` imposes on the whole target. */
   maxPauseMs: 60_000,
 } as const;

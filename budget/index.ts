@@ -1,7 +1,7 @@
 /** The shared rate budget of each target: AIMD arithmetic, and each worker process's share of it. */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { RequestLimiter } from '../scim/limiter.ts';
+import type { RequestLimiter } from '../scim/index.ts';
 import type { RateLimit } from './aimd.ts';
 import { createSharedBudget, type BudgetStore, type SharedBudget, type SharedBudgetOptions } from './shared-budget.ts';
 

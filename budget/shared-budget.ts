@@ -4,7 +4,7 @@
  * spent locally; concurrency slots are leased in bulk and renewed while in use. A 429 cuts the shared rate at once.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AttemptOutcome, LimiterPermit, RequestLimiter } from '../scim/limiter.ts';
+import type { AttemptOutcome, LimiterPermit, RequestLimiter } from '../scim/index.ts';
 import type { Grant, RateLimit } from './aimd.ts';
 
 /** Where the shared state lives (PostgreSQL in production: `db/rate-budgets.ts`). */

@@ -126,6 +126,7 @@ function declaredFields(provider: ApplyProvider, groups: Map<string, string>): P
     concurrency: provider.concurrency,
     fullSyncIntervalMinutes: provider.fullSyncIntervalMinutes,
     deletionLimit: provider.deletionLimit,
+    rateLimit: provider.rateLimit,
     dryRun: provider.dryRun,
     enabled: provider.enabled,
   };

@@ -9,10 +9,10 @@ import {
   take,
   throttled,
   type BucketState,
+  type BudgetStore,
   type Grant,
   type RateLimit,
-} from '../budget/aimd.ts';
-import type { BudgetStore } from '../budget/shared-budget.ts';
+} from '../budget/index.ts';
 import { inTransaction, type Db } from './pool.ts';
 
 interface BudgetRow {
