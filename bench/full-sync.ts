@@ -20,13 +20,15 @@ export interface BenchRow {
   value: string;
 }
 
-async function startLoopbackTarget(): Promise<{ url: string; origin: string; child: ChildProcess }> {
+/** Forks the loopback SCIM target (`loopback-target.ts`); `url` is its SCIM base URL. */
+export async function startLoopbackTarget(): Promise<{ url: string; origin: string; child: ChildProcess }> {
   const { port, child } = await forkListening(new URL('./loopback-target.ts', import.meta.url));
   const origin = `http://127.0.0.1:${port}`;
   return { url: `${origin}/scim/v2`, origin, child };
 }
 
-async function call(origin: string, method: string, path: string): Promise<unknown> {
+/** Calls the loopback target's SCIM or control endpoints (`/_stats`, `/_reset`, ...) and returns the JSON body. */
+export async function call(origin: string, method: string, path: string): Promise<unknown> {
   const response = await fetch(`${origin}/scim/v2${path}`, { method });
   return response.status === 204 ? undefined : response.json();
 }

@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every benchmark, each printing a table that compares scimflow with a baseline measured in the
- * same run. `npm run bench -- full-sync` (or `mapping`, or `latency`) runs one.
+ * same run. `npm run bench -- full-sync` (or `mapping`, `latency`, `faults`) runs one.
  */
+import { runFaultsBench } from './faults.ts';
 import { printTable, runFullSyncBench } from './full-sync.ts';
 import { runLatencyBench } from './latency.ts';
 import { formatMappingBench, runMappingBench } from './mapping.ts';
@@ -15,6 +16,11 @@ const BENCHES: Record<string, () => Promise<void>> = {
   },
   // 50 changes/s for 60 s; BENCH_RATE, BENCH_SECONDS and BENCH_USERS change that.
   latency: runLatencyBench,
+  faults: async () =>
+    printTable(
+      'Convergence under faults, latency and a rate-limited target (one loopback target)',
+      await runFaultsBench(),
+    ),
 };
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
