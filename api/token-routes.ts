@@ -1,5 +1,13 @@
 import * as z from 'zod';
-import { createApiToken, listApiTokens, revokeApiToken, ROLES, TokenInputSchema, type Db } from '../db/index.ts';
+import {
+  createApiToken,
+  listApiTokens,
+  revokeApiToken,
+  ROLES,
+  tokenAuditEntry,
+  TokenInputSchema,
+  type Db,
+} from '../db/index.ts';
 import type { Auditor } from './audit.ts';
 import { defineRoute, named, type ApiRoute } from './route.ts';
 
@@ -43,13 +51,7 @@ export function tokenRoutes(deps: { db: Db; audit: Auditor }): ApiRoute[] {
       conflicts: true,
       handle: async ({ body, caller }) => {
         const { token, view } = await createApiToken(db, body, caller?.name ?? 'anonymous');
-        await audit(caller, {
-          action: 'token.create',
-          targetType: 'token',
-          targetId: view.id,
-          targetName: view.name,
-          details: { role: view.role, prefix: view.prefix, expiresAt: view.expiresAt },
-        });
+        await audit(caller, tokenAuditEntry('token.create', view));
         return { ...view, token };
       },
     }),
@@ -63,13 +65,7 @@ export function tokenRoutes(deps: { db: Db; audit: Auditor }): ApiRoute[] {
       status: 204,
       handle: async ({ params, caller }) => {
         const view = await revokeApiToken(db, params['name']!);
-        await audit(caller, {
-          action: 'token.revoke',
-          targetType: 'token',
-          targetId: view.id,
-          targetName: view.name,
-          details: { role: view.role, prefix: view.prefix },
-        });
+        await audit(caller, tokenAuditEntry('token.revoke', view));
       },
     }),
   ];

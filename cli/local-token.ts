@@ -2,7 +2,14 @@
  * The development default: `scimflow start` on embedded defaults makes sure this user has an admin token for the
  * API it serves, saved in the CLI's credentials file, so the CLI works with no setup. Production roles never call it.
  */
-import { authenticateApiToken, createApiToken, recordAudit, revokeApiToken, type Db } from '../db/index.ts';
+import {
+  authenticateApiToken,
+  createApiToken,
+  recordAudit,
+  revokeApiToken,
+  tokenAuditEntry,
+  type Db,
+} from '../db/index.ts';
 import { isScimflowError } from '../errors/index.ts';
 import { credentialsPath, saveToken, savedToken } from './credentials.ts';
 import { localActor } from './token-commands.ts';
@@ -28,11 +35,7 @@ export async function ensureLocalAdminToken(
     await recordAudit(db, {
       actor,
       remoteAddress: null,
-      action: 'token.revoke',
-      targetType: 'token',
-      targetId: old.id,
-      targetName: old.name,
-      details: { role: old.role, prefix: old.prefix, reason: 'replaced by scimflow start' },
+      ...tokenAuditEntry('token.revoke', old, { reason: 'replaced by scimflow start' }),
     });
   } catch (error) {
     if (!isScimflowError(error) || error.code !== 'ERR_NOT_FOUND') throw error;
@@ -41,11 +44,7 @@ export async function ensureLocalAdminToken(
   await recordAudit(db, {
     actor,
     remoteAddress: null,
-    action: 'token.create',
-    targetType: 'token',
-    targetId: view.id,
-    targetName: view.name,
-    details: { role: view.role, prefix: view.prefix, expiresAt: null, reason: 'scimflow start' },
+    ...tokenAuditEntry('token.create', view, { reason: 'scimflow start' }),
   });
   return { path: saveToken(apiUrl, { token, name: view.name }), name: view.name, created: true };
 }

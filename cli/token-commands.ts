@@ -6,6 +6,7 @@ import {
   recordAudit,
   revokeApiToken,
   ROLES,
+  tokenAuditEntry,
   TokenInputSchema,
   type Role,
 } from '../db/index.ts';
@@ -52,11 +53,7 @@ export function addTokenCommands(program: Command, ctx: CliContext): void {
         await recordAudit(db, {
           actor: localActor(),
           remoteAddress: null,
-          action: 'token.create',
-          targetType: 'token',
-          targetId: created.view.id,
-          targetName: created.view.name,
-          details: { role: created.view.role, prefix: created.view.prefix, expiresAt: created.view.expiresAt },
+          ...tokenAuditEntry('token.create', created.view),
         });
         return created;
       });
@@ -96,15 +93,7 @@ export function addTokenCommands(program: Command, ctx: CliContext): void {
     .action(async (name: string) => {
       await ctx.withDatabase(async (db) => {
         const view = await revokeApiToken(db, name);
-        await recordAudit(db, {
-          actor: localActor(),
-          remoteAddress: null,
-          action: 'token.revoke',
-          targetType: 'token',
-          targetId: view.id,
-          targetName: view.name,
-          details: { role: view.role, prefix: view.prefix },
-        });
+        await recordAudit(db, { actor: localActor(), remoteAddress: null, ...tokenAuditEntry('token.revoke', view) });
       });
       output.out(`revoked token ${name}`);
     });

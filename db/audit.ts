@@ -65,7 +65,7 @@ export async function listAudit(q: Queryable, query: AuditQuery): Promise<{ item
     `SELECT id::text, at, actor, remote_address, action, target_type, target_id, target_name, details
        FROM audit_log
       WHERE ($1::bigint IS NULL OR id < $1) AND ($2::text IS NULL OR actor = $2) AND ($3::text IS NULL OR target_type = $3)
-      ORDER BY id DESC LIMIT $4`,
+      ORDER BY audit_log.id DESC LIMIT $4`,
     [query.before ?? null, query.actor ?? null, query.targetType ?? null, query.limit + 1],
   );
   const page = rows.slice(0, query.limit);

@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as z from 'zod';
 import { NotFoundError, ScimflowError } from '../errors/index.ts';
+import type { AuditEntry } from './audit.ts';
 import type { Queryable } from './pool.ts';
 
 /** Roles, weakest first; each can do everything the ones before it can. */
@@ -120,6 +121,26 @@ export async function createApiToken(
     }
     throw error;
   }
+}
+
+/** The audit entry of a token's creation or revocation (its prefix and role, never the token). */
+export function tokenAuditEntry(
+  action: 'token.create' | 'token.revoke',
+  view: TokenView,
+  extra: Record<string, unknown> = {},
+): Omit<AuditEntry, 'actor' | 'remoteAddress'> {
+  return {
+    action,
+    targetType: 'token',
+    targetId: view.id,
+    targetName: view.name,
+    details: {
+      role: view.role,
+      prefix: view.prefix,
+      ...(action === 'token.create' ? { expiresAt: view.expiresAt } : {}),
+      ...extra,
+    },
+  };
 }
 
 /** Every token, live ones first, each group by name. */

@@ -5,6 +5,7 @@ import {
   createSecretBox,
   generateSecretKey,
   ROLES,
+  sealerOf,
   type Db,
   type ProviderView,
   type Role,
@@ -83,6 +84,26 @@ export async function createTestToken(db: Db, role: Role, name = `${role}-token`
   return (await createApiToken(db, { name, role }, 'test')).token;
 }
 
+/** Calls `/api/v1` of a listening API over HTTP with a bearer token, as a remote client would. */
+export async function callApi<T>(
+  baseUrl: string,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<JsonResponse<T>> {
+  const response = await fetch(`${baseUrl}/api/v1${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
 /** How one test request is sent: with the admin token unless `token` says otherwise (`null`: none). */
 export interface RequestOptions {
   token?: string | null;
@@ -111,16 +132,23 @@ export interface TestApi {
 
 /** Builds a fresh API on a fresh database. */
 export async function startTestApi(
-  options: { sync?: RecordingSyncControl; mappingEngine?: MappingEngine; policy?: Partial<ApiPolicy> } = {},
+  options: {
+    sync?: RecordingSyncControl;
+    mappingEngine?: MappingEngine;
+    policy?: Partial<ApiPolicy>;
+    /** The key box to seal provider tokens with (a worker's, to sync what the API stored). */
+    secrets?: SecretBox;
+  } = {},
 ): Promise<TestApi> {
   const database = await createTestDatabase();
-  const secrets = createSecretBox(generateSecretKey());
+  const secrets = options.secrets ?? createSecretBox(generateSecretKey());
   const sync = options.sync ?? recordingSyncControl();
   const logged: TestApi['logged'] = [];
   const log = (level: string) => (obj: object, msg?: string) => void logged.push({ level, obj, msg });
   const app = createApi({
     db: database.db,
-    secrets,
+    // Seal-only, as in production: a route that tried to decrypt a provider token would fail here.
+    secrets: sealerOf(secrets),
     sync,
     validatePluginOptions,
     log: { error: log('error'), warn: log('warn'), debug: () => undefined },

@@ -24,6 +24,8 @@ export interface ReceivedRequest {
   status: number;
   /** When the request arrived, in milliseconds since the epoch. */
   at: number;
+  /** The Authorization header it carried, if any (so a test can prove which credential reached this target). */
+  authorization?: string;
 }
 
 /**

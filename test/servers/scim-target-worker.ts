@@ -200,6 +200,7 @@ app.use((req: Request, res: Response, next: NextFunction) => {
     body: undefined,
     status: 0,
     at: Date.now(),
+    ...(req.headers.authorization === undefined ? {} : { authorization: req.headers.authorization }),
   };
   log.push(entry);
   const hasBody = (req.headers['content-length'] ?? '0') !== '0' || req.headers['transfer-encoding'] !== undefined;

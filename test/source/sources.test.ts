@@ -4,7 +4,7 @@ import { createApi, startApiServer, type ApiServer } from '../../api/index.ts';
 import { runCli } from '../../cli/index.ts';
 import { authenticateSource, createSecretBox, createUser, generateSecretKey, getUser } from '../../db/index.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
-import { createTestToken, recordingSyncControl, validatePluginOptions } from '../api/api-harness.ts';
+import { callApi, createTestToken, recordingSyncControl, validatePluginOptions } from '../api/api-harness.ts';
 
 interface SourceToken {
   source: { id: string; slug: string; name: string; serviceAccountId: string; tokenPrefix: string };
@@ -17,18 +17,7 @@ describe('inbound SCIM sources: admin API and CLI', () => {
   let server: ApiServer;
   let token: string;
 
-  const call = async <T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> => {
-    const response = await fetch(`${server.url}/api/v1${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
-  };
+  const call = <T>(method: string, path: string, body?: unknown) => callApi<T>(server.url, token, method, path, body);
   const cli = async (...args: string[]) => {
     const out: string[] = [];
     const err: string[] = [];

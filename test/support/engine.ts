@@ -44,10 +44,12 @@ export async function startTestEngine(options: {
   loadProvider?: (db: Db, secrets: SecretBox, id: string) => Promise<ProviderForSync>;
   /** Authenticates the worker's SCIM clients (default: the real service over this database). */
   credentials?: CredentialService;
+  /** The key box provider tokens were sealed with; a fresh key when left out. */
+  secrets?: SecretBox;
 }): Promise<TestEngine> {
   configureTemporalLogging('WARN');
   const address = await testTemporalAddress();
-  const secrets = createSecretBox(generateSecretKey());
+  const secrets = options.secrets ?? createSecretBox(generateSecretKey());
   const nativeConnection = await NativeConnection.connect({ address });
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace: 'default' });
