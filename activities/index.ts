@@ -7,3 +7,4 @@ export * from './targets.ts';
 export * from './sandbox-mapper.ts';
 export * from './deletion-guard.ts';
 export * from './housekeeping.ts';
+export * from './provider-check.ts';

@@ -11,6 +11,7 @@ import { directoryRoutes } from './directory-routes.ts';
 import { assertJsonDepth, hostAndOriginGuard, jsonBodyGuard, LOOPBACK_HOSTS, type RequestPolicy } from './guards.ts';
 import { mappingRoutes } from './mapping-routes.ts';
 import { buildOpenApiDocument } from './openapi.ts';
+import { providerAuthRoutes, type ProviderAuthWorker } from './provider-auth-routes.ts';
 import { providerRoutes } from './provider-routes.ts';
 import { sourceRoutes } from './source-routes.ts';
 import { createSourceApi, SOURCE_PREFIX, type SourceApiOptions } from './source/app.ts';
@@ -56,6 +57,8 @@ export interface ApiDeps {
   sources?: SourceApiOptions;
   /** Compiles mappings on save and runs previews; without it the mapping routes are not served. */
   mappingEngine?: MappingEngine;
+  /** Runs provider connection checks on a worker; without it `/providers/{id}/test` is not served. */
+  providerAuth?: ProviderAuthWorker;
   /** Overrides of DEFAULT_API_POLICY. */
   policy?: Partial<ApiPolicy>;
 }
@@ -164,6 +167,7 @@ export function createApi(deps: ApiDeps): Hono<{ Variables: ApiVariables }> {
           'the provider was saved but the sync engine could not be told',
         ),
     }),
+    ...(deps.providerAuth ? providerAuthRoutes({ db, worker: deps.providerAuth }) : []),
     ...sourceRoutes(db, audit),
     ...(deps.mappingEngine ? mappingRoutes({ db, engine: deps.mappingEngine, audit }) : []),
     ...tokenRoutes({ db, audit }),

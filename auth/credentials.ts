@@ -36,6 +36,8 @@ export interface ProviderCredential extends Credential {
 /** Hands out one credential per provider configuration. */
 export interface CredentialService {
   credentialFor(provider: CredentialSource): ProviderCredential;
+  /** A credential of its own with an empty cache (connection checks), not shared with `credentialFor`. */
+  fresh(provider: CredentialSource): ProviderCredential;
 }
 
 /** What the service is built from. */
@@ -59,6 +61,7 @@ export function createCredentialService(deps: CredentialServiceDeps = {}): Crede
       cache.set(provider.id, { configVersion: provider.configVersion, credential });
       return credential;
     },
+    fresh: (provider) => build(provider, deps),
   };
 }
 

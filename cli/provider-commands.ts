@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { ProviderCheck } from '../auth/check.ts';
 import type { ProviderScope, ProviderView, RateLimitConfig } from '../db/index.ts';
 import { ScimflowError } from '../errors/index.ts';
 import type { ApiClient } from './api-client.ts';
@@ -6,6 +7,7 @@ import type { CliContext } from './context.ts';
 import { positiveInt } from './directory-commands.ts';
 import { groupIdsByName } from './directory-lookup.ts';
 import { formatTable } from './output.ts';
+import { addAuthOptions, authFromOptions, type AuthOptions } from './provider-auth-options.ts';
 
 /** The options `addSyncOptions` declares. */
 interface SyncOptions extends ScopeOptions {
@@ -19,7 +21,7 @@ interface SyncOptions extends ScopeOptions {
   rateLimit?: RateLimitConfig | 'none';
 }
 
-interface CreateOptions extends SyncOptions {
+interface CreateOptions extends SyncOptions, AuthOptions {
   slug: string;
   name?: string;
   url: string;
@@ -30,7 +32,7 @@ interface CreateOptions extends SyncOptions {
   disabled?: boolean;
 }
 
-interface UpdateOptions extends SyncOptions {
+interface UpdateOptions extends SyncOptions, AuthOptions {
   name?: string;
   url?: string;
   plugin?: string;
@@ -269,17 +271,19 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
       );
     });
   addSyncOptions(
-    providers
-      .command('create')
-      .description(
-        'create a provider; the bearer token is read from --token-env VAR or stdin, never from the command line',
-      )
-      .requiredOption('--slug <slug>', 'short lower-case name used in URLs and workflow ids')
-      .option('--name <name>', 'display name (default: the slug)')
-      .requiredOption('--url <url>', 'SCIM base URL, e.g. https://example.com/scim/v2')
-      .option('--plugin <id>', 'vendor plugin (default: scim2)')
-      .option('--token-env <VAR>', 'read the bearer token from this environment variable')
-      .option('--no-token', 'the endpoint needs no authentication'),
+    addAuthOptions(
+      providers
+        .command('create')
+        .description(
+          'create a provider; the bearer token is read from --token-env VAR or stdin, never from the command line',
+        )
+        .requiredOption('--slug <slug>', 'short lower-case name used in URLs and workflow ids')
+        .option('--name <name>', 'display name (default: the slug)')
+        .requiredOption('--url <url>', 'SCIM base URL, e.g. https://example.com/scim/v2')
+        .option('--plugin <id>', 'vendor plugin (default: scim2)')
+        .option('--token-env <VAR>', 'read the bearer token from this environment variable')
+        .option('--no-token', 'the endpoint needs no authentication'),
+    ),
   )
     .option('--dry-run', 'compute changes without sending them')
     .option('--disabled', 'create the provider disabled')
@@ -289,9 +293,8 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
       const auth =
         options.authEnv !== undefined
           ? authFromEnv(options.authEnv)
-          : options.token
-            ? { mode: 'bearer', token: await readToken(ctx, options.tokenEnv) }
-            : { mode: 'none' };
+          : ((await authFromOptions(options, () => readToken(ctx, options.tokenEnv))) ??
+            (options.token ? { mode: 'bearer', token: await readToken(ctx, options.tokenEnv) } : { mode: 'none' }));
       const scope = await scopeFrom(ctx.api(), options, () =>
         Promise.resolve({ includeServiceAccounts: false, accessGroups: [] }),
       );
@@ -310,18 +313,20 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
       output.out(`created provider ${created.slug} (${created.id})`);
     });
   addSyncOptions(
-    providers
-      .command('update <provider>')
-      .description('change a provider (by id or slug); only the options given change, and its schedule follows')
-      .option('--name <name>', 'display name')
-      .option('--url <url>', 'SCIM base URL')
-      .option('--plugin <id>', 'vendor plugin')
-      .option('--token-env <VAR>', 'replace the bearer token with the one in this environment variable')
-      .option('--token', 'replace the bearer token with one read from stdin')
-      .option('--no-token', 'the endpoint needs no authentication (the stored token is deleted)')
-      .option('--clear-access-groups', 'provision members of every group again (no access groups)')
-      .option('--all-groups', 'provision every group again (removes the --group filter)')
-      .option('--keep-groups-leaving-filter', 'leave a group that leaves the filter on the target as last synced'),
+    addAuthOptions(
+      providers
+        .command('update <provider>')
+        .description('change a provider (by id or slug); only the options given change, and its schedule follows')
+        .option('--name <name>', 'display name')
+        .option('--url <url>', 'SCIM base URL')
+        .option('--plugin <id>', 'vendor plugin')
+        .option('--token-env <VAR>', 'replace the bearer token with the one in this environment variable')
+        .option('--token', 'replace the bearer token with one read from stdin')
+        .option('--no-token', 'the endpoint needs no authentication (the stored token is deleted)')
+        .option('--clear-access-groups', 'provision members of every group again (no access groups)')
+        .option('--all-groups', 'provision every group again (removes the --group filter)')
+        .option('--keep-groups-leaving-filter', 'leave a group that leaves the filter on the target as last synced'),
+    ),
   )
     .option('--dry-run', 'compute changes without sending them')
     .option('--no-dry-run', 'send changes')
@@ -342,11 +347,12 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
       const auth =
         options.authEnv !== undefined
           ? authFromEnv(options.authEnv)
-          : options.token === false
-            ? { mode: 'none' }
-            : options.tokenEnv !== undefined || options.token === true
-              ? { mode: 'bearer', token: await readToken(ctx, options.tokenEnv) }
-              : undefined;
+          : ((await authFromOptions(options, () => readToken(ctx, options.tokenEnv))) ??
+            (options.token === false
+              ? { mode: 'none' }
+              : options.tokenEnv !== undefined || options.token === true
+                ? { mode: 'bearer', token: await readToken(ctx, options.tokenEnv) }
+                : undefined));
       const body = {
         ...(options.name === undefined ? {} : { name: options.name }),
         ...(options.url === undefined ? {} : { baseUrl: options.url }),
@@ -365,6 +371,18 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
         output.err(
           `warning: the URL moved to another origin, so the stored token was cleared; set one with --token-env VAR`,
         );
+    });
+  providers
+    .command('test <provider>')
+    .description("fetch a token and read the target's ServiceProviderConfig; exits 1 naming the step that failed")
+    .action(async (provider: string) => {
+      const check = await ctx.api().post<ProviderCheck>(`/providers/${encodeURIComponent(provider)}/test`, {});
+      for (const step of check.steps) {
+        const why = step.status === 'failed' ? `: ${step.code ?? ''} ${step.message ?? ''}` : '';
+        output.out(`${step.step.padEnd(22)} ${step.status}${why}`);
+      }
+      if (check.tokenExpiresAt !== null) output.out(`token expires at ${check.tokenExpiresAt}`);
+      if (!check.ok) throw new ScimflowError('ERR_CONFIG', `provider ${provider} failed its connection check`);
     });
   providers
     .command('delete <provider>')

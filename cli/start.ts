@@ -23,6 +23,7 @@ import {
 } from '../db/index.ts';
 import {
   configureTemporalLogging,
+  createProviderChecker,
   createSyncControl,
   createWorker,
   ensureHousekeepingSchedule,
@@ -216,6 +217,7 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
         resolvePluginOptions(plugins, pluginId, pluginOptions),
       log,
       mappingEngine: processMappingEngine(),
+      providerAuth: { check: createProviderChecker({ client, taskQueue: env.SCIMFLOW_TASK_QUEUE }) },
     });
     const api = await startApiServer(app, { host: env.SCIMFLOW_API_HOST, port: env.SCIMFLOW_API_PORT });
     stoppers.push(() => api.close());

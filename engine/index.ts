@@ -4,3 +4,4 @@ export * from './runtime.ts';
 export * from './schedules.ts';
 export * from './relay.ts';
 export * from './replay-check.ts';
+export * from './provider-check.ts';

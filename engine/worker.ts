@@ -10,6 +10,7 @@ import {
 } from '@temporalio/worker';
 import {
   createDeletionGuardActivities,
+  createProviderCheckActivities,
   createFullSyncActivities,
   createHousekeepingActivities,
   createSandboxMapper,
@@ -17,7 +18,7 @@ import {
   type PayloadMapper,
   type TargetPool,
 } from '../activities/index.ts';
-import type { CredentialService } from '../auth/credentials.ts';
+import { createCredentialService, type CredentialService } from '../auth/credentials.ts';
 import { createMappingEngine, type MappingEngine } from '../sandbox/index.ts';
 import { createRateBudgets } from '../budget/index.ts';
 import {
@@ -94,12 +95,10 @@ export interface WorkerDeps {
 
 /** Creates a Temporal worker with every scimflow workflow and activity; call `run()` on it. */
 export async function createWorker(deps: WorkerDeps): Promise<{ worker: Worker; targets: TargetPool }> {
+  const credentials = deps.credentials ?? createCredentialService();
   const targets =
     deps.targets ??
-    createTargetPool(deps.plugins, {
-      budgets: createRateBudgets(createRateBudgetStore(deps.db)),
-      ...(deps.credentials ? { credentials: deps.credentials } : {}),
-    });
+    createTargetPool(deps.plugins, { budgets: createRateBudgets(createRateBudgetStore(deps.db)), credentials });
   const activities = createFullSyncActivities({
     db: deps.db,
     targets,
@@ -116,6 +115,7 @@ export async function createWorker(deps: WorkerDeps): Promise<{ worker: Worker; 
       ...createDeletionGuardActivities(deps),
       ...createHousekeepingActivities({ db: deps.db, retention: deps.retention ?? DEFAULT_RETENTION }),
       ...createScheduleActivities(),
+      ...createProviderCheckActivities({ loadProvider: deps.loadProvider, credentials }),
     },
     maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? 64,
     shutdownGraceTime: '20 seconds',

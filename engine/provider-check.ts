@@ -1,0 +1,18 @@
+import type { Client } from '@temporalio/client';
+import type { ProviderCheck } from '../auth/check.ts';
+import type { ProviderView } from '../db/index.ts';
+import { checkProvider } from '../workflows/index.ts';
+
+/** Runs a provider's connection check on a worker and waits for the result. */
+export type ProviderChecker = (provider: Pick<ProviderView, 'id' | 'slug'>) => Promise<ProviderCheck>;
+
+/** The Temporal-backed checker the API is given. */
+export function createProviderChecker(deps: { client: Client; taskQueue: string }): ProviderChecker {
+  return async (provider) =>
+    deps.client.workflow.execute(checkProvider, {
+      taskQueue: deps.taskQueue,
+      workflowId: `provider-check:${provider.slug}:${crypto.randomUUID()}`,
+      args: [provider.id],
+      workflowExecutionTimeout: '2 minutes',
+    });
+}
