@@ -1,8 +1,7 @@
 import type { ProviderForSync } from '../db/index.ts';
-import { ScimRequestError } from '../errors/index.ts';
+import { errorScope, ScimRequestError } from '../errors/index.ts';
 import type { BatchLookupResult } from '../plugins/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
-import { isPermanentForObject } from './failures.ts';
 import type { BatchItem, ObjectKind } from './object-kinds.ts';
 import type { Target } from './targets.ts';
 
@@ -46,9 +45,13 @@ export function createBatchLookup(): BatchLookup {
       if (found === undefined) return known;
       for (const [i, { localId }] of unlinked.entries()) known.set(localId, found[i]);
     } catch (error) {
-      // Transient failures and run-fatal ones end the attempt as any request's would; a refusal means "not this way".
-      if (!isPermanentForObject(error) && !(error instanceof ScimRequestError && error.status === 501)) throw error;
-      refusesBatchLookup.set(provider.id, provider.configVersion);
+      const scope = errorScope(error);
+      if (scope === 'run') throw error;
+      // A refusal (a 4xx, a 501) means "not this way"; transient failures past the budget, "not now": either way
+      // each object is looked up on its own.
+      if (scope === 'object' || (error instanceof ScimRequestError && error.status === 501)) {
+        refusesBatchLookup.set(provider.id, provider.configVersion);
+      }
     }
     return known;
   };

@@ -92,18 +92,36 @@ export class BatchRecorder {
 
   /** Records a permanent failure for one object: on its link (keeping any remote id) and in the run. */
   fail(objectType: ObjectType, localId: string, link: Link | undefined, error: Record<string, unknown>): void {
+    this.#unfinished('failed', objectType, localId, link, error);
+  }
+
+  /**
+   * Records an object whose transient failures outlasted its retry budget: `retrying` on its link (keeping any remote
+   * id, with the last error) and in the run. Not a permanent failure: the next push or full sync sends it again.
+   */
+  retrying(objectType: ObjectType, localId: string, link: Link | undefined, error: Record<string, unknown>): void {
+    this.#unfinished('retrying', objectType, localId, link, error);
+  }
+
+  #unfinished(
+    status: 'failed' | 'retrying',
+    objectType: ObjectType,
+    localId: string,
+    link: Link | undefined,
+    error: Record<string, unknown>,
+  ): void {
     this.links.push(
       this.link(objectType, localId, {
         remoteId: link?.remoteId ?? null,
         lastPayload: link?.lastPayload ?? null,
-        // A failed object must be re-sent next time: no hash.
+        // An unfinished object must be re-sent next time: no hash.
         lastPayloadHash: null,
-        status: 'failed',
+        status,
         lastError: error,
       }),
     );
-    this.event(objectType, localId, 'fail', error);
-    this.counts.failed += 1;
+    this.event(objectType, localId, status === 'failed' ? 'fail' : 'retry', error);
+    this.counts[status] += 1;
   }
 
   /** Writes the link of an object just created without waiting for the batch to end; a failure surfaces at flush. */

@@ -1,7 +1,8 @@
 import type { Link, ProviderForSync } from '../db/index.ts';
 import type { ScimUser } from '../scim/index.ts';
 import type { BatchRecorder } from './batch-recorder.ts';
-import { errorRecord, isPermanentForObject } from './failures.ts';
+import { errorScope } from '../errors/index.ts';
+import { errorRecord } from './failures.ts';
 import type { Target } from './targets.ts';
 
 /** Why a linked object is being removed, for its provisioning event: a mapping skips it, or it left scope. */
@@ -9,7 +10,10 @@ export function removalReason(link: Link): { reason: string } {
   return { reason: link.status === 'skipped' ? 'skipped by a mapping' : 'out of scope' };
 }
 
-/** Removes, deactivates or leaves one linked remote object, per the provider's deprovision mode. */
+/**
+ * Removes, deactivates or leaves one linked remote object, per the provider's deprovision mode. `target` should be
+ * one object's ({@link Target.forObject}): its retry budget is this object's.
+ */
 export async function deprovisionOne(
   rec: BatchRecorder,
   provider: ProviderForSync,
@@ -53,7 +57,10 @@ export async function deprovisionOne(
     }
     rec.counts.deleted += 1;
   } catch (error) {
-    if (!isPermanentForObject(error)) throw error;
-    rec.fail(objectType, localId, link, errorRecord(error));
+    const scope = errorScope(error);
+    if (scope === 'run') throw error;
+    // Transient failures that outlasted the budget: still linked, so the next push or full sync removes it.
+    if (scope === 'request') rec.retrying(objectType, localId, link, errorRecord(error));
+    else rec.fail(objectType, localId, link, errorRecord(error));
   }
 }

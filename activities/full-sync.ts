@@ -10,7 +10,7 @@ import { createBatchLookup } from './batch-lookup.ts';
 import { BatchRecorder, LinkWriter } from './batch-recorder.ts';
 import { deprovisionOne, removalReason } from './deprovision.ts';
 import { withFailures } from './failures.ts';
-import { beat } from './heartbeat.ts';
+import { beat, cancellation } from './heartbeat.ts';
 import { createIncrementalPushActivities } from './incremental-push.ts';
 import { createRunLifecycleActivities } from './run-lifecycle.ts';
 import { createRowSync } from './sync-rows.ts';
@@ -30,7 +30,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     async syncUserRange(input: { providerId: string; runId: string; range: IdRange }): Promise<RunCounts> {
       return withFailures(async () => {
         const provider = await loadProvider(input.providerId);
-        const target = targets.get(provider);
+        const target = targets.get(provider, cancellation());
         const rows = await loadUsersInRange(db, provider.scope, input.range.after, input.range.last);
         const links = await getLinks(
           db,
@@ -52,7 +52,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     async syncGroupRange(input: { providerId: string; runId: string; range: IdRange }): Promise<RunCounts> {
       return withFailures(async () => {
         const provider = await loadProvider(input.providerId);
-        const target = targets.get(provider);
+        const target = targets.get(provider, cancellation());
         const rows = await loadGroupsInRange(db, provider.scope, input.range.after, input.range.last);
         const links = getLinks(
           db,
@@ -80,7 +80,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     }): Promise<{ counts: RunCounts; next: string | null }> {
       return withFailures(async () => {
         const provider = await loadProvider(input.providerId);
-        const target = targets.get(provider);
+        const target = targets.get(provider, cancellation());
         const links = await listOutOfScopeLinks(
           db,
           provider.scope,
@@ -93,7 +93,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
         try {
           for (const link of links) {
             beat();
-            await deprovisionOne(rec, provider, target, link, removalReason(link));
+            await deprovisionOne(rec, provider, target.forObject(), link, removalReason(link));
           }
         } finally {
           await rec.flush();

@@ -8,3 +8,12 @@ export function beat(details?: unknown): void {
     // Outside an activity: nothing to heartbeat.
   }
 }
+
+/** The current activity's cancellation signal; undefined outside an activity. */
+export function cancellation(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined;
+  }
+}

@@ -16,7 +16,7 @@ import { BatchRecorder, type LinkWriter } from './batch-recorder.ts';
 import { deletionsHeld } from './deletion-guard.ts';
 import { deprovisionOne, removalReason } from './deprovision.ts';
 import { withFailures } from './failures.ts';
-import { beat } from './heartbeat.ts';
+import { beat, cancellation } from './heartbeat.ts';
 import type { SyncActivityDeps } from './sync-deps.ts';
 import type { RowSync } from './sync-rows.ts';
 
@@ -40,14 +40,14 @@ export function createIncrementalPushActivities(deps: SyncActivityDeps, writer: 
       return withFailures(async () => {
         const provider = await loadProvider(input.providerId);
         await openIncrementalRun(db, input.runId, provider.id, input.workflowId);
-        const target = targets.get(provider);
+        const target = targets.get(provider, cancellation());
         // Checked once, at the first removal: above the deletion limit every removal of this batch is held back
         // (recorded as skipped, the run failed) until a full sync is allowed to make them.
         let guard: Promise<ScimflowError | null> | undefined;
         const removeOrHold = async (rec: BatchRecorder, link: Link): Promise<void> => {
           guard ??= deletionsHeld(db, provider, false);
           const held = await guard;
-          if (!held) return deprovisionOne(rec, provider, target, link, removalReason(link));
+          if (!held) return deprovisionOne(rec, provider, target.forObject(), link, removalReason(link));
           rec.event(link.objectType, link.localId, 'skip', { reason: 'deletion guard', remoteId: link.remoteId });
           rec.counts.skipped += 1;
         };

@@ -8,6 +8,7 @@ import {
   type RunSummary,
 } from '../db/index.ts';
 import { withFailures } from './failures.ts';
+import { cancellation } from './heartbeat.ts';
 import type { FullSyncPlan, IdRange, SyncActivityDeps } from './sync-deps.ts';
 
 /** Builds the activities that open, plan and close a full-sync run. */
@@ -23,7 +24,7 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
     async beginFullSync(input: { providerId: string; runId: string }): Promise<FullSyncPlan> {
       return withFailures(async () => {
         const provider = await loadProvider(input.providerId);
-        const { plugin, ctx } = targets.get(provider);
+        const { plugin, ctx } = targets.get(provider, cancellation());
         const capabilities = await plugin.capabilities(ctx);
         const scope = await countInScope(db, provider.scope);
         const total = scope.users + (capabilities.groups ? scope.groups : 0);

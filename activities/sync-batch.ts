@@ -10,7 +10,9 @@ import type { Target } from './targets.ts';
 
 /**
  * Syncs a batch of mapped objects of one kind, up to the provider's concurrency at a time (the batch's requests
- * overlap; its objects are independent of each other), after looking up the unlinked ones together.
+ * overlap; its objects are independent of each other), after looking up the unlinked ones together. Each object has
+ * its own retry budget; those whose transient failures outlast it get a second pass, with a fresh budget, once the
+ * others are done, and are recorded `retrying` if that fails too.
  */
 export async function syncBatch<T extends ScimUser | ScimGroup>(
   lookUp: BatchLookup,
@@ -23,13 +25,23 @@ export async function syncBatch<T extends ScimUser | ScimGroup>(
   const known = await lookUp(provider, target, kind, items);
   let done = 0;
   let beaten = 0;
-  await eachConcurrently(items, provider.concurrency, async (item) => {
-    await syncObject(rec, provider, target, kind, item, known.get(item.localId));
+  const progressed = (): void => {
     done += 1;
     // Heartbeats are for liveness (timeout: a minute); one per object cost more CPU than a fast target's answer.
     if (performance.now() - beaten >= 1000) {
       beaten = performance.now();
       beat({ done });
     }
+  };
+  const again: Array<BatchItem<T>> = [];
+  await eachConcurrently(items, provider.concurrency, async (item) => {
+    const outcome = await syncObject(rec, provider, target.forObject(), kind, item, known.get(item.localId), false);
+    if (outcome === 'again') again.push(item);
+    else progressed();
+  });
+  // The retry pass. What the batch lookup knew may be stale (a create whose answer was lost did happen): look again.
+  await eachConcurrently(again, provider.concurrency, async (item) => {
+    await syncObject(rec, provider, target.forObject(), kind, item, undefined, true);
+    progressed();
   });
 }

@@ -1,10 +1,10 @@
 import type { Link, ProviderForSync } from '../db/index.ts';
-import { isScimflowError } from '../errors/index.ts';
+import { errorScope, isScimflowError } from '../errors/index.ts';
 import type { BatchLookupResult } from '../plugins/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
 import type { BatchRecorder } from './batch-recorder.ts';
 import { deprovisionOne } from './deprovision.ts';
-import { errorRecord, isPermanentForObject } from './failures.ts';
+import { errorRecord } from './failures.ts';
 import type { BatchItem, ObjectKind } from './object-kinds.ts';
 import { payloadHash } from './payload-hash.ts';
 import type { Target } from './targets.ts';
@@ -32,10 +32,15 @@ async function adoptOrCreate<T extends ScimUser | ScimGroup>(
   }
 }
 
+/** How one object's sync ended: `again` when its retry budget ran out and it was left for the retry pass. */
+export type ObjectOutcome = 'done' | 'again';
+
 /**
  * Brings one object to the target: skips it when its payload is unchanged, updates it when linked, otherwise
  * adopts a matching remote object (`known` from the batch lookup, else found now) or creates it. A permanent
- * failure is recorded for this object only.
+ * failure (scope `object`) is recorded for this object only; transient ones were retried by the target's client,
+ * and when they outlast the object's budget it is left for the retry pass (`again`), or on its `lastChance`
+ * recorded as `retrying`. A run-fatal failure is thrown.
  */
 export async function syncObject<T extends ScimUser | ScimGroup>(
   rec: BatchRecorder,
@@ -43,12 +48,13 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
   target: Target,
   kind: ObjectKind<T>,
   { localId, mapped, link, detail = {} }: BatchItem<T>,
-  known: BatchLookupResult<T> = undefined,
-): Promise<void> {
+  known: BatchLookupResult<T>,
+  lastChance: boolean,
+): Promise<ObjectOutcome> {
   const { type } = kind;
   if (mapped.status === 'error') {
     rec.fail(type, localId, link, { ...mapped.error });
-    return;
+    return 'done';
   }
   if (mapped.status === 'skip') {
     if (link?.remoteId && link.status !== 'deactivated' && !provider.dryRun) {
@@ -66,15 +72,15 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
       rec.event(type, localId, 'skip', { mapping: mapped.mapping });
       rec.counts.skipped += 1;
     }
-    return;
+    return 'done';
   }
   const payload = mapped.payload;
   const hash = payloadHash(payload);
-  if (link?.status === 'ok' && link.remoteId && link.lastPayloadHash === hash) return;
+  if (link?.status === 'ok' && link.remoteId && link.lastPayloadHash === hash) return 'done';
   if (provider.dryRun) {
     rec.event(type, localId, link?.remoteId ? 'update' : 'create', { dryRun: true });
     rec.counts[link?.remoteId ? 'updated' : 'created'] += 1;
-    return;
+    return 'done';
   }
   const synced = (remoteId: string): Link =>
     rec.link(type, localId, { remoteId, lastPayloadHash: hash, lastPayload: payload });
@@ -111,7 +117,11 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
     rec.event(type, localId, action, { remoteId, ...detail });
     rec.counts[action === 'create' ? 'created' : 'updated'] += 1;
   } catch (error) {
-    if (!isPermanentForObject(error)) throw error;
-    rec.fail(type, localId, link, errorRecord(error));
+    const scope = errorScope(error);
+    if (scope === 'run') throw error;
+    if (scope === 'object') rec.fail(type, localId, link, errorRecord(error));
+    else if (!lastChance) return 'again';
+    else rec.retrying(type, localId, link, errorRecord(error));
   }
+  return 'done';
 }

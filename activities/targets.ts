@@ -1,74 +1,128 @@
 import { createCredentialService, type CredentialService } from '../auth/credentials.ts';
+import type { RateBudgets } from '../budget/index.ts';
 import type { ProviderForSync } from '../db/index.ts';
 import { ScimflowError } from '../errors/index.ts';
 import type { PluginContext, PluginRegistry, ProvisioningPlugin } from '../plugins/index.ts';
-import type { RateBudgets } from '../budget/index.ts';
-import { createScimClient, type ScimClient } from '../scim/index.ts';
+import {
+  CircuitBreaker,
+  createScimClient,
+  DEFAULT_RETRY_POLICY,
+  RetryBudget,
+  withRetries,
+  type BreakerOptions,
+  type RetryPolicy,
+  type ScimClient,
+} from '../scim/index.ts';
+import { beat } from './heartbeat.ts';
 
-/** A provider's plugin plus a ready context (authenticated, pooled client). */
+/**
+ * A provider's plugin plus a ready context (authenticated, pooled client). Its requests carry the activity's
+ * cancellation signal, pass the target's circuit breaker, and retry transient failures within one retry budget.
+ */
 export interface Target {
   plugin: ProvisioningPlugin<unknown>;
   ctx: PluginContext<unknown>;
+  /** The same target with a fresh retry budget, for the requests of one object. */
+  forObject(): Target;
 }
 
 /** Hands out one pooled SCIM client per provider, replaced when the provider's configuration changes. */
 export interface TargetPool {
-  get(provider: ProviderForSync): Target;
+  /** The provider's target; `signal` (the activity's cancellation) stops its requests and waits. */
+  get(provider: ProviderForSync, signal?: AbortSignal): Target;
+  /** The circuit breaker of the provider's target, if it has been used in this process. */
+  breaker(providerId: string): CircuitBreaker | undefined;
   closeAll(): Promise<void>;
 }
 
-/**
- * Builds a TargetPool; `clientOptions` tunes every client (tests shorten timeouts), `credentials` authenticates them
- * (default: a service without interactive grants). With `budgets`, the requests of a provider with a rate limit (its
- * own, else its plugin's) pass the target's shared rate budget; `closeAll` closes them.
- */
-export function createTargetPool(
-  plugins: PluginRegistry,
-  clientOptions: {
-    timeoutMs?: number;
-    connections?: number;
-    credentials?: CredentialService;
-    budgets?: RateBudgets;
-  } = {},
-): TargetPool {
-  const credentials = clientOptions.credentials ?? createCredentialService();
-  const cache = new Map<string, { configVersion: number; client: ScimClient; target: Target }>();
-  return {
-    get(provider) {
-      const cached = cache.get(provider.id);
-      if (cached && cached.configVersion === provider.configVersion) return cached.target;
-      if (cached) void cached.client.close().catch(() => undefined);
-      const plugin = plugins.get(provider.plugin);
-      if (!plugin)
-        throw new ScimflowError('ERR_CONFIG', `provider ${provider.slug} uses unknown plugin "${provider.plugin}"`);
-      const parsed = plugin.optionsSchema.safeParse(provider.pluginOptions);
-      if (!parsed.success) {
-        throw new ScimflowError('ERR_CONFIG', `provider ${provider.slug} has invalid plugin options`, {
-          details: { issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
-        });
-      }
-      const rateLimit = provider.rateLimit ?? plugin.rateLimits;
-      const client = createScimClient({
-        baseUrl: provider.baseUrl,
-        credential: credentials.credentialFor(provider),
-        ...(rateLimit && clientOptions.budgets
-          ? { limiter: clientOptions.budgets.forTarget(provider.baseUrl, rateLimit) }
-          : {}),
-        connections: Math.max(provider.concurrency, clientOptions.connections ?? 0) || 4,
-        ...(clientOptions.timeoutMs === undefined ? {} : { timeoutMs: clientOptions.timeoutMs }),
+/** How the pool's clients behave; tests shorten timeouts and budgets. */
+export interface TargetPoolOptions {
+  /** Total deadline of one request. */
+  timeoutMs?: number;
+  connections?: number;
+  /** Per-object retry budget and backoff. @default DEFAULT_RETRY_POLICY */
+  retry?: Partial<RetryPolicy>;
+  /** When a target that only fails is given up on, and how often it is probed then. */
+  breaker?: BreakerOptions;
+  /** Authenticates the clients. @default a service without interactive grants */
+  credentials?: CredentialService;
+  /** With it, the requests of a provider with a rate limit (its own, else its plugin's) pass the target's shared budget. */
+  budgets?: RateBudgets;
+}
+
+/** Builds a TargetPool. */
+export function createTargetPool(plugins: PluginRegistry, options: TargetPoolOptions = {}): TargetPool {
+  const policy: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+  const credentials = options.credentials ?? createCredentialService();
+  const cache = new Map<
+    string,
+    {
+      configVersion: number;
+      client: ScimClient;
+      breaker: CircuitBreaker;
+      plugin: ProvisioningPlugin<unknown>;
+      ctx: PluginContext<unknown>;
+    }
+  >();
+
+  function entry(provider: ProviderForSync) {
+    const cached = cache.get(provider.id);
+    if (cached && cached.configVersion === provider.configVersion) return cached;
+    if (cached) void cached.client.close().catch(() => undefined);
+    const plugin = plugins.get(provider.plugin);
+    if (!plugin)
+      throw new ScimflowError('ERR_CONFIG', `provider ${provider.slug} uses unknown plugin "${provider.plugin}"`);
+    const parsed = plugin.optionsSchema.safeParse(provider.pluginOptions);
+    if (!parsed.success) {
+      throw new ScimflowError('ERR_CONFIG', `provider ${provider.slug} has invalid plugin options`, {
+        details: { issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
       });
-      const target: Target = {
+    }
+    const rateLimit = provider.rateLimit ?? plugin.rateLimits;
+    const client = createScimClient({
+      baseUrl: provider.baseUrl,
+      credential: credentials.credentialFor(provider),
+      ...(rateLimit && options.budgets ? { limiter: options.budgets.forTarget(provider.baseUrl, rateLimit) } : {}),
+      connections: Math.max(provider.concurrency, options.connections ?? 0) || 4,
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    });
+    const created = {
+      configVersion: provider.configVersion,
+      client,
+      // A new configuration (a fixed URL or token) starts with a closed breaker.
+      breaker: new CircuitBreaker(options.breaker),
+      plugin,
+      ctx: { providerId: provider.id, configVersion: provider.configVersion, client, options: parsed.data },
+    };
+    cache.set(provider.id, created);
+    return created;
+  }
+
+  return {
+    get(provider, signal) {
+      const { plugin, ctx, breaker } = entry(provider);
+      const forObject = (): Target => ({
         plugin,
-        ctx: { providerId: provider.id, configVersion: provider.configVersion, client, options: parsed.data },
-      };
-      cache.set(provider.id, { configVersion: provider.configVersion, client, target });
-      return target;
+        ctx: {
+          ...ctx,
+          client: withRetries(ctx.client, {
+            budget: new RetryBudget(policy),
+            signal,
+            breaker,
+            // A long Retry-After must not look like a dead worker.
+            onWait: () => beat(),
+          }),
+        },
+        forObject,
+      });
+      return forObject();
     },
+    breaker: (providerId) => cache.get(providerId)?.breaker,
     async closeAll() {
-      const clients = [...cache.values()].map((entry) => entry.client);
+      const clients = [...cache.values()].map((cached) => cached.client);
       cache.clear();
       await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
-      await clientOptions.budgets?.closeAll();
+      await options.budgets?.closeAll();
     },
   };
 }

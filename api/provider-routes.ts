@@ -36,7 +36,7 @@ export const RunsQuerySchema = z.object({
 
 /** `GET /providers/{id}/links` parameters. */
 export const LinksQuerySchema = z.object({
-  status: z.enum(['ok', 'failed', 'skipped', 'deactivated']).optional(),
+  status: z.enum(['ok', 'failed', 'skipped', 'deactivated', 'retrying']).optional(),
   objectType: z.enum(['user', 'group']).optional(),
   after: z.uuid().optional().describe('the `next` value of the previous page'),
   limit: z.coerce.number().int().min(1).max(1000).default(100),

@@ -82,6 +82,7 @@ export const SyncRunViewSchema = z.object({
   unchanged: z.int(),
   skipped: z.int(),
   failed: z.int(),
+  retrying: z.int(),
   error: Attributes.nullable(),
   startedAt: Timestamp,
   finishedAt: Timestamp.nullable(),
@@ -93,7 +94,7 @@ export const LinkViewSchema = z.object({
   localId: z.uuid(),
   localName: z.string().nullable(),
   remoteId: z.string().nullable(),
-  status: z.enum(['ok', 'failed', 'skipped', 'deactivated']),
+  status: z.enum(['ok', 'failed', 'skipped', 'deactivated', 'retrying']),
   lastError: Attributes.nullable(),
   syncedAt: Timestamp,
 }) satisfies z.ZodType<LinkView>;

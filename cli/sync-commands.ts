@@ -11,7 +11,7 @@ export const POLL_INTERVAL_MS = 500;
 function describeCounts(run: SyncRunView): string {
   return (
     `${run.processed}/${run.total} processed, ${run.created} created, ${run.updated} updated, ${run.deleted} deleted, ` +
-    `${run.unchanged} unchanged, ${run.skipped} skipped, ${run.failed} failed`
+    `${run.unchanged} unchanged, ${run.skipped} skipped, ${run.failed} failed, ${run.retrying} retrying`
   );
 }
 

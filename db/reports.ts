@@ -19,6 +19,8 @@ export interface SyncRunView {
   unchanged: number;
   skipped: number;
   failed: number;
+  /** Objects left retrying after transient failures; the next push or full sync sends them again. */
+  retrying: number;
   /** Why the run as a whole failed, when it did. */
   error: Record<string, unknown> | null;
   startedAt: string;
@@ -32,7 +34,7 @@ export interface LinkView {
   /** The username or group name, while the local object still exists. */
   localName: string | null;
   remoteId: string | null;
-  status: 'ok' | 'failed' | 'skipped' | 'deactivated';
+  status: 'ok' | 'failed' | 'skipped' | 'deactivated' | 'retrying';
   lastError: Record<string, unknown> | null;
   syncedAt: string;
 }
@@ -60,6 +62,7 @@ interface RunRow {
   unchanged: number;
   skipped: number;
   failed: number;
+  retrying: number;
   error: Record<string, unknown> | null;
   started_at: Date;
   finished_at: Date | null;
@@ -93,6 +96,7 @@ function toRun(row: RunRow): SyncRunView {
     unchanged: row.unchanged,
     skipped: row.skipped,
     failed: row.failed,
+    retrying: row.retrying,
     error: row.error,
     startedAt: row.started_at.toISOString(),
     finishedAt: row.finished_at?.toISOString() ?? null,

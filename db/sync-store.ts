@@ -7,8 +7,11 @@ import type { ProviderScope } from './schemas.ts';
 
 /** Directory object types a provider receives. */
 export type ObjectType = 'user' | 'group';
-/** Link states: `deactivated` marks a user deprovisioned by deactivation (its remote object still exists). */
-export type LinkStatus = 'ok' | 'failed' | 'skipped' | 'deactivated';
+/**
+ * Link states: `deactivated` marks a user deprovisioned by deactivation (its remote object still exists);
+ * `retrying` an object whose transient failures outlasted its retry budget (sent again by the next push or sync).
+ */
+export type LinkStatus = 'ok' | 'failed' | 'skipped' | 'deactivated' | 'retrying';
 
 /** What scimflow remembers about one object on one provider. */
 export interface Link {
@@ -49,11 +52,14 @@ export interface RunCounts {
   updated: number;
   deleted: number;
   skipped: number;
+  /** Objects that failed for good (scope `object`: the target refused them, a mapping failed). */
   failed: number;
+  /** Objects left `retrying`: transient failures outlasted their retry budget and the retry pass. */
+  retrying: number;
 }
 
 /** Actions recorded in the provisioning log. */
-export type SyncAction = 'create' | 'adopt' | 'update' | 'delete' | 'deactivate' | 'skip' | 'fail';
+export type SyncAction = 'create' | 'adopt' | 'update' | 'delete' | 'deactivate' | 'skip' | 'fail' | 'retry';
 
 /** One line of the provisioning log. */
 export interface SyncEvent {
@@ -65,7 +71,7 @@ export interface SyncEvent {
 
 /** An empty set of counters. */
 export function zeroCounts(): RunCounts {
-  return { processed: 0, created: 0, updated: 0, deleted: 0, skipped: 0, failed: 0 };
+  return { processed: 0, created: 0, updated: 0, deleted: 0, skipped: 0, failed: 0, retrying: 0 };
 }
 
 /** Adds `b` into `a` and returns `a`. */
@@ -76,6 +82,7 @@ export function addCounts(a: RunCounts, b: RunCounts): RunCounts {
   a.deleted += b.deleted;
   a.skipped += b.skipped;
   a.failed += b.failed;
+  a.retrying += b.retrying;
   return a;
 }
 
@@ -306,10 +313,19 @@ function eventsJson(events: readonly SyncEvent[]): string {
 
 // Adds `$2` … `$7` to the counters of run `$1`.
 const ADD_COUNTS = `UPDATE sync_runs SET processed = processed + $2, created = created + $3, updated = updated + $4,
-            deleted = deleted + $5, skipped = skipped + $6, failed = failed + $7 WHERE id = $1`;
+            deleted = deleted + $5, skipped = skipped + $6, failed = failed + $7, retrying = retrying + $8 WHERE id = $1`;
 
 function countParams(runId: string, counts: RunCounts): unknown[] {
-  return [runId, counts.processed, counts.created, counts.updated, counts.deleted, counts.skipped, counts.failed];
+  return [
+    runId,
+    counts.processed,
+    counts.created,
+    counts.updated,
+    counts.deleted,
+    counts.skipped,
+    counts.failed,
+    counts.retrying,
+  ];
 }
 
 /** Writes links (insert or replace), in one statement. Each link may appear once. */
@@ -450,7 +466,7 @@ export async function recordBatch(
   events: readonly SyncEvent[],
 ): Promise<void> {
   await q.query(
-    `WITH links AS (${upsertLinks('$8')}), events AS (${insertEvents('$9')})
+    `WITH links AS (${upsertLinks('$9')}), events AS (${insertEvents('$10')})
      ${ADD_COUNTS}`,
     [...countParams(runId, counts), linksJson(links), eventsJson(events)],
   );
@@ -484,11 +500,12 @@ export async function finishRun(
     deleted: number;
     skipped: number;
     failed: number;
+    retrying: number;
     unchanged: number;
     workflow_id: string | null;
   }>(
     `UPDATE sync_runs SET status = $2, error = $3, finished_at = now(),
-            unchanged = GREATEST(processed - created - updated - skipped - failed, 0)
+            unchanged = GREATEST(processed - created - updated - skipped - failed - retrying, 0)
       WHERE id = $1 RETURNING *`,
     [runId, status, error],
   );
@@ -505,6 +522,7 @@ export async function finishRun(
     deleted: row.deleted,
     skipped: row.skipped,
     failed: row.failed,
+    retrying: row.retrying,
     unchanged: row.unchanged,
     workflowId: row.workflow_id,
   };

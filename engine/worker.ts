@@ -91,6 +91,8 @@ export interface WorkerDeps {
   retention?: RetentionPolicy;
   /** Concurrent activity executions on this worker (each is one batch of SCIM requests). */
   maxConcurrentActivities?: number;
+  /** How long a shutdown lets running activities finish before cancelling them. @default '20 seconds' */
+  shutdownGraceTime?: string;
 }
 
 /** Creates a Temporal worker with every scimflow workflow and activity; call `run()` on it. */
@@ -118,7 +120,7 @@ export async function createWorker(deps: WorkerDeps): Promise<{ worker: Worker; 
       ...createProviderCheckActivities({ loadProvider: deps.loadProvider, credentials }),
     },
     maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? 64,
-    shutdownGraceTime: '20 seconds',
+    shutdownGraceTime: deps.shutdownGraceTime ?? '20 seconds',
   });
   return { worker, targets };
 }

@@ -219,6 +219,7 @@ describe('error classification', () => {
       [403, undefined, 'ERR_SCIM_FORBIDDEN'],
       [404, undefined, 'ERR_SCIM_NOT_FOUND'],
       [409, 'uniqueness', 'ERR_SCIM_CONFLICT'],
+      [408, undefined, 'ERR_SCIM_SERVER'],
       [429, undefined, 'ERR_SCIM_RATE_LIMITED'],
       [500, undefined, 'ERR_SCIM_SERVER'],
       [502, undefined, 'ERR_SCIM_SERVER'],
@@ -362,6 +363,70 @@ describe('error classification', () => {
       const error = await rejection(client.request('GET', '/Users'));
       assert.equal(error.code, 'ERR_SCIM_TIMEOUT');
       assert.ok(Date.now() - started < 5000);
+    } finally {
+      server.closeAllConnections();
+      await client.close();
+    }
+  });
+
+  test('a body that trickles in past the deadline is a timeout, though every chunk came in time', async () => {
+    const client = createScimClient({ baseUrl, timeoutMs: 300 });
+    const timers: NodeJS.Timeout[] = [];
+    try {
+      handler = (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/scim+json' });
+        res.write('{"Resources": [');
+        // A chunk every 100 ms, forever: no phase timeout fires, only the total deadline can.
+        timers.push(setInterval(() => res.write(' '), 100));
+      };
+      const error = await rejection(client.request('GET', '/Users'));
+      assert.equal(error.code, 'ERR_SCIM_TIMEOUT');
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      server.closeAllConnections();
+      await client.close();
+    }
+  });
+
+  test('refuses a response body over the size cap, declared or streamed', async () => {
+    const client = createScimClient({ baseUrl, maxResponseBytes: 1000 });
+    try {
+      handler = (_req, res) => json(res, 200, { big: 'x'.repeat(2000) });
+      const declared = await rejection(client.request('GET', '/Users'));
+      assert.equal(declared.code, 'ERR_SCIM_INVALID_RESPONSE');
+      assert.match(declared.message, /over 1000 bytes/);
+      handler = (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/scim+json', 'transfer-encoding': 'chunked' });
+        for (let i = 0; i < 20; i += 1) res.write('x'.repeat(100));
+        res.end();
+      };
+      const streamed = await rejection(client.request('GET', '/Users'));
+      assert.equal(streamed.code, 'ERR_SCIM_INVALID_RESPONSE');
+      handler = (_req, res) => json(res, 200, { small: true });
+      assert.deepEqual((await client.request('GET', '/Users')).body, { small: true });
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('an aborted signal abandons the request in flight and rejects with its reason; an aborted one never sends', async () => {
+    const client = createScimClient({ baseUrl });
+    try {
+      handler = () => undefined;
+      const controller = new AbortController();
+      const pending = client.request('GET', '/Users', { signal: controller.signal });
+      while (received.length === 0) await new Promise((resolve) => setImmediate(resolve));
+      const reason = new Error('activity cancelled');
+      controller.abort(reason);
+      await assert.rejects(pending, (error) => error === reason);
+      await assert.rejects(
+        client.request('GET', '/Groups', { signal: controller.signal }),
+        (error) => error === reason,
+      );
+      assert.deepEqual(
+        received.map((r) => r.url),
+        ['/scim/v2/Users'],
+      );
     } finally {
       server.closeAllConnections();
       await client.close();

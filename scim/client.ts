@@ -2,7 +2,7 @@
  * An HTTP client for one SCIM target: keep-alive connection reuse, SCIM content types, bounded time, and every
  * failure classified into a `ScimRequestError` code the sync layer can decide on.
  */
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import type * as z from 'zod';
 import { ScimflowError, ScimRequestError, type ErrorCode } from '../errors/index.ts';
 import { bearerCredential, type AuthHeader, type Credential } from './credential.ts';
@@ -29,8 +29,10 @@ export interface ScimClientOptions {
   token?: string | (() => Promise<string>);
   /** Authenticates each request (takes precedence over `token`); a 401 invalidates it and retries once. */
   credential?: Credential;
-  /** Time allowed for one request, response body included. @default 30000 */
+  /** Time allowed for one request from its start to the last byte of its response (a total deadline). @default 30000 */
   timeoutMs?: number;
+  /** Largest response body accepted; a bigger one is ERR_SCIM_INVALID_RESPONSE. @default 16 MiB */
+  maxResponseBytes?: number;
   /** Most sockets kept open to the target. @default 16 */
   connections?: number;
   /** `User-Agent` header. @default 'scimflow' */
@@ -46,6 +48,8 @@ export interface ScimRequestOptions<T> {
   query?: Record<string, string | number | undefined>;
   body?: unknown;
   schema?: z.ZodType<T>;
+  /** Abandons the request (waiting for the limiter, sending, or reading) when it aborts; rejects with its reason. */
+  signal?: AbortSignal | undefined;
 }
 
 /** A successful response; `body` is undefined for 204 or an empty body. */
@@ -75,9 +79,13 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
   const baseUrl = `${url.origin}${basePath}`;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const connections = options.connections ?? 16;
+  const maxResponseBytes = options.maxResponseBytes ?? 16 * 1024 * 1024;
   const limiter = options.limiter ?? unlimited;
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new TypeError('timeoutMs must be a positive integer');
   if (!Number.isInteger(connections) || connections <= 0) throw new TypeError('connections must be a positive integer');
+  if (!Number.isInteger(maxResponseBytes) || maxResponseBytes <= 0) {
+    throw new TypeError('maxResponseBytes must be a positive integer');
+  }
 
   const pool = new Pool(url.origin, {
     connections,
@@ -140,11 +148,13 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
       headers['content-type'] = SCIM_CONTENT_TYPE;
     }
 
-    const permit = await limiter.acquire();
+    const cancel = requestOptions.signal;
+    cancel?.throwIfAborted();
+    const permit = await limiter.acquire(cancel);
     const started = performance.now();
-    // Timeouts come from the pool's headersTimeout/bodyTimeout: a per-request AbortController and timer cost
-    // more than the request itself on a fast target.
-    const timedOut = false;
+    // The pool's headersTimeout/bodyTimeout bound each phase; the deadline bounds the whole (a trickling body too).
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const signal = cancel === undefined ? deadline : AbortSignal.any([cancel, deadline]);
     let status = 0;
     let retryAfterMs: number | undefined;
     try {
@@ -156,11 +166,20 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
           path: `${basePath}${path}${queryString(requestOptions.query)}`,
           headers,
           body: payload ?? null,
+          signal,
         });
         status = response.statusCode;
-        text = await response.body.text();
+        text = await readCapped(response, maxResponseBytes);
       } catch (error) {
-        throw transportError(error, timedOut, method, path, timeoutMs);
+        if (cancel?.aborted) throw cancel.reason;
+        if (error instanceof ResponseTooLarge) {
+          throw new ScimRequestError(
+            'ERR_SCIM_INVALID_RESPONSE',
+            `SCIM ${method} ${path} returned ${status} with a body over ${maxResponseBytes} bytes`,
+            { status, method, path },
+          );
+        }
+        throw transportError(error, deadline.aborted, method, path, timeoutMs);
       }
       const responseHeaders = flattenHeaders(response.headers);
       if (status < 200 || status >= 300) {
@@ -186,6 +205,29 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
   };
 }
 
+class ResponseTooLarge extends Error {}
+
+/** Reads a response body as text, refusing (and dropping the connection of) one larger than `limit` bytes. */
+async function readCapped(response: Dispatcher.ResponseData, limit: number): Promise<string> {
+  const declared = Number(response.headers['content-length']);
+  if (Number.isFinite(declared) && declared <= limit) return response.body.text();
+  if (Number.isFinite(declared)) {
+    response.body.destroy();
+    throw new ResponseTooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      response.body.destroy();
+      throw new ResponseTooLarge();
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /**
  * Parses a `Retry-After` header (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, as milliseconds from `now`.
  * Returns undefined for a missing or unreadable value; a date in the past gives 0.
@@ -208,7 +250,8 @@ export function classifyStatus(status: number): ErrorCode {
   if (status === 404) return 'ERR_SCIM_NOT_FOUND';
   if (status === 409) return 'ERR_SCIM_CONFLICT';
   if (status === 429) return 'ERR_SCIM_RATE_LIMITED';
-  if (status >= 500) return 'ERR_SCIM_SERVER';
+  // 408: the target gave up waiting for our request; sending it again may succeed.
+  if (status >= 500 || status === 408) return 'ERR_SCIM_SERVER';
   // Other 4xx (405, 413, 415, …) mean this request, as shaped, will never succeed.
   return 'ERR_SCIM_BAD_REQUEST';
 }

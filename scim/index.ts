@@ -5,3 +5,5 @@ export * from './client.ts';
 export * from './limiter.ts';
 export * from './credential.ts';
 export * from './redact.ts';
+export * from './retry.ts';
+export * from './breaker.ts';

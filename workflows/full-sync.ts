@@ -22,6 +22,8 @@ export interface FullSyncCounts {
   deleted: number;
   skipped: number;
   failed: number;
+  /** Objects left retrying (transient failures outlasted their budget); absent in runs started by older code. */
+  retrying?: number;
 }
 
 type Phase = 'users' | 'groups' | 'deprovision-users' | 'deprovision-groups';
@@ -73,13 +75,14 @@ function add(into: FullSyncCounts, more: FullSyncCounts): void {
   into.deleted += more.deleted;
   into.skipped += more.skipped;
   into.failed += more.failed;
+  into.retrying = (into.retrying ?? 0) + (more.retrying ?? 0);
 }
 
 function showProgress(phase: Phase, plan: FullSyncPlan, counts: FullSyncCounts): void {
   setCurrentDetails(
     `**${PHASE_LABEL[phase]}** — ${counts.processed} / ${plan.total} objects\n\n` +
       `created ${counts.created} · updated ${counts.updated} · deleted ${counts.deleted} · ` +
-      `skipped ${counts.skipped} · failed ${counts.failed}`,
+      `skipped ${counts.skipped} · failed ${counts.failed} · retrying ${counts.retrying ?? 0}`,
   );
 }
 
@@ -107,6 +110,7 @@ export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
       deleted: 0,
       skipped: 0,
       failed: 0,
+      retrying: 0,
     };
     const phases: Phase[] = plan.groups
       ? ['users', 'groups', 'deprovision-users', 'deprovision-groups']
@@ -193,6 +197,7 @@ export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
       deleted: s.deleted,
       skipped: s.skipped,
       failed: s.failed,
+      retrying: s.retrying,
       unchanged: s.unchanged,
     };
   } catch (error) {

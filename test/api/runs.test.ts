@@ -28,13 +28,13 @@ describe('runs and links API', () => {
   });
   after(() => api.close());
 
-  test('a run is returned with all its counters, status and timestamps', async () => {
+  test('a run is returned with all its counters (objects left retrying apart from failures), status and timestamps', async () => {
     const runId = await createRun(api.db, provider.id, 'full', 'full-sync:reported');
     await api.db.query('UPDATE sync_runs SET total = 10 WHERE id = $1', [runId]);
     await recordProgress(
       api.db,
       runId,
-      { ...zeroCounts(), processed: 10, created: 4, updated: 2, deleted: 1, skipped: 1, failed: 1 },
+      { ...zeroCounts(), processed: 10, created: 4, updated: 2, deleted: 1, skipped: 1, failed: 1, retrying: 1 },
       [],
     );
     await finishRun(api.db, runId, 'succeeded', null);
@@ -52,9 +52,10 @@ describe('runs and links API', () => {
       created: 4,
       updated: 2,
       deleted: 1,
-      unchanged: 2,
+      unchanged: 1,
       skipped: 1,
       failed: 1,
+      retrying: 1,
       error: null,
     });
     assert.ok(finishedAt !== null && finishedAt >= startedAt);

@@ -51,8 +51,8 @@ export interface FaultProxyOptions {
   writesPerSecond?: number;
   /** Milliseconds for the write limit's window. @default performance.now */
   clock?: () => number;
-  /** Which requests may get a fault (others are always forwarded). @default every request */
-  applies?: (method: string, path: string) => boolean;
+  /** Which requests may get a fault (others are always forwarded); `path` includes the query. @default all */
+  applies?: (request: { method: string; path: string; body: string }) => boolean;
 }
 
 /** One request the proxy handled; `path` is relative to the base path, `status` 0 when the connection was cut. */
@@ -191,11 +191,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const url = req.url ?? '/';
     const path = url.startsWith(basePath) ? url.slice(basePath.length) || '/' : url;
     const body = await readBody(req);
-    const identity = `${method} ${path}\n${body.toString('utf8')}`;
+    const text = body.toString('utf8');
+    const identity = `${method} ${path}\n${text}`;
     const occurrence = (seen.get(identity) ?? 0) + 1;
     seen.set(identity, occurrence);
     const u = draw(seed, `${identity}\n${occurrence}`);
-    const applies = options.applies?.(method, path) ?? true;
+    const applies = options.applies?.({ method, path, body: text }) ?? true;
     let fault: FaultKind = applies ? pick(rates, u) : 'none';
     if (fault === 'none' && overLimit(method)) fault = 'over-limit';
     const entry: ProxiedRequest = { method, path, fault, status: 0 };

@@ -18,7 +18,7 @@ import {
   type TemporalSyncControl,
 } from '../../engine/index.ts';
 import { createPluginRegistry, type PluginRegistry } from '../../plugins/index.ts';
-import type { PayloadMapper } from '../../activities/index.ts';
+import { createTargetPool, type PayloadMapper, type TargetPoolOptions } from '../../activities/index.ts';
 import type { FullSyncReport } from '../../workflows/index.ts';
 import { testTemporalAddress } from './temporal.ts';
 
@@ -46,6 +46,10 @@ export async function startTestEngine(options: {
   credentials?: CredentialService;
   /** The key box provider tokens were sealed with; a fresh key when left out. */
   secrets?: SecretBox;
+  /** Retry budget, breaker and timeouts of the worker's targets. */
+  targets?: TargetPoolOptions;
+  /** How long a shutdown lets running activities finish before cancelling them. */
+  shutdownGraceTime?: string;
 }): Promise<TestEngine> {
   configureTemporalLogging('WARN');
   const address = await testTemporalAddress();
@@ -55,18 +59,23 @@ export async function startTestEngine(options: {
   const client = new Client({ connection, namespace: 'default' });
   const taskQueue = `test-${randomUUID()}`;
   const load = options.loadProvider ?? getProviderForSync;
+  const plugins = options.plugins ?? createPluginRegistry();
+  const credentials = options.credentials ?? createCredentialService({ grants: createGrantStore(options.db, secrets) });
   const { worker, targets } = await createWorker({
     connection: nativeConnection,
     namespace: 'default',
     taskQueue,
     db: options.db,
-    plugins: options.plugins ?? createPluginRegistry(),
+    plugins,
     loadProvider: (id) => load(options.db, secrets, id),
-    credentials: options.credentials ?? createCredentialService({ grants: createGrantStore(options.db, secrets) }),
+    credentials,
+    ...(options.targets ? { targets: createTargetPool(plugins, { ...options.targets, credentials }) } : {}),
+    ...(options.shutdownGraceTime ? { shutdownGraceTime: options.shutdownGraceTime } : {}),
     ...(options.mapper ? { mapper: options.mapper } : {}),
   });
   const running = worker.run();
   const control = createSyncControl({ client, taskQueue });
+  let stopped: Promise<void> | undefined;
   return {
     client,
     secrets,
@@ -77,12 +86,15 @@ export async function startTestEngine(options: {
       const report = (await client.workflow.getHandle(workflowId).result()) as FullSyncReport;
       return { runId, workflowId, report };
     },
-    async shutdown() {
-      worker.shutdown();
-      await running;
-      await targets.closeAll();
-      await nativeConnection.close();
-      await connection.close();
+    shutdown() {
+      stopped ??= (async () => {
+        worker.shutdown();
+        await running;
+        await targets.closeAll();
+        await nativeConnection.close();
+        await connection.close();
+      })();
+      return stopped;
     },
   };
 }

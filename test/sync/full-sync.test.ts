@@ -3,9 +3,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import {
   addMembers,
-  createGroup,
   createProvider,
-  createUser,
   deleteUser,
   removeMember,
   updateUser,
@@ -20,6 +18,7 @@ import {
   type Scim2Options,
 } from '../../plugins/index.ts';
 import { createTestDatabase } from '../support/db.ts';
+import { seedDirectory as seedDirectoryOf } from '../support/directory.ts';
 import { startTestEngine } from '../support/engine.ts';
 import { testProviderInput } from '../support/providers.ts';
 import { startScimTarget, type ScimTarget } from '../servers/index.ts';
@@ -30,28 +29,9 @@ function providerInput(target: ScimTarget, overrides: Partial<ProviderInput> = {
   return testProviderInput(target, 't', { pageSize: 7, concurrency: 3, ...overrides });
 }
 
-async function seedDirectory(testDb: TestDb, users: number, groups: number) {
-  const created = [];
-  for (let i = 0; i < users; i += 1) {
-    created.push(
-      await createUser(testDb.db, {
-        username: `user${i}@example.test`,
-        displayName: `User ${i}`,
-        email: `user${i}@example.test`,
-        givenName: 'User',
-        familyName: `Number ${i}`,
-        active: true,
-        kind: 'internal',
-        attributes: {},
-      }),
-    );
-  }
-  const createdGroups = [];
-  for (let g = 0; g < groups; g += 1) {
-    const members = created.filter((_, i) => i % groups === g).map((u) => u.id);
-    createdGroups.push(await createGroup(testDb.db, { name: `group-${g}`, attributes: {}, members }));
-  }
-  return { users: created, groups: createdGroups };
+/** Seeds the directory of a test's database (see support/directory.ts). */
+function seedDirectory(testDb: TestDb, users: number, groups: number) {
+  return seedDirectoryOf(testDb.db, users, groups);
 }
 
 /** Every string and decoded payload byte in a workflow history, so a search cannot miss encoded payloads. */

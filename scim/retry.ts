@@ -1,0 +1,152 @@
+/**
+ * Retries at the depth of one request: a transient failure (scope `request`: network error, reset, timeout, 5xx,
+ * 408, 429) is sent again after a jittered exponential backoff, or after the target's `Retry-After` (held within
+ * 1 s – 10 min), as long as the object it is for has budget left. Everything else is thrown at once.
+ */
+import { errorScope, ScimRequestError } from '../errors/index.ts';
+import type { CircuitBreaker } from './breaker.ts';
+import type { ScimClient, ScimMethod, ScimRequestOptions, ScimResponse } from './client.ts';
+
+/** How persistently one object's requests are retried. */
+export interface RetryPolicy {
+  /** Retries one object may make over all its requests. @default 8 */
+  retries: number;
+  /** Time one object may spend waiting between attempts, over all its requests. @default 120000 */
+  budgetMs: number;
+  /** The first backoff is up to this; each further one doubles it. @default 250 */
+  baseDelayMs: number;
+  /** The longest backoff. @default 30000 */
+  maxDelayMs: number;
+  /** A `Retry-After` is held within these bounds (a hostile header cannot park a provider for a day). */
+  retryAfterMinMs: number;
+  retryAfterMaxMs: number;
+}
+
+/** The default policy. */
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  retries: 8,
+  budgetMs: 120_000,
+  baseDelayMs: 250,
+  maxDelayMs: 30_000,
+  retryAfterMinMs: 1_000,
+  retryAfterMaxMs: 600_000,
+};
+
+/** What the requests of one object have spent; shared by all of them. */
+export class RetryBudget {
+  readonly policy: RetryPolicy;
+  retries = 0;
+  waitedMs = 0;
+
+  constructor(policy: RetryPolicy = DEFAULT_RETRY_POLICY) {
+    this.policy = policy;
+  }
+
+  /** Spends one retry after waiting `ms`; false (nothing spent) when that is over the budget. */
+  spend(ms: number): boolean {
+    if (this.retries >= this.policy.retries || this.waitedMs + ms > this.policy.budgetMs) return false;
+    this.retries += 1;
+    this.waitedMs += ms;
+    return true;
+  }
+}
+
+/**
+ * How long to wait before retry number `retry` (1-based) after `error`: the target's `Retry-After` held within the
+ * policy's bounds, else a jittered exponential backoff (half fixed, half random, so waits never collapse to zero).
+ */
+export function retryDelay(error: unknown, retry: number, policy: RetryPolicy, random: () => number): number {
+  const asked = error instanceof ScimRequestError ? error.retryAfterMs : undefined;
+  if (asked !== undefined) {
+    const held = Math.min(Math.max(asked, policy.retryAfterMinMs), policy.retryAfterMaxMs);
+    // A little spread, so requests told the same instant do not all come back at once.
+    return Math.min(held + Math.floor(random() * Math.min(held * 0.1, 1000)), policy.retryAfterMaxMs);
+  }
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (retry - 1));
+  return Math.floor(ceiling / 2 + random() * (ceiling / 2));
+}
+
+/** What a retrying client is built with. */
+export interface RetryOptions {
+  /** The object's budget; each call of {@link withRetries} for the same object passes the same one. */
+  budget: RetryBudget;
+  /** Stops waiting and sending when it aborts (the activity was cancelled); rejects with its reason. */
+  signal?: AbortSignal | undefined;
+  /** The target's breaker: consulted before every attempt and told how it ended. */
+  breaker?: CircuitBreaker | undefined;
+  /** Called before each wait and every few seconds during one (activities heartbeat here). */
+  onWait?: ((info: { delayMs: number; error: unknown }) => void) | undefined;
+  /** Uniform in [0, 1). @default Math.random */
+  random?: () => number;
+  /** Waits `ms` unless `signal` aborts first. @default a timer */
+  sleep?: (ms: number, signal: AbortSignal | undefined) => Promise<void>;
+}
+
+/** Waits `ms`, rejecting with the signal's reason if it aborts first. */
+export function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal!.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+// How often a long wait reports that it is still waiting.
+const WAIT_REPORT_MS = 10_000;
+
+/** A view of `client` whose requests carry `signal`, pass the breaker, and are retried within the object's budget. */
+export function withRetries(client: ScimClient, options: RetryOptions): ScimClient {
+  const { budget, signal, breaker } = options;
+  const random = options.random ?? Math.random;
+  const sleep = options.sleep ?? abortableSleep;
+
+  async function wait(delayMs: number, error: unknown): Promise<void> {
+    options.onWait?.({ delayMs, error });
+    for (let left = delayMs; left > 0; left -= WAIT_REPORT_MS) {
+      await sleep(Math.min(left, WAIT_REPORT_MS), signal);
+      if (left > WAIT_REPORT_MS) options.onWait?.({ delayMs: left - WAIT_REPORT_MS, error });
+    }
+  }
+
+  async function attempt<T>(method: ScimMethod, path: string, requestOptions: ScimRequestOptions<T>) {
+    breaker?.admit();
+    try {
+      const response = await client.request(method, path, { ...requestOptions, signal });
+      breaker?.succeeded();
+      return response;
+    } catch (error) {
+      if (signal?.aborted || !(error instanceof ScimRequestError)) breaker?.abandoned();
+      // A 429 or any other answer shows the target alive; no answer, or a 5xx, does not.
+      else if (error.status === 0 || (errorScope(error) === 'request' && error.status !== 429)) breaker?.failed();
+      else breaker?.succeeded();
+      throw error;
+    }
+  }
+
+  async function request<T = unknown>(
+    method: ScimMethod,
+    path: string,
+    requestOptions: ScimRequestOptions<T> = {},
+  ): Promise<ScimResponse<T>> {
+    for (let retry = 1; ; retry += 1) {
+      try {
+        return await attempt(method, path, requestOptions);
+      } catch (error) {
+        if (signal?.aborted || errorScope(error) !== 'request') throw error;
+        const delayMs = retryDelay(error, retry, budget.policy, random);
+        if (!budget.spend(delayMs)) throw error;
+        await wait(delayMs, error);
+      }
+    }
+  }
+
+  // The view does not own the connection pool: closing it leaves the client open.
+  return { baseUrl: client.baseUrl, request, close: () => Promise.resolve() };
+}

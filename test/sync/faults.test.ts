@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { describe, test, type TestContext } from 'node:test';
+import { createProvider, type ProviderInput, type ProviderView } from '../../db/index.ts';
+import type { TargetPoolOptions } from '../../activities/index.ts';
+import { createTestDatabase } from '../support/db.ts';
+import { seedDirectory as seedDirectoryOf } from '../support/directory.ts';
+import { startTestEngine } from '../support/engine.ts';
+import { testProviderInput } from '../support/providers.ts';
+import { startFaultProxy, startScimTarget, type FaultProxyOptions } from '../servers/index.ts';
+
+type TestDb = Awaited<ReturnType<typeof createTestDatabase>>;
+
+/** Seeds the directory of a test's database (see support/directory.ts). */
+function seedDirectory(testDb: TestDb, users: number, groups: number) {
+  return seedDirectoryOf(testDb.db, users, groups);
+}
+
+/** A fresh database, a worker, and a SCIMMY target behind a fault proxy; one per test. */
+async function world(
+  t: TestContext,
+  proxyOptions: Omit<FaultProxyOptions, 'target'>,
+  engineOptions: { targets?: TargetPoolOptions; shutdownGraceTime?: string } = {},
+) {
+  const testDb = await createTestDatabase();
+  const engine = await startTestEngine({ db: testDb.db, ...engineOptions });
+  const target = await startScimTarget();
+  const proxy = await startFaultProxy({ target: target.url, ...proxyOptions });
+  t.after(async () => {
+    await engine.shutdown();
+    await proxy.close();
+    await target.close();
+    await testDb.drop();
+  });
+  const newProvider = (overrides: Partial<ProviderInput> = {}): Promise<ProviderView> =>
+    createProvider(testDb.db, engine.secrets, testProviderInput(target, 'f', { baseUrl: proxy.url, ...overrides }));
+  return { testDb, db: testDb.db, engine, target, proxy, newProvider };
+}
+
+/** How many links of the provider have each status. */
+async function linkStatuses(testDb: TestDb, providerId: string): Promise<Record<string, number>> {
+  const { rows } = await testDb.db.query<{ status: string; n: string }>(
+    'SELECT status, count(*) AS n FROM provider_links WHERE provider_id = $1 GROUP BY status ORDER BY status',
+    [providerId],
+  );
+  return Object.fromEntries(rows.map((row) => [row.status, Number(row.n)]));
+}
+
+/** Asserts the target holds exactly the directory: each user once, each group once with exactly its members. */
+async function assertExactState(
+  target: Awaited<ReturnType<typeof startScimTarget>>,
+  directory: Awaited<ReturnType<typeof seedDirectory>>,
+): Promise<void> {
+  const remoteUsers = await target.users();
+  const userNames = remoteUsers.map((u) => u.userName).sort();
+  assert.deepEqual(userNames, directory.users.map((u) => u.username).sort(), 'each user exactly once');
+  const idByUserName = new Map(remoteUsers.map((u) => [u.userName, u.id]));
+  const remoteGroups = await target.groups();
+  assert.deepEqual(
+    remoteGroups.map((g) => g.displayName).sort(),
+    directory.groups.map((g) => g.name).sort(),
+    'each group exactly once',
+  );
+  const count = directory.groups.length;
+  for (const [g, group] of directory.groups.entries()) {
+    const remote = remoteGroups.find((rg) => rg.displayName === group.name)!;
+    const expected = directory.users
+      .filter((_, i) => i % count === g)
+      .map((u) => idByUserName.get(u.username))
+      .sort();
+    assert.deepEqual(remote.members?.map((m) => m.value).sort(), expected, `members of ${group.name}`);
+  }
+}
+
+describe('a full sync through a faulty network', () => {
+  test('300 users and 12 groups reach the exact state through 10 % 5xx, 5 % 429 and 5 % resets, with nothing failed', async (t) => {
+    const { testDb, engine, target, proxy, newProvider } = await world(t, {
+      seed: 11,
+      rates: { serverError: 0.1, rateLimited: 0.05, resetBefore: 0.025, resetAfter: 0.025, slow: 0.02 },
+      retryAfter: { seconds: 1, format: 'both' },
+      slowMs: 100,
+    });
+    const directory = await seedDirectory(testDb, 300, 12);
+    const provider = await newProvider({ pageSize: 50, concurrency: 4 });
+
+    const started = performance.now();
+    const { report } = await engine.fullSync(provider);
+    t.diagnostic(
+      `exact state in ${Math.round(performance.now() - started)} ms; faults ${JSON.stringify(proxy.counts())}`,
+    );
+
+    assert.equal(report.status, 'succeeded');
+    assert.equal(report.failed, 0, 'no object is failed for a transient fault');
+    assert.equal(report.retrying, 0);
+    // A create whose answer was lost is adopted on its retry (the target has it): counted as an update.
+    assert.equal(report.created + report.updated, 312);
+    await assertExactState(target, directory);
+    assert.deepEqual(await linkStatuses(testDb, provider.id), { ok: 312 });
+    // The faults happened, every kind of them, so the run above converged through them.
+    const faults = proxy.counts();
+    for (const kind of ['server-error', 'rate-limited', 'reset-before', 'reset-after', 'slow'] as const) {
+      assert.ok(faults[kind] > 0, `some requests got ${kind}`);
+    }
+  });
+
+  test('an object whose failures outlast its retry budget is recorded retrying, not failed; the next sync brings it', async (t) => {
+    const stubborn = (body: string, path: string): boolean => decodeURIComponent(`${path} ${body}`).includes('user3@');
+    const { testDb, engine, target, proxy, newProvider } = await world(
+      t,
+      { rates: { serverError: 1 }, applies: ({ path, body }) => stubborn(body, path) },
+      { targets: { retry: { retries: 3, baseDelayMs: 5, maxDelayMs: 20 } } },
+    );
+    const directory = await seedDirectory(testDb, 8, 2);
+    const provider = await newProvider({ pageSize: 50, concurrency: 2 });
+
+    const first = await engine.fullSync(provider);
+    assert.equal(first.report.status, 'succeeded', 'one object cannot fail the run');
+    assert.equal(first.report.failed, 0);
+    assert.equal(first.report.retrying, 1);
+    assert.deepEqual(
+      (await target.users()).map((u) => u.userName).sort(),
+      directory.users
+        .map((u) => u.username)
+        .filter((name) => name !== 'user3@example.test')
+        .sort(),
+    );
+    const { rows } = await testDb.db.query<{ status: string; last_error: { code: string } }>(
+      `SELECT status, last_error FROM provider_links WHERE provider_id = $1 AND local_id = $2`,
+      [provider.id, directory.users[3]!.id],
+    );
+    assert.equal(rows[0]?.status, 'retrying');
+    assert.equal(rows[0]?.last_error.code, 'ERR_SCIM_SERVER');
+    // 1 + 3 attempts each in the batch lookup, the object's own lookup, and the retry pass's: the budget holds.
+    assert.equal(proxy.requests().filter((r) => stubborn('', r.path)).length, 12);
+
+    proxy.setRates({});
+    const second = await engine.fullSync(provider);
+    assert.equal(second.report.retrying, 0);
+    await assertExactState(target, directory);
+    assert.deepEqual(await linkStatuses(testDb, provider.id), { ok: 10 });
+  });
+
+  test('a target that only fails opens the breaker and fails the run with ERR_SCIM_UNAVAILABLE, not a retry storm', async (t) => {
+    const { testDb, engine, proxy, newProvider } = await world(
+      t,
+      { rates: { serverError: 1 }, applies: ({ path }) => path.startsWith('/Users') },
+      { targets: { retry: { baseDelayMs: 20, maxDelayMs: 100 }, breaker: { openAfterMs: 300, cooldownMs: 60_000 } } },
+    );
+    await seedDirectory(testDb, 40, 0);
+    const provider = await newProvider({ pageSize: 50, concurrency: 4 });
+    await assert.rejects(engine.fullSync(provider));
+    const { rows } = await testDb.db.query<{ status: string; error: { code: string } }>(
+      'SELECT status, error FROM sync_runs WHERE provider_id = $1',
+      [provider.id],
+    );
+    assert.deepEqual(
+      rows.map((r) => [r.status, r.error.code]),
+      [['failed', 'ERR_SCIM_UNAVAILABLE']],
+    );
+    // Once open, the breaker answers without asking the target: far fewer requests than 40 objects' budgets.
+    assert.ok(proxy.requests().length < 40 * 9, `${proxy.requests().length} requests`);
+  });
+});
+
+describe('cancellation', () => {
+  test('a killed activity attempt stops sending: its worker stops with the batch half done', async (t) => {
+    const { testDb, engine, target, proxy, newProvider } = await world(
+      t,
+      { rates: { slow: 1 }, slowMs: 150 },
+      { shutdownGraceTime: '100 milliseconds' },
+    );
+    await seedDirectory(testDb, 60, 0);
+    const provider = await newProvider({ pageSize: 60, concurrency: 2 });
+    const sync = engine.fullSync(provider).catch(() => undefined);
+    while (proxy.requests().filter((r) => r.method === 'POST').length < 4) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // The worker shuts down: after its grace time it cancels the running batch, and returns once that has ended.
+    await engine.shutdown();
+    const sent = proxy.requests().length;
+    const created = (await target.users()).length;
+    assert.ok(created < 60, `the batch stopped early (${created} of 60 created)`);
+    // Nothing is sent once the attempt is over: the log is what it was when the worker returned.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(proxy.requests().length, sent);
+    void sync;
+  });
+});
