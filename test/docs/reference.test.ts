@@ -48,14 +48,17 @@ test('docs/configuration.md documents every setting the processes, the CLI and d
   assert.deepEqual(missing, []);
 });
 
-test('docs/errors.md gives every error code with the HTTP status the API answers it with', () => {
+test('docs/errors.md gives every error code with the HTTP status the API answers it with, and its sync scope', () => {
   const rows = new Map(
-    [...read('docs/errors.md').matchAll(/^\| `(ERR_[A-Z_]+)` +\| (\d{3}) /gm)].map(([, code, status]) => [
-      code,
-      Number(status),
-    ]),
+    [...read('docs/errors.md').matchAll(/^\| `(ERR_[A-Z_]+)` +\| (\d{3}) +\| \w+ +\| ([\w-]+) /gm)].map(
+      ([, code, status, scope]) => [code, { status: Number(status), scope }],
+    ),
   );
-  for (const [code, { httpStatus }] of Object.entries(ERROR_CODES)) assert.equal(rows.get(code), httpStatus, code);
+  for (const [code, { httpStatus, scope }] of Object.entries(ERROR_CODES)) {
+    assert.equal(rows.get(code)?.status, httpStatus, code);
+    // API-only codes never arise in a sync: their scope is left out (-).
+    if (rows.get(code)?.scope !== '-') assert.equal(rows.get(code)?.scope, scope, code);
+  }
 });
 
 test('the README shows npm start and npm test for a fresh machine and links every reference document', () => {
