@@ -33,8 +33,10 @@ export function parseJsonBody(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
+    // V8's message quotes the text around the error, which may be a secret the client sent: keep the position only.
+    const position = /at position (\d+)/.exec(error instanceof Error ? error.message : '')?.[1];
     throw new ValidationError('request body is not valid JSON', [
-      { path: '', message: error instanceof Error ? error.message : 'not JSON' },
+      { path: '', message: position === undefined ? 'not valid JSON' : `not valid JSON at position ${position}` },
     ]);
   }
 }
