@@ -201,7 +201,8 @@ export async function updateProvider(
 
 /**
  * `updateProvider`, telling what changed. A base URL moved to another origin (scheme, host or port) clears the
- * stored token unless the same patch gives one, so a token is never sent to a host it was not given for.
+ * stored token unless the same patch gives one, so a token is never sent to a host it was not given for; any new
+ * base URL drops the provider's links, so the next sync finds or creates every object at the new endpoint.
  */
 export async function changeProvider(
   db: Db,
@@ -254,6 +255,11 @@ export async function changeProvider(
       await client.query('DELETE FROM provider_oauth_grants WHERE provider_id = $1', [row.id]);
     }
     if (sets.length === 0) return { provider: toView(row), changed, credential };
+    if (changed.includes('baseUrl')) {
+      // Remote ids name objects on the endpoint they came from: at a new base URL the next sync looks every object up
+      // again (adopting what is there) instead of trusting links that say it is already in place.
+      await client.query('DELETE FROM provider_links WHERE provider_id = $1', [row.id]);
+    }
     const { rows } = await client.query<ProviderRow>(
       `UPDATE providers SET ${sets.join(', ')}, config_version = config_version + 1, updated_at = now()
         WHERE id = $1 RETURNING ${COLUMNS}`,

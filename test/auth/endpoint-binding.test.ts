@@ -64,6 +64,12 @@ describe("a provider's token stays bound to the origin it was given for", () => 
     const headers = (await second.requests()).map((r) => r.authorization);
     assert.ok(headers.length > 0, 'the sync reached the second target');
     assert.deepEqual([...new Set(headers)], ['Bearer token-of-the-second-target']);
+    // Links made at the first target say nothing about the second: the user is created there too.
+    assert.deepEqual(
+      (await second.users()).map((u) => u.userName),
+      ['ada'],
+    );
+    assert.equal(resumed.report.created, 1);
   });
 
   test('a new origin with a token in the same request keeps that token; a path on the same origin keeps the old one', async () => {
