@@ -188,10 +188,19 @@ export async function ensureHousekeepingSchedule(deps: { client: Client; taskQue
 }
 
 /** Activities of the schedule kick workflow; they use the worker's own Temporal client. */
-export function createScheduleActivities() {
+export function createScheduleActivities(deps: { db: Db }) {
   return {
-    /** Signals-with-start the provider workflow that a full sync is wanted (coalesced there). */
+    /**
+     * Signals-with-start the provider workflow that a full sync is wanted (coalesced there), unless the provider is
+     * gone or disabled: a kick that was already under way when its provider was deleted must not start its workflow
+     * again after the deletion terminated it.
+     */
     async wantFullSync(input: ScheduledFullSyncInput): Promise<void> {
+      const { rows } = await deps.db.query('SELECT 1 FROM providers WHERE id = $1 AND slug = $2 AND enabled', [
+        input.providerId,
+        input.slug,
+      ]);
+      if (rows.length === 0) return;
       const { client, info } = Context.current();
       await client.workflow.signalWithStart(providerSync, {
         ...providerSyncStartOptions({ id: input.providerId, slug: input.slug }, info.taskQueue),

@@ -116,7 +116,7 @@ export async function createWorker(deps: WorkerDeps): Promise<{ worker: Worker; 
       ...activities,
       ...createDeletionGuardActivities(deps),
       ...createHousekeepingActivities({ db: deps.db, retention: deps.retention ?? DEFAULT_RETENTION }),
-      ...createScheduleActivities(),
+      ...createScheduleActivities({ db: deps.db }),
       ...createProviderCheckActivities({ loadProvider: deps.loadProvider, credentials }),
     },
     maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? 64,

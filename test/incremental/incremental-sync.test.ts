@@ -435,10 +435,12 @@ describe('incremental sync from directory events', () => {
     await control.providerChanged(gone);
     await control.providerChanged(kept);
     await createUser(db, person(1));
-    const writer = client.workflow.getHandle(providerSyncWorkflowId(gone.slug));
-    await eventually('the provider workflow running', async () =>
-      (await writer.describe()).status.name === 'RUNNING' ? true : undefined,
-    );
+    const running = await eventually('the provider workflow running', async () => {
+      const described = await client.workflow.getHandle(providerSyncWorkflowId(gone.slug)).describe();
+      return described.status.name === 'RUNNING' ? described.runId : undefined;
+    });
+    // That very run: a signal of the relay still in flight may start a new one after it (which finds no provider).
+    const writer = client.workflow.getHandle(providerSyncWorkflowId(gone.slug), running);
     // A provider of another deployment, on another task queue, that this database does not know.
     const foreign = createScheduleManager({ client, taskQueue: `${taskQueue}-other` });
     const stranger = { ...gone, slug: `${gone.slug}-x` };
