@@ -8,3 +8,4 @@ export * from './sandbox-mapper.ts';
 export * from './deletion-guard.ts';
 export * from './housekeeping.ts';
 export * from './provider-check.ts';
+export * from './provider-authorisation.ts';

@@ -3,7 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Db, SecretSealer } from '../db/index.ts';
-import { ERROR_CODES, isScimflowError } from '../errors/index.ts';
+import { ERROR_CODES, isScimflowError, ScimflowError } from '../errors/index.ts';
 import type { MappingEngine } from '../sandbox/index.ts';
 import { auditRoutes, createAuditor } from './audit.ts';
 import { authenticate, requireRole, type ApiVariables } from './auth.ts';
@@ -11,7 +11,12 @@ import { directoryRoutes } from './directory-routes.ts';
 import { assertJsonDepth, hostAndOriginGuard, jsonBodyGuard, LOOPBACK_HOSTS, type RequestPolicy } from './guards.ts';
 import { mappingRoutes } from './mapping-routes.ts';
 import { buildOpenApiDocument } from './openapi.ts';
-import { providerAuthRoutes, type ProviderAuthWorker } from './provider-auth-routes.ts';
+import {
+  oauthCallbackRoutes,
+  providerAuthRoutes,
+  type ProviderAuthRouteDeps,
+  type ProviderAuthWorker,
+} from './provider-auth-routes.ts';
 import { providerRoutes } from './provider-routes.ts';
 import { sourceRoutes } from './source-routes.ts';
 import { createSourceApi, SOURCE_PREFIX, type SourceApiOptions } from './source/app.ts';
@@ -57,8 +62,13 @@ export interface ApiDeps {
   sources?: SourceApiOptions;
   /** Compiles mappings on save and runs previews; without it the mapping routes are not served. */
   mappingEngine?: MappingEngine;
-  /** Runs provider connection checks on a worker; without it `/providers/{id}/test` is not served. */
+  /**
+   * Runs provider connection checks and completes interactive OAuth authorisations on a worker; without it
+   * `/providers/{id}/test`, `/providers/{id}/oauth*` and `/oauth/callback` are not served.
+   */
   providerAuth?: ProviderAuthWorker;
+  /** The URL browsers reach this API at (`SCIMFLOW_PUBLIC_URL`), read when needed; the OAuth redirect URI is under it. */
+  publicUrl?: () => string;
   /** Overrides of DEFAULT_API_POLICY. */
   policy?: Partial<ApiPolicy>;
 }
@@ -153,6 +163,17 @@ export function createApi(deps: ApiDeps): Hono<{ Variables: ApiVariables }> {
   const log = deps.log ?? silentLogger;
   const policy: ApiPolicy = { ...DEFAULT_API_POLICY, ...deps.policy };
   const audit = createAuditor(db);
+  const providerAuth: ProviderAuthRouteDeps | undefined = deps.providerAuth && {
+    db,
+    secrets,
+    worker: deps.providerAuth,
+    audit,
+    publicUrl:
+      deps.publicUrl ??
+      (() => {
+        throw new ScimflowError('ERR_CONFIG', 'SCIMFLOW_PUBLIC_URL is not set: the OAuth redirect URI is under it');
+      }),
+  };
   const versioned = [
     ...directoryRoutes(db, { importMaxBodyBytes: policy.importMaxBodyBytes }),
     ...providerRoutes({
@@ -167,7 +188,7 @@ export function createApi(deps: ApiDeps): Hono<{ Variables: ApiVariables }> {
           'the provider was saved but the sync engine could not be told',
         ),
     }),
-    ...(deps.providerAuth ? providerAuthRoutes({ db, worker: deps.providerAuth }) : []),
+    ...(providerAuth ? providerAuthRoutes(providerAuth) : []),
     ...sourceRoutes(db, audit),
     ...(deps.mappingEngine ? mappingRoutes({ db, engine: deps.mappingEngine, audit }) : []),
     ...tokenRoutes({ db, audit }),
@@ -205,6 +226,7 @@ export function createApi(deps: ApiDeps): Hono<{ Variables: ApiVariables }> {
       status: 200,
       handle: () => Promise.resolve(document),
     }),
+    ...(providerAuth ? oauthCallbackRoutes(providerAuth) : []),
   ];
   const document = buildOpenApiDocument(
     [

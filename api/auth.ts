@@ -11,6 +11,8 @@ export interface Caller {
   role: Role;
   /** The socket peer; the audit log's "from where". Null when there is no socket (in-memory requests). */
   remoteAddress: string | null;
+  /** The API token's id (absent for callers that are not API tokens). */
+  tokenId?: string;
 }
 
 /** Hono context variables the API sets. */
@@ -47,7 +49,12 @@ export function authenticate(db: Db): MiddlewareHandler<{ Variables: ApiVariable
     if (!match) throw refuse('unknown');
     const result = await authenticateApiToken(db, match[1]!);
     if (!result.ok) throw refuse(result.reason);
-    c.set('caller', { name: result.token.name, role: result.token.role, remoteAddress: remoteAddress(c) });
+    c.set('caller', {
+      name: result.token.name,
+      role: result.token.role,
+      remoteAddress: remoteAddress(c),
+      tokenId: result.token.id,
+    });
     await next();
   };
 }

@@ -6,7 +6,7 @@
 import { ScimflowError } from '../errors/index.ts';
 import type { AuthHeader, Credential } from '../scim/credential.ts';
 import { createOAuthClient, type GrantResult, type OAuthClient } from './oauth.ts';
-import type { OAuthAuth, ProviderAuthInput } from './schemas.ts';
+import type { OAuthAuth, OAuthStatus, ProviderAuthInput } from './schemas.ts';
 import { createTokenCache, type TokenCache } from './token-cache.ts';
 
 /** The provider fields a credential is built from. */
@@ -25,6 +25,14 @@ export interface GrantStore {
    * there is no usable grant, and records `refresh`'s refusal as needing re-authorisation.
    */
   refresh(providerId: string, refresh: (refreshToken: string) => Promise<GrantResult>): Promise<GrantResult>;
+  /**
+   * Finishes the authorisation whose callback the API accepted: `exchange` gets the sealed PKCE verifier and callback
+   * query, opened, and returns the tokens, whose refresh token is stored sealed. Both are used up whatever happens.
+   */
+  complete(
+    providerId: string,
+    exchange: (pending: { codeVerifier: string; callbackQuery: string }) => Promise<GrantResult>,
+  ): Promise<OAuthStatus>;
 }
 
 /** A provider's credential, plus what `providers test` needs to know of it. */

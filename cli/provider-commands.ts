@@ -10,6 +10,13 @@ import { formatTable } from './output.ts';
 import { addAuthOptions, authFromOptions, type AuthOptions } from './provider-auth-options.ts';
 
 /** The options `addSyncOptions` declares. */
+/** `POST /providers/{id}/oauth/authorize`'s answer. */
+interface AuthorisationStart {
+  authorizationUrl: string;
+  redirectUri: string;
+  expiresAt: string;
+}
+
 interface SyncOptions extends ScopeOptions {
   pluginOptions?: Record<string, unknown>;
   authEnv?: string;
@@ -383,6 +390,21 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
       }
       if (check.tokenExpiresAt !== null) output.out(`token expires at ${check.tokenExpiresAt}`);
       if (!check.ok) throw new ScimflowError('ERR_CONFIG', `provider ${provider} failed its connection check`);
+    });
+  providers
+    .command('authorize <provider>')
+    .description(
+      'start (re-)authorising an interactive OAuth provider: prints a single-use URL to open in a browser within 10 minutes',
+    )
+    .action(async (provider: string) => {
+      const started = await ctx
+        .api()
+        .post<AuthorisationStart>(`/providers/${encodeURIComponent(provider)}/oauth/authorize`, {});
+      output.out(started.authorizationUrl);
+      output.err(
+        `Open the URL above in a browser and sign in; the authorization server sends you back to ${started.redirectUri} ` +
+          `(register it for the client). It works once, until ${started.expiresAt}. Then: scimflow providers show ${provider}`,
+      );
     });
   providers
     .command('delete <provider>')

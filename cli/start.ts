@@ -23,6 +23,7 @@ import {
 } from '../db/index.ts';
 import {
   configureTemporalLogging,
+  createAuthorisationCompleter,
   createProviderChecker,
   createSyncControl,
   createWorker,
@@ -176,6 +177,7 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
   let done = new Promise<void>(() => undefined);
   if (parts.worker) {
     const nativeConnection = await NativeConnection.connect(connectOptions);
+    const grants = createGrantStore(db, secrets);
     stoppers.push(() => nativeConnection.close());
     const { worker, targets } = await createWorker({
       connection: nativeConnection,
@@ -184,7 +186,8 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
       db,
       plugins,
       loadProvider: (id) => getProviderForSync(db, secrets, id),
-      credentials: createCredentialService({ grants: createGrantStore(db, secrets) }),
+      credentials: createCredentialService({ grants }),
+      grants,
       retention: { outboxDays: env.SCIMFLOW_OUTBOX_RETENTION_DAYS, runDays: env.SCIMFLOW_RUN_RETENTION_DAYS },
     });
     done = worker.run();
@@ -217,7 +220,11 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
         resolvePluginOptions(plugins, pluginId, pluginOptions),
       log,
       mappingEngine: processMappingEngine(),
-      providerAuth: { check: createProviderChecker({ client, taskQueue: env.SCIMFLOW_TASK_QUEUE }) },
+      providerAuth: {
+        check: createProviderChecker({ client, taskQueue: env.SCIMFLOW_TASK_QUEUE }),
+        completeAuthorisation: createAuthorisationCompleter({ client, taskQueue: env.SCIMFLOW_TASK_QUEUE }),
+      },
+      publicUrl: () => env.SCIMFLOW_PUBLIC_URL ?? apiUrl ?? '',
     });
     const api = await startApiServer(app, { host: env.SCIMFLOW_API_HOST, port: env.SCIMFLOW_API_PORT });
     stoppers.push(() => api.close());

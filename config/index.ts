@@ -25,6 +25,11 @@ export const EnvSchema = z
     SCIMFLOW_SECRET_KEY: z.string().optional(),
     SCIMFLOW_API_HOST: z.string().default('127.0.0.1'),
     SCIMFLOW_API_PORT: z.coerce.number().int().min(0).max(65535).default(7400),
+    /**
+     * The URL browsers reach the API at, when it is not the address it listens on (a proxy, TLS in front); interactive
+     * OAuth redirects to `<this>/oauth/callback`.
+     */
+    SCIMFLOW_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
     /** Comma-separated host names the API answers to besides localhost, 127.0.0.1 and [::1] (`*`: any). */
     SCIMFLOW_API_ALLOWED_HOSTS: z.string().default(''),
     /** Comma-separated origins (`https://console.example.com`) whose browser requests the API accepts. */

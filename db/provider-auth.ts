@@ -3,7 +3,13 @@
  * as one JSON object (`auth_secret`, the provider id as associated data).
  */
 import { isDeepStrictEqual } from 'node:util';
-import { joinAuth, splitAuth, type ProviderAuthInput, type ProviderAuthView } from '../auth/schemas.ts';
+import {
+  joinAuth,
+  splitAuth,
+  type OAuthStatus,
+  type ProviderAuthInput,
+  type ProviderAuthView,
+} from '../auth/schemas.ts';
 import { ScimflowError } from '../errors/index.ts';
 import { timingSafeEqual } from 'node:crypto';
 import { canonicalJson } from '../activities/payload-hash.ts';
@@ -60,12 +66,35 @@ function parseSecret(mode: string, plaintext: string): Record<string, unknown> {
   throw new ScimflowError('ERR_CONFIG', 'stored secret has an unknown format');
 }
 
-/** The auth as views show it: mode, public settings, whether a secret is set; never a secret value. */
-export function authView(row: AuthColumns): ProviderAuthView {
+/** An interactive grant's status as the provider query reads it (timestamps as JSON text). */
+export interface GrantJson {
+  state: OAuthStatus['state'];
+  authorisedAt: string | null;
+  expiresAt: string | null;
+  error: string | null;
+}
+
+const isoOrNull = (text: string | null): string | null => (text === null ? null : new Date(text).toISOString());
+
+/**
+ * The auth as views show it: mode, public settings, whether a secret is set, and an interactive provider's grant
+ * status (authorised, expires, needs re-authorisation); never a secret value.
+ */
+export function authView(row: AuthColumns, grant: GrantJson | null = null): ProviderAuthView {
+  const oauth: OAuthStatus | undefined =
+    row.auth_mode !== 'oauth_interactive'
+      ? undefined
+      : {
+          state: grant?.state ?? 'not_authorised',
+          authorisedAt: isoOrNull(grant?.authorisedAt ?? null),
+          expiresAt: isoOrNull(grant?.expiresAt ?? null),
+          error: grant?.error ?? null,
+        };
   return {
     ...(row.auth_options as Partial<ProviderAuthView>),
     mode: row.auth_mode,
     secretSet: row.auth_secret !== null,
+    ...(oauth === undefined ? {} : { oauth }),
   };
 }
 

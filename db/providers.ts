@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { NotFoundError, ScimflowError } from '../errors/index.ts';
 import type { SecretBox, SecretSealer } from './crypto.ts';
-import { authView, openAuth, sameAuth, sealAuth, type AuthColumns } from './provider-auth.ts';
+import { authView, openAuth, sameAuth, sealAuth, type AuthColumns, type GrantJson } from './provider-auth.ts';
 import { inTransaction, type Db, type Queryable } from './pool.ts';
 import {
   ProviderScopeSchema,
@@ -39,11 +39,16 @@ interface ProviderRow extends AuthColumns {
   config_version: number;
   created_at: Date;
   updated_at: Date;
+  /** The interactive OAuth grant's status (timestamps as JSON text), null when there is none. */
+  oauth_grant: GrantJson | null;
 }
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const COLUMNS = `id, slug, name, base_url, plugin, auth_mode, auth_options, auth_secret, auth_fingerprint, scope, options, deprovision, page_size, concurrency,
-  full_sync_interval_minutes, deletion_limit, rate_limit, dry_run, enabled, config_version, created_at, updated_at`;
+  full_sync_interval_minutes, deletion_limit, rate_limit, dry_run, enabled, config_version, created_at, updated_at,
+  (SELECT json_build_object('state', g.status, 'authorisedAt', g.authorised_at, 'expiresAt', g.expires_at,
+                            'error', g.error)
+     FROM provider_oauth_grants g WHERE g.provider_id = providers.id) AS oauth_grant`;
 
 // Plain columns an update may change, by the field of ProviderUpdate that carries them.
 const FIELD_COLUMNS = {
@@ -77,7 +82,7 @@ function toView(row: ProviderRow): ProviderView {
     baseUrl: row.base_url,
     plugin: row.plugin,
     pluginOptions: row.options,
-    auth: authView(row),
+    auth: authView(row, row.oauth_grant),
     scope: parseScope(row.scope),
     deprovision: row.deprovision,
     pageSize: row.page_size,

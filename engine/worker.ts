@@ -11,6 +11,7 @@ import {
 import {
   createDeletionGuardActivities,
   createProviderCheckActivities,
+  createProviderAuthorisationActivities,
   createFullSyncActivities,
   createHousekeepingActivities,
   createSandboxMapper,
@@ -18,7 +19,7 @@ import {
   type PayloadMapper,
   type TargetPool,
 } from '../activities/index.ts';
-import { createCredentialService, type CredentialService } from '../auth/credentials.ts';
+import { createCredentialService, type CredentialService, type GrantStore } from '../auth/credentials.ts';
 import { createMappingEngine, type MappingEngine } from '../sandbox/index.ts';
 import { createRateBudgets } from '../budget/index.ts';
 import {
@@ -87,6 +88,8 @@ export interface WorkerDeps {
   targets?: TargetPool;
   /** Authenticates the SCIM clients of the default target pool (interactive OAuth needs one with a grant store). */
   credentials?: CredentialService;
+  /** Interactive OAuth grants: without it this worker cannot complete an authorisation. */
+  grants?: GrantStore;
   /** How long the housekeeping keeps outbox rows and sync runs. @default DEFAULT_RETENTION */
   retention?: RetentionPolicy;
   /** Concurrent activity executions on this worker (each is one batch of SCIM requests). */
@@ -118,6 +121,9 @@ export async function createWorker(deps: WorkerDeps): Promise<{ worker: Worker; 
       ...createHousekeepingActivities({ db: deps.db, retention: deps.retention ?? DEFAULT_RETENTION }),
       ...createScheduleActivities({ db: deps.db }),
       ...createProviderCheckActivities({ loadProvider: deps.loadProvider, credentials }),
+      ...(deps.grants
+        ? createProviderAuthorisationActivities({ loadProvider: deps.loadProvider, grants: deps.grants })
+        : {}),
     },
     maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? 64,
     shutdownGraceTime: deps.shutdownGraceTime ?? '20 seconds',

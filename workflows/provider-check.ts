@@ -1,4 +1,5 @@
 import { proxyActivities } from '@temporalio/workflow';
+import type { AuthorisationOutcome, ProviderAuthorisationActivities } from '../activities/provider-authorisation.ts';
 import type { ProviderCheckActivities } from '../activities/provider-check.ts';
 import type { ProviderCheck } from '../auth/check.ts';
 
@@ -14,4 +15,21 @@ const activities = proxyActivities<ProviderCheckActivities>({
  */
 export async function checkProvider(providerId: string): Promise<ProviderCheck> {
   return activities.checkProviderConnection(providerId);
+}
+
+const authorisation = proxyActivities<ProviderAuthorisationActivities>({
+  startToCloseTimeout: '1 minute',
+  // An authorization code works once: a second attempt could only be refused.
+  retry: { maximumAttempts: 1 },
+});
+
+/**
+ * Completes an interactive OAuth authorisation on a worker (the code exchange needs the client secret). Its input is
+ * the provider id and the redirect URI; the code and PKCE verifier stay sealed in the database.
+ */
+export async function completeProviderAuthorisation(
+  providerId: string,
+  redirectUri: string,
+): Promise<AuthorisationOutcome> {
+  return authorisation.completeProviderAuthorisation(providerId, redirectUri);
 }

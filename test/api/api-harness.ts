@@ -1,4 +1,5 @@
 import { createApi, type ApiPolicy, type SyncControl } from '../../api/index.ts';
+import type { ProviderAuthWorker } from '../../api/provider-auth-routes.ts';
 import type { MappingEngine } from '../../sandbox/index.ts';
 import {
   createApiToken,
@@ -138,6 +139,8 @@ export async function startTestApi(
     policy?: Partial<ApiPolicy>;
     /** The key box to seal provider tokens with (a worker's, to sync what the API stored). */
     secrets?: SecretBox;
+    /** The worker side of connection checks and interactive OAuth (serves `/providers/{id}/test`, `/oauth/*`). */
+    providerAuth?: ProviderAuthWorker;
   } = {},
 ): Promise<TestApi> {
   const database = await createTestDatabase();
@@ -154,6 +157,7 @@ export async function startTestApi(
     log: { error: log('error'), warn: log('warn'), debug: () => undefined },
     ...(options.mappingEngine ? { mappingEngine: options.mappingEngine } : {}),
     ...(options.policy ? { policy: options.policy } : {}),
+    ...(options.providerAuth ? { providerAuth: options.providerAuth, publicUrl: () => 'http://127.0.0.1:7400' } : {}),
   });
   let outboxSeen = 0;
   const tokens = Object.fromEntries(

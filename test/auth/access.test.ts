@@ -32,7 +32,12 @@ describe('admin API access: every route is authenticated and authorised by the r
   let paths: Paths;
   before(async () => {
     engine = createMappingEngine();
-    api = await startTestApi({ mappingEngine: engine });
+    // The worker side is never reached: every request here is refused, or asks about a provider that does not exist.
+    const unreachable = () => Promise.reject(new Error('no worker in this test'));
+    api = await startTestApi({
+      mappingEngine: engine,
+      providerAuth: { check: unreachable, completeAuthorisation: unreachable },
+    });
     paths = (await api.request<{ paths: Paths }>('GET', '/openapi.json', undefined, { token: null })).body.paths;
   });
   after(async () => {
@@ -40,12 +45,12 @@ describe('admin API access: every route is authenticated and authorised by the r
     await engine.disposeAll();
   });
 
-  test('only /healthz and /openapi.json are public; every other operation declares a role and the bearer scheme', () => {
+  test('only /healthz, /openapi.json and the OAuth callback (protected by its state) are public; every other operation declares a role and the bearer scheme', () => {
     const all = operations(paths);
     assert.ok(all.length > 40, `the document lists ${all.length} operations, the mapping routes included`);
     assert.ok(all.some((o) => o.template === '/api/v1/mappings'));
     const open = all.filter((o) => o.operation[ROLE_EXTENSION] === 'public').map((o) => `${o.method} ${o.template}`);
-    assert.deepEqual(open.sort(), ['GET /healthz', 'GET /openapi.json']);
+    assert.deepEqual(open.sort(), ['GET /healthz', 'GET /oauth/callback', 'GET /openapi.json']);
     for (const { method, template, operation } of all) {
       if (operation[ROLE_EXTENSION] === 'public') continue;
       assert.ok(ROLES.includes(operation[ROLE_EXTENSION]), `${method} ${template}`);
@@ -108,6 +113,8 @@ describe('admin API access: every route is authenticated and authorised by the r
     assert.equal(role('post', '/api/v1/mappings'), 'admin');
     assert.equal(role('post', '/api/v1/tokens'), 'admin');
     assert.equal(role('get', '/api/v1/audit'), 'admin');
+    assert.equal(role('post', '/api/v1/providers/{id}/test'), 'operator');
+    assert.equal(role('post', '/api/v1/providers/{id}/oauth/authorize'), 'admin');
   });
 
   test('the API served over a socket refuses a request without a token too', async () => {

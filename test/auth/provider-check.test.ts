@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createApi, startApiServer } from '../../api/index.ts';
 import { getProviderForSync, sealerOf } from '../../db/index.ts';
-import { createProviderChecker } from '../../engine/index.ts';
+import { createAuthorisationCompleter, createProviderChecker } from '../../engine/index.ts';
 import { createTestToken, recordingSyncControl, validatePluginOptions } from '../api/api-harness.ts';
 import { startOAuthServer, type OAuthTestServer } from '../servers/oauth-server.ts';
 import { startScimTarget, type ScimTarget } from '../servers/index.ts';
@@ -32,7 +32,10 @@ before(async () => {
     secrets: sealerOf(engine.secrets),
     sync: recordingSyncControl(),
     validatePluginOptions,
-    providerAuth: { check: createProviderChecker({ client: engine.client, taskQueue: engine.taskQueue }) },
+    providerAuth: {
+      check: createProviderChecker({ client: engine.client, taskQueue: engine.taskQueue }),
+      completeAuthorisation: createAuthorisationCompleter({ client: engine.client, taskQueue: engine.taskQueue }),
+    },
   });
   const server = await startApiServer(app, { host: '127.0.0.1', port: 0 });
   closeApi = () => server.close();

@@ -60,7 +60,8 @@ export async function startTestEngine(options: {
   const taskQueue = `test-${randomUUID()}`;
   const load = options.loadProvider ?? getProviderForSync;
   const plugins = options.plugins ?? createPluginRegistry();
-  const credentials = options.credentials ?? createCredentialService({ grants: createGrantStore(options.db, secrets) });
+  const grants = createGrantStore(options.db, secrets);
+  const credentials = options.credentials ?? createCredentialService({ grants });
   const { worker, targets } = await createWorker({
     connection: nativeConnection,
     namespace: 'default',
@@ -69,6 +70,7 @@ export async function startTestEngine(options: {
     plugins,
     loadProvider: (id) => load(options.db, secrets, id),
     credentials,
+    grants,
     ...(options.targets ? { targets: createTargetPool(plugins, { ...options.targets, credentials }) } : {}),
     ...(options.shutdownGraceTime ? { shutdownGraceTime: options.shutdownGraceTime } : {}),
     ...(options.mapper ? { mapper: options.mapper } : {}),
