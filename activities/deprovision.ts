@@ -45,10 +45,18 @@ export async function deprovisionOne(
       rec.event(objectType, localId, 'skip', { ...why, deprovision: 'leave', remoteId });
       return;
     }
-    if (objectType === 'user' && mode === 'deactivate') {
+    // A target that cannot delete users (Slack, Salesforce) deactivates them: the link stays, so the same remote
+    // user is reactivated if the person comes back.
+    const deactivates =
+      objectType === 'user' && (mode === 'deactivate' || (await plugin.capabilities(ctx)).userDelete === 'deactivate');
+    if (deactivates) {
       await plugin.deactivateUser(ctx, remoteId, (link.lastPayload as ScimUser | null) ?? null);
       rec.links.push({ ...link, status: 'deactivated', lastPayloadHash: null, lastError: null });
-      rec.event(objectType, localId, 'deactivate', { ...why, remoteId });
+      rec.event(objectType, localId, 'deactivate', {
+        ...why,
+        remoteId,
+        ...(mode === 'deactivate' ? {} : { requested: mode, because: 'the target only deactivates users' }),
+      });
     } else {
       if (objectType === 'user') await plugin.deleteUser(ctx, remoteId);
       else await plugin.deleteGroup(ctx, remoteId);

@@ -79,10 +79,13 @@ export function createTargetPool(plugins: PluginRegistry, options: TargetPoolOpt
       });
     }
     const rateLimit = provider.rateLimit ?? plugin.rateLimits;
+    const budgetKey = plugin.budgetKey?.(parsed.data);
     const client = createScimClient({
       baseUrl: provider.baseUrl,
       credential: credentials.credentialFor(provider),
-      ...(rateLimit && options.budgets ? { limiter: options.budgets.forTarget(provider.baseUrl, rateLimit) } : {}),
+      ...(rateLimit && options.budgets
+        ? { limiter: options.budgets.forTarget(provider.baseUrl, rateLimit, budgetKey) }
+        : {}),
       connections: Math.max(provider.concurrency, options.connections ?? 0) || 4,
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     });

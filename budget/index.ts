@@ -10,8 +10,11 @@ export * from './shared-budget.ts';
 
 /** This process's budgets, one per target origin and configured limit. */
 export interface RateBudgets {
-  /** The limiter for requests to `baseUrl`'s origin under `limit`. */
-  forTarget(baseUrl: string, limit: RateLimit): RequestLimiter;
+  /**
+   * The limiter for requests to `baseUrl`'s origin under `limit`; with `key`, only providers naming the same key
+   * share it (one Slack org of the many behind api.slack.com).
+   */
+  forTarget(baseUrl: string, limit: RateLimit, key?: string): RequestLimiter;
   /** Closes every budget, giving their concurrency slots back. */
   closeAll(): Promise<void>;
 }
@@ -21,8 +24,9 @@ export function createRateBudgets(store: BudgetStore, options: SharedBudgetOptio
   const budgets = new Map<string, SharedBudget>();
   const processId = `${hostname()}:${process.pid}`;
   return {
-    forTarget(baseUrl, limit) {
-      const target = new URL(baseUrl).origin;
+    forTarget(baseUrl, limit, scopeKey) {
+      const origin = new URL(baseUrl).origin;
+      const target = scopeKey === undefined ? origin : `${origin}#${scopeKey}`;
       const key = `${target} ${limit.requestsPerSecond} ${limit.concurrency ?? '-'}`;
       let budget = budgets.get(key);
       if (budget === undefined) {

@@ -4,7 +4,8 @@
  * membership. The sync activities speak only this contract; they never build SCIM requests themselves.
  */
 import type * as z from 'zod';
-import type { ScimClient, ScimGroup, ScimUser } from '../scim/index.ts';
+import type { ScimflowError, ScimRequestError } from '../errors/index.ts';
+import type { ScimClient, ScimGroup, ScimGroupMember, ScimUser } from '../scim/index.ts';
 
 /** What a target supports, after discovery and the plugin's own knowledge of the vendor. */
 export interface Capabilities {
@@ -18,8 +19,22 @@ export interface Capabilities {
   bulk: { supported: boolean; maxOperations: number };
   /** Most member values one request (POST, PUT or PATCH) may carry. */
   maxMembersPerRequest: number;
-  /** How the target removes a user when asked to delete: a hard delete, or only a deactivation (Slack). */
+  /**
+   * How the target removes a user: a hard delete, or only a deactivation (Slack's DELETE deactivates; Salesforce has
+   * no DELETE). With `deactivate`, the engine deactivates a user its provider says to delete, and keeps its link.
+   */
   userDelete: 'delete' | 'deactivate';
+  /** A group can be replaced whole with PUT (AWS has no PutGroup: only PATCH). */
+  groupPut: boolean;
+  /**
+   * A GET of a group returns its members. When false (AWS), membership is diffed against what scimflow last sent,
+   * never against what the target shows, and members the target has that scimflow never sent are left alone.
+   */
+  memberReadBack: boolean;
+  /** Filters may join comparisons with `or`, so many objects are looked up in one request (AWS: `eq` and `and` only). */
+  filterOr: boolean;
+  /** Most resources the target returns in one page, whatever `count` asks for. */
+  maxPageSize: number;
 }
 
 /** A remote object as the target returned it: its id plus whatever body came back. */
@@ -67,6 +82,8 @@ export interface ProvisioningPlugin<Options = unknown> {
    * rate budget of a provider that sets no `rateLimit` of its own; the budget still learns lower limits from 429s.
    */
   readonly rateLimits?: { requestsPerSecond: number; concurrency?: number };
+  /** Optional: names the rate budget shared beyond the target's origin (see {@link VendorHooks.budgetKey}). */
+  budgetKey?(options: Options): string | undefined;
 
   /** Discovers capabilities (plugins may cache per provider and configVersion; failures must not be cached). */
   capabilities(ctx: PluginContext<Options>): Promise<Capabilities>;
@@ -111,6 +128,50 @@ export interface ProvisioningPlugin<Options = unknown> {
   ): Promise<void>;
   /** Deletes the remote group; a 404 counts as success. */
   deleteGroup(ctx: PluginContext<Options>, remoteId: string): Promise<void>;
+}
+
+/** How a group member is referred to in request bodies; the default is `{ value: remoteId }`. */
+export type MemberReference = (remoteId: string) => ScimGroupMember;
+
+/**
+ * A vendor's departures from plain SCIM 2.0, as hooks on the one SCIM engine (`plugins/engine`). Every hook is
+ * optional: without it, the engine does what RFC 7643/7644 say. A plugin is `createScimPlugin(hooks)`.
+ */
+export interface VendorHooks<Options extends CommonOptions = CommonOptions> {
+  /** Stable id, as stored in `providers.plugin`. */
+  id: string;
+  /** One-line description for listings. */
+  description: string;
+  /** The vendor's options; build it with `vendorOptions` so every plugin takes the `capabilities` override. */
+  optionsSchema: z.ZodType<Options>;
+  /** The vendor's documented request limits, citing the documentation (see {@link ProvisioningPlugin.rateLimits}). */
+  rateLimits?: { requestsPerSecond: number; concurrency?: number };
+  /**
+   * Names the rate budget providers share beyond the target's origin: those with the same key (Slack: the same org)
+   * pace through one bucket. Without it, every provider on one origin shares one.
+   */
+  budgetKey?: (options: Options) => string | undefined;
+  /** Where the ServiceProviderConfig is read, tried in order (a 404 tries the next). @default ['/ServiceProviderConfig'] */
+  discoveryPaths?: (options: Options) => readonly string[];
+  /** What the vendor is known to support, over what discovery found; the provider's own override comes after. */
+  capabilities?: (discovered: Capabilities, options: Options) => Partial<Capabilities>;
+  /** The user body to send on create and replace (drop what the vendor refuses, add what it needs). */
+  shapeUser?: (user: ScimUser, options: Options) => ScimUser;
+  /** The group body to send on create and replace (its `members` are already member references). */
+  shapeGroup?: (group: ScimGroup, options: Options) => ScimGroup;
+  /** How members are referred to (Webex wants `type: "user"`). */
+  memberReference?: MemberReference;
+  /** How PATCH removes members: one `members[value eq "id"]` path each (RFC), or `path: members` with a value list. */
+  memberRemoval?: 'filter' | 'value-list';
+  /** How group changes go: `auto` PATCHes when the target can, `patch` and `put` force one. @default 'auto' */
+  groupUpdate?: (options: Options) => 'auto' | 'patch' | 'put';
+  /** Turns a failed request into the vendor's meaning of it (a clearer message, another code); undefined keeps it. */
+  translateError?: (error: ScimRequestError) => ScimflowError | undefined;
+}
+
+/** Options every plugin takes: a provider may override what its target advertises wrongly. */
+export interface CommonOptions {
+  capabilities?: { [K in Exclude<keyof Capabilities, 'bulk'>]?: Capabilities[K] | undefined } | undefined;
 }
 
 /** Plugins by id. Options are `unknown` here: each plugin parses its own with `optionsSchema`. */

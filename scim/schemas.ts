@@ -111,17 +111,44 @@ export const PatchOpSchema = z.looseObject({
 export type PatchOp = z.infer<typeof PatchOpSchema>;
 
 /**
- * A ListResponse (RFC 7644 §3.4.2) around `resourceSchema`. `Resources` may be omitted when nothing matched, and
+ * Renames an object's keys that differ only in case from `names` to their RFC spelling: RFC 7643 §2.1 makes
+ * attribute names case-insensitive, and some servers send `resources` or `totalresults`. A key already spelled
+ * right wins over a differently-cased twin. Anything that is not a plain object passes through.
+ */
+export function canonicalKeys(names: readonly string[]): (value: unknown) => unknown {
+  const byLower = new Map(names.map((name) => [name.toLowerCase(), name]));
+  return (value) => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+    const source = value as Record<string, unknown>;
+    let renamed: Record<string, unknown> | undefined;
+    for (const key of Object.keys(source)) {
+      const canonical = byLower.get(key.toLowerCase());
+      if (canonical === undefined || canonical === key || Object.hasOwn(source, canonical)) continue;
+      renamed ??= { ...source };
+      renamed[canonical] = source[key];
+      delete renamed[key];
+    }
+    return renamed ?? value;
+  };
+}
+
+const LIST_RESPONSE_KEYS = ['schemas', 'totalResults', 'startIndex', 'itemsPerPage', 'Resources'];
+
+/**
+ * A ListResponse (RFC 7644 §3.4.2) around `resourceSchema`, its attribute names read case-insensitively. `Resources` may be omitted when nothing matched, and
  * `totalResults` is optional because cursor-paged targets (AWS) leave it out.
  */
 export function listResponseSchema<T extends z.ZodType>(resourceSchema: T) {
-  return z.looseObject({
-    schemas: z.array(z.string()).optional(),
-    totalResults: LenientCountSchema.optional(),
-    startIndex: LenientCountSchema.optional(),
-    itemsPerPage: LenientCountSchema.optional(),
-    Resources: z.array(resourceSchema).default([]),
-  });
+  return z.preprocess(
+    canonicalKeys(LIST_RESPONSE_KEYS),
+    z.looseObject({
+      schemas: z.array(z.string()).optional(),
+      totalResults: LenientCountSchema.optional(),
+      startIndex: LenientCountSchema.optional(),
+      itemsPerPage: LenientCountSchema.optional(),
+      Resources: z.array(resourceSchema).default([]),
+    }),
+  );
 }
 
 /** A SCIM error body (RFC 7644 §3.12); `status` is a string per the RFC, but many targets send a number. */
@@ -140,28 +167,31 @@ const SupportedSchema = z.looseObject({ supported: LenientBooleanSchema.catch(fa
  * A ServiceProviderConfig (RFC 7643 §5), read leniently: a missing or malformed feature object means the
  * feature is unsupported, so a sparse answer still yields a usable configuration.
  */
-export const ServiceProviderConfigSchema = z.looseObject({
-  schemas: z.array(z.string()).optional(),
-  patch: SupportedSchema.catch({ supported: false }).default({ supported: false }),
-  bulk: z
-    .looseObject({
-      supported: LenientBooleanSchema.catch(false).default(false),
-      maxOperations: LenientCountSchema.catch(0).default(0),
-      maxPayloadSize: LenientCountSchema.catch(0).default(0),
-    })
-    .catch({ supported: false, maxOperations: 0, maxPayloadSize: 0 })
-    .default({ supported: false, maxOperations: 0, maxPayloadSize: 0 }),
-  filter: z
-    .looseObject({
-      supported: LenientBooleanSchema.catch(false).default(false),
-      maxResults: LenientCountSchema.catch(0).default(0),
-    })
-    .catch({ supported: false, maxResults: 0 })
-    .default({ supported: false, maxResults: 0 }),
-  etag: SupportedSchema.catch({ supported: false }).default({ supported: false }),
-  changePassword: SupportedSchema.catch({ supported: false }).default({ supported: false }),
-  sort: SupportedSchema.catch({ supported: false }).default({ supported: false }),
-});
+export const ServiceProviderConfigSchema = z.preprocess(
+  canonicalKeys(['schemas', 'patch', 'bulk', 'filter', 'etag', 'changePassword', 'sort']),
+  z.looseObject({
+    schemas: z.array(z.string()).optional(),
+    patch: SupportedSchema.catch({ supported: false }).default({ supported: false }),
+    bulk: z
+      .looseObject({
+        supported: LenientBooleanSchema.catch(false).default(false),
+        maxOperations: LenientCountSchema.catch(0).default(0),
+        maxPayloadSize: LenientCountSchema.catch(0).default(0),
+      })
+      .catch({ supported: false, maxOperations: 0, maxPayloadSize: 0 })
+      .default({ supported: false, maxOperations: 0, maxPayloadSize: 0 }),
+    filter: z
+      .looseObject({
+        supported: LenientBooleanSchema.catch(false).default(false),
+        maxResults: LenientCountSchema.catch(0).default(0),
+      })
+      .catch({ supported: false, maxResults: 0 })
+      .default({ supported: false, maxResults: 0 }),
+    etag: SupportedSchema.catch({ supported: false }).default({ supported: false }),
+    changePassword: SupportedSchema.catch({ supported: false }).default({ supported: false }),
+    sort: SupportedSchema.catch({ supported: false }).default({ supported: false }),
+  }),
+);
 /** A ServiceProviderConfig with every feature object present. */
 export type ServiceProviderConfig = z.infer<typeof ServiceProviderConfigSchema>;
 
@@ -183,15 +213,24 @@ const RemoteIdSchema = z.preprocess((value) => (typeof value === 'number' ? Stri
 
 /**
  * A User as a target returns it: `id` is required and `schemas` defaults to core User, because targets are
- * lenient about echoing it.
+ * lenient about echoing it; its core attribute names are read in any case (RFC 7643 §2.1).
  */
-export const RemoteUserSchema = ScimUserSchema.extend({
-  schemas: z.array(z.string().min(1)).min(1).default([SCHEMA_USER]),
-  id: RemoteIdSchema,
-});
+export const RemoteUserSchema = z.preprocess(
+  canonicalKeys(Object.keys(ScimUserSchema.shape)),
+  ScimUserSchema.extend({
+    schemas: z.array(z.string().min(1)).min(1).default([SCHEMA_USER]),
+    id: RemoteIdSchema,
+  }),
+);
 
-/** A Group as a target returns it: `id` is required and `schemas` defaults to core Group. */
-export const RemoteGroupSchema = ScimGroupSchema.extend({
-  schemas: z.array(z.string().min(1)).min(1).default([SCHEMA_GROUP]),
-  id: RemoteIdSchema,
-});
+/** A Group as a target returns it: `id` is required and `schemas` defaults to core Group; names read in any case. */
+export const RemoteGroupSchema = z.preprocess(
+  canonicalKeys(Object.keys(ScimGroupSchema.shape)),
+  ScimGroupSchema.extend({
+    schemas: z.array(z.string().min(1)).min(1).default([SCHEMA_GROUP]),
+    id: RemoteIdSchema,
+    members: z
+      .array(z.preprocess(canonicalKeys(['value', 'display', 'type', '$ref']), ScimGroupMemberSchema))
+      .optional(),
+  }),
+);

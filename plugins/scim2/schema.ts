@@ -1,11 +1,11 @@
 /** Options of the standard SCIM 2.0 plugin. */
 import * as z from 'zod';
+import { MAX_MEMBERS_PER_REQUEST, vendorOptions } from '../engine/options.ts';
 
-/** The largest member count any single request may carry, whatever the target advertises. */
-export const MAX_MEMBERS_PER_REQUEST = 1000;
+export { MAX_MEMBERS_PER_REQUEST };
 
 /** Validates and defaults a provider's `pluginOptions` for the `scim2` plugin. Unknown keys are refused. */
-export const Scim2OptionsSchema = z.strictObject({
+export const Scim2OptionsSchema = vendorOptions({
   /** Where the ServiceProviderConfig lives, relative to the base URL. @default '/ServiceProviderConfig' */
   discoveryPath: z
     .string()

@@ -102,6 +102,10 @@ describe('scim2 plugin against a SCIMMY target', () => {
         bulk: { supported: true, maxOperations: 1000 },
         maxMembersPerRequest: 1000,
         userDelete: 'delete',
+        groupPut: true,
+        memberReadBack: true,
+        filterOr: true,
+        maxPageSize: 1000,
       });
       assert.deepEqual(
         (await target.requests()).map(({ method, path }) => `${method} ${path}`),
@@ -161,6 +165,13 @@ describe('scim2 plugin against a SCIMMY target', () => {
     test('assume groups when /ResourceTypes does not exist', async () => {
       await target.failNext({ pathPrefix: '/ResourceTypes', status: 404 });
       assert.equal((await plugin.capabilities(ctx())).groups, true);
+    });
+
+    test("a provider's capability override wins over what the target advertises", async () => {
+      const capabilities = await plugin.capabilities(ctx({ capabilities: { patch: false, maxPageSize: 50 } }));
+      assert.equal(capabilities.patch, false);
+      assert.equal(capabilities.maxPageSize, 50);
+      assert.equal(capabilities.filter, true, 'what the override leaves out stays as discovered');
     });
 
     test('take maxMembersPerRequest from the options over the advertised bulk limit', async () => {

@@ -1,6 +1,17 @@
 /** Works out what changed on a group and splits the change into PATCH requests no larger than a member limit. */
 import { isDeepStrictEqual } from 'node:util';
 import { quoteFilterValue, type PatchOperation, type ScimGroup } from '../../scim/index.ts';
+import type { MemberReference } from '../sdk.ts';
+
+/** How member values are written in PATCH requests: the reference of each, and how removals are addressed. */
+export interface MemberStyle {
+  reference: MemberReference;
+  /** `filter`: one `members[value eq "id"]` remove each (RFC 7644 §3.5.2.2); `value-list`: `path: members` with values. */
+  removal: 'filter' | 'value-list';
+}
+
+/** The RFC's style: `{ value }` references, removals by filter path. */
+export const RFC_MEMBER_STYLE: MemberStyle = { reference: (value) => ({ value }), removal: 'filter' };
 
 /** Attributes that are never compared or sent as changes: the server owns them, or members are diffed apart. */
 const NOT_ATTRIBUTES = new Set(['id', 'meta', 'schemas', 'members']);
@@ -51,7 +62,11 @@ export function isUnchanged(changes: GroupChanges): boolean {
  * (one `add` operation per request, its value an array) and removes (`members[value eq "id"]`, one operation each),
  * with no request carrying more than `limit` member values.
  */
-export function patchRequests(changes: GroupChanges, limit: number): PatchOperation[][] {
+export function patchRequests(
+  changes: GroupChanges,
+  limit: number,
+  style: MemberStyle = RFC_MEMBER_STYLE,
+): PatchOperation[][] {
   if (!Number.isInteger(limit) || limit < 1)
     throw new TypeError(`member limit must be a positive integer, got ${limit}`);
   const units = [
@@ -62,11 +77,13 @@ export function patchRequests(changes: GroupChanges, limit: number): PatchOperat
   for (let start = 0; start === 0 || start < units.length; start += limit) {
     const chunk = units.slice(start, start + limit);
     const operations: PatchOperation[] = start === 0 ? [...changes.attributes] : [];
-    const adds = chunk.filter((unit) => unit.op === 'add').map((unit) => ({ value: unit.id }));
+    const adds = chunk.filter((unit) => unit.op === 'add').map((unit) => style.reference(unit.id));
     if (adds.length > 0) operations.push({ op: 'add', path: 'members', value: adds });
-    for (const unit of chunk) {
-      if (unit.op === 'remove')
-        operations.push({ op: 'remove', path: `members[value eq ${quoteFilterValue(unit.id)}]` });
+    const removes = chunk.filter((unit) => unit.op === 'remove').map((unit) => unit.id);
+    if (style.removal === 'value-list' && removes.length > 0) {
+      operations.push({ op: 'remove', path: 'members', value: removes.map((id) => style.reference(id)) });
+    } else {
+      for (const id of removes) operations.push({ op: 'remove', path: `members[value eq ${quoteFilterValue(id)}]` });
     }
     if (operations.length > 0) requests.push(operations);
   }

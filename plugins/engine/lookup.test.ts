@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import { createScimClient } from '../../scim/index.ts';
 import type { PluginContext } from '../sdk.ts';
-import { createScim2Plugin, Scim2OptionsSchema, type Scim2Options } from './index.ts';
+import { createScim2Plugin, Scim2OptionsSchema, type Scim2Options } from '../scim2/index.ts';
 import { LOOKUP_CHUNK } from './lookup.ts';
 
 const user = (id: string, userName: string, externalId?: string) => ({
@@ -19,7 +19,12 @@ const user = (id: string, userName: string, externalId?: string) => ({
  * A target with no discovery endpoints (so filtering is assumed) that answers every /Users list request with
  * `answer(filter)` and records the filters it was sent.
  */
-async function target(t: TestContext, answer: (filter: string) => { Resources: unknown[]; totalResults?: number }) {
+async function target(
+  t: TestContext,
+  answer: (filter: string) => { Resources: unknown[]; totalResults?: number },
+  options: Partial<Scim2Options> = {},
+  spell: (key: string) => string = (key) => key,
+) {
   const filters: string[] = [];
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -33,7 +38,11 @@ async function target(t: TestContext, answer: (filter: string) => { Resources: u
     const { Resources, totalResults = Resources.length } = answer(filter);
     res.writeHead(200, { 'content-type': 'application/scim+json' });
     res.end(
-      JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'], totalResults, Resources }),
+      JSON.stringify({
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'],
+        [spell('totalResults')]: totalResults,
+        [spell('Resources')]: Resources,
+      }),
     );
   });
   server.listen(0, '127.0.0.1');
@@ -50,7 +59,7 @@ async function target(t: TestContext, answer: (filter: string) => { Resources: u
     providerId: 'p1',
     configVersion: 1,
     client,
-    options: Scim2OptionsSchema.parse({}),
+    options: Scim2OptionsSchema.parse(options),
   };
   return { plugin: createScim2Plugin(), ctx, filters };
 }
@@ -123,6 +132,42 @@ describe('scim2 findUsers: a batch looked up with one combined filter', () => {
     assert.deepEqual(
       found.map((f) => f?.id ?? null),
       keys.map((k, i) => (i % 2 === 0 ? `r-${k.externalId}` : null)),
+    );
+  });
+});
+
+describe('engine lookups bend to the capabilities', () => {
+  test('list responses are read whatever the case of their attribute names (resources, totalresults)', async (t) => {
+    const { plugin, ctx } = await target(
+      t,
+      () => ({ Resources: [user('r1', 'a@example.test', 'ext-a')], totalResults: 1 }),
+      {},
+      (key) => key.toLowerCase(),
+    );
+    const found = await plugin.findUsers(ctx, [{ externalId: 'ext-a' }, { externalId: 'ext-b' }]);
+    assert.deepEqual(
+      found.map((f) => f?.id ?? f),
+      ['r1', null],
+    );
+  });
+
+  test('a target without `or` filters gets no combined filter: each object is left to its own lookup', async (t) => {
+    const { plugin, ctx, filters } = await target(t, () => ({ Resources: [] }), { capabilities: { filterOr: false } });
+    const found = await plugin.findUsers(ctx, [{ externalId: 'ext-a' }, { externalId: 'ext-b' }]);
+    assert.deepEqual(found, [undefined, undefined]);
+    assert.deepEqual(filters, []);
+    assert.equal(await plugin.findUser(ctx, { externalId: 'ext-a', name: 'a@example.test' }), null);
+    assert.deepEqual(filters, ['externalId eq "ext-a"', 'userName eq "a@example.test"']);
+  });
+
+  test('a small maximum page size makes smaller combined filters, none asking for more than a page', async (t) => {
+    const { plugin, ctx, filters } = await target(t, () => ({ Resources: [] }), { capabilities: { maxPageSize: 11 } });
+    const keys = Array.from({ length: 12 }, (_, i) => ({ externalId: `ext-${i}`, name: `n${i}@example.test` }));
+    await plugin.findUsers(ctx, keys);
+    // Five objects (ten comparisons, eleven results) per request.
+    assert.deepEqual(
+      filters.map((filter) => filter.split(' or ').length),
+      [10, 10, 4],
     );
   });
 });

@@ -69,7 +69,7 @@ export async function findOne<T extends ScimUser | ScimGroup>(
 
 /**
  * Looks up every object of `keys` (externalId first, then the name, as {@link findOne} does) with one `or` filter
- * per {@link LOOKUP_CHUNK} objects. Only exact matches count, so a target that ignores the filter cannot make us
+ * per `chunkSize` objects (at most {@link LOOKUP_CHUNK}; less when the target's pages are smaller). Only exact matches count, so a target that ignores the filter cannot make us
  * adopt a stranger; a key several objects match, or an answer that may be partial, settles nothing (`undefined`).
  * Throws the request's error when the target refuses the filter.
  */
@@ -77,10 +77,11 @@ export async function findMany<T extends ScimUser | ScimGroup>(
   client: ScimClient,
   kind: LookupKind<T>,
   keys: readonly MatchKeys[],
+  chunkSize: number = LOOKUP_CHUNK,
 ): Promise<Array<BatchLookupResult<T>>> {
   const results: Array<BatchLookupResult<T>> = [];
-  for (let start = 0; start < keys.length; start += LOOKUP_CHUNK) {
-    const part = keys.slice(start, start + LOOKUP_CHUNK);
+  for (let start = 0; start < keys.length; start += chunkSize) {
+    const part = keys.slice(start, start + chunkSize);
     const clauses = part.flatMap(({ externalId, name }) => [
       ...(externalId ? [eqFilter('externalId', externalId)] : []),
       ...(name ? [eqFilter(kind.nameAttribute, name)] : []),

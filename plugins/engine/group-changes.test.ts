@@ -94,6 +94,23 @@ describe('patchRequests', () => {
     assert.deepEqual(operations, [{ op: 'remove', path: 'members[value eq "we\\"ird\\\\id"]' }]);
   });
 
+  test('writes members in the vendor style: its references, and removals as one value list', () => {
+    const style = { reference: (value: string) => ({ value, type: 'user' }), removal: 'value-list' as const };
+    assert.deepEqual(patchRequests({ attributes: [], add: ['a'], remove: ['b', 'c'] }, 5, style), [
+      [
+        { op: 'add', path: 'members', value: [{ value: 'a', type: 'user' }] },
+        {
+          op: 'remove',
+          path: 'members',
+          value: [
+            { value: 'b', type: 'user' },
+            { value: 'c', type: 'user' },
+          ],
+        },
+      ],
+    ]);
+  });
+
   test('refuses a limit below one', () => {
     assert.throws(() => patchRequests({ attributes: [], add: ['a'], remove: [] }, 0), TypeError);
   });
