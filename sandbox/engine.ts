@@ -175,7 +175,7 @@ const KERNEL_SOURCE = `(${mergeKernel.toString()})`;
 const MIB = 1024 * 1024;
 const SETUP_TIMEOUT_MS = 5000;
 const SALVAGE_TIMEOUT_MS = 1000;
-/** How often one group's running object may be run again after a stop that its CPU time does not explain. */
+/** How often one object may be run again after stops that its CPU time does not explain. */
 const STARVED_RETRIES = 3;
 const NO_SNAPSHOT_FLAG = '--no-node-snapshot';
 
@@ -371,15 +371,16 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
     const inputCap = Math.min(4 * MIB, Math.floor((limits.memoryMb * MIB) / 8));
     const prefix = `{"now":${JSON.stringify(request.now)},"provider":${JSON.stringify(request.provider)},"contributions":`;
     const budget = { spentNs: 0n, limitNs: BigInt(limits.batchTimeoutMs) * 1_000_000n };
-    const ready: Array<{ indices: number[]; json: string }> = [];
+    const ready: Array<{ indices: number[]; json: string; cleared: boolean }> = [];
     const needBlame: number[] = [];
     const fail = (index: number, message: string, mapping: string | null = null): void => {
       results[index] = { status: 'error', error: { code: 'ERR_MAPPING', mapping, message } };
     };
     const drain = (): void => {
-      for (const { indices, json } of ready) {
+      for (const { indices, json, cleared } of ready) {
         const outcomes = JSON.parse(json) as GuestItemResult[];
-        outcomes.forEach((outcome, position) => {
+        outcomes.forEach((timed, position) => {
+          const outcome = cleared && 's' in timed && timed.s !== undefined ? timed.s : timed;
           const index = indices[position] as number;
           const result = finish(outcome, request.objectType, names, withContributions);
           if (result === NEEDS_BLAME) needBlame.push(index);
@@ -451,16 +452,22 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
       let input: string | null = sub.input;
       let cursor = 0;
       let resent = false;
+      // Stops its CPU time does not explain, counted for the object at `starvedAt` (the count restarts with progress).
       let starvedRetries = 0;
+      let starvedAt = -1;
       const batchId = ++batchSequence;
-      /** Takes the answer's results in order; returns its `stopped` field. */
-      const accept = (answer: string, stopMessage?: string): number => {
+      /**
+       * Takes the answer's results in order; returns its `stopped` field. `cleared`: the call's CPU time shows that no
+       * object in it can have used its per-object limit, so an object the guest's clock found over it was only slowed
+       * down (a starved machine) and keeps the result it produced.
+       */
+      const accept = (answer: string, cleared: boolean, stopMessage?: string): number => {
         const countEnd = answer.indexOf('|');
         const stoppedEnd = answer.indexOf('|', countEnd + 1);
         const count = Number(answer.slice(0, countEnd));
         const stopped = Number(answer.slice(countEnd + 1, stoppedEnd));
         if (count > 0)
-          ready.push({ indices: indices.slice(cursor, cursor + count), json: answer.slice(stoppedEnd + 1) });
+          ready.push({ indices: indices.slice(cursor, cursor + count), json: answer.slice(stoppedEnd + 1), cleared });
         cursor += count;
         if (stopMessage !== undefined && stopped === cursor) {
           const index = indices[cursor++];
@@ -500,10 +507,11 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
         }
         let stopMessage: string;
         let retry = false;
+        let cleared = false;
         try {
           const raw = await call;
           charge(budget, holder.isolate, cpuBefore, wallBefore);
-          const stopped = accept(raw);
+          const stopped = accept(raw, cpuExplainsNoStop(holder.isolate, cpuBefore, limits));
           if (stopped !== NOT_ADOPTED || resend(stopped)) continue;
           stopMessage = 'the sandbox lost the batch it was given';
         } catch (error) {
@@ -521,7 +529,14 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
           stopMessage = stopReason(described, batchLimited, limits);
           // isolated-vm's timeout is wall-clock time: on a starved machine it can stop an object that used far less
           // CPU than its limit. Such an object runs again (a few times at most); one that used its CPU is stopped.
+          // The few times are per object: counted for a whole group, a busy machine's fourth stop failed whichever
+          // innocent object was running then (one object in about each 100 of an incremental push under load).
+          if (cursor !== starvedAt) {
+            starvedAt = cursor;
+            starvedRetries = 0;
+          }
           const used = cpuBefore === undefined ? undefined : readCpu(holder.isolate);
+          cleared = cpuExplainsNoStop(holder.isolate, cpuBefore, limits);
           retry =
             !batchLimited &&
             /timed out/i.test(described) &&
@@ -534,7 +549,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
         try {
           const options = { arguments: { copy: true }, result: { copy: true }, timeout: SALVAGE_TIMEOUT_MS } as const;
           const answer = await set.salvage.apply(undefined, [cursor, batchId, retry], options);
-          if (resend(accept(answer, retry ? undefined : stopMessage)) || retry) continue;
+          if (resend(accept(answer, cleared, retry ? undefined : stopMessage)) || retry) continue;
         } catch (salvageError) {
           if (holder.isolate.isDisposed) {
             retire(state, 'memory');
@@ -698,6 +713,12 @@ function errorResult(message: string): MappingResult {
 
 function budgetMessage(limits: MappingLimits): string {
   return `not evaluated: the batch used up its CPU limit of ${limits.batchTimeoutMs} ms`;
+}
+
+/** True when the isolate used less CPU since `cpuBefore` than one object may: no object can have reached its limit. */
+function cpuExplainsNoStop(isolate: ivm.Isolate, cpuBefore: bigint | undefined, limits: MappingLimits): boolean {
+  const used = cpuBefore === undefined ? undefined : readCpu(isolate);
+  return used !== undefined && cpuBefore !== undefined && used - cpuBefore < BigInt(limits.objectTimeoutMs) * 1_000_000n;
 }
 
 function readCpu(isolate: ivm.Isolate): bigint | undefined {

@@ -7,11 +7,14 @@
 
 import type { mergeKernel } from './merge.ts';
 
-/** What the guest sends back for one object: the merged result, a skip, or an error (`m` = mapping index). */
+/**
+ * What the guest sends back for one object: the merged result, a skip, or an error (`m` = mapping index; `s` = what
+ * an object the clock found over its limit produced, kept by the host when the CPU time clears it).
+ */
 export type GuestItemResult =
   | { v: unknown; c?: unknown[] }
   | { k: number; why?: string; c?: unknown[] }
-  | { e: string; m: number; p?: string; c?: unknown[] };
+  | { e: string; m: number; p?: string; c?: unknown[]; s?: GuestItemResult };
 
 /**
  * The answer of one `step` or `salvage` call, as text: `<count>|<stopped>|<JSON array of count results>`. The
@@ -385,9 +388,11 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
         let result = evaluateItem(batch.items[index] as GuestInput, batch.provider, batch.contributions);
         const finished = realNow();
         if (finished - last > objectBudgetMs) {
+          // By the clock only: the host, which reads the isolate's CPU time, keeps `s` when the CPU was not used.
           result = {
             e: `the mappings ran for ${finished - last} ms, over the per-object limit of ${objectBudgetMs} ms`,
             m: -1,
+            s: result,
           };
         }
         last = finished;
