@@ -28,6 +28,9 @@ export declare function freePort(): Promise<number>;
 /** True when nothing listens on 127.0.0.1:`port` yet (so the dev server could bind it). */
 export declare function isPortFree(port: number): Promise<boolean>;
 
+/** False when /proc shows that what listens on `port` is not process `pid`; true when it is or /proc cannot tell. */
+export declare function isListeningProcess(pid: number, port: number): boolean;
+
 /** Inputs of {@link devServerArgs}: every port already chosen. */
 export interface DevServerArgsInput {
   port: number;
@@ -58,6 +61,11 @@ export interface TemporalDevServerOptions {
   uiPort?: number | undefined;
   /** When a port given above is taken, use a free one instead of failing. @default false */
   fallbackToFreePorts?: boolean | undefined;
+  /**
+   * Finds a free port; startup asks again, for every port it may choose, when the server lost one to another process.
+   * @default freePort
+   */
+  choosePort?: (() => Promise<number>) | undefined;
   /** Unref the server process so it does not keep the caller alive (it is still stopped when the caller exits). */
   detached?: boolean | undefined;
   /** Run without the Web UI. @default false */
@@ -94,5 +102,8 @@ export interface TemporalDevServer {
   stop(): Promise<void>;
 }
 
-/** Starts `temporal server start-dev` on 127.0.0.1 and resolves once its frontend answers gRPC health checks. */
+/**
+ * Starts `temporal server start-dev` on 127.0.0.1 and resolves once its frontend answers gRPC health checks; started
+ * again on new ports (up to 5 times) when another process took a chosen port before the server bound it.
+ */
 export declare function startTemporalDevServer(options?: TemporalDevServerOptions): Promise<TemporalDevServer>;

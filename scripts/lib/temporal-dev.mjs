@@ -1,7 +1,17 @@
 // Finds the Temporal CLI and runs its dev server (SQLite, optional Web UI) for `npm start`, tests and benchmarks.
 // Plain JavaScript with no dependencies: the launcher imports it before `npm ci` has run, on Node >= 18.
 import { spawn } from 'node:child_process';
-import { accessSync, constants, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -253,7 +263,68 @@ export function devServerArgs({
   return args;
 }
 
-/** Starts `temporal server start-dev` on 127.0.0.1 and resolves once its frontend answers gRPC health checks. */
+// How often startup picks new ports after losing one to another process between choosing it and the server binding it.
+const PORT_ATTEMPTS = 5;
+
+/** True when a server's startup output says one of its ports was taken. */
+function lostAPort(output) {
+  return /bind: address already in use/i.test(output);
+}
+
+/**
+ * The inodes of the sockets listening on 127.0.0.1:`port` (or any address), from /proc/net/tcp; null where /proc
+ * cannot say (not Linux, or hidden).
+ */
+function listeningInodes(port) {
+  const inodes = new Set();
+  let readable = false;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text;
+    try {
+      text = readFileSync(table, 'utf8');
+      readable = true;
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // local_address is HEXIP:HEXPORT, st 0A is LISTEN, the inode is the tenth field.
+      if (fields.length < 10 || fields[3] !== '0A') continue;
+      if (Number.parseInt(fields[1].split(':')[1] ?? '', 16) === port) inodes.add(fields[9]);
+    }
+  }
+  return readable ? inodes : null;
+}
+
+/**
+ * False when /proc shows that what listens on `port` is not process `pid` (another server took the port before ours
+ * bound it, and answers health checks in its place); true when it is, or when /proc cannot tell.
+ */
+export function isListeningProcess(pid, port) {
+  const inodes = listeningInodes(port);
+  if (inodes === null || inodes.size === 0) return inodes === null;
+  let fds;
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return true;
+  }
+  return fds.some((fd) => {
+    try {
+      const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      return link.startsWith('socket:[') && inodes.has(link.slice(8, -1));
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Starts `temporal server start-dev` on 127.0.0.1 and resolves once its frontend answers gRPC health checks. Free
+ * ports are found by binding port 0 and releasing it, so another process can take one before the server binds it:
+ * when the server then stops with "address already in use", or its frontend port turns out to be another process's,
+ * it is started again on newly chosen ports (only the ports it was free to choose).
+ */
 export async function startTemporalDevServer(options = {}) {
   const binary = options.binary ?? findTemporalBinary();
   if (!binary) {
@@ -261,10 +332,34 @@ export async function startTemporalDevServer(options = {}) {
       'no Temporal CLI found: set SCIMFLOW_TEMPORAL_BIN, put `temporal` on PATH, or run `npm run setup` to build it',
     );
   }
+  const pickFree = options.choosePort ?? freePort;
+  const movable = (wanted) => wanted === undefined || options.fallbackToFreePorts === true;
+  const canMove = [options.port, options.httpPort, options.metricsPort, options.uiPort].every(movable);
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startOnce(binary, options, pickFree, attempt > 1);
+    } catch (error) {
+      if (!(error instanceof PortLost) || !canMove || attempt >= PORT_ATTEMPTS) {
+        throw error instanceof PortLost ? error.failure : error;
+      }
+    }
+  }
+}
+
+/** A startup that failed because a chosen port was taken meanwhile; `failure` is the error to report if it stays so. */
+class PortLost extends Error {
+  constructor(failure) {
+    super(failure.message);
+    this.failure = failure;
+  }
+}
+
+async function startOnce(binary, options, pickFree, again) {
   const headless = options.headless ?? false;
+  // After a lost port, even a port the caller asked for is replaced (only reached with fallbackToFreePorts).
   const choose = async (wanted) => {
-    if (wanted === undefined) return freePort();
-    if (options.fallbackToFreePorts && !(await isPortFree(wanted))) return freePort();
+    if (wanted === undefined || again) return pickFree();
+    if (options.fallbackToFreePorts && !(await isPortFree(wanted))) return pickFree();
     return wanted;
   };
   const port = await choose(options.port);
@@ -342,9 +437,14 @@ export async function startTemporalDevServer(options = {}) {
   for (;;) {
     if (exit) {
       const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
-      throw new Error(`Temporal dev server (${binary}) stopped during startup (${how}):\n${recentOutput()}`);
+      const failure = new Error(`Temporal dev server (${binary}) stopped during startup (${how}):\n${recentOutput()}`);
+      throw lostAPort(recentOutput()) ? new PortLost(failure) : failure;
     }
     if (await canConnect(port)) {
+      if (!isListeningProcess(child.pid ?? 0, port)) {
+        await stop();
+        throw new PortLost(new Error(`another process took ${address} before the Temporal dev server bound it`));
+      }
       const probe = await runQuiet(binary, ['operator', 'cluster', 'health', '--address', address], 5_000);
       if (probe.code === 0 && probe.output.includes('SERVING')) break;
       lastProbe = probe.output.trim();

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { findTemporalBinary, startTemporalDevServer } from '../../scripts/lib/temporal-dev.mjs';
+import { findTemporalBinary, freePort, startTemporalDevServer } from '../../scripts/lib/temporal-dev.mjs';
 
 const run = promisify(execFile);
 const binary = findTemporalBinary();
@@ -88,6 +88,49 @@ test('a requested port that is taken is replaced by a free one when fallbackToFr
     assert.equal(await accepts(server.address), true);
   } finally {
     await server.stop();
+    blocker.close();
+  }
+});
+
+test('a chosen port that another process takes before the server binds it is replaced, and the server starts', async () => {
+  // The race freePort() leaves open, made certain: the first port chosen is already held (and answers) elsewhere.
+  const blocker: Server = createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const taken = blocker.address();
+  assert.ok(taken && typeof taken === 'object');
+  const chosen: number[] = [];
+  const server = await startTemporalDevServer({
+    binary: requireBinary(),
+    headless: true,
+    choosePort: async () => {
+      const port = chosen.length === 0 ? taken.port : await freePort();
+      chosen.push(port);
+      return port;
+    },
+  });
+  try {
+    assert.equal(chosen[0], taken.port);
+    assert.ok(chosen.length >= 6, `every port was chosen again after the lost one: ${chosen.join(', ')}`);
+    assert.notEqual(server.address, `127.0.0.1:${taken.port}`);
+    const connection = await Connection.connect({ address: server.address });
+    await new Client({ connection }).workflow.count();
+    await connection.close();
+  } finally {
+    await server.stop();
+    blocker.close();
+  }
+});
+
+test('a port asked for without fallbackToFreePorts is not replaced: a taken one fails the start', async () => {
+  const blocker: Server = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const taken = blocker.address();
+  assert.ok(taken && typeof taken === 'object');
+  try {
+    await assert.rejects(startTemporalDevServer({ binary: requireBinary(), headless: true, port: taken.port }), {
+      message: new RegExp(`${taken.port}.*address already in use|another process took 127\\.0\\.0\\.1:${taken.port}`),
+    });
+  } finally {
     blocker.close();
   }
 });
