@@ -3,29 +3,18 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createUser } from '../../db/index.ts';
 import { fullSyncRun, incrementalWorld, person } from '../incremental/harness.ts';
+import { refuseUserEchoingToken, tokenEcho } from './token-echo.ts';
 
 test('a target that echoes the token in its error bodies gets it into no run, link, event or workflow history', async (t) => {
   const { db, client, target, control, newProvider } = await incrementalWorld(t, { relay: false });
   const user = await createUser(db, person(1));
   await createUser(db, person(2));
-  const echo = (status: number) => ({
-    schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'],
-    status: String(status),
-    detail: `request with Authorization: Bearer ${target.token} refused`,
-  });
   // One user is refused for good (its error is kept on its link); then, on the next sync, the whole run fails.
-  await target.failNext({
-    method: 'POST',
-    pathPrefix: '/Users',
-    match: { userName: user.username },
-    status: 400,
-    body: echo(400),
-    times: 100,
-  });
+  await refuseUserEchoingToken(target, user.username);
   const provider = await newProvider();
   const first = await fullSyncRun(db, control, provider);
   assert.equal(first.status, 'succeeded');
-  await target.failNext({ method: 'GET', status: 401, body: echo(401), times: 100 });
+  await target.failNext({ method: 'GET', status: 401, body: tokenEcho(target.token, 401), times: 100 });
   const second = await fullSyncRun(db, control, provider);
   assert.equal(second.status, 'failed');
 
