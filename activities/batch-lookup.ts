@@ -40,7 +40,7 @@ export function createBatchLookup(): BatchLookup {
     try {
       const found = await kind.findMany(
         target,
-        unlinked.map(({ payload }) => kind.keys(payload)),
+        unlinked.map(({ payload }) => kind.keys(payload, provider.adoptBy)),
       );
       if (found === undefined) return known;
       for (const [i, { localId }] of unlinked.entries()) known.set(localId, found[i]);

@@ -1,6 +1,8 @@
 import {
+  claimRemoteIds,
   deleteLinks,
   inTransaction,
+  linkKey,
   makeLink,
   recordBatch,
   recordProgress,
@@ -13,29 +15,27 @@ import {
 } from '../db/index.ts';
 
 /**
- * Writes the links of objects just created, for every batch this worker runs: a crash after a POST must not lead to
- * a second one, so a created object's link is written at once, not at batch end. One write at a time; the links
- * that arrive meanwhile, from any batch, go together in the next (a group commit), so a link waits at most for one
- * write in flight, and concurrent batches share statements instead of each sending its own.
+ * Runs writes one statement at a time; the items that arrive meanwhile, from any batch, go together in the next (a
+ * group commit), so an item waits at most for one write in flight, and concurrent batches share statements instead of
+ * each sending its own. The last item per key wins; every caller of a write gets its result.
  */
-export class LinkWriter {
-  readonly #db: Db;
-  /** The links of the next write (the last one per object wins), and who waits for it. */
-  #next: { links: Map<string, Link>; written: PromiseWithResolvers<void> } | undefined;
+class GroupCommit<I, R> {
+  readonly #write: (items: I[]) => Promise<R>;
+  #next: { items: Map<string, I>; written: PromiseWithResolvers<R> } | undefined;
   #writing = false;
 
-  constructor(db: Db) {
-    this.#db = db;
+  constructor(write: (items: I[]) => Promise<R>) {
+    this.#write = write;
   }
 
-  /** Queues `link` for the next write; resolves once it is committed, rejects with that write's error. */
-  save(link: Link): Promise<void> {
+  /** Queues `item` under `key` for the next write; resolves with that write's result once it is committed. */
+  add(key: string, item: I): Promise<R> {
     if (this.#next === undefined) {
-      const written = Promise.withResolvers<void>();
+      const written = Promise.withResolvers<R>();
       written.promise.catch(() => undefined);
-      this.#next = { links: new Map(), written };
+      this.#next = { items: new Map(), written };
     }
-    this.#next.links.set(`${link.providerId}/${link.objectType}/${link.localId}`, link);
+    this.#next.items.set(key, item);
     const { promise } = this.#next.written;
     if (!this.#writing) void this.#drain();
     return promise;
@@ -47,8 +47,7 @@ export class LinkWriter {
       for (let group = this.#next; group !== undefined; group = this.#next) {
         this.#next = undefined;
         try {
-          await saveLinks(this.#db, [...group.links.values()]);
-          group.written.resolve();
+          group.written.resolve(await this.#write([...group.items.values()]));
         } catch (error) {
           group.written.reject(error);
         }
@@ -56,6 +55,35 @@ export class LinkWriter {
     } finally {
       this.#writing = false;
     }
+  }
+}
+
+/**
+ * Writes, for every batch this worker runs, the links that must not wait for their batch to end: a created object's
+ * (a crash after a POST must not lead to a second one) and an adopted object's claim on its remote id (made before
+ * anything is sent to it, so two directory objects never both take one remote object).
+ */
+export class LinkWriter {
+  readonly #saves: GroupCommit<Link, void>;
+  readonly #claims: GroupCommit<Link, Map<string, string>>;
+
+  constructor(db: Db) {
+    this.#saves = new GroupCommit((links) => saveLinks(db, links));
+    this.#claims = new GroupCommit((links) => claimRemoteIds(db, links));
+  }
+
+  /** Queues `link` for the next write; resolves once it is committed, rejects with that write's error. */
+  save(link: Link): Promise<void> {
+    return this.#saves.add(linkKey(link.providerId, link.objectType, link.localId), link);
+  }
+
+  /**
+   * Writes `link` unless another object of its provider and type holds its remote id; resolves with that object's
+   * local id, or null once `link` is written.
+   */
+  async claim(link: Link): Promise<string | null> {
+    const key = linkKey(link.providerId, link.objectType, link.localId);
+    return (await this.#claims.add(key, link)).get(key) ?? null;
   }
 }
 
@@ -69,6 +97,8 @@ export class BatchRecorder {
   readonly removalsBySkip: Link[] = [];
   /** Link writes started as soon as creates returned; awaited before the batch is flushed. */
   readonly #writes: Array<Promise<void>> = [];
+  /** Links written ahead of the flush, by local id: a retry pass starts from them. */
+  readonly #early = new Map<string, Link>();
   readonly #db: Db;
   readonly #writer: LinkWriter;
   readonly #runId: string;
@@ -126,7 +156,29 @@ export class BatchRecorder {
 
   /** Writes the link of an object just created without waiting for the batch to end; a failure surfaces at flush. */
   saveSoon(link: Link): void {
+    this.#early.set(link.localId, link);
     this.#writes.push(this.#writer.save(link));
+  }
+
+  /** Writes `link` now (a group's remote id, before its member requests); resolves once it is committed. */
+  async saveNow(link: Link): Promise<void> {
+    this.#early.set(link.localId, link);
+    await this.#writer.save(link);
+  }
+
+  /**
+   * Links an adopted object to its remote id before anything is sent to it, unless another object holds that id:
+   * then nothing is written and the holder's local id is returned.
+   */
+  async claim(link: Link): Promise<string | null> {
+    const holder = await this.#writer.claim(link);
+    if (holder === null) this.#early.set(link.localId, link);
+    return holder;
+  }
+
+  /** The link written for `localId` during this batch, ahead of its flush (by a create or a claim), if any. */
+  writtenEarly(localId: string): Link | undefined {
+    return this.#early.get(localId);
   }
 
   async flush(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Link, ObjectType } from '../db/index.ts';
+import type { AdoptBy, Link, ObjectType } from '../db/index.ts';
 import type { BatchLookupResult, MatchKeys, RemoteObject } from '../plugins/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
 import type { MapResult } from './mapper.ts';
@@ -7,21 +7,28 @@ import type { Target } from './targets.ts';
 /** The plugin operations of one kind of object: all the per-object sync flow needs to know about users or groups. */
 export interface ObjectKind<T extends ScimUser | ScimGroup> {
   type: ObjectType;
-  /** What identifies the object on the target when it has no link: externalId, then userName / displayName. */
-  keys(payload: T): MatchKeys;
+  /**
+   * What identifies the object on the target when it has no link: externalId, then (unless the provider adopts by
+   * externalId only) userName / displayName.
+   */
+  keys(payload: T, adoptBy: AdoptBy): MatchKeys;
   /** Looks the object up on the target by its match keys. */
-  find(target: Target, payload: T): Promise<RemoteObject<T> | null>;
+  find(target: Target, keys: MatchKeys): Promise<RemoteObject<T> | null>;
   /** Looks many objects up at once by their match keys; undefined when the plugin has no such operation. */
   findMany(target: Target, keys: readonly MatchKeys[]): Promise<Array<BatchLookupResult<T>>> | undefined;
-  create(target: Target, payload: T): Promise<RemoteObject<T>>;
+  /** Creates the object; `onCreated` is called before any follow-up request (a group's further members). */
+  create(target: Target, payload: T, onCreated: (created: RemoteObject<T>) => Promise<void>): Promise<RemoteObject<T>>;
   update(target: Target, remoteId: string, payload: T, previous: T | null): Promise<void>;
 }
 
 /** Users, as the sync flow drives them through a plugin. */
 export const USERS: ObjectKind<ScimUser> = {
   type: 'user',
-  keys: (user) => ({ externalId: user.externalId, name: user.userName }),
-  find: ({ plugin, ctx }, user) => plugin.findUser(ctx, USERS.keys(user)),
+  keys: (user, adoptBy) => ({
+    externalId: user.externalId,
+    ...(adoptBy === 'externalIdOrName' ? { name: user.userName } : {}),
+  }),
+  find: ({ plugin, ctx }, keys) => plugin.findUser(ctx, keys),
   findMany: ({ plugin, ctx }, keys) => plugin.findUsers?.(ctx, keys),
   create: ({ plugin, ctx }, user) => plugin.createUser(ctx, user),
   update: ({ plugin, ctx }, remoteId, user, previous) => plugin.updateUser(ctx, remoteId, user, previous),
@@ -30,10 +37,13 @@ export const USERS: ObjectKind<ScimUser> = {
 /** Groups, as the sync flow drives them through a plugin. */
 export const GROUPS: ObjectKind<ScimGroup> = {
   type: 'group',
-  keys: (group) => ({ externalId: group.externalId, name: group.displayName }),
-  find: ({ plugin, ctx }, group) => plugin.findGroup(ctx, GROUPS.keys(group)),
+  keys: (group, adoptBy) => ({
+    externalId: group.externalId,
+    ...(adoptBy === 'externalIdOrName' ? { name: group.displayName } : {}),
+  }),
+  find: ({ plugin, ctx }, keys) => plugin.findGroup(ctx, keys),
   findMany: ({ plugin, ctx }, keys) => plugin.findGroups?.(ctx, keys),
-  create: ({ plugin, ctx }, group) => plugin.createGroup(ctx, group),
+  create: ({ plugin, ctx }, group, onCreated) => plugin.createGroup(ctx, group, onCreated),
   update: ({ plugin, ctx }, remoteId, group, previous) => plugin.updateGroup(ctx, remoteId, group, previous),
 };
 

@@ -39,9 +39,11 @@ export async function syncBatch<T extends ScimUser | ScimGroup>(
     if (outcome === 'again') again.push(item);
     else progressed();
   });
-  // The retry pass. What the batch lookup knew may be stale (a create whose answer was lost did happen): look again.
+  // The retry pass, from the links written meanwhile (a group created before its members failed). What the batch
+  // lookup knew may be stale (a create whose answer was lost did happen): look again.
   await eachConcurrently(again, provider.concurrency, async (item) => {
-    await syncObject(rec, provider, target.forObject(), kind, item, undefined, true);
+    const link = rec.writtenEarly(item.localId) ?? item.link;
+    await syncObject(rec, provider, target.forObject(), kind, { ...item, link }, undefined, true);
     progressed();
   });
 }

@@ -1,5 +1,5 @@
-import type { Link, ProviderForSync } from '../db/index.ts';
-import { errorScope, isScimflowError } from '../errors/index.ts';
+import type { Link, ObjectType, ProviderForSync } from '../db/index.ts';
+import { errorScope, isScimflowError, ScimflowError } from '../errors/index.ts';
 import type { BatchLookupResult } from '../plugins/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
 import type { BatchRecorder } from './batch-recorder.ts';
@@ -30,6 +30,15 @@ async function adoptOrCreate<T extends ScimUser | ScimGroup>(
     }
     throw error;
   }
+}
+
+/** The remote object an unlinked object matches is linked to another directory object already. */
+function linkConflict(type: ObjectType, remoteId: string, holder: string): ScimflowError {
+  return new ScimflowError(
+    'ERR_LINK_CONFLICT',
+    `the remote ${type} ${remoteId} this ${type} matches is linked to another directory ${type} (${holder}); it is not adopted twice`,
+    { details: { remoteId, linkedTo: holder } },
+  );
 }
 
 /** How one object's sync ended: `again` when its retry budget ran out and it was left for the retry pass. */
@@ -84,6 +93,13 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
   }
   const synced = (remoteId: string): Link =>
     rec.link(type, localId, { remoteId, lastPayloadHash: hash, lastPayload: payload });
+  // The remote object linked to now and what it holds, for the link of an object that does not finish: an object
+  // created or adopted before a later request failed keeps its remote id, so it is never created a second time.
+  let linked = { remoteId: link?.remoteId ?? null, lastPayload: link?.lastPayload ?? null };
+  const linkNow = (remote: { id: string; resource: T }): Link => {
+    linked = { remoteId: remote.id, lastPayload: remote.resource as Record<string, unknown> };
+    return rec.link(type, localId, linked);
+  };
   try {
     let remoteId = link?.remoteId ?? null;
     let action: 'update' | 'adopt' | 'create' = 'update';
@@ -97,15 +113,22 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
       }
     }
     if (!remoteId) {
+      const keys = kind.keys(payload, provider.adoptBy);
       // A link whose remote object vanished was not looked up with the batch: `known` is only for unlinked objects.
       const remote = await adoptOrCreate(
         link?.remoteId ? undefined : known,
-        () => kind.find(target, payload),
-        () => kind.create(target, payload),
+        () => kind.find(target, keys),
+        // A group whose members take more requests is linked before they are sent.
+        () => kind.create(target, payload, (created) => rec.saveNow(linkNow(created))),
       );
       remoteId = remote.id;
       if (remote.adopted) {
         action = 'adopt';
+        // Claimed before anything is sent to it: two directory objects (userNames differing only in case) never
+        // both take one remote object, nor does the second overwrite the first.
+        const holder = await rec.claim(rec.link(type, localId, { remoteId, lastPayload: remote.resource }));
+        if (holder !== null) throw linkConflict(type, remoteId, holder);
+        linkNow(remote);
         await kind.update(target, remoteId, payload, remote.resource);
       } else {
         action = 'create';
@@ -119,9 +142,10 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
   } catch (error) {
     const scope = errorScope(error);
     if (scope === 'run') throw error;
-    if (scope === 'object') rec.fail(type, localId, link, errorRecord(error));
+    const kept = rec.link(type, localId, linked);
+    if (scope === 'object') rec.fail(type, localId, kept, errorRecord(error));
     else if (!lastChance) return 'again';
-    else rec.retrying(type, localId, link, errorRecord(error));
+    else rec.retrying(type, localId, kept, errorRecord(error));
   }
   return 'done';
 }

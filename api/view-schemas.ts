@@ -5,6 +5,7 @@
 import * as z from 'zod';
 import { ProviderAuthViewSchema } from '../auth/schemas.ts';
 import {
+  AdoptBySchema,
   ProviderScopeSchema,
   RateLimitSchema,
   type DirectoryGroup,
@@ -60,6 +61,7 @@ export const ProviderViewSchema = z.object({
   fullSyncIntervalMinutes: z.int(),
   deletionLimit: z.int().nullable(),
   rateLimit: RateLimitSchema.nullable(),
+  adoptBy: AdoptBySchema,
   dryRun: z.boolean(),
   enabled: z.boolean(),
   configVersion: z.int(),

@@ -127,6 +127,7 @@ function declaredFields(provider: ApplyProvider, groups: Map<string, string>): P
     fullSyncIntervalMinutes: provider.fullSyncIntervalMinutes,
     deletionLimit: provider.deletionLimit,
     rateLimit: provider.rateLimit,
+    adoptBy: provider.adoptBy,
     dryRun: provider.dryRun,
     enabled: provider.enabled,
   };

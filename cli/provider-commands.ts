@@ -26,6 +26,7 @@ interface SyncOptions extends ScopeOptions {
   fullSyncInterval?: number;
   deletionLimit?: number | 'none';
   rateLimit?: RateLimitConfig | 'none';
+  adoptBy?: 'externalIdOrName' | 'externalId';
 }
 
 interface CreateOptions extends SyncOptions, AuthOptions {
@@ -189,6 +190,12 @@ function addSyncOptions(command: Command): Command {
       '--rate-limit <rps[:concurrency]>',
       'requests per second (and in flight) all workers together send the target, e.g. 10 or 10:4, or "none"',
       rateLimit,
+    )
+    .addOption(
+      new Option(
+        '--adopt-by <match>',
+        'what an unlinked object adopts on the target: a remote object matching its externalId or name (default), or its externalId only',
+      ).choices(['externalIdOrName', 'externalId']),
     );
 }
 
@@ -204,6 +211,7 @@ function commonFields(options: SyncOptions) {
       ? {}
       : { deletionLimit: options.deletionLimit === 'none' ? null : options.deletionLimit }),
     ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit === 'none' ? null : options.rateLimit }),
+    ...(options.adoptBy === undefined ? {} : { adoptBy: options.adoptBy }),
   };
 }
 

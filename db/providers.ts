@@ -34,6 +34,7 @@ interface ProviderRow extends AuthColumns {
   full_sync_interval_minutes: number;
   deletion_limit: number | null;
   rate_limit: RateLimitConfig | null;
+  adopt_by: ProviderView['adoptBy'];
   dry_run: boolean;
   enabled: boolean;
   config_version: number;
@@ -45,7 +46,7 @@ interface ProviderRow extends AuthColumns {
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const COLUMNS = `id, slug, name, base_url, plugin, auth_mode, auth_options, auth_secret, auth_fingerprint, scope, options, deprovision, page_size, concurrency,
-  full_sync_interval_minutes, deletion_limit, rate_limit, dry_run, enabled, config_version, created_at, updated_at,
+  full_sync_interval_minutes, deletion_limit, rate_limit, adopt_by, dry_run, enabled, config_version, created_at, updated_at,
   (SELECT json_build_object('state', g.status, 'authorisedAt', g.authorised_at, 'expiresAt', g.expires_at,
                             'error', g.error)
      FROM provider_oauth_grants g WHERE g.provider_id = providers.id) AS oauth_grant`;
@@ -63,6 +64,7 @@ const FIELD_COLUMNS = {
   fullSyncIntervalMinutes: 'full_sync_interval_minutes',
   deletionLimit: 'deletion_limit',
   rateLimit: 'rate_limit',
+  adoptBy: 'adopt_by',
   dryRun: 'dry_run',
   enabled: 'enabled',
 } as const satisfies Record<Exclude<keyof ProviderUpdate, 'auth'>, keyof ProviderRow>;
@@ -90,6 +92,7 @@ function toView(row: ProviderRow): ProviderView {
     fullSyncIntervalMinutes: row.full_sync_interval_minutes,
     deletionLimit: row.deletion_limit,
     rateLimit: row.rate_limit,
+    adoptBy: row.adopt_by,
     dryRun: row.dry_run,
     enabled: row.enabled,
     configVersion: row.config_version,
@@ -144,9 +147,9 @@ export async function createProvider(q: Queryable, secrets: SecretSealer, input:
       `WITH created AS (
          INSERT INTO providers (id, slug, name, base_url, plugin, auth_mode, auth_secret, scope, options, deprovision,
                                 page_size, concurrency, full_sync_interval_minutes, deletion_limit, dry_run, enabled,
-                                auth_fingerprint, auth_options, rate_limit)
+                                auth_fingerprint, auth_options, rate_limit, adopt_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14, $15, $16, $17, $18::jsonb,
-                 $19::jsonb)
+                 $19::jsonb, $20)
          RETURNING ${COLUMNS}
        ), attached AS (
          INSERT INTO provider_mappings (provider_id, mapping_id) SELECT created.id, m.id FROM created, mappings m WHERE m.builtin
@@ -172,6 +175,7 @@ export async function createProvider(q: Queryable, secrets: SecretSealer, input:
         auth.auth_fingerprint,
         JSON.stringify(auth.auth_options),
         input.rateLimit === null ? null : JSON.stringify(input.rateLimit),
+        input.adoptBy,
       ],
     );
     return toView(rows[0]!);

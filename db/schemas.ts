@@ -86,6 +86,10 @@ export const RateLimitSchema = z.strictObject({
 });
 export type RateLimitConfig = z.infer<typeof RateLimitSchema>;
 
+/** Which match adopts an existing remote object: externalId, else the name (the default); or externalId only. */
+export const AdoptBySchema = z.enum(['externalIdOrName', 'externalId']);
+export type AdoptBy = z.infer<typeof AdoptBySchema>;
+
 const HttpUrlSchema = z
   .url({ protocol: /^https?$/, error: 'must be an http or https URL' })
   .refine((value) => !new URL(value).search && !new URL(value).hash, 'must not carry a query or fragment');
@@ -114,6 +118,11 @@ export const ProviderInputSchema = z.strictObject({
    * bounded by `concurrency` only).
    */
   rateLimit: RateLimitSchema.nullable().default(null),
+  /**
+   * What an unlinked object adopts on the target: a remote object whose externalId, else userName / displayName
+   * (case-insensitively) matches; or, with `externalId`, only an externalId match.
+   */
+  adoptBy: AdoptBySchema.default('externalIdOrName'),
   dryRun: z.boolean().default(false),
   enabled: z.boolean().default(true),
 });
@@ -135,6 +144,7 @@ export interface ProviderView {
   fullSyncIntervalMinutes: number;
   deletionLimit: number | null;
   rateLimit: RateLimitConfig | null;
+  adoptBy: AdoptBy;
   dryRun: boolean;
   enabled: boolean;
   configVersion: number;
@@ -176,6 +186,7 @@ export const ProviderUpdateSchema = ProviderInputSchema.omit({ slug: true })
     fullSyncIntervalMinutes: ProviderInputSchema.shape.fullSyncIntervalMinutes.unwrap(),
     deletionLimit: ProviderInputSchema.shape.deletionLimit.unwrap(),
     rateLimit: ProviderInputSchema.shape.rateLimit.unwrap(),
+    adoptBy: ProviderInputSchema.shape.adoptBy.unwrap(),
     dryRun: ProviderInputSchema.shape.dryRun.unwrap(),
     enabled: ProviderInputSchema.shape.enabled.unwrap(),
   })

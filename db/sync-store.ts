@@ -273,11 +273,15 @@ export async function getLinks(
   return new Map(rows.map((row) => [row.local_id, toLink(row)]));
 }
 
-// Upserts the links in `$n` (a JSON array of link rows); the one copy of how a link is written.
+// Upserts the links in `$n` (a JSON array of link rows), or of the relation `source` with their columns; the one
+// copy of how a link is written.
 function upsertLinks(param: string): string {
+  const rows = param.startsWith('$')
+    ? `jsonb_to_recordset(${param}::jsonb) AS x(provider_id uuid, object_type text, local_id uuid, remote_id text,
+            last_payload_hash text, last_payload jsonb, status text, last_error jsonb)`
+    : param;
   return `INSERT INTO provider_links (provider_id, object_type, local_id, remote_id, last_payload_hash, last_payload, status, last_error, synced_at)
-     SELECT * , now() FROM jsonb_to_recordset(${param}::jsonb) AS x(provider_id uuid, object_type text, local_id uuid, remote_id text,
-            last_payload_hash text, last_payload jsonb, status text, last_error jsonb)
+     SELECT provider_id, object_type, local_id, remote_id, last_payload_hash, last_payload, status, last_error, now() FROM ${rows}
      ON CONFLICT (provider_id, object_type, local_id) DO UPDATE SET
        remote_id = EXCLUDED.remote_id, last_payload_hash = EXCLUDED.last_payload_hash, last_payload = EXCLUDED.last_payload,
        status = EXCLUDED.status, last_error = EXCLUDED.last_error, synced_at = now()`;
@@ -332,6 +336,52 @@ function countParams(runId: string, counts: RunCounts): unknown[] {
 export async function saveLinks(q: Queryable, links: readonly Link[]): Promise<void> {
   if (links.length === 0) return;
   await q.query(upsertLinks('$1'), [linksJson(links)]);
+}
+
+/**
+ * Links each of `links` to its remote id unless another object of the same provider and type holds that id already
+ * (in the database, or earlier in `links` by local id order): those are left unwritten. Returns, for each refused
+ * link (by {@link linkKey}), the local id of the object that holds its remote id. Other links are written as
+ * {@link saveLinks} does. Concurrent claims of one id cannot both win: the unique index decides, and the loser's
+ * statement is run again to learn who won.
+ */
+export async function claimRemoteIds(q: Queryable, links: readonly Link[]): Promise<Map<string, string>> {
+  if (links.length === 0) return new Map();
+  const sql = `WITH x AS (
+      SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(provider_id uuid, object_type text, local_id uuid, remote_id text,
+             last_payload_hash text, last_payload jsonb, status text, last_error jsonb)
+    ), held AS (
+      SELECT x.provider_id, x.object_type, x.local_id, l.local_id AS holder
+        FROM x JOIN provider_links l ON l.provider_id = x.provider_id AND l.object_type = x.object_type
+                                   AND l.remote_id = x.remote_id AND l.local_id <> x.local_id
+    ), free AS (
+      SELECT DISTINCT ON (x.provider_id, x.object_type, x.remote_id) x.* FROM x
+       WHERE NOT EXISTS (SELECT 1 FROM held h WHERE (h.provider_id, h.object_type, h.local_id) = (x.provider_id, x.object_type, x.local_id))
+       ORDER BY x.provider_id, x.object_type, x.remote_id, x.local_id
+    ), written AS (${upsertLinks('free')})
+    SELECT x.provider_id, x.object_type, x.local_id, COALESCE(h.holder, f.local_id) AS holder
+      FROM x LEFT JOIN held h ON (h.provider_id, h.object_type, h.local_id) = (x.provider_id, x.object_type, x.local_id)
+             LEFT JOIN free f ON (f.provider_id, f.object_type, f.remote_id) = (x.provider_id, x.object_type, x.remote_id)
+     WHERE h.holder IS NOT NULL OR f.local_id <> x.local_id`;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const { rows } = await q.query<{
+        provider_id: string;
+        object_type: ObjectType;
+        local_id: string;
+        holder: string;
+      }>(sql, [linksJson(links)]);
+      return new Map(rows.map((row) => [linkKey(row.provider_id, row.object_type, row.local_id), row.holder]));
+    } catch (error) {
+      // Another transaction claimed one of these ids after this statement's snapshot: run it again, it sees that one.
+      if ((error as { code?: unknown }).code !== '23505' || attempt >= 5) throw error;
+    }
+  }
+}
+
+/** The key of a link among others: provider, object type and local id. */
+export function linkKey(providerId: string, objectType: ObjectType, localId: string): string {
+  return `${providerId}/${objectType}/${localId}`;
 }
 
 /** Removes links. */

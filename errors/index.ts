@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   ERR_SCIM_NOT_FOUND: { scope: 'object', httpStatus: 502 },
   /** The SCIM target reports a uniqueness conflict (409) that adoption could not resolve. */
   ERR_SCIM_CONFLICT: { scope: 'object', httpStatus: 502 },
+  /** The remote object an object matches is already linked to another directory object; it is not adopted twice. */
+  ERR_LINK_CONFLICT: { scope: 'object', httpStatus: 409 },
   /** The SCIM target throttled us (429); `retryAfterMs` says how long to wait. */
   ERR_SCIM_RATE_LIMITED: { scope: 'request', httpStatus: 502 },
   /** The SCIM target failed (5xx), or asked to be asked again later (408). */

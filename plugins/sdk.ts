@@ -112,9 +112,14 @@ export interface ProvisioningPlugin<Options = unknown> {
   findGroups?(ctx: PluginContext<Options>, keys: readonly MatchKeys[]): Promise<Array<BatchLookupResult<ScimGroup>>>;
   /**
    * Creates a group. `group.members` holds remote user ids; the plugin sends as many inline as the target allows
-   * and adds the rest with follow-up requests.
+   * and adds the rest with follow-up requests. Before any follow-up request it calls `onCreated` (and waits for it) with the group as the target has it then: the engine records its remote id there,
+   * so a failed follow-up never leads to a second group.
    */
-  createGroup(ctx: PluginContext<Options>, group: ScimGroup): Promise<RemoteObject<ScimGroup>>;
+  createGroup(
+    ctx: PluginContext<Options>,
+    group: ScimGroup,
+    onCreated?: (created: RemoteObject<ScimGroup>) => Promise<void>,
+  ): Promise<RemoteObject<ScimGroup>>;
   /**
    * Brings the remote group, attributes and members, to `group` (members are remote user ids). `previous` is what
    * was last sent, or the remote resource as found on adoption; the plugin sends only the difference when it can

@@ -195,7 +195,7 @@ export function createScimPlugin<Options extends CommonOptions>(
 
     findGroups: (ctx, keys) => lookUpMany(ctx, GROUPS, keys),
 
-    async createGroup(ctx, group) {
+    async createGroup(ctx, group, onCreated?) {
       const caps = await capabilities(ctx);
       const limit = caps.maxMembersPerRequest;
       const members = group.members?.map((member) => member.value);
@@ -205,8 +205,13 @@ export function createScimPlugin<Options extends CommonOptions>(
       const created = response.body;
       const rest = members?.slice(limit) ?? [];
       if (rest.length > 0) {
-        // A failure here leaves the group on the target with part of its members; the next attempt adopts it
-        // (findGroup) and updateGroup adds the rest.
+        // A failure past this point leaves the group on the target with part of its members: the engine has its id
+        // (and what was sent) by now, so the next attempt updates it and adds the rest.
+        const sent = group.members?.slice(0, limit);
+        await onCreated?.({
+          id: created.id,
+          resource: { ...created, ...(sent === undefined ? {} : { members: sent }) },
+        });
         if (usePatch(ctx, caps)) {
           for (const part of chunk(rest, limit)) {
             await patch(ctx, groupPath(created.id), [

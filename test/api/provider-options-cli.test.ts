@@ -29,6 +29,7 @@ describe('providers create and update reach every field the API takes', () => {
 
   test('the API schemas still have the fields this test covers (a new field needs a flag and a case here)', () => {
     assert.deepEqual(CREATE_FIELDS, [
+      'adoptBy',
       'auth',
       'baseUrl',
       'concurrency',
@@ -88,6 +89,8 @@ describe('providers create and update reach every field the API takes', () => {
       '10',
       '--rate-limit',
       '2.5:3',
+      '--adopt-by',
+      'externalId',
       '--dry-run',
       '--disabled',
     ]);
@@ -109,10 +112,11 @@ describe('providers create and update reach every field the API takes', () => {
         provider.fullSyncIntervalMinutes,
         provider.deletionLimit,
         provider.rateLimit,
+        provider.adoptBy,
         provider.dryRun,
         provider.enabled,
       ],
-      ['deactivate', 25, 2, 30, 10, { requestsPerSecond: 2.5, concurrency: 3 }, true, false],
+      ['deactivate', 25, 2, 30, 10, { requestsPerSecond: 2.5, concurrency: 3 }, 'externalId', true, false],
     );
   });
 
@@ -132,6 +136,16 @@ describe('providers create and update reach every field the API takes', () => {
       "SELECT rate_limit IS NULL AS unset FROM providers WHERE slug = 'scoped'",
     );
     assert.equal(rows[0]!.unset, true, 'stored as SQL NULL, not a JSON null');
+  });
+
+  test('update sets which match adopts, and refuses a match it does not know', async () => {
+    const set = await cli(['providers', 'update', 'scoped', '--adopt-by', 'externalIdOrName']);
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal((await getProvider(api.db, 'scoped')).adoptBy, 'externalIdOrName');
+    const unknown = await cli(['providers', 'update', 'scoped', '--adopt-by', 'userName']);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /--adopt-by <match>' argument 'userName' is invalid/);
+    assert.equal((await getProvider(api.db, 'scoped')).adoptBy, 'externalIdOrName');
   });
 
   test('update changes one part of the scope and keeps the rest', async () => {

@@ -10,6 +10,11 @@ export interface ScimTargetOptions {
   groups?: boolean;
   /** Advertise and accept PATCH; false answers PATCH with 501 and advertises patch unsupported. @default true */
   patch?: boolean;
+  /**
+   * Advertise filtering; false advertises it unsupported (a client then has no way to look an object up) and
+   * answers a filtered GET with 400. @default true
+   */
+  filter?: boolean;
   /** Accept only JWT access tokens from this authorization server (instead of `token`). @default null */
   oauth?: JwtRules | null;
 }

@@ -165,7 +165,7 @@ const scimRouter = new SCIMMYRouters({
   },
 });
 // SCIMMYRouters switches every feature on; these are the ones this target really offers.
-SCIMMY.Config.set({ patch: options.patch, filter: { supported: true, maxResults: 1000 } });
+SCIMMY.Config.set({ patch: options.patch, filter: { supported: options.filter, maxResults: 1000 } });
 
 function relativePath(path: string): string {
   return path.startsWith(BASE_PATH) ? path.slice(BASE_PATH.length) || '/' : path;
@@ -227,6 +227,9 @@ app.use((req: Request, res: Response, next: NextFunction) => {
 });
 app.use(BASE_PATH, (req: Request, res: Response, next: NextFunction) => {
   if (!options.patch && req.method === 'PATCH') return sendError(res, 501, undefined, 'PATCH is not supported');
+  if (!options.filter && req.method === 'GET' && req.query.filter !== undefined) {
+    return sendError(res, 400, 'invalidFilter', 'filtering is not supported');
+  }
   next();
 });
 app.use(BASE_PATH, scimRouter as unknown as express.Router);

@@ -42,6 +42,7 @@ export async function startScimTarget(options: ScimTargetOptions = {}): Promise<
     token: options.token ?? 'test-token',
     groups: options.groups ?? true,
     patch: options.patch ?? true,
+    filter: options.filter ?? true,
     oauth: options.oauth ?? null,
   };
   const worker = new Worker(new URL('./scim-target-worker.ts', import.meta.url), { workerData: settings });

@@ -22,6 +22,7 @@ export function testProviderInput(
     fullSyncIntervalMinutes: 60,
     deletionLimit: 500,
     rateLimit: null,
+    adoptBy: 'externalIdOrName',
     dryRun: false,
     enabled: true,
     ...overrides,

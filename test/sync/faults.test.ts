@@ -1,39 +1,15 @@
 import assert from 'node:assert/strict';
-import { describe, test, type TestContext } from 'node:test';
-import { createProvider, type ProviderInput, type ProviderView } from '../../db/index.ts';
-import type { TargetPoolOptions } from '../../activities/index.ts';
-import { createTestDatabase } from '../support/db.ts';
+import { describe, test } from 'node:test';
+import type { createTestDatabase } from '../support/db.ts';
 import { seedDirectory as seedDirectoryOf } from '../support/directory.ts';
-import { startTestEngine } from '../support/engine.ts';
-import { testProviderInput } from '../support/providers.ts';
-import { startFaultProxy, startScimTarget, type FaultProxyOptions } from '../servers/index.ts';
+import { startFaultWorld as world } from '../support/fault-world.ts';
+import type { startScimTarget } from '../servers/index.ts';
 
 type TestDb = Awaited<ReturnType<typeof createTestDatabase>>;
 
 /** Seeds the directory of a test's database (see support/directory.ts). */
 function seedDirectory(testDb: TestDb, users: number, groups: number) {
   return seedDirectoryOf(testDb.db, users, groups);
-}
-
-/** A fresh database, a worker, and a SCIMMY target behind a fault proxy; one per test. */
-async function world(
-  t: TestContext,
-  proxyOptions: Omit<FaultProxyOptions, 'target'>,
-  engineOptions: { targets?: TargetPoolOptions; shutdownGraceTime?: string } = {},
-) {
-  const testDb = await createTestDatabase();
-  const engine = await startTestEngine({ db: testDb.db, ...engineOptions });
-  const target = await startScimTarget();
-  const proxy = await startFaultProxy({ target: target.url, ...proxyOptions });
-  t.after(async () => {
-    await engine.shutdown();
-    await proxy.close();
-    await target.close();
-    await testDb.drop();
-  });
-  const newProvider = (overrides: Partial<ProviderInput> = {}): Promise<ProviderView> =>
-    createProvider(testDb.db, engine.secrets, testProviderInput(target, 'f', { baseUrl: proxy.url, ...overrides }));
-  return { testDb, db: testDb.db, engine, target, proxy, newProvider };
 }
 
 /** How many links of the provider have each status. */
