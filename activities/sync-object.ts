@@ -97,7 +97,7 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
   // created or adopted before a later request failed keeps its remote id, so it is never created a second time.
   let linked = { remoteId: link?.remoteId ?? null, lastPayload: link?.lastPayload ?? null };
   const linkNow = (remote: { id: string; resource: T }): Link => {
-    linked = { remoteId: remote.id, lastPayload: remote.resource as Record<string, unknown> };
+    linked = { remoteId: remote.id, lastPayload: remote.resource };
     return rec.link(type, localId, linked);
   };
   try {
