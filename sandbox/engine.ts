@@ -718,7 +718,9 @@ function budgetMessage(limits: MappingLimits): string {
 /** True when the isolate used less CPU since `cpuBefore` than one object may: no object can have reached its limit. */
 function cpuExplainsNoStop(isolate: ivm.Isolate, cpuBefore: bigint | undefined, limits: MappingLimits): boolean {
   const used = cpuBefore === undefined ? undefined : readCpu(isolate);
-  return used !== undefined && cpuBefore !== undefined && used - cpuBefore < BigInt(limits.objectTimeoutMs) * 1_000_000n;
+  return (
+    used !== undefined && cpuBefore !== undefined && used - cpuBefore < BigInt(limits.objectTimeoutMs) * 1_000_000n
+  );
 }
 
 function readCpu(isolate: ivm.Isolate): bigint | undefined {
