@@ -1,6 +1,7 @@
 /** Provisioning plugins: the contract, the built-in plugins, and the registry the engine looks them up in. */
 import { ScimflowError } from '../errors/index.ts';
 import type { PluginRegistry } from './sdk.ts';
+import { createAwsPlugin } from './aws/index.ts';
 import { createScim2Plugin } from './scim2/index.ts';
 
 export type {
@@ -11,12 +12,17 @@ export type {
   PluginRegistry,
   ProvisioningPlugin,
   RemoteObject,
+  VendorHooks,
+  CommonOptions,
+  MemberReference,
 } from './sdk.ts';
+export { createScimPlugin, vendorOptions, type ScimEngineDeps, type ScimPlugin } from './engine/index.ts';
+export { AwsOptionsSchema, createAwsPlugin, type AwsOptions } from './aws/index.ts';
 export { createScim2Plugin, Scim2OptionsSchema, type Scim2Options, type Scim2PluginDeps } from './scim2/index.ts';
 
 /** A registry holding every built-in plugin, each with a fresh discovery cache. */
 export function createPluginRegistry(): PluginRegistry {
-  const plugins = [createScim2Plugin()];
+  const plugins = [createScim2Plugin(), createAwsPlugin()];
   return new Map(plugins.map((plugin) => [plugin.id, plugin]));
 }
 

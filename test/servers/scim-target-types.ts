@@ -17,6 +17,11 @@ export interface ScimTargetOptions {
   filter?: boolean;
   /** Accept only JWT access tokens from this authorization server (instead of `token`). @default null */
   oauth?: JwtRules | null;
+  /**
+   * A vendor emulator: the URL of a module whose default export is a {@link VendorEmulator}, and its options (plain
+   * data: they cross the worker boundary). @default null (plain SCIMMY)
+   */
+  emulator?: { module: string; options?: Record<string, unknown> } | null;
 }
 
 /** One request the target received; `path` is relative to the SCIM base (`/Users/abc`). */
@@ -72,6 +77,6 @@ export interface TargetCallMessage {
 
 /** The worker's answer to a call, or its ready notice. */
 export type TargetReplyMessage =
-  | { type: 'ready'; port: number }
+  | { type: 'ready'; port: number; basePath: string }
   | { type: 'reply'; id: number; ok: true; value: unknown }
   | { type: 'reply'; id: number; ok: false; error: string };

@@ -19,8 +19,13 @@ import type {
   TargetReplyMessage,
 } from './scim-target-types.ts';
 import { verifyAccessToken } from './jwt-verify.ts';
+import type { VendorEmulator } from '../emulators/emulator.ts';
 
-const BASE_PATH = '/scim/v2';
+const options = workerData as Required<ScimTargetOptions>;
+const emulator =
+  options.emulator === null ? null : ((await import(options.emulator.module)) as { default: VendorEmulator }).default;
+const emulatorOptions = options.emulator?.options ?? {};
+const BASE_PATH = emulator?.basePath(emulatorOptions) ?? '/scim/v2';
 const SCIM_JSON = 'application/scim+json';
 const SCHEMA_USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const SCHEMA_GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
@@ -33,7 +38,6 @@ interface Member {
   type?: string;
 }
 
-const options = workerData as Required<ScimTargetOptions>;
 const users = new Map<string, Stored>();
 const groups = new Map<string, Stored>();
 let log: ReceivedRequest[] = [];
@@ -232,6 +236,20 @@ app.use(BASE_PATH, (req: Request, res: Response, next: NextFunction) => {
   }
   next();
 });
+emulator?.install(
+  {
+    app,
+    basePath: BASE_PATH,
+    users,
+    groups,
+    sendError,
+    relativePath,
+    configure: (config) => {
+      SCIMMY.Config.set(config);
+    },
+  },
+  emulatorOptions,
+);
 app.use(BASE_PATH, scimRouter as unknown as express.Router);
 app.use((_req: Request, res: Response) => sendError(res, 404, undefined, 'Endpoint Not Found'));
 
@@ -269,7 +287,7 @@ function post(message: TargetReplyMessage): void {
 }
 
 const server: Server = app.listen(0, '127.0.0.1', () => {
-  post({ type: 'ready', port: (server.address() as AddressInfo).port });
+  post({ type: 'ready', port: (server.address() as AddressInfo).port, basePath: BASE_PATH });
 });
 
 parentPort?.on('message', (message: TargetCallMessage) => {

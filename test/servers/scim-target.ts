@@ -12,7 +12,7 @@ import type {
 
 /** A running SCIM 2.0 target on loopback with an in-memory store, a request log and fault injection. */
 export interface ScimTarget {
-  /** Base URL, e.g. `http://127.0.0.1:PORT/scim/v2`. */
+  /** Base URL, e.g. `http://127.0.0.1:PORT/scim/v2` (an emulator may mount elsewhere). */
   readonly url: string;
   /** The bearer token the target accepts. */
   readonly token: string;
@@ -44,15 +44,16 @@ export async function startScimTarget(options: ScimTargetOptions = {}): Promise<
     patch: options.patch ?? true,
     filter: options.filter ?? true,
     oauth: options.oauth ?? null,
+    emulator: options.emulator ?? null,
   };
   const worker = new Worker(new URL('./scim-target-worker.ts', import.meta.url), { workerData: settings });
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   let nextId = 1;
   let failure: Error | undefined;
 
-  const port = await new Promise<number>((resolve, reject) => {
+  const { port, basePath } = await new Promise<{ port: number; basePath: string }>((resolve, reject) => {
     worker.on('message', (message: TargetReplyMessage) => {
-      if (message.type === 'ready') return resolve(message.port);
+      if (message.type === 'ready') return resolve(message);
       const waiter = pending.get(message.id);
       if (waiter === undefined) return;
       pending.delete(message.id);
@@ -84,7 +85,7 @@ export async function startScimTarget(options: ScimTargetOptions = {}): Promise<
 
   let closed: Promise<void> | undefined;
   return {
-    url: `http://127.0.0.1:${port}/scim/v2`,
+    url: `http://127.0.0.1:${port}${basePath}`,
     token: settings.token,
     users: () => call('users'),
     groups: () => call('groups'),
