@@ -14,6 +14,7 @@ import { addMappingCommands } from './mapping-commands.ts';
 import { addProviderCommands } from './provider-commands.ts';
 import { addSourceCommands } from './source-commands.ts';
 import { addSyncCommands } from './sync-commands.ts';
+import { addSecretCommands } from './secret-commands.ts';
 import { addTokenCommands } from './token-commands.ts';
 
 /** The process roles, implemented in cli/start.ts. */
@@ -113,6 +114,7 @@ export function buildProgram(output: Output, setExitCode: (code: number) => void
   addSourceCommands(program, ctx);
   addSyncCommands(program, ctx);
   addTokenCommands(program, ctx);
+  addSecretCommands(program, ctx);
   addAuditCommands(program, ctx);
   addApplyCommand(program, ctx);
   return program;

@@ -164,6 +164,7 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
   stoppers.push(() => db.end());
   if (keySource === 'dev-file')
     log.warn('SCIMFLOW_SECRET_KEY is not set: using a development key kept in ~/.cache/scimflow');
+  log.info({ keyId: secrets.currentKeyId }, 'secrets are sealed with this key');
 
   const temporal = await connectTemporal(env, stoppers, log);
   const connectOptions = temporalConnectionOptions(env, temporal.address);

@@ -23,6 +23,11 @@ export const EnvSchema = z
     SCIMFLOW_TASK_QUEUE: z.string().default('scimflow'),
     /** 32-byte key (base64 or hex) that encrypts provider secrets at rest. */
     SCIMFLOW_SECRET_KEY: z.string().optional(),
+    /**
+     * Comma-separated keys that decrypt but never encrypt: the previous key while `scimflow secrets rotate-key` runs,
+     * or the next one while it is rolled out.
+     */
+    SCIMFLOW_DECRYPT_KEYS: z.string().default(''),
     SCIMFLOW_API_HOST: z.string().default('127.0.0.1'),
     SCIMFLOW_API_PORT: z.coerce.number().int().min(0).max(65535).default(7400),
     /**

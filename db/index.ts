@@ -14,3 +14,4 @@ export * from './audit.ts';
 export * from './rate-budgets.ts';
 export * from './provider-auth.ts';
 export * from './oauth-grants.ts';
+export * from './secret-rotation.ts';

@@ -24,6 +24,13 @@ interface GrantRow {
 const refreshContext = (providerId: string): string => `${providerId}:refresh_token`;
 const verifierContext = (providerId: string): string => `${providerId}:pkce_verifier`;
 const callbackContext = (providerId: string): string => `${providerId}:oauth_callback`;
+/** Every sealed column of provider_oauth_grants, with the associated data it is sealed under. */
+export const GRANT_SEALED_COLUMNS = {
+  refresh_token: refreshContext,
+  pending_verifier: verifierContext,
+  pending_callback: callbackContext,
+} as const satisfies Record<string, (providerId: string) => string>;
+
 const hashState = (state: string): string => createHash('sha256').update(state).digest('hex');
 
 /** The provider's interactive OAuth status (not_authorised when it never was). */

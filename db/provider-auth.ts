@@ -9,9 +9,9 @@ import {
   type OAuthStatus,
   type ProviderAuthInput,
   type ProviderAuthView,
+  type SplitAuth,
 } from '../auth/schemas.ts';
 import { ScimflowError } from '../errors/index.ts';
-import { timingSafeEqual } from 'node:crypto';
 import { canonicalJson } from '../activities/payload-hash.ts';
 import type { SecretBox, SecretSealer } from './crypto.ts';
 
@@ -27,7 +27,7 @@ export interface AuthColumns {
 /** The columns that store `auth` for provider `id`. */
 export function sealAuth(secrets: SecretSealer, id: string, auth: ProviderAuthInput): AuthColumns {
   const { mode, config, secret } = splitAuth(auth);
-  const plaintext = Object.keys(secret).length > 0 ? canonicalJson(secret) : null;
+  const plaintext = secretPlaintext(secret);
   return {
     auth_mode: mode,
     auth_options: config,
@@ -100,12 +100,29 @@ export function authView(row: AuthColumns, grant: GrantJson | null = null): Prov
 
 /** True when `auth` is what the row already stores, compared by fingerprint (nothing is decrypted). */
 export function sameAuth(secrets: SecretSealer, id: string, row: AuthColumns, auth: ProviderAuthInput): boolean {
-  const sealer = { seal: () => Buffer.alloc(0), fingerprint: (p: string, c: string) => secrets.fingerprint(p, c) };
-  const wanted = sealAuth(sealer, id, auth);
-  if (row.auth_mode !== wanted.auth_mode || !isDeepStrictEqual(row.auth_options, wanted.auth_options)) return false;
-  if (wanted.auth_fingerprint === null || row.auth_fingerprint === null) {
-    return wanted.auth_fingerprint === null && row.auth_secret === null;
-  }
-  const stored = row.auth_fingerprint;
-  return stored.length === wanted.auth_fingerprint.length && timingSafeEqual(stored, wanted.auth_fingerprint);
+  const { mode, config, secret } = splitAuth(auth);
+  if (row.auth_mode !== mode || !isDeepStrictEqual(row.auth_options, config)) return false;
+  const plaintext = secretPlaintext(secret);
+  if (plaintext === null || row.auth_fingerprint === null) return plaintext === null && row.auth_secret === null;
+  // Under whichever key of the ring made it: a rotation in progress does not make every setting look changed.
+  return secrets.fingerprintMatches(row.auth_fingerprint, plaintext, id);
+}
+
+/** The one string sealed (and fingerprinted) for a mode's secret fields; null when it has none. */
+function secretPlaintext(secret: SplitAuth['secret']): string | null {
+  return Object.keys(secret).length > 0 ? canonicalJson(secret) : null;
+}
+
+/**
+ * The auth columns of provider `id` re-sealed under the box's current key, from what they hold now (rows from
+ * before version 8 become the JSON form); for the key rotation, on a process that may decrypt.
+ */
+export function resealAuth(
+  secrets: SecretBox,
+  id: string,
+  row: Pick<AuthColumns, 'auth_mode' | 'auth_secret'>,
+): Pick<AuthColumns, 'auth_secret' | 'auth_fingerprint'> {
+  if (row.auth_secret === null) return { auth_secret: null, auth_fingerprint: null };
+  const plaintext = canonicalJson(parseSecret(row.auth_mode, secrets.open(row.auth_secret, id)));
+  return { auth_secret: secrets.seal(plaintext, id), auth_fingerprint: secrets.fingerprint(plaintext, id) };
 }

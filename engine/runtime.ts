@@ -33,13 +33,27 @@ export function resolveSecretKey(
   return { key: readFileSync(file, 'utf8').trim(), source: 'dev-file' };
 }
 
+/**
+ * The key ring: SCIMFLOW_SECRET_KEY (or, for `scimflow start` only, the development key) seals; it and the keys of
+ * SCIMFLOW_DECRYPT_KEYS open. Each key is parsed strictly: a malformed one stops the process with ERR_CONFIG.
+ */
+export function openSecretBox(
+  env: Env,
+  options: { allowDevKey: boolean },
+): { secrets: SecretBox; keySource: 'env' | 'dev-file' } {
+  const { key, source } = resolveSecretKey(env, options);
+  const decryptOnly = env.SCIMFLOW_DECRYPT_KEYS.split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+  return { secrets: createSecretBox(key, { decryptOnly }), keySource: source };
+}
+
 /** Opens the database (migrated) and the secret box. */
 export async function openStore(
   env: Env,
   options: { allowDevKey: boolean },
 ): Promise<{ db: Db; secrets: SecretBox; keySource: 'env' | 'dev-file' }> {
-  const { key, source } = resolveSecretKey(env, options);
-  const secrets = createSecretBox(key);
+  const { secrets, keySource: source } = openSecretBox(env, options);
   const db = createDb(env.DATABASE_URL);
   try {
     await migrate(db);
