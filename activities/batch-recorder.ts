@@ -6,6 +6,7 @@ import {
   makeLink,
   recordBatch,
   recordProgress,
+  saveInputHashes,
   saveLinks,
   zeroCounts,
   type Db,
@@ -95,6 +96,8 @@ export class BatchRecorder {
   readonly deletedLinks: Array<{ objectType: ObjectType; localId: string }> = [];
   /** Linked objects a mapping skipped: marked `skipped`, their remote objects still to remove (through the guard). */
   readonly removalsBySkip: Link[] = [];
+  /** Ok links whose payload was found unchanged, with the input hash it was (again) made from. */
+  readonly inputHashes: Array<{ objectType: ObjectType; localId: string; inputHash: string }> = [];
   /** Link writes started as soon as creates returned; awaited before the batch is flushed. */
   readonly #writes: Array<Promise<void>> = [];
   /** Links written ahead of the flush, by local id: a retry pass starts from them. */
@@ -154,6 +157,11 @@ export class BatchRecorder {
     this.counts[status] += 1;
   }
 
+  /** Records that an object's unchanged payload was made from `inputHash` (stored on its link at flush). */
+  pushedFrom(objectType: ObjectType, localId: string, inputHash: string): void {
+    this.inputHashes.push({ objectType, localId, inputHash });
+  }
+
   /** Writes the link of an object just created without waiting for the batch to end; a failure surfaces at flush. */
   saveSoon(link: Link): void {
     this.#early.set(link.localId, link);
@@ -183,6 +191,8 @@ export class BatchRecorder {
 
   async flush(): Promise<void> {
     await Promise.all(this.#writes);
+    // Not with the batch's links: only a hint for the next sync, which maps the object again without it.
+    await saveInputHashes(this.#db, this.providerId, this.inputHashes);
     const { counts, events, links, deletedLinks } = this;
     if (deletedLinks.length === 0) {
       if (events.length > 0 || links.length > 0) await recordBatch(this.#db, this.#runId, links, counts, events);

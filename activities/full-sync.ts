@@ -1,20 +1,65 @@
 import {
+  addCounts,
   getLinks,
   listOutOfScopeLinks,
   loadGroupsInRange,
   loadUsersInRange,
   type ObjectType,
+  type ProviderForSync,
   type RunCounts,
+  zeroCounts,
 } from '../db/index.ts';
 import { createBatchLookup } from './batch-lookup.ts';
 import { BatchRecorder, LinkWriter } from './batch-recorder.ts';
 import { deprovisionOne, removalReason } from './deprovision.ts';
 import { withFailures } from './failures.ts';
-import { beat, cancellation } from './heartbeat.ts';
+import { beat, cancellation, lastResumePoint, markResumePoint } from './heartbeat.ts';
+import { inputHash, pushedFrom } from './input-hash.ts';
 import { createIncrementalPushActivities } from './incremental-push.ts';
 import { createRunLifecycleActivities } from './run-lifecycle.ts';
 import { createRowSync } from './sync-rows.ts';
 import type { IdRange, SyncActivityDeps } from './sync-deps.ts';
+
+/**
+ * Directory rows a range activity reads at a time (ten pages, at most 1,000): the unchanged among them are settled
+ * together, and a retry resumes after the last finished stretch.
+ */
+function stretchRows(pageSize: number): number {
+  return Math.min(1000, pageSize * 10);
+}
+
+/** Where a range activity got to: the last id of its last finished stretch, and its counts so far. */
+interface RangeProgress {
+  after: string | null;
+  counts: RunCounts;
+}
+
+/**
+ * Runs `handle` over a range's rows, read `size` at a time (the next read overlapping the current stretch),
+ * from the resume point of an earlier attempt if there is one, marking a new one after each stretch.
+ */
+async function inStretches<R extends { id: string }>(
+  range: IdRange,
+  size: number,
+  read: (after: string | null, limit: number) => Promise<R[]>,
+  handle: (rows: R[], counts: RunCounts) => Promise<void>,
+): Promise<RunCounts> {
+  const resumed = lastResumePoint() as RangeProgress | undefined;
+  const counts = resumed?.counts ? addCounts(zeroCounts(), resumed.counts) : zeroCounts();
+  let next = read(resumed?.counts ? resumed.after : range.after, size);
+  for (;;) {
+    const rows = await next;
+    if (rows.length === 0) break;
+    const last = rows.at(-1)!.id;
+    next = rows.length === size ? read(last, size) : Promise.resolve([]);
+    // A failure of this stretch ends the activity; the read already under way must not become an unhandled rejection.
+    next.catch(() => undefined);
+    await handle(rows, counts);
+    // A copy: the heartbeat may be sent later, after the next stretch changed `counts`.
+    markResumePoint({ after: last, counts: { ...counts } } satisfies RangeProgress);
+  }
+  return counts;
+}
 
 /** Builds the sync activities (full sync, incremental push). Every input and output is ids, cursors and counts. */
 export function createFullSyncActivities(deps: SyncActivityDeps) {
@@ -22,51 +67,91 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
   const writer = new LinkWriter(db);
   const rowSync = createRowSync({ db, mapper, lookUp: createBatchLookup() });
 
+  /** Runs `sync` over `rows` a page (the provider's page size) at a time, each page flushed and added to `counts`. */
+  const inPages = async <R>(
+    runId: string,
+    provider: ProviderForSync,
+    rows: readonly R[],
+    counts: RunCounts,
+    sync: (rec: BatchRecorder, page: R[]) => Promise<void>,
+  ): Promise<void> => {
+    for (let start = 0; start < rows.length; start += provider.pageSize) {
+      const rec = new BatchRecorder(db, writer, runId, provider.id);
+      try {
+        await sync(rec, rows.slice(start, start + provider.pageSize));
+      } finally {
+        await rec.flush();
+      }
+      addCounts(counts, rec.counts);
+    }
+  };
+
   return {
     ...createRunLifecycleActivities(deps),
     ...createIncrementalPushActivities(deps, writer, rowSync),
 
-    /** Brings every in-scope user of a range to the target; one permanent failure never stops the others. */
+    /**
+     * Brings every in-scope user of a range to the target; one permanent failure never stops the others. Reads the
+     * range in stretches, skips the users pushed from the same input without mapping them, syncs the rest in
+     * batches of the provider's page size, and heartbeats a resume point after each stretch: a retry (a worker
+     * killed mid-range) starts there, and the links in PostgreSQL make redoing the stretch in flight harmless.
+     */
     async syncUserRange(input: { providerId: string; runId: string; range: IdRange }): Promise<RunCounts> {
       return withFailures(async () => {
         const provider = await loadProvider(input.providerId);
         const target = targets.get(provider, cancellation());
-        const rows = await loadUsersInRange(db, provider.scope, input.range.after, input.range.last);
-        const links = await getLinks(
-          db,
-          provider.id,
-          'user',
-          rows.map((row) => row.id),
+        return inStretches(
+          input.range,
+          stretchRows(provider.pageSize),
+          (after, limit) => loadUsersInRange(db, provider.scope, after, input.range.last, limit),
+          async (rows, counts) => {
+            const ids = rows.map((row) => row.id);
+            const [version, known] = await Promise.all([
+              rowSync.inputVersion(provider),
+              getLinks(db, provider.id, 'user', ids, { withPayload: false }),
+            ]);
+            const pending = rows.filter(
+              (row) => !pushedFrom(known.get(row.id), version === null ? null : inputHash(version, row)),
+            );
+            const unchanged = new BatchRecorder(db, writer, input.runId, provider.id);
+            unchanged.counts.processed = rows.length - pending.length;
+            await unchanged.flush();
+            addCounts(counts, unchanged.counts);
+            await inPages(input.runId, provider, pending, counts, async (rec, page) => {
+              const links = await getLinks(
+                db,
+                provider.id,
+                'user',
+                page.map((row) => row.id),
+              );
+              await rowSync.users(rec, provider, target, page, links);
+            });
+          },
         );
-        const rec = new BatchRecorder(db, writer, input.runId, provider.id);
-        try {
-          await rowSync.users(rec, provider, target, rows, links);
-        } finally {
-          await rec.flush();
-        }
-        return rec.counts;
       });
     },
 
-    /** Brings every in-scope group of a range (attributes and members) to the target. */
+    /** Brings every in-scope group of a range (attributes and members) to the target, as `syncUserRange` users. */
     async syncGroupRange(input: { providerId: string; runId: string; range: IdRange }): Promise<RunCounts> {
       return withFailures(async () => {
         const provider = await loadProvider(input.providerId);
         const target = targets.get(provider, cancellation());
-        const rows = await loadGroupsInRange(db, provider.scope, input.range.after, input.range.last);
-        const links = getLinks(
-          db,
-          provider.id,
-          'group',
-          rows.map((row) => row.id),
+        return inStretches(
+          input.range,
+          stretchRows(provider.pageSize),
+          (after, limit) => loadGroupsInRange(db, provider.scope, after, input.range.last, limit),
+          async (rows, counts) => {
+            await inPages(input.runId, provider, rows, counts, async (rec, page) => {
+              const links = getLinks(
+                db,
+                provider.id,
+                'group',
+                page.map((row) => row.id),
+              );
+              await rowSync.groups(rec, provider, target, page, links);
+            });
+          },
         );
-        const rec = new BatchRecorder(db, writer, input.runId, provider.id);
-        try {
-          await rowSync.groups(rec, provider, target, rows, links);
-        } finally {
-          await rec.flush();
-        }
-        return rec.counts;
       });
     },
 

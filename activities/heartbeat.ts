@@ -1,11 +1,38 @@
 import { Context } from '@temporalio/activity';
 
-/** Heartbeats the current activity with `details`; a no-op outside an activity (unit tests call functions directly). */
+// The resume point each running activity last recorded: every heartbeat carries it, so a retry starts there.
+const resumePoints = new WeakMap<Context, unknown>();
+
+/**
+ * Heartbeats the current activity with `details`, or else with its resume point (see {@link markResumePoint});
+ * a no-op outside an activity (unit tests call functions directly).
+ */
 export function beat(details?: unknown): void {
   try {
-    Context.current().heartbeat(details);
+    const context = Context.current();
+    context.heartbeat(details ?? resumePoints.get(context));
   } catch {
     // Outside an activity: nothing to heartbeat.
+  }
+}
+
+/** Records where a retry of the current activity should start, and heartbeats it; a no-op outside an activity. */
+export function markResumePoint(point: unknown): void {
+  try {
+    const context = Context.current();
+    resumePoints.set(context, point);
+    context.heartbeat(point);
+  } catch {
+    // Outside an activity: nothing to resume.
+  }
+}
+
+/** The resume point the last attempt of the current activity heartbeated; undefined on a first attempt. */
+export function lastResumePoint(): unknown {
+  try {
+    return Context.current().info.heartbeatDetails as unknown;
+  } catch {
+    return undefined;
   }
 }
 

@@ -11,6 +11,12 @@ export type MapResult<T> =
 
 /** Turns directory objects into the SCIM payloads a provider receives; batched so a sandbox can amortise calls. */
 export interface PayloadMapper {
+  /**
+   * The version of what the provider's payloads are made with besides each object's own row: it changes whenever a
+   * mapping is edited, attached or detached. Null when the mappings can give a different payload for the same row
+   * (they read the time or the last payload): then every object is mapped every time.
+   */
+  inputVersion(provider: ProviderForSync): Promise<string | null>;
   mapUsers(
     provider: ProviderForSync,
     items: ReadonlyArray<{ user: MappingUser; link: Record<string, unknown> | null }>,
@@ -24,6 +30,7 @@ export interface PayloadMapper {
 /** The built-in default mappings, run as plain host code. */
 export function createBuiltinMapper(): PayloadMapper {
   return {
+    inputVersion: () => Promise.resolve('builtin'),
     mapUsers: (_provider, items) =>
       Promise.resolve(items.map(({ user }) => ({ status: 'ok', payload: defaultUserPayload(user) }))),
     mapGroups: (_provider, items) =>

@@ -53,6 +53,8 @@ export interface BatchItem<T> {
   mapped: MapResult<T>;
   link: Link | undefined;
   detail?: Record<string, unknown>;
+  /** The hash of what `mapped` was made from (`input-hash.ts`), stored with the link once pushed; null: unknown. */
+  inputHash?: string | null;
 }
 
 /** A group's batch item: its payload carries `members` (remote user ids). */

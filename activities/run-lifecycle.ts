@@ -2,7 +2,7 @@ import {
   countInScope,
   createRun,
   finishRun,
-  listScopeIds,
+  scopeBoundaries,
   setRunTotal,
   type ObjectType,
   type RunSummary,
@@ -10,6 +10,9 @@ import {
 import { withFailures } from './failures.ts';
 import { cancellation } from './heartbeat.ts';
 import type { FullSyncPlan, IdRange, SyncActivityDeps } from './sync-deps.ts';
+
+/** Most objects one range activity owns. */
+const MAX_RANGE = 5000;
 
 /** Builds the activities that open, plan and close a full-sync run. */
 export function createRunLifecycleActivities(deps: SyncActivityDeps) {
@@ -29,12 +32,15 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
         const scope = await countInScope(db, provider.scope);
         const total = scope.users + (capabilities.groups ? scope.groups : 0);
         await setRunTotal(db, input.runId, total);
+        const rangeSize = (count: number): number =>
+          Math.min(MAX_RANGE, Math.max(provider.pageSize, Math.ceil(count / provider.concurrency)));
         return {
           slug: provider.slug,
           pageSize: provider.pageSize,
           concurrency: provider.concurrency,
           groups: capabilities.groups,
           total,
+          rangeSizes: { user: rangeSize(scope.users), group: rangeSize(scope.groups) },
         };
       });
     },
@@ -49,16 +55,21 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
     }): Promise<{ ranges: IdRange[]; next: string | null }> {
       return withFailures(async () => {
         const provider = await loadProvider(input.providerId);
-        const limit = input.rangeSize * input.ranges;
-        const ids = await listScopeIds(db, provider.scope, input.objectType, input.after, limit);
+        const { ids, more } = await scopeBoundaries(
+          db,
+          provider.scope,
+          input.objectType,
+          input.after,
+          input.rangeSize,
+          input.ranges,
+        );
         const ranges: IdRange[] = [];
         let after = input.after;
-        for (let i = 0; i < ids.length; i += input.rangeSize) {
-          const last = ids[Math.min(i + input.rangeSize, ids.length) - 1]!;
+        for (const last of ids) {
           ranges.push({ after, last });
           after = last;
         }
-        return { ranges, next: ids.length === limit ? after : null };
+        return { ranges, next: more ? after : null };
       });
     },
 

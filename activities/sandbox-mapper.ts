@@ -22,6 +22,15 @@ export function mappingSetVersion(
     .slice(0, 32);
 }
 
+/**
+ * Whether a mapping's body could return a different result for the same object: by reading the clock (`now`,
+ * `Date`, also through `globalThis`), its last payload (`link`), or any of them through `arguments` or a unicode
+ * escape (any backslash counts). Anything else it can see is its object and the provider, which the input hash covers.
+ */
+function mayVary(expression: string): boolean {
+  return /now|Date|link|arguments|globalThis|\\/.test(expression);
+}
+
 /** Maps objects with each provider's stored mappings in the isolated-vm engine (one isolate per provider). */
 export function createSandboxMapper(deps: { db: Db; engine: MappingEngine }): PayloadMapper {
   const { db, engine } = deps;
@@ -42,6 +51,10 @@ export function createSandboxMapper(deps: { db: Db; engine: MappingEngine }): Pa
     };
   };
   return {
+    async inputVersion(provider) {
+      const { sets, base } = await load(provider);
+      return [...sets.user, ...sets.group].some((m) => mayVary(m.expression)) ? null : base.version;
+    },
     async mapUsers(provider, items) {
       const { sets, base } = await load(provider);
       return engine.evaluate({

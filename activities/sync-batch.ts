@@ -23,14 +23,12 @@ export async function syncBatch<T extends ScimUser | ScimGroup>(
   items: ReadonlyArray<BatchItem<T>>,
 ): Promise<void> {
   const known = await lookUp(provider, target, kind, items);
-  let done = 0;
   let beaten = 0;
   const progressed = (): void => {
-    done += 1;
     // Heartbeats are for liveness (timeout: a minute); one per object cost more CPU than a fast target's answer.
     if (performance.now() - beaten >= 1000) {
       beaten = performance.now();
-      beat({ done });
+      beat();
     }
   };
   const again: Array<BatchItem<T>> = [];

@@ -24,4 +24,9 @@ export interface FullSyncPlan {
   concurrency: number;
   groups: boolean;
   total: number;
+  /**
+   * Objects per range activity, by type: large, so that scheduling is paid per thousands of objects, but at least
+   * `concurrency` ranges when there are enough objects. Absent in plans made by older code: `pageSize` then.
+   */
+  rangeSizes?: { user: number; group: number };
 }

@@ -56,7 +56,7 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
   provider: ProviderForSync,
   target: Target,
   kind: ObjectKind<T>,
-  { localId, mapped, link, detail = {} }: BatchItem<T>,
+  { localId, mapped, link, detail = {}, inputHash = null }: BatchItem<T>,
   known: BatchLookupResult<T>,
   lastChance: boolean,
 ): Promise<ObjectOutcome> {
@@ -85,14 +85,19 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
   }
   const payload = mapped.payload;
   const hash = payloadHash(payload);
-  if (link?.status === 'ok' && link.remoteId && link.lastPayloadHash === hash) return 'done';
+  if (link?.status === 'ok' && link.remoteId && link.lastPayloadHash === hash) {
+    // Unchanged all the same (a mapping edit that changed nothing here): next time it is not even mapped.
+    if (inputHash !== null && link.inputHash !== inputHash && !provider.dryRun)
+      rec.pushedFrom(type, localId, inputHash);
+    return 'done';
+  }
   if (provider.dryRun) {
     rec.event(type, localId, link?.remoteId ? 'update' : 'create', { dryRun: true });
     rec.counts[link?.remoteId ? 'updated' : 'created'] += 1;
     return 'done';
   }
   const synced = (remoteId: string): Link =>
-    rec.link(type, localId, { remoteId, lastPayloadHash: hash, lastPayload: payload });
+    rec.link(type, localId, { remoteId, lastPayloadHash: hash, lastPayload: payload, inputHash });
   // The remote object linked to now and what it holds, for the link of an object that does not finish: an object
   // created or adopted before a later request failed keeps its remote id, so it is never created a second time.
   let linked = { remoteId: link?.remoteId ?? null, lastPayload: link?.lastPayload ?? null };

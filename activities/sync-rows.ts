@@ -8,13 +8,19 @@ import {
 } from '../db/index.ts';
 import type { BatchLookup } from './batch-lookup.ts';
 import type { BatchRecorder } from './batch-recorder.ts';
+import { inputHash, pushedFrom } from './input-hash.ts';
 import { toMappingGroup, toMappingUser, type PayloadMapper } from './mapper.ts';
 import { GROUPS, groupItem, USERS } from './object-kinds.ts';
 import { syncBatch } from './sync-batch.ts';
 import type { Target } from './targets.ts';
 
-/** Maps directory rows through the provider's mappings and brings them to the target, users or groups. */
+/**
+ * Maps directory rows through the provider's mappings and brings them to the target, users or groups. An object
+ * whose link says it was pushed from the very same input (`pushedFrom`) is counted and left alone, unmapped.
+ */
 export interface RowSync {
+  /** The version part of input hashes for a provider now (see `PayloadMapper.inputVersion`); null: none apply. */
+  inputVersion(provider: ProviderForSync): Promise<string | null>;
   /** Maps directory users and brings them to the target; `links` holds what was last pushed, by local id. */
   users(
     rec: BatchRecorder,
@@ -39,15 +45,32 @@ export interface RowSync {
 /** Builds the row sync of a worker from its database, mapper and batch lookup. */
 export function createRowSync(deps: { db: Db; mapper: PayloadMapper; lookUp: BatchLookup }): RowSync {
   const { db, mapper, lookUp } = deps;
+  const inputVersion = async (provider: ProviderForSync): Promise<string | null> => {
+    const version = await mapper.inputVersion(provider);
+    return version === null ? null : `${version} config ${provider.configVersion}`;
+  };
   return {
+    inputVersion,
+
     async users(rec, provider, target, rows, links) {
+      const version = await inputVersion(provider);
+      const pending = rows.flatMap((row) => {
+        const input = version === null ? null : inputHash(version, row);
+        return pushedFrom(links.get(row.id), input) ? [] : [{ row, input }];
+      });
+      rec.counts.processed += rows.length;
+      if (pending.length === 0) return;
       const mapped = await mapper.mapUsers(
         provider,
-        rows.map((row) => ({ user: toMappingUser(row), link: links.get(row.id)?.lastPayload ?? null })),
+        pending.map(({ row }) => ({ user: toMappingUser(row), link: links.get(row.id)?.lastPayload ?? null })),
       );
-      const items = rows.map((row, i) => ({ localId: row.id, mapped: mapped[i]!, link: links.get(row.id) }));
+      const items = pending.map(({ row, input }, i) => ({
+        localId: row.id,
+        mapped: mapped[i]!,
+        link: links.get(row.id),
+        inputHash: input,
+      }));
       await syncBatch(lookUp, rec, provider, target, USERS, items);
-      rec.counts.processed += rows.length;
     },
 
     async groups(rec, provider, target, rows, links) {
@@ -60,13 +83,23 @@ export function createRowSync(deps: { db: Db; mapper: PayloadMapper; lookUp: Bat
           rows.map((row) => row.id),
         ),
       ]);
+      const version = await inputVersion(provider);
+      const pending = rows.flatMap((row) => {
+        const remoteIds = members.get(row.id) ?? [];
+        const input = version === null ? null : inputHash(version, row, remoteIds);
+        return pushedFrom(linked.get(row.id), input) ? [] : [{ row, remoteIds, input }];
+      });
+      rec.counts.processed += rows.length;
+      if (pending.length === 0) return;
       const mapped = await mapper.mapGroups(
         provider,
-        rows.map((row) => ({ group: toMappingGroup(row), link: linked.get(row.id)?.lastPayload ?? null })),
+        pending.map(({ row }) => ({ group: toMappingGroup(row), link: linked.get(row.id)?.lastPayload ?? null })),
       );
-      const items = rows.map((row, i) => groupItem(row.id, mapped[i]!, members.get(row.id) ?? [], linked.get(row.id)));
+      const items = pending.map(({ row, remoteIds, input }, i) => ({
+        ...groupItem(row.id, mapped[i]!, remoteIds, linked.get(row.id)),
+        inputHash: input,
+      }));
       await syncBatch(lookUp, rec, provider, target, GROUPS, items);
-      rec.counts.processed += rows.length;
     },
   };
 }

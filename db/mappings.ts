@@ -212,7 +212,7 @@ export async function providersUsingMapping(q: Queryable, mappingId: string): Pr
 export async function invalidateProviderLinks(q: Queryable, providerIds: readonly string[]): Promise<number> {
   if (providerIds.length === 0) return 0;
   const result = await q.query(
-    'UPDATE provider_links SET last_payload_hash = NULL WHERE provider_id = ANY($1::uuid[])',
+    'UPDATE provider_links SET last_payload_hash = NULL, input_hash = NULL WHERE provider_id = ANY($1::uuid[])',
     [providerIds],
   );
   return result.rowCount ?? 0;

@@ -23,6 +23,11 @@ export interface Link {
   lastPayload: Record<string, unknown> | null;
   status: LinkStatus;
   lastError: Record<string, unknown> | null;
+  /**
+   * The input hash of the last push (`activities/input-hash.ts`): an ok link with a payload hash and this input hash
+   * needs nothing. Null (or absent) when unknown: the object is mapped again.
+   */
+  inputHash?: string | null;
 }
 
 /** A user row as the sync reads it. */
@@ -109,20 +114,33 @@ export async function countInScope(q: Queryable, scope: ProviderScope): Promise<
   return { users: Number(rows[0]?.users ?? 0), groups: Number(rows[0]?.groups ?? 0) };
 }
 
-/** In-scope ids after `after` in id order (keyset paging; never OFFSET). */
-export async function listScopeIds(
+/**
+ * Every `every`-th in-scope id after `after` (in id order), at most `count` of them, and the last in-scope id when
+ * the stretch ends before the next boundary: the ends of ranges of `every` ids, without loading the ids themselves.
+ * `more` is false when the scope has no id past the last one returned.
+ */
+export async function scopeBoundaries(
   q: Queryable,
   scope: ProviderScope,
   objectType: ObjectType,
   after: string | null,
-  limit: number,
-): Promise<string[]> {
-  const sql =
+  every: number,
+  count: number,
+): Promise<{ ids: string[]; more: boolean }> {
+  const source =
     objectType === 'user'
-      ? `SELECT u.id FROM users u WHERE ${USER_SCOPE} AND ($2::uuid IS NULL OR u.id > $2) ORDER BY u.id LIMIT $3`
-      : `SELECT g.id FROM groups g WHERE ${GROUP_SCOPE} AND ($2::uuid IS NULL OR g.id > $2) ORDER BY g.id LIMIT $3`;
-  const { rows } = await q.query<{ id: string }>(sql, [JSON.stringify(scope), after, limit]);
-  return rows.map((row) => row.id);
+      ? `SELECT u.id FROM users u WHERE ${USER_SCOPE} AND ($2::uuid IS NULL OR u.id > $2) ORDER BY u.id LIMIT $4`
+      : `SELECT g.id FROM groups g WHERE ${GROUP_SCOPE} AND ($2::uuid IS NULL OR g.id > $2) ORDER BY g.id LIMIT $4`;
+  // One id past the last full range tells whether anything is left.
+  const { rows } = await q.query<{ id: string; n: string }>(
+    `SELECT id, n FROM (SELECT id, row_number() OVER (ORDER BY id) AS n, count(*) OVER () AS total FROM (${source}) s) t
+      WHERE n % $3 = 0 OR n = total ORDER BY id`,
+    [JSON.stringify(scope), after, every, every * count + 1],
+  );
+  const ids = rows.map((row) => row.id);
+  const more = Number(rows.at(-1)?.n ?? 0) > every * count;
+  if (more) ids.pop();
+  return { ids, more };
 }
 
 /** In-scope users that also meet `condition` (over `u`, with `extra` as `$2`, `$3`, …), in id order. */
@@ -131,10 +149,11 @@ async function selectUsers(
   scope: ProviderScope,
   condition: string,
   extra: unknown[],
+  limit = 'ALL',
 ): Promise<SyncUserRow[]> {
   const { rows } = await q.query<SyncUserRow>(
     `SELECT u.id, u.username, u.display_name, u.email, u.given_name, u.family_name, u.active, u.kind, u.attributes
-       FROM users u WHERE ${USER_SCOPE} AND ${condition} ORDER BY u.id`,
+       FROM users u WHERE ${USER_SCOPE} AND ${condition} ORDER BY u.id LIMIT ${limit}`,
     [JSON.stringify(scope), ...extra],
   );
   return rows;
@@ -146,32 +165,41 @@ async function selectGroups(
   scope: ProviderScope,
   condition: string,
   extra: unknown[],
+  limit = 'ALL',
 ): Promise<SyncGroupRow[]> {
   const { rows } = await q.query<SyncGroupRow>(
-    `SELECT g.id, g.name, g.attributes FROM groups g WHERE ${GROUP_SCOPE} AND ${condition} ORDER BY g.id`,
+    `SELECT g.id, g.name, g.attributes FROM groups g WHERE ${GROUP_SCOPE} AND ${condition} ORDER BY g.id LIMIT ${limit}`,
     [JSON.stringify(scope), ...extra],
   );
   return rows;
 }
 
-/** In-scope users with `after < id <= last`. */
+/** In-scope users with `after < id <= last`, the first `limit` of them (all by default). */
 export function loadUsersInRange(
   q: Queryable,
   scope: ProviderScope,
   after: string | null,
   last: string,
+  limit?: number,
 ): Promise<SyncUserRow[]> {
-  return selectUsers(q, scope, '($2::uuid IS NULL OR u.id > $2) AND u.id <= $3', [after, last]);
+  return selectUsers(q, scope, '($2::uuid IS NULL OR u.id > $2) AND u.id <= $3', [after, last], sqlLimit(limit));
 }
 
-/** In-scope groups with `after < id <= last`. */
+/** In-scope groups with `after < id <= last`, the first `limit` of them (all by default). */
 export function loadGroupsInRange(
   q: Queryable,
   scope: ProviderScope,
   after: string | null,
   last: string,
+  limit?: number,
 ): Promise<SyncGroupRow[]> {
-  return selectGroups(q, scope, '($2::uuid IS NULL OR g.id > $2) AND g.id <= $3', [after, last]);
+  return selectGroups(q, scope, '($2::uuid IS NULL OR g.id > $2) AND g.id <= $3', [after, last], sqlLimit(limit));
+}
+
+function sqlLimit(limit: number | undefined): string {
+  if (limit === undefined) return 'ALL';
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer, not ${limit}`);
+  return String(limit);
 }
 
 /** The in-scope users among `ids`, in id order, in one query; ids out of scope or no longer in the directory are left out. */
@@ -230,6 +258,7 @@ export function makeLink(
     lastPayload: null,
     status: 'ok',
     lastError: null,
+    inputHash: null,
     ...fields,
   };
 }
@@ -243,6 +272,7 @@ interface LinkRow {
   last_payload: Record<string, unknown> | null;
   status: LinkStatus;
   last_error: Record<string, unknown> | null;
+  input_hash: string | null;
 }
 
 function toLink(row: LinkRow): Link {
@@ -255,36 +285,65 @@ function toLink(row: LinkRow): Link {
     lastPayload: row.last_payload,
     status: row.status,
     lastError: row.last_error,
+    inputHash: row.input_hash,
   };
 }
 
-/** The links of the given local objects, by local id. */
+/**
+ * The links of the given local objects, by local id. `withPayload: false` leaves `lastPayload` and `lastError` out
+ * (null), for deciding which objects need anything before reading the rest.
+ */
 export async function getLinks(
   q: Queryable,
   providerId: string,
   objectType: ObjectType,
   localIds: readonly string[],
+  options: { withPayload?: boolean } = {},
 ): Promise<Map<string, Link>> {
   if (localIds.length === 0) return new Map();
+  const columns =
+    options.withPayload === false
+      ? 'provider_id, object_type, local_id, remote_id, last_payload_hash, NULL AS last_payload, status, NULL AS last_error, input_hash'
+      : '*';
   const { rows } = await q.query<LinkRow>(
-    `SELECT * FROM provider_links WHERE provider_id = $1 AND object_type = $2 AND local_id = ANY($3::uuid[])`,
+    `SELECT ${columns} FROM provider_links WHERE provider_id = $1 AND object_type = $2 AND local_id = ANY($3::uuid[])`,
     [providerId, objectType, localIds],
   );
   return new Map(rows.map((row) => [row.local_id, toLink(row)]));
 }
 
+/** Sets the input hash of links whose payload was found unchanged (only on links still `ok` with a payload hash). */
+export async function saveInputHashes(
+  q: Queryable,
+  providerId: string,
+  entries: ReadonlyArray<{ objectType: ObjectType; localId: string; inputHash: string }>,
+): Promise<void> {
+  if (entries.length === 0) return;
+  await q.query(
+    `UPDATE provider_links l SET input_hash = x.input_hash
+       FROM jsonb_to_recordset($2::jsonb) AS x(object_type text, local_id uuid, input_hash text)
+      WHERE l.provider_id = $1 AND l.object_type = x.object_type AND l.local_id = x.local_id
+        AND l.status = 'ok' AND l.last_payload_hash IS NOT NULL`,
+    [
+      providerId,
+      JSON.stringify(entries.map((e) => ({ object_type: e.objectType, local_id: e.localId, input_hash: e.inputHash }))),
+    ],
+  );
+}
+
+// The columns of a link row as `linksJson` writes them, for jsonb_to_recordset.
+const LINK_RECORD = `x(provider_id uuid, object_type text, local_id uuid, remote_id text,
+            last_payload_hash text, last_payload jsonb, status text, last_error jsonb, input_hash text)`;
+
 // Upserts the links in `$n` (a JSON array of link rows), or of the relation `source` with their columns; the one
 // copy of how a link is written.
 function upsertLinks(param: string): string {
-  const rows = param.startsWith('$')
-    ? `jsonb_to_recordset(${param}::jsonb) AS x(provider_id uuid, object_type text, local_id uuid, remote_id text,
-            last_payload_hash text, last_payload jsonb, status text, last_error jsonb)`
-    : param;
-  return `INSERT INTO provider_links (provider_id, object_type, local_id, remote_id, last_payload_hash, last_payload, status, last_error, synced_at)
-     SELECT provider_id, object_type, local_id, remote_id, last_payload_hash, last_payload, status, last_error, now() FROM ${rows}
+  const rows = param.startsWith('$') ? `jsonb_to_recordset(${param}::jsonb) AS ${LINK_RECORD}` : param;
+  return `INSERT INTO provider_links (provider_id, object_type, local_id, remote_id, last_payload_hash, last_payload, status, last_error, input_hash, synced_at)
+     SELECT provider_id, object_type, local_id, remote_id, last_payload_hash, last_payload, status, last_error, input_hash, now() FROM ${rows}
      ON CONFLICT (provider_id, object_type, local_id) DO UPDATE SET
        remote_id = EXCLUDED.remote_id, last_payload_hash = EXCLUDED.last_payload_hash, last_payload = EXCLUDED.last_payload,
-       status = EXCLUDED.status, last_error = EXCLUDED.last_error, synced_at = now()`;
+       status = EXCLUDED.status, last_error = EXCLUDED.last_error, input_hash = EXCLUDED.input_hash, synced_at = now()`;
 }
 
 function linksJson(links: readonly Link[]): string {
@@ -298,6 +357,7 @@ function linksJson(links: readonly Link[]): string {
       last_payload: l.lastPayload,
       status: l.status,
       last_error: l.lastError,
+      input_hash: l.inputHash ?? null,
     })),
   );
 }
@@ -348,8 +408,7 @@ export async function saveLinks(q: Queryable, links: readonly Link[]): Promise<v
 export async function claimRemoteIds(q: Queryable, links: readonly Link[]): Promise<Map<string, string>> {
   if (links.length === 0) return new Map();
   const sql = `WITH x AS (
-      SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(provider_id uuid, object_type text, local_id uuid, remote_id text,
-             last_payload_hash text, last_payload jsonb, status text, last_error jsonb)
+      SELECT * FROM jsonb_to_recordset($1::jsonb) AS ${LINK_RECORD}
     ), held AS (
       SELECT x.provider_id, x.object_type, x.local_id, l.local_id AS holder
         FROM x JOIN provider_links l ON l.provider_id = x.provider_id AND l.object_type = x.object_type

@@ -45,9 +45,10 @@ export interface FullSyncReport extends FullSyncCounts {
   unchanged: number;
 }
 
-// One batch talks to the target for up to pageSize objects; heartbeats after every object catch a dead worker fast.
+// A range activity talks to the target for up to thousands of objects (a slow or rate-limited target can take long);
+// heartbeats catch a dead worker fast, and a retry resumes from the last heartbeat's resume point.
 const vendorCallProfile: ActivityOptions = {
-  startToCloseTimeout: '15 minutes',
+  startToCloseTimeout: '2 hours',
   heartbeatTimeout: '1 minute',
   retry: {
     initialInterval: '1 second',
@@ -134,7 +135,7 @@ export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
                 providerId,
                 objectType,
                 after,
-                rangeSize: plan.pageSize,
+                rangeSize: plan.rangeSizes?.[objectType] ?? plan.pageSize,
                 ranges: plan.concurrency,
               });
               queue.push(...page.ranges);

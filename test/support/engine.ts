@@ -50,6 +50,8 @@ export async function startTestEngine(options: {
   targets?: TargetPoolOptions;
   /** How long a shutdown lets running activities finish before cancelling them. */
   shutdownGraceTime?: string;
+  /** The task queue to poll (another engine's, to share its work); a fresh one when left out. */
+  taskQueue?: string;
 }): Promise<TestEngine> {
   configureTemporalLogging('WARN');
   const address = await testTemporalAddress();
@@ -57,7 +59,7 @@ export async function startTestEngine(options: {
   const nativeConnection = await NativeConnection.connect({ address });
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace: 'default' });
-  const taskQueue = `test-${randomUUID()}`;
+  const taskQueue = options.taskQueue ?? `test-${randomUUID()}`;
   const load = options.loadProvider ?? getProviderForSync;
   const plugins = options.plugins ?? createPluginRegistry();
   const grants = createGrantStore(options.db, secrets);

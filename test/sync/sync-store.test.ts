@@ -141,7 +141,12 @@ describe('recording a batch', () => {
       client,
       runId,
       [
-        link(ada.id, { remoteId: 'r-ada', lastPayloadHash: 'h1', lastPayload: { userName: 'ada@example.test' } }),
+        link(ada.id, {
+          remoteId: 'r-ada',
+          lastPayloadHash: 'h1',
+          lastPayload: { userName: 'ada@example.test' },
+          inputHash: 'i1',
+        }),
         link(bob.id, { remoteId: 'r-bob', lastPayloadHash: 'h2' }),
       ],
       { ...zeroCounts(), processed: 2, created: 1, updated: 1 },
@@ -155,7 +160,12 @@ describe('recording a batch', () => {
     const links = await getLinks(testDb.db, provider.id, 'user', [ada.id, bob.id]);
     assert.deepEqual(
       links.get(ada.id),
-      link(ada.id, { remoteId: 'r-ada', lastPayloadHash: 'h1', lastPayload: { userName: 'ada@example.test' } }),
+      link(ada.id, {
+        remoteId: 'r-ada',
+        lastPayloadHash: 'h1',
+        lastPayload: { userName: 'ada@example.test' },
+        inputHash: 'i1',
+      }),
     );
     assert.deepEqual(
       links.get(bob.id),

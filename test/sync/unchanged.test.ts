@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { describe, test, type TestContext } from 'node:test';
+import {
+  addMembers,
+  attachMappings,
+  createMapping,
+  createProvider,
+  getRun,
+  updateMapping,
+  updateProvider,
+  updateUser,
+  type ProviderView,
+} from '../../db/index.ts';
+import { createSandboxMapper, type PayloadMapper } from '../../activities/index.ts';
+import { disposeMappingEngine, processMappingEngine } from '../../engine/index.ts';
+import { createTestDatabase } from '../support/db.ts';
+import { seedDirectory } from '../support/directory.ts';
+import { startTestEngine } from '../support/engine.ts';
+import { testProviderInput } from '../support/providers.ts';
+import { startFaultProxy, startScimTarget } from '../servers/index.ts';
+
+/** The sandbox mapper, counting the objects it is asked to map. */
+function countingMapper(inner: PayloadMapper): PayloadMapper & { mapped: { users: number; groups: number } } {
+  const mapped = { users: 0, groups: 0 };
+  return {
+    mapped,
+    inputVersion: (provider) => inner.inputVersion(provider),
+    mapUsers: (provider, items) => {
+      mapped.users += items.length;
+      return inner.mapUsers(provider, items);
+    },
+    mapGroups: (provider, items) => {
+      mapped.groups += items.length;
+      return inner.mapGroups(provider, items);
+    },
+  };
+}
+
+/** A fresh database with 20 users in 3 groups, a worker with a counting sandbox mapper, and a SCIMMY target. */
+async function world(t: TestContext) {
+  const testDb = await createTestDatabase();
+  const mapper = countingMapper(createSandboxMapper({ db: testDb.db, engine: processMappingEngine() }));
+  const engine = await startTestEngine({ db: testDb.db, mapper });
+  const target = await startScimTarget();
+  t.after(async () => {
+    await target.close();
+    await engine.shutdown();
+    await disposeMappingEngine();
+    await testDb.drop();
+  });
+  const directory = await seedDirectory(testDb.db, 20, 3);
+  const provider = await createProvider(
+    testDb.db,
+    engine.secrets,
+    testProviderInput(target, 'u', { pageSize: 4, concurrency: 2 }),
+  );
+  const first = await engine.fullSync(provider);
+  assert.equal(first.report.created, 23);
+  const mapped = (): { users: number; groups: number } => ({ ...mapper.mapped });
+  mapper.mapped.users = 0;
+  mapper.mapped.groups = 0;
+  return { db: testDb.db, engine, target, provider, directory, mapped };
+}
+
+describe('a full sync decides unchanged objects from input hashes', () => {
+  test('a second full sync with nothing changed maps no object and sends no write', async (t) => {
+    const { engine, target, provider, mapped } = await world(t);
+    await target.resetLog();
+    const second = await engine.fullSync(provider);
+    assert.deepEqual(mapped(), { users: 0, groups: 0 });
+    assert.equal(await target.writes(), 0);
+    assert.equal(second.report.unchanged, 23);
+    assert.equal(second.report.processed, 23);
+  });
+
+  test('a directory change is picked up: the changed user and the group that gained a member, and nothing else', async (t) => {
+    const { db, engine, target, provider, directory, mapped } = await world(t);
+    await updateUser(db, directory.users[5]!.id, { displayName: 'Renamed Five' });
+    // user 1 is in group 1 (i mod 3); it joins group 0 as well.
+    await addMembers(db, directory.groups[0]!.id, [directory.users[1]!.id]);
+    await target.resetLog();
+    const report = (await engine.fullSync(provider)).report;
+    assert.deepEqual(mapped(), { users: 1, groups: 1 });
+    assert.equal(report.updated, 2);
+    assert.equal(await target.writes(), 2);
+    const five = (await target.users()).find((u) => u.userName === 'user5@example.test');
+    assert.equal(five?.displayName, 'Renamed Five');
+    const one = (await target.users()).find((u) => u.userName === 'user1@example.test')!;
+    const group0 = (await target.groups()).find((g) => g.displayName === 'group-0')!;
+    assert.ok(
+      group0.members?.some((m) => m.value === one.id),
+      'user 1 is a member of group-0 on the target',
+    );
+  });
+
+  test('a mapping edit is picked up by every user, though no directory row changed', async (t) => {
+    const { db, engine, target, provider, mapped } = await world(t);
+    const title = await createMapping(db, {
+      name: 'zz-title',
+      objectType: 'user',
+      expression: `return { title: 'Engineer' };`,
+    });
+    await attachMappings(db, provider.id, [title.id]);
+    assert.equal((await engine.fullSync(provider)).report.updated, 20);
+    assert.deepEqual(mapped(), { users: 20, groups: 3 });
+    await updateMapping(db, title.id, { expression: `return { title: 'Lead' };` });
+    await target.resetLog();
+    const report = (await engine.fullSync(provider)).report;
+    assert.equal(report.updated, 20);
+    assert.equal(await target.writes(), 20);
+    const titles = new Set((await target.users()).map((u) => (u as { title?: string }).title));
+    assert.deepEqual([...titles], ['Lead']);
+  });
+
+  test('a provider config change is picked up: a mapping that reads the provider name sends the new one', async (t) => {
+    const { db, engine, target, provider, mapped } = await world(t);
+    const title = await createMapping(db, {
+      name: 'zz-provider',
+      objectType: 'user',
+      expression: `return { title: 'via ' + provider.name };`,
+    });
+    await attachMappings(db, provider.id, [title.id]);
+    await engine.fullSync(provider);
+    const before = mapped();
+    await updateProvider(db, engine.secrets, provider.id, { name: 'Renamed target' });
+    await target.resetLog();
+    const report = (await engine.fullSync(provider)).report;
+    assert.equal(mapped().users - before.users, 20, 'every user is mapped again');
+    assert.equal(report.updated, 20);
+    const titles = new Set((await target.users()).map((u) => (u as { title?: string }).title));
+    assert.deepEqual([...titles], ['via Renamed target']);
+  });
+
+  test('a provider config change that changes no payload sends nothing, and the sync after it maps nothing', async (t) => {
+    const { db, engine, target, provider, mapped } = await world(t);
+    await updateProvider(db, engine.secrets, provider.id, { name: 'Renamed target' });
+    await target.resetLog();
+    assert.equal((await engine.fullSync(provider)).report.unchanged, 23);
+    assert.deepEqual(mapped(), { users: 20, groups: 3 });
+    assert.equal(await target.writes(), 0);
+    await engine.fullSync(provider);
+    assert.deepEqual(mapped(), { users: 20, groups: 3 }, 'the input hashes were stored: nothing is mapped again');
+  });
+});
+
+describe('a full sync whose worker stops mid-range', () => {
+  test('resumes on another worker from its last resume point, creating every user exactly once', async (t) => {
+    const testDb = await createTestDatabase();
+    const engine = await startTestEngine({ db: testDb.db, shutdownGraceTime: '100 milliseconds' });
+    const target = await startScimTarget();
+    const proxy = await startFaultProxy({ target: target.url, rates: { slow: 1 }, slowMs: 15 });
+    const engines = [engine];
+    t.after(async () => {
+      for (const running of engines) await running.shutdown();
+      await proxy.close();
+      await target.close();
+      await testDb.drop();
+    });
+    const directory = await seedDirectory(testDb.db, 120, 0);
+    // One range of 120 users, read in stretches of 30 (ten pages of 3).
+    const provider: ProviderView = await createProvider(
+      testDb.db,
+      engine.secrets,
+      testProviderInput(target, 'r', { baseUrl: proxy.url, pageSize: 3, concurrency: 1 }),
+    );
+    const { runId, workflowId } = await engine.control.requestFullSync(provider);
+    const created = () =>
+      proxy.requests().filter((r) => r.method === 'POST' && r.path.endsWith('/Users') && r.status === 201).length;
+    while (created() < 70) await new Promise((resolve) => setTimeout(resolve, 20));
+    await engine.shutdown();
+    const beforeResume = created();
+    assert.ok(beforeResume < 120, `the range stopped part way (${beforeResume} of 120 created)`);
+
+    const second = await startTestEngine({ db: testDb.db, taskQueue: engine.taskQueue, secrets: engine.secrets });
+    engines.push(second);
+    await second.client.workflow.getHandle(workflowId).result();
+    const names = (await target.users()).map((u) => u.userName).sort();
+    assert.deepEqual(names, directory.users.map((u) => u.username).sort(), 'each user exactly once');
+    assert.equal(created(), 120, 'each user was created once: no POST was repeated');
+    const run = await getRun(testDb.db, runId);
+    // Stretches already finished are not read again: at most the stretch in flight (30 users) is examined twice.
+    assert.ok(
+      run.processed <= 120 + 30,
+      `${run.processed} users examined: the retry started at the resume point, not at the range's start`,
+    );
+  });
+});
