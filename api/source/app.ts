@@ -22,7 +22,7 @@ import { readListQuery, readProjection } from './list-query.ts';
 import { createRateLimiter, type RateLimit } from './rate-limit.ts';
 import { etag, etagMatches } from './render.ts';
 import * as users from './users.ts';
-import type { Rendered, SourceRequest } from './users.ts';
+import type { Rendered, SourceRequest } from './kind.ts';
 
 /** Settings of the SCIM source endpoints. */
 export interface SourceApiOptions {
@@ -282,6 +282,43 @@ export function createSourceApi(
       }),
     );
   }
+  // RFC 7644 §3.4.3: a search at the root spans every resource type; the filter is applied to each type, and a
+  // type that lacks an attribute it names has no match (a filter no type understands is a 400). Users come first,
+  // then groups, each in its default order; startIndex and count page over the two as one list.
+  app.post(
+    `${v2}/.search`,
+    handle(async (c) => {
+      const body = await readJson(c);
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+        throw badRequest('invalidSyntax', 'a search request must be a JSON object');
+      }
+      const params = body as Record<string, unknown>;
+      if (params['sortBy'] !== undefined) {
+        throw badRequest('invalidValue', 'sortBy is not supported in a search across resource types');
+      }
+      const userQuery = readListQuery(params, USER_RESOURCE, 'user', maxResults);
+      const refusals: ScimServiceError[] = [];
+      const matching = <T>(search: Promise<T>, none: T): Promise<T> =>
+        search.catch((error: unknown) => {
+          if (!(error instanceof ScimServiceError && error.scimType === 'invalidFilter')) throw error;
+          refusals.push(error);
+          return none;
+        });
+      const found = await matching(users.listUsers(request(c), userQuery), { total: 0, resources: [] });
+      const groupQuery = {
+        ...readListQuery(params, GROUP_RESOURCE, 'group', maxResults),
+        startIndex: Math.max(1, userQuery.startIndex - found.total),
+        count: userQuery.count - found.resources.length,
+      };
+      const groupsFound = await matching(groups.listGroups(request(c), groupQuery), { total: 0, resources: [] });
+      if (refusals.length === 2) throw refusals[0]!;
+      const result = {
+        total: found.total + groupsFound.total,
+        resources: [...found.resources, ...groupsFound.resources],
+      };
+      return scimJson(c, listResponse(result, userQuery.startIndex));
+    }),
+  );
   app.post(
     `${v2}/Bulk`,
     handle(() => Promise.reject(new ScimServiceError(501, 'Bulk is not supported (see /ServiceProviderConfig)'))),

@@ -16,35 +16,20 @@ import {
 import { applyPatch, parsePatchRequest, type PatchOperation } from '../../scim/patch.ts';
 import { matchesValueFilter, parseAttributePath, type Filter } from '../../scim/path.ts';
 import { findAttribute, GROUP_RESOURCE } from '../../scim/resource-schema.ts';
-import { coerceValue, normalizeResource, type ResourceDocument } from '../../scim/resource.ts';
-import { badRequest, ScimServiceError } from '../../scim/service-error.ts';
-import type { ListQuery } from './list-query.ts';
-import {
-  checkIfMatch,
-  groupColumns,
-  groupDocument,
-  project,
-  projectionWants,
-  renderGroup,
-  type Projection,
-} from './render.ts';
+import { coerceValue, normalizeResource } from '../../scim/resource.ts';
+import { badRequest } from '../../scim/service-error.ts';
+import { groupColumns, groupDocument, renderGroup, type Projection } from './render.ts';
 import {
   getSourceGroup,
   groupNameTaken,
   listSourceGroups,
   sourceGroupMembers,
-  takeOwnership,
   touchGroup,
   visibleUserIds,
-  type Versioned,
 } from './store.ts';
-import type { Rendered, SourceRequest } from './users.ts';
+import { sourceResources, type Rendered, type SourceRequest } from './kind.ts';
 
 const MEMBERS = findAttribute(GROUP_RESOURCE.core.attributes, 'members')!;
-
-function notFound(id: string): ScimServiceError {
-  return new ScimServiceError(404, `Group ${id} not found`);
-}
 
 /** The user ids of a `members` value (one member or a list); nested groups are refused. */
 function memberIds(value: unknown): string[] {
@@ -178,105 +163,50 @@ async function applyMembers(q: Queryable, request: SourceRequest, groupId: strin
   }
 }
 
-async function render(q: Queryable, request: SourceRequest, group: Versioned<DirectoryGroup>, projection: Projection) {
-  const members = projectionWants(GROUP_RESOURCE, projection, 'members')
-    ? (await sourceGroupMembers(q, request.source, [group.object.id])).get(group.object.id)
-    : undefined;
-  const body = renderGroup(GROUP_RESOURCE, group.object, group.version, members, request.base);
-  return { body: project(GROUP_RESOURCE, body, projection), version: group.version };
-}
-
-async function reload(q: Queryable, request: SourceRequest, id: string) {
-  const group = await getSourceGroup(q, request.source, id);
-  if (!group) throw notFound(id);
-  return group;
-}
-
-async function ensureUnique(q: Queryable, name: string, exceptId?: string): Promise<void> {
-  if (await groupNameTaken(q, name, exceptId)) {
-    throw new ScimServiceError(409, `displayName "${name}" is already taken`, 'uniqueness');
-  }
-}
+const { render, reload, locked, write, create, replace, get, list } = sourceResources({
+  type: 'group',
+  resource: GROUP_RESOURCE,
+  noun: 'Group',
+  unique: 'displayName',
+  related: 'members',
+  load: getSourceGroup,
+  list: listSourceGroups,
+  taken: groupNameTaken,
+  loadRelated: sourceGroupMembers,
+  insert: (q, doc) => insertGroup(q, groupColumns(doc)),
+  uniqueOf: (group) => group.name,
+  update: (group, doc) => {
+    const columns = groupColumns(doc, group.attributes);
+    return { unique: columns.name, save: (q) => changeGroup(q, group.id, columns) };
+  },
+  render: (group: DirectoryGroup, version, members: Array<{ id: string; username: string }> | undefined, base) =>
+    renderGroup(GROUP_RESOURCE, group, version, members, base),
+});
 
 /** POST /Groups. */
-export async function createGroup(request: SourceRequest, body: unknown, projection: Projection): Promise<Rendered> {
-  const doc = normalizeResource(GROUP_RESOURCE, body);
+export function createGroup(request: SourceRequest, body: unknown, projection: Projection): Promise<Rendered> {
   const members = new MemberDelta();
-  members.add(memberIds(doc['members']));
-  return inTransaction(request.db, async (client) => {
-    await ensureUnique(client, doc['displayName'] as string);
-    const group = await insertGroup(client, groupColumns(doc));
-    await takeOwnership(client, request.source, 'group', group.id);
-    await request.audit(client, 'group.create', group.id);
-    await applyMembers(client, request, group.id, members);
-    return render(client, request, await reload(client, request, group.id), projection);
-  });
+  members.add(memberIds(normalizeResource(GROUP_RESOURCE, body)['members']));
+  return create(request, body, projection, (q, id) => applyMembers(q, request, id, members));
 }
 
 /** GET /Groups/{id}. */
-export async function getGroup(request: SourceRequest, id: string, projection: Projection): Promise<Rendered> {
-  const group = await getSourceGroup(request.db, request.source, id);
-  if (!group) throw notFound(id);
-  return render(request.db, request, group, projection);
-}
+export const getGroup = get;
 
 /** GET /Groups and POST /Groups/.search. */
-export async function listGroups(request: SourceRequest, query: ListQuery) {
-  const { total, items } = await listSourceGroups(request.db, request.source, {
-    filter: query.filter,
-    sort: query.sort,
-    offset: query.startIndex - 1,
-    limit: query.count,
-  });
-  const members = projectionWants(GROUP_RESOURCE, query.projection, 'members')
-    ? await sourceGroupMembers(
-        request.db,
-        request.source,
-        items.map((item) => item.object.id),
-      )
-    : undefined;
-  const resources = items.map((item) =>
-    project(
-      GROUP_RESOURCE,
-      renderGroup(GROUP_RESOURCE, item.object, item.version, members?.get(item.object.id), request.base),
-      query.projection,
-    ),
-  );
-  return { total, resources };
-}
-
-async function locked(q: Queryable, request: SourceRequest, id: string, ifMatch: string | undefined) {
-  const current = await getSourceGroup(q, request.source, id, true);
-  if (!current) throw notFound(id);
-  checkIfMatch(ifMatch, current.version);
-  return current;
-}
-
-async function write(q: Queryable, request: SourceRequest, current: Versioned<DirectoryGroup>, doc: ResourceDocument) {
-  const columns = groupColumns(doc, current.object.attributes);
-  if (columns.name !== current.object.name) await ensureUnique(q, columns.name, current.object.id);
-  await changeGroup(q, current.object.id, columns);
-  await takeOwnership(q, request.source, 'group', current.object.id);
-  await request.audit(q, 'group.update', current.object.id);
-}
+export const listGroups = list;
 
 /** PUT /Groups/{id}: the body replaces the group's attributes and its members. */
-export async function replaceGroup(
+export function replaceGroup(
   request: SourceRequest,
   id: string,
   body: unknown,
   ifMatch: string | undefined,
   projection: Projection,
 ): Promise<Rendered> {
-  const doc = normalizeResource(GROUP_RESOURCE, body);
   const members = new MemberDelta();
-  members.replace(memberIds(doc['members']));
-  return inTransaction(request.db, async (client) => {
-    const current = await locked(client, request, id, ifMatch);
-    await write(client, request, current, doc);
-    await applyMembers(client, request, id, members);
-    return render(client, request, await reload(client, request, id), projection);
-  });
+  members.replace(memberIds(normalizeResource(GROUP_RESOURCE, body)['members']));
+  return replace(request, id, body, ifMatch, projection, (q) => applyMembers(q, request, id, members));
 }
 
 /** PATCH /Groups/{id}: every operation applies, or none does; the answer has a body only if `attributes` asks. */

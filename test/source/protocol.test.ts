@@ -223,6 +223,111 @@ describe('a source as a SCIM service provider', () => {
     });
   });
 
+  describe('POST /.search at the root (RFC 7644 §3.4.3)', () => {
+    let root: TestSource;
+    const found = async (body: Record<string, unknown>) => {
+      const response = await root.scim('POST', '/.search', {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:SearchRequest'],
+        ...body,
+      });
+      assert.equal(response.status, 200, JSON.stringify(response.body));
+      return {
+        total: response.body['totalResults'],
+        startIndex: response.body['startIndex'],
+        names: response.body['Resources'].map((r: Record<string, unknown>) => [
+          r['meta'] === undefined ? null : (r['meta'] as Record<string, unknown>)['resourceType'],
+          r['userName'] ?? r['displayName'],
+        ]),
+      };
+    };
+
+    before(async () => {
+      root = await harness.addSource({ slug: 'root-search' });
+      const made: string[] = [];
+      for (const [userName, displayName] of [
+        ['eng.one@r.io', 'Eng One'],
+        ['ops.two@r.io', 'Ops Two'],
+      ]) {
+        const created = await root.scim('POST', '/Users', { schemas: [USER_SCHEMA], userName, displayName });
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+        made.push(created.body['id'] as string);
+      }
+      for (const displayName of ['Engineering', 'Operations']) {
+        const group = await root.scim('POST', '/Groups', {
+          schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+          displayName,
+          members: [{ value: made[0] }],
+        });
+        assert.equal(group.status, 201, JSON.stringify(group.body));
+      }
+    });
+
+    test('a filter on an attribute both types have finds users and groups, users first', async () => {
+      assert.deepEqual(await found({ filter: 'displayName sw "eng"' }), {
+        total: 2,
+        startIndex: 1,
+        names: [
+          ['User', 'eng.one@r.io'],
+          ['Group', 'Engineering'],
+        ],
+      });
+    });
+
+    test('a filter on an attribute of one type finds only that type; one no type has is 400 invalidFilter', async () => {
+      assert.deepEqual((await found({ filter: 'userName eq "OPS.TWO@r.io"' })).names, [['User', 'ops.two@r.io']]);
+      assert.deepEqual((await found({ filter: 'members pr' })).names, [
+        ['Group', 'Engineering'],
+        ['Group', 'Operations'],
+      ]);
+      const refused = await root.scim('POST', '/.search', { filter: 'noSuchAttribute eq "x"' });
+      assert.equal(refused.status, 400);
+      assert.equal(refused.body['scimType'], 'invalidFilter');
+    });
+
+    test('startIndex and count page across the two types as one list, within the configured maximum', async () => {
+      const everything = await found({});
+      assert.equal(everything.total, 4);
+      assert.deepEqual(everything.names, [
+        ['User', 'eng.one@r.io'],
+        ['User', 'ops.two@r.io'],
+        ['Group', 'Engineering'],
+      ]);
+      assert.deepEqual(await found({ startIndex: 2, count: 2 }), {
+        total: 4,
+        startIndex: 2,
+        names: [
+          ['User', 'ops.two@r.io'],
+          ['Group', 'Engineering'],
+        ],
+      });
+      assert.deepEqual((await found({ startIndex: 4, count: 3 })).names, [['Group', 'Operations']]);
+      assert.deepEqual((await found({ startIndex: 5 })).names, []);
+    });
+
+    test('attributes apply to each type; sortBy across types and a body that is not an object are 400', async () => {
+      const projected = await root.scim('POST', '/.search', {
+        filter: 'displayName sw "o"',
+        attributes: ['displayName'],
+      });
+      assert.deepEqual(
+        projected.body['Resources'].map((r: Record<string, unknown>) => Object.keys(r).sort()),
+        [
+          ['displayName', 'id', 'schemas'],
+          ['displayName', 'id', 'schemas'],
+        ],
+      );
+      const sorted = await root.scim('POST', '/.search', { sortBy: 'displayName' });
+      assert.equal(sorted.status, 400);
+      assert.equal(sorted.body['scimType'], 'invalidValue');
+      assert.equal((await root.scim('POST', '/.search', ['filter'])).status, 400);
+    });
+
+    test("another source's token is refused at this root", async () => {
+      const response = await source.scim('POST', '/.search', {}, { token: root.token });
+      assert.equal(response.status, 401);
+    });
+  });
+
   describe('versions and errors', () => {
     test('If-None-Match with the current ETag answers 304; If-Match with an old one answers 412 and changes nothing', async () => {
       const read = await source.scim('GET', `/Users/${ids['dave@z.io']}`);

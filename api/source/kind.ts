@@ -1,0 +1,167 @@
+/**
+ * What `/Users` and `/Groups` of a source do alike: reading one resource (404 when the source does not see it),
+ * locking it for a write (with `If-Match`), the uniqueness check, rendering with the related resources (a user's
+ * groups, a group's members) only when the projection asks for them, and listing.
+ */
+import { inTransaction, type Db, type Queryable, type SourceView } from '../../db/index.ts';
+import type { ResourceSchema } from '../../scim/resource-schema.ts';
+import { normalizeResource, type ResourceDocument } from '../../scim/resource.ts';
+import { ScimServiceError } from '../../scim/service-error.ts';
+import type { ListQuery } from './list-query.ts';
+import { checkIfMatch, project, projectionWants, type Projection } from './render.ts';
+import { takeOwnership, type ListRequest, type Versioned } from './store.ts';
+
+/** Who is asking and where the answer's URLs point. */
+export interface SourceRequest {
+  db: Db;
+  source: SourceView;
+  /** The source's SCIM base URL, e.g. `http://host/source/scim/entra/v2`. */
+  base: string;
+  /** Records a write by this source in the audit log, inside the write's transaction. */
+  audit: (q: Queryable, action: string, objectId: string) => Promise<void>;
+}
+
+/** A resource with its ETag, as handlers return it. */
+export interface Rendered {
+  body: Record<string, unknown>;
+  version: string;
+}
+
+/** One kind of resource a source serves: how its rows are read, checked for uniqueness and rendered. */
+export interface SourceKind<T extends { id: string }, R> {
+  type: 'user' | 'group';
+  resource: ResourceSchema;
+  /** `User` or `Group`, as error messages name it. */
+  noun: string;
+  /** The attribute that must be unique in any letter case (`userName`, `displayName`). */
+  unique: string;
+  /** The related attribute rendered from other rows (`groups`, `members`). */
+  related: string;
+  load(q: Queryable, source: SourceView, id: string, lock?: boolean): Promise<Versioned<T> | null>;
+  list(q: Queryable, source: SourceView, request: ListRequest): Promise<{ total: number; items: Versioned<T>[] }>;
+  taken(q: Queryable, value: string, exceptId?: string): Promise<boolean>;
+  loadRelated(q: Queryable, source: SourceView, ids: readonly string[]): Promise<Map<string, R>>;
+  /** Inserts a new object from `doc` (in the caller's transaction). */
+  insert: (q: Queryable, doc: ResourceDocument) => Promise<{ id: string }>;
+  /** The unique attribute's value of a stored object. */
+  uniqueOf(object: T): string;
+  /** The write of `doc` over `current`: the unique value it sets, and the column update (in the caller's transaction). */
+  update(current: T, doc: ResourceDocument): { unique: string; save: (q: Queryable) => Promise<unknown> };
+  /** The resource; `related` undefined when the projection leaves it out. */
+  render(object: T, version: string, related: R | undefined, base: string): Record<string, unknown>;
+}
+
+/** The operations shared by both kinds, bound to `kind`. */
+export function sourceResources<T extends { id: string }, R>(kind: SourceKind<T, R>) {
+  const notFound = (id: string) => new ScimServiceError(404, `${kind.noun} ${id} not found`);
+
+  async function render(q: Queryable, request: SourceRequest, item: Versioned<T>, projection: Projection) {
+    const related = projectionWants(kind.resource, projection, kind.related)
+      ? (await kind.loadRelated(q, request.source, [item.object.id])).get(item.object.id)
+      : undefined;
+    const body = kind.render(item.object, item.version, related, request.base);
+    return { body: project(kind.resource, body, projection), version: item.version };
+  }
+
+  async function reload(q: Queryable, request: SourceRequest, id: string): Promise<Versioned<T>> {
+    const item = await kind.load(q, request.source, id);
+    if (!item) throw notFound(id);
+    return item;
+  }
+
+  /** Fails with 409 `uniqueness` when another resource has `value`. */
+  async function ensureUnique(q: Queryable, value: string, exceptId?: string): Promise<void> {
+    if (await kind.taken(q, value, exceptId)) {
+      throw new ScimServiceError(409, `${kind.unique} "${value}" is already taken`, 'uniqueness');
+    }
+  }
+
+  /** The resource locked for this transaction's write, after its `If-Match` check. */
+  async function locked(q: Queryable, request: SourceRequest, id: string, ifMatch: string | undefined) {
+    const current = await kind.load(q, request.source, id, true);
+    if (!current) throw notFound(id);
+    checkIfMatch(ifMatch, current.version);
+    return current;
+  }
+
+  /** Writes `doc` over `current` (after PUT or PATCH), in the caller's transaction; the source then owns it. */
+  async function write(q: Queryable, request: SourceRequest, current: Versioned<T>, doc: ResourceDocument) {
+    const { unique, save } = kind.update(current.object, doc);
+    if (unique !== kind.uniqueOf(current.object)) await ensureUnique(q, unique, current.object.id);
+    await save(q);
+    await takeOwnership(q, request.source, kind.type, current.object.id);
+    await request.audit(q, `${kind.type}.update`, current.object.id);
+  }
+
+  return {
+    render,
+    reload,
+    ensureUnique,
+    locked,
+    write,
+
+    /** POST: a new resource the source owns; `then` runs after the insert, in the same transaction. */
+    create: async (
+      request: SourceRequest,
+      body: unknown,
+      projection: Projection,
+      then: (q: Queryable, id: string) => Promise<void> = () => Promise.resolve(),
+    ): Promise<Rendered> => {
+      const doc = normalizeResource(kind.resource, body);
+      return inTransaction(request.db, async (client) => {
+        await ensureUnique(client, doc[kind.unique] as string);
+        const { id } = await kind.insert(client, doc);
+        await takeOwnership(client, request.source, kind.type, id);
+        await request.audit(client, `${kind.type}.create`, id);
+        await then(client, id);
+        return render(client, request, await reload(client, request, id), projection);
+      });
+    },
+
+    /** PUT `/{id}`: `body` replaces every writable attribute; `then` runs after, in the same transaction. */
+    replace: async (
+      request: SourceRequest,
+      id: string,
+      body: unknown,
+      ifMatch: string | undefined,
+      projection: Projection,
+      then: (q: Queryable) => Promise<void> = () => Promise.resolve(),
+    ): Promise<Rendered> => {
+      const doc = normalizeResource(kind.resource, body);
+      return inTransaction(request.db, async (client) => {
+        await write(client, request, await locked(client, request, id, ifMatch), doc);
+        await then(client);
+        return render(client, request, await reload(client, request, id), projection);
+      });
+    },
+
+    /** GET `/{id}`. */
+    get: async (request: SourceRequest, id: string, projection: Projection): Promise<Rendered> =>
+      render(request.db, request, await reload(request.db, request, id), projection),
+
+    /** GET the list and POST `.search`: one page, related resources loaded together when asked for. */
+    list: async (request: SourceRequest, query: ListQuery) => {
+      const { total, items } = await kind.list(request.db, request.source, {
+        filter: query.filter,
+        sort: query.sort,
+        offset: query.startIndex - 1,
+        limit: query.count,
+      });
+      const related = projectionWants(kind.resource, query.projection, kind.related)
+        ? await kind.loadRelated(
+            request.db,
+            request.source,
+            items.map((item) => item.object.id),
+          )
+        : undefined;
+      const resources = items.map((item) =>
+        project(
+          kind.resource,
+          kind.render(item.object, item.version, related?.get(item.object.id), request.base),
+          query.projection,
+        ),
+      );
+      return { total, resources };
+    },
+  };
+}
