@@ -6,7 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import cliProgress from 'cli-progress';
 import { constants as osConstants } from 'node:os';
-import pino from 'pino';
+import type { Logger } from 'pino';
 import { createApi, LOOPBACK_HOSTS, startApiServer, type ApiPolicy } from '../api/index.ts';
 import { describeTemporalSecurity, loadEnv, temporalConnectionOptions, type Env } from '../config/index.ts';
 import { createCredentialService } from '../auth/credentials.ts';
@@ -24,6 +24,7 @@ import {
 import {
   configureTemporalLogging,
   createAuthorisationCompleter,
+  createLogger,
   createProviderChecker,
   createSyncControl,
   createWorker,
@@ -60,7 +61,7 @@ const TEMPORAL_LOG_LEVEL = {
  * The listeners stay registered (not `once`): the embedded Temporal server's own signal hook steps aside only while
  * the host listens, and would otherwise kill the process before the stoppers ran.
  */
-function stopOnSignals(stoppers: Stopper[], log: pino.Logger): void {
+function stopOnSignals(stoppers: Stopper[], log: Logger): void {
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -78,7 +79,7 @@ function stopOnSignals(stoppers: Stopper[], log: pino.Logger): void {
   process.on('SIGTERM', (s) => void stop(s));
 }
 
-async function connectTemporal(env: Env, stoppers: Stopper[], log: pino.Logger): Promise<RunningProcess['temporal']> {
+async function connectTemporal(env: Env, stoppers: Stopper[], log: Logger): Promise<RunningProcess['temporal']> {
   if (env.TEMPORAL_ADDRESS)
     return { address: env.TEMPORAL_ADDRESS, uiUrl: env.TEMPORAL_UI_URL ?? null, stateFile: null };
   const binary = findTemporalBinary();
@@ -137,7 +138,7 @@ interface ProcessParts {
 /** A process whose parts are running. Its stoppers run newest-first on SIGINT or SIGTERM. */
 interface RunningProcess {
   env: Env;
-  log: pino.Logger;
+  log: Logger;
   db: Db;
   secrets: SecretBox;
   control: TemporalSyncControl;
@@ -153,7 +154,7 @@ interface RunningProcess {
 /** Wires one scimflow process: the store, Temporal, then the chosen parts, each registering how it stops. */
 async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
   const env = loadEnv();
-  const log = pino({ level: env.LOG_LEVEL, base: null });
+  const log = createLogger(env.LOG_LEVEL);
   configureTemporalLogging(TEMPORAL_LOG_LEVEL[env.LOG_LEVEL]);
   if (!parts.development && !env.TEMPORAL_ADDRESS)
     throw new Error(`TEMPORAL_ADDRESS must be set for \`scimflow ${parts.command}\``);

@@ -5,3 +5,4 @@ export * from './schedules.ts';
 export * from './relay.ts';
 export * from './replay-check.ts';
 export * from './provider-check.ts';
+export * from './logger.ts';

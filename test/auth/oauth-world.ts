@@ -7,7 +7,15 @@ import assert from 'node:assert/strict';
 import { createApi, startApiServer, type ApiServer } from '../../api/index.ts';
 import { createCredentialService } from '../../auth/credentials.ts';
 import type { OAuthStatus } from '../../auth/schemas.ts';
-import { createGrantStore, sealerOf, type ProviderView, type SecretBox } from '../../db/index.ts';
+import type { Client } from '@temporalio/client';
+import {
+  createGrantStore,
+  sealerOf,
+  type Db,
+  type ProviderView,
+  type SecretBox,
+  type SecretSealer,
+} from '../../db/index.ts';
 import { createAuthorisationCompleter, createProviderChecker } from '../../engine/index.ts';
 import { callApi, createTestToken, recordingSyncControl, validatePluginOptions } from '../api/api-harness.ts';
 import { loginAndConsent } from '../servers/oauth-login.ts';
@@ -63,6 +71,34 @@ export interface SyncRunRow {
   error: { code: string; message: string } | null;
 }
 
+/**
+ * The admin API listening on loopback (a browser reaches its callback over HTTP), with the worker side of provider
+ * auth run on `taskQueue`; Temporal is replaced by a recorder for everything else.
+ */
+export async function startProviderAuthApi(deps: {
+  db: Db;
+  secrets: SecretSealer;
+  client: Client;
+  taskQueue: string;
+}): Promise<{ api: ApiServer; redirectUri: string }> {
+  const { client, taskQueue } = deps;
+  let apiUrl = '';
+  const app = createApi({
+    db: deps.db,
+    secrets: sealerOf(deps.secrets),
+    sync: recordingSyncControl(),
+    validatePluginOptions,
+    providerAuth: {
+      check: createProviderChecker({ client, taskQueue }),
+      completeAuthorisation: createAuthorisationCompleter({ client, taskQueue }),
+    },
+    publicUrl: () => apiUrl,
+  });
+  const api = await startApiServer(app, { host: '127.0.0.1', port: 0 });
+  apiUrl = api.url;
+  return { api, redirectUri: `${api.url}/oauth/callback` };
+}
+
 /** Starts the world; `now` is the worker's token clock, `secrets` the key box every process uses. */
 export async function startOAuthWorld(options: { secrets: SecretBox; now?: () => number }): Promise<OAuthWorld> {
   const database = await createTestDatabase();
@@ -75,21 +111,12 @@ export async function startOAuthWorld(options: { secrets: SecretBox; now?: () =>
       ...(options.now ? { now: options.now } : {}),
     }),
   });
-  let apiUrl = '';
-  const app = createApi({
+  const { api, redirectUri } = await startProviderAuthApi({
     db: database.db,
-    secrets: sealerOf(secrets),
-    sync: recordingSyncControl(),
-    validatePluginOptions,
-    providerAuth: {
-      check: createProviderChecker({ client: engine.client, taskQueue: engine.taskQueue }),
-      completeAuthorisation: createAuthorisationCompleter({ client: engine.client, taskQueue: engine.taskQueue }),
-    },
-    publicUrl: () => apiUrl,
+    secrets,
+    client: engine.client,
+    taskQueue: engine.taskQueue,
   });
-  const api = await startApiServer(app, { host: '127.0.0.1', port: 0 });
-  apiUrl = api.url;
-  const redirectUri = `${api.url}/oauth/callback`;
   const oauth = await startOAuthServer({ redirectUri });
   const target = await startScimTarget({ oauth: oauth.jwtRules });
   const admin = await createTestToken(database.db, 'admin');

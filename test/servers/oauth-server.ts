@@ -3,7 +3,7 @@
  * for one SCIM resource, which a SCIM target started with `jwtRules` accepts and nothing else does.
  */
 import { generateKeyPairSync, type JsonWebKey } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider, { type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JwtRules } from './jwt-verify.ts';
@@ -44,6 +44,8 @@ export interface OAuthTestServer {
   jwtRules: JwtRules;
   /** Token requests answered so far, oldest first. */
   tokenRequests: TokenRequest[];
+  /** Every access and refresh token the token endpoint has sent, oldest first (to look for them where none belongs). */
+  issuedTokens: string[];
   /** Answers the next `count` token requests with 503. */
   failTokenRequests(count: number): void;
   /** Revokes every refresh token and grant (an administrator withdrew consent). */
@@ -232,6 +234,30 @@ export async function startOAuthServer(
   provider.on('grant.success', (ctx) => record(ctx, true));
   provider.on('grant.error', (ctx, error) => record(ctx, false, error));
 
+  const issuedTokens: string[] = [];
+  /** Keeps the tokens of a token response as it is written. */
+  const recordIssued = (res: ServerResponse): void => {
+    const chunks: Buffer[] = [];
+    const write = res.write.bind(res) as (chunk: unknown, ...rest: unknown[]) => boolean;
+    const end = res.end.bind(res) as (chunk?: unknown, ...rest: unknown[]) => ServerResponse;
+    const keep = (chunk: unknown): void => {
+      if (typeof chunk === 'string' || chunk instanceof Uint8Array) chunks.push(Buffer.from(chunk));
+    };
+    res.write = ((chunk: unknown, ...rest: unknown[]) => (keep(chunk), write(chunk, ...rest))) as typeof res.write;
+    res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+      keep(chunk);
+      try {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+        for (const field of ['access_token', 'refresh_token']) {
+          if (typeof body[field] === 'string') issuedTokens.push(body[field]);
+        }
+      } catch {
+        // not a JSON token response (an error page)
+      }
+      return end(chunk, ...rest);
+    }) as typeof res.end;
+  };
+
   let failures = 0;
   const handle = provider.callback();
   http.on('request', (req, res) => {
@@ -240,6 +266,7 @@ export async function startOAuthServer(
       res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"temporarily_unavailable"}');
       return;
     }
+    if (req.method === 'POST' && req.url?.startsWith('/token')) recordIssued(res);
     handle(req, res);
   });
 
@@ -249,6 +276,7 @@ export async function startOAuthServer(
     clients,
     jwtRules: { issuer, audience: SCIM_RESOURCE, keys: [publicJwk] },
     tokenRequests,
+    issuedTokens,
     failTokenRequests(count) {
       failures = count;
     },

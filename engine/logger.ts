@@ -1,0 +1,45 @@
+/**
+ * The process logger (pino), with redaction of every field that can carry a secret: whatever object is logged, a
+ * token, password, client secret, private key, refresh or access token, PKCE verifier or authorization header in it
+ * is written as `[redacted]`, at the top level and two levels down.
+ */
+import pino, { type DestinationStream, type Logger } from 'pino';
+
+/** Field names whose values are secrets wherever they appear in a logged object. */
+export const SECRET_LOG_FIELDS = [
+  'token',
+  'password',
+  'secret',
+  'clientSecret',
+  'client_secret',
+  'privateKey',
+  'refreshToken',
+  'refresh_token',
+  'accessToken',
+  'access_token',
+  'codeVerifier',
+  'code_verifier',
+  'tokenParams',
+  'authorization',
+  'cookie',
+  'SCIMFLOW_SECRET_KEY',
+  'SCIMFLOW_DECRYPT_KEYS',
+] as const;
+
+/** The redaction paths: each field at the top level, one and two levels down, and in `headers` objects. */
+export const REDACT_PATHS: readonly string[] = SECRET_LOG_FIELDS.flatMap((field) => [
+  field,
+  `*.${field}`,
+  `*.*.${field}`,
+  `headers.${field}`,
+  `*.headers.${field}`,
+]);
+
+/** What redacted values are replaced with (the same marker error texts use). */
+export const REDACTED = '[redacted]';
+
+/** A logger at `level` writing JSON lines to `destination` (stdout by default), secrets redacted. */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options = { level, base: null, redact: { paths: [...REDACT_PATHS], censor: REDACTED } };
+  return destination === undefined ? pino(options) : pino(options, destination);
+}

@@ -1,0 +1,48 @@
+/** `scimflow worker` in a process of its own, as an operator runs it, with everything it prints captured. */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { eventually } from '../incremental/harness.ts';
+
+const BIN = fileURLToPath(new URL('../../cli/bin.mjs', import.meta.url));
+
+/** A running worker process. */
+export interface WorkerProcess {
+  /** stdout and stderr so far, interleaved. */
+  output(): string;
+  /** Sends SIGTERM and resolves with the exit code once it has stopped. */
+  stop(): Promise<number | null>;
+  /** Kills it if it still runs (for `t.after`). */
+  kill(): Promise<void>;
+}
+
+/** Starts the worker role with `env` over the test runner's environment; resolves once it says it runs. */
+export async function startWorkerProcess(env: Record<string, string | undefined>): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [BIN, 'worker'], {
+    env: { ...process.env, SCIMFLOW_API_TOKEN: undefined, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  await eventually(
+    'the worker running',
+    () => {
+      if (!running()) throw new Error(`the worker ended:\n${output}`);
+      return Promise.resolve(/scimflow worker running/.test(output) ? true : undefined);
+    },
+    60_000,
+  );
+  return {
+    output: () => output,
+    async stop() {
+      if (running()) child.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      if (running()) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
