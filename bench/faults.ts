@@ -5,13 +5,12 @@
  * taking 600 writes/min and answering 429 beyond it, with the provider's rate limit set to that.
  */
 import { once } from 'node:events';
-import { randomUUID } from 'node:crypto';
-import { createProvider, ProviderInputSchema, type ProviderView } from '../db/index.ts';
+import type { ProviderView } from '../db/index.ts';
 import type { FaultProxyOptions } from '../test/servers/index.ts';
 import { createTestDatabase } from '../test/support/db.ts';
 import { startTestEngine, type TestEngine } from '../test/support/engine.ts';
 import { forkListening } from './fork-listening.ts';
-import { call, startLoopbackTarget, type BenchRow } from './full-sync.ts';
+import { call, createBenchProvider, startLoopbackTarget, type BenchRow } from './full-sync.ts';
 
 const USERS = 2000;
 const PACED_USERS = 600;
@@ -120,19 +119,11 @@ export async function runFaultsBench(): Promise<BenchRow[]> {
       await call(target.origin, 'POST', '/_reset');
       const proxy = await startProxy({ target: target.url, ...options });
       proxies.push(proxy);
-      const provider = await createProvider(
-        testDb.db,
-        engine.secrets,
-        ProviderInputSchema.parse({
-          slug: `faults-${randomUUID().slice(0, 8)}`,
-          name: 'faults bench',
-          baseUrl: proxy.url,
-          auth: { mode: 'bearer', token: 'bench' },
-          pageSize: 100,
-          concurrency: CONCURRENCY,
-          ...fields,
-        }),
-      );
+      const provider = await createBenchProvider(testDb.db, engine.secrets, 'faults', proxy.url, {
+        pageSize: 100,
+        concurrency: CONCURRENCY,
+        ...fields,
+      });
       return { proxy, provider };
     };
 

@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import type { Client } from '@temporalio/client';
 import { Pool } from 'undici';
-import { createProvider, ProviderInputSchema } from '../db/index.ts';
+import { createProvider, ProviderInputSchema, type Db, type ProviderView, type SecretSealer } from '../db/index.ts';
 import { createTestDatabase } from '../test/support/db.ts';
 import { startTestEngine } from '../test/support/engine.ts';
 import { forkListening } from './fork-listening.ts';
@@ -33,8 +33,18 @@ export async function call(origin: string, method: string, path: string): Promis
   return response.status === 204 ? undefined : response.json();
 }
 
+/**
+ * Stops the loopback target's recording and returns what it recorded, for {@link replay}: discovery happens once per
+ * provider in scimflow, so the replay skips it as well as the control endpoints.
+ */
+export async function stopRecording(origin: string): Promise<Array<{ method: string; path: string; body: string }>> {
+  const recorded = (await call(origin, 'GET', '/_log')) as Array<{ method: string; path: string; body: string }>;
+  await call(origin, 'POST', '/_record?on=0');
+  return recorded.filter((r) => !r.path.startsWith('/ServiceProviderConfig') && !r.path.startsWith('/ResourceTypes'));
+}
+
 /** Replays `requests` with `concurrency` in flight over a keep-alive pool; returns elapsed ms. */
-async function replay(
+export async function replay(
   origin: string,
   requests: ReadonlyArray<{ method: string; path: string; body: string }>,
   concurrency: number,
@@ -172,6 +182,44 @@ function printProfile(profile: CpuProfile, file: string): void {
   for (const [name, us] of [...places].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`  ${pct(us)}  ${name}`);
 }
 
+/** Creates a provider named `prefix` (its slug made unique) sending to `baseUrl` with a bearer token; `fields` over it. */
+export function createBenchProvider(
+  db: Db,
+  secrets: SecretSealer,
+  prefix: string,
+  baseUrl: string,
+  fields: Record<string, unknown>,
+): Promise<ProviderView> {
+  return createProvider(
+    db,
+    secrets,
+    ProviderInputSchema.parse({
+      slug: `${prefix}-${randomUUID().slice(0, 8)}`,
+      name: prefix,
+      baseUrl,
+      auth: { mode: 'bearer', token: 'bench' },
+      ...fields,
+    }),
+  );
+}
+
+/** Fills an empty directory with `users` users spread over `groups` groups (each user in one group), in SQL. */
+export async function seedBenchDirectory(db: Db, users: number, groups: number): Promise<void> {
+  await db.query(
+    `INSERT INTO users (username, display_name, email, given_name, family_name)
+     SELECT 'bench.user' || n, 'Bench User ' || n, 'bench.user' || n || '@example.test', 'Bench', 'User ' || n
+       FROM generate_series(1, $1) AS n`,
+    [users],
+  );
+  await db.query(`INSERT INTO groups (name) SELECT 'bench-group-' || g FROM generate_series(1, $1) AS g`, [groups]);
+  await db.query(
+    `INSERT INTO group_members (group_id, user_id)
+     SELECT g.id, u.id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM users) u
+       JOIN (SELECT id, row_number() OVER (ORDER BY id) AS n FROM groups) g ON g.n = (u.n % $1) + 1`,
+    [groups],
+  );
+}
+
 /**
  * Runs the benchmark and returns its table rows. `BENCH_PROFILE=<file>` profiles the first full sync (see
  * {@link profiled}); `BENCH_TRACE=1` prints each activity type's average wait and run time.
@@ -187,33 +235,11 @@ export async function runFullSyncBench(
   const engine = await startTestEngine({ db: testDb.db });
   const target = await startLoopbackTarget();
   try {
-    await testDb.db.query(
-      `INSERT INTO users (username, display_name, email, given_name, family_name)
-       SELECT 'bench.user' || n, 'Bench User ' || n, 'bench.user' || n || '@example.test', 'Bench', 'User ' || n
-         FROM generate_series(1, $1) AS n`,
-      [users],
-    );
-    await testDb.db.query(`INSERT INTO groups (name) SELECT 'bench-group-' || g FROM generate_series(1, $1) AS g`, [
-      groups,
-    ]);
-    await testDb.db.query(
-      `INSERT INTO group_members (group_id, user_id)
-       SELECT g.id, u.id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM users) u
-         JOIN (SELECT id, row_number() OVER (ORDER BY id) AS n FROM groups) g ON g.n = (u.n % $1) + 1`,
-      [groups],
-    );
-    const provider = await createProvider(
-      testDb.db,
-      engine.secrets,
-      ProviderInputSchema.parse({
-        slug: `bench-${randomUUID().slice(0, 8)}`,
-        name: 'bench',
-        baseUrl: target.url,
-        auth: { mode: 'bearer', token: 'bench' },
-        pageSize,
-        concurrency,
-      }),
-    );
+    await seedBenchDirectory(testDb.db, users, groups);
+    const provider = await createBenchProvider(testDb.db, engine.secrets, 'bench', target.url, {
+      pageSize,
+      concurrency,
+    });
 
     await call(target.origin, 'POST', '/_record?on=1');
     let started = performance.now();
@@ -228,12 +254,7 @@ export async function runFullSyncBench(
       );
       console.error('failures of the first sync:', JSON.stringify(rows, null, 1));
     }
-    const recorded = (await call(target.origin, 'GET', '/_log')) as Array<{
-      method: string;
-      path: string;
-      body: string;
-    }>;
-    await call(target.origin, 'POST', '/_record?on=0');
+    const replayed = await stopRecording(target.origin);
     const firstStats = (await call(target.origin, 'GET', '/_stats')) as {
       writes: number;
       users: number;
@@ -246,10 +267,6 @@ export async function runFullSyncBench(
     const secondStats = (await call(target.origin, 'GET', '/_stats')) as { writes: number };
 
     await call(target.origin, 'POST', '/_reset');
-    // Discovery happens once per provider in scimflow; the replay skips it as well as our own control endpoints.
-    const replayed = recorded.filter(
-      (r) => !r.path.startsWith('/ServiceProviderConfig') && !r.path.startsWith('/ResourceTypes'),
-    );
     const plainMs = await replay(target.origin, replayed, concurrency);
     const plainStats = (await call(target.origin, 'GET', '/_stats')) as { users: number; groups: number };
 

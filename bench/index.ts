@@ -1,11 +1,12 @@
 /**
  * `npm run bench`: every benchmark, each printing a table that compares scimflow with a baseline measured in the
- * same run. `npm run bench -- full-sync` (or `mapping`, `latency`, `faults`) runs one.
+ * same run. `npm run bench -- full-sync` (or `mapping`, `latency`, `scale`, `faults`) runs one.
  */
 import { runFaultsBench } from './faults.ts';
 import { printTable, runFullSyncBench } from './full-sync.ts';
 import { runLatencyBench } from './latency.ts';
 import { formatMappingBench, runMappingBench } from './mapping.ts';
+import { runScaleBench } from './scale.ts';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   'full-sync': async () =>
@@ -16,6 +17,12 @@ const BENCHES: Record<string, () => Promise<void>> = {
   },
   // 50 changes/s for 60 s; BENCH_RATE, BENCH_SECONDS and BENCH_USERS change that.
   latency: runLatencyBench,
+  // BENCH_USERS (10,000), BENCH_GROUPS, BENCH_LATENCY_MS (20), BENCH_CONCURRENCY, BENCH_PAGE: see scale.ts.
+  scale: async () =>
+    printTable(
+      `Scale: ${process.env['BENCH_USERS'] ?? '10000'} users, scimflow vs a plain HTTP client on one loopback target`,
+      await runScaleBench(),
+    ),
   faults: async () =>
     printTable(
       'Convergence under faults, latency and a rate-limited target (one loopback target)',

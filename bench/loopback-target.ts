@@ -18,6 +18,8 @@ const index = {
 let writes = 0;
 const recording: Array<{ method: string; path: string; body: string }> = [];
 let record = false;
+// Added before every SCIM answer (`POST /_latency?ms=20`), as a distant target would; control endpoints answer at once.
+let latencyMs = 0;
 
 const SPC = {
   schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
@@ -123,6 +125,10 @@ function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
     recording.length = 0;
     return send(res, 204);
   }
+  if (parts[0] === '_latency' && method === 'POST') {
+    latencyMs = Number(url.searchParams.get('ms') ?? 0);
+    return send(res, 204);
+  }
   if (parts[0] === '_reset' && method === 'POST') {
     writes = 0;
     users.clear();
@@ -185,11 +191,15 @@ const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', () => {
-    try {
-      handle(req, res, Buffer.concat(chunks).toString('utf8'));
-    } catch (error) {
-      send(res, 500, { status: '500', detail: String(error) });
-    }
+    const answer = (): void => {
+      try {
+        handle(req, res, Buffer.concat(chunks).toString('utf8'));
+      } catch (error) {
+        send(res, 500, { status: '500', detail: String(error) });
+      }
+    };
+    if (latencyMs > 0 && !/^\/scim\/v2\/_/.test(req.url ?? '')) setTimeout(answer, latencyMs);
+    else answer();
   });
 });
 server.listen(0, '127.0.0.1', () => {

@@ -1,0 +1,169 @@
+/**
+ * Scale benchmark (`npm run bench -- scale`): one run, one loopback target, a directory of `BENCH_USERS` users
+ * (default 10,000) in `BENCH_GROUPS` groups (default users / 20). Measures the first full sync against a plain HTTP
+ * client replaying the same requests, the same again with `BENCH_LATENCY_MS` (default 20) of latency per request at
+ * the target, the no-change resync, CPU seconds per 1,000 users of the worker (this process), PostgreSQL (the
+ * backends of the bench's database) and Temporal (the dev server), peak worker RSS, and the mapping sandbox's
+ * overhead per user over plain JavaScript. `BENCH_CONCURRENCY` (8) and `BENCH_PAGE` (100) set the provider.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { createTestDatabase } from '../test/support/db.ts';
+import { startTestEngine } from '../test/support/engine.ts';
+import { testTemporalAddress } from '../test/support/temporal.ts';
+import {
+  call,
+  createBenchProvider,
+  replay,
+  seedBenchDirectory,
+  startLoopbackTarget,
+  stopRecording,
+  type BenchRow,
+} from './full-sync.ts';
+import { runMappingBench } from './mapping.ts';
+
+/** CPU seconds of this process, and of the other processes whose command line matches, over one measured phase. */
+class CpuMeter {
+  readonly #matchers: Record<string, (cmdline: string) => boolean>;
+  // The most CPU ticks seen per process: a backend that exits mid-phase keeps what it used until the last sample.
+  readonly #start = new Map<number, number>();
+  readonly #last = new Map<number, { group: string; ticks: number }>();
+  readonly #timer: NodeJS.Timeout;
+  readonly #process = process.cpuUsage();
+  #peakRss = process.memoryUsage.rss();
+
+  constructor(matchers: Record<string, (cmdline: string) => boolean>) {
+    this.#matchers = matchers;
+    this.#sample(true);
+    this.#timer = setInterval(() => this.#sample(false), 200);
+  }
+
+  #sample(first: boolean): void {
+    this.#peakRss = Math.max(this.#peakRss, process.memoryUsage.rss());
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const pid = Number(entry);
+      let cmdline: string;
+      let stat: string;
+      try {
+        cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      } catch {
+        continue;
+      }
+      const group = Object.keys(this.#matchers).find((name) => this.#matchers[name]!(cmdline));
+      if (!group) continue;
+      // utime and stime are fields 14 and 15; the command name (field 2) may hold spaces, so count after its ')'.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]);
+      if (first) this.#start.set(pid, ticks);
+      this.#last.set(pid, { group, ticks });
+    }
+  }
+
+  /** Ends the phase: CPU seconds per group (and `worker` for this process), and this process's peak RSS in MB. */
+  stop(): { cpu: Record<string, number>; peakRssMb: number } {
+    clearInterval(this.#timer);
+    this.#sample(false);
+    const cpu: Record<string, number> = Object.fromEntries(Object.keys(this.#matchers).map((name) => [name, 0]));
+    for (const [pid, { group, ticks }] of this.#last) cpu[group]! += (ticks - (this.#start.get(pid) ?? 0)) / 100;
+    const used = process.cpuUsage(this.#process);
+    cpu['worker'] = (used.user + used.system) / 1e6;
+    return { cpu, peakRssMb: this.#peakRss / 1024 / 1024 };
+  }
+}
+
+function envNumber(name: string, fallback: number): number {
+  const value = process.env[name];
+  return value === undefined || value === '' ? fallback : Number(value);
+}
+
+/** Runs the scale benchmark and returns its table rows. */
+export async function runScaleBench(): Promise<BenchRow[]> {
+  const users = envNumber('BENCH_USERS', 10_000);
+  const groups = envNumber('BENCH_GROUPS', Math.max(1, Math.round(users / 20)));
+  const concurrency = envNumber('BENCH_CONCURRENCY', 8);
+  const pageSize = envNumber('BENCH_PAGE', 100);
+  const latencyMs = envNumber('BENCH_LATENCY_MS', 20);
+  const sandboxUsers = envNumber('BENCH_SANDBOX_USERS', 20_000);
+  const testDb = await createTestDatabase();
+  const engine = await startTestEngine({ db: testDb.db });
+  const target = await startLoopbackTarget();
+  const dbName = new URL(testDb.url).pathname.slice(1);
+  const temporalPort = (await testTemporalAddress()).split(':').at(-1)!;
+  const meter = () =>
+    new CpuMeter({
+      postgres: (cmdline) => cmdline.startsWith('postgres:') && cmdline.includes(` ${dbName} `),
+      temporal: (cmdline) => cmdline.includes('temporal') && cmdline.includes(`--port ${temporalPort} `),
+    });
+  const newProvider = () =>
+    createBenchProvider(testDb.db, engine.secrets, 'scale', target.url, { pageSize, concurrency });
+  const timed = async <T>(fn: () => Promise<T>) => {
+    const m = meter();
+    const started = performance.now();
+    const result = await fn();
+    const seconds = (performance.now() - started) / 1000;
+    return { result, seconds, ...m.stop() };
+  };
+  try {
+    await seedBenchDirectory(testDb.db, users, groups);
+    const provider = await newProvider();
+    await call(target.origin, 'POST', '/_record?on=1');
+    const first = await timed(() => engine.fullSync(provider));
+    const replayed = await stopRecording(target.origin);
+    const resync = await timed(() => engine.fullSync(provider));
+    await call(target.origin, 'POST', '/_reset');
+    const plainSeconds = (await replay(target.origin, replayed, concurrency)) / 1000;
+
+    // The same directory again, to a new provider, through a target answering `latencyMs` late.
+    await call(target.origin, 'POST', '/_reset');
+    await call(target.origin, 'POST', `/_latency?ms=${latencyMs}`);
+    const distant = await newProvider();
+    const slow = await timed(() => engine.fullSync(distant));
+    await call(target.origin, 'POST', '/_reset');
+    const slowPlainSeconds = (await replay(target.origin, replayed, concurrency)) / 1000;
+    await call(target.origin, 'POST', '/_latency?ms=0');
+
+    const sandbox = await runMappingBench({ users: sandboxUsers, warmupUsers: sandboxUsers / 4, rounds: 4 });
+
+    const rate = (seconds: number) => users / seconds;
+    const perThousand = (cpu: Record<string, number>) =>
+      ['worker', 'postgres', 'temporal']
+        .map((name) => `${name} ${((cpu[name]! * 1000) / users).toFixed(2)}`)
+        .join(', ');
+    const failed = first.result.report.failed + slow.result.report.failed;
+    return [
+      {
+        variant: 'directory',
+        value: `${users} users in ${groups} groups, concurrency ${concurrency}, page ${pageSize}${failed ? `, ${failed} FAILED` : ''}`,
+      },
+      {
+        variant: 'first full sync',
+        value: `${first.seconds.toFixed(2)} s, ${rate(first.seconds).toFixed(0)} users/s; plain client ${rate(plainSeconds).toFixed(0)} users/s; ratio ${(plainSeconds / first.seconds).toFixed(2)}`,
+      },
+      {
+        variant: `first full sync, target ${latencyMs} ms late`,
+        value: `${slow.seconds.toFixed(2)} s, ${rate(slow.seconds).toFixed(0)} users/s; plain client ${rate(slowPlainSeconds).toFixed(0)} users/s; ratio ${(slowPlainSeconds / slow.seconds).toFixed(2)}`,
+      },
+      {
+        variant: 'no-change resync',
+        value: `${resync.seconds.toFixed(2)} s (unchanged ${resync.result.report.unchanged} of ${resync.result.report.processed})`,
+      },
+      { variant: 'CPU s per 1,000 users, first sync', value: perThousand(first.cpu) },
+      { variant: 'CPU s per 1,000 users, resync', value: perThousand(resync.cpu) },
+      {
+        variant: 'peak worker RSS',
+        value: `${Math.max(first.peakRssMb, resync.peakRssMb, slow.peakRssMb).toFixed(0)} MB`,
+      },
+      {
+        variant: 'sandbox over plain JS',
+        value: `${sandbox.overheadUsPerUser.toFixed(2)} µs/user (${sandbox.ratio.toFixed(1)}×; ${sandboxUsers} users)`,
+      },
+    ];
+  } finally {
+    target.child.kill();
+    await once(target.child, 'exit').catch(() => undefined);
+    await engine.shutdown();
+    await testDb.drop();
+  }
+}
