@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: every benchmark, each printing a table that compares scimflow with a baseline measured in the
- * same run. `npm run bench -- full-sync` (or `mapping`, `latency`, `scale`, `faults`) runs one.
+ * same run. `npm run bench -- full-sync` (or `mapping`, `latency`, `scale`, `faults`, `inbound`) runs one.
  */
 import { runFaultsBench } from './faults.ts';
+import { runInboundBench } from './inbound.ts';
 import { printTable, runFullSyncBench } from './full-sync.ts';
 import { runLatencyBench } from './latency.ts';
 import { formatMappingBench, runMappingBench } from './mapping.ts';
@@ -27,6 +28,11 @@ const BENCHES: Record<string, () => Promise<void>> = {
     printTable(
       'Convergence under faults, latency and a rate-limited target (one loopback target)',
       await runFaultsBench(),
+    ),
+  inbound: async () =>
+    printTable(
+      'Inbound SCIM source: users pushed into a source vs the same rows by SQL, single requests, propagation',
+      await runInboundBench(),
     ),
 };
 

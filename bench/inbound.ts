@@ -1,0 +1,270 @@
+/**
+ * Inbound SCIM source benchmark: users pushed into a source over HTTP against the same rows written straight into
+ * the directory with SQL (one transaction per user, same concurrency, a database of its own each), in one run.
+ * Prints (1) users/s of the load and its ratio, (2) p50 / p99 of single requests on the loaded directory (create,
+ * PATCH, filter lookup) against their SQL equivalents, (3) how long a write takes to reach a downstream SCIMMY target
+ * through an outbound provider, made through the source and made directly in the directory, measured quietly: one
+ * write at a time, the next only after the last one arrived, the arrival stamped by the target itself.
+ * Run: `npm run bench -- inbound` (BENCH_USERS, BENCH_CONCURRENCY, BENCH_SAMPLES, BENCH_PROPAGATION tune it).
+ */
+import { randomUUID } from 'node:crypto';
+import { changeUser, createProvider, createUser, inTransaction, type Db, type UserInput } from '../db/index.ts';
+import { startOutboxRelay, temporalDeliver } from '../engine/index.ts';
+import { startTestEngine } from '../test/support/engine.ts';
+import { createTestDatabase } from '../test/support/db.ts';
+import { testProviderInput } from '../test/support/providers.ts';
+import { startSourceHarness, type TestSource } from '../test/source/harness.ts';
+import { startScimTarget } from '../test/servers/index.ts';
+import type { BenchRow } from './full-sync.ts';
+
+const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
+const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+const UNLIMITED = { ratePerSecond: 1_000_000, burst: 1_000_000 };
+
+function env(name: string, fallback: number): number {
+  const value = Number(process.env[name]);
+  return Number.isFinite(value) && value > 0 ? value : fallback;
+}
+
+/** The n-th user of a load, as a directory row and as a SCIM body carrying the same values. */
+function person(prefix: string, n: number): { row: UserInput; body: Record<string, unknown> } {
+  const username = `${prefix}${n}@bench.example`;
+  const row: UserInput = {
+    username,
+    displayName: `Person ${n}`,
+    email: username,
+    givenName: 'Person',
+    familyName: `Number ${n}`,
+    active: true,
+    kind: 'internal',
+    attributes: {},
+  };
+  const body = {
+    schemas: [USER_SCHEMA],
+    userName: username,
+    displayName: row.displayName,
+    name: { givenName: row.givenName, familyName: row.familyName },
+    emails: [{ value: username, primary: true }],
+    active: true,
+  };
+  return { row, body };
+}
+
+/** Runs `work(i)` for i in [0, count) with `concurrency` at a time; returns the seconds it took. */
+async function timed(count: number, concurrency: number, work: (i: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < count; i = next++) await work(i);
+    }),
+  );
+  return (performance.now() - started) / 1000;
+}
+
+/** Milliseconds of each of `count` calls made one after another. */
+async function latencies(count: number, call: (i: number) => Promise<void>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const started = performance.now();
+    await call(i);
+    out.push(performance.now() - started);
+  }
+  return out;
+}
+
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+const ms = (value: number) => `${value.toFixed(2)} ms`;
+
+async function expectStatus(
+  response: Promise<Response>,
+  status: number,
+  what: string,
+): Promise<Record<string, unknown>> {
+  const answer = await response;
+  const text = await answer.text();
+  if (answer.status !== status) throw new Error(`${what}: HTTP ${answer.status} ${text.slice(0, 300)}`);
+  return (text ? JSON.parse(text) : {}) as Record<string, unknown>;
+}
+
+function client(source: TestSource) {
+  const headers = { authorization: `Bearer ${source.token}`, 'content-type': 'application/scim+json' };
+  return {
+    create: (body: unknown) =>
+      expectStatus(
+        fetch(`${source.base}/Users`, { method: 'POST', headers, body: JSON.stringify(body) }),
+        201,
+        'POST /Users',
+      ),
+    patch: (id: string, displayName: string) =>
+      expectStatus(
+        fetch(`${source.base}/Users/${id}`, {
+          method: 'PATCH',
+          headers,
+          body: JSON.stringify({
+            schemas: [PATCH_OP],
+            Operations: [{ op: 'replace', path: 'displayName', value: displayName }],
+          }),
+        }),
+        200,
+        'PATCH /Users',
+      ),
+    find: async (userName: string) => {
+      const filter = encodeURIComponent(`userName eq "${userName}"`);
+      const found = await expectStatus(fetch(`${source.base}/Users?filter=${filter}`, { headers }), 200, 'filter');
+      if (found['totalResults'] !== 1) throw new Error(`filter found ${String(found['totalResults'])} for ${userName}`);
+    },
+  };
+}
+
+/** The load and single-request parts: a source and a plain database, each with `users` users. */
+async function loadAndSingles(rows: BenchRow[]): Promise<void> {
+  const users = env('BENCH_USERS', 100_000);
+  const concurrency = env('BENCH_CONCURRENCY', 8);
+  const samples = env('BENCH_SAMPLES', 1000);
+  const harness = await startSourceHarness({ rateLimit: UNLIMITED });
+  const plain = await createTestDatabase();
+  try {
+    const source = await harness.addSource({ slug: 'bench' });
+    const scim = client(source);
+    const sourceIds: string[] = new Array<string>(users);
+    const sqlIds: string[] = new Array<string>(users);
+    // Warm both paths (connections, JIT, plans) on rows that are not measured.
+    await timed(500, concurrency, async (i) => void (await scim.create(person('warm', i).body)));
+    await timed(500, concurrency, async (i) => void (await createUser(plain.db, person('warm', i).row)));
+
+    const viaSource = await timed(users, concurrency, async (i) => {
+      sourceIds[i] = (await scim.create(person('u', i).body))['id'] as string;
+    });
+    const viaSql = await timed(users, concurrency, async (i) => {
+      sqlIds[i] = (await createUser(plain.db, person('u', i).row)).id;
+    });
+    const count = await harness.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM users`);
+    if (count.rows[0]!.n < users) throw new Error(`the source holds ${count.rows[0]!.n} users, not ${users}`);
+    rows.push(
+      {
+        variant: `POST /Users into a source: ${users.toLocaleString('en')} users, ${concurrency} at a time`,
+        value: `${Math.round(users / viaSource)} users/s (${viaSource.toFixed(1)} s)`,
+      },
+      {
+        variant: 'baseline: the same rows by SQL (createUser: user + outbox row, one transaction each)',
+        value: `${Math.round(users / viaSql)} users/s (${viaSql.toFixed(1)} s)`,
+      },
+      { variant: 'source time / SQL time', value: `${(viaSource / viaSql).toFixed(2)}x` },
+    );
+
+    const pick = (i: number) => Math.floor(((i * 7919) % samples) * (users / samples));
+    const singles: Array<[string, () => Promise<number[]>, () => Promise<number[]>]> = [
+      [
+        'create one user',
+        () => latencies(samples, async (i) => void (await scim.create(person('one', i).body))),
+        () => latencies(samples, async (i) => void (await createUser(plain.db, person('one', i).row))),
+      ],
+      [
+        'PATCH displayName of one user',
+        () => latencies(samples, async (i) => void (await scim.patch(sourceIds[pick(i)]!, `Renamed ${i}`))),
+        () =>
+          latencies(samples, async (i) => {
+            await inTransaction(plain.db, (q) => changeUser(q, sqlIds[pick(i)]!, { displayName: `Renamed ${i}` }));
+          }),
+      ],
+      [
+        'find one user by userName eq',
+        () => latencies(samples, (i) => scim.find(person('u', pick(i)).row.username)),
+        () =>
+          latencies(samples, async (i) => {
+            const { rows: found } = await plain.db.query(`SELECT * FROM users WHERE lower(username) = lower($1)`, [
+              person('u', pick(i)).row.username,
+            ]);
+            if (found.length !== 1) throw new Error('SQL lookup missed');
+          }),
+      ],
+    ];
+    for (const [what, overSource, overSql] of singles) {
+      const a = await overSource();
+      const b = await overSql();
+      rows.push({
+        variant: `${what} (${samples} in a row): source p50 / p99`,
+        value: `${ms(percentile(a, 50))} / ${ms(percentile(a, 99))}`,
+      });
+      rows.push({
+        variant: `${what}: SQL p50 / p99 (p99 ratio)`,
+        value: `${ms(percentile(b, 50))} / ${ms(percentile(b, 99))} (${(percentile(a, 99) / percentile(b, 99)).toFixed(1)}x)`,
+      });
+    }
+  } finally {
+    await harness.close();
+    await plain.drop();
+  }
+}
+
+/** A write through the source, and one straight into the directory, each until it reaches a SCIMMY target. */
+async function propagation(rows: BenchRow[]): Promise<void> {
+  const writes = env('BENCH_PROPAGATION', 30);
+  const harness = await startSourceHarness({ rateLimit: UNLIMITED });
+  const db: Db = harness.db;
+  const engine = await startTestEngine({ db });
+  const target = await startScimTarget();
+  const relay = await startOutboxRelay({ db, deliver: temporalDeliver(engine.client, engine.taskQueue) });
+  try {
+    await createProvider(db, engine.secrets, testProviderInput(target, `inb-${randomUUID().slice(0, 4)}`));
+    const scim = client(await harness.addSource({ slug: 'entra' }));
+    const arrived = async (userName: string): Promise<number> => {
+      for (;;) {
+        const request = (await target.requests()).find(
+          (r) => r.method === 'POST' && (r.body as { userName?: string } | null)?.userName === userName,
+        );
+        if (request) return request.at;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    const measure = async (write: (n: number) => Promise<unknown>, prefix: string): Promise<number[]> => {
+      const out: number[] = [];
+      for (let i = 0; i < writes + 3; i += 1) {
+        const started = Date.now();
+        await write(i);
+        const at = await arrived(person(prefix, i).row.username);
+        // The first three warm the provider workflow, the worker and the target's connections.
+        if (i >= 3) out.push(at - started);
+        await target.resetLog();
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      return out;
+    };
+    const viaSource = await measure((i) => scim.create(person('src', i).body), 'src');
+    const direct = await measure((i) => createUser(db, person('dir', i).row), 'dir');
+    const within = viaSource.filter((value) => value <= 1000).length;
+    rows.push(
+      {
+        variant: `source write -> downstream SCIMMY target (${writes}, one at a time): p50 / p95 / max`,
+        value: `${ms(percentile(viaSource, 50))} / ${ms(percentile(viaSource, 95))} / ${ms(Math.max(...viaSource))}`,
+      },
+      { variant: 'of those within a second', value: `${within} of ${viaSource.length}` },
+      {
+        variant: 'baseline: directory write by SQL -> target: p50 / p95 / max',
+        value: `${ms(percentile(direct, 50))} / ${ms(percentile(direct, 95))} / ${ms(Math.max(...direct))}`,
+      },
+      {
+        variant: 'source p50 / baseline p50',
+        value: `${(percentile(viaSource, 50) / percentile(direct, 50)).toFixed(2)}x`,
+      },
+    );
+  } finally {
+    await relay.stop();
+    await engine.shutdown();
+    await target.close();
+    await harness.close();
+  }
+}
+
+/** Runs every part; never part of `npm test`. */
+export async function runInboundBench(): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  await loadAndSingles(rows);
+  await propagation(rows);
+  return rows;
+}
