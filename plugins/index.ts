@@ -2,6 +2,7 @@
 import { ScimflowError } from '../errors/index.ts';
 import type { PluginRegistry } from './sdk.ts';
 import { createAwsPlugin } from './aws/index.ts';
+import { createSalesforcePlugin } from './salesforce/index.ts';
 import { createScim2Plugin } from './scim2/index.ts';
 import { createSlackPlugin } from './slack/index.ts';
 
@@ -19,12 +20,13 @@ export type {
 } from './sdk.ts';
 export { createScimPlugin, vendorOptions, type ScimEngineDeps, type ScimPlugin } from './engine/index.ts';
 export { AwsOptionsSchema, createAwsPlugin, type AwsOptions } from './aws/index.ts';
+export { createSalesforcePlugin, SalesforceOptionsSchema, type SalesforceOptions } from './salesforce/index.ts';
 export { createSlackPlugin, SlackOptionsSchema, type SlackOptions } from './slack/index.ts';
 export { createScim2Plugin, Scim2OptionsSchema, type Scim2Options, type Scim2PluginDeps } from './scim2/index.ts';
 
 /** A registry holding every built-in plugin, each with a fresh discovery cache. */
 export function createPluginRegistry(): PluginRegistry {
-  const plugins = [createScim2Plugin(), createAwsPlugin(), createSlackPlugin()];
+  const plugins = [createScim2Plugin(), createAwsPlugin(), createSlackPlugin(), createSalesforcePlugin()];
   return new Map(plugins.map((plugin) => [plugin.id, plugin]));
 }
 

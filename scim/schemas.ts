@@ -8,11 +8,17 @@ export const SCHEMA_PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 export const SCHEMA_LIST_RESPONSE = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
 export const SCHEMA_ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
 
-/** One value of a multi-valued attribute such as emails or phoneNumbers. */
+/** Reads a boolean that some vendors send as the string "true"/"false" (Salesforce's examples do). */
+const LenientBooleanSchema = z.preprocess(
+  (value) => (typeof value === 'string' && /^(true|false)$/i.test(value) ? value.toLowerCase() === 'true' : value),
+  z.boolean(),
+);
+
+/** One value of a multi-valued attribute such as emails or phoneNumbers; `primary` may come as "true". */
 export const MultiValueSchema = z.looseObject({
   value: z.string().max(2048),
   type: z.string().max(64).optional(),
-  primary: z.boolean().optional(),
+  primary: LenientBooleanSchema.optional(),
   display: z.string().max(2048).optional(),
 });
 
@@ -51,7 +57,7 @@ export const ScimUserSchema = z.looseObject({
   preferredLanguage: z.string().max(64).optional(),
   locale: z.string().max(64).optional(),
   timezone: z.string().max(64).optional(),
-  active: z.boolean().optional(),
+  active: LenientBooleanSchema.optional(),
   emails: z.array(MultiValueSchema).optional(),
   phoneNumbers: z.array(MultiValueSchema).optional(),
   meta: MetaSchema.optional(),
@@ -77,12 +83,6 @@ export const ScimGroupSchema = z.looseObject({
   meta: MetaSchema.optional(),
 });
 export type ScimGroup = z.infer<typeof ScimGroupSchema>;
-
-/** Reads a boolean that some vendors send as the string "true"/"false" (Salesforce's examples do). */
-const LenientBooleanSchema = z.preprocess(
-  (value) => (typeof value === 'string' && /^(true|false)$/i.test(value) ? value.toLowerCase() === 'true' : value),
-  z.boolean(),
-);
 
 /** Reads a count that some vendors send as a numeric string. */
 const LenientCountSchema = z.preprocess(

@@ -41,6 +41,8 @@ export interface ConformanceSpec {
   start(): Promise<ScimTarget>;
   /** Provider settings (pluginOptions, rateLimit, …) over the kit's defaults. */
   provider?: Partial<ProviderInput>;
+  /** The target cannot create groups (Salesforce's public groups): the kit puts them there first, to be adopted. */
+  groupsExist?: boolean;
   /** What the target does with a user the directory deleted: deletes it, or keeps it inactive. */
   deprovisioned: 'deleted' | 'inactive';
   /** Extra checks on every request the target received during the whole run (vendor limits, say). */
@@ -136,16 +138,22 @@ export function describeConformance(spec: ConformanceSpec): void {
       }
     }
 
-    test('adopts the user already on the target, and creates every other user, group and membership', async () => {
+    test(`adopts the user already on the target, and creates every other user${spec.groupsExist ? ', adopts the groups, ' : ', group'} and membership`, async () => {
       const existing = await target.seedUser({
         userName: 'user000@example.test',
         displayName: 'Already There',
         name: { givenName: 'Already', familyName: 'There' },
         emails: [{ value: 'user000@example.test', primary: true }],
       });
+      if (spec.groupsExist) for (const name of groupIds.keys()) await target.seedGroup({ displayName: name });
       const report = await sync();
-      assert.equal(report.created, USERS - 1 + 3);
-      assert.equal(report.updated, 1, 'the existing user is adopted and brought up to date');
+      const adoptedGroups = spec.groupsExist ? 3 : 0;
+      assert.equal(report.created, USERS - 1 + 3 - adoptedGroups);
+      assert.equal(
+        report.updated,
+        1 + adoptedGroups,
+        'what is already on the target is adopted and brought up to date',
+      );
       const adopted = (await target.users()).find((user) => user.userName === 'user000@example.test');
       assert.equal(adopted?.id, existing.id, 'adopted under its own id, not created again');
       assert.equal((await target.groups()).find((group) => group.displayName === 'big')?.members?.length, BIG_GROUP);
