@@ -51,6 +51,7 @@ export const ProviderViewSchema = z.object({
   slug: z.string(),
   name: z.string(),
   baseUrl: z.string(),
+  allowInsecureHttp: z.boolean(),
   plugin: z.string(),
   pluginOptions: Attributes,
   auth: ProviderAuthViewSchema,

@@ -118,6 +118,7 @@ function declaredFields(provider: ApplyProvider, groups: Map<string, string>): P
   return {
     name: provider.name ?? provider.slug,
     baseUrl: provider.baseUrl,
+    allowInsecureHttp: provider.allowInsecureHttp,
     plugin: provider.plugin,
     pluginOptions: provider.pluginOptions,
     scope: declaredScope,

@@ -38,6 +38,7 @@ interface CreateOptions extends SyncOptions, AuthOptions {
   token: boolean;
   dryRun?: boolean;
   disabled?: boolean;
+  allowInsecureHttp?: boolean;
 }
 
 interface UpdateOptions extends SyncOptions, AuthOptions {
@@ -49,6 +50,7 @@ interface UpdateOptions extends SyncOptions, AuthOptions {
   token?: boolean;
   dryRun?: boolean;
   enabled?: boolean;
+  allowInsecureHttp?: boolean;
 }
 
 /** The scope options, on both create and update. */
@@ -302,6 +304,10 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
   )
     .option('--dry-run', 'compute changes without sending them')
     .option('--disabled', 'create the provider disabled')
+    .option(
+      '--allow-insecure-http',
+      'accept an http:// URL on a host that is not loopback (credentials and data then cross the network in clear)',
+    )
     .action(async (options: CreateOptions) => {
       if (options.authEnv !== undefined && (options.tokenEnv !== undefined || !options.token))
         throw new ScimflowError('ERR_VALIDATION', '--auth-env replaces --token-env and --no-token; give one of them');
@@ -323,6 +329,7 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
         ...commonFields(options),
         ...(options.dryRun ? { dryRun: true } : {}),
         ...(options.disabled ? { enabled: false } : {}),
+        ...(options.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
       };
       const created = await ctx.api().post<ProviderView>('/providers', body);
       output.out(`created provider ${created.slug} (${created.id})`);
@@ -345,6 +352,8 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
   )
     .option('--dry-run', 'compute changes without sending them')
     .option('--no-dry-run', 'send changes')
+    .option('--allow-insecure-http', 'accept an http:// URL on a host that is not loopback')
+    .option('--no-allow-insecure-http', 'require https again (loopback hosts excepted)')
     .option('--enable', 'enable the provider (resumes its schedule)')
     .option('--disable', 'disable the provider (pauses its schedule)')
     .action(async (provider: string, options: UpdateOptions & { enable?: boolean; disable?: boolean }) => {
@@ -377,6 +386,7 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
         ...commonFields(options),
         ...(options.dryRun === undefined ? {} : { dryRun: options.dryRun }),
         ...(options.enable ? { enabled: true } : options.disable ? { enabled: false } : {}),
+        ...(options.allowInsecureHttp === undefined ? {} : { allowInsecureHttp: options.allowInsecureHttp }),
       };
       if (Object.keys(body).length === 0)
         throw new ScimflowError('ERR_VALIDATION', 'nothing to change: give at least one option');

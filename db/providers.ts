@@ -11,6 +11,7 @@ import type { SecretBox, SecretSealer } from './crypto.ts';
 import { authView, openAuth, sameAuth, sealAuth, type AuthColumns, type GrantJson } from './provider-auth.ts';
 import { inTransaction, type Db, type Queryable } from './pool.ts';
 import {
+  checkBaseUrlScheme,
   ProviderScopeSchema,
   type ProviderForSync,
   type ProviderInput,
@@ -35,6 +36,7 @@ interface ProviderRow extends AuthColumns {
   deletion_limit: number | null;
   rate_limit: RateLimitConfig | null;
   adopt_by: ProviderView['adoptBy'];
+  allow_insecure_http: boolean;
   dry_run: boolean;
   enabled: boolean;
   config_version: number;
@@ -46,7 +48,7 @@ interface ProviderRow extends AuthColumns {
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const COLUMNS = `id, slug, name, base_url, plugin, auth_mode, auth_options, auth_secret, auth_fingerprint, scope, options, deprovision, page_size, concurrency,
-  full_sync_interval_minutes, deletion_limit, rate_limit, adopt_by, dry_run, enabled, config_version, created_at, updated_at,
+  full_sync_interval_minutes, deletion_limit, rate_limit, adopt_by, allow_insecure_http, dry_run, enabled, config_version, created_at, updated_at,
   (SELECT json_build_object('state', g.status, 'authorisedAt', g.authorised_at, 'expiresAt', g.expires_at,
                             'error', g.error)
      FROM provider_oauth_grants g WHERE g.provider_id = providers.id) AS oauth_grant`;
@@ -65,6 +67,7 @@ const FIELD_COLUMNS = {
   deletionLimit: 'deletion_limit',
   rateLimit: 'rate_limit',
   adoptBy: 'adopt_by',
+  allowInsecureHttp: 'allow_insecure_http',
   dryRun: 'dry_run',
   enabled: 'enabled',
 } as const satisfies Record<Exclude<keyof ProviderUpdate, 'auth'>, keyof ProviderRow>;
@@ -82,6 +85,7 @@ function toView(row: ProviderRow): ProviderView {
     slug: row.slug,
     name: row.name,
     baseUrl: row.base_url,
+    allowInsecureHttp: row.allow_insecure_http,
     plugin: row.plugin,
     pluginOptions: row.options,
     auth: authView(row, row.oauth_grant),
@@ -138,6 +142,7 @@ export interface ProviderChange {
 
 /** Creates a provider, sealing its token; returns it without the secret. */
 export async function createProvider(q: Queryable, secrets: SecretSealer, input: ProviderInput): Promise<ProviderView> {
+  checkBaseUrlScheme(input.baseUrl, input.allowInsecureHttp);
   // The id is made here, not by the database, because it is the sealed token's associated data.
   const id = randomUUID();
   const auth = sealAuth(secrets, id, input.auth);
@@ -147,9 +152,9 @@ export async function createProvider(q: Queryable, secrets: SecretSealer, input:
       `WITH created AS (
          INSERT INTO providers (id, slug, name, base_url, plugin, auth_mode, auth_secret, scope, options, deprovision,
                                 page_size, concurrency, full_sync_interval_minutes, deletion_limit, dry_run, enabled,
-                                auth_fingerprint, auth_options, rate_limit, adopt_by)
+                                auth_fingerprint, auth_options, rate_limit, adopt_by, allow_insecure_http)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14, $15, $16, $17, $18::jsonb,
-                 $19::jsonb, $20)
+                 $19::jsonb, $20, $21)
          RETURNING ${COLUMNS}
        ), attached AS (
          INSERT INTO provider_mappings (provider_id, mapping_id) SELECT created.id, m.id FROM created, mappings m WHERE m.builtin
@@ -176,6 +181,7 @@ export async function createProvider(q: Queryable, secrets: SecretSealer, input:
         JSON.stringify(auth.auth_options),
         input.rateLimit === null ? null : JSON.stringify(input.rateLimit),
         input.adoptBy,
+        input.allowInsecureHttp,
       ],
     );
     return toView(rows[0]!);
@@ -221,6 +227,7 @@ export async function changeProvider(
 ): Promise<ProviderChange> {
   return inTransaction(db, async (client) => {
     const row = await findRow(client, idOrSlug, true);
+    checkBaseUrlScheme(patch.baseUrl ?? row.base_url, patch.allowInsecureHttp ?? row.allow_insecure_http);
     const sets: string[] = [];
     const values: unknown[] = [];
     const changed: string[] = [];

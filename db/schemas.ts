@@ -1,5 +1,11 @@
 import * as z from 'zod';
-import { ProviderAuthInputSchema, type ProviderAuthInput, type ProviderAuthView } from '../auth/schemas.ts';
+import {
+  isLoopbackHost,
+  ProviderAuthInputSchema,
+  type ProviderAuthInput,
+  type ProviderAuthView,
+} from '../auth/schemas.ts';
+import { ValidationError } from '../errors/index.ts';
 
 export { ProviderAuthInputSchema, type ProviderAuthInput, type ProviderAuthView };
 
@@ -90,15 +96,40 @@ export type RateLimitConfig = z.infer<typeof RateLimitSchema>;
 export const AdoptBySchema = z.enum(['externalIdOrName', 'externalId']);
 export type AdoptBy = z.infer<typeof AdoptBySchema>;
 
-const HttpUrlSchema = z
+/**
+ * A provider's SCIM base URL: http(s), no query or fragment, and no credentials in it (they belong in `auth`, which
+ * is sealed; a URL is shown in views and logs). Whether plain http is allowed is `checkBaseUrlScheme`'s call.
+ */
+const BaseUrlSchema = z
   .url({ protocol: /^https?$/, error: 'must be an http or https URL' })
-  .refine((value) => !new URL(value).search && !new URL(value).hash, 'must not carry a query or fragment');
+  .refine((value) => !new URL(value).search && !new URL(value).hash, 'must not carry a query or fragment')
+  .refine(
+    (value) => new URL(value).username === '' && new URL(value).password === '',
+    'must not carry credentials (user:password@): give them as auth, which is stored encrypted',
+  );
+
+/**
+ * Throws ERR_VALIDATION naming `baseUrl` when it is plain http to a host that is not loopback and the provider is
+ * not marked `allowInsecureHttp`: its credentials and the directory's data would cross the network in clear.
+ */
+export function checkBaseUrlScheme(baseUrl: string, allowInsecureHttp: boolean): void {
+  const url = new URL(baseUrl);
+  if (url.protocol !== 'http:' || allowInsecureHttp || isLoopbackHost(url.hostname)) return;
+  throw new ValidationError(`baseUrl: must use https; ${url.host} is reached over the network`, [
+    {
+      path: 'baseUrl',
+      message: 'must use https (http is accepted for loopback hosts, or with allowInsecureHttp: true)',
+    },
+  ]);
+}
 
 /** A provider as the API accepts it on create. */
 export const ProviderInputSchema = z.strictObject({
   slug: SlugSchema,
   name: z.string().min(1).max(256),
-  baseUrl: HttpUrlSchema,
+  baseUrl: BaseUrlSchema,
+  /** Accept a plain-http `baseUrl` on a host that is not loopback (credentials then cross the network in clear). */
+  allowInsecureHttp: z.boolean().default(false),
   plugin: z.string().min(1).default('scim2'),
   pluginOptions: z.record(z.string(), z.unknown()).default({}),
   auth: ProviderAuthInputSchema,
@@ -134,6 +165,7 @@ export interface ProviderView {
   slug: string;
   name: string;
   baseUrl: string;
+  allowInsecureHttp: boolean;
   plugin: string;
   pluginOptions: Record<string, unknown>;
   auth: ProviderAuthView;
@@ -187,6 +219,7 @@ export const ProviderUpdateSchema = ProviderInputSchema.omit({ slug: true })
     deletionLimit: ProviderInputSchema.shape.deletionLimit.unwrap(),
     rateLimit: ProviderInputSchema.shape.rateLimit.unwrap(),
     adoptBy: ProviderInputSchema.shape.adoptBy.unwrap(),
+    allowInsecureHttp: ProviderInputSchema.shape.allowInsecureHttp.unwrap(),
     dryRun: ProviderInputSchema.shape.dryRun.unwrap(),
     enabled: ProviderInputSchema.shape.enabled.unwrap(),
   })

@@ -30,6 +30,7 @@ describe('providers create and update reach every field the API takes', () => {
   test('the API schemas still have the fields this test covers (a new field needs a flag and a case here)', () => {
     assert.deepEqual(CREATE_FIELDS, [
       'adoptBy',
+      'allowInsecureHttp',
       'auth',
       'baseUrl',
       'concurrency',
@@ -93,6 +94,7 @@ describe('providers create and update reach every field the API takes', () => {
       'externalId',
       '--dry-run',
       '--disabled',
+      '--allow-insecure-http',
     ]);
     assert.equal(created.code, 0, created.stderr);
     const provider = await getProvider(api.db, 'scoped');
@@ -115,8 +117,9 @@ describe('providers create and update reach every field the API takes', () => {
         provider.adoptBy,
         provider.dryRun,
         provider.enabled,
+        provider.allowInsecureHttp,
       ],
-      ['deactivate', 25, 2, 30, 10, { requestsPerSecond: 2.5, concurrency: 3 }, 'externalId', true, false],
+      ['deactivate', 25, 2, 30, 10, { requestsPerSecond: 2.5, concurrency: 3 }, 'externalId', true, false, true],
     );
   });
 

@@ -12,6 +12,7 @@ export function testProviderInput(
     slug: `${prefix}-${randomUUID().slice(0, 8)}`,
     name: 'SCIMMY target',
     baseUrl: target.url,
+    allowInsecureHttp: false,
     plugin: 'scim2',
     pluginOptions: {},
     auth: { mode: 'bearer', token: target.token },
