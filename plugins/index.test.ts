@@ -17,7 +17,7 @@ function configError(run: () => unknown): ScimflowError {
 describe('plugin registry', () => {
   test('holds the standard scim2 plugin and the vendor plugins', () => {
     const registry = createPluginRegistry();
-    assert.deepEqual([...registry.keys()], ['scim2', 'aws', 'slack', 'salesforce']);
+    assert.deepEqual([...registry.keys()], ['scim2', 'aws', 'slack', 'salesforce', 'webex']);
     assert.equal(registry.get('scim2')?.id, 'scim2');
   });
 
@@ -43,7 +43,7 @@ describe('resolvePluginOptions', () => {
   test('refuses an unknown plugin with ERR_CONFIG', () => {
     const error = configError(() => resolvePluginOptions(registry, 'okta', {}));
     assert.match(error.message, /unknown plugin "okta"/);
-    assert.deepEqual(error.details.known, ['scim2', 'aws', 'slack', 'salesforce']);
+    assert.deepEqual(error.details.known, ['scim2', 'aws', 'slack', 'salesforce', 'webex']);
   });
 
   test('refuses invalid options with ERR_CONFIG naming each offending path', () => {

@@ -5,6 +5,7 @@ import { createAwsPlugin } from './aws/index.ts';
 import { createSalesforcePlugin } from './salesforce/index.ts';
 import { createScim2Plugin } from './scim2/index.ts';
 import { createSlackPlugin } from './slack/index.ts';
+import { createWebexPlugin } from './webex/index.ts';
 
 export type {
   BatchLookupResult,
@@ -22,11 +23,18 @@ export { createScimPlugin, vendorOptions, type ScimEngineDeps, type ScimPlugin }
 export { AwsOptionsSchema, createAwsPlugin, type AwsOptions } from './aws/index.ts';
 export { createSalesforcePlugin, SalesforceOptionsSchema, type SalesforceOptions } from './salesforce/index.ts';
 export { createSlackPlugin, SlackOptionsSchema, type SlackOptions } from './slack/index.ts';
+export { createWebexPlugin, WebexOptionsSchema, type WebexOptions } from './webex/index.ts';
 export { createScim2Plugin, Scim2OptionsSchema, type Scim2Options, type Scim2PluginDeps } from './scim2/index.ts';
 
 /** A registry holding every built-in plugin, each with a fresh discovery cache. */
 export function createPluginRegistry(): PluginRegistry {
-  const plugins = [createScim2Plugin(), createAwsPlugin(), createSlackPlugin(), createSalesforcePlugin()];
+  const plugins = [
+    createScim2Plugin(),
+    createAwsPlugin(),
+    createSlackPlugin(),
+    createSalesforcePlugin(),
+    createWebexPlugin(),
+  ];
   return new Map(plugins.map((plugin) => [plugin.id, plugin]));
 }
 

@@ -166,6 +166,8 @@ export interface VendorHooks<Options extends CommonOptions = CommonOptions> {
   shapeGroup?: (group: ScimGroup, options: Options) => ScimGroup;
   /** How members are referred to (Webex wants `type: "user"`). */
   memberReference?: MemberReference;
+  /** Query parameters a group read needs to return its members (Webex: `includeMembers=true`). */
+  groupReadQuery?: Readonly<Record<string, string>>;
   /** How PATCH removes members: one `members[value eq "id"]` path each (RFC), or `path: members` with a value list. */
   memberRemoval?: 'filter' | 'value-list';
   /** How group changes go: `auto` PATCHes when the target can, `patch` and `put` force one. @default 'auto' */

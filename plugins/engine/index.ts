@@ -101,7 +101,10 @@ export function createScimPlugin<Options extends CommonOptions>(
 
   async function readGroup(ctx: Ctx, remoteId: string): Promise<ScimGroup> {
     const path = groupPath(remoteId);
-    const response = await client(ctx).request('GET', path, { schema: RemoteGroupSchema });
+    const response = await client(ctx).request('GET', path, {
+      schema: RemoteGroupSchema,
+      ...(vendor.groupReadQuery ? { query: { ...vendor.groupReadQuery } } : {}),
+    });
     if (response.body === undefined) throw emptyBody('GET', path, response.status);
     return response.body;
   }
