@@ -10,6 +10,13 @@ import { formatTable } from './output.ts';
 import { addAuthOptions, authFromOptions, type AuthOptions } from './provider-auth-options.ts';
 
 /** The options `addSyncOptions` declares. */
+/** The auth mode, and for interactive OAuth whether it is authorised (what an administrator must act on). */
+function authSummary(provider: ProviderView): string {
+  const state = provider.auth.oauth?.state;
+  if (state === undefined) return provider.auth.mode;
+  return `${provider.auth.mode} (${state === 'authorised' ? 'authorised' : state === 'not_authorised' ? 'not authorised: run providers authorize' : 'needs re-authorisation: run providers authorize'})`;
+}
+
 /** `POST /providers/{id}/oauth/authorize`'s answer. */
 interface AuthorisationStart {
   authorizationUrl: string;
@@ -273,10 +280,11 @@ export function addProviderCommands(program: Command, ctx: CliContext): void {
         p.plugin,
         p.enabled ? 'yes' : 'no',
         p.dryRun ? 'yes' : 'no',
+        authSummary(p),
         String(p.configVersion),
         p.baseUrl,
       ]);
-      for (const line of formatTable(['SLUG', 'NAME', 'PLUGIN', 'ENABLED', 'DRY RUN', 'VERSION', 'URL'], rows))
+      for (const line of formatTable(['SLUG', 'NAME', 'PLUGIN', 'ENABLED', 'DRY RUN', 'AUTH', 'VERSION', 'URL'], rows))
         output.out(line);
     });
   providers

@@ -157,6 +157,13 @@ describe('interactive OAuth', () => {
     assert.match(status.error ?? '', /invalid_grant/);
     const view = await callApi<ProviderView>(world.api.url, world.admin, 'GET', `/providers/${provider.id}`);
     assert.equal(view.body.auth.oauth?.state, 'needs_reauthorisation');
+    const listed = await runScimflow(['providers', 'list'], {
+      env: { SCIMFLOW_API_URL: world.api.url, SCIMFLOW_API_TOKEN: world.admin },
+    });
+    assert.match(
+      listed.stdout,
+      new RegExp(`^${provider.slug} .* oauth_interactive \\(needs re-authorisation: run providers authorize\\)`, 'm'),
+    );
 
     // The next sync fails at once with the same message, without asking the authorization server again.
     const next = await world.syncRun(provider);
