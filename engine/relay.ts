@@ -2,8 +2,8 @@
  * The outbox relay: moves directory changes from the `outbox` table to every enabled provider's workflow. Rows are
  * claimed with FOR UPDATE SKIP LOCKED (several relays can run), signalled, and marked dispatched in the same
  * transaction only after Temporal accepted every signal, so a crash or an outage loses nothing; a redelivered
- * batch is harmless because the provider workflow coalesces per object. NOTIFY only wakes the relay early; the
- * polling interval is what guarantees progress.
+ * batch is harmless because the provider workflow coalesces per object. A batch whose delivery is held up does not
+ * hold up the batches behind it. NOTIFY only wakes the relay early; the polling interval is what guarantees progress.
  */
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
@@ -31,7 +31,7 @@ export interface Deliver {
 export interface OutboxRelay {
   /** Claims and delivers one batch; returns how many outbox rows it dispatched. */
   drainOnce(): Promise<number>;
-  /** Stops polling and listening; waits for the batch in flight. */
+  /** Stops polling and listening; waits for the batches in flight. */
   stop(): Promise<void>;
 }
 
@@ -66,6 +66,13 @@ export function changesOf(rows: readonly OutboxRow[]): DirectoryChanges {
 // the provider workflow coalesces the duplicates.
 const HEDGE_AFTER_MS = 200;
 const HEDGE_ATTEMPTS = 5;
+
+// A round still delivering after ROUND_PATIENCE_MS (a signal held up by a continue-as-new) does not hold up the
+// changes behind it: the relay claims the next batch alongside (SKIP LOCKED passes the rows still in flight), with up
+// to MAX_ROUNDS rounds at once. Order between rounds does not matter: provider workflows coalesce per object and
+// push what the directory holds when they push.
+const ROUND_PATIENCE_MS = 200;
+const MAX_ROUNDS = 4;
 
 /** Signals-with-start `provider-sync:<slug>` with the batch: the default way to deliver. */
 export function temporalDeliver(client: Client, taskQueue: string, flush?: Partial<FlushPolicy>): Deliver {
@@ -104,6 +111,17 @@ export function temporalDeliver(client: Client, taskQueue: string, flush?: Parti
     while (inFlight.size > 0) await Promise.all(inFlight);
   };
   return deliver;
+}
+
+/** `promise`'s value if it settles within `ms`, else undefined (it carries on). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -169,16 +187,22 @@ export async function startOutboxRelay(options: {
   };
   await listen();
 
+  const rounds = new Set<Promise<number>>();
   const loop = (async () => {
     while (!stopped) {
-      let dispatched = 0;
       hinted = false;
-      try {
-        dispatched = await drainOnce();
-      } catch (error) {
+      const round = drainOnce().catch((error: unknown) => {
         options.onError?.(error);
-      }
+        return 0;
+      });
+      rounds.add(round);
+      void round.finally(() => rounds.delete(round));
+      const dispatched = await within(round, ROUND_PATIENCE_MS);
       if (stopped) break;
+      if (dispatched === undefined) {
+        if (rounds.size >= MAX_ROUNDS) await Promise.race(rounds);
+        continue;
+      }
       if (dispatched === batchSize) continue;
       if (!listener) await listen();
       if (!hinted) {
@@ -200,6 +224,7 @@ export async function startOutboxRelay(options: {
       stopped = true;
       wake?.();
       await loop;
+      await Promise.all(rounds);
       await deliver.idle?.();
       if (listener) {
         const l: pg.PoolClient = listener;
