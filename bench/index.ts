@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: every benchmark, each printing a table that compares scimflow with a baseline measured in the
- * same run. `npm run bench -- full-sync` (or `mapping`, `latency`, `scale`, `faults`, `inbound`) runs one.
+ * same run. `npm run bench -- full-sync` (or `mapping`, `latency`, `scale`, `faults`, `inbound`, `vendors`) runs one.
  */
 import { runFaultsBench } from './faults.ts';
 import { runInboundBench } from './inbound.ts';
@@ -8,6 +8,7 @@ import { printTable, runFullSyncBench } from './full-sync.ts';
 import { runLatencyBench } from './latency.ts';
 import { formatMappingBench, runMappingBench } from './mapping.ts';
 import { runScaleBench } from './scale.ts';
+import { runVendorsBench } from './vendors.ts';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   'full-sync': async () =>
@@ -28,6 +29,12 @@ const BENCHES: Record<string, () => Promise<void>> = {
     printTable(
       'Convergence under faults, latency and a rate-limited target (one loopback target)',
       await runFaultsBench(),
+    ),
+  // BENCH_SLACK_USERS (2,000) and BENCH_SLACK_SCALE (1): see vendors.ts.
+  vendors: async () =>
+    printTable(
+      'Vendor plugins against their emulators: Slack at its documented limits, AWS member limits',
+      await runVendorsBench(),
     ),
   inbound: async () =>
     printTable(
