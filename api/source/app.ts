@@ -17,6 +17,7 @@ import {
   serviceProviderConfig,
   SOURCE_RESOURCES,
 } from './discovery.ts';
+import { runBulk } from './bulk.ts';
 import * as groups from './groups.ts';
 import { readListQuery, readProjection } from './list-query.ts';
 import { createRateLimiter, type RateLimit } from './rate-limit.ts';
@@ -30,6 +31,8 @@ export interface SourceApiOptions {
   maxResults?: number;
   /** Largest request body. @default 1 MiB */
   maxPayloadBytes?: number;
+  /** Most operations one `POST /Bulk` may hold. @default 100 */
+  maxBulkOperations?: number;
   /** Requests per second each source may make. @default 100/s, bursts of 200 */
   rateLimit?: RateLimit;
   /** Milliseconds clock of the rate limiter. */
@@ -105,6 +108,7 @@ export function createSourceApi(
 ): Hono<{ Variables: Variables }> {
   const maxResults = options.maxResults ?? 200;
   const maxPayloadBytes = options.maxPayloadBytes ?? 1024 * 1024;
+  const maxBulkOperations = options.maxBulkOperations ?? 100;
   const limiter = createRateLimiter(options.rateLimit ?? { ratePerSecond: 100, burst: 200 }, options.now);
   const app = new Hono<{ Variables: Variables }>();
   // Writes by a source are audited as `source:<slug>`, in the same transaction as the write.
@@ -171,7 +175,9 @@ export function createSourceApi(
   const v2 = '/:slug/v2';
   app.get(
     `${v2}/ServiceProviderConfig`,
-    handle((c) => scimJson(c, serviceProviderConfig(c.get('base'), { maxResults, maxPayloadBytes }))),
+    handle((c) =>
+      scimJson(c, serviceProviderConfig(c.get('base'), { maxResults, maxPayloadBytes, maxBulkOperations })),
+    ),
   );
   app.get(
     `${v2}/ResourceTypes`,
@@ -321,7 +327,21 @@ export function createSourceApi(
   );
   app.post(
     `${v2}/Bulk`,
-    handle(() => Promise.reject(new ScimServiceError(501, 'Bulk is not supported (see /ServiceProviderConfig)'))),
+    handle(async (c) => {
+      const body = await readJson(c);
+      // Each operation counts against the source's rate like a request of its own (the request itself took one).
+      const operations = (body as { Operations?: unknown } | null)?.Operations;
+      const extra = Array.isArray(operations) ? Math.min(operations.length, maxBulkOperations) - 1 : 0;
+      if (extra > 0) {
+        const decision = limiter.take(c.get('source').id, extra, extra + 1);
+        if (!decision.allowed) {
+          return errorResponse(new ScimServiceError(429, 'too many operations for this source; retry later'), {
+            'retry-after': String(decision.retryAfterSeconds),
+          });
+        }
+      }
+      return scimJson(c, await runBulk(request(c), body, maxBulkOperations, toScimError));
+    }),
   );
   app.all(
     '/:slug/*',

@@ -14,12 +14,15 @@ const SCHEMA_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Schema';
 export const SOURCE_RESOURCES: readonly ResourceSchema[] = [USER_RESOURCE, GROUP_RESOURCE];
 
 /** The ServiceProviderConfig of a source served at `base`. */
-export function serviceProviderConfig(base: string, limits: { maxResults: number; maxPayloadBytes: number }) {
+export function serviceProviderConfig(
+  base: string,
+  limits: { maxResults: number; maxPayloadBytes: number; maxBulkOperations: number },
+) {
   return {
     schemas: [SCHEMA_SPC],
     documentationUri: 'https://github.com/scimflow/scimflow#inbound-scim-sources',
     patch: { supported: true },
-    bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
+    bulk: { supported: true, maxOperations: limits.maxBulkOperations, maxPayloadSize: limits.maxPayloadBytes },
     filter: { supported: true, maxResults: limits.maxResults },
     changePassword: { supported: false },
     sort: { supported: true },

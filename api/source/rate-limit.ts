@@ -13,18 +13,28 @@ export type RateDecision = { allowed: true } | { allowed: false; retryAfterSecon
 export function createRateLimiter(limit: RateLimit, now: () => number = () => performance.now()) {
   const buckets = new Map<string, { tokens: number; at: number }>();
   return {
-    /** Takes one token from `key`'s bucket. */
-    take(key: string): RateDecision {
+    /**
+     * Takes `cost` tokens (at most a burst's worth) from `key`'s bucket, or none; a refusal says when `retryCost`
+     * tokens will be there (what the whole request needs when it already took some).
+     */
+    take(key: string, cost = 1, retryCost = cost): RateDecision {
+      const need = Math.min(cost, limit.burst);
       const time = now();
       const bucket = buckets.get(key) ?? { tokens: limit.burst, at: time };
       bucket.tokens = Math.min(limit.burst, bucket.tokens + ((time - bucket.at) / 1000) * limit.ratePerSecond);
       bucket.at = time;
       buckets.set(key, bucket);
-      if (bucket.tokens >= 1) {
-        bucket.tokens -= 1;
+      if (bucket.tokens >= need) {
+        bucket.tokens -= need;
         return { allowed: true };
       }
-      return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / limit.ratePerSecond)) };
+      return {
+        allowed: false,
+        retryAfterSeconds: Math.max(
+          1,
+          Math.ceil((Math.min(retryCost, limit.burst) - bucket.tokens) / limit.ratePerSecond),
+        ),
+      };
     },
   };
 }

@@ -58,6 +58,7 @@ describe('a source as a SCIM service provider', () => {
   before(async () => {
     harness = await startSourceHarness({
       maxResults: 3,
+      maxBulkOperations: 4,
       rateLimit: { ratePerSecond: 1, burst: 1000 },
       now: () => clock,
     });
@@ -328,6 +329,120 @@ describe('a source as a SCIM service provider', () => {
     });
   });
 
+  describe('POST /Bulk (RFC 7644 §3.7)', () => {
+    type BulkResult = Record<string, string | undefined> & { response?: Record<string, string> };
+    const BULK = 'urn:ietf:params:scim:api:messages:2.0:BulkRequest';
+    let bulkSource: TestSource;
+    const bulk = async (Operations: unknown[], extra: Record<string, unknown> = {}) => {
+      const response = await bulkSource.scim('POST', '/Bulk', { schemas: [BULK], Operations, ...extra });
+      assert.equal(response.status, 200, JSON.stringify(response.body));
+      return response.body['Operations'] as BulkResult[];
+    };
+    const user = (userName: string) => ({ schemas: [USER_SCHEMA], userName });
+    const userNames = async () =>
+      (await bulkSource.scim('GET', '/Users?count=3')).body['Resources'].map(
+        (r: Record<string, string>) => r['userName'],
+      );
+    before(async () => {
+      bulkSource = await harness.addSource({ slug: 'bulk' });
+    });
+
+    test('a group may name, by bulkId, a user created later in the same request; each operation answers its status', async () => {
+      const results = await bulk([
+        {
+          method: 'POST',
+          path: '/Groups',
+          bulkId: 'g1',
+          data: {
+            schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+            displayName: 'Bulk team',
+            members: [{ value: 'bulkId:u1' }],
+          },
+        },
+        { method: 'POST', path: '/Users', bulkId: 'u1', data: user('bulk.one@b.io') },
+        {
+          method: 'PATCH',
+          path: '/Users/bulkId:u1',
+          data: patch({ op: 'replace', path: 'title', value: 'Lead' }),
+        },
+      ]);
+      assert.deepEqual(
+        results.map((r) => [r['method'], r['bulkId'], r['status']]),
+        // In the order they ran: the group waited for the user it names.
+        [
+          ['POST', 'u1', '201'],
+          ['PATCH', undefined, '200'],
+          ['POST', 'g1', '201'],
+        ],
+      );
+      const userId = (results[0]!['location'] as string).split('/').pop()!;
+      const created = await bulkSource.scim('GET', `/Users/${userId}`);
+      assert.deepEqual([created.body['userName'], created.body['title']], ['bulk.one@b.io', 'Lead']);
+      assert.equal(results[1]!['version'], created.headers.get('etag'));
+      const group = await bulkSource.scim('GET', new URL(results[2]!['location']!).pathname.replace(/^.*\/v2/, ''));
+      assert.deepEqual(
+        group.body['members'].map((m: Record<string, string>) => m['value']),
+        [userId],
+      );
+      const removed = await bulk([{ method: 'DELETE', path: `/Groups/${group.body['id']}` }]);
+      assert.equal(removed[0]!['status'], '204');
+      assert.equal((await bulkSource.scim('GET', `/Groups/${group.body['id']}`)).status, 404);
+    });
+
+    test('each operation applies alone: a 409 or a 412 in the middle leaves the others applied and itself nothing', async () => {
+      const first = await bulk([{ method: 'POST', path: '/Users', bulkId: 'a', data: user('bulk.two@b.io') }]);
+      const id = (first[0]!['location'] as string).split('/').pop()!;
+      const results = await bulk([
+        { method: 'POST', path: '/Users', bulkId: 'dup', data: user('BULK.TWO@b.io') },
+        { method: 'PUT', path: `/Users/${id}`, version: 'W/"stale"', data: { ...user('bulk.two@b.io'), title: 'x' } },
+        { method: 'POST', path: '/Users', bulkId: 'ok', data: user('bulk.three@b.io') },
+        { method: 'PATCH', path: '/Users/bulkId:dup', data: patch({ op: 'replace', path: 'title', value: 'y' }) },
+      ]);
+      assert.deepEqual(
+        results.map((r) => [r['status'], r['response']?.['scimType']]),
+        [
+          ['409', 'uniqueness'],
+          ['412', undefined],
+          ['201', undefined],
+          ['409', 'invalidValue'],
+        ],
+      );
+      assert.equal((await bulkSource.scim('GET', `/Users/${id}`)).body['title'], undefined);
+      assert.deepEqual((await userNames()).sort(), ['bulk.one@b.io', 'bulk.three@b.io', 'bulk.two@b.io']);
+    });
+
+    test('failOnErrors stops the request after that many failures; more than maxOperations is a 413', async () => {
+      const results = await bulk(
+        [
+          { method: 'DELETE', path: '/Users/00000000-0000-4000-8000-000000000000' },
+          { method: 'POST', path: '/Users', bulkId: 'never', data: user('bulk.never@b.io') },
+        ],
+        { failOnErrors: 1 },
+      );
+      assert.deepEqual(
+        results.map((r) => r['status']),
+        ['404'],
+      );
+      const filter = q('userName eq "bulk.never@b.io"');
+      assert.equal((await bulkSource.scim('GET', `/Users?filter=${filter}`)).body['totalResults'], 0);
+      const tooMany = await bulkSource.scim('POST', '/Bulk', {
+        schemas: [BULK],
+        Operations: Array.from({ length: 5 }, (_, i) => ({
+          method: 'POST',
+          path: '/Users',
+          bulkId: `m${i}`,
+          data: user(`m${i}@b.io`),
+        })),
+      });
+      assert.deepEqual([tooMany.status, tooMany.body['status']], [413, '413']);
+      const unnamed = await bulkSource.scim('POST', '/Bulk', {
+        schemas: [BULK],
+        Operations: [{ method: 'POST', path: '/Users', data: user('x@b.io') }],
+      });
+      assert.deepEqual([unnamed.status, unnamed.body['scimType']], [400, 'invalidValue']);
+    });
+  });
+
   describe('versions and errors', () => {
     test('If-None-Match with the current ETag answers 304; If-Match with an old one answers 412 and changes nothing', async () => {
       const read = await source.scim('GET', `/Users/${ids['dave@z.io']}`);
@@ -372,7 +487,7 @@ describe('a source as a SCIM service provider', () => {
       assert.deepEqual((await source.scim('GET', `/Users/${ids['carol@x.com']}`)).body, before);
     });
 
-    test('malformed JSON, bad paths, missing userName, oversized bodies, Bulk and unknown endpoints', async () => {
+    test('malformed JSON, bad paths, missing userName, oversized bodies and unknown endpoints', async () => {
       const badJson = await source.scim('POST', '/Users', '{"userName": ');
       assert.deepEqual([badJson.status, badJson.body['scimType']], [400, 'invalidSyntax']);
       const badPath = await source.scim(
@@ -395,11 +510,6 @@ describe('a source as a SCIM service provider', () => {
       assert.deepEqual([readOnly.status, readOnly.body['scimType']], [400, 'mutability']);
       const noName = await source.scim('POST', '/Users', { schemas: [USER_SCHEMA], title: 'x' });
       assert.deepEqual([noName.status, noName.body['scimType']], [400, 'invalidValue']);
-      const bulk = await source.scim('POST', '/Bulk', {
-        schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkRequest'],
-        Operations: [],
-      });
-      assert.equal(bulk.status, 501);
       assert.equal((await source.scim('GET', '/Nothing')).status, 404);
       const huge = await postLarge(`${source.base}/Users`, source.token, 2_000_000);
       assert.equal(huge.status, 413);
@@ -411,13 +521,13 @@ describe('a source as a SCIM service provider', () => {
       assert.deepEqual(
         [
           spc['patch'].supported,
-          spc['bulk'].supported,
+          spc['bulk'],
           spc['filter'].supported,
           spc['filter'].maxResults,
           spc['sort'].supported,
           spc['etag'].supported,
         ],
-        [true, false, true, 3, true, true],
+        [true, { supported: true, maxOperations: 4, maxPayloadSize: 1024 * 1024 }, true, 3, true, true],
       );
       const types = (await source.scim('GET', '/ResourceTypes')).body['Resources'];
       assert.deepEqual(
@@ -622,6 +732,31 @@ describe('a source as a SCIM service provider', () => {
         assert.equal((await b.scim('GET', '/Users')).status, 200);
         clock += 1000;
         assert.equal((await a.scim('GET', '/Users')).status, 200);
+      } finally {
+        await limited.close();
+      }
+    });
+
+    test('a Bulk request counts each of its operations against the rate, and one refused runs none of them', async () => {
+      const limited = await startSourceHarness({ rateLimit: { ratePerSecond: 1, burst: 3 }, now: () => clock });
+      try {
+        const a = await limited.addSource({ slug: 'a' });
+        const operations = ['one', 'two', 'three'].map((name) => ({
+          method: 'POST',
+          path: '/Users',
+          bulkId: name,
+          data: { schemas: [USER_SCHEMA], userName: `${name}@rate.io` },
+        }));
+        const body = { schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkRequest'], Operations: operations };
+        assert.equal((await a.scim('GET', '/Users')).status, 200);
+        const refused = await a.scim('POST', '/Bulk', body);
+        assert.equal(refused.status, 429);
+        assert.equal(refused.headers.get('retry-after'), '2');
+        assert.equal((await limited.db.query(`SELECT 1 FROM users WHERE username LIKE '%@rate.io'`)).rows.length, 0);
+        clock += 3000;
+        const accepted = await a.scim('POST', '/Bulk', body);
+        assert.equal(accepted.status, 200);
+        assert.equal((await a.scim('GET', '/Users')).status, 429, 'the three operations used the whole burst');
       } finally {
         await limited.close();
       }
