@@ -50,6 +50,9 @@ export interface TargetPoolOptions {
   budgets?: RateBudgets;
 }
 
+/** Most sockets one worker opens to one provider's target. */
+const MAX_CONNECTIONS = 256;
+
 /** Builds a TargetPool. */
 export function createTargetPool(plugins: PluginRegistry, options: TargetPoolOptions = {}): TargetPool {
   const policy: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
@@ -86,7 +89,9 @@ export function createTargetPool(plugins: PluginRegistry, options: TargetPoolOpt
       ...(rateLimit && options.budgets
         ? { limiter: options.budgets.forTarget(provider.baseUrl, rateLimit, budgetKey) }
         : {}),
-      connections: Math.max(provider.concurrency, options.connections ?? 0) || 4,
+      // A full sync runs `concurrency` batches at once, each with `concurrency` objects in flight: one socket each,
+      // or requests queue in the pool (4 sockets for 16 requests sent a 50 ms target a quarter of what it allows).
+      connections: Math.min(Math.max(provider.concurrency ** 2, options.connections ?? 0), MAX_CONNECTIONS),
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     });
     const created = {
