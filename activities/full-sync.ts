@@ -1,9 +1,13 @@
 import {
   addCounts,
   getLinks,
+  groupsOfUsers,
   listOutOfScopeLinks,
+  loadGroupsByIds,
   loadGroupsInRange,
+  loadUsersByIds,
   loadUsersInRange,
+  retryingIds,
   type ObjectType,
   type ProviderForSync,
   type RunCounts,
@@ -59,6 +63,18 @@ async function inStretches<R extends { id: string }>(
     markResumePoint({ after: last, counts: { ...counts } } satisfies RangeProgress);
   }
   return counts;
+}
+
+/** Most objects of each type one run's retry pass sends again. */
+const RETRY_PASS_LIMIT = 1000;
+
+/**
+ * Turns the counters of objects sent a second time in one run into a change of that run's: they were processed
+ * already (`processed` of them), and `retrying` of them were counted retrying.
+ */
+function sentAgain(counts: RunCounts, processed: number, retrying: number): void {
+  counts.processed -= processed;
+  counts.retrying -= retrying;
 }
 
 /** Builds the sync activities (full sync, incremental push). Every input and output is ids, cursors and counts. */
@@ -152,6 +168,57 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
             });
           },
         );
+      });
+    },
+
+    /**
+     * The run's retry pass, before it removes anything: sends the in-scope objects left retrying again (users, then
+     * groups with the groups of users who appeared only now), each with a fresh budget, and returns the change to
+     * the run's counters (nothing is processed twice; what finishes leaves `retrying`).
+     */
+    async retryUnfinished(input: { providerId: string; runId: string; groups: boolean }): Promise<RunCounts> {
+      return withFailures(async () => {
+        const provider = await loadProvider(input.providerId);
+        const target = targets.get(provider, cancellation());
+        const userIds = await retryingIds(db, provider.id, 'user', RETRY_PASS_LIMIT);
+        const rows = await loadUsersByIds(db, provider.scope, userIds);
+        const userRec = new BatchRecorder(db, writer, input.runId, provider.id);
+        try {
+          if (rows.length > 0) {
+            await rowSync.users(userRec, provider, target, rows, await getLinks(db, provider.id, 'user', userIds));
+          }
+          sentAgain(userRec.counts, rows.length, rows.length);
+        } finally {
+          await userRec.flush();
+        }
+        const counts = { ...userRec.counts };
+        if (!input.groups) return counts;
+        const appeared = userRec.events.filter((e) => e.action === 'create' || e.action === 'adopt');
+        const retrying = await retryingIds(db, provider.id, 'group', RETRY_PASS_LIMIT);
+        // The groups of users who appeared only now were synced without them: sent again for their members, and
+        // counted once all the same (only a failure now is added).
+        const related = (
+          await groupsOfUsers(
+            db,
+            appeared.map((e) => e.localId),
+          )
+        ).filter((id) => !retrying.includes(id));
+        for (const [ids, count] of [
+          [retrying, (c: RunCounts, n: number) => sentAgain(c, n, n)],
+          [related, (c: RunCounts) => Object.assign(c, { ...zeroCounts(), failed: c.failed, retrying: c.retrying })],
+        ] as const) {
+          const rows = await loadGroupsByIds(db, provider.scope, ids);
+          if (rows.length === 0) continue;
+          const rec = new BatchRecorder(db, writer, input.runId, provider.id);
+          try {
+            await rowSync.groups(rec, provider, target, rows, getLinks(db, provider.id, 'group', ids));
+            count(rec.counts, rows.length);
+          } finally {
+            await rec.flush();
+          }
+          addCounts(counts, rec.counts);
+        }
+        return counts;
       });
     },
 

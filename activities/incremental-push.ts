@@ -7,6 +7,7 @@ import {
   loadGroupsByIds,
   loadUsersByIds,
   openIncrementalRun,
+  retryingIds,
   saveLinks,
   type Link,
   type RunCounts,
@@ -19,6 +20,9 @@ import { withFailures } from './failures.ts';
 import { beat, cancellation } from './heartbeat.ts';
 import type { SyncActivityDeps } from './sync-deps.ts';
 import type { RowSync } from './sync-rows.ts';
+
+/** Most objects of each type left retrying by earlier runs that one push sends again. */
+const RETRY_WITH_PUSH = 100;
 
 /** Builds the incremental-push activities: pushing changed objects, and the provider workflow's batching window. */
 export function createIncrementalPushActivities(deps: SyncActivityDeps, writer: LinkWriter, rowSync: RowSync) {
@@ -51,7 +55,12 @@ export function createIncrementalPushActivities(deps: SyncActivityDeps, writer: 
           rec.event(link.objectType, link.localId, 'skip', { reason: 'deletion guard', remoteId: link.remoteId });
           rec.counts.skipped += 1;
         };
-        const userIds = [...new Set(input.userIds)].sort();
+        // Objects an earlier run left retrying go again with this push, not only with the next full sync.
+        const [retryingUsers, retryingGroups] = await Promise.all([
+          retryingIds(db, provider.id, 'user', RETRY_WITH_PUSH),
+          retryingIds(db, provider.id, 'group', RETRY_WITH_PUSH),
+        ]);
+        const userIds = [...new Set([...input.userIds, ...retryingUsers])].sort();
         const rows = await loadUsersByIds(db, provider.scope, userIds);
         const userLinks = await getLinks(db, provider.id, 'user', userIds);
         const userRec = new BatchRecorder(db, writer, input.runId, provider.id);
@@ -75,7 +84,7 @@ export function createIncrementalPushActivities(deps: SyncActivityDeps, writer: 
             .filter((e) => e.action === 'create' || e.action === 'adopt')
             .map((e) => e.localId);
           const related = await groupsOfUsers(db, [...appeared, ...leaving.map((link) => link.localId)]);
-          const groupIds = [...new Set([...input.groupIds, ...related])].sort();
+          const groupIds = [...new Set([...input.groupIds, ...retryingGroups, ...related])].sort();
           const groupRows = await loadGroupsByIds(db, provider.scope, groupIds);
           const linksOfGroups = getLinks(db, provider.id, 'group', groupIds);
           const groupRec = new BatchRecorder(db, writer, input.runId, provider.id);

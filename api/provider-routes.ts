@@ -9,6 +9,7 @@ import {
   listProviders,
   listRuns,
   ProviderInputSchema,
+  syncHealth,
   ProviderUpdateSchema,
   type Db,
   type ProviderView,
@@ -19,7 +20,14 @@ import type { Auditor } from './audit.ts';
 import { requireRole } from './auth.ts';
 import { defineRoute, named, type ApiRoute } from './route.ts';
 import type { SyncControl } from './sync-control.ts';
-import { LinkViewSchema, pageOf, ProviderViewSchema, SyncRunViewSchema, SyncStartedSchema } from './view-schemas.ts';
+import {
+  LinkViewSchema,
+  pageOf,
+  ProviderViewSchema,
+  SyncHealthViewSchema,
+  SyncRunViewSchema,
+  SyncStartedSchema,
+} from './view-schemas.ts';
 
 /** Options of a full-sync request; the body may be left out. */
 export const SyncRequestSchema = z
@@ -221,6 +229,17 @@ export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
         const provider = await getProvider(db, params['id']!);
         return { items: await listRuns(db, provider.id, query) };
       },
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/providers/:id/health',
+      operationId: 'getSyncHealth',
+      summary: "How a provider's syncing goes: stalled after failed pushes in a row, objects retrying or failed",
+      tag: 'runs',
+      role: 'viewer',
+      status: 200,
+      response: named('SyncHealth', SyncHealthViewSchema),
+      handle: async ({ params }) => syncHealth(db, (await getProvider(db, params['id']!)).id),
     }),
     defineRoute({
       method: 'GET',

@@ -92,6 +92,18 @@ export const SyncRunViewSchema = z.object({
 }) satisfies z.ZodType<SyncRunView>;
 
 /** What was last done with one object on one provider. */
+/** A provider's sync health, as `GET /providers/{id}/health` returns it. */
+export const SyncHealthViewSchema = z.object({
+  state: z
+    .enum(['ok', 'failing', 'stalled'])
+    .describe('stalled: its last 3 or more incremental pushes failed; failing: fewer; ok: the last one worked'),
+  failedPushesInARow: z.int(),
+  failingSince: z.string().nullable(),
+  lastError: z.record(z.string(), z.unknown()).nullable(),
+  retrying: z.int().describe('objects left retrying after transient failures; the next push or full sync sends them'),
+  failed: z.int().describe('objects that failed for good; see GET /providers/{id}/links?status=failed'),
+});
+
 export const LinkViewSchema = z.object({
   objectType: z.enum(['user', 'group']),
   localId: z.uuid(),

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import type { LinkView, ProviderView, SyncRunView } from '../db/index.ts';
+import type { LinkView, ProviderView, SyncHealthView, SyncRunView } from '../db/index.ts';
 import type { CliContext } from './context.ts';
 import { cell, formatTable } from './output.ts';
 
@@ -12,6 +12,15 @@ function describeCounts(run: SyncRunView): string {
   return (
     `${run.processed}/${run.total} processed, ${run.created} created, ${run.updated} updated, ${run.deleted} deleted, ` +
     `${run.unchanged} unchanged, ${run.skipped} skipped, ${run.failed} failed, ${run.retrying} retrying`
+  );
+}
+
+function describeHealth(health: SyncHealthView): string {
+  const objects = `${health.retrying} object(s) retrying, ${health.failed} failed`;
+  if (health.state === 'ok') return `ok, ${objects}`;
+  return (
+    `${health.state}: ${health.failedPushesInARow} incremental push(es) failed in a row since ${health.failingSince ?? '?'}` +
+    ` (last: ${describeError(health.lastError)}), ${objects}`
   );
 }
 
@@ -73,6 +82,7 @@ export function addSyncCommands(program: Command, ctx: CliContext): void {
       const path = `/providers/${encodeURIComponent(provider)}`;
       const view = await api.get<ProviderView>(path);
       const { items: runs } = await api.get<{ items: SyncRunView[] }>(`${path}/runs`, { limit: options.runs });
+      const health = await api.get<SyncHealthView>(`${path}/health`);
       const failed = await api.get<{ items: LinkView[]; next: string | null }>(`${path}/links`, {
         status: 'failed',
         limit: options.failures,
@@ -81,6 +91,7 @@ export function addSyncCommands(program: Command, ctx: CliContext): void {
         `provider ${view.slug} (${view.name}): plugin ${view.plugin}, ${view.enabled ? 'enabled' : 'disabled'}` +
           `${view.dryRun ? ', dry run' : ''}, config v${view.configVersion}, ${view.baseUrl}`,
       );
+      output.out(`sync: ${describeHealth(health)}`);
       output.out('');
       if (runs.length === 0) output.out('no runs yet');
       else {

@@ -78,6 +78,25 @@ interface LinkRow {
   synced_at: Date;
 }
 
+/** Incremental pushes in a row that may fail before a provider is `stalled`. */
+export const STALLED_AFTER_FAILED_PUSHES = 3;
+
+/**
+ * How a provider's syncing goes: `stalled` once its last {@link STALLED_AFTER_FAILED_PUSHES} or more incremental
+ * pushes failed (a cancelled one, which gave way to a full sync, does not count), `failing` after fewer, else `ok`;
+ * with how many objects are left retrying or failed.
+ */
+export interface SyncHealthView {
+  state: 'ok' | 'failing' | 'stalled';
+  failedPushesInARow: number;
+  /** When the first push of that streak started. */
+  failingSince: string | null;
+  /** The last failed push's error. */
+  lastError: Record<string, unknown> | null;
+  retrying: number;
+  failed: number;
+}
+
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_LIMIT = 1000;
 
@@ -165,4 +184,31 @@ export async function listLinks(
     syncedAt: row.synced_at.toISOString(),
   }));
   return { items, next: rows.length > limit ? (items.at(-1)?.localId ?? null) : null };
+}
+
+/** How a provider's syncing goes (see {@link SyncHealthView}). */
+export async function syncHealth(q: Queryable, providerId: string): Promise<SyncHealthView> {
+  const [runs, links] = await Promise.all([
+    q.query<{ status: SyncRunView['status']; error: Record<string, unknown> | null; started_at: Date }>(
+      `SELECT status, error, started_at FROM sync_runs
+        WHERE provider_id = $1 AND kind = 'incremental' AND status IN ('succeeded', 'failed')
+        ORDER BY started_at DESC, id LIMIT 100`,
+      [providerId],
+    ),
+    q.query<{ retrying: string; failed: string }>(
+      `SELECT count(*) FILTER (WHERE status = 'retrying') AS retrying, count(*) FILTER (WHERE status = 'failed') AS failed
+         FROM provider_links WHERE provider_id = $1`,
+      [providerId],
+    ),
+  ]);
+  const streak = runs.rows.findIndex((run) => run.status !== 'failed');
+  const failures = runs.rows.slice(0, streak === -1 ? runs.rows.length : streak);
+  return {
+    state: failures.length >= STALLED_AFTER_FAILED_PUSHES ? 'stalled' : failures.length > 0 ? 'failing' : 'ok',
+    failedPushesInARow: failures.length,
+    failingSince: failures.at(-1)?.started_at.toISOString() ?? null,
+    lastError: failures[0]?.error ?? null,
+    retrying: Number(links.rows[0]?.retrying ?? 0),
+    failed: Number(links.rows[0]?.failed ?? 0),
+  };
 }

@@ -2,6 +2,7 @@
  * Persistence for the sync engine: which directory objects are in a provider's scope, what was last pushed for
  * each (links), and the runs and events that report it.
  */
+import { NotFoundError } from '../errors/index.ts';
 import type { Queryable } from './pool.ts';
 import type { ProviderScope } from './schemas.ts';
 
@@ -457,6 +458,21 @@ export async function deleteLinks(
   );
 }
 
+/** Up to `limit` local ids of the provider's objects of `objectType` left `retrying`, oldest first. */
+export async function retryingIds(
+  q: Queryable,
+  providerId: string,
+  objectType: ObjectType,
+  limit: number,
+): Promise<string[]> {
+  const { rows } = await q.query<{ local_id: string }>(
+    `SELECT local_id FROM provider_links WHERE provider_id = $1 AND object_type = $2 AND status = 'retrying'
+      ORDER BY synced_at, local_id LIMIT $3`,
+    [providerId, objectType, limit],
+  );
+  return rows.map((row) => row.local_id);
+}
+
 /** The groups any of `userIds` is a member of, whatever the scope. */
 export async function groupsOfUsers(q: Queryable, userIds: readonly string[]): Promise<string[]> {
   if (userIds.length === 0) return [];
@@ -619,7 +635,7 @@ export async function finishRun(
     [runId, status, error],
   );
   const row = rows[0];
-  if (!row) throw new Error(`sync run ${runId} does not exist`);
+  if (!row) throw new NotFoundError('run', runId);
   return {
     id: row.id,
     providerId: row.provider_id,

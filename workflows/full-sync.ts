@@ -5,6 +5,7 @@ import {
   ContinueAsNew,
   continueAsNew,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   workflowInfo,
@@ -79,9 +80,9 @@ function add(into: FullSyncCounts, more: FullSyncCounts): void {
   into.retrying = (into.retrying ?? 0) + (more.retrying ?? 0);
 }
 
-function showProgress(phase: Phase, plan: FullSyncPlan, counts: FullSyncCounts): void {
+function showProgress(phase: Phase, plan: FullSyncPlan, counts: FullSyncCounts, label = PHASE_LABEL[phase]): void {
   setCurrentDetails(
-    `**${PHASE_LABEL[phase]}** — ${counts.processed} / ${plan.total} objects\n\n` +
+    `**${label}** — ${counts.processed} / ${plan.total} objects\n\n` +
       `created ${counts.created} · updated ${counts.updated} · deleted ${counts.deleted} · ` +
       `skipped ${counts.skipped} · failed ${counts.failed} · retrying ${counts.retrying ?? 0}`,
   );
@@ -166,8 +167,13 @@ export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
         after = null;
         continue;
       }
-      // Checked once, before anything is removed; a run resumed mid-removal passed it already.
       if (phase === 'deprovision-users' && input.resume?.phase !== phase) {
+        // The run's retry pass: what transient failures left retrying goes once more before the run ends.
+        if (patched('retry-pass')) {
+          showProgress(phase, plan, counts, 'Retrying what transient failures left unfinished');
+          add(counts, await vendor.retryUnfinished({ providerId, runId, groups: plan.groups }));
+        }
+        // Checked once, before anything is removed; a run resumed mid-removal passed it already.
         await database.checkDeletionGuard({ providerId, allowDeletions: input.allowDeletions ?? false });
       }
       do {

@@ -1,14 +1,18 @@
 import {
   allHandlersFinished,
   ApplicationFailure,
+  CancellationScope,
   condition,
   continueAsNew,
   defineSignal,
   defineUpdate,
+  isCancellation,
   log,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   proxyLocalActivities,
+  setCurrentDetails,
   setHandler,
   startChild,
   uuid4,
@@ -95,6 +99,8 @@ const DEFAULT_FLUSH: FlushPolicy = { maxObjects: 100, maxDelayMs: 0, maxPending:
 // until it is done (about 0.3 s per 500 events on 2 cores, 2.5-3 s at 5,000: the p99 tail of issue #4).
 const DEFAULT_HISTORY_LIMIT = 500;
 
+// Bounded: a push that keeps failing is given up (and recorded) after a few attempts, so the writer moves on; what it
+// left undone is the next full sync's, and its retrying objects the next push's.
 const vendorCallProfile: ActivityOptions = {
   startToCloseTimeout: '15 minutes',
   heartbeatTimeout: '1 minute',
@@ -102,9 +108,15 @@ const vendorCallProfile: ActivityOptions = {
     initialInterval: '500 milliseconds',
     backoffCoefficient: 2,
     maximumInterval: '1 minute',
+    maximumAttempts: 5,
     nonRetryableErrorTypes: [...NON_RETRYABLE_CODES],
   },
 };
+/** Pushes in a row that may fail before the provider shows as stalled. */
+const STALLED_AFTER = 3;
+/** The first wait before objects left retrying are pushed again with no change to carry them; it doubles to the cap. */
+const RETRY_PUSH_FIRST_MS = 30_000;
+const RETRY_PUSH_MAX_MS = 600_000;
 const vendor = proxyActivities<FullSyncActivities>(vendorCallProfile);
 const database = proxyActivities<FullSyncActivities>(databaseProfile);
 const local = proxyLocalActivities<FullSyncActivities>({ startToCloseTimeout: '1 minute' });
@@ -186,8 +198,17 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
   });
   const fullSyncReady = () => next !== null && next.runId !== null;
 
+  // A full sync wanted or requested: a push under way gives way to it (the full sync brings its objects too).
+  const fullSyncWaiting = () => fullWanted || fullSyncReady();
+  const pushes = new PushOutcomes(slug);
+
   for (;;) {
-    await condition(() => pending.size() > 0 || fullWanted || fullSyncReady());
+    const retryIn = pushes.retryAt === null ? null : Math.max(pushes.retryAt - Date.now(), 1);
+    if (retryIn !== null && patched('retry-push')) {
+      await condition(() => pending.size() > 0 || fullWanted || fullSyncReady(), retryIn);
+    } else {
+      await condition(() => pending.size() > 0 || fullWanted || fullSyncReady());
+    }
     if (fullWanted) {
       fullWanted = false;
       next ??= {
@@ -204,7 +225,10 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
       const waited = Date.now() - (pending.firstChangeAt ?? Date.now());
       const remaining = policy.maxDelayMs - waited;
       if (pending.size() < policy.maxObjects && remaining > 0) await local.holdOff(remaining);
-      await flush(providerId, slug, pending.take(policy.maxObjects));
+      await flush(providerId, slug, pending.take(policy.maxObjects), fullSyncWaiting, pushes);
+    } else if (pushes.retryAt !== null && Date.now() >= pushes.retryAt) {
+      // No change came to carry the objects left retrying: a push of its own sends them.
+      await flush(providerId, slug, { userIds: [], groupIds: [] }, fullSyncWaiting, pushes);
     }
     const info = workflowInfo();
     if ((info.continueAsNewSuggested || info.historyLength > historyLimit) && next === null) {
@@ -245,16 +269,73 @@ async function runFullSync(providerId: string, slug: string, current: NextFullSy
   }
 }
 
+/**
+ * How the provider's pushes have gone: failures in a row (from {@link STALLED_AFTER} on, the provider shows as stalled
+ * in the Temporal UI; its runs say so in the API and CLI), and when objects left retrying are due again.
+ */
+class PushOutcomes {
+  failuresInARow = 0;
+  retryAt: number | null = null;
+  #retryDelayMs = RETRY_PUSH_FIRST_MS;
+  readonly #slug: string;
+
+  constructor(slug: string) {
+    this.#slug = slug;
+  }
+
+  succeeded(retrying: number): void {
+    if (this.failuresInARow >= STALLED_AFTER) setCurrentDetails(`Pushing changes to ${this.#slug} again`);
+    this.failuresInARow = 0;
+    if (retrying === 0) {
+      this.retryAt = null;
+      this.#retryDelayMs = RETRY_PUSH_FIRST_MS;
+      return;
+    }
+    this.retryAt = Date.now() + this.#retryDelayMs;
+    this.#retryDelayMs = Math.min(this.#retryDelayMs * 2, RETRY_PUSH_MAX_MS);
+  }
+
+  failed(record: { code: string; message: string }): void {
+    this.failuresInARow += 1;
+    if (this.failuresInARow >= STALLED_AFTER) {
+      setCurrentDetails(
+        `**Stalled** — ${this.failuresInARow} pushes to ${this.#slug} failed in a row; the last with ${record.code}: ${record.message}`,
+      );
+    }
+  }
+}
+
 async function flush(
   providerId: string,
   slug: string,
   batch: { userIds: string[]; groupIds: string[] },
+  fullSyncWaiting: () => boolean,
+  pushes: PushOutcomes,
 ): Promise<void> {
-  if (batch.userIds.length + batch.groupIds.length === 0) return;
+  const retry = batch.userIds.length + batch.groupIds.length === 0;
+  if (retry && pushes.retryAt === null) return;
   const runId = uuid4();
+  // A push gives way to a full sync asked for meanwhile: it is cancelled (its attempt stops at its next heartbeat),
+  // and the full sync, which reads the whole directory, brings its objects.
+  const scope = new CancellationScope();
+  let settled = false;
+  const push = scope.run(() =>
+    vendor.pushChanges({ providerId, runId, workflowId: workflowInfo().workflowId, ...batch }),
+  );
+  if (patched('push-gives-way')) {
+    void condition(() => settled || fullSyncWaiting()).then(() => {
+      if (!settled) scope.cancel();
+    });
+  }
   try {
-    await vendor.pushChanges({ providerId, runId, workflowId: workflowInfo().workflowId, ...batch });
+    const counts = await push;
+    pushes.succeeded(counts.retrying);
   } catch (error) {
+    if (isCancellation(error)) {
+      log.info('incremental push gave way to a full sync', { slug, runId });
+      await database.finishFullSync({ runId, status: 'cancelled', error: null }).catch(() => undefined);
+      return;
+    }
     // A batch that fails for good (configuration, credentials) is recorded; the next full sync repairs it.
     const cause = error instanceof Error && error.cause instanceof ApplicationFailure ? error.cause : null;
     const record = {
@@ -262,6 +343,9 @@ async function flush(
       message: error instanceof Error ? error.message : String(error),
     };
     log.warn('incremental push failed', { slug, runId, ...record });
+    pushes.failed(record);
     await database.finishFullSync({ runId, status: 'failed', error: record }).catch(() => undefined);
+  } finally {
+    settled = true;
   }
 }

@@ -365,6 +365,24 @@ describe('scimflow CLI', () => {
     );
   });
 
+  test('status shows a provider whose last three pushes failed as stalled, with the last error', async () => {
+    await createProvider('stalling');
+    const { rows } = await database.db.query<{ id: string }>("SELECT id FROM providers WHERE slug = 'stalling'");
+    const providerId = rows[0]!.id;
+    const healthy = await runCli(['status', 'stalling'], { env });
+    assert.match(healthy.stdout, /^sync: ok, 0 object\(s\) retrying, 0 failed$/m);
+    for (const message of ['first refusal', 'second refusal', 'third refusal']) {
+      const runId = await createRun(database.db, providerId, 'incremental', 'provider-sync:stalling');
+      await finishRun(database.db, runId, 'failed', { code: 'ERR_SCIM_FORBIDDEN', message });
+    }
+    const result = await runCli(['status', 'stalling'], { env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      result.stdout,
+      /^sync: stalled: 3 incremental push\(es\) failed in a row since \S+ \(last: ERR_SCIM_FORBIDDEN: third refusal\)/m,
+    );
+  });
+
   test(
     'a SIGTERM sent to the scimflow process is passed on to the Node process it started',
     { timeout: 120_000 },

@@ -15,7 +15,7 @@ export interface FaultWorldOptions {
 
 /**
  * A fresh database, a worker, and a SCIMMY target behind a fault proxy, torn down after the test; `newProvider`
- * creates a provider that reaches the target through the proxy.
+ * creates a provider that reaches the target through the proxy, and `stopFirst` registers what must stop before them.
  */
 export async function startFaultWorld(
   t: TestContext,
@@ -27,7 +27,10 @@ export async function startFaultWorld(
   const engine = await startTestEngine({ db: testDb.db, ...engineOptions });
   const target = await startScimTarget(targetOptions);
   const proxy = await startFaultProxy({ target: target.url, ...proxyOptions });
+  // Stopped before the worker and the database: what a test starts on top of them (an outbox relay).
+  const first: Array<() => Promise<void>> = [];
   t.after(async () => {
+    for (const stop of first) await stop();
     await engine.shutdown();
     await proxy.close();
     await target.close();
@@ -35,5 +38,6 @@ export async function startFaultWorld(
   });
   const newProvider = (overrides: Partial<ProviderInput> = {}): Promise<ProviderView> =>
     createProvider(testDb.db, engine.secrets, testProviderInput(target, 'f', { baseUrl: proxy.url, ...overrides }));
-  return { testDb, db: testDb.db, engine, target, proxy, newProvider };
+  const stopFirst = (stop: () => Promise<void>): void => void first.push(stop);
+  return { testDb, db: testDb.db, engine, target, proxy, newProvider, stopFirst };
 }

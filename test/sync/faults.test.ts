@@ -105,12 +105,36 @@ describe('a full sync through a faulty network', () => {
     );
     assert.equal(rows[0]?.status, 'retrying');
     assert.equal(rows[0]?.last_error.code, 'ERR_SCIM_SERVER');
-    // 1 + 3 attempts each in the batch lookup, the object's own lookup, and the retry pass's: the budget holds.
-    assert.equal(proxy.requests().filter((r) => stubborn('', r.path)).length, 12);
+    // 1 + 3 attempts each in the batch lookup, the object's own lookup and the batch's retry pass, then the same in
+    // the run's retry pass: every budget holds.
+    assert.equal(proxy.requests().filter((r) => stubborn('', r.path)).length, 24);
 
     proxy.setRates({});
     const second = await engine.fullSync(provider);
     assert.equal(second.report.retrying, 0);
+    await assertExactState(target, directory);
+    assert.deepEqual(await linkStatuses(testDb, provider.id), { ok: 10 });
+  });
+
+  test("an object whose failures outlast its budget and the batch's retry pass, then stop, is brought by the run's retry pass", async (t) => {
+    let faulted = 0;
+    // The first 14 requests for user3 fail: its batch spends 12 of them, the run's retry pass 2 more, then it works.
+    const stubborn = ({ path, body }: { path: string; body: string }): boolean =>
+      decodeURIComponent(`${path} ${body}`).includes('user3@') && (faulted += 1) <= 14;
+    const { testDb, engine, target, newProvider } = await world(
+      t,
+      { rates: { serverError: 1 }, applies: stubborn },
+      { targets: { retry: { retries: 3, baseDelayMs: 5, maxDelayMs: 20 } } },
+    );
+    const directory = await seedDirectory(testDb, 8, 2);
+    const provider = await newProvider({ pageSize: 50, concurrency: 2 });
+
+    const { report } = await engine.fullSync(provider);
+    assert.equal(report.status, 'succeeded');
+    assert.deepEqual([report.retrying, report.failed], [0, 0]);
+    assert.ok(faulted > 14, 'the faults happened');
+    // Counted once each: the retry pass does not process user3 a second time.
+    assert.deepEqual([report.processed, report.created + report.updated], [10, 10]);
     await assertExactState(target, directory);
     assert.deepEqual(await linkStatuses(testDb, provider.id), { ok: 10 });
   });
