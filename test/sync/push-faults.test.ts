@@ -65,13 +65,16 @@ describe('incremental pushes through a faulty network', () => {
     const second = await person(db, 'next');
     await eventually('both users on the target', async () => ((await target.users()).length === 2 ? true : undefined));
     assert.equal((await linkOf(db, provider.id, first.id))?.status, 'ok');
-    // It went with the push that brought the next change.
-    const { rows } = await db.query<{ local_id: string }>(
-      `SELECT local_id FROM sync_events WHERE run_id = (
-         SELECT run_id FROM sync_events WHERE local_id = $1 AND action IN ('create', 'adopt'))
-       AND action IN ('create', 'adopt') ORDER BY local_id`,
-      [first.id],
-    );
+    // It went with the push that brought the next change (its events are written when that push's batch ends).
+    const rows = await eventually('the create events of that push', async () => {
+      const { rows: created } = await db.query<{ local_id: string }>(
+        `SELECT local_id FROM sync_events WHERE run_id = (
+           SELECT run_id FROM sync_events WHERE local_id = $1 AND action IN ('create', 'adopt'))
+         AND action IN ('create', 'adopt') ORDER BY local_id`,
+        [first.id],
+      );
+      return created.length > 0 ? created : undefined;
+    });
     assert.deepEqual(rows.map((row) => row.local_id).sort(), [first.id, second.id].sort());
     assert.ok(
       (await runsOf(db, provider.id)).every((run) => run.kind === 'incremental'),
