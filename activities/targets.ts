@@ -87,7 +87,10 @@ export function createTargetPool(plugins: PluginRegistry, options: TargetPoolOpt
       baseUrl: provider.baseUrl,
       credential: credentials.credentialFor(provider),
       ...(rateLimit && options.budgets
-        ? { limiter: options.budgets.forTarget(provider.baseUrl, rateLimit, budgetKey) }
+        ? {
+            limiter: options.budgets.forTarget(provider.baseUrl, rateLimit, budgetKey),
+            paced: provider.rateLimit?.paced ?? 'all',
+          }
         : {}),
       // A full sync runs `concurrency` batches at once, each with `concurrency` objects in flight: one socket each,
       // or requests queue in the pool (4 sockets for 16 requests sent a 50 ms target a quarter of what it allows).

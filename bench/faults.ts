@@ -149,7 +149,8 @@ export async function runFaultsBench(): Promise<BenchRow[]> {
     // (3) A target taking 600 writes/min, 429 beyond; the provider's rate limit is that documented limit.
     const limited = await proxied(
       { writesPerSecond: WRITES_PER_SECOND },
-      { scope: { accessGroups: [pacedGroup] }, rateLimit: { requestsPerSecond: WRITES_PER_SECOND } },
+      // The target limits writes only: the budget paces those (lookups would otherwise spend write tokens).
+      { scope: { accessGroups: [pacedGroup] }, rateLimit: { requestsPerSecond: WRITES_PER_SECOND, paced: 'writes' } },
     );
     let first: { at: number; writes: number } | undefined;
     let last: { at: number; writes: number } | undefined;

@@ -140,16 +140,20 @@ function deletionLimit(value: string): number | 'none' {
   return number;
 }
 
-/** A rate limit: requests per second, optionally `:concurrency` (`10`, `2.5:4`), or `none`. */
+/** A rate limit: requests per second, optionally `:concurrency` and `:writes` (`10`, `2.5:4`, `10:writes`), or `none`. */
 function rateLimit(value: string): RateLimitConfig | 'none' {
   if (value === 'none') return value;
-  const match = /^(\d+(?:\.\d+)?)(?::(\d+))?$/.exec(value);
+  const match = /^(\d+(?:\.\d+)?)(?::(\d+))?(:writes)?$/.exec(value);
   const requestsPerSecond = Number(match?.[1]);
   if (!match || !(requestsPerSecond > 0))
     throw new InvalidArgumentError(
-      'must be requests per second, optionally ":concurrency" (e.g. 10 or 10:4), or "none"',
+      'must be requests per second, optionally ":concurrency" and ":writes" (e.g. 10, 10:4 or 10:4:writes), or "none"',
     );
-  return match[2] === undefined ? { requestsPerSecond } : { requestsPerSecond, concurrency: Number(match[2]) };
+  return {
+    requestsPerSecond,
+    ...(match[2] === undefined ? {} : { concurrency: Number(match[2]) }),
+    ...(match[3] === undefined ? {} : { paced: 'writes' as const }),
+  };
 }
 
 /** Adds the options `providers create` and `providers update` share. */
@@ -196,8 +200,8 @@ function addSyncOptions(command: Command): Command {
       deletionLimit,
     )
     .option(
-      '--rate-limit <rps[:concurrency]>',
-      'requests per second (and in flight) all workers together send the target, e.g. 10 or 10:4, or "none"',
+      '--rate-limit <rps[:concurrency][:writes]>',
+      'requests per second (and in flight) all workers together send the target, e.g. 10 or 10:4, or "none"; ":writes" paces only writes (a target that limits only those)',
       rateLimit,
     )
     .addOption(

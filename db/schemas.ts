@@ -89,6 +89,8 @@ export const RateLimitSchema = z.strictObject({
   requestsPerSecond: z.number().positive().max(100_000),
   /** Most requests in flight at once, across all workers. */
   concurrency: z.int().min(1).max(1024).optional(),
+  /** Which requests the budget paces: all (the default), or only writes (POST, PUT, PATCH, DELETE) for a target that limits only those. */
+  paced: z.enum(['all', 'writes']).optional(),
 });
 export type RateLimitConfig = z.infer<typeof RateLimitSchema>;
 

@@ -340,6 +340,29 @@ describe('error classification', () => {
     }
   });
 
+  test('with writes paced only, a GET goes without asking the limiter and a POST, PUT, PATCH or DELETE asks it', async () => {
+    const asked: number[] = [];
+    const limiter: RequestLimiter = {
+      acquire: () => {
+        asked.push(received.length);
+        return Promise.resolve({ release: () => undefined });
+      },
+    };
+    const client = createScimClient({ baseUrl, limiter, paced: 'writes' });
+    try {
+      await client.request('GET', '/Users');
+      for (const method of ['POST', 'PUT', 'PATCH', 'DELETE'] as const) {
+        await client.request(method, '/Users/1', { body: {} });
+      }
+      await client.request('GET', '/Users/1');
+      // Asked before the second to fifth requests reached the target: the writes.
+      assert.deepEqual(asked, [1, 2, 3, 4]);
+      assert.equal(received.length, 6);
+    } finally {
+      await client.close();
+    }
+  });
+
   test('classifies a refused connection as a network error', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));

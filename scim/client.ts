@@ -41,6 +41,8 @@ export interface ScimClientOptions {
   onRequest?: (info: ScimRequestInfo) => void;
   /** Paces requests to the target (the shared rate budget). @default unlimited */
   limiter?: RequestLimiter;
+  /** Which requests the limiter paces: all, or writes only (a target that limits only those). @default 'all' */
+  paced?: 'all' | 'writes';
 }
 
 /** Per-request options: query parameters, a JSON body, and a schema the response body must match. */
@@ -81,6 +83,7 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
   const connections = options.connections ?? 16;
   const maxResponseBytes = options.maxResponseBytes ?? 16 * 1024 * 1024;
   const limiter = options.limiter ?? unlimited;
+  const paceReads = (options.paced ?? 'all') === 'all';
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new TypeError('timeoutMs must be a positive integer');
   if (!Number.isInteger(connections) || connections <= 0) throw new TypeError('connections must be a positive integer');
   if (!Number.isInteger(maxResponseBytes) || maxResponseBytes <= 0) {
@@ -150,7 +153,7 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
 
     const cancel = requestOptions.signal;
     cancel?.throwIfAborted();
-    const permit = await limiter.acquire(cancel);
+    const permit = await (paceReads || method !== 'GET' ? limiter : unlimited).acquire(cancel);
     const started = performance.now();
     // The pool's headersTimeout/bodyTimeout bound each phase; the deadline bounds the whole (a trickling body too).
     const deadline = AbortSignal.timeout(timeoutMs);

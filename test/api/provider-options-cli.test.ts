@@ -130,8 +130,11 @@ describe('providers create and update reach every field the API takes', () => {
     const { configVersion } = await getProvider(api.db, 'scoped');
     const malformed = await cli(['providers', 'update', 'scoped', '--rate-limit', '0:4']);
     assert.equal(malformed.code, 1);
-    assert.match(malformed.stderr, /--rate-limit <rps\[:concurrency\]>' argument '0:4' is invalid/);
+    assert.match(malformed.stderr, /--rate-limit <rps\[:concurrency\]\[:writes\]>' argument '0:4' is invalid/);
     assert.equal((await getProvider(api.db, 'scoped')).configVersion, configVersion);
+    const writes = await cli(['providers', 'update', 'scoped', '--rate-limit', '10:writes']);
+    assert.equal(writes.code, 0, writes.stderr);
+    assert.deepEqual((await getProvider(api.db, 'scoped')).rateLimit, { requestsPerSecond: 10, paced: 'writes' });
     const removed = await cli(['providers', 'update', 'scoped', '--rate-limit', 'none']);
     assert.equal(removed.code, 0, removed.stderr);
     assert.equal((await getProvider(api.db, 'scoped')).rateLimit, null);
