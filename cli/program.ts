@@ -11,6 +11,7 @@ import { savedToken } from './credentials.ts';
 import { addDirectoryCommands } from './directory-commands.ts';
 import { processOutput, type Output } from './output.ts';
 import { addMappingCommands } from './mapping-commands.ts';
+import { addProbeCommand } from './probe.ts';
 import { addProviderCommands } from './provider-commands.ts';
 import { addSourceCommands } from './source-commands.ts';
 import { addSyncCommands } from './sync-commands.ts';
@@ -117,6 +118,7 @@ export function buildProgram(output: Output, setExitCode: (code: number) => void
   addSecretCommands(program, ctx);
   addAuditCommands(program, ctx);
   addApplyCommand(program, ctx);
+  addProbeCommand(program, ctx);
   return program;
 }
 

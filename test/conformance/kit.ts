@@ -93,7 +93,13 @@ export function describeConformance(spec: ConformanceSpec): void {
     async function sync() {
       const { report } = await engine.fullSync(provider);
       assert.equal(report.status, 'succeeded');
-      assert.equal(report.failed, 0, 'no object failed');
+      if (report.failed > 0) {
+        const { rows } = await testDb.db.query<{ object_type: string; last_error: unknown }>(
+          'SELECT object_type, last_error FROM provider_links WHERE provider_id = $1 AND last_error IS NOT NULL',
+          [provider.id],
+        );
+        assert.fail(`${report.failed} object(s) failed: ${JSON.stringify(rows)}`);
+      }
       return report;
     }
 

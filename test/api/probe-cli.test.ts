@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { startScimTarget } from '../servers/index.ts';
+import { runScimflow } from '../support/cli.ts';
+
+test('scimflow probe reads a SCIM endpoint without writing, and with --write leaves nothing behind', async (t) => {
+  const target = await startScimTarget();
+  t.after(() => target.close());
+  await target.seedUser({ userName: 'ada@example.test', externalId: 'ext-ada' });
+  const env = { PROBE_TOKEN: target.token };
+
+  const read = await runScimflow(['probe', target.url, '--token-env', 'PROBE_TOKEN'], { env });
+  assert.equal(read.code, 0, read.stderr);
+  assert.match(read.stdout, /^plugin +scim2 \(suggested by the URL: scim2\)$/m);
+  assert.match(read.stdout, /^filter by userName +1 match\(es\)$/m);
+  assert.match(read.stdout, /^filter by externalId +1 match\(es\)$/m);
+  assert.match(read.stdout, /^filter with or +accepted$/m);
+  assert.match(read.stdout, /^GET \/ServiceProviderConfigs +SCIM GET \/ServiceProviderConfigs failed with 404/m);
+  assert.equal(await target.writes(), 0, 'a read-only probe sends no write');
+
+  const written = await runScimflow(['probe', target.url, '--token-env', 'PROBE_TOKEN', '--write'], { env });
+  assert.equal(written.code, 0, written.stderr);
+  for (const step of [
+    'create user',
+    'replace user',
+    'create group with a member',
+    'remove the member',
+    'deactivate user',
+  ])
+    assert.match(written.stdout, new RegExp(`^${step} +ok`, 'm'), step);
+  assert.deepEqual(
+    (await target.users()).map((user) => user.userName),
+    ['ada@example.test'],
+    'the throw-away user is gone',
+  );
+  assert.deepEqual(await target.groups(), [], 'the throw-away group is gone');
+});
