@@ -89,7 +89,8 @@ export function createTargetPool(plugins: PluginRegistry, options: TargetPoolOpt
       ...(rateLimit && options.budgets
         ? {
             limiter: options.budgets.forTarget(provider.baseUrl, rateLimit, budgetKey),
-            paced: provider.rateLimit?.paced ?? 'all',
+            // The provider's own limit says what it paces; else the plugin's documented one does.
+            paced: rateLimit.paced ?? 'all',
           }
         : {}),
       // A full sync runs `concurrency` batches at once, each with `concurrency` objects in flight: one socket each,

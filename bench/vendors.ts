@@ -59,7 +59,7 @@ export async function runVendorsBench(): Promise<BenchRow[]> {
         pageSize: 100,
         scope: { includeServiceAccounts: false, accessGroups: [] },
         // The plugin's documented 3/s, scaled with the emulator.
-        rateLimit: scale === 1 ? null : { requestsPerSecond: 3 * scale },
+        rateLimit: scale === 1 ? null : { requestsPerSecond: 3 * scale, paced: 'writes' },
       }),
     );
     const started = performance.now();

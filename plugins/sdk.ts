@@ -81,7 +81,7 @@ export interface ProvisioningPlugin<Options = unknown> {
    * Optional: the vendor's documented request limits (cite the documentation where declared). They seed the shared
    * rate budget of a provider that sets no `rateLimit` of its own; the budget still learns lower limits from 429s.
    */
-  readonly rateLimits?: { requestsPerSecond: number; concurrency?: number };
+  readonly rateLimits?: { requestsPerSecond: number; concurrency?: number; paced?: 'all' | 'writes' };
   /** Optional: names the rate budget shared beyond the target's origin (see {@link VendorHooks.budgetKey}). */
   budgetKey?(options: Options): string | undefined;
 
@@ -150,7 +150,7 @@ export interface VendorHooks<Options extends CommonOptions = CommonOptions> {
   /** The vendor's options; build it with `vendorOptions` so every plugin takes the `capabilities` override. */
   optionsSchema: z.ZodType<Options>;
   /** The vendor's documented request limits, citing the documentation (see {@link ProvisioningPlugin.rateLimits}). */
-  rateLimits?: { requestsPerSecond: number; concurrency?: number };
+  rateLimits?: { requestsPerSecond: number; concurrency?: number; paced?: 'all' | 'writes' };
   /**
    * Names the rate budget providers share beyond the target's origin: those with the same key (Slack: the same org)
    * pace through one bucket. Without it, every provider on one origin shares one.

@@ -43,7 +43,7 @@ describe('slack request shaping and errors', () => {
   test('providers naming the same org share one rate budget, seeded with the documented per-endpoint limit', () => {
     assert.equal(slackVendor.budgetKey!(options), 'slack:acme');
     assert.notEqual(slackVendor.budgetKey!(SlackOptionsSchema.parse({ org: 'other' })), 'slack:acme');
-    assert.deepEqual(slackVendor.rateLimits, { requestsPerSecond: 3 });
+    assert.deepEqual(slackVendor.rateLimits, { requestsPerSecond: 3, paced: 'writes' });
   });
 });
 
@@ -56,7 +56,7 @@ describeConformance({
     startScimTarget({
       emulator: { module: new URL('../../test/emulators/slack.ts', import.meta.url).href, options: { rateScale: 10 } },
     }),
-  provider: { pluginOptions: { org: 'acme' }, rateLimit: { requestsPerSecond: 30 } },
+  provider: { pluginOptions: { org: 'acme' }, rateLimit: { requestsPerSecond: 30, paced: 'writes' } },
   deprovisioned: 'inactive',
   checkRequests(requests) {
     assert.equal(
