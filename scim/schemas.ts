@@ -14,13 +14,16 @@ const LenientBooleanSchema = z.preprocess(
   z.boolean(),
 );
 
-/** One value of a multi-valued attribute such as emails or phoneNumbers; `primary` may come as "true". */
+/** One value of a multi-valued attribute such as emails or phoneNumbers. */
 export const MultiValueSchema = z.looseObject({
   value: z.string().max(2048),
   type: z.string().max(64).optional(),
-  primary: LenientBooleanSchema.optional(),
+  primary: z.boolean().optional(),
   display: z.string().max(2048).optional(),
 });
+
+/** One value of a multi-valued attribute as a target returns it: `primary` may come as "true". */
+const RemoteMultiValueSchema = MultiValueSchema.extend({ primary: LenientBooleanSchema.optional() });
 
 /** The name complex attribute of a User. */
 export const NameSchema = z.looseObject({
@@ -57,7 +60,7 @@ export const ScimUserSchema = z.looseObject({
   preferredLanguage: z.string().max(64).optional(),
   locale: z.string().max(64).optional(),
   timezone: z.string().max(64).optional(),
-  active: LenientBooleanSchema.optional(),
+  active: z.boolean().optional(),
   emails: z.array(MultiValueSchema).optional(),
   phoneNumbers: z.array(MultiValueSchema).optional(),
   meta: MetaSchema.optional(),
@@ -213,13 +216,18 @@ const RemoteIdSchema = z.preprocess((value) => (typeof value === 'number' ? Stri
 
 /**
  * A User as a target returns it: `id` is required and `schemas` defaults to core User, because targets are
- * lenient about echoing it; its core attribute names are read in any case (RFC 7643 §2.1).
+ * lenient about echoing it; its core attribute names are read in any case (RFC 7643 §2.1), and booleans sent as
+ * "true" / "false" are read as booleans. What scimflow sends (`ScimUserSchema`) stays strict: the mapping sandbox's
+ * compiled check covers only plain schemas.
  */
 export const RemoteUserSchema = z.preprocess(
   canonicalKeys(Object.keys(ScimUserSchema.shape)),
   ScimUserSchema.extend({
     schemas: z.array(z.string().min(1)).min(1).default([SCHEMA_USER]),
     id: RemoteIdSchema,
+    active: LenientBooleanSchema.optional(),
+    emails: z.array(RemoteMultiValueSchema).optional(),
+    phoneNumbers: z.array(RemoteMultiValueSchema).optional(),
   }),
 );
 
