@@ -3,7 +3,9 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { eventually } from '../incremental/harness.ts';
 
-const BIN = fileURLToPath(new URL('../../cli/bin.mjs', import.meta.url));
+// cli/main.ts itself, as cli/bin.mjs runs it: through bin.mjs, a SIGKILL at cleanup would leave bin.mjs's child
+// holding the output pipes, and `kill()` waiting for them to close until the test timed out.
+const MAIN = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 
 /** A running worker process. */
 export interface WorkerProcess {
@@ -17,7 +19,7 @@ export interface WorkerProcess {
 
 /** Starts the worker role with `env` over the test runner's environment; resolves once it says it runs. */
 export async function startWorkerProcess(env: Record<string, string | undefined>): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [BIN, 'worker'], {
+  const child = spawn(process.execPath, ['--no-node-snapshot', MAIN, 'worker'], {
     env: { ...process.env, SCIMFLOW_API_TOKEN: undefined, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,19 +1,17 @@
 /** The provider token stays out of the worker's log, even at debug level and when the target echoes it back. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { createProvider, createSecretBox, createUser, generateSecretKey } from '../../db/index.ts';
 import { createSyncControl } from '../../engine/index.ts';
 import { endedRun, eventually, person } from '../incremental/harness.ts';
 import { startScimTarget } from '../servers/index.ts';
 import { createTestDatabase } from '../support/db.ts';
+import { startWorkerProcess, type WorkerProcess } from '../support/worker-process.ts';
 import { testProviderInput } from '../support/providers.ts';
 import { refuseUserEchoingToken, tokenEcho } from './token-echo.ts';
 
-const BIN = fileURLToPath(new URL('../../cli/bin.mjs', import.meta.url));
 const TOKEN = 'Zq8Rw2Lx7Nc4Vb9Kt3Hs6Pj1Dm5';
 
 /** Fails naming `what` when any six characters in a row of the token appear in `text`. */
@@ -34,34 +32,20 @@ test("a worker syncing through a bearer provider logs neither the token nor a ta
   const connection = await Connection.connect({ address: process.env['TEMPORAL_ADDRESS'] });
   const control = createSyncControl({ client: new Client({ connection }), taskQueue });
 
-  // The worker role as an operator runs it, in its own process, so everything it prints is captured.
-  const child = spawn(process.execPath, [BIN, 'worker'], {
-    env: {
-      ...process.env,
-      DATABASE_URL: testDb.url,
-      SCIMFLOW_SECRET_KEY: secretKey,
-      SCIMFLOW_TASK_QUEUE: taskQueue,
-      SCIMFLOW_API_TOKEN: undefined,
-      LOG_LEVEL: 'debug',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  const started: { worker?: WorkerProcess } = {};
   t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
+    await started.worker?.kill();
     await connection.close();
     await target.close();
     await testDb.drop();
   });
-  await eventually(
-    'the worker running',
-    () => Promise.resolve(/scimflow worker running/.test(output) ? true : undefined),
-    60_000,
-  );
+  // The worker role as an operator runs it, in its own process, so everything it prints is captured.
+  const worker = (started.worker = await startWorkerProcess({
+    DATABASE_URL: testDb.url,
+    SCIMFLOW_SECRET_KEY: secretKey,
+    SCIMFLOW_TASK_QUEUE: taskQueue,
+    LOG_LEVEL: 'debug',
+  }));
 
   const refused = await createUser(testDb.db, person(1));
   await createUser(testDb.db, person(2));
@@ -72,11 +56,10 @@ test("a worker syncing through a bearer provider logs neither the token nor a ta
   const first = await endedRun(testDb.db, (await control.requestFullSync(provider)).runId);
   assert.equal(first.status, 'succeeded');
   assert.equal((await target.users()).length, 1, 'one user created, the other refused');
-  // The relay in the worker process pushes a change too, and that push meets the 401.
+  // The relay in the worker process pushes a change too, and that push meets the 401. It must end before the next
+  // full sync is asked for: a full sync asked for during a push cancels the push.
   await target.failNext({ status: 401, body: tokenEcho(TOKEN, 401), times: 1000 });
   await createUser(testDb.db, person(3));
-  const second = await endedRun(testDb.db, (await control.requestFullSync(provider)).runId);
-  assert.equal(second.status, 'failed');
   await eventually('the incremental push to fail', async () => {
     const { rows } = await testDb.db.query(
       `SELECT 1 FROM sync_runs WHERE provider_id = $1 AND kind = 'incremental' AND status = 'failed'`,
@@ -84,9 +67,11 @@ test("a worker syncing through a bearer provider logs neither the token nor a ta
     );
     return rows.length > 0 ? true : undefined;
   });
+  const second = await endedRun(testDb.db, (await control.requestFullSync(provider)).runId);
+  assert.equal(second.status, 'failed');
 
-  child.kill('SIGTERM');
-  assert.equal(await exited, 0, output);
+  assert.equal(await worker.stop(), 0, worker.output());
+  const output = worker.output();
   // The log is not empty: the worker said what it did at debug level, the failed runs included.
   assert.match(output, /\[DEBUG\] Activity completed/, 'debug lines were printed');
   // The target's echo reached the log, with the token taken out.
