@@ -64,7 +64,10 @@ describe('incremental pushes through a faulty network', () => {
     stuck = false;
     const second = await person(db, 'next');
     await eventually('both users on the target', async () => ((await target.users()).length === 2 ? true : undefined));
-    assert.equal((await linkOf(db, provider.id, first.id))?.status, 'ok');
+    // The target answers the POST before the link is written: the link turns ok just after, not with the response.
+    await eventually('the retried user linked ok', async () =>
+      (await linkOf(db, provider.id, first.id))?.status === 'ok' ? true : undefined,
+    );
     // It went with the push that brought the next change (its events are written when that push's batch ends).
     const rows = await eventually('the create events of that push', async () => {
       const { rows: created } = await db.query<{ local_id: string }>(
