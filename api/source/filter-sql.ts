@@ -1,8 +1,10 @@
 /**
  * SCIM filters (parsed by scim2-parse-filter) translated to parameterised SQL over the directory tables, so a
- * filter is evaluated by PostgreSQL: `userName eq "x"` becomes `lower(u.username) = $n`, an index lookup.
- * caseExact false attributes compare lower-cased on both sides (RFC 7643 §2.2); missing values never match except
- * through `ne` and `not`.
+ * filter is evaluated by PostgreSQL: `userName eq "x"` becomes `lower(u.username) = lower($n::text)`, a lookup in
+ * the `lower(username)` index. caseExact false attributes compare lower-cased on both sides, by PostgreSQL's
+ * `lower` like the index (RFC 7643 §2.2). A comparison with a missing value is NULL, which a WHERE, `and` and `or`
+ * treat as false; only `not` turns it into true (`IS NOT TRUE`), so missing values never match except through `ne`
+ * and `not`. Comparisons are never wrapped in anything else: a wrapped one could not use an index.
  */
 import {
   COMMON_ATTRIBUTES,
@@ -185,19 +187,20 @@ function compare(value: Scalar, filter: Comparison, params: SqlParams): string {
     throw badRequest('invalidFilter', `${def.name} compares with a string`);
   }
   const fold = !def.caseExact;
-  const text = fold ? String(compValue).toLowerCase() : String(compValue);
   const sql = fold ? `lower(${value.sql})` : value.sql;
+  const literal = (text: string) => (fold ? `lower(${param(params, text)}::text)` : param(params, text));
+  const text = String(compValue);
   switch (op) {
     case 'eq':
-      return `${sql} = ${param(params, text)}`;
+      return `${sql} = ${literal(text)}`;
     case 'ne':
-      return `${sql} IS DISTINCT FROM ${param(params, text)}`;
+      return `${sql} IS DISTINCT FROM ${literal(text)}`;
     case 'co':
     case 'sw':
     case 'ew':
-      return `${sql} LIKE ${param(params, likePattern(text, op))}`;
+      return `${sql} LIKE ${literal(likePattern(text, op))}`;
     default:
-      return `${sql} ${ORDERING[op]} ${param(params, text)}`;
+      return `${sql} ${ORDERING[op]} ${literal(text)}`;
   }
 }
 
@@ -223,7 +226,7 @@ function translate(
         .map((part) => translate(part, resource, target, alias, params, element))
         .join(filter.op === 'and' ? ' AND ' : ' OR ')})`;
     case 'not':
-      return `NOT coalesce(${translate(filter.filter, resource, target, alias, params, element)}, false)`;
+      return `(${translate(filter.filter, resource, target, alias, params, element)}) IS NOT TRUE`;
     case '[]': {
       if (element) throw badRequest('invalidFilter', 'value filters cannot be nested');
       const multi = resolve(resource, target, alias, filter.attrPath);
@@ -236,13 +239,13 @@ function translate(
       const comparison = filter;
       if (element) {
         // Inside `attr[...]`: attribute names are sub-attributes of each value.
-        return `coalesce(${compare(element.multi.sub(element.alias, comparison.attrPath), comparison, params)}, false)`;
+        return compare(element.multi.sub(element.alias, comparison.attrPath), comparison, params);
       }
       const value = resolve(resource, target, alias, comparison.attrPath);
-      if (value.kind === 'scalar') return `coalesce(${compare(value, comparison, params)}, false)`;
+      if (value.kind === 'scalar') return compare(value, comparison, params);
       if (filter.op === 'pr' && value.subName === undefined) return exists(value, params, () => 'true');
       const sub = value.subName ?? 'value';
-      return exists(value, params, (e) => `coalesce(${compare(value.sub(e, sub), comparison, params)}, false)`);
+      return exists(value, params, (e) => compare(value.sub(e, sub), comparison, params));
     }
   }
 }

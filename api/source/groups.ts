@@ -26,6 +26,7 @@ import {
   sourceGroupMembers,
   touchGroup,
   visibleUserIds,
+  type MemberRef,
 } from './store.ts';
 import { sourceResources, type Rendered, type SourceRequest } from './kind.ts';
 
@@ -136,7 +137,7 @@ async function applyMembers(q: Queryable, request: SourceRequest, groupId: strin
   let toAdd = [...delta.added];
   let toRemove = [...delta.removed];
   if (delta.replaced || delta.removedBy.length > 0) {
-    const current = (await sourceGroupMembers(q, request.source, [groupId])).get(groupId) ?? [];
+    const current = await sourceGroupMembers(q, request.source, groupId);
     if (delta.replaced) {
       const now = new Set(current.map((member) => member.id));
       toAdd = [...delta.replaced].filter((id) => !now.has(id));
@@ -172,14 +173,13 @@ const { render, reload, locked, write, create, replace, get, list } = sourceReso
   load: getSourceGroup,
   list: listSourceGroups,
   taken: groupNameTaken,
-  loadRelated: sourceGroupMembers,
   insert: (q, doc) => insertGroup(q, groupColumns(doc)),
   uniqueOf: (group) => group.name,
   update: (group, doc) => {
     const columns = groupColumns(doc, group.attributes);
     return { unique: columns.name, save: (q) => changeGroup(q, group.id, columns) };
   },
-  render: (group: DirectoryGroup, version, members: Array<{ id: string; username: string }> | undefined, base) =>
+  render: (group: DirectoryGroup, version, members: MemberRef[] | undefined, base) =>
     renderGroup(GROUP_RESOURCE, group, version, members, base),
 });
 
@@ -227,7 +227,7 @@ export async function patchGroup(
     await applyMembers(client, request, id, members);
     const wantsBody = projection.attributes !== undefined || projection.excludedAttributes !== undefined;
     if (!wantsBody) return { body: {}, version: (await reload(client, request, id)).version, wantsBody };
-    return { ...(await render(client, request, await reload(client, request, id), projection)), wantsBody };
+    return { ...render(request, await reload(client, request, id, projection), projection), wantsBody };
   });
 }
 

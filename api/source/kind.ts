@@ -1,7 +1,7 @@
 /**
  * What `/Users` and `/Groups` of a source do alike: reading one resource (404 when the source does not see it),
  * locking it for a write (with `If-Match`), the uniqueness check, rendering with the related resources (a user's
- * groups, a group's members) only when the projection asks for them, and listing.
+ * groups, a group's members, read in the same statement) only when the projection asks for them, and listing.
  */
 import { inTransaction, type Db, type Queryable, type SourceView } from '../../db/index.ts';
 import type { ResourceSchema } from '../../scim/resource-schema.ts';
@@ -9,7 +9,7 @@ import { normalizeResource, type ResourceDocument } from '../../scim/resource.ts
 import { ScimServiceError } from '../../scim/service-error.ts';
 import type { ListQuery } from './list-query.ts';
 import { checkIfMatch, project, projectionWants, type Projection } from './render.ts';
-import { takeOwnership, type ListRequest, type Versioned } from './store.ts';
+import { takeOwnership, type ListRequest, type LoadOptions, type Versioned } from './store.ts';
 
 /** Who is asking and where the answer's URLs point. */
 export interface SourceRequest {
@@ -37,10 +37,16 @@ export interface SourceKind<T extends { id: string }, R> {
   unique: string;
   /** The related attribute rendered from other rows (`groups`, `members`). */
   related: string;
-  load(q: Queryable, source: SourceView, id: string, lock?: boolean): Promise<Versioned<T> | null>;
-  list(q: Queryable, source: SourceView, request: ListRequest): Promise<{ total: number; items: Versioned<T>[] }>;
+  /** One object the source sees (locked, or with its related resources, as `options` say), or null. */
+  load(q: Queryable, source: SourceView, id: string, options?: LoadOptions): Promise<Versioned<T, R> | null>;
+  /** A page, each object with its related resources when `withRelated`, in the same statement. */
+  list(
+    q: Queryable,
+    source: SourceView,
+    request: ListRequest,
+    withRelated: boolean,
+  ): Promise<{ total: number; items: Versioned<T, R>[] }>;
   taken(q: Queryable, value: string, exceptId?: string): Promise<boolean>;
-  loadRelated(q: Queryable, source: SourceView, ids: readonly string[]): Promise<Map<string, R>>;
   /** Inserts a new object from `doc` (in the caller's transaction). */
   insert: (q: Queryable, doc: ResourceDocument) => Promise<{ id: string }>;
   /** The unique attribute's value of a stored object. */
@@ -55,16 +61,21 @@ export interface SourceKind<T extends { id: string }, R> {
 export function sourceResources<T extends { id: string }, R>(kind: SourceKind<T, R>) {
   const notFound = (id: string) => new ScimServiceError(404, `${kind.noun} ${id} not found`);
 
-  async function render(q: Queryable, request: SourceRequest, item: Versioned<T>, projection: Projection) {
-    const related = projectionWants(kind.resource, projection, kind.related)
-      ? (await kind.loadRelated(q, request.source, [item.object.id])).get(item.object.id)
-      : undefined;
-    const body = kind.render(item.object, item.version, related, request.base);
+  /** The resource as `projection` shows it; `item` carries its related resources when the projection wants them. */
+  function render(request: SourceRequest, item: Versioned<T, R>, projection: Projection): Rendered {
+    const body = kind.render(item.object, item.version, item.related, request.base);
     return { body: project(kind.resource, body, projection), version: item.version };
   }
 
-  async function reload(q: Queryable, request: SourceRequest, id: string): Promise<Versioned<T>> {
-    const item = await kind.load(q, request.source, id);
+  /** The resource as it is now, with its related resources when `projection` (if given) wants them. */
+  async function reload(
+    q: Queryable,
+    request: SourceRequest,
+    id: string,
+    projection?: Projection,
+  ): Promise<Versioned<T, R>> {
+    const related = projection !== undefined && projectionWants(kind.resource, projection, kind.related);
+    const item = await kind.load(q, request.source, id, { related });
     if (!item) throw notFound(id);
     return item;
   }
@@ -78,14 +89,14 @@ export function sourceResources<T extends { id: string }, R>(kind: SourceKind<T,
 
   /** The resource locked for this transaction's write, after its `If-Match` check. */
   async function locked(q: Queryable, request: SourceRequest, id: string, ifMatch: string | undefined) {
-    const current = await kind.load(q, request.source, id, true);
+    const current = await kind.load(q, request.source, id, { lock: true });
     if (!current) throw notFound(id);
     checkIfMatch(ifMatch, current.version);
     return current;
   }
 
   /** Writes `doc` over `current` (after PUT or PATCH), in the caller's transaction; the source then owns it. */
-  async function write(q: Queryable, request: SourceRequest, current: Versioned<T>, doc: ResourceDocument) {
+  async function write(q: Queryable, request: SourceRequest, current: Versioned<T, R>, doc: ResourceDocument) {
     const { unique, save } = kind.update(current.object, doc);
     if (unique !== kind.uniqueOf(current.object)) await ensureUnique(q, unique, current.object.id);
     await save(q);
@@ -114,7 +125,7 @@ export function sourceResources<T extends { id: string }, R>(kind: SourceKind<T,
         await takeOwnership(client, request.source, kind.type, id);
         await request.audit(client, `${kind.type}.create`, id);
         await then(client, id);
-        return render(client, request, await reload(client, request, id), projection);
+        return render(request, await reload(client, request, id, projection), projection);
       });
     },
 
@@ -131,37 +142,23 @@ export function sourceResources<T extends { id: string }, R>(kind: SourceKind<T,
       return inTransaction(request.db, async (client) => {
         await write(client, request, await locked(client, request, id, ifMatch), doc);
         await then(client);
-        return render(client, request, await reload(client, request, id), projection);
+        return render(request, await reload(client, request, id, projection), projection);
       });
     },
 
     /** GET `/{id}`. */
     get: async (request: SourceRequest, id: string, projection: Projection): Promise<Rendered> =>
-      render(request.db, request, await reload(request.db, request, id), projection),
+      render(request, await reload(request.db, request, id, projection), projection),
 
     /** GET the list and POST `.search`: one page, related resources loaded together when asked for. */
     list: async (request: SourceRequest, query: ListQuery) => {
-      const { total, items } = await kind.list(request.db, request.source, {
-        filter: query.filter,
-        sort: query.sort,
-        offset: query.startIndex - 1,
-        limit: query.count,
-      });
-      const related = projectionWants(kind.resource, query.projection, kind.related)
-        ? await kind.loadRelated(
-            request.db,
-            request.source,
-            items.map((item) => item.object.id),
-          )
-        : undefined;
-      const resources = items.map((item) =>
-        project(
-          kind.resource,
-          kind.render(item.object, item.version, related?.get(item.object.id), request.base),
-          query.projection,
-        ),
+      const { total, items } = await kind.list(
+        request.db,
+        request.source,
+        { filter: query.filter, sort: query.sort, offset: query.startIndex - 1, limit: query.count },
+        projectionWants(kind.resource, query.projection, kind.related),
       );
-      return { total, resources };
+      return { total, resources: items.map((item) => render(request, item, query.projection).body) };
     },
   };
 }

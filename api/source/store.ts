@@ -20,9 +20,23 @@ import { GROUP_RESOURCE, USER_RESOURCE } from '../../scim/resource-schema.ts';
 import { filterToSql, type FilterTarget, type SqlParams } from './filter-sql.ts';
 
 /** A directory object with its version (microseconds of its last change), the source of its ETag. */
-export interface Versioned<T> {
+export interface Versioned<T, R = never> {
   object: T;
   version: string;
+  /** The related resources `source` sees (a user's groups, a group's members), when they were asked for. */
+  related?: R;
+}
+
+/** A group a user is a direct member of, as a user resource shows it. */
+export interface GroupRef {
+  id: string;
+  name: string;
+}
+
+/** A member of a group, as a group resource shows it. */
+export interface MemberRef {
+  id: string;
+  username: string;
 }
 
 /** One page of a filtered, sorted listing. */
@@ -39,99 +53,149 @@ const VERSION = (alias: string) => `(extract(epoch FROM ${alias}.updated_at) * 1
 // Serialises writes that check a case-insensitive name before taking it (two creates of "Bob" and "bob").
 const NAME_LOCK_NAMESPACE = 15_001; // int4: the two-key form of pg_advisory_xact_lock
 
-/** FROM/WHERE of the objects `source` may see; `$1` is the source id. */
-function scope(target: FilterTarget, source: SourceView): { from: string; where: string } {
-  const [table, alias, own, key] =
-    target === 'user'
-      ? ['users', 'u', 'scim_source_users', 'user_id']
-      : ['groups', 'g', 'scim_source_groups', 'group_id'];
-  const live = target === 'user' ? ' AND o.deleted_at IS NULL' : '';
+/** FROM/WHERE of the objects `source` may see, the objects aliased `alias` and their ownership rows `own`; `$1` is the source id. */
+function scope(
+  target: FilterTarget,
+  source: SourceView,
+  alias = target === 'user' ? 'u' : 'g',
+  own = 'o',
+): { from: string; where: string } {
+  const [table, ownTable, key] =
+    target === 'user' ? ['users', 'scim_source_users', 'user_id'] : ['groups', 'scim_source_groups', 'group_id'];
+  const live = target === 'user' ? ` AND ${own}.deleted_at IS NULL` : '';
   if (!source.claim) {
     return {
-      from: `${table} ${alias} JOIN ${own} o ON o.${key} = ${alias}.id AND o.source_id = $1${live}`,
+      from: `${table} ${alias} JOIN ${ownTable} ${own} ON ${own}.${key} = ${alias}.id AND ${own}.source_id = $1${live}`,
       where: 'true',
     };
   }
-  const unowned = target === 'user' ? `o.${key} IS NULL AND ${alias}.kind = 'internal'` : `o.${key} IS NULL`;
+  const unowned = target === 'user' ? `${own}.${key} IS NULL AND ${alias}.kind = 'internal'` : `${own}.${key} IS NULL`;
   return {
-    from: `${table} ${alias} LEFT JOIN ${own} o ON o.${key} = ${alias}.id`,
-    where: `((o.source_id = $1${live}) OR (${unowned}))`,
+    from: `${table} ${alias} LEFT JOIN ${ownTable} ${own} ON ${own}.${key} = ${alias}.id`,
+    where: `((${own}.source_id = $1${live}) OR (${unowned}))`,
   };
 }
 
-async function list<Row extends { version: string }, T>(
+/**
+ * A select-list item `related`: the groups of user `u` (target user), or the members of group `g` (target group),
+ * that `source` sees, as a JSON array in name order. Read in the same statement as the objects themselves.
+ */
+function relatedColumn(target: FilterTarget, source: SourceView): string {
+  if (target === 'user') {
+    const { from, where } = scope('group', source, 'rg', 'ro');
+    return `(SELECT coalesce(json_agg(json_build_object('id', rg.id, 'name', rg.name) ORDER BY rg.name), '[]'::json)
+      FROM group_members rm JOIN (${from}) ON rg.id = rm.group_id WHERE rm.user_id = u.id AND ${where}) AS related`;
+  }
+  const { from, where } = scope('user', source, 'ru', 'ro');
+  return `(SELECT coalesce(json_agg(json_build_object('id', ru.id, 'username', ru.username) ORDER BY ru.username), '[]'::json)
+    FROM group_members rm JOIN (${from}) ON ru.id = rm.user_id WHERE rm.group_id = g.id AND ${where}) AS related`;
+}
+
+type Row<R> = { version: string; related?: R };
+
+function versioned<Raw extends Row<R>, T, R>(row: Raw, toObject: (row: Raw) => T): Versioned<T, R> {
+  return {
+    object: toObject(row),
+    version: row.version,
+    ...(row.related === undefined ? {} : { related: row.related }),
+  };
+}
+
+/**
+ * One page and the total. A page that is neither full nor past the end tells the total by itself (the usual
+ * `userName eq` lookup is then one statement); otherwise the total is counted.
+ */
+async function list<Raw extends Row<R>, T, R>(
   q: Queryable,
   target: FilterTarget,
   source: SourceView,
   request: ListRequest,
-  toObject: (row: Row) => T,
-): Promise<{ total: number; items: Versioned<T>[] }> {
+  withRelated: boolean,
+  toObject: (row: Raw) => T,
+): Promise<{ total: number; items: Versioned<T, R>[] }> {
   const alias = target === 'user' ? 'u' : 'g';
   const params: SqlParams = { values: [source.id] };
   const { from, where } = scope(target, source);
   const condition = request.filter
     ? filterToSql(request.filter, target === 'user' ? USER_RESOURCE : GROUP_RESOURCE, target, params)
     : 'true';
-  const counted = await q.query<{ total: number }>(
-    `SELECT count(*)::int AS total FROM ${from} WHERE ${where} AND ${condition}`,
-    params.values,
-  );
-  const total = counted.rows[0]?.total ?? 0;
-  if (request.limit === 0 || request.offset >= total) return { total, items: [] };
   const order = request.sort
     ? `${request.sort.sql} ${request.sort.descending ? 'DESC' : 'ASC'} NULLS LAST, ${alias}.id`
     : `${alias}.created_at, ${alias}.id`;
   const columns = target === 'user' ? USER_COLUMNS : GROUP_COLUMNS;
-  const { rows } = await q.query<Row>(
-    `SELECT ${columns}, ${VERSION(alias)} FROM ${from} WHERE ${where} AND ${condition}
-     ORDER BY ${order} LIMIT ${request.limit} OFFSET ${request.offset}`,
-    params.values,
+  const related = withRelated ? `, ${relatedColumn(target, source)}` : '';
+  const rows =
+    request.limit === 0
+      ? []
+      : (
+          await q.query<Raw>(
+            `SELECT ${columns}, ${VERSION(alias)}${related} FROM ${from} WHERE ${where} AND ${condition}
+             ORDER BY ${order} LIMIT ${request.limit} OFFSET ${request.offset}`,
+            params.values,
+          )
+        ).rows;
+  const told = rows.length > 0 ? rows.length < request.limit : request.offset === 0 && request.limit > 0;
+  const total = told
+    ? request.offset + rows.length
+    : ((
+        await q.query<{ total: number }>(
+          `SELECT count(*)::int AS total FROM ${from} WHERE ${where} AND ${condition}`,
+          params.values,
+        )
+      ).rows[0]?.total ?? 0);
+  return { total, items: rows.map((row) => versioned(row, toObject)) };
+}
+
+/** A page of the users `source` sees, with their groups when `withRelated`. */
+export function listSourceUsers(q: Queryable, source: SourceView, request: ListRequest, withRelated = false) {
+  return list<UserRow & Row<GroupRef[]>, DirectoryUser, GroupRef[]>(q, 'user', source, request, withRelated, toUser);
+}
+
+/** A page of the groups `source` sees, with their members when `withRelated`. */
+export function listSourceGroups(q: Queryable, source: SourceView, request: ListRequest, withRelated = false) {
+  return list<GroupRow & Row<MemberRef[]>, DirectoryGroup, MemberRef[]>(
+    q,
+    'group',
+    source,
+    request,
+    withRelated,
+    toGroup,
   );
-  return { total, items: rows.map((row) => ({ object: toObject(row), version: row.version })) };
 }
 
-/** A page of the users `source` sees. */
-export function listSourceUsers(q: Queryable, source: SourceView, request: ListRequest) {
-  return list<UserRow & { version: string }, DirectoryUser>(q, 'user', source, request, toUser);
-}
-
-/** A page of the groups `source` sees. */
-export function listSourceGroups(q: Queryable, source: SourceView, request: ListRequest) {
-  return list<GroupRow & { version: string }, DirectoryGroup>(q, 'group', source, request, toGroup);
-}
+/** How one object is read: locked for this transaction's update, or with its related resources. */
+export type LoadOptions = { lock?: boolean; related?: false } | { lock?: false; related: boolean };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** The user `id` if `source` sees it (locked for update when `lock`), else null. */
-export async function getSourceUser(
+async function getOne<Raw extends Row<R>, T, R>(
   q: Queryable,
+  target: FilterTarget,
   source: SourceView,
   id: string,
-  lock = false,
-): Promise<Versioned<DirectoryUser> | null> {
+  options: LoadOptions,
+  toObject: (row: Raw) => T,
+): Promise<Versioned<T, R> | null> {
   if (!UUID.test(id)) return null;
-  const { from, where } = scope('user', source);
-  const { rows } = await q.query<UserRow & { version: string }>(
-    `SELECT ${USER_COLUMNS}, ${VERSION('u')} FROM ${from} WHERE ${where} AND u.id = $2${lock ? ' FOR UPDATE OF u' : ''}`,
+  const alias = target === 'user' ? 'u' : 'g';
+  const { from, where } = scope(target, source);
+  const related = options.related ? `, ${relatedColumn(target, source)}` : '';
+  const { rows } = await q.query<Raw>(
+    `SELECT ${target === 'user' ? USER_COLUMNS : GROUP_COLUMNS}, ${VERSION(alias)}${related} FROM ${from}
+     WHERE ${where} AND ${alias}.id = $2${options.lock ? ` FOR UPDATE OF ${alias}` : ''}`,
     [source.id, id],
   );
-  return rows[0] ? { object: toUser(rows[0]), version: rows[0].version } : null;
+  return rows[0] ? versioned(rows[0], toObject) : null;
 }
 
-/** The group `id` if `source` sees it (locked for update when `lock`), else null. */
-export async function getSourceGroup(
-  q: Queryable,
-  source: SourceView,
-  id: string,
-  lock = false,
-): Promise<Versioned<DirectoryGroup> | null> {
-  if (!UUID.test(id)) return null;
-  const { from, where } = scope('group', source);
-  const { rows } = await q.query<GroupRow & { version: string }>(
-    `SELECT ${GROUP_COLUMNS}, ${VERSION('g')} FROM ${from} WHERE ${where} AND g.id = $2${lock ? ' FOR UPDATE OF g' : ''}`,
-    [source.id, id],
-  );
-  return rows[0] ? { object: toGroup(rows[0]), version: rows[0].version } : null;
+/** The user `id` if `source` sees it, else null. */
+export function getSourceUser(q: Queryable, source: SourceView, id: string, options: LoadOptions = {}) {
+  return getOne<UserRow & Row<GroupRef[]>, DirectoryUser, GroupRef[]>(q, 'user', source, id, options, toUser);
+}
+
+/** The group `id` if `source` sees it, else null. */
+export function getSourceGroup(q: Queryable, source: SourceView, id: string, options: LoadOptions = {}) {
+  return getOne<GroupRow & Row<MemberRef[]>, DirectoryGroup, MemberRef[]>(q, 'group', source, id, options, toGroup);
 }
 
 /** Of `ids`, those naming users `source` sees. */
@@ -146,40 +210,15 @@ export async function visibleUserIds(q: Queryable, source: SourceView, ids: read
   return new Set(rows.map((row) => row.id));
 }
 
-/** The members of each group that `source` sees (id and userName), in userName order. */
-export async function sourceGroupMembers(
-  q: Queryable,
-  source: SourceView,
-  groupIds: readonly string[],
-): Promise<Map<string, Array<{ id: string; username: string }>>> {
-  const result = new Map(groupIds.map((id) => [id, [] as Array<{ id: string; username: string }>]));
-  if (groupIds.length === 0) return result;
+/** The members of group `groupId` that `source` sees, in userName order. */
+export async function sourceGroupMembers(q: Queryable, source: SourceView, groupId: string): Promise<MemberRef[]> {
   const { from, where } = scope('user', source);
-  const { rows } = await q.query<{ group_id: string; id: string; username: string }>(
-    `SELECT gm.group_id, u.id, u.username FROM group_members gm JOIN (SELECT u.id, u.username FROM ${from} WHERE ${where}) u
-       ON u.id = gm.user_id WHERE gm.group_id = ANY($2::uuid[]) ORDER BY u.username`,
-    [source.id, groupIds],
+  const { rows } = await q.query<MemberRef>(
+    `SELECT u.id, u.username FROM group_members gm JOIN (${from}) ON u.id = gm.user_id
+     WHERE gm.group_id = $2 AND ${where} ORDER BY u.username`,
+    [source.id, groupId],
   );
-  for (const row of rows) result.get(row.group_id)?.push({ id: row.id, username: row.username });
-  return result;
-}
-
-/** The groups `source` sees that each user is a direct member of (id and displayName). */
-export async function sourceUserGroups(
-  q: Queryable,
-  source: SourceView,
-  userIds: readonly string[],
-): Promise<Map<string, Array<{ id: string; name: string }>>> {
-  const result = new Map(userIds.map((id) => [id, [] as Array<{ id: string; name: string }>]));
-  if (userIds.length === 0) return result;
-  const { from, where } = scope('group', source);
-  const { rows } = await q.query<{ user_id: string; id: string; name: string }>(
-    `SELECT gm.user_id, g.id, g.name FROM group_members gm JOIN (SELECT g.id, g.name FROM ${from} WHERE ${where}) g
-       ON g.id = gm.group_id WHERE gm.user_id = ANY($2::uuid[]) ORDER BY g.name`,
-    [source.id, userIds],
-  );
-  for (const row of rows) result.get(row.user_id)?.push({ id: row.id, name: row.name });
-  return result;
+  return rows;
 }
 
 /**

@@ -5,7 +5,7 @@ import { USER_RESOURCE } from '../../scim/resource-schema.ts';
 import { normalizeResource } from '../../scim/resource.ts';
 import { sourceResources, type Rendered, type SourceRequest } from './kind.ts';
 import { renderUser, userColumns, userDocument, type Projection } from './render.ts';
-import { getSourceUser, listSourceUsers, markUserDeleted, sourceUserGroups, usernameTaken } from './store.ts';
+import { getSourceUser, listSourceUsers, markUserDeleted, usernameTaken, type GroupRef } from './store.ts';
 
 const { render, reload, locked, write, create, replace, get, list } = sourceResources({
   type: 'user',
@@ -16,14 +16,13 @@ const { render, reload, locked, write, create, replace, get, list } = sourceReso
   load: getSourceUser,
   list: listSourceUsers,
   taken: usernameTaken,
-  loadRelated: sourceUserGroups,
   insert: (q, doc) => insertUser(q, userColumns(doc)),
   uniqueOf: (user) => user.username,
   update: (user, doc) => {
     const { kind: _kind, ...columns } = userColumns(doc, user.attributes);
     return { unique: columns.username, save: (q) => changeUser(q, user.id, columns) };
   },
-  render: (user: DirectoryUser, version, groups: Array<{ id: string; name: string }> | undefined, base) =>
+  render: (user: DirectoryUser, version, groups: GroupRef[] | undefined, base) =>
     renderUser(USER_RESOURCE, user, version, groups ?? [], base),
 });
 
@@ -52,7 +51,7 @@ export async function patchUser(
     const current = await locked(client, request, id, ifMatch);
     const doc = normalizeResource(USER_RESOURCE, applyPatch(USER_RESOURCE, userDocument(current.object), operations));
     await write(client, request, current, doc);
-    return render(client, request, await reload(client, request, id), projection);
+    return render(request, await reload(client, request, id, projection), projection);
   });
 }
 
