@@ -44,3 +44,16 @@ export function cancellation(): AbortSignal | undefined {
     return undefined;
   }
 }
+
+/**
+ * Runs `fn` heartbeating every `everyMs` meanwhile, so the activity learns of its cancellation (delivered with a
+ * heartbeat's answer) even while one request or query blocks it; outside an activity it only runs `fn`.
+ */
+export async function heartbeating<T>(fn: () => Promise<T>, everyMs = 1000): Promise<T> {
+  const timer = setInterval(() => beat(), everyMs);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}

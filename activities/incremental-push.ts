@@ -17,7 +17,7 @@ import { BatchRecorder, type LinkWriter } from './batch-recorder.ts';
 import { deletionsHeld } from './deletion-guard.ts';
 import { deprovisionOne, removalReason } from './deprovision.ts';
 import { withFailures } from './failures.ts';
-import { beat, cancellation } from './heartbeat.ts';
+import { beat, cancellation, heartbeating } from './heartbeat.ts';
 import type { SyncActivityDeps } from './sync-deps.ts';
 import type { RowSync } from './sync-rows.ts';
 
@@ -41,95 +41,98 @@ export function createIncrementalPushActivities(deps: SyncActivityDeps, writer: 
       userIds: string[];
       groupIds: string[];
     }): Promise<RunCounts> {
-      return withFailures(async () => {
-        const provider = await loadProvider(input.providerId);
-        await openIncrementalRun(db, input.runId, provider.id, input.workflowId);
-        const target = targets.get(provider, cancellation());
-        // Checked once, at the first removal: above the deletion limit every removal of this batch is held back
-        // (recorded as skipped, the run failed) until a full sync is allowed to make them.
-        let guard: Promise<ScimflowError | null> | undefined;
-        const removeOrHold = async (rec: BatchRecorder, link: Link): Promise<void> => {
-          guard ??= deletionsHeld(db, provider, false);
-          const held = await guard;
-          if (!held) return deprovisionOne(rec, provider, target.forObject(), link, removalReason(link));
-          rec.event(link.objectType, link.localId, 'skip', { reason: 'deletion guard', remoteId: link.remoteId });
-          rec.counts.skipped += 1;
-        };
-        // Objects an earlier run left retrying go again with this push, not only with the next full sync.
-        const [retryingUsers, retryingGroups] = await Promise.all([
-          retryingIds(db, provider.id, 'user', RETRY_WITH_PUSH),
-          retryingIds(db, provider.id, 'group', RETRY_WITH_PUSH),
-        ]);
-        const userIds = [...new Set([...input.userIds, ...retryingUsers])].sort();
-        const rows = await loadUsersByIds(db, provider.scope, userIds);
-        const userLinks = await getLinks(db, provider.id, 'user', userIds);
-        const userRec = new BatchRecorder(db, writer, input.runId, provider.id);
-        try {
-          await rowSync.users(userRec, provider, target, rows, userLinks);
-        } finally {
-          // Flushed before the groups so the links of users adopted just now count as members.
-          await userRec.flush();
-        }
-        const inScope = new Set(rows.map((row) => row.id));
-        const leaving = userIds.flatMap((id) => {
-          const link = userLinks.get(id);
-          return !inScope.has(id) && link && link.status !== 'deactivated' ? [link] : [];
-        });
-        // Users a mapping now skips leave like users out of scope: after their groups, through the guard.
-        leaving.push(...userRec.removalsBySkip);
-        const counts = { ...userRec.counts };
-        const { groups: withGroups } = await target.plugin.capabilities(target.ctx);
-        if (withGroups) {
-          const appeared = userRec.events
-            .filter((e) => e.action === 'create' || e.action === 'adopt')
-            .map((e) => e.localId);
-          const related = await groupsOfUsers(db, [...appeared, ...leaving.map((link) => link.localId)]);
-          const groupIds = [...new Set([...input.groupIds, ...retryingGroups, ...related])].sort();
-          const groupRows = await loadGroupsByIds(db, provider.scope, groupIds);
-          const linksOfGroups = getLinks(db, provider.id, 'group', groupIds);
-          const groupRec = new BatchRecorder(db, writer, input.runId, provider.id);
+      // Heartbeating all along: a push cancelled for a full sync stops at once, even in the middle of a slow request.
+      return withFailures(() =>
+        heartbeating(async () => {
+          const provider = await loadProvider(input.providerId);
+          await openIncrementalRun(db, input.runId, provider.id, input.workflowId);
+          const target = targets.get(provider, cancellation());
+          // Checked once, at the first removal: above the deletion limit every removal of this batch is held back
+          // (recorded as skipped, the run failed) until a full sync is allowed to make them.
+          let guard: Promise<ScimflowError | null> | undefined;
+          const removeOrHold = async (rec: BatchRecorder, link: Link): Promise<void> => {
+            guard ??= deletionsHeld(db, provider, false);
+            const held = await guard;
+            if (!held) return deprovisionOne(rec, provider, target.forObject(), link, removalReason(link));
+            rec.event(link.objectType, link.localId, 'skip', { reason: 'deletion guard', remoteId: link.remoteId });
+            rec.counts.skipped += 1;
+          };
+          // Objects an earlier run left retrying go again with this push, not only with the next full sync.
+          const [retryingUsers, retryingGroups] = await Promise.all([
+            retryingIds(db, provider.id, 'user', RETRY_WITH_PUSH),
+            retryingIds(db, provider.id, 'group', RETRY_WITH_PUSH),
+          ]);
+          const userIds = [...new Set([...input.userIds, ...retryingUsers])].sort();
+          const rows = await loadUsersByIds(db, provider.scope, userIds);
+          const userLinks = await getLinks(db, provider.id, 'user', userIds);
+          const userRec = new BatchRecorder(db, writer, input.runId, provider.id);
           try {
-            await rowSync.groups(groupRec, provider, target, groupRows, linksOfGroups);
-            const groupLinks = await linksOfGroups;
-            const groupsInScope = new Set(groupRows.map((row) => row.id));
-            // A group outside the filter stays on the target as last synced unless the provider says otherwise;
-            // one deleted from the directory goes.
-            const outOfScope = groupIds.flatMap((id) => {
-              const link = groupsInScope.has(id) ? undefined : groupLinks.get(id);
-              return link ? [link] : [];
-            });
-            // Their marks are written before the guard may count what is pending (the batch is flushed only later).
-            const skipped = groupRec.removalsBySkip;
-            await saveLinks(db, skipped);
-            const kept = new Set(
-              provider.scope.removeGroupsLeavingFilter
-                ? []
-                : await existingGroupIds(
-                    db,
-                    outOfScope.map((link) => link.localId),
-                  ),
-            );
-            for (const link of outOfScope) if (!kept.has(link.localId)) await removeOrHold(groupRec, link);
-            for (const link of skipped) await removeOrHold(groupRec, link);
+            await rowSync.users(userRec, provider, target, rows, userLinks);
           } finally {
-            await groupRec.flush();
+            // Flushed before the groups so the links of users adopted just now count as members.
+            await userRec.flush();
           }
-          addCounts(counts, groupRec.counts);
-        }
-        const leaveRec = new BatchRecorder(db, writer, input.runId, provider.id);
-        try {
-          for (const link of leaving) {
-            beat();
-            await removeOrHold(leaveRec, link);
+          const inScope = new Set(rows.map((row) => row.id));
+          const leaving = userIds.flatMap((id) => {
+            const link = userLinks.get(id);
+            return !inScope.has(id) && link && link.status !== 'deactivated' ? [link] : [];
+          });
+          // Users a mapping now skips leave like users out of scope: after their groups, through the guard.
+          leaving.push(...userRec.removalsBySkip);
+          const counts = { ...userRec.counts };
+          const { groups: withGroups } = await target.plugin.capabilities(target.ctx);
+          if (withGroups) {
+            const appeared = userRec.events
+              .filter((e) => e.action === 'create' || e.action === 'adopt')
+              .map((e) => e.localId);
+            const related = await groupsOfUsers(db, [...appeared, ...leaving.map((link) => link.localId)]);
+            const groupIds = [...new Set([...input.groupIds, ...retryingGroups, ...related])].sort();
+            const groupRows = await loadGroupsByIds(db, provider.scope, groupIds);
+            const linksOfGroups = getLinks(db, provider.id, 'group', groupIds);
+            const groupRec = new BatchRecorder(db, writer, input.runId, provider.id);
+            try {
+              await rowSync.groups(groupRec, provider, target, groupRows, linksOfGroups);
+              const groupLinks = await linksOfGroups;
+              const groupsInScope = new Set(groupRows.map((row) => row.id));
+              // A group outside the filter stays on the target as last synced unless the provider says otherwise;
+              // one deleted from the directory goes.
+              const outOfScope = groupIds.flatMap((id) => {
+                const link = groupsInScope.has(id) ? undefined : groupLinks.get(id);
+                return link ? [link] : [];
+              });
+              // Their marks are written before the guard may count what is pending (the batch is flushed only later).
+              const skipped = groupRec.removalsBySkip;
+              await saveLinks(db, skipped);
+              const kept = new Set(
+                provider.scope.removeGroupsLeavingFilter
+                  ? []
+                  : await existingGroupIds(
+                      db,
+                      outOfScope.map((link) => link.localId),
+                    ),
+              );
+              for (const link of outOfScope) if (!kept.has(link.localId)) await removeOrHold(groupRec, link);
+              for (const link of skipped) await removeOrHold(groupRec, link);
+            } finally {
+              await groupRec.flush();
+            }
+            addCounts(counts, groupRec.counts);
           }
-        } finally {
-          await leaveRec.flush();
-        }
-        addCounts(counts, leaveRec.counts);
-        const held = guard ? await guard : null;
-        await finishRun(db, input.runId, held ? 'failed' : 'succeeded', held ? held.toJSON() : null);
-        return counts;
-      });
+          const leaveRec = new BatchRecorder(db, writer, input.runId, provider.id);
+          try {
+            for (const link of leaving) {
+              beat();
+              await removeOrHold(leaveRec, link);
+            }
+          } finally {
+            await leaveRec.flush();
+          }
+          addCounts(counts, leaveRec.counts);
+          const held = guard ? await guard : null;
+          await finishRun(db, input.runId, held ? 'failed' : 'succeeded', held ? held.toJSON() : null);
+          return counts;
+        }),
+      );
     },
 
     /**

@@ -126,6 +126,9 @@ export async function createWorker(deps: WorkerDeps): Promise<{ worker: Worker; 
         : {}),
     },
     maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? 64,
+    // A cancellation reaches an activity only with the answer to one of its heartbeats; by default they are sent at
+    // most every 48 s (80 % of the heartbeat timeout), so a push cancelled for a full sync could keep it waiting that long.
+    maxHeartbeatThrottleInterval: '2 seconds',
     shutdownGraceTime: deps.shutdownGraceTime ?? '20 seconds',
   });
   return { worker, targets };

@@ -1,4 +1,5 @@
 import {
+  ActivityCancellationType,
   allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
@@ -118,6 +119,12 @@ const STALLED_AFTER = 3;
 const RETRY_PUSH_FIRST_MS = 30_000;
 const RETRY_PUSH_MAX_MS = 600_000;
 const vendor = proxyActivities<FullSyncActivities>(vendorCallProfile);
+// A cancelled push is over only once its attempt says so (it stops sending at its next heartbeat, within seconds):
+// until then the full sync that cancelled it does not start, so the provider keeps a single writer.
+const acknowledged = proxyActivities<FullSyncActivities>({
+  ...vendorCallProfile,
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+});
 const database = proxyActivities<FullSyncActivities>(databaseProfile);
 const local = proxyLocalActivities<FullSyncActivities>({ startToCloseTimeout: '1 minute' });
 
@@ -315,12 +322,17 @@ async function flush(
   const retry = batch.userIds.length + batch.groupIds.length === 0;
   if (retry && pushes.retryAt === null) return;
   const runId = uuid4();
-  // A push gives way to a full sync asked for meanwhile: it is cancelled (its attempt stops at its next heartbeat),
-  // and the full sync, which reads the whole directory, brings its objects.
+  // A push gives way to a full sync asked for meanwhile: it is cancelled, and the full sync, which reads the whole
+  // directory, brings its objects. The full sync starts once the push's attempt has stopped.
   const scope = new CancellationScope();
   let settled = false;
   const push = scope.run(() =>
-    vendor.pushChanges({ providerId, runId, workflowId: workflowInfo().workflowId, ...batch }),
+    (patched('push-cancel-acknowledged') ? acknowledged : vendor).pushChanges({
+      providerId,
+      runId,
+      workflowId: workflowInfo().workflowId,
+      ...batch,
+    }),
   );
   if (patched('push-gives-way')) {
     void condition(() => settled || fullSyncWaiting()).then(() => {

@@ -64,8 +64,8 @@ describe('fault proxy in front of a SCIM target', () => {
       ['relayed'],
     );
     assert.deepEqual(p.requests(), [
-      { method: 'POST', path: '/Users', fault: 'none', status: 201 },
-      { method: 'GET', path: `/Users/${id}`, fault: 'none', status: 200 },
+      { method: 'POST', path: '/Users', fault: 'none', status: 201, arrived: 1 },
+      { method: 'GET', path: `/Users/${id}`, fault: 'none', status: 200, arrived: 2 },
     ]);
   });
 

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 
 /** What the proxy did with one request. */
 export type FaultKind =
-  'none' | 'server-error' | 'rate-limited' | 'reset-before' | 'reset-after' | 'slow' | 'over-limit';
+  'none' | 'server-error' | 'rate-limited' | 'reset-before' | 'reset-after' | 'slow' | 'over-limit' | 'held';
 
 /** Chance (0–1) of each fault per request; they are drawn from one uniform number, so their sum must be ≤ 1. */
 export interface FaultRates {
@@ -53,6 +53,11 @@ export interface FaultProxyOptions {
   clock?: () => number;
   /** Which requests may get a fault (others are always forwarded); `path` includes the query. @default all */
   applies?: (request: { method: string; path: string; body: string }) => boolean;
+  /**
+   * The first request this matches is held: never forwarded nor answered, until its client gives up and closes
+   * the connection (`held`; its log entry then gets `abandoned`). @default none
+   */
+  holdFirst?: (request: { method: string; path: string; body: string }) => boolean;
 }
 
 /** One request the proxy handled; `path` is relative to the base path, `status` 0 when the connection was cut. */
@@ -61,6 +66,10 @@ export interface ProxiedRequest {
   path: string;
   fault: FaultKind;
   status: number;
+  /** Order of its arrival among the proxy's events (arrivals, and clients abandoning held requests). */
+  arrived: number;
+  /** For a held request, the order of the event of its client closing the connection, once it has. */
+  abandoned?: number;
 }
 
 /** A running proxy. */
@@ -140,6 +149,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   const clock = options.clock ?? (() => performance.now());
   let window = { start: -Infinity, writes: 0 };
+  let events = 0;
+  let holding = options.holdFirst;
 
   function overLimit(method: string): boolean {
     if (options.writesPerSecond === undefined || !WRITES.has(method)) return false;
@@ -198,9 +209,19 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const u = draw(seed, `${identity}\n${occurrence}`);
     const applies = options.applies?.({ method, path, body: text }) ?? true;
     let fault: FaultKind = applies ? pick(rates, u) : 'none';
+    if (holding?.({ method, path, body: text })) {
+      holding = undefined;
+      fault = 'held';
+    }
     if (fault === 'none' && overLimit(method)) fault = 'over-limit';
-    const entry: ProxiedRequest = { method, path, fault, status: 0 };
+    const entry: ProxiedRequest = { method, path, fault, status: 0, arrived: (events += 1) };
     log.push(entry);
+    if (fault === 'held') {
+      res.on('close', () => {
+        entry.abandoned = events += 1;
+      });
+      return;
+    }
     const cut = (): void => {
       req.socket.destroy();
     };
@@ -269,6 +290,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         'reset-after': 0,
         slow: 0,
         'over-limit': 0,
+        held: 0,
       };
       for (const entry of log) counts[entry.fault] += 1;
       return counts;

@@ -124,6 +124,44 @@ describe('incremental pushes through a faulty network', () => {
     for (const user of users) assert.equal((await linkOf(db, provider.id, user.id))?.status, 'ok');
   });
 
+  test('a full sync asked for during a push starts only once the push has stopped sending: one writer at a time', async (t) => {
+    const { db, engine, target, proxy, newProvider } = await pushWorld(
+      t,
+      // The target never answers the push's create of this user: only the push giving up ends that request.
+      { holdFirst: ({ method, path, body }) => method === 'POST' && path === '/Users' && body.includes('held@') },
+      {},
+    );
+    const provider = await newProvider();
+    const user = await person(db, 'held');
+    await eventually('the push to be waiting for the target', () =>
+      Promise.resolve(proxy.requests().some((r) => r.fault === 'held') ? true : undefined),
+    );
+
+    const ticket = await engine.control.requestFullSync(provider);
+    const result: unknown = await engine.client.workflow.getHandle(ticket.workflowId).result();
+    assert.equal((result as { status: string }).status, 'succeeded');
+    const requests = proxy.requests();
+    const held = requests.find((r) => r.fault === 'held')!;
+    assert.ok(held.abandoned !== undefined, 'the cancelled push closed its request');
+    assert.deepEqual(
+      requests.filter((r) => r.arrived > held.arrived && r.arrived < held.abandoned!),
+      [],
+      'nothing reached the target while the push still had a request out',
+    );
+    assert.deepEqual(
+      (await runsOf(db, provider.id)).map((run) => [run.kind, run.status]),
+      [
+        ['incremental', 'cancelled'],
+        ['full', 'succeeded'],
+      ],
+    );
+    assert.deepEqual(
+      (await target.users()).map((u) => u.userName),
+      [user.username],
+    );
+    assert.equal((await linkOf(db, provider.id, user.id))?.status, 'ok');
+  });
+
   test('a provider whose pushes keep failing shows as stalled until one works again', async (t) => {
     const { db, target, newProvider } = await pushWorld(t, {}, {});
     const provider = await newProvider();
