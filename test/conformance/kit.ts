@@ -25,6 +25,7 @@ import {
   type ProviderInput,
   type ProviderView,
 } from '../../db/index.ts';
+import type { CommonOptions } from '../../plugins/index.ts';
 import type { ScimGroup } from '../../scim/index.ts';
 import type { ScimTarget } from '../servers/index.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
@@ -41,6 +42,11 @@ export interface ConformanceSpec {
   start(): Promise<ScimTarget>;
   /** Provider settings (pluginOptions, rateLimit, …) over the kit's defaults. */
   provider?: Partial<ProviderInput>;
+  /**
+   * What the target does not support and does not say (its ServiceProviderConfig has no word for it), set as a
+   * provider's `pluginOptions.capabilities` override would be: better-auth refuses `or` filters with 400.
+   */
+  capabilities?: CommonOptions['capabilities'];
   /** The target cannot create groups (Salesforce's public groups): the kit puts them there first, to be adopted. */
   groupsExist?: boolean;
   /** What the target does with a user the directory deleted: deletes it, or keeps it inactive. */
@@ -71,7 +77,15 @@ export function describeConformance(spec: ConformanceSpec): void {
       provider = await createProvider(
         testDb.db,
         engine.secrets,
-        testProviderInput(target, spec.plugin, { plugin: spec.plugin, pageSize: 50, concurrency: 4, ...spec.provider }),
+        testProviderInput(target, spec.plugin, {
+          plugin: spec.plugin,
+          pageSize: 50,
+          concurrency: 4,
+          ...spec.provider,
+          ...(spec.capabilities === undefined
+            ? {}
+            : { pluginOptions: { ...(spec.provider?.pluginOptions ?? {}), capabilities: spec.capabilities } }),
+        }),
       );
       userIds = await seedUsers(testDb.db);
       const groups = {

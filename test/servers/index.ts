@@ -9,3 +9,4 @@ export {
   type FaultRates,
   type ProxiedRequest,
 } from './fault-proxy.ts';
+export { startBetterAuthTarget } from './better-auth-target.ts';

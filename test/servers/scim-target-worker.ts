@@ -4,20 +4,13 @@
  * in-memory store and the rules SCIMMY leaves to the implementer (uniqueness, referential integrity).
  */
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { parentPort, workerData } from 'node:worker_threads';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import { workerData } from 'node:worker_threads';
+import type { NextFunction, Request, Response, Router } from 'express';
 import SCIMMY from 'scimmy';
 import SCIMMYRouters from 'scimmy-routers';
-import type {
-  FaultRule,
-  ReceivedRequest,
-  ScimTargetOptions,
-  TargetCallMessage,
-  TargetCalls,
-  TargetReplyMessage,
-} from './scim-target-types.ts';
+import { createTargetApp, sendScimError as sendError } from './request-log.ts';
+import type { ScimTargetOptions } from './scim-target-types.ts';
+import { hostTarget, listenOnLoopback } from './target-worker-host.ts';
 import { verifyAccessToken } from './jwt-verify.ts';
 import type { VendorEmulator } from '../emulators/emulator.ts';
 
@@ -26,10 +19,8 @@ const emulator =
   options.emulator === null ? null : ((await import(options.emulator.module)) as { default: VendorEmulator }).default;
 const emulatorOptions = options.emulator?.options ?? {};
 const BASE_PATH = emulator?.basePath(emulatorOptions) ?? '/scim/v2';
-const SCIM_JSON = 'application/scim+json';
 const SCHEMA_USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const SCHEMA_GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
-const SCHEMA_ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
 
 type Stored = Record<string, unknown> & { id: string; meta: { created: string; lastModified: string } };
 interface Member {
@@ -40,8 +31,6 @@ interface Member {
 
 const users = new Map<string, Stored>();
 const groups = new Map<string, Stored>();
-let log: ReceivedRequest[] = [];
-let faults: Array<FaultRule & { remaining: number }> = [];
 
 function scimError(status: number, scimType: string | null, detail: string): InstanceType<typeof SCIMMY.Types.Error> {
   return new SCIMMY.Types.Error(status, scimType as never, detail);
@@ -175,60 +164,7 @@ function relativePath(path: string): string {
   return path.startsWith(BASE_PATH) ? path.slice(BASE_PATH.length) || '/' : path;
 }
 
-function sendError(res: Response, status: number, scimType: string | undefined, detail: string): void {
-  res
-    .status(status)
-    .type(SCIM_JSON)
-    .send(
-      JSON.stringify({ schemas: [SCHEMA_ERROR], status: String(status), ...(scimType ? { scimType } : {}), detail }),
-    );
-}
-
-function faultFor(req: Request, path: string): (FaultRule & { remaining: number }) | undefined {
-  const body = req.body as { userName?: unknown } | undefined;
-  return faults.find(
-    (rule) =>
-      (rule.method === undefined || rule.method.toUpperCase() === req.method) &&
-      (rule.pathPrefix === undefined || path.startsWith(rule.pathPrefix)) &&
-      (rule.match?.userName === undefined || body?.userName === rule.match.userName),
-  );
-}
-
-const app = express();
-app.disable('x-powered-by');
-app.use((req: Request, res: Response, next: NextFunction) => {
-  const entry: ReceivedRequest = {
-    method: req.method,
-    path: relativePath(req.path),
-    query: structuredClone(req.query),
-    body: undefined,
-    status: 0,
-    at: Date.now(),
-    ...(req.headers.authorization === undefined ? {} : { authorization: req.headers.authorization }),
-  };
-  log.push(entry);
-  const hasBody = (req.headers['content-length'] ?? '0') !== '0' || req.headers['transfer-encoding'] !== undefined;
-  res.on('finish', () => {
-    entry.body = hasBody && req.body !== undefined ? structuredClone(req.body) : undefined;
-    entry.status = res.statusCode;
-  });
-  next();
-});
-app.use(express.json({ type: [SCIM_JSON, 'application/json'], limit: '10mb' }));
-app.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
-  if (error === undefined) return next();
-  sendError(res, 400, 'invalidSyntax', 'request body is not valid JSON');
-});
-app.use((req: Request, res: Response, next: NextFunction) => {
-  const path = relativePath(req.path);
-  const rule = faultFor(req, path);
-  if (rule === undefined) return next();
-  rule.remaining -= 1;
-  if (rule.remaining <= 0) faults = faults.filter((candidate) => candidate !== rule);
-  res.status(rule.status).set(rule.headers ?? {});
-  if (rule.body === undefined) return sendError(res, rule.status, undefined, `injected failure ${rule.status}`);
-  res.type(SCIM_JSON).send(JSON.stringify(rule.body));
-});
+const { app, requestLog } = createTargetApp(relativePath);
 app.use(BASE_PATH, (req: Request, res: Response, next: NextFunction) => {
   if (!options.patch && req.method === 'PATCH') return sendError(res, 501, undefined, 'PATCH is not supported');
   if (!options.filter && req.method === 'GET' && req.query.filter !== undefined) {
@@ -250,7 +186,7 @@ emulator?.install(
   },
   emulatorOptions,
 );
-app.use(BASE_PATH, scimRouter as unknown as express.Router);
+app.use(BASE_PATH, scimRouter as unknown as Router);
 app.use((_req: Request, res: Response) => sendError(res, 404, undefined, 'Endpoint Not Found'));
 
 function resourceOut(value: Stored, schema: string): Record<string, unknown> {
@@ -258,52 +194,16 @@ function resourceOut(value: Stored, schema: string): Record<string, unknown> {
   return { schemas: [schema], id, ...rest, meta: { ...meta } };
 }
 
-const calls: { [K in keyof TargetCalls]: (...args: TargetCalls[K]['args']) => unknown } = {
+hostTarget(await listenOnLoopback(app), BASE_PATH, {
   users: () => [...users.values()].map((user) => resourceOut(userOut(user), SCHEMA_USER)),
   groups: () => [...groups.values()].map((group) => resourceOut(group, SCHEMA_GROUP)),
-  requests: () => log,
-  writes: () => log.filter((entry) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(entry.method)).length,
-  resetLog: () => {
-    log = [];
-  },
-  failNext: (rule) => {
-    const times = rule.times ?? 1;
-    if (!Number.isInteger(times) || times < 1) throw new TypeError('times must be a positive integer');
-    faults.push({ ...rule, remaining: times });
-  },
+  requests: requestLog.requests,
+  writes: requestLog.writes,
+  resetLog: requestLog.resetLog,
+  failNext: requestLog.failNext,
   seedUser: async (user) => new SCIMMY.Resources.User().write({ schemas: [SCHEMA_USER], ...user }),
   seedGroup: async (group) => {
     if (!options.groups) throw new TypeError('this target serves no Groups');
     return new SCIMMY.Resources.Group().write({ schemas: [SCHEMA_GROUP], ...group });
   },
-  close: async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  },
-};
-
-function post(message: TargetReplyMessage): void {
-  parentPort?.postMessage(message);
-}
-
-const server: Server = app.listen(0, '127.0.0.1', () => {
-  post({ type: 'ready', port: (server.address() as AddressInfo).port, basePath: BASE_PATH });
-});
-
-parentPort?.on('message', (message: TargetCallMessage) => {
-  void (async () => {
-    try {
-      const call = calls[message.call] as (...args: unknown[]) => unknown;
-      const value: unknown = await call(...message.args);
-      post({
-        type: 'reply',
-        id: message.id,
-        ok: true,
-        value: value === undefined ? undefined : JSON.parse(JSON.stringify(value)),
-      });
-    } catch (error) {
-      post({ type: 'reply', id: message.id, ok: false, error: error instanceof Error ? error.message : String(error) });
-    }
-    if (message.call === 'close') parentPort?.close();
-  })();
 });
