@@ -16,6 +16,7 @@ import {
 import { createBatchLookup } from './batch-lookup.ts';
 import { BatchRecorder, LinkWriter } from './batch-recorder.ts';
 import { deprovisionOne, removalReason } from './deprovision.ts';
+import { eachConcurrently } from './concurrency.ts';
 import { withFailures } from './failures.ts';
 import { beat, cancellation, lastResumePoint, markResumePoint } from './heartbeat.ts';
 import { inputHash, pushedFrom } from './input-hash.ts';
@@ -65,6 +66,9 @@ async function inStretches<R extends { id: string }>(
   return counts;
 }
 
+/** Pages of one range activity in flight at a time. */
+const PAGES_IN_FLIGHT = 2;
+
 /** Most objects of each type one run's retry pass sends again. */
 const RETRY_PASS_LIMIT = 1000;
 
@@ -83,7 +87,10 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
   const writer = new LinkWriter(db);
   const rowSync = createRowSync({ db, mapper, lookUp: createBatchLookup() });
 
-  /** Runs `sync` over `rows` a page (the provider's page size) at a time, each page flushed and added to `counts`. */
+  /**
+   * Runs `sync` over `rows` a page (the provider's page size) at a time, each page flushed and added to `counts`.
+   * Two pages overlap: the next one starts while the last objects of the one before wait out their backoffs.
+   */
   const inPages = async <R>(
     runId: string,
     provider: ProviderForSync,
@@ -91,15 +98,18 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     counts: RunCounts,
     sync: (rec: BatchRecorder, page: R[]) => Promise<void>,
   ): Promise<void> => {
-    for (let start = 0; start < rows.length; start += provider.pageSize) {
+    const pages: R[][] = [];
+    for (let start = 0; start < rows.length; start += provider.pageSize)
+      pages.push(rows.slice(start, start + provider.pageSize));
+    await eachConcurrently(pages, PAGES_IN_FLIGHT, async (page) => {
       const rec = new BatchRecorder(db, writer, runId, provider.id);
       try {
-        await sync(rec, rows.slice(start, start + provider.pageSize));
+        await sync(rec, page);
       } finally {
         await rec.flush();
       }
       addCounts(counts, rec.counts);
-    }
+    });
   };
 
   return {

@@ -7,6 +7,7 @@ import {
   CircuitBreaker,
   createScimClient,
   DEFAULT_RETRY_POLICY,
+  RequestSlots,
   RetryBudget,
   withRetries,
   type BreakerOptions,
@@ -17,7 +18,8 @@ import { beat } from './heartbeat.ts';
 
 /**
  * A provider's plugin plus a ready context (authenticated, pooled client). Its requests carry the activity's
- * cancellation signal, pass the target's circuit breaker, and retry transient failures within one retry budget.
+ * cancellation signal, pass the target's circuit breaker, retry transient failures within one retry budget, and
+ * share the provider's `concurrency` request slots with every other object of the same `get`.
  */
 export interface Target {
   plugin: ProvisioningPlugin<unknown>;
@@ -28,7 +30,10 @@ export interface Target {
 
 /** Hands out one pooled SCIM client per provider, replaced when the provider's configuration changes. */
 export interface TargetPool {
-  /** The provider's target; `signal` (the activity's cancellation) stops its requests and waits. */
+  /**
+   * The provider's target for one activity: `signal` (its cancellation) stops its requests and waits, and its
+   * objects (`forObject`) have `concurrency` requests in flight together, however many of them wait to retry.
+   */
   get(provider: ProviderForSync, signal?: AbortSignal): Target;
   /** The circuit breaker of the provider's target, if it has been used in this process. */
   breaker(providerId: string): CircuitBreaker | undefined;
@@ -113,6 +118,7 @@ export function createTargetPool(plugins: PluginRegistry, options: TargetPoolOpt
   return {
     get(provider, signal) {
       const { plugin, ctx, breaker } = entry(provider);
+      const slots = new RequestSlots(provider.concurrency);
       const forObject = (): Target => ({
         plugin,
         ctx: {
@@ -120,6 +126,7 @@ export function createTargetPool(plugins: PluginRegistry, options: TargetPoolOpt
           client: withRetries(ctx.client, {
             budget: new RetryBudget(policy),
             signal,
+            slots,
             breaker,
             // A long Retry-After must not look like a dead worker.
             onWait: () => beat(),

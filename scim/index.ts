@@ -7,3 +7,4 @@ export * from './credential.ts';
 export * from './redact.ts';
 export * from './retry.ts';
 export * from './breaker.ts';
+export * from './slots.ts';

@@ -4,6 +4,7 @@ import { ScimflowError, ScimRequestError, type ErrorCode } from '../errors/index
 import { CircuitBreaker } from './breaker.ts';
 import type { ScimClient, ScimResponse } from './client.ts';
 import { DEFAULT_RETRY_POLICY, RetryBudget, retryDelay, withRetries } from './retry.ts';
+import { RequestSlots } from './slots.ts';
 
 /** A failure as the client raises it for `status` (0: no answer). */
 function failure(code: ErrorCode, status: number, retryAfterMs?: number): ScimRequestError {
@@ -183,5 +184,64 @@ describe('circuit breaker', () => {
       }
     }
     assert.equal(breaker.state, 'closed');
+  });
+
+  test('an object waiting to retry holds no request slot: the other objects send meanwhile', async () => {
+    const slots = new RequestSlots(1);
+    const sent: string[] = [];
+    const target: ScimClient = {
+      baseUrl: 'http://target.test/scim',
+      request<T>(_method: string, path: string): Promise<ScimResponse<T>> {
+        sent.push(path);
+        // The first request of the first object fails; everything else succeeds.
+        return sent.length === 1
+          ? Promise.reject(failure('ERR_SCIM_RATE_LIMITED', 429, 1000))
+          : Promise.resolve({ status: 200, body: undefined, headers: {} });
+      },
+      close: () => Promise.resolve(),
+    };
+    const backoff = Promise.withResolvers<void>();
+    const waiting = withRetries(target, {
+      budget: new RetryBudget(),
+      slots,
+      sleep: () => backoff.promise,
+    }).request('GET', '/Users/waiting');
+    const other = withRetries(target, { budget: new RetryBudget(), slots }).request('GET', '/Users/other');
+    // The other object finishes while the first one still waits out its Retry-After.
+    await other;
+    assert.deepEqual(sent, ['/Users/waiting', '/Users/other']);
+    backoff.resolve();
+    await waiting;
+    assert.deepEqual(sent, ['/Users/waiting', '/Users/other', '/Users/waiting']);
+  });
+
+  test('request slots bound the attempts in flight and pass in arrival order', async () => {
+    const slots = new RequestSlots(2);
+    const answers: Array<PromiseWithResolvers<ScimResponse<unknown>>> = [];
+    const sent: string[] = [];
+    const target: ScimClient = {
+      baseUrl: 'http://target.test/scim',
+      request<T>(_method: string, path: string): Promise<ScimResponse<T>> {
+        sent.push(path);
+        const answer = Promise.withResolvers<ScimResponse<unknown>>();
+        answers.push(answer);
+        return answer.promise as Promise<ScimResponse<T>>;
+      },
+      close: () => Promise.resolve(),
+    };
+    const requests = ['/a', '/b', '/c', '/d'].map((path) =>
+      withRetries(target, { budget: new RetryBudget(), slots }).request('GET', path),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(sent, ['/a', '/b'], 'two in flight, the others wait');
+    answers[1]!.resolve({ status: 200, body: undefined, headers: {} });
+    await requests[1];
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(sent, ['/a', '/b', '/c'], 'a slot freed goes to the first in line');
+    for (const answer of answers) answer.resolve({ status: 200, body: undefined, headers: {} });
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const answer of answers) answer.resolve({ status: 200, body: undefined, headers: {} });
+    await Promise.all(requests);
+    assert.deepEqual(sent, ['/a', '/b', '/c', '/d']);
   });
 });

@@ -6,6 +6,7 @@
 import { errorScope, ScimRequestError } from '../errors/index.ts';
 import type { CircuitBreaker } from './breaker.ts';
 import type { ScimClient, ScimMethod, ScimRequestOptions, ScimResponse } from './client.ts';
+import type { RequestSlots } from './slots.ts';
 
 /** How persistently one object's requests are retried. */
 export interface RetryPolicy {
@@ -72,6 +73,8 @@ export interface RetryOptions {
   budget: RetryBudget;
   /** Stops waiting and sending when it aborts (the activity was cancelled); rejects with its reason. */
   signal?: AbortSignal | undefined;
+  /** Each attempt holds one of these while it is in flight (not while it waits to be retried). */
+  slots?: RequestSlots | undefined;
   /** The target's breaker: consulted before every attempt and told how it ended. */
   breaker?: CircuitBreaker | undefined;
   /** Called before each wait and every few seconds during one (activities heartbeat here). */
@@ -116,6 +119,15 @@ export function withRetries(client: ScimClient, options: RetryOptions): ScimClie
   }
 
   async function attempt<T>(method: ScimMethod, path: string, requestOptions: ScimRequestOptions<T>) {
+    const release = await options.slots?.acquire(signal);
+    try {
+      return await admitted(method, path, requestOptions);
+    } finally {
+      release?.();
+    }
+  }
+
+  async function admitted<T>(method: ScimMethod, path: string, requestOptions: ScimRequestOptions<T>) {
     breaker?.admit();
     try {
       const response = await client.request(method, path, { ...requestOptions, signal });
