@@ -1,12 +1,12 @@
 import { fileURLToPath } from 'node:url';
+import { fork } from 'node:child_process';
 import {
-  bundleWorkflowCode,
   DefaultLogger,
   Runtime,
   Worker,
   type LogLevel,
   type NativeConnection,
-  type WorkflowBundleWithSourceMap,
+  type WorkflowBundle,
 } from '@temporalio/worker';
 import {
   createDeletionGuardActivities,
@@ -33,6 +33,7 @@ import type { PluginRegistry } from '../plugins/index.ts';
 import { createScheduleActivities } from './schedules.ts';
 
 const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+const BUNDLER_PATH = fileURLToPath(new URL('./workflow-bundler.ts', import.meta.url));
 
 let runtimeInstalled = false;
 
@@ -46,22 +47,30 @@ export function configureTemporalLogging(level: LogLevel): void {
   Runtime.install({ logger: new DefaultLogger(level) });
 }
 
-let bundlePromise: Promise<WorkflowBundleWithSourceMap> | undefined;
+let bundlePromise: Promise<WorkflowBundle> | undefined;
 
-/** Bundles the workflow code once per process (webpack takes 1–2 s); every worker reuses the bundle. */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundlePromise ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+/**
+ * Bundles the workflow code once per process (webpack takes 1–2 s), in a child process so that the bundler's memory
+ * leaves with it; every worker reuses the bundle.
+ */
+export function workflowBundle(): Promise<WorkflowBundle> {
+  bundlePromise ??= new Promise<WorkflowBundle>((resolve, reject) => {
+    const child = fork(BUNDLER_PATH, [WORKFLOWS_PATH], {
+      execArgv: [],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    let code: string | undefined;
+    child.once('message', (message) => {
+      if (typeof message === 'string') code = message;
+    });
+    child.once('error', reject);
+    child.once('exit', (exitCode, signal) => {
+      if (code !== undefined) resolve({ code });
+      else reject(new Error(`bundling the workflow code failed (exit ${signal ?? exitCode})`));
+    });
+  });
   return bundlePromise;
 }
-
-const quietBundlerLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message: string, meta?: Record<string, unknown>) => console.warn(message, meta ?? ''),
-  error: (message: string, meta?: Record<string, unknown>) => console.error(message, meta ?? ''),
-};
 
 let mappingEngine: MappingEngine | undefined;
 
