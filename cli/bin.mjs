@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The package's `scimflow` bin. Plain JavaScript so it runs before anything is compiled: it re-runs Node with
-// --no-node-snapshot (isolated-vm needs it) on cli/main.ts, unless this process already has the flag.
+// --no-node-snapshot (isolated-vm needs it) on cli/main.ts, unless this process already has the flag; also with a young
+// generation of at most 16 MB per semi-space, which keeps a worker's resident memory about 100 MB lower.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -18,7 +19,9 @@ if (hasFlag) {
   await import('./main.ts');
 } else {
   const main = fileURLToPath(new URL('./main.ts', import.meta.url));
-  const child = spawn(process.execPath, [FLAG, main, ...process.argv.slice(2)], { stdio: 'inherit' });
+  const child = spawn(process.execPath, [FLAG, '--max-semi-space-size=16', main, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  });
   // A terminal's Ctrl-C already reaches the child (same process group); forwarding it too would deliver it twice
   // and turn a graceful stop into an abrupt one. Signals sent to this process alone are passed on.
   const forward = (signal) => {
