@@ -114,15 +114,17 @@ export function mappingRoutes(deps: { db: Db; engine: MappingEngine; audit: Audi
       conflicts: true,
       handle: async ({ body, caller }) => {
         assertCompiles(engine, body.expression, body.objectType);
-        const mapping = await createMapping(db, body);
-        await audit(caller, {
-          action: 'mapping.create',
-          targetType: 'mapping',
-          targetId: mapping.id,
-          targetName: mapping.name,
-          details: { objectType: mapping.objectType, version: mapping.version },
-        });
-        return mapping;
+        return audit.change(
+          caller,
+          (q) => createMapping(q, body),
+          (mapping) => ({
+            action: 'mapping.create',
+            targetType: 'mapping',
+            targetId: mapping.id,
+            targetName: mapping.name,
+            details: { objectType: mapping.objectType, version: mapping.version },
+          }),
+        );
       },
     }),
     defineRoute({
@@ -150,20 +152,23 @@ export function mappingRoutes(deps: { db: Db; engine: MappingEngine; audit: Audi
       handle: async ({ params, body, caller }) => {
         const before = await getMapping(db, params['id']!);
         if (body.expression !== undefined) assertCompiles(engine, body.expression, before.objectType);
-        const after = await updateMapping(db, before.id, body);
-        if (after.version !== before.version) {
-          await audit(caller, {
-            action: 'mapping.update',
-            targetType: 'mapping',
-            targetId: after.id,
-            targetName: after.name,
-            details: {
-              changed: (['name', 'expression'] as const).filter((field) => after[field] !== before[field]),
-              version: after.version,
-            },
-          });
-        }
-        return after;
+        return audit.change(
+          caller,
+          (q) => updateMapping(q, before.id, body),
+          (after) =>
+            after.version === before.version
+              ? null
+              : {
+                  action: 'mapping.update',
+                  targetType: 'mapping',
+                  targetId: after.id,
+                  targetName: after.name,
+                  details: {
+                    changed: (['name', 'expression'] as const).filter((field) => after[field] !== before[field]),
+                    version: after.version,
+                  },
+                },
+        );
       },
     }),
     defineRoute({
@@ -175,13 +180,16 @@ export function mappingRoutes(deps: { db: Db; engine: MappingEngine; audit: Audi
       role: 'admin',
       status: 204,
       handle: async ({ params, caller }) => {
-        const mapping = await deleteMapping(db, params['id']!);
-        await audit(caller, {
-          action: 'mapping.delete',
-          targetType: 'mapping',
-          targetId: mapping.id,
-          targetName: mapping.name,
-        });
+        await audit.change(
+          caller,
+          (q) => deleteMapping(q, params['id']!),
+          (mapping) => ({
+            action: 'mapping.delete',
+            targetType: 'mapping',
+            targetId: mapping.id,
+            targetName: mapping.name,
+          }),
+        );
       },
     }),
     defineRoute({
@@ -210,14 +218,17 @@ export function mappingRoutes(deps: { db: Db; engine: MappingEngine; audit: Audi
       response: MappingList,
       handle: async ({ params, body, caller }) => {
         const provider = await getProvider(db, params['id']!);
-        const items = await setProviderMappings(db, provider.id, body.mappingIds);
-        await audit(caller, {
-          action: 'provider.mappings.set',
-          targetType: 'provider',
-          targetId: provider.id,
-          targetName: provider.slug,
-          details: { mappings: items.map((mapping) => mapping.name) },
-        });
+        const items = await audit.change(
+          caller,
+          (q) => setProviderMappings(q, provider.id, body.mappingIds),
+          (set) => ({
+            action: 'provider.mappings.set',
+            targetType: 'provider',
+            targetId: provider.id,
+            targetName: provider.slug,
+            details: { mappings: set.map((mapping) => mapping.name) },
+          }),
+        );
         return { items };
       },
     }),

@@ -122,18 +122,22 @@ export function providerAuthRoutes(deps: ProviderAuthRouteDeps): ApiRoute[] {
         // Only public settings are needed to build the URL (discovery, client id, scope): the API decrypts nothing.
         const client = createOAuthClient(publicOAuthSettings(provider), { label: provider.slug });
         const url = await client.authorizationUrl({ redirectUri, state, codeVerifier });
-        await startAuthorisation(db, deps.secrets, provider.id, {
-          state,
-          codeVerifier,
-          startedBy: caller?.tokenId ?? null,
-        });
-        await deps.audit(caller, {
-          action: 'provider.authorize',
-          targetType: 'provider',
-          targetId: provider.id,
-          targetName: provider.slug,
-          details: { redirectUri },
-        });
+        await deps.audit.change(
+          caller,
+          (q) =>
+            startAuthorisation(q, deps.secrets, provider.id, {
+              state,
+              codeVerifier,
+              startedBy: caller?.tokenId ?? null,
+            }),
+          () => ({
+            action: 'provider.authorize',
+            targetType: 'provider',
+            targetId: provider.id,
+            targetName: provider.slug,
+            details: { redirectUri },
+          }),
+        );
         return {
           authorizationUrl: url.href,
           redirectUri,
@@ -180,7 +184,8 @@ export function oauthCallbackRoutes(deps: ProviderAuthRouteDeps): ApiRoute[] {
           const { providerId, startedBy } = await acceptCallback(deps.db, deps.secrets, query.state, search);
           const provider = await getProvider(deps.db, providerId);
           const outcome = await deps.worker.completeAuthorisation(provider, oauthRedirectUri(deps.publicUrl()));
-          await deps.audit(
+          // The grant was stored by the worker, in a transaction of its own: the row records the outcome it reported.
+          await deps.audit.record(
             { name: startedBy ?? 'anonymous', role: 'admin', remoteAddress: null },
             {
               action: outcome.ok ? 'provider.authorized' : 'provider.authorize.failed',

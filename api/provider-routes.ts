@@ -110,18 +110,21 @@ export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
       conflicts: true,
       handle: async ({ body, caller }) => {
         validatePluginOptions(body.plugin, body.pluginOptions);
-        const provider = await createProvider(db, secrets, body);
-        await audit(caller, {
-          action: 'provider.create',
-          targetType: 'provider',
-          targetId: provider.id,
-          targetName: provider.slug,
-          details: {
-            baseUrl: provider.baseUrl,
-            plugin: provider.plugin,
-            credential: body.auth.mode === 'bearer' ? 'set' : 'none',
-          },
-        });
+        const provider = await audit.change(
+          caller,
+          (q) => createProvider(q, secrets, body),
+          (created) => ({
+            action: 'provider.create',
+            targetType: 'provider',
+            targetId: created.id,
+            targetName: created.slug,
+            details: {
+              baseUrl: created.baseUrl,
+              plugin: created.plugin,
+              credential: body.auth.mode === 'bearer' ? 'set' : 'none',
+            },
+          }),
+        );
         await notify(provider, 'changed');
         return provider;
       },
@@ -152,16 +155,24 @@ export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
         if (body.plugin !== undefined || body.pluginOptions !== undefined) {
           validatePluginOptions(body.plugin ?? before.plugin, body.pluginOptions ?? before.pluginOptions);
         }
-        const { provider: after, changed, credential } = await changeProvider(db, secrets, before.id, body);
-        if (changed.length > 0) {
-          await audit(caller, {
-            action: 'provider.update',
-            targetType: 'provider',
-            targetId: after.id,
-            targetName: after.slug,
-            details: { changed, credential, ...(changed.includes('baseUrl') ? { baseUrl: after.baseUrl } : {}) },
-          });
-        }
+        const { provider: after, credential } = await audit.change(
+          caller,
+          (q) => changeProvider(q, secrets, before.id, body),
+          ({ provider, changed, credential }) =>
+            changed.length === 0
+              ? null
+              : {
+                  action: 'provider.update',
+                  targetType: 'provider',
+                  targetId: provider.id,
+                  targetName: provider.slug,
+                  details: {
+                    changed,
+                    credential,
+                    ...(changed.includes('baseUrl') ? { baseUrl: provider.baseUrl } : {}),
+                  },
+                },
+        );
         if (after.configVersion !== before.configVersion) await notify(after, 'changed');
         return { ...after, credentialCleared: credential === 'cleared-origin-changed' };
       },
@@ -175,13 +186,16 @@ export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
       role: 'admin',
       status: 204,
       handle: async ({ params, caller }) => {
-        const deleted = await deleteProvider(db, params['id']!);
-        await audit(caller, {
-          action: 'provider.delete',
-          targetType: 'provider',
-          targetId: deleted.id,
-          targetName: deleted.slug,
-        });
+        const deleted = await audit.change(
+          caller,
+          (q) => deleteProvider(q, params['id']!),
+          (provider) => ({
+            action: 'provider.delete',
+            targetType: 'provider',
+            targetId: provider.id,
+            targetName: provider.slug,
+          }),
+        );
         await notify(deleted, 'deleted');
       },
     }),
@@ -205,7 +219,8 @@ export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
           });
         }
         const started = await sync.requestFullSync(provider, body.allowDeletions ? { allowDeletions: true } : {});
-        await audit(caller, {
+        // Temporal, not this database, holds the sync: the row is written once it has accepted the request.
+        await audit.record(caller, {
           action: 'sync.start',
           targetType: 'provider',
           targetId: provider.id,

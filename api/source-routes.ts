@@ -57,8 +57,11 @@ export function sourceRoutes(db: Db, audit: Auditor): ApiRoute[] {
       response: SourceToken,
       conflicts: true,
       handle: async ({ body, caller }) => {
-        const created = await createSource(db, body);
-        await audit(caller, sourceChange('source.create', created.source));
+        const created = await audit.change(
+          caller,
+          (q) => createSource(q, body),
+          (made) => sourceChange('source.create', made.source),
+        );
         return withPath(created);
       },
     }),
@@ -84,9 +87,11 @@ export function sourceRoutes(db: Db, audit: Auditor): ApiRoute[] {
       body: named('SourceUpdate', SourceUpdateSchema),
       response: Source,
       handle: async ({ params, body, caller }) => {
-        const source = await updateSource(db, params['slug']!, body);
-        await audit(caller, { ...sourceChange('source.update', source), details: { fields: Object.keys(body) } });
-        return source;
+        return audit.change(
+          caller,
+          (q) => updateSource(q, params['slug']!, body),
+          (source) => ({ ...sourceChange('source.update', source), details: { fields: Object.keys(body) } }),
+        );
       },
     }),
     defineRoute({
@@ -99,8 +104,11 @@ export function sourceRoutes(db: Db, audit: Auditor): ApiRoute[] {
       status: 200,
       response: SourceToken,
       handle: async ({ params, caller }) => {
-        const rotated = await rotateSourceToken(db, params['slug']!);
-        await audit(caller, sourceChange('source.rotate-token', rotated.source));
+        const rotated = await audit.change(
+          caller,
+          (q) => rotateSourceToken(q, params['slug']!),
+          (made) => sourceChange('source.rotate-token', made.source),
+        );
         return withPath(rotated);
       },
     }),
@@ -114,8 +122,11 @@ export function sourceRoutes(db: Db, audit: Auditor): ApiRoute[] {
       status: 204,
       handle: async ({ params, caller }) => {
         const source = await getSource(db, params['slug']!);
-        await deleteSource(db, source.slug);
-        await audit(caller, sourceChange('source.delete', source));
+        await audit.change(
+          caller,
+          (q) => deleteSource(q, source.slug),
+          () => sourceChange('source.delete', source),
+        );
       },
     }),
   ];

@@ -50,8 +50,11 @@ export function tokenRoutes(deps: { db: Db; audit: Auditor }): ApiRoute[] {
       response: named('TokenCreated', TokenViewSchema.extend({ token: z.string() })),
       conflicts: true,
       handle: async ({ body, caller }) => {
-        const { token, view } = await createApiToken(db, body, caller?.name ?? 'anonymous');
-        await audit(caller, tokenAuditEntry('token.create', view));
+        const { token, view } = await audit.change(
+          caller,
+          (q) => createApiToken(q, body, caller?.name ?? 'anonymous'),
+          (created) => tokenAuditEntry('token.create', created.view),
+        );
         return { ...view, token };
       },
     }),
@@ -64,8 +67,11 @@ export function tokenRoutes(deps: { db: Db; audit: Auditor }): ApiRoute[] {
       role: 'admin',
       status: 204,
       handle: async ({ params, caller }) => {
-        const view = await revokeApiToken(db, params['name']!);
-        await audit(caller, tokenAuditEntry('token.revoke', view));
+        await audit.change(
+          caller,
+          (q) => revokeApiToken(q, params['name']!),
+          (view) => tokenAuditEntry('token.revoke', view),
+        );
       },
     }),
   ];

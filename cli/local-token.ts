@@ -5,6 +5,7 @@
 import {
   authenticateApiToken,
   createApiToken,
+  inTransaction,
   recordAudit,
   revokeApiToken,
   tokenAuditEntry,
@@ -29,22 +30,25 @@ export async function ensureLocalAdminToken(
       return { path: credentialsPath(), name: saved.name, created: false };
   }
   const actor = localActor();
-  // A live local-admin whose value this machine no longer holds (a new config folder): replace it.
-  try {
-    const old = await revokeApiToken(db, LOCAL_ADMIN_TOKEN_NAME);
-    await recordAudit(db, {
+  const { token, view } = await inTransaction(db, async (client) => {
+    // A live local-admin whose value this machine no longer holds (a new config folder): replace it.
+    try {
+      const old = await revokeApiToken(client, LOCAL_ADMIN_TOKEN_NAME);
+      await recordAudit(client, {
+        actor,
+        remoteAddress: null,
+        ...tokenAuditEntry('token.revoke', old, { reason: 'replaced by scimflow start' }),
+      });
+    } catch (error) {
+      if (!isScimflowError(error) || error.code !== 'ERR_NOT_FOUND') throw error;
+    }
+    const created = await createApiToken(client, { name: LOCAL_ADMIN_TOKEN_NAME, role: 'admin' }, actor);
+    await recordAudit(client, {
       actor,
       remoteAddress: null,
-      ...tokenAuditEntry('token.revoke', old, { reason: 'replaced by scimflow start' }),
+      ...tokenAuditEntry('token.create', created.view, { reason: 'scimflow start' }),
     });
-  } catch (error) {
-    if (!isScimflowError(error) || error.code !== 'ERR_NOT_FOUND') throw error;
-  }
-  const { token, view } = await createApiToken(db, { name: LOCAL_ADMIN_TOKEN_NAME, role: 'admin' }, actor);
-  await recordAudit(db, {
-    actor,
-    remoteAddress: null,
-    ...tokenAuditEntry('token.create', view, { reason: 'scimflow start' }),
+    return created;
   });
   return { path: saveToken(apiUrl, { token, name: view.name }), name: view.name, created: true };
 }

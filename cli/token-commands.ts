@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { userInfo } from 'node:os';
 import {
   createApiToken,
+  inTransaction,
   listApiTokens,
   recordAudit,
   revokeApiToken,
@@ -48,15 +49,17 @@ export function addTokenCommands(program: Command, ctx: CliContext): void {
         },
         'token options',
       );
-      const { token, view } = await ctx.withDatabase(async (db) => {
-        const created = await createApiToken(db, input, localActor());
-        await recordAudit(db, {
-          actor: localActor(),
-          remoteAddress: null,
-          ...tokenAuditEntry('token.create', created.view),
-        });
-        return created;
-      });
+      const { token, view } = await ctx.withDatabase((db) =>
+        inTransaction(db, async (client) => {
+          const created = await createApiToken(client, input, localActor());
+          await recordAudit(client, {
+            actor: localActor(),
+            remoteAddress: null,
+            ...tokenAuditEntry('token.create', created.view),
+          });
+          return created;
+        }),
+      );
       output.err(
         `created ${view.role} token ${view.name} (${view.prefix}...)${view.expiresAt ? `, expires ${view.expiresAt}` : ''}`,
       );
@@ -91,10 +94,16 @@ export function addTokenCommands(program: Command, ctx: CliContext): void {
     .command('revoke <name>')
     .description('revoke the live token with this name; it is refused from its next request on')
     .action(async (name: string) => {
-      await ctx.withDatabase(async (db) => {
-        const view = await revokeApiToken(db, name);
-        await recordAudit(db, { actor: localActor(), remoteAddress: null, ...tokenAuditEntry('token.revoke', view) });
-      });
+      await ctx.withDatabase((db) =>
+        inTransaction(db, async (client) => {
+          const view = await revokeApiToken(client, name);
+          await recordAudit(client, {
+            actor: localActor(),
+            remoteAddress: null,
+            ...tokenAuditEntry('token.revoke', view),
+          });
+        }),
+      );
       output.out(`revoked token ${name}`);
     });
 }

@@ -1,7 +1,7 @@
 /** Mappings (sandboxed JavaScript function bodies) and which providers use them. */
 import * as z from 'zod';
 import { NotFoundError, ScimflowError } from '../errors/index.ts';
-import { inTransaction, type Db, type Queryable } from './pool.ts';
+import { inTransaction, type Queryable } from './pool.ts';
 
 /** A mapping as the API accepts it on create. */
 export const MappingInputSchema = z.strictObject({
@@ -151,11 +151,11 @@ export async function detachMappings(q: Queryable, providerId: string, mappingId
 
 /** Replaces a provider's whole mapping set in one transaction; NotFoundError names an unknown mapping id. */
 export async function setProviderMappings(
-  db: Db,
+  q: Queryable,
   providerId: string,
   mappingIds: readonly string[],
 ): Promise<MappingView[]> {
-  return inTransaction(db, async (client) => {
+  return inTransaction(q, async (client) => {
     const ids = [...new Set(mappingIds)];
     const { rows } = await client.query<{ id: string }>('SELECT id FROM mappings WHERE id = ANY($1::uuid[])', [ids]);
     const known = new Set(rows.map((r) => r.id));

@@ -2,13 +2,13 @@
  * Interactive OAuth grants: each provider's refresh token (sealed, bound to the provider id), its status, and the
  * authorisation an administrator has started but not finished (hashed `state`, sealed PKCE verifier).
  */
-import { createHash } from 'node:crypto';
 import type { GrantStore } from '../auth/credentials.ts';
 import type { GrantResult } from '../auth/oauth.ts';
 import type { OAuthStatus } from '../auth/schemas.ts';
 import { isScimflowError, ScimflowError } from '../errors/index.ts';
 import type { SecretBox, SecretSealer } from './crypto.ts';
 import { inTransaction, type Db, type Queryable } from './pool.ts';
+import { hashSecretHex } from './secret-hash.ts';
 
 /** How long an administrator has between opening the authorise URL and the callback. */
 const PENDING_MINUTES = 10;
@@ -30,8 +30,6 @@ export const GRANT_SEALED_COLUMNS = {
   pending_verifier: verifierContext,
   pending_callback: callbackContext,
 } as const satisfies Record<string, (providerId: string) => string>;
-
-const hashState = (state: string): string => createHash('sha256').update(state).digest('hex');
 
 /** The provider's interactive OAuth status (not_authorised when it never was). */
 export async function getOAuthStatus(q: Queryable, providerId: string): Promise<OAuthStatus> {
@@ -73,7 +71,7 @@ export async function startAuthorisation(
        pending_created_at = now(), pending_started_by = $4, pending_callback = NULL, updated_at = now()`,
     [
       providerId,
-      hashState(pending.state),
+      hashSecretHex(pending.state),
       secrets.seal(pending.codeVerifier, verifierContext(providerId)),
       pending.startedBy,
     ],
@@ -109,7 +107,7 @@ export async function acceptCallback(
               EXISTS (SELECT 1 FROM api_tokens t WHERE t.id = g.pending_started_by AND t.role = 'admin'
                         AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())) AS admin
          FROM provider_oauth_grants g WHERE g.pending_state_hash = $1 FOR UPDATE`,
-        [hashState(state), PENDING_MINUTES],
+        [hashSecretHex(state), PENDING_MINUTES],
       );
       const row = rows[0];
       if (row === undefined) return { refused: 'unknown' };

@@ -18,9 +18,18 @@ export function createDb(url: string, options: { max?: number; applicationName?:
   return pool;
 }
 
-/** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
-export async function inTransaction<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await db.connect();
+// Clients inside a transaction inTransaction opened: a nested call runs in that transaction instead of another.
+const inside = new WeakSet<pg.PoolClient>();
+
+/**
+ * Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. Given a client already in a
+ * transaction this opened, `fn` joins it, so a caller can make one write and its audit row commit together.
+ */
+export async function inTransaction<T>(q: Queryable, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const given = 'release' in q ? q : null;
+  if (given !== null && inside.has(given)) return fn(given);
+  const client = given ?? (await (q as pg.Pool).connect());
+  inside.add(client);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -30,6 +39,7 @@ export async function inTransaction<T>(db: Db, fn: (client: pg.PoolClient) => Pr
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   } finally {
-    client.release();
+    inside.delete(client);
+    if (given === null) client.release();
   }
 }

@@ -220,12 +220,12 @@ export async function updateProvider(
  * base URL drops the provider's links, so the next sync finds or creates every object at the new endpoint.
  */
 export async function changeProvider(
-  db: Db,
+  q: Queryable,
   secrets: SecretSealer,
   idOrSlug: string,
   patch: ProviderUpdate,
 ): Promise<ProviderChange> {
-  return inTransaction(db, async (client) => {
+  return inTransaction(q, async (client) => {
     const row = await findRow(client, idOrSlug, true);
     checkBaseUrlScheme(patch.baseUrl ?? row.base_url, patch.allowInsecureHttp ?? row.allow_insecure_http);
     const sets: string[] = [];

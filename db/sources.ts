@@ -3,12 +3,13 @@
  * directory service account whose token it is. A source owns the users and groups it created (see
  * 0007_scim_sources.sql); with `claim` it may also take over objects no source owns.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as z from 'zod';
 import { NotFoundError, ScimflowError } from '../errors/index.ts';
 import { conflictOr, insertUser, removeUser } from './directory.ts';
-import { inTransaction, type Db, type Queryable } from './pool.ts';
+import { inTransaction, type Queryable } from './pool.ts';
 import { SlugSchema } from './schemas.ts';
+import { hashSecretHex, secretMatchesHex } from './secret-hash.ts';
 
 /** A source as the API accepts it on create. */
 export const SourceInputSchema = z.strictObject({
@@ -79,13 +80,9 @@ function toSource(row: SourceRow): SourceView {
   };
 }
 
-function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
-}
-
 function newToken(): { token: string; hash: string; prefix: string } {
   const token = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
-  return { token, hash: hashToken(token), prefix: token.slice(0, SHOWN_PREFIX_LENGTH) };
+  return { token, hash: hashSecretHex(token), prefix: token.slice(0, SHOWN_PREFIX_LENGTH) };
 }
 
 /** The username of a source's service account. */
@@ -94,10 +91,10 @@ export function sourceServiceAccountName(slug: string): string {
 }
 
 /** Creates a source and its service account in one transaction; returns the token, which is not stored. */
-export async function createSource(db: Db, input: SourceInput): Promise<SourceWithToken> {
+export async function createSource(q: Queryable, input: SourceInput): Promise<SourceWithToken> {
   const { token, hash, prefix } = newToken();
   try {
-    return await inTransaction(db, async (client) => {
+    return await inTransaction(q, async (client) => {
       const account = await insertUser(client, {
         username: sourceServiceAccountName(input.slug),
         displayName: `SCIM source ${input.name ?? input.slug}`,
@@ -162,8 +159,8 @@ export async function rotateSourceToken(q: Queryable, slug: string): Promise<Sou
  * Deletes a source and its service account. The users and groups it created stay in the directory, owned by no
  * source from then on.
  */
-export async function deleteSource(db: Db, slug: string): Promise<void> {
-  await inTransaction(db, async (client) => {
+export async function deleteSource(q: Queryable, slug: string): Promise<void> {
+  await inTransaction(q, async (client) => {
     const { rows } = await client.query<{ service_account_id: string }>(
       'SELECT service_account_id FROM scim_sources WHERE slug = $1 FOR UPDATE',
       [slug],
@@ -182,7 +179,5 @@ export async function authenticateSource(q: Queryable, slug: string, token: stri
   );
   const row = rows[0];
   if (!row) return null;
-  const given = Buffer.from(hashToken(token), 'hex');
-  const stored = Buffer.from(row.token_hash, 'hex');
-  return given.length === stored.length && timingSafeEqual(given, stored) ? toSource(row) : null;
+  return secretMatchesHex(token, row.token_hash) ? toSource(row) : null;
 }

@@ -2,11 +2,12 @@
  * Admin API tokens. A token is `sfa_` + 8 characters that name it in logs and listings + 43 secret characters; only
  * its SHA-256 is stored (it has 256 random bits, so no slow hash is needed), and it is shown once, when created.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as z from 'zod';
 import { NotFoundError, ScimflowError } from '../errors/index.ts';
 import type { AuditEntry } from './audit.ts';
 import type { Queryable } from './pool.ts';
+import { hashSecret } from './secret-hash.ts';
 
 /** Roles, weakest first; each can do everything the ones before it can. */
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
@@ -88,10 +89,6 @@ function toView(row: TokenRow): TokenView {
   };
 }
 
-function hashToken(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
-}
-
 /** The part of a token that may be shown (`sfa_` and 8 characters); the whole string when it is not one of ours. */
 export function tokenPrefix(token: string): string {
   return TOKEN_PATTERN.test(token) ? token.slice(0, PREFIX_LENGTH) : '(not a scimflow token)';
@@ -109,7 +106,14 @@ export async function createApiToken(
       `INSERT INTO api_tokens (name, prefix, token_hash, role, created_by, expires_at)
        VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::int IS NULL THEN NULL ELSE now() + make_interval(days => $6::int) END)
        RETURNING ${COLUMNS}`,
-      [input.name, token.slice(0, PREFIX_LENGTH), hashToken(token), input.role, createdBy, input.expiresInDays ?? null],
+      [
+        input.name,
+        token.slice(0, PREFIX_LENGTH),
+        hashSecret(token),
+        input.role,
+        createdBy,
+        input.expiresInDays ?? null,
+      ],
     );
     return { token, view: toView(rows[0]!) };
   } catch (error) {
@@ -171,7 +175,7 @@ export async function authenticateApiToken(
     `SELECT ${COLUMNS}, expires_at IS NOT NULL AND expires_at <= now() AS expired,
             last_used_at IS NULL OR last_used_at < now() - ${LAST_USED_PRECISION} AS stale
        FROM api_tokens WHERE token_hash = $1`,
-    [hashToken(token)],
+    [hashSecret(token)],
   );
   const row = rows[0];
   if (!row) return { ok: false, reason: 'unknown' };

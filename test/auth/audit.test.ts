@@ -4,9 +4,17 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createApi, startApiServer, type ApiServer } from '../../api/index.ts';
-import { createSecretBox, generateSecretKey, sealerOf, type AuditView } from '../../db/index.ts';
+import { createSecretBox, generateSecretKey, sealerOf, type AuditView, type Db } from '../../db/index.ts';
 import { createMappingEngine, type MappingEngine } from '../../sandbox/index.ts';
-import { callApi, createTestToken, recordingSyncControl, validatePluginOptions } from '../api/api-harness.ts';
+import {
+  callApi,
+  createTestToken,
+  recordingSyncControl,
+  startTestApi,
+  validatePluginOptions,
+  type ErrorBody,
+  type TestApi,
+} from '../api/api-harness.ts';
 import { runScimflow } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
@@ -164,5 +172,66 @@ describe('audit log', () => {
     const after = await runScimflow(['providers', 'list'], { env });
     assert.equal(after.code, 1);
     assert.match(after.stderr, /^error: ERR_UNAUTHENTICATED: the API token has been revoked$/m);
+  });
+});
+
+describe('a change and its audit row commit together', () => {
+  let api: TestApi;
+  let cliDatabase: TestDatabase;
+  before(async () => {
+    api = await startTestApi();
+    cliDatabase = await createTestDatabase();
+  });
+  after(async () => {
+    await api.close();
+    await cliDatabase.drop();
+  });
+
+  /** Makes every insert into audit_log fail, as a full disk or a broken constraint would. */
+  const breakAuditLog = (db: Db) =>
+    db.query(`
+      CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'the audit log cannot be written'; END $$;
+      CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_audit();`);
+  const count = async (db: Db, sql: string) => Number((await db.query<{ n: string }>(sql)).rows[0]?.n);
+
+  test('when the audit row cannot be written, the API change is not made either', async () => {
+    const provider = {
+      slug: 'kept',
+      name: 'Kept',
+      baseUrl: 'https://one.example.test/scim/v2',
+      auth: { mode: 'bearer', token: FIRST_SECRET },
+    };
+    assert.equal((await api.request('POST', '/api/v1/providers', provider)).status, 201);
+    await breakAuditLog(api.db);
+
+    const created = await api.request<ErrorBody>('POST', '/api/v1/providers', { ...provider, slug: 'unaudited' });
+    assert.equal(created.status, 500);
+    assert.equal(created.body.error.code, 'ERR_INTERNAL');
+    const renamed = await api.request('PATCH', '/api/v1/providers/kept', { name: 'Renamed unaudited' });
+    assert.equal(renamed.status, 500);
+    const token = await api.request('POST', '/api/v1/tokens', { name: 'unaudited', role: 'viewer' });
+    assert.equal(token.status, 500);
+    const deleted = await api.request('DELETE', '/api/v1/providers/kept');
+    assert.equal(deleted.status, 500);
+
+    assert.deepEqual((await api.db.query<{ slug: string; name: string }>('SELECT slug, name FROM providers')).rows, [
+      { slug: 'kept', name: 'Kept' },
+    ]);
+    assert.equal(await count(api.db, "SELECT count(*) AS n FROM api_tokens WHERE name = 'unaudited'"), 0);
+    assert.deepEqual(
+      api.sync.calls.map((call) => `${call.method} ${call.slug}`),
+      ['providerChanged kept'],
+      'the engine heard of no change that was rolled back',
+    );
+  });
+
+  test('scimflow tokens create makes no token when its audit row cannot be written', async () => {
+    await breakAuditLog(cliDatabase.db);
+    const env = { DATABASE_URL: cliDatabase.url, SCIMFLOW_API_TOKEN: undefined };
+    const created = await runScimflow(['tokens', 'create', '--name', 'unaudited', '--role', 'admin'], { env });
+    assert.equal(created.code, 1);
+    assert.doesNotMatch(created.stdout, /sfa_/, 'no token is printed');
+    assert.equal(await count(cliDatabase.db, 'SELECT count(*) AS n FROM api_tokens'), 0);
   });
 });
