@@ -177,6 +177,8 @@ const SETUP_TIMEOUT_MS = 5000;
 const SALVAGE_TIMEOUT_MS = 1000;
 /** How often one object may be run again after stops that its CPU time does not explain. */
 const STARVED_RETRIES = 3;
+/** How often a running call's CPU time is read, for the case its isolate is disposed before the call returns. */
+const CPU_SAMPLE_MS = 50;
 const NO_SNAPSHOT_FLAG = '--no-node-snapshot';
 
 /** Builds a mapping engine. Requires Node to run with `--no-node-snapshot` (isolated-vm's requirement). */
@@ -489,6 +491,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
         const callTimeout = Math.max(1, Math.ceil(Math.min(limits.objectTimeoutMs + sliceMs, remainingMs)));
         const cpuBefore = readCpu(holder.isolate);
         const wallBefore = process.hrtime.bigint();
+        const sampler = sampleCpu(holder.isolate);
         const call = set.step.apply(
           undefined,
           [input, cursor, sliceMs, limits.objectTimeoutMs, limits.maxOutputBytes, batchId],
@@ -503,6 +506,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
           idle();
         } catch (error) {
           await call.catch(() => undefined);
+          sampler.stop();
           throw error;
         }
         let stopMessage: string;
@@ -510,12 +514,14 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
         let cleared = false;
         try {
           const raw = await call;
-          charge(budget, holder.isolate, cpuBefore, wallBefore);
+          sampler.stop();
+          charge(budget, holder.isolate, cpuBefore, wallBefore, sampler.last);
           const stopped = accept(raw, cpuExplainsNoStop(holder.isolate, cpuBefore, limits));
           if (stopped !== NOT_ADOPTED || resend(stopped)) continue;
           stopMessage = 'the sandbox lost the batch it was given';
         } catch (error) {
-          charge(budget, holder.isolate, cpuBefore, wallBefore);
+          sampler.stop();
+          charge(budget, holder.isolate, cpuBefore, wallBefore, sampler.last);
           if (holder.isolate.isDisposed) {
             log?.warn(
               { key: request.key, error: describeError(error) },
@@ -731,13 +737,29 @@ function readCpu(isolate: ivm.Isolate): bigint | undefined {
   }
 }
 
+/**
+ * Reads the isolate's CPU time every 50 ms while a call runs: a memory limit disposes the isolate, after which its
+ * CPU time cannot be read, and charging the call's wall time instead made a starved machine's memory bomb use up the
+ * whole batch budget, failing the innocent objects after it.
+ */
+function sampleCpu(isolate: ivm.Isolate): { last: bigint | undefined; stop(): void } {
+  const sample = { last: undefined as bigint | undefined, stop: () => clearInterval(timer) };
+  const timer = setInterval(() => {
+    sample.last = readCpu(isolate) ?? sample.last;
+  }, CPU_SAMPLE_MS);
+  timer.unref();
+  return sample;
+}
+
+/** Charges the call's CPU time to the batch; wall time only when the isolate's CPU time was never readable. */
 function charge(
   budget: { spentNs: bigint },
   isolate: ivm.Isolate,
   cpuBefore: bigint | undefined,
   wallBefore: bigint,
+  lastSample: bigint | undefined,
 ): void {
-  const cpuAfter = cpuBefore === undefined ? undefined : readCpu(isolate);
+  const cpuAfter = cpuBefore === undefined ? undefined : (readCpu(isolate) ?? lastSample);
   budget.spentNs +=
     cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : process.hrtime.bigint() - wallBefore;
 }
