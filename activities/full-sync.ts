@@ -15,6 +15,7 @@ import {
 } from '../db/index.ts';
 import { createBatchLookup } from './batch-lookup.ts';
 import { BatchRecorder, LinkWriter } from './batch-recorder.ts';
+import { createChangeWaiter } from './change-waiter.ts';
 import { deprovisionOne, removalReason } from './deprovision.ts';
 import { eachConcurrently } from './concurrency.ts';
 import { withFailures } from './failures.ts';
@@ -114,7 +115,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
 
   return {
     ...createRunLifecycleActivities(deps),
-    ...createIncrementalPushActivities(deps, writer, rowSync),
+    ...createIncrementalPushActivities(deps, writer, rowSync, createChangeWaiter(db)),
 
     /**
      * Brings every in-scope user of a range to the target; one permanent failure never stops the others. Reads the

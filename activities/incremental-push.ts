@@ -1,5 +1,6 @@
 import {
   addCounts,
+  dropTakenChanges,
   existingGroupIds,
   finishRun,
   getLinks,
@@ -7,13 +8,16 @@ import {
   loadGroupsByIds,
   loadUsersByIds,
   openIncrementalRun,
+  queuedChanges,
   retryingIds,
   saveLinks,
+  takeChanges,
   type Link,
   type RunCounts,
 } from '../db/index.ts';
 import type { ScimflowError } from '../errors/index.ts';
 import { BatchRecorder, type LinkWriter } from './batch-recorder.ts';
+import type { ChangeWaiter } from './change-waiter.ts';
 import { deletionsHeld } from './deletion-guard.ts';
 import { deprovisionOne, removalReason } from './deprovision.ts';
 import { withFailures } from './failures.ts';
@@ -24,10 +28,47 @@ import type { RowSync } from './sync-rows.ts';
 /** Most objects of each type left retrying by earlier runs that one push sends again. */
 const RETRY_WITH_PUSH = 100;
 
-/** Builds the incremental-push activities: pushing changed objects, and the provider workflow's batching window. */
-export function createIncrementalPushActivities(deps: SyncActivityDeps, writer: LinkWriter, rowSync: RowSync) {
+/** How often a waiting activity looks at the queue even without a notification (one may be lost). */
+const QUEUE_POLL_MS = 1000;
+
+/** What a push returns: its counters, and how many changes wait for the provider after it (up to a cap). */
+export type PushCounts = RunCounts & { queued?: number };
+
+/**
+ * Builds the incremental-push activities: pushing changed objects (given, and taken from the provider's queue),
+ * waiting for changes to be queued, and the provider workflow's batching window.
+ */
+export function createIncrementalPushActivities(
+  deps: SyncActivityDeps,
+  writer: LinkWriter,
+  rowSync: RowSync,
+  waiter: ChangeWaiter,
+) {
   const { db, targets, loadProvider } = deps;
   return {
+    /**
+     * Waits up to `waitMs` for changes queued for the provider (heartbeating: a full sync asked for meanwhile cancels
+     * the wait) and returns how many wait, counted up to `cap`; 0 when the time is up with none.
+     */
+    async awaitChanges(input: { providerId: string; waitMs: number; cap: number }): Promise<{ queued: number }> {
+      return withFailures(async () => {
+        const deadline = Date.now() + input.waitMs;
+        const signal = cancellation();
+        for (;;) {
+          const { woken } = await waiter.subscribe(
+            input.providerId,
+            Math.max(0, Math.min(QUEUE_POLL_MS, deadline - Date.now())),
+            signal,
+          );
+          const queued = await queuedChanges(db, input.providerId, input.cap);
+          if (queued > 0 || Date.now() >= deadline) return { queued };
+          beat();
+          await woken;
+          signal?.throwIfAborted();
+        }
+      });
+    },
+
     /**
      * Pushes the current state of the given users and groups (an incremental batch), recorded as run `runId` of
      * kind `incremental`: in-scope objects are created or updated, objects that left scope or were deleted are
@@ -40,12 +81,19 @@ export function createIncrementalPushActivities(deps: SyncActivityDeps, writer: 
       workflowId: string;
       userIds: string[];
       groupIds: string[];
-    }): Promise<RunCounts> {
+      /** Also take up to this many changes queued for the provider (a retried attempt takes the same ones again). */
+      take?: number;
+      /** Count the changes still queued afterwards up to this (returned as `queued`). */
+      queuedCap?: number;
+    }): Promise<PushCounts> {
       // Heartbeating all along: a push cancelled for a full sync stops at once, even in the middle of a slow request.
       return withFailures(() =>
         heartbeating(async () => {
           const provider = await loadProvider(input.providerId);
           await openIncrementalRun(db, input.runId, provider.id, input.workflowId);
+          const taken = input.take
+            ? await takeChanges(db, provider.id, input.runId, input.take)
+            : { userIds: [], groupIds: [] };
           const target = targets.get(provider, cancellation());
           // Checked once, at the first removal: above the deletion limit every removal of this batch is held back
           // (recorded as skipped, the run failed) until a full sync is allowed to make them.
@@ -62,7 +110,7 @@ export function createIncrementalPushActivities(deps: SyncActivityDeps, writer: 
             retryingIds(db, provider.id, 'user', RETRY_WITH_PUSH),
             retryingIds(db, provider.id, 'group', RETRY_WITH_PUSH),
           ]);
-          const userIds = [...new Set([...input.userIds, ...retryingUsers])].sort();
+          const userIds = [...new Set([...input.userIds, ...taken.userIds, ...retryingUsers])].sort();
           const rows = await loadUsersByIds(db, provider.scope, userIds);
           const userLinks = await getLinks(db, provider.id, 'user', userIds);
           const userRec = new BatchRecorder(db, writer, input.runId, provider.id);
@@ -86,7 +134,7 @@ export function createIncrementalPushActivities(deps: SyncActivityDeps, writer: 
               .filter((e) => e.action === 'create' || e.action === 'adopt')
               .map((e) => e.localId);
             const related = await groupsOfUsers(db, [...appeared, ...leaving.map((link) => link.localId)]);
-            const groupIds = [...new Set([...input.groupIds, ...retryingGroups, ...related])].sort();
+            const groupIds = [...new Set([...input.groupIds, ...taken.groupIds, ...retryingGroups, ...related])].sort();
             const groupRows = await loadGroupsByIds(db, provider.scope, groupIds);
             const linksOfGroups = getLinks(db, provider.id, 'group', groupIds);
             const groupRec = new BatchRecorder(db, writer, input.runId, provider.id);
@@ -130,7 +178,9 @@ export function createIncrementalPushActivities(deps: SyncActivityDeps, writer: 
           addCounts(counts, leaveRec.counts);
           const held = guard ? await guard : null;
           await finishRun(db, input.runId, held ? 'failed' : 'succeeded', held ? held.toJSON() : null);
-          return counts;
+          if (input.take === undefined) return counts;
+          await dropTakenChanges(db, input.runId);
+          return { ...counts, queued: await queuedChanges(db, provider.id, input.queuedCap ?? 1) };
         }),
       );
     },

@@ -1,6 +1,8 @@
 import {
   countInScope,
   createRun,
+  dropQueuedChanges,
+  dropTakenChanges,
   finishRun,
   scopeBoundaries,
   setRunTotal,
@@ -29,6 +31,8 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
         const provider = await loadProvider(input.providerId);
         const { plugin, ctx } = targets.get(provider, cancellation());
         const capabilities = await plugin.capabilities(ctx);
+        // Every change queued so far is in the directory this run is about to read.
+        await dropQueuedChanges(db, provider.id);
         const scope = await countInScope(db, provider.scope);
         const total = scope.users + (capabilities.groups ? scope.groups : 0);
         await setRunTotal(db, input.runId, total);
@@ -73,13 +77,20 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
       });
     },
 
-    /** Closes the run with its final status and returns its counters. */
+    /**
+     * Closes the run with its final status and returns its counters. The queued changes a push that failed or gave way
+     * had taken are dropped with it, as its ids were: the next full sync brings them (a change after it, the next push).
+     */
     async finishFullSync(input: {
       runId: string;
       status: 'succeeded' | 'failed' | 'cancelled';
       error: Record<string, unknown> | null;
     }): Promise<RunSummary> {
-      return withFailures(() => finishRun(db, input.runId, input.status, input.error));
+      return withFailures(async () => {
+        const summary = await finishRun(db, input.runId, input.status, input.error);
+        await dropTakenChanges(db, input.runId);
+        return summary;
+      });
     },
   };
 }

@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { changeUser, createProvider, createUser, inTransaction, type Db, type UserInput } from '../db/index.ts';
-import { startOutboxRelay, temporalDeliver } from '../engine/index.ts';
+import { queueDeliver, startOutboxRelay, temporalDeliver } from '../engine/index.ts';
 import { startTestEngine } from '../test/support/engine.ts';
 import { createTestDatabase } from '../test/support/db.ts';
 import { testProviderInput } from '../test/support/providers.ts';
@@ -214,7 +214,10 @@ async function propagation(rows: BenchRow[]): Promise<void> {
   const db: Db = harness.db;
   const engine = await startTestEngine({ db });
   const target = await startScimTarget();
-  const relay = await startOutboxRelay({ db, deliver: temporalDeliver(engine.client, engine.taskQueue) });
+  const relay = await startOutboxRelay({
+    db,
+    deliver: queueDeliver(db, temporalDeliver(engine.client, engine.taskQueue)),
+  });
   try {
     await createProvider(db, engine.secrets, testProviderInput(target, `inb-${randomUUID().slice(0, 4)}`));
     const scim = client(await harness.addSource({ slug: 'entra' }));

@@ -1,9 +1,9 @@
 /**
- * Incremental-sync latency: directory writes at a steady rate (default 50 changes/s for 60 s) go through the
+ * Incremental-sync latency: directory writes at a steady rate (default 50, then 200 changes/s, 60 s each) go through the
  * outbox relay, the provider workflow and a batch activity to the loopback SCIM server; a timing proxy in its own
  * process stamps each request as it arrives, so latency = arrival of the first request carrying a change minus
- * the commit of that change. Run: `node --no-node-snapshot bench/latency.ts` (BENCH_RATE, BENCH_SECONDS,
- * BENCH_USERS tune it; TEMPORAL_ADDRESS as for the tests). BENCH_TRACE=1 adds where the time goes, per stage and
+ * the commit of that change. Run: `node --no-node-snapshot bench/latency.ts` (BENCH_RATE — default 50,200, one run per
+ * rate —, BENCH_SECONDS, BENCH_USERS tune it; TEMPORAL_ADDRESS as for the tests). BENCH_TRACE=1 adds where the time goes, per stage and
  * inside pushChanges; BENCH_TRACE=2 also what the provider workflow's history shows around stalls.
  */
 import type { Client } from '@temporalio/client';
@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { createProvider, ProviderInputSchema, updateUser } from '../db/index.ts';
-import { startOutboxRelay, temporalDeliver } from '../engine/index.ts';
+import { queueDeliver, startOutboxRelay, temporalDeliver } from '../engine/index.ts';
 import { providerSyncWorkflowId } from '../workflows/index.ts';
 import { createTestDatabase } from '../test/support/db.ts';
 import { startTestEngine } from '../test/support/engine.ts';
@@ -222,19 +222,28 @@ async function traceStages(options: {
     const delivery = deliveries[d];
     const signal = delivery ? signalBySeq.get(delivery.seq) : undefined;
     const request = options.firstSeen.get(k);
-    if (!delivery || !signal || request === undefined) continue;
-    while (p < pushes.length && pushes[p]!.at < signal.at) p += 1;
-    const push = pushes.slice(p).find((candidate) => candidate.users.has(options.users[k]!));
-    if (!push) continue;
+    if (!delivery || request === undefined) continue;
     const w = options.writtenAt[k]!;
     const canBetween = cans.some((at) => at >= w && at <= request);
+    let push: (typeof pushes)[number] | undefined;
+    if (signal) {
+      while (p < pushes.length && pushes[p]!.at < signal.at) p += 1;
+      push = pushes.slice(p).find((candidate) => candidate.users.has(options.users[k]!));
+    } else {
+      // Taken from the provider's queue (no signal): the push under way when its request arrived.
+      push = pushes.find((candidate) => candidate.startedAt <= request && request <= candidate.completedAt);
+    }
+    if (!push) continue;
+    const seen = signal ? signal.seenAt : delivery.acceptedAt;
+    const scheduled = Math.max(push.at, seen);
+    const started = Math.max(push.startedAt, scheduled);
     stages.push({
       k,
       claimed: delivery.calledAt - w,
       accepted: delivery.acceptedAt - w,
-      seen: signal.seenAt - w,
-      scheduled: push.at - w,
-      started: push.startedAt - w,
+      seen: seen - w,
+      scheduled: scheduled - w,
+      started: started - w,
       request: request - w,
       cause: canBetween ? 'continue-as-new in between' : '',
     });
@@ -244,9 +253,9 @@ async function traceStages(options: {
   console.log(`\nStage breakdown of ${stages.length} changes (ms spent in each step; p50 / p95 / p99 / max)`);
   const labels = [
     'commit -> relay claim',
-    'claim -> signal accepted',
+    'claim -> signal accepted/queued',
     'accepted -> workflow task',
-    'task -> pushChanges scheduled',
+    'task/queued -> push scheduled',
     'scheduled -> started',
     'started -> first request',
   ];
@@ -294,6 +303,8 @@ async function traceStages(options: {
     `runs ${runs.length} (continued as new at ${cans.map((at) => `${((at - startedAt) / 1000).toFixed(1)} s`).join(', ') || 'never'}), ` +
       `pushChanges ${pushes.length}, signals ${signals.length}, relay deliveries ${deliveries.length}, failed workflow tasks ${wftFailures}`,
   );
+  const events = runs.reduce((n, run) => n + run.length, 0);
+  console.log(`history events ${events}: ${(events / Math.max(pushes.length, 1)).toFixed(1)} per push`);
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -313,9 +324,9 @@ export async function benchLatency(
   const target = await forkListening(new URL('./loopback-target.ts', import.meta.url));
   const proxy = await forkListening(new URL(import.meta.url), ['proxy', String(target.port)]);
   const proxyOrigin = `http://127.0.0.1:${proxy.port}`;
-  // The relay's own deliver, timed: when each batch was handed over and when Temporal accepted it.
+  // The relay's own deliver, timed: when each batch was handed over and when it was queued (or Temporal accepted it).
   const deliveries: Delivery[] = [];
-  const signal = temporalDeliver(engine.client, engine.taskQueue);
+  const signal = queueDeliver(testDb.db, temporalDeliver(engine.client, engine.taskQueue));
   const relay = await startOutboxRelay({
     db: testDb.db,
     deliver: async (provider, changes) => {
@@ -429,14 +440,20 @@ export function printLatencyTable(rows: readonly LatencyRow[]): void {
   for (const row of rows) console.log(`| ${row.measure.padEnd(width)} | ${row.value} |`);
 }
 
-/** Runs the benchmark as configured by BENCH_RATE, BENCH_SECONDS and BENCH_USERS, and prints its table. */
+/**
+ * Runs the benchmark as configured by BENCH_RATE (a rate or a comma-separated list, default 50,200: one run each, on a
+ * fresh database and worker), BENCH_SECONDS and BENCH_USERS, and prints one table per rate.
+ */
 export async function runLatencyBench(env: Record<string, string | undefined> = process.env): Promise<void> {
-  const rows = await benchLatency({
-    ...(env['BENCH_RATE'] ? { rate: Number(env['BENCH_RATE']) } : {}),
-    ...(env['BENCH_SECONDS'] ? { seconds: Number(env['BENCH_SECONDS']) } : {}),
-    ...(env['BENCH_USERS'] ? { users: Number(env['BENCH_USERS']) } : {}),
-  });
-  printLatencyTable(rows);
+  const rates = (env['BENCH_RATE'] || '50,200').split(',').map(Number);
+  for (const rate of rates) {
+    const rows = await benchLatency({
+      rate,
+      ...(env['BENCH_SECONDS'] ? { seconds: Number(env['BENCH_SECONDS']) } : {}),
+      ...(env['BENCH_USERS'] ? { users: Number(env['BENCH_USERS']) } : {}),
+    });
+    printLatencyTable(rows);
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -35,6 +35,7 @@ import {
   reconcileSchedules,
   redactUrl,
   startOutboxRelay,
+  queueDeliver,
   temporalDeliver,
   temporalUiLink,
   type TemporalSyncControl,
@@ -202,7 +203,7 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
     });
     const relay = await startOutboxRelay({
       db,
-      deliver: temporalDeliver(client, env.SCIMFLOW_TASK_QUEUE),
+      deliver: queueDeliver(db, temporalDeliver(client, env.SCIMFLOW_TASK_QUEUE)),
       onError: (error) => log.warn({ err: error }, 'outbox relay round failed; retrying at the next poll'),
     });
     stoppers.push(() => relay.stop());

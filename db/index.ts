@@ -15,3 +15,4 @@ export * from './rate-budgets.ts';
 export * from './provider-auth.ts';
 export * from './oauth-grants.ts';
 export * from './secret-rotation.ts';
+export * from './provider-changes.ts';

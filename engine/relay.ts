@@ -1,13 +1,13 @@
 /**
- * The outbox relay: moves directory changes from the `outbox` table to every enabled provider's workflow. Rows are
- * claimed with FOR UPDATE SKIP LOCKED (several relays can run), signalled, and marked dispatched in the same
- * transaction only after Temporal accepted every signal, so a crash or an outage loses nothing; a redelivered
- * batch is harmless because the provider workflow coalesces per object. A batch whose delivery is held up does not
+ * The outbox relay: moves directory changes from the `outbox` table to every enabled provider. Rows are claimed with
+ * FOR UPDATE SKIP LOCKED (several relays can run), delivered (by default queued per provider in PostgreSQL, see
+ * `queueDeliver`), and marked dispatched in the same transaction only after every delivery succeeded, so a crash or
+ * an outage loses nothing; a redelivered batch is harmless because changes coalesce per object. A batch whose delivery is held up does not
  * hold up the batches behind it. NOTIFY only wakes the relay early; the polling interval is what guarantees progress.
  */
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
-import { inTransaction, type Db } from '../db/index.ts';
+import { hasStaleChanges, inTransaction, queueChanges, type Db } from '../db/index.ts';
 import { directoryChangesSignal, providerSync, type DirectoryChanges, type FlushPolicy } from '../workflows/index.ts';
 import { providerSyncStartOptions } from './schedules.ts';
 
@@ -109,6 +109,35 @@ export function temporalDeliver(client: Client, taskQueue: string, flush?: Parti
     });
   deliver.idle = async () => {
     while (inFlight.size > 0) await Promise.all(inFlight);
+  };
+  return deliver;
+}
+
+/** How long changes may wait untaken before the relay wakes the provider's workflow (started, or on older code). */
+const STALE_AFTER_MS = 5000;
+
+/**
+ * Queues each batch for the provider in PostgreSQL, where its workflow's push activity takes it: the default way to
+ * deliver. Nothing goes through Temporal per change, so no change waits on a signal that met a continue-as-new.
+ * `wake` (signal-with-start) runs only for a provider this relay has not woken yet, or whose changes have waited
+ * untaken past a few seconds, at most once per that time: it starts a workflow that is not running and moves one
+ * started by older code (which waits for signals) to the queue.
+ */
+export function queueDeliver(db: Db, wake: Deliver, staleAfterMs = STALE_AFTER_MS): Deliver {
+  const wokenAt = new Map<string, number>();
+  const deliver: Deliver = async (provider, changes) => {
+    await queueChanges(db, provider.id, changes);
+    const last = wokenAt.get(provider.id);
+    if (
+      last !== undefined &&
+      (Date.now() - last < staleAfterMs || !(await hasStaleChanges(db, provider.id, staleAfterMs)))
+    )
+      return;
+    await wake(provider, changes);
+    wokenAt.set(provider.id, Date.now());
+  };
+  deliver.idle = async () => {
+    await wake.idle?.();
   };
   return deliver;
 }

@@ -126,6 +126,14 @@ const acknowledged = proxyActivities<FullSyncActivities>({
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 const database = proxyActivities<FullSyncActivities>(databaseProfile);
+/** The longest an idle provider waits for queued changes before it looks again (a few history events per wait). */
+const IDLE_WAIT_MS = 10 * 60_000;
+// Waiting is retried for ever (a database outage only delays changes); heartbeats catch a worker that died.
+const waiting = proxyActivities<FullSyncActivities>({
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
 const local = proxyLocalActivities<FullSyncActivities>({ startToCloseTimeout: '1 minute' });
 
 /** The full sync requested and not yet started; its run row exists once `runId` is set. */
@@ -209,9 +217,32 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
   const fullSyncWaiting = () => fullWanted || fullSyncReady();
   const pushes = new PushOutcomes(slug);
 
+  // Changes known to wait for this provider in PostgreSQL (the relay queues them there; each push takes a batch).
+  let queued = 0;
+  const overflowing = () => {
+    if (queued <= policy.maxPending) return;
+    // The full sync drops the whole queue before it reads the directory.
+    log.info('too many queued changes: a full sync brings them', { slug, queued });
+    queued = 0;
+    fullWanted = true;
+  };
+
   for (;;) {
     const retryIn = pushes.retryAt === null ? null : Math.max(pushes.retryAt - Date.now(), 1);
-    if (retryIn !== null && patched('retry-push')) {
+    // Changes are taken from the queue, not carried by signals: a signal that met a continue-as-new failed that
+    // workflow task, and Temporal turned every later signal away for a whole replay (the latency tail of issue #16).
+    const fromQueue = patched('changes-from-queue');
+    if (fromQueue) {
+      if (queued === 0 && pending.size() === 0 && !fullWanted && !fullSyncReady()) {
+        queued = await awaitQueued(
+          providerId,
+          Math.min(retryIn ?? IDLE_WAIT_MS, IDLE_WAIT_MS),
+          policy.maxPending + 1,
+          () => pending.size() > 0 || fullWanted || fullSyncReady(),
+        );
+        overflowing();
+      }
+    } else if (retryIn !== null && patched('retry-push')) {
       await condition(() => pending.size() > 0 || fullWanted || fullSyncReady(), retryIn);
     } else {
       await condition(() => pending.size() > 0 || fullWanted || fullSyncReady());
@@ -228,11 +259,18 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
       const ticket = next!;
       next = null;
       await runFullSync(providerId, slug, ticket);
-    } else if (pending.size() > 0) {
+      // The full sync dropped what was queued before it began; what came since, the next wait finds.
+      queued = 0;
+    } else if (pending.size() > 0 || queued > 0) {
       const waited = Date.now() - (pending.firstChangeAt ?? Date.now());
       const remaining = policy.maxDelayMs - waited;
       if (pending.size() < policy.maxObjects && remaining > 0) await local.holdOff(remaining);
-      await flush(providerId, slug, pending.take(policy.maxObjects), fullSyncWaiting, pushes);
+      const batch = pending.take(policy.maxObjects);
+      const room = policy.maxObjects - batch.userIds.length - batch.groupIds.length;
+      const queue = fromQueue ? { take: room, queuedCap: policy.maxPending + 1 } : undefined;
+      // What the push left queued is taken by the next one at once; after a failure, the next wait finds it.
+      queued = (await flush(providerId, slug, batch, fullSyncWaiting, pushes, queue)) ?? 0;
+      overflowing();
     } else if (pushes.retryAt !== null && Date.now() >= pushes.retryAt) {
       // No change came to carry the objects left retrying: a push of its own sends them.
       await flush(providerId, slug, { userIds: [], groupIds: [] }, fullSyncWaiting, pushes);
@@ -312,15 +350,20 @@ class PushOutcomes {
   }
 }
 
+/**
+ * Pushes a batch (and, with `queue`, up to `queue.take` changes taken from the provider's queue); returns how many
+ * changes the push left queued (counted up to `queue.queuedCap`), or null when it did not end well or took none.
+ */
 async function flush(
   providerId: string,
   slug: string,
   batch: { userIds: string[]; groupIds: string[] },
   fullSyncWaiting: () => boolean,
   pushes: PushOutcomes,
-): Promise<void> {
-  const retry = batch.userIds.length + batch.groupIds.length === 0;
-  if (retry && pushes.retryAt === null) return;
+  queue?: { take: number; queuedCap: number },
+): Promise<number | null> {
+  const retry = batch.userIds.length + batch.groupIds.length === 0 && !queue?.take;
+  if (retry && pushes.retryAt === null) return null;
   const runId = uuid4();
   // A push gives way to a full sync asked for meanwhile: it is cancelled, and the full sync, which reads the whole
   // directory, brings its objects. The full sync starts once the push's attempt has stopped.
@@ -332,6 +375,7 @@ async function flush(
       runId,
       workflowId: workflowInfo().workflowId,
       ...batch,
+      ...queue,
     }),
   );
   if (patched('push-gives-way')) {
@@ -342,11 +386,12 @@ async function flush(
   try {
     const counts = await push;
     pushes.succeeded(counts.retrying);
+    return counts.queued ?? null;
   } catch (error) {
     if (isCancellation(error)) {
       log.info('incremental push gave way to a full sync', { slug, runId });
       await database.finishFullSync({ runId, status: 'cancelled', error: null }).catch(() => undefined);
-      return;
+      return null;
     }
     // A batch that fails for good (configuration, credentials) is recorded; the next full sync repairs it.
     const cause = error instanceof Error && error.cause instanceof ApplicationFailure ? error.cause : null;
@@ -357,6 +402,28 @@ async function flush(
     log.warn('incremental push failed', { slug, runId, ...record });
     pushes.failed(record);
     await database.finishFullSync({ runId, status: 'failed', error: record }).catch(() => undefined);
+    return null;
+  } finally {
+    settled = true;
+  }
+}
+
+/**
+ * Waits, in an activity, until changes are queued for the provider or `waitMs` has passed, and returns how many wait
+ * (up to `cap`); `interrupt` (a full sync wanted, a signal carrying changes) ends the wait early with 0.
+ */
+async function awaitQueued(providerId: string, waitMs: number, cap: number, interrupt: () => boolean): Promise<number> {
+  const scope = new CancellationScope();
+  let settled = false;
+  const wait = scope.run(() => waiting.awaitChanges({ providerId, waitMs, cap }));
+  void condition(() => settled || interrupt()).then(() => {
+    if (!settled) scope.cancel();
+  });
+  try {
+    return (await wait).queued;
+  } catch (error) {
+    if (isCancellation(error)) return 0;
+    throw error;
   } finally {
     settled = true;
   }

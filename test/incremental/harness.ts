@@ -20,6 +20,7 @@ import {
   createSyncControl,
   createWorker,
   startOutboxRelay,
+  queueDeliver,
   temporalDeliver,
   type Deliver,
   type OutboxRelay,
@@ -137,7 +138,7 @@ export async function incrementalWorld(
 
   const relays: OutboxRelay[] = [];
   const startRelay = async (
-    deliver: Deliver = temporalDeliver(client, taskQueue, options.flush),
+    deliver: Deliver = queueDeliver(db, temporalDeliver(client, taskQueue, options.flush)),
     batchSize?: number,
   ) => {
     const relay = await startOutboxRelay({ db, deliver, pollIntervalMs: 200, ...(batchSize ? { batchSize } : {}) });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import { createUser, syncHealth, type Db } from '../../db/index.ts';
-import { startOutboxRelay, temporalDeliver } from '../../engine/index.ts';
+import { queueDeliver, startOutboxRelay, temporalDeliver } from '../../engine/index.ts';
 import type { FaultProxyOptions } from '../servers/index.ts';
 import { eventually } from '../incremental/harness.ts';
 import { startFaultWorld, type FaultWorldOptions } from '../support/fault-world.ts';
@@ -11,7 +11,7 @@ async function pushWorld(t: TestContext, proxy: Omit<FaultProxyOptions, 'target'
   const world = await startFaultWorld(t, proxy, options);
   const relay = await startOutboxRelay({
     db: world.db,
-    deliver: temporalDeliver(world.engine.client, world.engine.taskQueue),
+    deliver: queueDeliver(world.db, temporalDeliver(world.engine.client, world.engine.taskQueue)),
     pollIntervalMs: 200,
   });
   world.stopFirst(() => relay.stop());

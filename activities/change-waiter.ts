@@ -1,0 +1,82 @@
+import type pg from 'pg';
+import { CHANGES_CHANNEL, type Db } from '../db/index.ts';
+
+/** Wakes the activities of this worker that wait for a provider's queued changes. */
+export interface ChangeWaiter {
+  /**
+   * Starts listening for the provider's changes; `woken` resolves at the first one after this call, after `ms`, or
+   * when `signal` aborts (whichever comes first). Subscribe before looking at the queue, so nothing slips between.
+   */
+  subscribe(providerId: string, ms: number, signal?: AbortSignal): Promise<{ woken: Promise<void> }>;
+}
+
+/**
+ * One LISTEN connection per worker process, held only while some activity waits (a worker with nothing waiting holds
+ * no connection). A lost connection only costs latency: waits end at their deadline, and the next one reconnects.
+ */
+export function createChangeWaiter(db: Db): ChangeWaiter {
+  const waiters = new Map<string, Set<() => void>>();
+  let listener: Promise<pg.PoolClient | null> | null = null;
+  let count = 0;
+
+  const wakeAll = (providerId: string) => {
+    const set = waiters.get(providerId);
+    if (!set) return;
+    waiters.delete(providerId);
+    for (const wake of set) wake();
+  };
+  const connect = (): Promise<pg.PoolClient | null> =>
+    (listener ??= (async () => {
+      let client: pg.PoolClient | null = null;
+      try {
+        client = await db.connect();
+        const own = client;
+        own.on('notification', (message) => wakeAll(message.payload ?? ''));
+        own.on('error', () => drop(own));
+        await own.query(`LISTEN ${CHANGES_CHANNEL}`);
+        return own;
+      } catch {
+        if (client) drop(client);
+        else listener = null;
+        return null;
+      }
+    })());
+  const drop = (client: pg.PoolClient) => {
+    listener = null;
+    client.release(true);
+  };
+  const release = async () => {
+    if (count > 0 || !listener) return;
+    const pending = listener;
+    listener = null;
+    const client = await pending;
+    client?.release(true);
+  };
+
+  return {
+    async subscribe(providerId, ms, signal) {
+      count += 1;
+      await connect();
+      let done: () => void = () => undefined;
+      const woken = new Promise<void>((resolve) => {
+        const timer = setTimeout(() => done(), ms);
+        const onAbort = () => done();
+        done = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          waiters.get(providerId)?.delete(done);
+          resolve();
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+        let set = waiters.get(providerId);
+        if (!set) waiters.set(providerId, (set = new Set()));
+        set.add(done);
+        if (signal?.aborted) done();
+      }).finally(() => {
+        count -= 1;
+        void release();
+      });
+      return { woken };
+    },
+  };
+}
