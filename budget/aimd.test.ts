@@ -30,6 +30,32 @@ describe('token bucket', () => {
     assert.equal(idle.granted, 10 * AIMD.burstSeconds);
   });
 
+  test('a declared burst is what a quiet spell banks', () => {
+    const slack = { requestsPerSecond: 3, burst: 5 };
+    assert.equal(take(newBucket(slack, T0), slack, T0 + 60_000, 100).granted, 5);
+  });
+
+  test('with a burst above one, a client whose every ask comes 40 ms late still gets the whole rate', () => {
+    // Slack's 3 writes/s, asked for through a database round trip: the ask for a due token arrives 40 ms after it.
+    const count = (rateLimit: RateLimit): number => {
+      let state = newBucket(rateLimit, T0);
+      let now = T0;
+      let granted = 0;
+      while (now < T0 + 600_000) {
+        const grant = take(state, rateLimit, now, 1);
+        state = grant.state;
+        granted += grant.granted;
+        now += (grant.granted > 0 ? 0 : grant.waitMs) + 40;
+      }
+      return granted;
+    };
+    const allowed = 3 * 600;
+    const withBurst = count({ requestsPerSecond: 3, burst: 5 });
+    assert.ok(withBurst >= allowed * 0.99 && withBurst <= allowed + 5, `granted ${withBurst} of ${allowed}`);
+    // With the default bucket of one token, each late moment is lost: about 333 / 373 of the rate.
+    assert.ok(count({ requestsPerSecond: 3 }) < allowed * 0.92);
+  });
+
   test('grants whole tokens up to what was asked, and says how long until the next one', () => {
     const fast = { requestsPerSecond: 40 };
     const start = { ...newBucket(fast, T0), tokens: 3.5 };

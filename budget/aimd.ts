@@ -9,6 +9,12 @@
 export interface RateLimit {
   requestsPerSecond: number;
   concurrency?: number | undefined;
+  /**
+   * The most tokens the bucket holds: a target's documented burst (a plugin declares it; Slack: 20 on POST /Users).
+   * More than one keeps the rate whole when each request for a token comes a little late (a database round trip):
+   * with one, every late moment is lost. @default `burstSeconds` of the rate, at least 1
+   */
+  burst?: number | undefined;
 }
 
 /** The shared state of one target's bucket. Times are ms since the epoch. */
@@ -50,8 +56,8 @@ export function newBucket(limit: RateLimit, now: number): BucketState {
   return { rate: limit.requestsPerSecond, tokens: 1, updatedAt: now, pausedUntil: 0, cutAt: 0 };
 }
 
-function capacity(rate: number): number {
-  return Math.max(1, rate * AIMD.burstSeconds);
+function capacity(rate: number, limit: RateLimit): number {
+  return Math.max(1, limit.burst ?? rate * AIMD.burstSeconds);
 }
 
 /**
@@ -64,7 +70,7 @@ export function advance(state: BucketState, limit: RateLimit, now: number): Buck
   const ceiling = limit.requestsPerSecond;
   const rate = Math.min(ceiling, state.rate + ceiling * AIMD.increasePerSecond * seconds);
   // Tokens accrue at the mean rate over the interval (the rate rose linearly across it).
-  const tokens = Math.min(capacity(rate), state.tokens + ((state.rate + rate) / 2) * seconds);
+  const tokens = Math.min(capacity(rate, limit), state.tokens + ((state.rate + rate) / 2) * seconds);
   return { ...state, rate, tokens, updatedAt: Math.max(state.updatedAt, now) };
 }
 

@@ -27,7 +27,7 @@ export function createRateBudgets(store: BudgetStore, options: SharedBudgetOptio
     forTarget(baseUrl, limit, scopeKey) {
       const origin = new URL(baseUrl).origin;
       const target = scopeKey === undefined ? origin : `${origin}#${scopeKey}`;
-      const key = `${target} ${limit.requestsPerSecond} ${limit.concurrency ?? '-'}`;
+      const key = `${target} ${limit.requestsPerSecond} ${limit.concurrency ?? '-'} ${limit.burst ?? '-'}`;
       let budget = budgets.get(key);
       if (budget === undefined) {
         budget = createSharedBudget(store, target, `${processId}:${randomUUID()}`, limit, options);

@@ -18,6 +18,7 @@ export type {
   VendorHooks,
   CommonOptions,
   MemberReference,
+  VendorRateLimits,
 } from './sdk.ts';
 export { createScimPlugin, vendorOptions, type ScimEngineDeps, type ScimPlugin } from './engine/index.ts';
 export { AwsOptionsSchema, createAwsPlugin, type AwsOptions } from './aws/index.ts';

@@ -37,6 +37,17 @@ export interface Capabilities {
   maxPageSize: number;
 }
 
+/**
+ * A vendor's documented request limits: requests per second, in flight, which requests they pace, and the burst the
+ * vendor documents (how many requests the shared bucket may bank; see `RateLimit.burst` in budget/aimd.ts).
+ */
+export interface VendorRateLimits {
+  requestsPerSecond: number;
+  concurrency?: number;
+  paced?: 'all' | 'writes';
+  burst?: number;
+}
+
 /** A remote object as the target returned it: its id plus whatever body came back. */
 export interface RemoteObject<T = ScimUser | ScimGroup> {
   id: string;
@@ -81,7 +92,7 @@ export interface ProvisioningPlugin<Options = unknown> {
    * Optional: the vendor's documented request limits (cite the documentation where declared). They seed the shared
    * rate budget of a provider that sets no `rateLimit` of its own; the budget still learns lower limits from 429s.
    */
-  readonly rateLimits?: { requestsPerSecond: number; concurrency?: number; paced?: 'all' | 'writes' };
+  readonly rateLimits?: VendorRateLimits;
   /** Optional: names the rate budget shared beyond the target's origin (see {@link VendorHooks.budgetKey}). */
   budgetKey?(options: Options): string | undefined;
 
@@ -150,7 +161,7 @@ export interface VendorHooks<Options extends CommonOptions = CommonOptions> {
   /** The vendor's options; build it with `vendorOptions` so every plugin takes the `capabilities` override. */
   optionsSchema: z.ZodType<Options>;
   /** The vendor's documented request limits, citing the documentation (see {@link ProvisioningPlugin.rateLimits}). */
-  rateLimits?: { requestsPerSecond: number; concurrency?: number; paced?: 'all' | 'writes' };
+  rateLimits?: VendorRateLimits;
   /**
    * Names the rate budget providers share beyond the target's origin: those with the same key (Slack: the same org)
    * pace through one bucket. Without it, every provider on one origin shares one.

@@ -40,10 +40,10 @@ describe('slack request shaping and errors', () => {
     assert.equal(slackVendor.translateError!(other), undefined);
   });
 
-  test('providers naming the same org share one rate budget, seeded with the documented per-endpoint limit', () => {
+  test("providers naming the same org share one rate budget, seeded with the documented per-endpoint limit and a burst within Slack's", () => {
     assert.equal(slackVendor.budgetKey!(options), 'slack:acme');
     assert.notEqual(slackVendor.budgetKey!(SlackOptionsSchema.parse({ org: 'other' })), 'slack:acme');
-    assert.deepEqual(slackVendor.rateLimits, { requestsPerSecond: 3, paced: 'writes' });
+    assert.deepEqual(slackVendor.rateLimits, { requestsPerSecond: 3, burst: 5, paced: 'writes' });
   });
 });
 
