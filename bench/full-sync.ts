@@ -34,13 +34,19 @@ export async function call(origin: string, method: string, path: string): Promis
 }
 
 /**
- * Stops the loopback target's recording and returns what it recorded, for {@link replay}: discovery happens once per
- * provider in scimflow, so the replay skips it as well as the control endpoints.
+ * What the loopback target recorded, for {@link replay}: discovery happens once per provider in scimflow, so the replay
+ * skips it as well as the control endpoints.
  */
-export async function stopRecording(origin: string): Promise<Array<{ method: string; path: string; body: string }>> {
+export async function recordedRequests(origin: string): Promise<Array<{ method: string; path: string; body: string }>> {
   const recorded = (await call(origin, 'GET', '/_log')) as Array<{ method: string; path: string; body: string }>;
-  await call(origin, 'POST', '/_record?on=0');
   return recorded.filter((r) => !r.path.startsWith('/ServiceProviderConfig') && !r.path.startsWith('/ResourceTypes'));
+}
+
+/** Stops the loopback target's recording and returns what it recorded (see {@link recordedRequests}). */
+export async function stopRecording(origin: string): Promise<Array<{ method: string; path: string; body: string }>> {
+  const recorded = await recordedRequests(origin);
+  await call(origin, 'POST', '/_record?on=0');
+  return recorded;
 }
 
 /** Replays `requests` with `concurrency` in flight over a keep-alive pool; returns elapsed ms. */

@@ -121,8 +121,9 @@ function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
   if (parts[0] === '_stats') return send(res, 200, { writes, users: users.size, groups: groups.size });
   if (parts[0] === '_log') return send(res, 200, recording);
   if (parts[0] === '_record' && method === 'POST') {
+    // Starting clears what an earlier recording kept; stopping keeps it for `/_log`.
     record = url.searchParams.get('on') === '1';
-    recording.length = 0;
+    if (record) recording.length = 0;
     return send(res, 204);
   }
   if (parts[0] === '_latency' && method === 'POST') {
