@@ -37,7 +37,7 @@ export interface ApiLogger {
 export interface ApiPolicy extends RequestPolicy {
   /** Largest request body of every route but the directory import. */
   maxBodyBytes: number;
-  /** Largest body of `POST /import` (a whole directory in one transaction). */
+  /** Largest body of `POST /import` (a whole directory, checked as a whole and written in batches). */
   importMaxBodyBytes: number;
 }
 

@@ -195,7 +195,8 @@ export function directoryRoutes(db: Db, options: { importMaxBodyBytes: number })
       method: 'POST',
       path: '/import',
       operationId: 'importDirectory',
-      summary: 'Upsert users by username and groups by name, and set group members (by username), in one transaction',
+      summary:
+        'Upsert users by username and groups by name, and set group members (by username): checked as a whole, then written 1,000 objects per transaction',
       tag: 'directory',
       role: 'admin',
       status: 200,

@@ -237,7 +237,7 @@ export const ImportGroupSchema = z.strictObject({
 });
 export type ImportGroup = z.infer<typeof ImportGroupSchema>;
 
-/** A whole-directory import: users upserted by username, groups by name, in one transaction. */
+/** A whole-directory import: users upserted by username, groups by name (checked as a whole, written in batches). */
 export const DirectoryImportSchema = z.strictObject({
   users: z.array(UserInputSchema).max(1_000_000).default([]),
   groups: z.array(ImportGroupSchema).max(100_000).default([]),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import type { DirectoryUser, ImportCounts } from '../../db/index.ts';
+import { importDirectory as importInBatches, type DirectoryUser, type ImportCounts } from '../../db/index.ts';
 import { startTestApi, type TestApi } from './api-harness.ts';
 
 const directory = {
@@ -142,5 +142,54 @@ describe('directory import API', () => {
     const alan = await api.request<DirectoryUser>('GET', `/api/v1/users/${rows[0]!.id}`);
     assert.equal(alan.body.kind, 'service_account');
     assert.equal(alan.body.displayName, 'Alan Turing');
+  });
+  test('a large import is written in transactions of at most the batch size, and comes out exactly as one', async () => {
+    await importDirectory();
+    await api.takeOutbox();
+    const users = Array.from({ length: 7 }, (_, i) => ({ username: `batch${i}` }));
+    const counts = await importInBatches(
+      api.db,
+      {
+        users: [{ username: 'ada', displayName: 'Ada King' }, ...users],
+        groups: [
+          { name: 'pioneers', members: ['ada', ...users.map((user) => user.username)] },
+          { name: 'compilers', members: [] },
+          { name: 'newcomers', members: ['batch0'] },
+        ],
+      },
+      { batchSize: 3 },
+    );
+    assert.deepEqual(counts, {
+      users: { created: 7, updated: 1, unchanged: 0 },
+      groups: { created: 1, updated: 1, unchanged: 1 },
+      members: { added: 8, removed: 3 },
+    });
+    assert.deepEqual(await membersOf('pioneers'), ['ada', ...users.map((user) => user.username)].sort());
+    assert.deepEqual(await membersOf('compilers'), []);
+    assert.deepEqual(await membersOf('newcomers'), ['batch0']);
+    // A row's xmin is the transaction that wrote it: 8 users in batches of 3 took 3 transactions, 8 added members 3.
+    const transactions = async (sql: string) => Number((await api.db.query<{ n: string }>(sql)).rows[0]!.n);
+    assert.equal(
+      await transactions(
+        `SELECT count(DISTINCT xmin::text) AS n FROM users WHERE username = 'ada' OR username LIKE 'batch%'`,
+      ),
+      3,
+    );
+    assert.equal(
+      await transactions(
+        `SELECT count(DISTINCT gm.xmin::text) AS n FROM group_members gm JOIN groups g ON g.id = gm.group_id JOIN users u ON u.id = gm.user_id
+          WHERE g.name = 'pioneers' AND u.username LIKE 'batch%'`,
+      ),
+      3,
+    );
+    const changes = (await api.takeOutbox()).map((row) => `${row.objectType}:${row.change}`);
+    assert.deepEqual(changes, [
+      'user:updated',
+      ...Array<string>(7).fill('user:created'),
+      'group:updated',
+      'group:created',
+      ...Array<string>(3).fill('membership:member_removed'),
+      ...Array<string>(8).fill('membership:member_added'),
+    ]);
   });
 });
