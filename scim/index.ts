@@ -8,3 +8,4 @@ export * from './redact.ts';
 export * from './retry.ts';
 export * from './breaker.ts';
 export * from './slots.ts';
+export * from './hold.ts';
