@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { fork } from 'node:child_process';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import {
   DefaultLogger,
   Runtime,
@@ -51,10 +52,30 @@ let bundlePromise: Promise<WorkflowBundle> | undefined;
 
 /**
  * Bundles the workflow code once per process (webpack takes 1–2 s), in a child process so that the bundler's memory
- * leaves with it; every worker reuses the bundle.
+ * leaves with it; every worker reuses the bundle. With `SCIMFLOW_WORKFLOW_BUNDLE_CACHE` (a file path, set by
+ * `npm test` for one run) the first process writes the bundle there and later processes read it instead.
  */
 export function workflowBundle(): Promise<WorkflowBundle> {
-  bundlePromise ??= new Promise<WorkflowBundle>((resolve, reject) => {
+  const cache = process.env['SCIMFLOW_WORKFLOW_BUNDLE_CACHE'];
+  bundlePromise ??= cache ? cachedBundle(cache) : bundleInChild();
+  return bundlePromise;
+}
+
+async function cachedBundle(file: string): Promise<WorkflowBundle> {
+  try {
+    return { code: await readFile(file, 'utf8') };
+  } catch {
+    const bundle = await bundleInChild();
+    // Written whole, then renamed: a process reading the cache meanwhile sees no file or a complete one.
+    const partial = `${file}.${process.pid}`;
+    await writeFile(partial, bundle.code);
+    await rename(partial, file);
+    return bundle;
+  }
+}
+
+function bundleInChild(): Promise<WorkflowBundle> {
+  return new Promise<WorkflowBundle>((resolve, reject) => {
     const child = fork(BUNDLER_PATH, [WORKFLOWS_PATH], {
       execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -69,7 +90,6 @@ export function workflowBundle(): Promise<WorkflowBundle> {
       else reject(new Error(`bundling the workflow code failed (exit ${signal ?? exitCode})`));
     });
   });
-  return bundlePromise;
 }
 
 let mappingEngine: MappingEngine | undefined;

@@ -470,6 +470,8 @@ async function runTests(args) {
         SCIMFLOW_TEMPORAL_BIN: temporalBin,
         DATABASE_URL: databaseUrl,
         SCIMFLOW_CONFIG_DIR: configDir,
+        // The workflow code is bundled by the first test file's worker and read by the others (1-2 s of CPU each).
+        SCIMFLOW_WORKFLOW_BUNDLE_CACHE: path.join(configDir, 'workflow-bundle.js'),
       });
       delete env.SCIMFLOW_API_TOKEN;
       const nodeArgs = ['--no-node-snapshot', '--test', `--test-timeout=${TEST_TIMEOUT_MS}`, ...options, ...testFiles];
