@@ -10,6 +10,7 @@ import { authenticate, requireRole, type ApiVariables } from './auth.ts';
 import { directoryRoutes } from './directory-routes.ts';
 import { assertJsonDepth, hostAndOriginGuard, jsonBodyGuard, LOOPBACK_HOSTS, type RequestPolicy } from './guards.ts';
 import { mappingRoutes } from './mapping-routes.ts';
+import type { OidcVerifier } from './oidc.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import {
   oauthCallbackRoutes,
@@ -69,11 +70,13 @@ export interface ApiDeps {
   providerAuth?: ProviderAuthWorker;
   /** The URL browsers reach this API at (`SCIMFLOW_PUBLIC_URL`), read when needed; the OAuth redirect URI is under it. */
   publicUrl?: () => string;
+  /** Checks OIDC bearer tokens of the organisation's identity provider; without it only API tokens are accepted. */
+  oidc?: OidcVerifier;
   /** Overrides of DEFAULT_API_POLICY. */
   policy?: Partial<ApiPolicy>;
 }
 
-/** Where the versioned admin routes live; every route under it needs an API token. */
+/** Where the versioned admin routes live; every route under it needs an API token (or an OIDC token, when configured). */
 export const API_PREFIX = '/api/v1';
 
 const silentLogger: ApiLogger = { error: () => undefined, warn: () => undefined, debug: () => undefined };
@@ -246,7 +249,7 @@ export function createApi(deps: ApiDeps): Hono<{ Variables: ApiVariables }> {
     );
   });
   // Only the admin API: other mounts (the inbound SCIM source) have callers and credentials of their own.
-  app.use(`${API_PREFIX}/*`, hostAndOriginGuard(policy), authenticate(db));
+  app.use(`${API_PREFIX}/*`, hostAndOriginGuard(policy), authenticate(db, deps.oidc));
   mount(app, API_PREFIX, versioned, policy);
   app.route(
     SOURCE_PREFIX,

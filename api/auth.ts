@@ -1,17 +1,21 @@
-/** Who is calling the admin API: the bearer token of each request, checked against the database, and its role. */
+/**
+ * Who is calling the admin API: the bearer token of each request, an API token checked against the database or, when
+ * configured, an OIDC token of the organisation's identity provider, and its role.
+ */
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
 import { authenticateApiToken, roleAllows, type Db, type Role, type TokenRefusal } from '../db/index.ts';
 import { ScimflowError } from '../errors/index.ts';
+import type { OidcVerifier } from './oidc.ts';
 
 /** The authenticated caller of a request. */
 export interface Caller {
-  /** The token's name; the audit log's "who". */
+  /** The API token's name, or `oidc:<name claim>`; the audit log's "who". */
   name: string;
   role: Role;
   /** The socket peer; the audit log's "from where". Null when there is no socket (in-memory requests). */
   remoteAddress: string | null;
-  /** The API token's id (absent for callers that are not API tokens). */
+  /** The API token's id (absent for OIDC callers). */
   tokenId?: string;
 }
 
@@ -40,13 +44,31 @@ export function remoteAddress(c: Context): string | null {
   }
 }
 
-/** Authenticates every request it guards (401 otherwise) and sets the `caller` variable. */
-export function authenticate(db: Db): MiddlewareHandler<{ Variables: ApiVariables }> {
+/** Checks an OIDC token: sets the caller, or throws 401 (not valid, expired) or 403 (no role). */
+async function oidcCaller(oidc: OidcVerifier, token: string, remote: string | null): Promise<Caller> {
+  const result = await oidc.verify(token);
+  if (result.ok) return { name: result.name, role: result.role, remoteAddress: remote };
+  if (result.reason === 'no-role') {
+    throw new ScimflowError('ERR_FORBIDDEN', result.message, { details: { reason: 'no-role' } });
+  }
+  throw new ScimflowError('ERR_UNAUTHENTICATED', result.message, { details: { reason: result.reason } });
+}
+
+/**
+ * Authenticates every request it guards (401 otherwise) and sets the `caller` variable. A bearer token that is not a
+ * scimflow API token (`sfa_…`) goes to `oidc` when it is given.
+ */
+export function authenticate(db: Db, oidc?: OidcVerifier): MiddlewareHandler<{ Variables: ApiVariables }> {
   return async (c, next) => {
     const header = c.req.header('authorization');
     if (header === undefined || header.trim() === '') throw refuse('missing');
     const match = /^Bearer +(\S+)\s*$/i.exec(header);
     if (!match) throw refuse('unknown');
+    if (oidc !== undefined && !match[1]!.startsWith('sfa_')) {
+      c.set('caller', await oidcCaller(oidc, match[1]!, remoteAddress(c)));
+      await next();
+      return;
+    }
     const result = await authenticateApiToken(db, match[1]!);
     if (!result.ok) throw refuse(result.reason);
     c.set('caller', {

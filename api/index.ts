@@ -7,4 +7,5 @@ export { LinksQuerySchema, RunsQuerySchema } from './provider-routes.ts';
 export { MappingsQuerySchema, PreviewInputSchema, ProviderMappingsSchema, assertCompiles } from './mapping-routes.ts';
 export * from './guards.ts';
 export * from './auth.ts';
+export { createOidcVerifier, type OidcVerifier, type OidcVerifierOptions } from './oidc.ts';
 export type { SourceApiOptions } from './source/app.ts';

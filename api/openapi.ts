@@ -125,7 +125,8 @@ export function buildOpenApiDocument(
         apiToken: {
           type: 'http',
           scheme: 'bearer',
-          description: 'An API token (`sfa_...`) from `scimflow tokens create` or `POST /api/v1/tokens`',
+          description:
+            'An API token (`sfa_...`) from `scimflow tokens create` or `POST /api/v1/tokens`, or, when SCIMFLOW_OIDC_ISSUER is set, a JWT of that issuer',
         },
       },
     },

@@ -115,6 +115,14 @@ export function providerAuthRoutes(deps: ProviderAuthRouteDeps): ApiRoute[] {
       response: named('AuthorisationStart', AuthorisationStartSchema),
       conflicts: true,
       handle: async ({ params, caller }) => {
+        if (caller?.tokenId === undefined) {
+          // The callback checks again that the token which started it is a live admin token; an OIDC token cannot be.
+          throw new ScimflowError(
+            'ERR_FORBIDDEN',
+            'starting an interactive OAuth authorisation needs a scimflow API token (its callback is bound to that token), not an OIDC token',
+            { details: { reason: 'api-token-required' } },
+          );
+        }
         const provider = await interactive(params['id']!);
         const redirectUri = oauthRedirectUri(deps.publicUrl());
         const state = randomBytes(32).toString('base64url');

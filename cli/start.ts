@@ -7,8 +7,14 @@ import { NativeConnection } from '@temporalio/worker';
 import cliProgress from 'cli-progress';
 import { constants as osConstants } from 'node:os';
 import type { Logger } from 'pino';
-import { createApi, LOOPBACK_HOSTS, startApiServer, type ApiPolicy } from '../api/index.ts';
-import { describeTemporalSecurity, loadEnv, temporalConnectionOptions, type Env } from '../config/index.ts';
+import { createApi, createOidcVerifier, LOOPBACK_HOSTS, startApiServer, type ApiPolicy } from '../api/index.ts';
+import {
+  describeTemporalSecurity,
+  loadEnv,
+  oidcSettings,
+  temporalConnectionOptions,
+  type Env,
+} from '../config/index.ts';
 import { createCredentialService } from '../auth/credentials.ts';
 import {
   createGrantStore,
@@ -213,7 +219,11 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
 
   let apiUrl: string | null = null;
   if (parts.api) {
+    const oidc = oidcSettings(env);
+    if (oidc)
+      log.info({ issuer: oidc.issuer, audience: oidc.audience }, 'the API also accepts OIDC tokens of this issuer');
     const app = createApi({
+      ...(oidc ? { oidc: createOidcVerifier(oidc) } : {}),
       db,
       // The API seals and fingerprints tokens; only the worker decrypts them.
       secrets: sealerOf(secrets),

@@ -1,6 +1,9 @@
 import * as z from 'zod';
 import { ScimflowError } from '../errors/index.ts';
+import { checkOidcEnv, OidcEnvShape } from './oidc.ts';
 import { checkTemporalEnv, TemporalEnvShape } from './temporal.ts';
+
+export { oidcSettings, type OidcSettings } from './oidc.ts';
 
 export {
   describeTemporalSecurity,
@@ -39,6 +42,8 @@ export const EnvSchema = z
     SCIMFLOW_API_ALLOWED_HOSTS: z.string().default(''),
     /** Comma-separated origins (`https://console.example.com`) whose browser requests the API accepts. */
     SCIMFLOW_API_ALLOWED_ORIGINS: z.string().default(''),
+    /** OIDC bearer tokens of the organisation's identity provider (see config/oidc.ts). */
+    ...OidcEnvShape,
     /** Largest admin API request body in bytes (the directory import has its own limit). */
     SCIMFLOW_API_MAX_BODY_BYTES: z.coerce
       .number()
@@ -57,7 +62,10 @@ export const EnvSchema = z
     SCIMFLOW_RUN_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
-  .superRefine(checkTemporalEnv);
+  .superRefine((env, ctx) => {
+    checkTemporalEnv(env, ctx);
+    checkOidcEnv(env, ctx);
+  });
 export type Env = z.infer<typeof EnvSchema>;
 
 /** Parses `source` (default: `process.env`) or throws one ERR_CONFIG naming every bad variable. */

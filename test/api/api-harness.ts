@@ -1,4 +1,4 @@
-import { createApi, type ApiPolicy, type SyncControl } from '../../api/index.ts';
+import { createApi, type ApiPolicy, type OidcVerifier, type SyncControl } from '../../api/index.ts';
 import type { ProviderAuthWorker } from '../../api/provider-auth-routes.ts';
 import type { MappingEngine } from '../../sandbox/index.ts';
 import {
@@ -141,6 +141,8 @@ export async function startTestApi(
     secrets?: SecretBox;
     /** The worker side of connection checks and interactive OAuth (serves `/providers/{id}/test`, `/oauth/*`). */
     providerAuth?: ProviderAuthWorker;
+    /** Accepts OIDC bearer tokens besides API tokens. */
+    oidc?: OidcVerifier;
   } = {},
 ): Promise<TestApi> {
   const database = await createTestDatabase();
@@ -157,6 +159,7 @@ export async function startTestApi(
     log: { error: log('error'), warn: log('warn'), debug: () => undefined },
     ...(options.mappingEngine ? { mappingEngine: options.mappingEngine } : {}),
     ...(options.policy ? { policy: options.policy } : {}),
+    ...(options.oidc ? { oidc: options.oidc } : {}),
     ...(options.providerAuth ? { providerAuth: options.providerAuth, publicUrl: () => 'http://127.0.0.1:7400' } : {}),
   });
   let outboxSeen = 0;

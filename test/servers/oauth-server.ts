@@ -95,9 +95,17 @@ function memoryAdapter(store: Map<string, AdapterPayload>) {
   };
 }
 
-/** Starts the server on 127.0.0.1; `redirectUri` is the interactive client's only redirect URI. */
+/**
+ * Starts the server on 127.0.0.1; `redirectUri` is the interactive client's only redirect URI. `resource` is the
+ * audience of every access token (default SCIM_RESOURCE); `tokenClaims` adds claims to the tokens of each client.
+ */
 export async function startOAuthServer(
-  options: { redirectUri?: string; accessTokenTtlSeconds?: number } = {},
+  options: {
+    redirectUri?: string;
+    accessTokenTtlSeconds?: number;
+    resource?: string;
+    tokenClaims?: (clientId: string) => Record<string, unknown>;
+  } = {},
 ): Promise<OAuthTestServer> {
   const http: Server = createServer();
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
@@ -123,6 +131,7 @@ export async function startOAuthServer(
   };
   const common = { id_token_signed_response_alg: 'ES256', response_types: [], redirect_uris: [] };
   const ttl = options.accessTokenTtlSeconds ?? 600;
+  const resource = options.resource ?? SCIM_RESOURCE;
 
   const store = new Map<string, AdapterPayload>();
   const provider = new Provider(issuer, {
@@ -175,11 +184,11 @@ export async function startOAuthServer(
       revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        defaultResource: () => SCIM_RESOURCE,
+        defaultResource: () => resource,
         useGrantedResource: () => true,
         getResourceServerInfo: () => ({
           scope: 'scim',
-          audience: SCIM_RESOURCE,
+          audience: resource,
           accessTokenFormat: 'jwt',
           accessTokenTTL: ttl,
           jwt: { sign: { alg: 'ES256' } },
@@ -188,6 +197,8 @@ export async function startOAuthServer(
     },
     issueRefreshToken: (_ctx: unknown, client: { grantTypeAllowed(type: string): boolean }) =>
       client.grantTypeAllowed('refresh_token'),
+    extraTokenClaims: (_ctx: unknown, token: { clientId?: string }) =>
+      options.tokenClaims && token.clientId !== undefined ? options.tokenClaims(token.clientId) : undefined,
     pkce: { required: () => true },
     ttl: { AccessToken: ttl, ClientCredentials: ttl, RefreshToken: 24 * 3600 },
   });
@@ -202,9 +213,9 @@ export async function startOAuthServer(
         return;
       }
       const token = new provider.ClientCredentials({ client: ctx.oidc.client, scope: 'scim' });
-      token.resourceServer = new provider.ResourceServer(SCIM_RESOURCE, {
+      token.resourceServer = new provider.ResourceServer(resource, {
         scope: 'scim',
-        audience: SCIM_RESOURCE,
+        audience: resource,
         accessTokenFormat: 'jwt',
         accessTokenTTL: ttl,
         jwt: { sign: { alg: 'ES256' } },
@@ -274,7 +285,7 @@ export async function startOAuthServer(
     issuer,
     tokenUrl: `${issuer}/token`,
     clients,
-    jwtRules: { issuer, audience: SCIM_RESOURCE, keys: [publicJwk] },
+    jwtRules: { issuer, audience: resource, keys: [publicJwk] },
     tokenRequests,
     issuedTokens,
     failTokenRequests(count) {
