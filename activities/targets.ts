@@ -9,7 +9,6 @@ import {
   DEFAULT_RETRY_POLICY,
   RequestSlots,
   RetryBudget,
-  TargetHold,
   withRetries,
   type BreakerOptions,
   type RetryPolicy,
@@ -69,7 +68,6 @@ export function createTargetPool(plugins: PluginRegistry, options: TargetPoolOpt
       configVersion: number;
       client: ScimClient;
       breaker: CircuitBreaker;
-      hold: TargetHold;
       plugin: ProvisioningPlugin<unknown>;
       ctx: PluginContext<unknown>;
     }
@@ -110,8 +108,6 @@ export function createTargetPool(plugins: PluginRegistry, options: TargetPoolOpt
       client,
       // A new configuration (a fixed URL or token) starts with a closed breaker.
       breaker: new CircuitBreaker(options.breaker),
-      // Every activity of this process waits out a pause the target asked for.
-      hold: new TargetHold(),
       plugin,
       ctx: { providerId: provider.id, configVersion: provider.configVersion, client, options: parsed.data },
     };
@@ -121,7 +117,7 @@ export function createTargetPool(plugins: PluginRegistry, options: TargetPoolOpt
 
   return {
     get(provider, signal) {
-      const { plugin, ctx, breaker, hold } = entry(provider);
+      const { plugin, ctx, breaker } = entry(provider);
       const slots = new RequestSlots(provider.concurrency);
       const forObject = (): Target => ({
         plugin,
@@ -132,7 +128,6 @@ export function createTargetPool(plugins: PluginRegistry, options: TargetPoolOpt
             signal,
             slots,
             breaker,
-            hold,
             // A long Retry-After must not look like a dead worker.
             onWait: () => beat(),
           }),

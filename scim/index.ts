@@ -8,4 +8,3 @@ export * from './redact.ts';
 export * from './retry.ts';
 export * from './breaker.ts';
 export * from './slots.ts';
-export * from './hold.ts';

@@ -4,7 +4,6 @@ import { ScimflowError, ScimRequestError, type ErrorCode } from '../errors/index
 import { CircuitBreaker } from './breaker.ts';
 import type { ScimClient, ScimResponse } from './client.ts';
 import { DEFAULT_RETRY_POLICY, RetryBudget, retryDelay, withRetries } from './retry.ts';
-import { TargetHold } from './hold.ts';
 import { RequestSlots } from './slots.ts';
 
 /** A failure as the client raises it for `status` (0: no answer). */
@@ -194,9 +193,9 @@ describe('circuit breaker', () => {
       baseUrl: 'http://target.test/scim',
       request<T>(_method: string, path: string): Promise<ScimResponse<T>> {
         sent.push(path);
-        // The first request of the first object fails (a 503 with no Retry-After: a backoff); the rest succeed.
+        // The first request of the first object fails; everything else succeeds.
         return sent.length === 1
-          ? Promise.reject(failure('ERR_SCIM_SERVER', 503))
+          ? Promise.reject(failure('ERR_SCIM_RATE_LIMITED', 429, 1000))
           : Promise.resolve({ status: 200, body: undefined, headers: {} });
       },
       close: () => Promise.resolve(),
@@ -208,59 +207,12 @@ describe('circuit breaker', () => {
       sleep: () => backoff.promise,
     }).request('GET', '/Users/waiting');
     const other = withRetries(target, { budget: new RetryBudget(), slots }).request('GET', '/Users/other');
-    // The other object finishes while the first one still waits out its backoff.
+    // The other object finishes while the first one still waits out its Retry-After.
     await other;
     assert.deepEqual(sent, ['/Users/waiting', '/Users/other']);
     backoff.resolve();
     await waiting;
     assert.deepEqual(sent, ['/Users/waiting', '/Users/other', '/Users/waiting']);
-  });
-
-  test("a Retry-After holds every object's requests to the target, not only the retry of the refused one", async () => {
-    let now = 0;
-    const hold = new TargetHold(() => now);
-    const sent: Array<{ path: string; at: number }> = [];
-    const target: ScimClient = {
-      baseUrl: 'http://target.test/scim',
-      request<T>(_method: string, path: string): Promise<ScimResponse<T>> {
-        sent.push({ path, at: now });
-        return sent.length === 1
-          ? Promise.reject(failure('ERR_SCIM_RATE_LIMITED', 429, 5000))
-          : Promise.resolve({ status: 200, body: undefined, headers: {} });
-      },
-      close: () => Promise.resolve(),
-    };
-    // Time passes only by waiting: each wait moves the clock on by what it waits.
-    const sleep = (ms: number): Promise<void> => {
-      now += ms;
-      return Promise.resolve();
-    };
-    const client = () => withRetries(target, { budget: new RetryBudget(), hold, sleep, random: () => 0 });
-    await assert.rejects(
-      withRetries(target, { budget: new RetryBudget({ ...DEFAULT_RETRY_POLICY, retries: 0 }), hold, sleep }).request(
-        'POST',
-        '/Users/refused',
-      ),
-      { code: 'ERR_SCIM_RATE_LIMITED' },
-    );
-    assert.equal(hold.remainingMs(), 5000, 'the target asked for 5 s');
-    await client().request('POST', '/Users/another');
-    assert.deepEqual(sent, [
-      { path: '/Users/refused', at: 0 },
-      { path: '/Users/another', at: 5000 },
-    ]);
-    assert.equal(hold.remainingMs(), 0);
-  });
-
-  test('a Retry-After beyond the policy holds the target only as long as the policy allows', async () => {
-    let now = 0;
-    const hold = new TargetHold(() => now);
-    const target = scripted([failure('ERR_SCIM_RATE_LIMITED', 429, 86_400_000)]);
-    const policy = { ...DEFAULT_RETRY_POLICY, retries: 0 };
-    await assert.rejects(withRetries(target, { budget: new RetryBudget(policy), hold }).request('GET', '/Users'));
-    assert.equal(hold.remainingMs(), policy.retryAfterMaxMs);
-    now += policy.retryAfterMaxMs;
-    assert.equal(hold.remainingMs(), 0);
   });
 
   test('request slots bound the attempts in flight and pass in arrival order', async () => {

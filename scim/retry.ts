@@ -6,7 +6,6 @@
 import { errorScope, ScimRequestError } from '../errors/index.ts';
 import type { CircuitBreaker } from './breaker.ts';
 import type { ScimClient, ScimMethod, ScimRequestOptions, ScimResponse } from './client.ts';
-import type { TargetHold } from './hold.ts';
 import type { RequestSlots } from './slots.ts';
 
 /** How persistently one object's requests are retried. */
@@ -78,12 +77,7 @@ export interface RetryOptions {
   slots?: RequestSlots | undefined;
   /** The target's breaker: consulted before every attempt and told how it ended. */
   breaker?: CircuitBreaker | undefined;
-  /** The target's hold: every attempt waits it out, and a `Retry-After` extends it for all requests. */
-  hold?: TargetHold | undefined;
-  /**
-   * Called before each wait and every few seconds during one (activities heartbeat here); `error` is undefined
-   * while a request waits out the target's hold.
-   */
+  /** Called before each wait and every few seconds during one (activities heartbeat here). */
   onWait?: ((info: { delayMs: number; error: unknown }) => void) | undefined;
   /** Uniform in [0, 1). @default Math.random */
   random?: () => number;
@@ -125,18 +119,9 @@ export function withRetries(client: ScimClient, options: RetryOptions): ScimClie
   }
 
   async function attempt<T>(method: ScimMethod, path: string, requestOptions: ScimRequestOptions<T>) {
-    const held = (ms: number): Promise<void> => wait(ms, undefined);
-    await options.hold?.ready(held);
     const release = await options.slots?.acquire(signal);
     try {
-      // The target may have asked for a pause while this attempt waited for its slot.
-      await options.hold?.ready(held);
       return await admitted(method, path, requestOptions);
-    } catch (error) {
-      const asked = error instanceof ScimRequestError ? error.retryAfterMs : undefined;
-      if (asked !== undefined && !signal?.aborted)
-        options.hold?.extend(Math.min(Math.max(asked, budget.policy.retryAfterMinMs), budget.policy.retryAfterMaxMs));
-      throw error;
     } finally {
       release?.();
     }
