@@ -6,6 +6,7 @@
 import type * as z from 'zod';
 import type { ScimflowError, ScimRequestError } from '../errors/index.ts';
 import type { ScimClient, ScimGroup, ScimGroupMember, ScimUser } from '../scim/index.ts';
+import type { MemberPages } from './engine/member-pages.ts';
 
 /** What a target supports, after discovery and the plugin's own knowledge of the vendor. */
 export interface Capabilities {
@@ -177,8 +178,11 @@ export interface VendorHooks<Options extends CommonOptions = CommonOptions> {
   shapeGroup?: (group: ScimGroup, options: Options) => ScimGroup;
   /** How members are referred to (Webex wants `type: "user"`). */
   memberReference?: MemberReference;
-  /** Query parameters a group read needs to return its members (Webex: `includeMembers=true`). */
-  groupReadQuery?: Readonly<Record<string, string>>;
+  /**
+   * Where a group's members are read, page by page, apart from the group (Webex: `/Groups/{id}/Members`, at most 500
+   * a page). Without it they come with the group read. Also read for a group adopted from a listing without members.
+   */
+  memberPages?: MemberPages;
   /** How PATCH removes members: one `members[value eq "id"]` path each (RFC), or `path: members` with a value list. */
   memberRemoval?: 'filter' | 'value-list';
   /** How group changes go: `auto` PATCHes when the target can, `patch` and `put` force one. @default 'auto' */

@@ -18,6 +18,7 @@ import type { Capabilities, CommonOptions, MatchKeys, PluginContext, Provisionin
 import { discoverCapabilities } from './discovery.ts';
 import { chunk, diffGroup, isUnchanged, patchRequests, RFC_MEMBER_STYLE, type MemberStyle } from './group-changes.ts';
 import { findMany, findOne, LOOKUP_CHUNK, type LookupKind } from './lookup.ts';
+import { readMemberPages } from './member-pages.ts';
 
 export { CapabilityOverridesSchema, MAX_MEMBERS_PER_REQUEST, vendorOptions } from './options.ts';
 
@@ -101,12 +102,10 @@ export function createScimPlugin<Options extends CommonOptions>(
 
   async function readGroup(ctx: Ctx, remoteId: string): Promise<ScimGroup> {
     const path = groupPath(remoteId);
-    const response = await client(ctx).request('GET', path, {
-      schema: RemoteGroupSchema,
-      ...(vendor.groupReadQuery ? { query: { ...vendor.groupReadQuery } } : {}),
-    });
+    const response = await client(ctx).request('GET', path, { schema: RemoteGroupSchema });
     if (response.body === undefined) throw emptyBody('GET', path, response.status);
-    return response.body;
+    if (vendor.memberPages === undefined) return response.body;
+    return { ...response.body, members: await readMemberPages(client(ctx), vendor.memberPages, remoteId) };
   }
 
   /** The group as sent: shaped by the vendor, members as its references. */
@@ -235,7 +234,11 @@ export function createScimPlugin<Options extends CommonOptions>(
       const caps = await capabilities(ctx);
       // Without member read-back, a group with no record of what was sent is read for its attributes only: its
       // members are unknown, so only additions are sent.
-      const current = previous ?? (await readGroup(ctx, remoteId));
+      let current = previous ?? (await readGroup(ctx, remoteId));
+      // Adopted from a listing that leaves members out (Webex's): what the group holds is read from its member pages.
+      if (vendor.memberPages && caps.memberReadBack && current.members === undefined && group.members !== undefined) {
+        current = { ...current, members: await readMemberPages(client(ctx), vendor.memberPages, remoteId) };
+      }
       const wanted = shapeGroup(group, ctx.options);
       const changes = diffGroup(current, { ...wanted, ...(group.members ? { members: group.members } : {}) });
       if (isUnchanged(changes)) return;

@@ -4,8 +4,9 @@
  * scim-2-groups), from the OpenAPI document webex/webex-openapi-specs public-spec/webex-admin.json: "Create a user"
  * (`userName` must be the user's primary email, unique across Webex; `userType` required, one of user, room,
  * external_calling, calling_service; the core User schema must be present), "Search groups" (`includeMembers`
- * defaults to false), "Get Group Members" (pages of at most 500), "User bulk API" (at most 100 operations), and the
- * response codes (429 with Retry-After; 423 and 428 ask to try again; 410 Gone). authentik's Webex compatibility mode
+ * defaults to false), "Get Group Members" (`GET /Groups/{id}/Members`, `startIndex` and `count`, at most 500 a page,
+ * the default too), "User bulk API" (at most 100 operations), and the response codes (429 with Retry-After; 423 and
+ * 428 ask to try again; 410 Gone). authentik's Webex compatibility mode
  * writes every group member with `"type": "user"`.
  */
 import * as z from 'zod';
@@ -50,7 +51,8 @@ export const webexVendor: VendorHooks<WebexOptions> = {
     } satisfies ScimUser;
   },
   memberReference: (value) => ({ value, type: 'user' }),
-  groupReadQuery: { includeMembers: 'true' },
+  // A group's members are read from its paged member endpoint, not trusted to a group read with includeMembers=true.
+  memberPages: { path: (id) => `/Groups/${encodeURIComponent(id)}/Members`, pageSize: 500 },
   // 423 Locked and 428 Precondition Required are Webex's "not now": try the object again later. 410 is gone.
   translateError: (error) => {
     const fields = {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { ScimflowError, ScimRequestError } from '../../errors/index.ts';
 import { createScimClient, SCHEMA_GROUP, SCHEMA_USER, type ScimUser } from '../../scim/index.ts';
 import { describeConformance } from '../../test/conformance/kit.ts';
@@ -51,16 +51,20 @@ describeConformance({
   deprovisioned: 'deleted',
 });
 
+/** A Webex emulator and the plugin with a client for it, closed when the test ends. */
+async function startWebex(t: TestContext) {
+  const target = await startScimTarget({ emulator: { module: WEBEX_EMULATOR } });
+  const client = createScimClient({ baseUrl: target.url, token: target.token });
+  t.after(async () => {
+    await client.close();
+    await target.close();
+  });
+  return { target, plugin: createWebexPlugin(), ctx: { providerId: 'p', configVersion: 1, client, options } };
+}
+
 describe('webex group reads', () => {
-  test('a group with no record of what was sent is read with its members, so a stranger member is removed', async (t) => {
-    const target = await startScimTarget({ emulator: { module: WEBEX_EMULATOR } });
-    const client = createScimClient({ baseUrl: target.url, token: target.token });
-    t.after(async () => {
-      await client.close();
-      await target.close();
-    });
-    const plugin = createWebexPlugin();
-    const ctx = { providerId: 'p', configVersion: 1, client, options };
+  test('a group with no record of what was sent is read from its paged member endpoint, so a stranger member is removed', async (t) => {
+    const { target, plugin, ctx } = await startWebex(t);
     const [kept, stranger] = await Promise.all(
       ['kept@example.test', 'stranger@example.test'].map((userName) =>
         plugin.createUser(ctx, { schemas: [SCHEMA_USER], userName, emails: [{ value: userName, primary: true }] }),
@@ -81,10 +85,56 @@ describe('webex group reads', () => {
 
     const stored = (await target.groups()).find((candidate) => candidate.id === group.id);
     assert.deepEqual(stored?.members, [{ value: kept!.id, type: 'User' }]);
-    const reads = (await target.requests()).filter((r) => r.method === 'GET' && r.path === `/Groups/${group.id}`);
-    assert.deepEqual(
-      reads.map((r) => r.query.includeMembers),
-      ['true'],
+    const reads = (await target.requests()).filter(
+      (r) => r.method === 'GET' && r.path.startsWith(`/Groups/${group.id}`),
     );
+    assert.deepEqual(
+      reads.map((r) => [r.path, r.query]),
+      [
+        [`/Groups/${group.id}`, {}],
+        [`/Groups/${group.id}/Members`, { startIndex: '1', count: '500' }],
+      ],
+      'the group is read without includeMembers, its members from the member endpoint',
+    );
+  });
+
+  test('a group adopted from a listing without members is read page by page (500 a page), and only strangers go', async (t) => {
+    const { target, plugin, ctx } = await startWebex(t);
+    const users: string[] = [];
+    for (let i = 0; i < 620; i += 1) {
+      const userName = `member${i}@example.test`;
+      const seeded = await target.seedUser({
+        userName,
+        userType: 'user',
+        emails: [{ value: userName, primary: true }],
+      });
+      users.push(seeded.id!);
+    }
+    // On Webex before scimflow: 620 members, the last 20 of them not wanted.
+    await target.seedGroup({ displayName: 'Big', members: users.map((value) => ({ value, type: 'User' })) });
+    const found = await plugin.findGroup(ctx, { name: 'Big' });
+    assert.ok(found);
+    assert.equal(found.resource.members, undefined, 'a Webex listing leaves members out');
+
+    await plugin.updateGroup(
+      ctx,
+      found.id,
+      { schemas: [SCHEMA_GROUP], displayName: 'Big', members: users.slice(0, 600).map((value) => ({ value })) },
+      found.resource,
+    );
+
+    const stored = (await target.groups()).find((candidate) => candidate.id === found.id);
+    assert.deepEqual(stored?.members?.map((member) => member.value).sort(), users.slice(0, 600).sort());
+    const requests = await target.requests();
+    assert.deepEqual(
+      requests.filter((r) => r.path === `/Groups/${found.id}/Members`).map((r) => r.query),
+      [
+        { startIndex: '1', count: '500' },
+        { startIndex: '501', count: '500' },
+      ],
+    );
+    const writes = requests.filter((r) => r.method === 'PATCH');
+    assert.equal(writes.length, 1, 'one PATCH removes the 20 strangers and adds nobody');
+    assert.equal(JSON.stringify(writes[0]!.body).match(/"op":"add"/g), null);
   });
 });
