@@ -3,6 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { DirectoryGroup, DirectoryUser, ImportCounts } from '../db/index.ts';
 import { ScimflowError } from '../errors/index.ts';
 import type { CliContext } from './context.ts';
+import { importRequests } from './import-requests.ts';
 import { cell, formatTable } from './output.ts';
 
 interface Page<T> {
@@ -34,6 +35,9 @@ async function readJsonFile(file: string): Promise<unknown> {
   }
 }
 
+/** Objects (users, groups, listed members) per import request: a file of any size stays under the API's body limit. */
+const IMPORT_REQUEST_OBJECTS = 10_000;
+
 /** `users list|import` and `groups list`. */
 export function addDirectoryCommands(program: Command, ctx: CliContext): void {
   const { output } = ctx;
@@ -62,10 +66,21 @@ export function addDirectoryCommands(program: Command, ctx: CliContext): void {
   users
     .command('import <file>')
     .description(
-      'upsert users and groups from a JSON file: { "users": [...], "groups": [{ "name", "members": [usernames] }] }',
+      'upsert users and groups from a JSON file: { "users": [...], "groups": [{ "name", "members": [usernames] }] }; sent users first, at most 10,000 objects a request',
     )
     .action(async (file: string) => {
-      const counts = await ctx.api().post<ImportCounts>('/import', await readJsonFile(file));
+      const counts: ImportCounts = {
+        users: { created: 0, updated: 0, unchanged: 0 },
+        groups: { created: 0, updated: 0, unchanged: 0 },
+        members: { added: 0, removed: 0 },
+      };
+      for (const request of importRequests(await readJsonFile(file), IMPORT_REQUEST_OBJECTS)) {
+        const part = await ctx.api().post<ImportCounts>('/import', request);
+        for (const kind of ['users', 'groups'] as const)
+          for (const key of ['created', 'updated', 'unchanged'] as const) counts[kind][key] += part[kind][key];
+        counts.members.added += part.members.added;
+        counts.members.removed += part.members.removed;
+      }
       output.out(
         `users:   ${counts.users.created} created, ${counts.users.updated} updated, ${counts.users.unchanged} unchanged`,
       );
