@@ -37,6 +37,7 @@ const SETUP_STAMP = path.join(NODE_MODULES, '.scimflow-setup');
 const DEFAULT_DATABASE_URL = 'postgres://scimflow@127.0.0.1:5432/scimflow';
 const MANAGED_NAME = 'scimflow';
 const TEST_TIMEOUT_MS = 300_000;
+const TEST_CONCURRENCY = 2;
 // How scimflow's own processes run: isolated-vm needs --no-node-snapshot; a young generation of at most 16 MB per
 // semi-space (V8 grows it to 64 MB) kept a worker's resident memory in a 10,000-user full sync at 317 MB instead of 424.
 const NODE_FLAGS = ['--no-node-snapshot', '--max-semi-space-size=16'];
@@ -474,7 +475,19 @@ async function runTests(args) {
         SCIMFLOW_WORKFLOW_BUNDLE_CACHE: path.join(configDir, 'workflow-bundle.js'),
       });
       delete env.SCIMFLOW_API_TOKEN;
-      const nodeArgs = ['--no-node-snapshot', '--test', `--test-timeout=${TEST_TIMEOUT_MS}`, ...options, ...testFiles];
+      // Two files at a time: most of a file's time is spent waiting on Temporal, PostgreSQL and its targets, and
+      // node's default (cores - 1) runs them one by one on 2 cores. `--test-concurrency` overrides it.
+      const concurrency = options.some((o) => o.startsWith('--test-concurrency'))
+        ? []
+        : [`--test-concurrency=${TEST_CONCURRENCY}`];
+      const nodeArgs = [
+        '--no-node-snapshot',
+        '--test',
+        `--test-timeout=${TEST_TIMEOUT_MS}`,
+        ...concurrency,
+        ...options,
+        ...testFiles,
+      ];
       return runForwardingSignals(nodeArgs, env);
     });
   } finally {
