@@ -497,6 +497,32 @@ test('beyond maxIsolates the least recently used idle isolate is disposed', asyn
   }
 });
 
+test('an isolate unused for idleMs is disposed, and the next evaluation builds it again', async () => {
+  const quick = createMappingEngine({ idleMs: 50 });
+  const once = () =>
+    quick.evaluate({
+      key: 'idle',
+      version: '1',
+      objectType: 'user',
+      mappings: [base],
+      provider: SAMPLE_PROVIDER,
+      now: NOW,
+      items: [{ object: alice, link: null }],
+    });
+  try {
+    ok((await once())[0]);
+    const alive = () => quick.stats().find((s) => s.key === 'idle')?.alive;
+    assert.equal(alive(), true);
+    for (let waited = 0; waited < 1000 && alive(); waited++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(alive(), false, 'disposed once idle');
+    assert.equal(quick.stats().find((s) => s.key === 'idle')?.rebuilds, 0, 'disposed for idleness, not memory');
+    ok((await once())[0]);
+    assert.equal(alive(), true);
+  } finally {
+    await quick.disposeAll();
+  }
+});
+
 test('creating an engine without --no-node-snapshot fails with a configuration error', async () => {
   const script = `import { createMappingEngine } from './sandbox/engine.ts';
 try { createMappingEngine(); console.log('created'); } catch (error) { console.log(error.code); }`;

@@ -91,6 +91,11 @@ export interface MappingEngineOptions {
   sliceMs?: number;
   /** Most isolates kept alive at once; beyond it the least recently used idle key's isolate is disposed. @default 256 */
   maxIsolates?: number;
+  /**
+   * How long an isolate may sit unused before it is disposed (each holds 15-50 MB of the worker's memory once used);
+   * the key's next evaluation builds it again. @default 30000
+   */
+  idleMs?: number;
 }
 
 /** Counters for one provider's isolate. */
@@ -143,6 +148,8 @@ interface KeyState {
   tail: Promise<void>;
   queued: number;
   lastUsed: number;
+  /** When its last evaluation ended (performance.now()). */
+  idleSince: number;
 }
 
 interface SubBatch {
@@ -194,6 +201,8 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
       process.abort();
     });
   const maxIsolates = options.maxIsolates ?? 256;
+  const idleMs = options.idleMs ?? 30_000;
+  let sweeper: NodeJS.Timeout | null = null;
   const keys = new Map<string, KeyState>();
   let checker: { isolate: ivm.Isolate; context: ivm.Context } | null = null;
   let clock = 0;
@@ -202,7 +211,15 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
   function keyState(key: string): KeyState {
     let state = keys.get(key);
     if (!state) {
-      state = { current: null, rebuilds: 0, retiredCpuNs: 0n, tail: Promise.resolve(), queued: 0, lastUsed: 0 };
+      state = {
+        current: null,
+        rebuilds: 0,
+        retiredCpuNs: 0n,
+        tail: Promise.resolve(),
+        queued: 0,
+        lastUsed: 0,
+        idleSince: 0,
+      };
       keys.set(key, state);
     }
     return state;
@@ -216,9 +233,25 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
     function settle(): void {
       state.queued -= 1;
       state.lastUsed = ++clock;
+      state.idleSince = performance.now();
       evictIdle();
+      sweeper ??= setInterval(sweepIdle, Math.max(10, idleMs / 2)).unref();
     }
     return run;
+  }
+
+  /** Disposes the isolates unused for `idleMs`; stops looking once none is alive. */
+  function sweepIdle(): void {
+    const now = performance.now();
+    let alive = 0;
+    for (const state of keys.values()) {
+      if (state.current && state.queued === 0 && now - state.idleSince >= idleMs) retire(state, 'dispose');
+      if (state.current) alive += 1;
+    }
+    if (alive === 0 && sweeper) {
+      clearInterval(sweeper);
+      sweeper = null;
+    }
   }
 
   function evictIdle(): void {
@@ -637,6 +670,8 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
       );
       if (checker && !checker.isolate.isDisposed) checker.isolate.dispose();
       checker = null;
+      if (sweeper) clearInterval(sweeper);
+      sweeper = null;
     },
     stats: () =>
       [...keys.entries()].map(([key, state]) => {
