@@ -244,12 +244,26 @@ export function createApi(deps: ApiDeps): Hono<{ Variables: ApiVariables }> {
     const started = performance.now();
     await next();
     log.debug(
-      { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) },
+      {
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round(performance.now() - started),
+        caller: c.get('caller')?.name,
+      },
       'request',
     );
   });
   // Only the admin API: other mounts (the inbound SCIM source) have callers and credentials of their own.
-  app.use(`${API_PREFIX}/*`, hostAndOriginGuard(policy), authenticate(db, deps.oidc));
+  app.use(
+    `${API_PREFIX}/*`,
+    hostAndOriginGuard(policy),
+    authenticate(db, {
+      oidc: deps.oidc,
+      // A revoked or expired token still in use, or one tried by guessing: named by its prefix, never in full.
+      onRefused: (refused) => log.warn(refused, 'API token refused'),
+    }),
+  );
   mount(app, API_PREFIX, versioned, policy);
   app.route(
     SOURCE_PREFIX,

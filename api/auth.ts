@@ -4,7 +4,7 @@
  */
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
-import { authenticateApiToken, roleAllows, type Db, type Role, type TokenRefusal } from '../db/index.ts';
+import { authenticateApiToken, roleAllows, tokenPrefix, type Db, type Role, type TokenRefusal } from '../db/index.ts';
 import { ScimflowError } from '../errors/index.ts';
 import type { OidcVerifier } from './oidc.ts';
 
@@ -54,11 +54,22 @@ async function oidcCaller(oidc: OidcVerifier, token: string, remote: string | nu
   throw new ScimflowError('ERR_UNAUTHENTICATED', result.message, { details: { reason: result.reason } });
 }
 
+/** A presented API token that was refused: its shown prefix (never the token), why, and from where. */
+export interface TokenRefused {
+  tokenPrefix: string;
+  reason: TokenRefusal;
+  remoteAddress: string | null;
+}
+
 /**
  * Authenticates every request it guards (401 otherwise) and sets the `caller` variable. A bearer token that is not a
- * scimflow API token (`sfa_…`) goes to `oidc` when it is given.
+ * scimflow API token (`sfa_…`) goes to `oidc` when it is given; `onRefused` hears of each refused API token.
  */
-export function authenticate(db: Db, oidc?: OidcVerifier): MiddlewareHandler<{ Variables: ApiVariables }> {
+export function authenticate(
+  db: Db,
+  options: { oidc?: OidcVerifier | undefined; onRefused?: (refused: TokenRefused) => void } = {},
+): MiddlewareHandler<{ Variables: ApiVariables }> {
+  const { oidc, onRefused } = options;
   return async (c, next) => {
     const header = c.req.header('authorization');
     if (header === undefined || header.trim() === '') throw refuse('missing');
@@ -70,7 +81,10 @@ export function authenticate(db: Db, oidc?: OidcVerifier): MiddlewareHandler<{ V
       return;
     }
     const result = await authenticateApiToken(db, match[1]!);
-    if (!result.ok) throw refuse(result.reason);
+    if (!result.ok) {
+      onRefused?.({ tokenPrefix: tokenPrefix(match[1]!), reason: result.reason, remoteAddress: remoteAddress(c) });
+      throw refuse(result.reason);
+    }
     c.set('caller', {
       name: result.token.name,
       role: result.token.role,

@@ -147,6 +147,10 @@ describe('admin API tokens', () => {
       message: 'the API token has been revoked',
       details: { reason: 'revoked' },
     });
+    // The server log names the refused token by its prefix, never in full.
+    const warned = api.logged.filter((entry) => entry.msg === 'API token refused').map((entry) => entry.obj);
+    assert.deepEqual(warned, [{ tokenPrefix: token.slice(0, 12), reason: 'revoked', remoteAddress: null }]);
+    assert.ok(!JSON.stringify(api.logged).includes(token.slice(12)), 'the log never holds the token');
     // The name is free again once its token is revoked.
     assert.equal((await api.request('POST', '/api/v1/tokens', { name: 'leaving', role: 'viewer' })).status, 201);
   });
