@@ -2,13 +2,26 @@
  * Inbound SCIM source benchmark: users pushed into a source over HTTP against the same rows written straight into
  * the directory with SQL (one transaction per user, same concurrency, a database of its own each), in one run.
  * Prints (1) users/s of the load and its ratio, (2) p50 / p99 of single requests on the loaded directory (create,
- * PATCH, filter lookup) against their SQL equivalents, (3) how long a write takes to reach a downstream SCIMMY target
+ * PATCH, filter lookup) against their SQL equivalents, and the lookup's requests/s, (3) a PATCH adding one member
+ * to a 5,000-member group: latency and requests/s against SQL, and against a 10-member group, (4) how long a write takes to reach a downstream SCIMMY target
  * through an outbound provider, made through the source and made directly in the directory, measured quietly: one
  * write at a time, the next only after the last one arrived, the arrival stamped by the target itself.
- * Run: `npm run bench -- inbound` (BENCH_USERS, BENCH_CONCURRENCY, BENCH_SAMPLES, BENCH_PROPAGATION tune it).
+ * Run: `npm run bench -- inbound` (BENCH_USERS, BENCH_CONCURRENCY, BENCH_SAMPLES, BENCH_GROUP_MEMBERS,
+ * BENCH_PROPAGATION tune it; BENCH_PARTS=load skips the propagation part, which needs Temporal).
  */
 import { randomUUID } from 'node:crypto';
-import { changeUser, createProvider, createUser, inTransaction, type Db, type UserInput } from '../db/index.ts';
+import {
+  addMembers,
+  changeUser,
+  createGroup,
+  createProvider,
+  createUser,
+  inTransaction,
+  insertMembers,
+  lockGroup,
+  type Db,
+  type UserInput,
+} from '../db/index.ts';
 import { queueDeliver, startOutboxRelay, temporalDeliver } from '../engine/index.ts';
 import { startTestEngine } from '../test/support/engine.ts';
 import { createTestDatabase } from '../test/support/db.ts';
@@ -113,6 +126,34 @@ function client(source: TestSource) {
         200,
         'PATCH /Users',
       ),
+    createGroup: (displayName: string, memberIds: readonly string[]) =>
+      expectStatus(
+        fetch(`${source.base}/Groups`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({
+            schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+            displayName,
+            members: memberIds.map((value) => ({ value })),
+          }),
+        }),
+        201,
+        'POST /Groups',
+      ),
+    // As Entra and Okta add one member: a PATCH with no attributes asked back (answered 204).
+    addMember: (groupId: string, userId: string) =>
+      expectStatus(
+        fetch(`${source.base}/Groups/${groupId}`, {
+          method: 'PATCH',
+          headers,
+          body: JSON.stringify({
+            schemas: [PATCH_OP],
+            Operations: [{ op: 'add', path: 'members', value: [{ value: userId }] }],
+          }),
+        }),
+        204,
+        'PATCH /Groups add member',
+      ),
     find: async (userName: string) => {
       const filter = encodeURIComponent(`userName eq "${userName}"`);
       const found = await expectStatus(fetch(`${source.base}/Users?filter=${filter}`, { headers }), 200, 'filter');
@@ -201,10 +242,107 @@ async function loadAndSingles(rows: BenchRow[]): Promise<void> {
         value: `${ms(percentile(b, 50))} / ${ms(percentile(b, 99))} (${(percentile(a, 99) / percentile(b, 99)).toFixed(1)}x)`,
       });
     }
+
+    // The same lookup from `concurrency` clients at once.
+    const lookups = samples * 4;
+    const findSource = await timed(lookups, concurrency, (i) => scim.find(person('u', pick(i % samples)).row.username));
+    const findSql = await timed(lookups, concurrency, async (i) => {
+      const { rows: found } = await plain.db.query(`SELECT * FROM users WHERE lower(username) = lower($1)`, [
+        person('u', pick(i % samples)).row.username,
+      ]);
+      if (found.length !== 1) throw new Error('SQL lookup missed');
+    });
+    rows.push(
+      {
+        variant: `find one user by userName eq, ${concurrency} at a time: source / SQL`,
+        value: `${Math.round(lookups / findSource)} / ${Math.round(lookups / findSql)} requests/s (${(findSource / findSql).toFixed(1)}x)`,
+      },
+      ...(await memberAdds(harness.db, scim, plain.db, sourceIds, sqlIds, samples, concurrency)),
+    );
   } finally {
     await harness.close();
     await plain.drop();
   }
+}
+
+/**
+ * PATCH adding one member to a 5,000-member group (BENCH_GROUP_MEMBERS), as Entra and Okta send it, against the
+ * same work by SQL (lock the group, insert the member with its outbox row, move the group's version on): one at a
+ * time for latency, then `concurrency` at once on the same group for requests/s; and the same PATCH on a 10-member
+ * group, whose ratio shows whether the cost grows with the members. Users come from `sourceIds` / `sqlIds`.
+ */
+async function memberAdds(
+  sourceDb: Db,
+  scim: ReturnType<typeof client>,
+  plainDb: Db,
+  sourceIds: readonly string[],
+  sqlIds: readonly string[],
+  samples: number,
+  concurrency: number,
+): Promise<BenchRow[]> {
+  const size = env('BENCH_GROUP_MEMBERS', 5000);
+  const atOnce = samples * 2;
+  const small = 10;
+  if (sourceIds.length < size + samples + atOnce + small + samples) {
+    throw new Error(`BENCH_USERS must be at least ${size + 2 * samples + atOnce + small} for the group part`);
+  }
+  const sqlAdd = (groupId: string, userId: string) =>
+    inTransaction(plainDb, async (q) => {
+      await lockGroup(q, groupId);
+      await insertMembers(q, groupId, [userId]);
+      await q.query('UPDATE groups SET updated_at = now() WHERE id = $1', [groupId]);
+    });
+  const big = (await scim.createGroup('bench-big', sourceIds.slice(0, size)))['id'] as string;
+  const bigSql = (await createGroup(plainDb, { name: 'bench-big', attributes: {} })).id;
+  await addMembers(plainDb, bigSql, sqlIds.slice(0, size));
+  const tail = sourceIds.length - small - samples;
+  const little = (await scim.createGroup('bench-small', sourceIds.slice(tail, tail + small)))['id'] as string;
+  await sourceDb.query('ANALYZE group_members, groups, scim_source_groups');
+  await plainDb.query('ANALYZE group_members, groups');
+
+  const one = (i: number) => size + i;
+  const bigSource = await latencies(samples, (i) => scim.addMember(big, sourceIds[one(i)]!).then(() => undefined));
+  const bigBySql = await latencies(samples, (i) => sqlAdd(bigSql, sqlIds[one(i)]!));
+  const littleSource = await latencies(samples, (i) =>
+    scim.addMember(little, sourceIds[tail + small + i]!).then(() => undefined),
+  );
+  const many = (i: number) => size + samples + i;
+  const rateSource = await timed(
+    atOnce,
+    concurrency,
+    async (i) => void (await scim.addMember(big, sourceIds[many(i)]!)),
+  );
+  const rateSql = await timed(atOnce, concurrency, (i) => sqlAdd(bigSql, sqlIds[many(i)]!));
+
+  const expected = size + samples + atOnce;
+  for (const [db, id] of [
+    [sourceDb, big],
+    [plainDb, bigSql],
+  ] as const) {
+    const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM group_members WHERE group_id = $1', [
+      id,
+    ]);
+    if (rows[0]!.n !== expected) throw new Error(`the big group has ${rows[0]!.n} members, not ${expected}`);
+  }
+  const sizeText = size.toLocaleString('en');
+  return [
+    {
+      variant: `PATCH add one member to a ${sizeText}-member group (${samples} in a row): source p50 / p99`,
+      value: `${ms(percentile(bigSource, 50))} / ${ms(percentile(bigSource, 99))}`,
+    },
+    {
+      variant: 'add one member: SQL p50 / p99 (p99 ratio)',
+      value: `${ms(percentile(bigBySql, 50))} / ${ms(percentile(bigBySql, 99))} (${(percentile(bigSource, 99) / percentile(bigBySql, 99)).toFixed(1)}x)`,
+    },
+    {
+      variant: `same PATCH on a ${small}-member group: source p50 / p99 (${sizeText} ÷ ${small} p50)`,
+      value: `${ms(percentile(littleSource, 50))} / ${ms(percentile(littleSource, 99))} (${(percentile(bigSource, 50) / percentile(littleSource, 50)).toFixed(2)}x)`,
+    },
+    {
+      variant: `PATCH add member to the ${sizeText}-member group, ${concurrency} at a time: source / SQL`,
+      value: `${Math.round(atOnce / rateSource)} / ${Math.round(atOnce / rateSql)} requests/s (${(rateSource / rateSql).toFixed(1)}x)`,
+    },
+  ];
 }
 
 /** A write through the source, and one straight into the directory, each until it reaches a SCIMMY target. */
@@ -272,7 +410,8 @@ async function propagation(rows: BenchRow[]): Promise<void> {
 /** Runs every part; never part of `npm test`. */
 export async function runInboundBench(): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-  await loadAndSingles(rows);
-  await propagation(rows);
+  const parts = (process.env['BENCH_PARTS'] ?? 'load,propagation').split(',');
+  if (parts.includes('load')) await loadAndSingles(rows);
+  if (parts.includes('propagation')) await propagation(rows);
   return rows;
 }
