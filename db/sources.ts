@@ -80,6 +80,9 @@ function toSource(row: SourceRow): SourceView {
   };
 }
 
+/** The notification channel on which a changed or deleted source's slug is announced (migration 0018). */
+export const SOURCE_CHANGES_CHANNEL = 'scimflow_sources';
+
 function newToken(): { token: string; hash: string; prefix: string } {
   const token = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
   return { token, hash: hashSecretHex(token), prefix: token.slice(0, SHOWN_PREFIX_LENGTH) };

@@ -21,6 +21,7 @@ import { runBulk } from './bulk.ts';
 import * as groups from './groups.ts';
 import { readListQuery, readProjection } from './list-query.ts';
 import { createRateLimiter, type RateLimit } from './rate-limit.ts';
+import { createSourceAuthenticator, type SourceTokenCacheOptions } from './token-cache.ts';
 import { etag, etagMatches } from './render.ts';
 import * as users from './users.ts';
 import type { Rendered, SourceRequest } from './kind.ts';
@@ -35,8 +36,10 @@ export interface SourceApiOptions {
   maxBulkOperations?: number;
   /** Requests per second each source may make. @default 100/s, bursts of 200 */
   rateLimit?: RateLimit;
-  /** Milliseconds clock of the rate limiter. */
+  /** Milliseconds clock of the rate limiter and the token cache. */
   now?: () => number;
+  /** How sources and their tokens are cached (see token-cache.ts); false: every request looks its token up. */
+  tokenCache?: Omit<SourceTokenCacheOptions, 'now'> | false;
   /** Records a write by a source; called inside the write's transaction. @default a row in audit_log */
   audit?: (q: Queryable, entry: { source: SourceView; action: string; objectId: string }) => Promise<void>;
 }
@@ -110,6 +113,12 @@ export function createSourceApi(
   const maxPayloadBytes = options.maxPayloadBytes ?? 1024 * 1024;
   const maxBulkOperations = options.maxBulkOperations ?? 100;
   const limiter = createRateLimiter(options.rateLimit ?? { ratePerSecond: 100, burst: 200 }, options.now);
+  const cache =
+    options.tokenCache === false
+      ? null
+      : createSourceAuthenticator(db, { ...options.tokenCache, ...(options.now ? { now: options.now } : {}) });
+  const authenticate = (slug: string, token: string) =>
+    cache ? cache.authenticate(slug, token) : authenticateSource(db, slug, token);
   const app = new Hono<{ Variables: Variables }>();
   // Writes by a source are audited as `source:<slug>`, in the same transaction as the write.
   const audit =
@@ -146,7 +155,7 @@ export function createSourceApi(
   app.use('/:slug/*', async (c, next) => {
     const authorization = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    const source = match ? await authenticateSource(db, c.req.param('slug'), match[1]!) : null;
+    const source = match ? await authenticate(c.req.param('slug'), match[1]!) : null;
     if (!source) {
       return errorResponse(new ScimServiceError(401, 'a valid bearer token of this source is required'), {
         'www-authenticate': 'Bearer realm="scimflow source"',

@@ -146,6 +146,27 @@ describe('lookups of a source are index lookups in one statement', () => {
     assert.doesNotMatch(plan!, /Seq Scan on group_members/);
   });
 
+  test('externalId eq (caseExact) is one statement, by the externalId index', async () => {
+    const { rows } = await database.db.query<{ username: string; ext: string }>(
+      `SELECT u.username, u.attributes->'scim'->>'externalId' AS ext FROM users u
+       JOIN scim_source_users o ON o.user_id = u.id WHERE o.source_id = $1 LIMIT 1`,
+      [owner.id],
+    );
+    const query = readListQuery({ filter: `externalId eq "${rows[0]!.ext}"` }, USER_RESOURCE, 'user', 200);
+    const { q, statements } = recording(database.db);
+    const found = await listSourceUsers(q, owner, { filter: query.filter, sort: undefined, offset: 0, limit: 200 });
+    assert.deepEqual(
+      found.items.map((item) => item.object.username),
+      [rows[0]!.username],
+    );
+    const upper = readListQuery({ filter: `externalId eq "${rows[0]!.ext.toUpperCase()}"` }, USER_RESOURCE, 'user', 1);
+    assert.equal((await listSourceUsers(database.db, owner, { ...upper, offset: 0, limit: 1 })).total, 0);
+    assert.equal(statements.length, 1);
+    const [plan] = await plans(statements);
+    assert.match(plan!, /users_scim_external_id_idx/);
+    assert.doesNotMatch(plan!, /Seq Scan on users/);
+  });
+
   test('displayName eq on groups is one statement, by the lower(name) index', async () => {
     const query = readListQuery({ filter: 'displayName eq "team 17"' }, GROUP_RESOURCE, 'group', 200);
     const { q, statements } = recording(database.db);

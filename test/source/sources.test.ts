@@ -76,11 +76,22 @@ describe('inbound SCIM sources: admin API and CLI', () => {
 
   test('rotating the token makes the old one fail at once', async () => {
     const created = await call<SourceToken>('POST', '/sources', { slug: 'rotating' });
+    const scim = (bearer: string) =>
+      fetch(`${server.url}${created.body.scimPath}/Users`, { headers: { authorization: `Bearer ${bearer}` } });
+    // The SCIM endpoint has seen (and cached) the token before it is rotated.
+    assert.equal((await scim(created.body.token)).status, 200);
     const rotated = await call<SourceToken>('POST', '/sources/rotating/rotate-token');
     assert.equal(rotated.status, 200);
     assert.notEqual(rotated.body.token, created.body.token);
     assert.equal(await authenticateSource(database.db, 'rotating', created.body.token), null);
     assert.equal((await authenticateSource(database.db, 'rotating', rotated.body.token))?.slug, 'rotating');
+    assert.equal((await scim(rotated.body.token)).status, 200);
+    // The API's token cache hears of the rotation from PostgreSQL, milliseconds after the commit.
+    const deadline = Date.now() + 20_000;
+    while ((await scim(created.body.token)).status !== 401) {
+      assert.ok(Date.now() < deadline, 'the old token still works on the SCIM endpoint');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   });
 
   test('deleting a source removes its service account and leaves the users it owned in the directory', async () => {
