@@ -6,12 +6,15 @@ import * as z from 'zod';
 import { isLoopbackHost } from '../auth/schemas.ts';
 import { ROLES, type Role } from '../db/index.ts';
 
+// Empty is unset: docker compose passes `${VAR:-}` through as an empty string.
+const unsetWhenEmpty = (value: unknown) => (value === '' ? undefined : value);
+
 /** The OIDC variables, merged into the process environment schema. */
 export const OidcEnvShape = {
   /** The identity provider's issuer URL; set, the API also accepts its JWTs. */
-  SCIMFLOW_OIDC_ISSUER: z.url({ protocol: /^https?$/ }).optional(),
+  SCIMFLOW_OIDC_ISSUER: z.preprocess(unsetWhenEmpty, z.url({ protocol: /^https?$/ }).optional()),
   /** The `aud` a token must carry (the API's identifier at the identity provider); required with the issuer. */
-  SCIMFLOW_OIDC_AUDIENCE: z.string().min(1).optional(),
+  SCIMFLOW_OIDC_AUDIENCE: z.preprocess(unsetWhenEmpty, z.string().min(1).optional()),
   /** The claim holding the caller's roles or groups; a dotted path reaches into objects (`realm_access.roles`). */
   SCIMFLOW_OIDC_ROLE_CLAIM: z.string().min(1).default('roles'),
   /** Comma-separated `VALUE=ROLE` pairs; empty, the claim's values are role names themselves. */

@@ -216,6 +216,15 @@ describe('OIDC settings', () => {
 
   test('without an issuer OIDC is off; an issuer needs an audience, https off loopback and VALUE=ROLE pairs', () => {
     assert.equal(oidcSettings(loadEnv({})), null);
+    // What docker compose passes when nothing is set.
+    const composeDefaults = {
+      SCIMFLOW_OIDC_ISSUER: '',
+      SCIMFLOW_OIDC_AUDIENCE: '',
+      SCIMFLOW_OIDC_ROLE_CLAIM: 'roles',
+      SCIMFLOW_OIDC_ROLES: '',
+      SCIMFLOW_OIDC_NAME_CLAIM: 'sub',
+    };
+    assert.equal(oidcSettings(loadEnv(composeDefaults)), null);
     assert.match(
       invalid({ SCIMFLOW_OIDC_ISSUER: 'https://login.example.test' }),
       /SCIMFLOW_OIDC_AUDIENCE: must be set/,
