@@ -56,8 +56,11 @@ export interface ApiDeps {
   /** Seals and fingerprints provider tokens; the API is never given a way to decrypt one. */
   secrets: SecretSealer;
   sync: SyncControl;
-  /** Checks a plugin's options; throws ScimflowError ERR_CONFIG for an unknown plugin or bad options. */
-  validatePluginOptions: (pluginId: string, options: unknown) => unknown;
+  /**
+   * Checks a plugin's options, and the base URL against the plugin's vendor form; throws ScimflowError ERR_CONFIG for
+   * an unknown plugin, bad options or a URL the plugin refuses.
+   */
+  validatePluginOptions: (pluginId: string, options: unknown, baseUrl?: string) => unknown;
   log?: ApiLogger;
   /** Settings of the inbound SCIM source endpoints (`/source/scim/<slug>/v2`). */
   sources?: SourceApiOptions;

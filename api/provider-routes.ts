@@ -57,7 +57,7 @@ export interface ProviderRouteDeps {
   secrets: SecretSealer;
   sync: SyncControl;
   audit: Auditor;
-  validatePluginOptions: (pluginId: string, options: unknown) => unknown;
+  validatePluginOptions: (pluginId: string, options: unknown, baseUrl?: string) => unknown;
   /** Called when the engine could not be told about a saved change; the change itself stands. */
   onNotifyFailure: (error: unknown, provider: ProviderView, event: 'changed' | 'deleted') => void;
 }
@@ -109,7 +109,7 @@ export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
       response: Provider,
       conflicts: true,
       handle: async ({ body, caller }) => {
-        validatePluginOptions(body.plugin, body.pluginOptions);
+        validatePluginOptions(body.plugin, body.pluginOptions, body.baseUrl);
         const provider = await audit.change(
           caller,
           (q) => createProvider(q, secrets, body),
@@ -152,8 +152,12 @@ export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
       response: ProviderUpdated,
       handle: async ({ params, body, caller }) => {
         const before = await getProvider(db, params['id']!);
-        if (body.plugin !== undefined || body.pluginOptions !== undefined) {
-          validatePluginOptions(body.plugin ?? before.plugin, body.pluginOptions ?? before.pluginOptions);
+        if (body.plugin !== undefined || body.pluginOptions !== undefined || body.baseUrl !== undefined) {
+          validatePluginOptions(
+            body.plugin ?? before.plugin,
+            body.pluginOptions ?? before.pluginOptions,
+            body.baseUrl ?? before.baseUrl,
+          );
         }
         const { provider: after, credential } = await audit.change(
           caller,

@@ -81,6 +81,8 @@ async function probe(
   const plugin = registry.get(pluginId)!;
   const ctx: PluginContext<unknown> = { providerId: 'probe', configVersion: 0, client, options };
   const findings: Finding[] = [{ check: 'plugin', result: `${pluginId} (suggested by the URL: ${pluginForUrl(url)})` }];
+  const urlProblem = plugin.checkBaseUrl?.(url);
+  if (urlProblem !== undefined) findings.push({ check: 'base URL', result: `${pluginId} refuses it: ${urlProblem}` });
 
   for (const path of ['/ServiceProviderConfig', '/ServiceProviderConfigs']) {
     const spc = await attempt(() => client.request('GET', path, { schema: ServiceProviderConfigSchema }));

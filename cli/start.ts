@@ -229,8 +229,8 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
       secrets: sealerOf(secrets),
       sync: control,
       policy: apiPolicy(env),
-      validatePluginOptions: (pluginId: string, pluginOptions: unknown) =>
-        resolvePluginOptions(plugins, pluginId, pluginOptions),
+      validatePluginOptions: (pluginId: string, pluginOptions: unknown, baseUrl?: string) =>
+        resolvePluginOptions(plugins, pluginId, pluginOptions, baseUrl),
       log,
       mappingEngine: processMappingEngine(),
       providerAuth: {

@@ -41,9 +41,15 @@ export function createPluginRegistry(): PluginRegistry {
 
 /**
  * Validates and defaults `options` for the plugin `pluginId` (missing options count as `{}`). Throws ERR_CONFIG
- * for an unknown plugin, or for invalid options with each zod issue's path in `details.issues`.
+ * for an unknown plugin, for invalid options with each zod issue's path in `details.issues`, or for a `baseUrl`
+ * (when given) the plugin says is not its vendor's form, with `details.baseUrl` naming what is wrong.
  */
-export function resolvePluginOptions(registry: PluginRegistry, pluginId: string, options: unknown): unknown {
+export function resolvePluginOptions(
+  registry: PluginRegistry,
+  pluginId: string,
+  options: unknown,
+  baseUrl?: string,
+): unknown {
   const plugin = registry.get(pluginId);
   if (plugin === undefined) {
     throw new ScimflowError('ERR_CONFIG', `unknown plugin "${pluginId}"`, {
@@ -65,6 +71,12 @@ export function resolvePluginOptions(registry: PluginRegistry, pluginId: string,
       `invalid options for plugin "${pluginId}": ${issues.map((issue) => `${issue.path || '(root)'}: ${issue.message}`).join('; ')}`,
       { details: { plugin: pluginId, issues } },
     );
+  }
+  const problem = baseUrl === undefined ? undefined : plugin.checkBaseUrl?.(baseUrl);
+  if (problem !== undefined) {
+    throw new ScimflowError('ERR_CONFIG', `baseUrl does not suit plugin "${pluginId}": ${problem}`, {
+      details: { plugin: pluginId, issues: [{ path: 'baseUrl', message: problem }] },
+    });
   }
   return parsed.data;
 }

@@ -96,6 +96,8 @@ export interface ProvisioningPlugin<Options = unknown> {
   readonly rateLimits?: VendorRateLimits;
   /** Optional: names the rate budget shared beyond the target's origin (see {@link VendorHooks.budgetKey}). */
   budgetKey?(options: Options): string | undefined;
+  /** Optional: what is wrong with `baseUrl` for this vendor (see {@link VendorHooks.checkBaseUrl}); undefined if fine. */
+  checkBaseUrl?(baseUrl: string): string | undefined;
 
   /** Discovers capabilities (plugins may cache per provider and configVersion; failures must not be cached). */
   capabilities(ctx: PluginContext<Options>): Promise<Capabilities>;
@@ -168,6 +170,11 @@ export interface VendorHooks<Options extends CommonOptions = CommonOptions> {
    * pace through one bucket. Without it, every provider on one origin shares one.
    */
   budgetKey?: (options: Options) => string | undefined;
+  /**
+   * What is wrong with a provider's base URL for this vendor (AWS: not `…/TENANT_ID/scim/v2`), in words a person can
+   * act on; undefined when it is fine. Checked when a provider is saved, by `scimflow probe`, and before discovery.
+   */
+  checkBaseUrl?: (url: URL) => string | undefined;
   /** Where the ServiceProviderConfig is read, tried in order (a 404 tries the next). @default ['/ServiceProviderConfig'] */
   discoveryPaths?: (options: Options) => readonly string[];
   /** What the vendor is known to support, over what discovery found; the provider's own override comes after. */

@@ -1,14 +1,66 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ScimflowError } from '../../errors/index.ts';
-import { SCHEMA_GROUP, SCHEMA_USER, type ScimUser } from '../../scim/index.ts';
+import { SCHEMA_GROUP, SCHEMA_USER, type ScimClient, type ScimUser } from '../../scim/index.ts';
 import { describeConformance } from '../../test/conformance/kit.ts';
 import { memberChanges } from '../../test/emulators/emulator.ts';
 import { startScimTarget } from '../../test/servers/index.ts';
-import { awsVendor, AwsOptionsSchema } from './index.ts';
+import { createPluginRegistry, resolvePluginOptions } from '../index.ts';
+import { awsVendor, AwsOptionsSchema, createAwsPlugin } from './index.ts';
 
 const options = AwsOptionsSchema.parse({});
 const shapeUser = (user: ScimUser) => awsVendor.shapeUser!(user, options);
+
+describe('aws tenant URL', () => {
+  const registry = createPluginRegistry();
+  const check = (url: string) => () => resolvePluginOptions(registry, 'aws', {}, url);
+  const refused = (pattern: RegExp) => (error: unknown) =>
+    error instanceof ScimflowError &&
+    error.code === 'ERR_CONFIG' &&
+    pattern.test(error.message) &&
+    JSON.stringify(error.details.issues).includes('"path":"baseUrl"');
+
+  test("the endpoint AWS shows (scim.REGION.amazonaws.com/TENANT_ID/scim/v2) is accepted, with or without a final '/'", () => {
+    check('https://scim.us-east-2.amazonaws.com/11111111111-2222-3333-4444-555555555555/scim/v2')();
+    check('https://scim.us-gov-west-1.amazonaws.com/t-1/scim/v2/')();
+    // Another host (a proxy, the emulator) is taken as it is; only the path form is checked.
+    check('http://127.0.0.1:8080/tenant-1/scim/v2')();
+  });
+
+  test('a provider on a URL that is not the SCIM endpoint is refused at save, naming what is wrong', () => {
+    assert.throws(check('https://scim.us-east-1.amazonaws.com/scim/v2'), refused(/tenant id is missing/));
+    assert.throws(
+      check('https://scim.us-east-1.amazonaws.com/t-1'),
+      refused(/path \/t-1 is not \/TENANT_ID\/scim\/v2/),
+    );
+    assert.throws(check('https://scim.us-east-1.amazonaws.com/t-1/scim/v2/Users'), refused(/is not \/TENANT_ID/));
+    // The AWS access portal, a common mistake.
+    assert.throws(
+      check('https://portal.sso.us-east-1.amazonaws.com/t-1/scim/v2'),
+      refused(/portal\.sso\.us-east-1\.amazonaws\.com is not an IAM Identity Center SCIM host/),
+    );
+    // The standard plugin takes any URL.
+    resolvePluginOptions(registry, 'scim2', {}, 'https://scim.us-east-1.amazonaws.com/scim/v2');
+  });
+
+  test('a provider saved before the check fails discovery with ERR_CONFIG, before any request', async () => {
+    const requests: string[] = [];
+    const client: ScimClient = {
+      baseUrl: 'https://scim.eu-west-1.amazonaws.com/scim/v2',
+      close: () => Promise.resolve(),
+      request: (method, path) => {
+        requests.push(`${method} ${path}`);
+        return Promise.reject(new Error('no request was expected'));
+      },
+    };
+    await assert.rejects(
+      createAwsPlugin().capabilities({ providerId: 'p', configVersion: 1, client, options }),
+      (error: unknown) =>
+        error instanceof ScimflowError && error.code === 'ERR_CONFIG' && /tenant id/.test(error.message),
+    );
+    assert.deepEqual(requests, []);
+  });
+});
 
 describe('aws request shaping', () => {
   const complete: ScimUser = {

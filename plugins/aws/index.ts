@@ -6,8 +6,9 @@
  * primary; no ims, photos, x509Certificates, entitlements, password, groups or `display` sub-attributes),
  * creategroup.html (at most 100 members in one request), patchgroup.html (only displayName, members and externalId;
  * at most 100 membership changes per request), getgroup.html and listgroups.html (members are not returned),
- * listusers.html (count 1-100). The base URL is `https://scim.REGION.amazonaws.com/TENANT_ID/scim/v2` (a wrong
- * tenant id answers 401). AWS publishes no request rate: throttling is a 429 ThrottlingException, retried with
+ * listusers.html (count 1-100). The base URL is `https://scim.REGION.amazonaws.com/TENANT_ID/scim/v2` (userguide
+ * "Enable automatic provisioning", how-to-with-scim.html: the SCIM endpoint is shown once, with the access token; a
+ * wrong tenant id answers 401). AWS publishes no request rate: throttling is a 429 ThrottlingException, retried with
  * backoff.
  */
 import { ScimflowError } from '../../errors/index.ts';
@@ -25,11 +26,36 @@ const UNSUPPORTED = ['password', 'ims', 'photos', 'x509Certificates', 'entitleme
 /** Multi-valued attributes of which it keeps one value. */
 const SINGLE_VALUED = ['emails', 'phoneNumbers', 'addresses'] as const;
 
+/** An amazonaws.com host of IAM Identity Center's SCIM endpoint: `scim.REGION.amazonaws.com` (`.com.cn` in China). */
+const SCIM_HOST = /^scim\.[a-z]{2}(-[a-z]+)+-\d\.amazonaws\.com(\.cn)?$/;
+/** Its path: one tenant id, then `/scim/v2`. */
+const SCIM_PATH = /^\/[^/]+\/scim\/v2\/?$/;
+const EXPECTED =
+  'the SCIM endpoint AWS shows when automatic provisioning is enabled: https://scim.REGION.amazonaws.com/TENANT_ID/scim/v2';
+
+/**
+ * What is wrong with an IAM Identity Center SCIM endpoint URL. Another host than amazonaws.com (a proxy, an
+ * emulator) is taken as it is, but the path must still be `/TENANT_ID/scim/v2`.
+ */
+export function checkAwsBaseUrl(url: URL): string | undefined {
+  const aws = /(^|\.)amazonaws\.com(\.cn)?$/.test(url.hostname);
+  if (aws && !SCIM_HOST.test(url.hostname)) {
+    return `${url.hostname} is not an IAM Identity Center SCIM host (scim.REGION.amazonaws.com); use ${EXPECTED}`;
+  }
+  if (!SCIM_PATH.test(url.pathname)) {
+    return /^\/scim\/v2\/?$/.test(url.pathname)
+      ? `the tenant id is missing from the path; use ${EXPECTED}`
+      : `the path ${url.pathname} is not /TENANT_ID/scim/v2; use ${EXPECTED}`;
+  }
+  return undefined;
+}
+
 /** The hooks of the `aws` plugin. */
 export const awsVendor: VendorHooks<AwsOptions> = {
   id: 'aws',
   description: 'AWS IAM Identity Center (no member read-back, 100 member changes per PATCH, eq/and filters only)',
   optionsSchema: AwsOptionsSchema,
+  checkBaseUrl: checkAwsBaseUrl,
   capabilities: () => ({
     patch: true,
     filter: true,

@@ -3,7 +3,7 @@
  * is known to do, then by what the provider says (in that order, the last word winning).
  */
 import * as z from 'zod';
-import { ScimRequestError } from '../../errors/index.ts';
+import { ScimflowError, ScimRequestError } from '../../errors/index.ts';
 import { listResponseSchema, ServiceProviderConfigSchema, type ServiceProviderConfig } from '../../scim/index.ts';
 import type { Capabilities, CommonOptions, PluginContext, VendorHooks } from '../sdk.ts';
 import { MAX_MEMBERS_PER_REQUEST } from './options.ts';
@@ -28,6 +28,10 @@ export async function discoverCapabilities<Options extends CommonOptions>(
   vendor: VendorHooks<Options>,
   ctx: PluginContext<Options>,
 ): Promise<Capabilities> {
+  const problem = vendor.checkBaseUrl?.(new URL(ctx.client.baseUrl));
+  if (problem !== undefined) {
+    throw new ScimflowError('ERR_CONFIG', `plugin ${vendor.id}: ${problem}`, { details: { plugin: vendor.id } });
+  }
   const spc = await readServiceProviderConfig(ctx, vendor.discoveryPaths?.(ctx.options) ?? ['/ServiceProviderConfig']);
   const groups = await hasGroups(ctx);
   const advertised =

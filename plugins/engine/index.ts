@@ -160,6 +160,12 @@ export function createScimPlugin<Options extends CommonOptions>(
     optionsSchema: vendor.optionsSchema,
     ...(vendor.rateLimits ? { rateLimits: vendor.rateLimits } : {}),
     ...(vendor.budgetKey ? { budgetKey: (options: Options) => vendor.budgetKey?.(options) } : {}),
+    ...(vendor.checkBaseUrl
+      ? {
+          checkBaseUrl: (baseUrl: string) =>
+            URL.canParse(baseUrl) ? vendor.checkBaseUrl?.(new URL(baseUrl)) : 'it is not a URL',
+        }
+      : {}),
     vendor,
 
     capabilities,

@@ -54,8 +54,8 @@ export function recordingSyncControl(
 const plugins = createPluginRegistry();
 
 /** The plugin validator the product runs with: `resolvePluginOptions` over the real built-in registry. */
-export function validatePluginOptions(pluginId: string, options: unknown): unknown {
-  return resolvePluginOptions(plugins, pluginId, options);
+export function validatePluginOptions(pluginId: string, options: unknown, baseUrl?: string): unknown {
+  return resolvePluginOptions(plugins, pluginId, options, baseUrl);
 }
 
 /** A JSON response as a test sees it. */

@@ -18,6 +18,15 @@ test('scimflow probe reads a SCIM endpoint without writing, and with --write lea
   assert.match(read.stdout, /^GET \/ServiceProviderConfigs +SCIM GET \/ServiceProviderConfigs failed with 404/m);
   assert.equal(await target.writes(), 0, 'a read-only probe sends no write');
 
+  // The AWS plugin wants AWS's SCIM endpoint form, /TENANT_ID/scim/v2: the probe says so instead of probing blindly.
+  const aws = await runScimflow(['probe', target.url, '--token-env', 'PROBE_TOKEN', '--plugin', 'aws'], { env });
+  assert.equal(aws.code, 0, aws.stderr);
+  assert.match(
+    aws.stdout,
+    /^base URL +aws refuses it: the tenant id is missing from the path; use .*TENANT_ID\/scim\/v2$/m,
+  );
+  assert.match(aws.stdout, /^capabilities \(plugin view\) +plugin aws: the tenant id is missing/m);
+
   const written = await runScimflow(['probe', target.url, '--token-env', 'PROBE_TOKEN', '--write'], { env });
   assert.equal(written.code, 0, written.stderr);
   for (const step of [

@@ -166,6 +166,34 @@ describe('providers API', () => {
     assert.equal(rowCount, 0);
   });
 
+  test('an aws provider must point at the SCIM endpoint form AWS shows, at creation and when its URL changes', async () => {
+    const noTenant = await api.request(
+      'POST',
+      '/api/v1/providers',
+      providerBody('aws-no-tenant', { plugin: 'aws', baseUrl: 'https://scim.us-east-1.amazonaws.com/scim/v2' }),
+    );
+    assert.equal(noTenant.status, 400);
+    assert.equal(noTenant.body.error.code, 'ERR_CONFIG');
+    assert.match(noTenant.body.error.message, /tenant id is missing/);
+    assert.deepEqual(
+      (noTenant.body.error.details?.['issues'] as Array<{ path: string }>).map((issue) => issue.path),
+      ['baseUrl'],
+    );
+    const good = 'https://scim.us-east-1.amazonaws.com/t-123/scim/v2';
+    const created = await api.request(
+      'POST',
+      '/api/v1/providers',
+      providerBody('aws-ok', { plugin: 'aws', baseUrl: good }),
+    );
+    assert.equal(created.status, 201);
+    const moved = await api.request('PATCH', '/api/v1/providers/aws-ok', {
+      baseUrl: 'https://portal.sso.us-east-1.amazonaws.com/t-123/scim/v2',
+    });
+    assert.equal(moved.status, 400);
+    assert.match(moved.body.error.message, /not an IAM Identity Center SCIM host/);
+    assert.equal((await api.request<ProviderView>('GET', '/api/v1/providers/aws-ok')).body.baseUrl, good);
+  });
+
   test('scim2 options given at creation are stored as given', async () => {
     const created = await api.request<ProviderView>(
       'POST',
