@@ -8,10 +8,13 @@ import {
   recordProgress,
   saveInputHashes,
   saveLinks,
+  saveLinksWithEvents,
   zeroCounts,
+  type CountedPage,
   type Db,
   type Link,
   type ObjectType,
+  type RunEvent,
   type SyncEvent,
 } from '../db/index.ts';
 
@@ -22,11 +25,14 @@ import {
  */
 class GroupCommit<I, R> {
   readonly #write: (items: I[]) => Promise<R>;
+  readonly #merge: (earlier: I, later: I) => I;
   #next: { items: Map<string, I>; written: PromiseWithResolvers<R> } | undefined;
   #writing = false;
 
-  constructor(write: (items: I[]) => Promise<R>) {
+  /** `merge` makes the one item written of two queued under one key. @default the later one */
+  constructor(write: (items: I[]) => Promise<R>, merge: (earlier: I, later: I) => I = (_, later) => later) {
     this.#write = write;
+    this.#merge = merge;
   }
 
   /** Queues `item` under `key` for the next write; resolves with that write's result once it is committed. */
@@ -36,7 +42,8 @@ class GroupCommit<I, R> {
       written.promise.catch(() => undefined);
       this.#next = { items: new Map(), written };
     }
-    this.#next.items.set(key, item);
+    const earlier = this.#next.items.get(key);
+    this.#next.items.set(key, earlier === undefined ? item : this.#merge(earlier, item));
     const { promise } = this.#next.written;
     if (!this.#writing) void this.#drain();
     return promise;
@@ -65,17 +72,29 @@ class GroupCommit<I, R> {
  * anything is sent to it, so two directory objects never both take one remote object).
  */
 export class LinkWriter {
-  readonly #saves: GroupCommit<Link, void>;
+  readonly #saves: GroupCommit<{ link: Link; event: RunEvent | undefined }, void>;
   readonly #claims: GroupCommit<Link, Map<string, string>>;
 
   constructor(db: Db) {
-    this.#saves = new GroupCommit((links) => saveLinks(db, links));
+    this.#saves = new GroupCommit(
+      (items) =>
+        saveLinksWithEvents(
+          db,
+          items.map((item) => item.link),
+          items.flatMap((item) => (item.event ? [item.event] : [])),
+        ),
+      // The later link wins; an event queued with the earlier one is still written.
+      (earlier, later) => ({ link: later.link, event: later.event ?? earlier.event }),
+    );
     this.#claims = new GroupCommit((links) => claimRemoteIds(db, links));
   }
 
-  /** Queues `link` for the next write; resolves once it is committed, rejects with that write's error. */
-  save(link: Link): Promise<void> {
-    return this.#saves.add(linkKey(link.providerId, link.objectType, link.localId), link);
+  /**
+   * Queues `link`, and the run event that goes with it if any, for the next write; resolves once it is committed,
+   * rejects with that write's error.
+   */
+  save(link: Link, event?: RunEvent): Promise<void> {
+    return this.#saves.add(linkKey(link.providerId, link.objectType, link.localId), { link, event });
   }
 
   /**
@@ -96,10 +115,14 @@ export class BatchRecorder {
   readonly deletedLinks: Array<{ objectType: ObjectType; localId: string }> = [];
   /** Linked objects a mapping skipped: marked `skipped`, their remote objects still to remove (through the guard). */
   readonly removalsBySkip: Link[] = [];
+  /** The directory rows this batch counts, recorded with it so a retried range activity skips them. */
+  page: CountedPage | undefined = undefined;
   /** Ok links whose payload was found unchanged, with the input hash it was (again) made from. */
   readonly inputHashes: Array<{ objectType: ObjectType; localId: string; inputHash: string }> = [];
   /** Link writes started as soon as creates returned; awaited before the batch is flushed. */
   readonly #writes: Array<Promise<void>> = [];
+  /** Objects whose create was logged with their early link write. */
+  readonly #created = new Set<string>();
   /** Links written ahead of the flush, by local id: a retry pass starts from them. */
   readonly #early = new Map<string, Link>();
   readonly #db: Db;
@@ -162,16 +185,34 @@ export class BatchRecorder {
     this.inputHashes.push({ objectType, localId, inputHash });
   }
 
-  /** Writes the link of an object just created without waiting for the batch to end; a failure surfaces at flush. */
-  saveSoon(link: Link): void {
+  /**
+   * Writes the link of an object just created without waiting for the batch to end, with its `create` event when
+   * given (then not written again at flush); a failure surfaces at flush.
+   */
+  saveSoon(link: Link, created?: Record<string, unknown>): void {
     this.#early.set(link.localId, link);
-    this.#writes.push(this.#writer.save(link));
+    this.#writes.push(this.#writer.save(link, this.#createEvent(link, created)));
   }
 
-  /** Writes `link` now (a group's remote id, before its member requests); resolves once it is committed. */
-  async saveNow(link: Link): Promise<void> {
+  /**
+   * Writes `link` now (a group's remote id, before its member requests), with its `create` event when given;
+   * resolves once it is committed.
+   */
+  async saveNow(link: Link, created?: Record<string, unknown>): Promise<void> {
     this.#early.set(link.localId, link);
-    await this.#writer.save(link);
+    await this.#writer.save(link, this.#createEvent(link, created));
+  }
+
+  /** The local ids of the objects this batch created or adopted (for the groups that name them). */
+  appeared(): string[] {
+    const adopted = this.events.filter((e) => e.action === 'create' || e.action === 'adopt').map((e) => e.localId);
+    return [...new Set([...this.#created, ...adopted])];
+  }
+
+  #createEvent(link: Link, detail: Record<string, unknown> | undefined): RunEvent | undefined {
+    if (detail === undefined) return undefined;
+    this.#created.add(link.localId);
+    return { runId: this.#runId, objectType: link.objectType, localId: link.localId, action: 'create', detail };
   }
 
   /**
@@ -195,7 +236,8 @@ export class BatchRecorder {
     await saveInputHashes(this.#db, this.providerId, this.inputHashes);
     const { counts, events, links, deletedLinks } = this;
     if (deletedLinks.length === 0) {
-      if (events.length > 0 || links.length > 0) await recordBatch(this.#db, this.#runId, links, counts, events);
+      if (events.length > 0 || links.length > 0 || this.page)
+        await recordBatch(this.#db, this.#runId, links, counts, events, this.page);
       // Nothing changed (an unchanged batch): only the counters.
       else if (counts.processed > 0) await recordProgress(this.#db, this.#runId, counts, events);
       return;

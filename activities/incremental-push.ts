@@ -130,10 +130,7 @@ export function createIncrementalPushActivities(
           const counts = { ...userRec.counts };
           const { groups: withGroups } = await target.plugin.capabilities(target.ctx);
           if (withGroups) {
-            const appeared = userRec.events
-              .filter((e) => e.action === 'create' || e.action === 'adopt')
-              .map((e) => e.localId);
-            const related = await groupsOfUsers(db, [...appeared, ...leaving.map((link) => link.localId)]);
+            const related = await groupsOfUsers(db, [...userRec.appeared(), ...leaving.map((link) => link.localId)]);
             const groupIds = [...new Set([...input.groupIds, ...taken.groupIds, ...retryingGroups, ...related])].sort();
             const groupRows = await loadGroupsByIds(db, provider.scope, groupIds);
             const linksOfGroups = getLinks(db, provider.id, 'group', groupIds);

@@ -105,6 +105,9 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
     linked = { remoteId: remote.id, lastPayload: remote.resource };
     return rec.link(type, localId, linked);
   };
+  // A create is logged with the first link written for it, in the same statement: the run's counters are recounted
+  // from the log, and a worker dying after the POST must not leave a created object out of them.
+  let createLogged = false;
   try {
     let remoteId = link?.remoteId ?? null;
     let action: 'update' | 'adopt' | 'create' = 'update';
@@ -124,7 +127,11 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
         link?.remoteId ? undefined : known,
         () => kind.find(target, keys),
         // A group whose members take more requests is linked before they are sent.
-        () => kind.create(target, payload, (created) => rec.saveNow(linkNow(created))),
+        () =>
+          kind.create(target, payload, (created) => {
+            createLogged = true;
+            return rec.saveNow(linkNow(created), { remoteId: created.id, ...detail });
+          }),
       );
       remoteId = remote.id;
       if (remote.adopted) {
@@ -140,9 +147,9 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
       }
     }
     // A created object's link is written at once, not at batch end (not awaited: the next requests overlap it).
-    if (action === 'create') rec.saveSoon(synced(remoteId));
+    if (action === 'create') rec.saveSoon(synced(remoteId), createLogged ? undefined : { remoteId, ...detail });
     else rec.links.push(synced(remoteId));
-    rec.event(type, localId, action, { remoteId, ...detail });
+    if (action !== 'create') rec.event(type, localId, action, { remoteId, ...detail });
     rec.counts[action === 'create' ? 'created' : 'updated'] += 1;
   } catch (error) {
     const scope = errorScope(error);

@@ -399,6 +399,41 @@ export async function saveLinks(q: Queryable, links: readonly Link[]): Promise<v
   await q.query(upsertLinks('$1'), [linksJson(links)]);
 }
 
+/** A provisioning event of a given run. */
+export interface RunEvent extends SyncEvent {
+  runId: string;
+}
+
+/**
+ * Writes links as {@link saveLinks} does and, in the same statement, appends events of any runs: an object's create
+ * is in its run's log exactly when its link is (a worker dying right after cannot lose one without the other).
+ */
+export async function saveLinksWithEvents(
+  q: Queryable,
+  links: readonly Link[],
+  events: readonly RunEvent[],
+): Promise<void> {
+  if (events.length === 0) return saveLinks(q, links);
+  await q.query(
+    `WITH links AS (${upsertLinks('$1')})
+     INSERT INTO sync_events (run_id, object_type, local_id, action, detail)
+     SELECT x.run_id, x.object_type, x.local_id, x.action, x.detail
+       FROM jsonb_to_recordset($2::jsonb) AS x(run_id uuid, object_type text, local_id uuid, action text, detail jsonb)`,
+    [
+      linksJson(links),
+      JSON.stringify(
+        events.map((e) => ({
+          run_id: e.runId,
+          object_type: e.objectType,
+          local_id: e.localId,
+          action: e.action,
+          detail: e.detail ?? null,
+        })),
+      ),
+    ],
+  );
+}
+
 /**
  * Links each of `links` to its remote id unless another object of the same provider and type holds that id already
  * (in the database, or earlier in `links` by local id order): those are left unwritten. Returns, for each refused
@@ -589,12 +624,40 @@ export async function recordBatch(
   links: readonly Link[],
   counts: RunCounts,
   events: readonly SyncEvent[],
+  page?: CountedPage,
 ): Promise<void> {
+  const params = [...countParams(runId, counts), linksJson(links), eventsJson(events)];
+  const pageCte = page
+    ? `, page AS (INSERT INTO sync_run_pages (run_id, object_type, first_id, last_id) VALUES ($1, $11, $12, $13))`
+    : '';
   await q.query(
-    `WITH links AS (${upsertLinks('$9')}), events AS (${insertEvents('$10')})
+    `WITH links AS (${upsertLinks('$9')}), events AS (${insertEvents('$10')})${pageCte}
      ${ADD_COUNTS}`,
-    [...countParams(runId, counts), linksJson(links), eventsJson(events)],
+    page ? [...params, page.objectType, page.firstId, page.lastId] : params,
   );
+}
+
+/** Directory rows of one type, ids `firstId` to `lastId`, that a run has counted (see `recordBatch`). */
+export interface CountedPage {
+  objectType: ObjectType;
+  firstId: string;
+  lastId: string;
+}
+
+/** The pages of `objectType` run `runId` has counted that reach past `after`, up to `last`. */
+export async function countedPages(
+  q: Queryable,
+  runId: string,
+  objectType: ObjectType,
+  after: string | null,
+  last: string,
+): Promise<CountedPage[]> {
+  const { rows } = await q.query<{ first_id: string; last_id: string }>(
+    `SELECT first_id, last_id FROM sync_run_pages
+      WHERE run_id = $1 AND object_type = $2 AND ($3::uuid IS NULL OR last_id > $3) AND first_id <= $4`,
+    [runId, objectType, after, last],
+  );
+  return rows.map((row) => ({ objectType, firstId: row.first_id, lastId: row.last_id }));
 }
 
 /** The run's counters as stored. */
@@ -607,7 +670,33 @@ export interface RunSummary extends RunCounts {
   workflowId: string | null;
 }
 
-/** Closes a run: derives `unchanged` and sets the final status. */
+/**
+ * A run's outcome counters recounted from its provisioning log, one outcome per object: its last event, except that
+ * an object created in the run stays created when it is updated again. Counted so, they are exact whatever was
+ * redone: a worker that died mid-batch (its retry finds, updates or fails the objects again), an object sent again
+ * by the run's retry pass. Removals a dry run would make, removals a mapping skip leaves to the deprovisioning
+ * phase and remote objects left in place (`deprovision: leave`) count as nothing, as they did while the run went.
+ */
+const RECOUNT = `WITH last AS (
+    SELECT DISTINCT ON (object_type, local_id) action, detail,
+           bool_or(action = 'create') OVER (PARTITION BY object_type, local_id) AS created_here
+      FROM sync_events WHERE run_id = $1
+     ORDER BY object_type, local_id, id DESC
+  ), counted AS (
+    SELECT CASE WHEN action IN ('update', 'adopt') AND created_here THEN 'create' ELSE action END AS outcome
+      FROM last
+     WHERE NOT (action IN ('delete', 'deactivate', 'skip') AND COALESCE(detail ->> 'dryRun', '') = 'true')
+       AND NOT (action = 'skip' AND COALESCE(detail ->> 'removal', detail ->> 'deprovision', '') IN ('pending', 'leave'))
+  )
+  SELECT count(*) FILTER (WHERE outcome = 'create') AS created,
+         count(*) FILTER (WHERE outcome IN ('update', 'adopt')) AS updated,
+         count(*) FILTER (WHERE outcome IN ('delete', 'deactivate')) AS deleted,
+         count(*) FILTER (WHERE outcome = 'skip') AS skipped,
+         count(*) FILTER (WHERE outcome = 'fail') AS failed,
+         count(*) FILTER (WHERE outcome = 'retry') AS retrying
+    FROM counted`;
+
+/** Closes a run: recounts its outcomes from its log (see {@link RECOUNT}), derives `unchanged`, sets the status. */
 export async function finishRun(
   q: Queryable,
   runId: string,
@@ -629,9 +718,12 @@ export async function finishRun(
     unchanged: number;
     workflow_id: string | null;
   }>(
-    `UPDATE sync_runs SET status = $2, error = $3, finished_at = now(),
-            unchanged = GREATEST(processed - created - updated - skipped - failed - retrying, 0)
-      WHERE id = $1 RETURNING *`,
+    `WITH c AS (${RECOUNT}), pages AS (DELETE FROM sync_run_pages WHERE run_id = $1)
+     UPDATE sync_runs SET status = $2, error = $3, finished_at = now(),
+            created = c.created, updated = c.updated, deleted = c.deleted, skipped = c.skipped, failed = c.failed,
+            retrying = c.retrying,
+            unchanged = GREATEST(processed - c.created - c.updated - c.skipped - c.failed - c.retrying, 0)
+       FROM c WHERE id = $1 RETURNING sync_runs.*`,
     [runId, status, error],
   );
   const row = rows[0];

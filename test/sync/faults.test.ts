@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import type { createTestDatabase } from '../support/db.ts';
 import { seedDirectory as seedDirectoryOf } from '../support/directory.ts';
 import { startFaultWorld as world } from '../support/fault-world.ts';
@@ -65,7 +65,11 @@ describe('a full sync through a faulty network', () => {
     );
 
     assert.equal(report.status, 'succeeded');
-    assert.equal(report.failed, 0, 'no object is failed for a transient fault');
+    const { rows: failures } = await testDb.db.query(
+      `SELECT object_type, last_error FROM provider_links WHERE provider_id = $1 AND status = 'failed'`,
+      [provider.id],
+    );
+    assert.equal(report.failed, 0, `no object is failed for a transient fault: ${JSON.stringify(failures)}`);
     assert.equal(report.retrying, 0);
     // A create whose answer was lost is adopted on its retry (the target has it): counted as an update.
     assert.equal(report.created + report.updated, 312);
@@ -116,27 +120,59 @@ describe('a full sync through a faulty network', () => {
     assert.deepEqual(await linkStatuses(testDb, provider.id), { ok: 10 });
   });
 
-  test("an object whose failures outlast its budget and the batch's retry pass, then stop, is brought by the run's retry pass", async (t) => {
-    let faulted = 0;
-    // The first 14 requests for user3 fail: its batch spends 12 of them, the run's retry pass 2 more, then it works.
+  /**
+   * 8 users in 2 groups, the first 14 requests for user3 failing: its batch spends 12 of them, the run's retry pass
+   * 2 more, then it works (and its group is sent again for it). `faulted` counts the requests for user3.
+   */
+  async function retryPassWorld(t: TestContext) {
+    const counted = { faulted: 0 };
     const stubborn = ({ path, body }: { path: string; body: string }): boolean =>
-      decodeURIComponent(`${path} ${body}`).includes('user3@') && (faulted += 1) <= 14;
-    const { testDb, engine, target, newProvider } = await world(
+      decodeURIComponent(`${path} ${body}`).includes('user3@') && (counted.faulted += 1) <= 14;
+    const w = await world(
       t,
       { rates: { serverError: 1 }, applies: stubborn },
       { targets: { retry: { retries: 3, baseDelayMs: 5, maxDelayMs: 20 } } },
     );
-    const directory = await seedDirectory(testDb, 8, 2);
-    const provider = await newProvider({ pageSize: 50, concurrency: 2 });
+    const directory = await seedDirectory(w.testDb, 8, 2);
+    const provider = await w.newProvider({ pageSize: 50, concurrency: 2 });
+    return { ...w, directory, provider, faulted: () => counted.faulted };
+  }
+
+  test("an object whose failures outlast its budget and the batch's retry pass, then stop, is brought by the run's retry pass", async (t) => {
+    const { testDb, engine, target, directory, provider, faulted } = await retryPassWorld(t);
 
     const { report } = await engine.fullSync(provider);
     assert.equal(report.status, 'succeeded');
     assert.deepEqual([report.retrying, report.failed], [0, 0]);
-    assert.ok(faulted > 14, 'the faults happened');
+    assert.ok(faulted() > 14, 'the faults happened');
     // Counted once each: the retry pass does not process user3 a second time.
     assert.deepEqual([report.processed, report.created + report.updated], [10, 10]);
     await assertExactState(target, directory);
     assert.deepEqual(await linkStatuses(testDb, provider.id), { ok: 10 });
+  });
+
+  test("a group the run's retry pass sends again for a member it brought, and the target then refuses, is counted once: failed", async (t) => {
+    const { testDb, engine, target, directory, provider, faulted } = await retryPassWorld(t);
+    // New groups are created with their members in one POST; only that second sending changes a group, and the
+    // target refuses it for good.
+    for (const method of ['PATCH', 'PUT']) {
+      await target.failNext({ method, pathPrefix: '/Groups', status: 400, times: 100 });
+    }
+
+    const { report } = await engine.fullSync(provider);
+    assert.equal(report.status, 'succeeded');
+    assert.ok(faulted() > 14, 'user3 was left for the retry pass');
+    const group = directory.groups[1]!;
+    const { rows } = await testDb.db.query<{ status: string }>(
+      'SELECT status FROM provider_links WHERE provider_id = $1 AND local_id = $2',
+      [provider.id, group.id],
+    );
+    assert.equal(rows[0]?.status, 'failed', "the group's second sending was refused");
+    // Ten objects, one outcome each: the refused group is failed and not also created.
+    assert.deepEqual(
+      [report.processed, report.created + report.updated, report.failed, report.retrying, report.unchanged],
+      [10, 9, 1, 0, 0],
+    );
   });
 
   test('a target that only fails opens the breaker and fails the run with ERR_SCIM_UNAVAILABLE, not a retry storm', async (t) => {

@@ -1,0 +1,108 @@
+/** A full sync whose worker is killed mid-run reports counters that match what the target received, object by object. */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { createProvider, createSecretBox, generateSecretKey } from '../../db/index.ts';
+import { createSyncControl } from '../../engine/index.ts';
+import { eventually } from '../incremental/harness.ts';
+import { startFaultProxy, startScimTarget } from '../servers/index.ts';
+import { createTestDatabase } from '../support/db.ts';
+import { testProviderInput } from '../support/providers.ts';
+import { startWorkerProcess, type WorkerProcess } from '../support/worker-process.ts';
+
+const USERS = 300;
+
+test('a worker killed mid-run: the run counts each object once, as created or updated exactly as the target saw it', async (t) => {
+  assert.ok(process.env['TEMPORAL_ADDRESS'], 'npm test provides a Temporal server');
+  const testDb = await createTestDatabase();
+  const target = await startScimTarget();
+  // Every request 40 ms late: the run lasts long enough to be killed in the middle.
+  const proxy = await startFaultProxy({ target: target.url, latencyMs: 40 });
+  const secretKey = generateSecretKey();
+  const taskQueue = `crash-${randomBytes(4).toString('hex')}`;
+  const connection = await Connection.connect({ address: process.env['TEMPORAL_ADDRESS'] });
+  const control = createSyncControl({ client: new Client({ connection }), taskQueue });
+  const workers: WorkerProcess[] = [];
+  t.after(async () => {
+    for (const worker of workers) await worker.kill();
+    await connection.close();
+    await proxy.close();
+    await target.close();
+    await testDb.drop();
+  });
+  const startWorker = async () => {
+    const worker = await startWorkerProcess({
+      DATABASE_URL: testDb.url,
+      SCIMFLOW_SECRET_KEY: secretKey,
+      SCIMFLOW_TASK_QUEUE: taskQueue,
+    });
+    workers.push(worker);
+    return worker;
+  };
+  // Written without outbox rows: only the full sync sends them.
+  await testDb.db.query(
+    `INSERT INTO users (username, display_name, email)
+     SELECT 'crash.user' || n, 'Crash User ' || n, 'crash.user' || n || '@example.test' FROM generate_series(1, $1) AS n`,
+    [USERS],
+  );
+  const provider = await createProvider(
+    testDb.db,
+    createSecretBox(secretKey),
+    testProviderInput(target, 'crash', { baseUrl: proxy.url, pageSize: 20, concurrency: 2 }),
+  );
+
+  const first = await startWorker();
+  const { runId } = await control.requestFullSync(provider);
+  await eventually(
+    'a third of the users on the target',
+    async () => ((await target.users()).length >= USERS / 3 ? true : undefined),
+    120_000,
+  );
+  await first.kill();
+  const killedAt = (await target.users()).length;
+  await startWorker();
+  // The killed worker's activities time out (a minute without heartbeat) and are retried on the new worker.
+  const run = await eventually(
+    'the run to end',
+    async () => {
+      const { rows } = await testDb.db.query<{
+        status: string;
+        processed: number;
+        created: number;
+        updated: number;
+        failed: number;
+        retrying: number;
+        unchanged: number;
+      }>(
+        `SELECT status, processed, created, updated, failed, retrying, unchanged FROM sync_runs
+          WHERE id = $1 AND status <> 'running'`,
+        [runId],
+      );
+      return rows[0];
+    },
+    240_000,
+  );
+  assert.ok(killedAt < USERS, `the worker was killed mid-run (${killedAt} of ${USERS} users on the target)`);
+
+  assert.equal(run.status, 'succeeded');
+  const remote = await target.users();
+  assert.equal(remote.length, USERS, 'each user once on the target');
+  const requests = proxy.requests();
+  const created = requests.filter((r) => r.method === 'POST' && r.path === '/Users' && r.status === 201).length;
+  // A create whose answer died with the worker is found on the target by the retry and adopted: an update.
+  const adopted = new Set(requests.filter((r) => r.method === 'PUT' || r.method === 'PATCH').map((r) => r.path)).size;
+  t.diagnostic(`killed with ${killedAt} users on the target; ${adopted} creates adopted after their answer was lost`);
+  assert.equal(created, USERS, 'the target created each user once');
+  assert.deepEqual(
+    {
+      processed: run.processed,
+      created: run.created,
+      updated: run.updated,
+      failed: run.failed,
+      retrying: run.retrying,
+      unchanged: run.unchanged,
+    },
+    { processed: USERS, created: USERS - adopted, updated: adopted, failed: 0, retrying: 0, unchanged: 0 },
+  );
+});
