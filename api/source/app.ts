@@ -352,6 +352,13 @@ export function createSourceApi(
       return scimJson(c, await runBulk(request(c), body, maxBulkOperations, toScimError));
     }),
   );
+  // RFC 7644 §3.11: a source pushes as a client, it is no user of its own, so the /Me alias is not implemented.
+  for (const path of [`${v2}/Me`, `${v2}/Me/*`]) {
+    app.all(
+      path,
+      handle(() => Promise.reject(new ScimServiceError(501, 'the /Me alias is not supported by a SCIM source'))),
+    );
+  }
   app.all(
     '/:slug/*',
     handle((c) => Promise.reject(new ScimServiceError(404, `no endpoint ${c.req.method} ${c.req.path}`))),

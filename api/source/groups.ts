@@ -132,8 +132,14 @@ function splitOperations(operations: readonly PatchOperation[]): { own: PatchOpe
   return { own, members };
 }
 
-async function applyMembers(q: Queryable, request: SourceRequest, groupId: string, delta: MemberDelta) {
-  if (delta.empty) return;
+/** Applies the member changes; the group's new version when members changed, else undefined. */
+async function applyMembers(
+  q: Queryable,
+  request: SourceRequest,
+  groupId: string,
+  delta: MemberDelta,
+): Promise<string | undefined> {
+  if (delta.empty) return undefined;
   let toAdd = [...delta.added];
   let toRemove = [...delta.removed];
   if (delta.replaced || delta.removedBy.length > 0) {
@@ -158,10 +164,9 @@ async function applyMembers(q: Queryable, request: SourceRequest, groupId: strin
   }
   const added = await insertMembers(q, groupId, toAdd);
   const removed = await deleteMembers(q, groupId, toRemove);
-  if (added.length > 0 || removed.length > 0) {
-    await touchGroup(q, groupId);
-    await request.audit(q, 'group.members', groupId);
-  }
+  if (added.length === 0 && removed.length === 0) return undefined;
+  await request.audit(q, 'group.members', groupId);
+  return touchGroup(q, groupId);
 }
 
 const { render, reload, locked, write, create, replace, get, list } = sourceResources({
@@ -187,7 +192,7 @@ const { render, reload, locked, write, create, replace, get, list } = sourceReso
 export function createGroup(request: SourceRequest, body: unknown, projection: Projection): Promise<Rendered> {
   const members = new MemberDelta();
   members.add(memberIds(normalizeResource(GROUP_RESOURCE, body)['members']));
-  return create(request, body, projection, (q, id) => applyMembers(q, request, id, members));
+  return create(request, body, projection, async (q, id) => void (await applyMembers(q, request, id, members)));
 }
 
 /** GET /Groups/{id}. */
@@ -206,7 +211,14 @@ export function replaceGroup(
 ): Promise<Rendered> {
   const members = new MemberDelta();
   members.replace(memberIds(normalizeResource(GROUP_RESOURCE, body)['members']));
-  return replace(request, id, body, ifMatch, projection, (q) => applyMembers(q, request, id, members));
+  return replace(
+    request,
+    id,
+    body,
+    ifMatch,
+    projection,
+    async (q) => void (await applyMembers(q, request, id, members)),
+  );
 }
 
 /** PATCH /Groups/{id}: every operation applies, or none does; the answer has a body only if `attributes` asks. */
@@ -224,9 +236,13 @@ export async function patchGroup(
       const doc = normalizeResource(GROUP_RESOURCE, applyPatch(GROUP_RESOURCE, groupDocument(current.object), own));
       await write(client, request, current, doc);
     }
-    await applyMembers(client, request, id, members);
+    const touched = await applyMembers(client, request, id, members);
     const wantsBody = projection.attributes !== undefined || projection.excludedAttributes !== undefined;
-    if (!wantsBody) return { body: {}, version: (await reload(client, request, id)).version, wantsBody };
+    if (!wantsBody) {
+      // A member change (what Entra and Okta PATCH most) answers with the version it made, without a read.
+      const version = touched ?? (own.length > 0 ? (await reload(client, request, id)).version : current.version);
+      return { body: {}, version, wantsBody };
+    }
     return { ...render(request, await reload(client, request, id, projection), projection), wantsBody };
   });
 }

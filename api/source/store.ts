@@ -263,7 +263,11 @@ export async function markUserDeleted(q: Queryable, source: SourceView, id: stri
   );
 }
 
-/** Moves a group's version on: its members changed, which its own row does not show. */
-export async function touchGroup(q: Queryable, id: string): Promise<void> {
-  await q.query('UPDATE groups SET updated_at = now() WHERE id = $1', [id]);
+/** Moves a group's version on: its members changed, which its own row does not show. Returns the new version. */
+export async function touchGroup(q: Queryable, id: string): Promise<string> {
+  const { rows } = await q.query<{ version: string }>(
+    `UPDATE groups g SET updated_at = now() WHERE g.id = $1 RETURNING ${VERSION('g')}`,
+    [id],
+  );
+  return rows[0]!.version;
 }

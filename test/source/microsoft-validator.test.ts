@@ -254,11 +254,15 @@ describe("Microsoft's SCIM validator test list, run against a source", () => {
         patch({ op: 'Add', path: 'members', value: [{ $ref: null, value: user['id'] }] }),
       );
       assert.equal(added.status, 204);
-      const withMember = (await entra.scim('GET', `/Groups/${group['id']}`)).body;
+      const read = await entra.scim('GET', `/Groups/${group['id']}`);
+      const withMember = read.body;
       assert.deepEqual(
         withMember['members'].map((m: { value: string }) => m.value),
         [user['id']],
       );
+      // The 204 carries the ETag of the group as the change left it.
+      assert.equal(added.headers.get('etag'), read.headers.get('etag'));
+      assert.equal(added.headers.get('etag'), withMember['meta']['version']);
       const membersFilter = q(`members[value eq "${user['id']}"]`);
       assert.equal((await entra.scim('GET', `/Groups?filter=${membersFilter}`)).body['totalResults'], 1);
       const removed = await entra.scim(
@@ -267,7 +271,10 @@ describe("Microsoft's SCIM validator test list, run against a source", () => {
         patch({ op: 'Remove', path: 'members', value: [{ $ref: null, value: user['id'] }] }),
       );
       assert.equal(removed.status, 204);
-      assert.deepEqual((await entra.scim('GET', `/Groups/${group['id']}`)).body['members'], []);
+      assert.notEqual(removed.headers.get('etag'), added.headers.get('etag'));
+      const after = await entra.scim('GET', `/Groups/${group['id']}`);
+      assert.deepEqual(after.body['members'], []);
+      assert.equal(removed.headers.get('etag'), after.headers.get('etag'));
     });
 
     test('Patch group - several operations in one request all apply', async () => {

@@ -12,6 +12,7 @@ import { startSourceHarness, type SourceHarness, type TestSource } from './harne
 const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 const patch = (...Operations: Array<Record<string, unknown>>) => ({ schemas: [PATCH_OP], Operations });
 const q = (filter: string) => encodeURIComponent(filter);
 
@@ -502,6 +503,20 @@ describe('a source as a SCIM service provider', () => {
       const noName = await source.scim('POST', '/Users', { schemas: [USER_SCHEMA], title: 'x' });
       assert.deepEqual([noName.status, noName.body['scimType']], [400, 'invalidValue']);
       assert.equal((await source.scim('GET', '/Nothing')).status, 404);
+      // RFC 7644 §3.11: a service provider without the /Me alias answers 501, with a SCIM error body.
+      for (const [method, path] of [
+        ['GET', '/Me'],
+        ['PATCH', '/Me'],
+        ['GET', '/Me/groups'],
+      ] as const) {
+        const me = await source.scim(
+          method,
+          path,
+          method === 'GET' ? undefined : patch({ op: 'replace', path: 'title', value: 'x' }),
+        );
+        assert.deepEqual([me.status, me.body['status'], me.body['schemas']], [501, '501', [ERROR_SCHEMA]], path);
+      }
+      assert.equal((await source.scim('GET', '/Me', undefined, { token: 'wrong' })).status, 401);
       const huge = await postLarge(`${source.base}/Users`, source.token, 2_000_000);
       assert.equal(huge.status, 413);
       assert.equal(huge.body['status'], '413');
