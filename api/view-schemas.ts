@@ -86,6 +86,9 @@ export const SyncRunViewSchema = z.object({
   skipped: z.int(),
   failed: z.int(),
   retrying: z.int(),
+  workers: z
+    .record(z.string(), z.int())
+    .describe('objects each worker process examined, by its Temporal identity (pid@host)'),
   error: Attributes.nullable(),
   startedAt: Timestamp,
   finishedAt: Timestamp.nullable(),

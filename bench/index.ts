@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: every benchmark, each printing a table that compares scimflow with a baseline measured in the
- * same run. `npm run bench -- full-sync` (or `mapping`, `latency`, `scale`, `faults`, `inbound`, `vendors`) runs one.
+ * same run. `npm run bench -- full-sync` (or `mapping`, `latency`, `scale`, `workers`, `faults`, `inbound`, `vendors`) runs
+ * one.
  */
 import { runFaultsBench } from './faults.ts';
 import { runInboundBench } from './inbound.ts';
@@ -9,6 +10,7 @@ import { runLatencyBench } from './latency.ts';
 import { formatMappingBench, runMappingBench } from './mapping.ts';
 import { runScaleBench } from './scale.ts';
 import { runVendorsBench } from './vendors.ts';
+import { runWorkersBench } from './workers.ts';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   'full-sync': async () =>
@@ -17,7 +19,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
     console.log('\nMappings: 100,000 users through the default mapping set, sandbox vs plain JavaScript\n');
     console.log(formatMappingBench(await runMappingBench()));
   },
-  // 50 changes/s for 60 s; BENCH_RATE, BENCH_SECONDS and BENCH_USERS change that.
+  // 50 then 200 changes/s, 60 s each; BENCH_RATE (a list), BENCH_SECONDS and BENCH_USERS change that.
   latency: runLatencyBench,
   // BENCH_USERS (10,000), BENCH_GROUPS, BENCH_LATENCY_MS (20), BENCH_CONCURRENCY, BENCH_PAGE: see scale.ts.
   scale: async () =>
@@ -25,6 +27,9 @@ const BENCHES: Record<string, () => Promise<void>> = {
       `Scale: ${process.env['BENCH_USERS'] ?? '10000'} users, scimflow vs a plain HTTP client on one loopback target`,
       await runScaleBench(),
     ),
+  // BENCH_USERS (3,000), BENCH_LATENCY_MS (20), BENCH_KILL (1): see workers.ts.
+  workers: async () =>
+    printTable('Many workers: one full sync on three worker processes, one SIGKILLed mid-run', await runWorkersBench()),
   faults: async () =>
     printTable(
       'Convergence under faults, latency and a rate-limited target (one loopback target)',

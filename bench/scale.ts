@@ -88,7 +88,8 @@ async function replayInChild(origin: string, inFlight: number): Promise<number> 
   });
 }
 
-function envNumber(name: string, fallback: number): number {
+/** The number in environment variable `name`, or `fallback` when it is unset or empty. */
+export function envNumber(name: string, fallback: number): number {
   const value = process.env[name];
   return value === undefined || value === '' ? fallback : Number(value);
 }

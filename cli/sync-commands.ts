@@ -9,9 +9,11 @@ import { cell, formatTable } from './output.ts';
 export const POLL_INTERVAL_MS = 500;
 
 function describeCounts(run: SyncRunView): string {
+  const workers = Object.entries(run.workers ?? {});
   return (
     `${run.processed}/${run.total} processed, ${run.created} created, ${run.updated} updated, ${run.deleted} deleted, ` +
-    `${run.unchanged} unchanged, ${run.skipped} skipped, ${run.failed} failed, ${run.retrying} retrying`
+    `${run.unchanged} unchanged, ${run.skipped} skipped, ${run.failed} failed, ${run.retrying} retrying` +
+    (workers.length > 1 ? `; by worker: ${workers.map(([id, n]) => `${id} ${n}`).join(', ')}` : '')
   );
 }
 

@@ -21,6 +21,8 @@ export interface SyncRunView {
   failed: number;
   /** Objects left retrying after transient failures; the next push or full sync sends them again. */
   retrying: number;
+  /** Objects each worker process examined (keyed by its Temporal identity, pid@host): how a full sync spread. */
+  workers: Record<string, number>;
   /** Why the run as a whole failed, when it did. */
   error: Record<string, unknown> | null;
   startedAt: string;
@@ -63,6 +65,7 @@ interface RunRow {
   skipped: number;
   failed: number;
   retrying: number;
+  workers: Record<string, number>;
   error: Record<string, unknown> | null;
   started_at: Date;
   finished_at: Date | null;
@@ -116,6 +119,7 @@ function toRun(row: RunRow): SyncRunView {
     skipped: row.skipped,
     failed: row.failed,
     retrying: row.retrying,
+    workers: row.workers,
     error: row.error,
     startedAt: row.started_at.toISOString(),
     finishedAt: row.finished_at?.toISOString() ?? null,

@@ -2,6 +2,7 @@
  * Persistence for the sync engine: which directory objects are in a provider's scope, what was last pushed for
  * each (links), and the runs and events that report it.
  */
+import { hostname } from 'node:os';
 import { NotFoundError } from '../errors/index.ts';
 import type { Queryable } from './pool.ts';
 import type { ProviderScope } from './schemas.ts';
@@ -376,9 +377,16 @@ function eventsJson(events: readonly SyncEvent[]): string {
   );
 }
 
-// Adds `$2` … `$7` to the counters of run `$1`.
+// Adds `$2` … `$8` to the counters of run `$1`, and the objects examined (`$2`) to worker `$9`'s.
 const ADD_COUNTS = `UPDATE sync_runs SET processed = processed + $2, created = created + $3, updated = updated + $4,
-            deleted = deleted + $5, skipped = skipped + $6, failed = failed + $7, retrying = retrying + $8 WHERE id = $1`;
+            deleted = deleted + $5, skipped = skipped + $6, failed = failed + $7, retrying = retrying + $8,
+            workers = CASE WHEN $2::int = 0 THEN workers
+                      ELSE jsonb_set(workers, ARRAY[$9::text], to_jsonb(COALESCE((workers ->> $9::text)::int, 0) + $2::int))
+                      END
+      WHERE id = $1`;
+
+/** This process as a run's `workers` names it: Temporal's default worker identity. */
+const WORKER_IDENTITY = `${process.pid}@${hostname()}`;
 
 function countParams(runId: string, counts: RunCounts): unknown[] {
   return [
@@ -390,6 +398,7 @@ function countParams(runId: string, counts: RunCounts): unknown[] {
     counts.skipped,
     counts.failed,
     counts.retrying,
+    WORKER_IDENTITY,
   ];
 }
 
@@ -628,10 +637,10 @@ export async function recordBatch(
 ): Promise<void> {
   const params = [...countParams(runId, counts), linksJson(links), eventsJson(events)];
   const pageCte = page
-    ? `, page AS (INSERT INTO sync_run_pages (run_id, object_type, first_id, last_id) VALUES ($1, $11, $12, $13))`
+    ? `, page AS (INSERT INTO sync_run_pages (run_id, object_type, first_id, last_id) VALUES ($1, $12, $13, $14))`
     : '';
   await q.query(
-    `WITH links AS (${upsertLinks('$9')}), events AS (${insertEvents('$10')})${pageCte}
+    `WITH links AS (${upsertLinks('$10')}), events AS (${insertEvents('$11')})${pageCte}
      ${ADD_COUNTS}`,
     page ? [...params, page.objectType, page.firstId, page.lastId] : params,
   );

@@ -14,3 +14,6 @@ CREATE TABLE provider_changes (
 -- The rows a push took, found when it ends.
 CREATE INDEX provider_changes_taken_idx ON provider_changes (taken_by) WHERE taken_by IS NOT NULL;
 
+-- Objects each worker process examined for a run (a full sync spreads over every worker of its task queue), keyed by
+-- the worker's identity (pid@host, as Temporal names it).
+ALTER TABLE sync_runs ADD COLUMN workers jsonb NOT NULL DEFAULT '{}'::jsonb;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import {
   createRun,
@@ -28,7 +29,7 @@ describe('runs and links API', () => {
   });
   after(() => api.close());
 
-  test('a run is returned with all its counters (objects left retrying apart from failures), status and timestamps', async () => {
+  test('a run is returned with all its counters (objects left retrying apart from failures, objects by worker), status and timestamps', async () => {
     const runId = await createRun(api.db, provider.id, 'full', 'full-sync:reported');
     await api.db.query('UPDATE sync_runs SET total = 10 WHERE id = $1', [runId]);
     await recordProgress(
@@ -56,6 +57,7 @@ describe('runs and links API', () => {
       skipped: 1,
       failed: 1,
       retrying: 1,
+      workers: { [`${process.pid}@${hostname()}`]: 10 },
       error: null,
     });
     assert.ok(finishedAt !== null && finishedAt >= startedAt);

@@ -9,6 +9,8 @@ const MAIN = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 
 /** A running worker process. */
 export interface WorkerProcess {
+  /** Its process id (a run's `workers` names it `<pid>@<host>`). */
+  readonly pid: number;
   /** stdout and stderr so far, interleaved. */
   output(): string;
   /** Sends SIGTERM and resolves with the exit code once it has stopped. */
@@ -37,6 +39,7 @@ export async function startWorkerProcess(env: Record<string, string | undefined>
     60_000,
   );
   return {
+    pid: child.pid!,
     output: () => output,
     async stop() {
       if (running()) child.kill('SIGTERM');

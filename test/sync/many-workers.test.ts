@@ -1,0 +1,92 @@
+/** A full sync spreads over every worker process of its task queue; killing one mid-run loses nothing. */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { test } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { createProvider, createSecretBox, generateSecretKey } from '../../db/index.ts';
+import { createSyncControl } from '../../engine/index.ts';
+import { eventually } from '../incremental/harness.ts';
+import { seedDirectory } from '../support/directory.ts';
+import { startFaultProxy, startScimTarget } from '../servers/index.ts';
+import { createTestDatabase } from '../support/db.ts';
+import { startWorkerProcess, type WorkerProcess } from '../support/worker-process.ts';
+import { testProviderInput } from '../support/providers.ts';
+
+const USERS = 120;
+
+test('a full sync runs on three worker processes; one SIGKILLed mid-run loses nothing: the exact state, no duplicate', async (t) => {
+  assert.ok(process.env['TEMPORAL_ADDRESS'], 'npm test provides a Temporal server');
+  const testDb = await createTestDatabase();
+  const target = await startScimTarget();
+  // 40 ms per request: the run lasts long enough to kill a worker in the middle of it.
+  const proxy = await startFaultProxy({ target: target.url, latencyMs: 40 });
+  const secretKey = generateSecretKey();
+  const taskQueue = `many-workers-${randomBytes(4).toString('hex')}`;
+  const connection = await Connection.connect({ address: process.env['TEMPORAL_ADDRESS'] });
+  const control = createSyncControl({ client: new Client({ connection }), taskQueue });
+  const workers: WorkerProcess[] = [];
+  t.after(async () => {
+    for (const worker of workers) await worker.kill();
+    await connection.close();
+    await proxy.close();
+    await target.close();
+    await testDb.drop();
+  });
+  const env = { DATABASE_URL: testDb.url, SCIMFLOW_SECRET_KEY: secretKey, SCIMFLOW_TASK_QUEUE: taskQueue };
+  workers.push(...(await Promise.all([0, 1, 2].map(() => startWorkerProcess(env)))));
+
+  const { users } = await seedDirectory(testDb.db, USERS, 1);
+  // Small pages and six ranges of users at a time, so every worker gets some.
+  const provider = await createProvider(testDb.db, createSecretBox(secretKey), {
+    ...testProviderInput(target, 'many', { pageSize: 5, concurrency: 6 }),
+    baseUrl: proxy.url,
+  });
+  const { runId } = await control.requestFullSync(provider);
+
+  // The victim has done part of the run, and the run is not over.
+  const victim = workers[0]!;
+  const identity = `${victim.pid}@${hostname()}`;
+  await eventually(
+    'the first worker to have examined some objects mid-run',
+    async () => {
+      const { rows } = await testDb.db.query<{ workers: Record<string, number>; processed: number; status: string }>(
+        'SELECT workers, processed, status FROM sync_runs WHERE id = $1',
+        [runId],
+      );
+      const run = rows[0];
+      assert.equal(run?.status, 'running', 'the run is still running when the victim has worked');
+      return (run?.workers[identity] ?? 0) > 0 ? true : undefined;
+    },
+    60_000,
+  );
+  await victim.kill();
+
+  // Its activities time out (heartbeat) and resume on the two others from their last resume point.
+  const status = await eventually(
+    'the run to end',
+    async () => {
+      const { rows } = await testDb.db.query<{ status: string }>('SELECT status FROM sync_runs WHERE id = $1', [runId]);
+      return rows[0]?.status === 'running' ? undefined : rows[0]?.status;
+    },
+    180_000,
+  );
+  assert.equal(status, 'succeeded');
+  const remote = await target.users();
+  assert.equal(remote.length, USERS, 'every user on the target');
+  assert.equal(new Set(remote.map((user) => user.userName)).size, USERS, 'no user created twice');
+  assert.deepEqual(remote.map((user) => user.userName).sort(), users.map((user) => user.username).sort());
+  const groups = await target.groups();
+  assert.equal(groups.length, 1);
+  assert.equal(groups[0]!.members?.length, USERS, 'the group with every member');
+  const { rows } = await testDb.db.query<{ workers: Record<string, number> }>(
+    'SELECT workers FROM sync_runs WHERE id = $1',
+    [runId],
+  );
+  const counts = rows[0]!.workers;
+  assert.ok(Object.keys(counts).length >= 2, `the run spread over the workers: ${JSON.stringify(counts)}`);
+  assert.ok(
+    workers.slice(1).some((worker) => (counts[`${worker.pid}@${hostname()}`] ?? 0) > 0),
+    'a surviving worker finished what the killed one left',
+  );
+});
