@@ -359,13 +359,20 @@ export async function benchLatency(
     const total = rate * seconds;
     const writtenAt: number[] = [];
     const started = performance.now();
+    // Each write starts on time, without waiting for the one before (one at a time, a loaded machine cannot make
+    // 200 commits a second); its latency counts from its own commit.
+    const writes: Array<Promise<void>> = [];
     for (let k = 0; k < total; k += 1) {
       const due = started + (k * 1000) / rate;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      await updateUser(testDb.db, ids[k % ids.length]!, { displayName: `chg-${k}-` });
-      writtenAt[k] = performance.timeOrigin + performance.now();
+      writes.push(
+        updateUser(testDb.db, ids[k % ids.length]!, { displayName: `chg-${k}-` }).then(() => {
+          writtenAt[k] = performance.timeOrigin + performance.now();
+        }),
+      );
     }
+    await Promise.all(writes);
     const achieved = total / ((performance.now() - started) / 1000);
 
     // Wait (bounded) until the last change has arrived.

@@ -86,6 +86,27 @@ export async function runWorkersBench(): Promise<BenchRow[]> {
     const run = await runRow();
     const stats = (await call(target.origin, 'GET', '/_stats')) as { users: number; groups: number };
     const exact = stats.users === users && stats.groups === groups;
+    if (!exact) {
+      // What differs, and what scimflow recorded for it.
+      const listed = (await call(target.origin, 'GET', '/Users')) as { Resources: Array<{ userName: string }> };
+      const remote = new Set(listed.Resources.map((user) => user.userName.toLowerCase()));
+      const { rows: missing } = await testDb.db.query<{
+        username: string;
+        status: string | null;
+        remote_id: string | null;
+      }>(
+        `SELECT u.username, l.status, l.remote_id FROM users u
+           LEFT JOIN provider_links l ON l.local_id = u.id AND l.provider_id = $1 AND l.object_type = 'user'`,
+        [provider.id],
+      );
+      const absent = missing.filter((row) => !remote.has(row.username.toLowerCase()));
+      console.log(`missing on the target: ${JSON.stringify(absent.slice(0, 10))}`);
+      const { rows: runs } = await testDb.db.query(
+        'SELECT kind, status, processed, created, updated, failed, retrying, skipped, error FROM sync_runs WHERE provider_id = $1',
+        [provider.id],
+      );
+      console.log(`runs: ${JSON.stringify(runs)}`);
+    }
     return [
       {
         variant: 'directory',

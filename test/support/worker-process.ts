@@ -30,14 +30,20 @@ export async function startWorkerProcess(env: Record<string, string | undefined>
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   const running = (): boolean => child.exitCode === null && child.signalCode === null;
-  await eventually(
-    'the worker running',
-    () => {
-      if (!running()) throw new Error(`the worker ended:\n${output}`);
-      return Promise.resolve(/scimflow worker running/.test(output) ? true : undefined);
-    },
-    60_000,
-  );
+  try {
+    await eventually(
+      'the worker running',
+      () => {
+        if (!running()) throw new Error(`the worker ended:\n${output}`);
+        return Promise.resolve(/scimflow worker running/.test(output) ? true : undefined);
+      },
+      // Bundling the workflow code takes seconds, far longer on a loaded machine with several workers starting.
+      180_000,
+    );
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw new Error(`${(error as Error).message}; it printed:\n${output}`);
+  }
   return {
     pid: child.pid!,
     output: () => output,
