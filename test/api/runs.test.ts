@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -9,6 +10,7 @@ import {
   zeroCounts,
   type LinkView,
   type ProviderView,
+  type SyncAction,
   type SyncRunView,
 } from '../../db/index.ts';
 import { startTestApi, type PageBody, type TestApi } from './api-harness.ts';
@@ -32,11 +34,24 @@ describe('runs and links API', () => {
   test('a run is returned with all its counters (objects left retrying apart from failures, objects by worker), status and timestamps', async () => {
     const runId = await createRun(api.db, provider.id, 'full', 'full-sync:reported');
     await api.db.query('UPDATE sync_runs SET total = 10 WHERE id = $1', [runId]);
+    // A run's outcome counters are recounted from its log when it ends: one event per object.
+    const actions: SyncAction[] = [
+      'create',
+      'create',
+      'create',
+      'create',
+      'update',
+      'update',
+      'delete',
+      'skip',
+      'fail',
+      'retry',
+    ];
     await recordProgress(
       api.db,
       runId,
       { ...zeroCounts(), processed: 10, created: 4, updated: 2, deleted: 1, skipped: 1, failed: 1, retrying: 1 },
-      [],
+      actions.map((action) => ({ objectType: 'user', localId: randomUUID(), action })),
     );
     await finishRun(api.db, runId, 'succeeded', null);
     const response = await api.request<SyncRunView>('GET', `/api/v1/runs/${runId}`);
