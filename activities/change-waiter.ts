@@ -25,12 +25,23 @@ export function createChangeWaiter(db: Db): ChangeWaiter {
     waiters.delete(providerId);
     for (const wake of set) wake();
   };
+  // The client listening now; `gone` holds every client handed back, which pg refuses to take twice (a client that
+  // failed after it was handed back, or one whose LISTEN failed after its error event, came back twice).
+  let current: pg.PoolClient | null = null;
+  const gone = new WeakSet<pg.PoolClient>();
+  const letGo = (client: pg.PoolClient) => {
+    if (current === client) current = null;
+    if (gone.has(client)) return;
+    gone.add(client);
+    client.release(true);
+  };
   const connect = (): Promise<pg.PoolClient | null> =>
     (listener ??= (async () => {
       let client: pg.PoolClient | null = null;
       try {
         client = await db.connect();
         const own = client;
+        current = own;
         own.on('notification', (message) => wakeAll(message.payload ?? ''));
         own.on('error', () => drop(own));
         await own.query(`LISTEN ${CHANGES_CHANNEL}`);
@@ -42,15 +53,16 @@ export function createChangeWaiter(db: Db): ChangeWaiter {
       }
     })());
   const drop = (client: pg.PoolClient) => {
-    listener = null;
-    client.release(true);
+    // Only the listening client's failure ends the listener (one handed back earlier may still fail later).
+    if (current === client) listener = null;
+    letGo(client);
   };
   const release = async () => {
     if (count > 0 || !listener) return;
     const pending = listener;
     listener = null;
     const client = await pending;
-    client?.release(true);
+    if (client) letGo(client);
   };
 
   return {
