@@ -7,7 +7,14 @@ import { NativeConnection } from '@temporalio/worker';
 import cliProgress from 'cli-progress';
 import { constants as osConstants } from 'node:os';
 import type { Logger } from 'pino';
-import { createApi, createOidcVerifier, LOOPBACK_HOSTS, startApiServer, type ApiPolicy } from '../api/index.ts';
+import {
+  createApi,
+  createOidcVerifier,
+  LOOPBACK_HOSTS,
+  startApiServer,
+  type ApiPolicy,
+  type SourceApiOptions,
+} from '../api/index.ts';
 import {
   describeTemporalSecurity,
   loadEnv,
@@ -127,6 +134,12 @@ function apiPolicy(env: Env): ApiPolicy {
   };
 }
 
+/** The inbound SCIM sources' page maximum and per-token rate from the environment. */
+export function sourceSettings(env: Env): SourceApiOptions {
+  const ratePerSecond = env.SCIMFLOW_SOURCE_RATE_PER_SECOND;
+  return { maxResults: env.SCIMFLOW_SOURCE_MAX_RESULTS, rateLimit: { ratePerSecond, burst: 2 * ratePerSecond } };
+}
+
 /** Which parts of scimflow one process runs. */
 interface ProcessParts {
   /** The subcommand, for messages. */
@@ -229,6 +242,7 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
       secrets: sealerOf(secrets),
       sync: control,
       policy: apiPolicy(env),
+      sources: sourceSettings(env),
       validatePluginOptions: (pluginId: string, pluginOptions: unknown, baseUrl?: string) =>
         resolvePluginOptions(plugins, pluginId, pluginOptions, baseUrl),
       log,

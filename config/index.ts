@@ -56,6 +56,10 @@ export const EnvSchema = z
       .int()
       .min(1024)
       .default(64 * 1024 * 1024),
+    /** Most resources one list page of an inbound SCIM source returns (a larger `count` is lowered to it). */
+    SCIMFLOW_SOURCE_MAX_RESULTS: z.coerce.number().int().min(1).max(10_000).default(200),
+    /** Requests per second each inbound source token may make, in bursts of twice as many. */
+    SCIMFLOW_SOURCE_RATE_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(100),
     /** Days dispatched outbox rows are kept before the housekeeping deletes them. */
     SCIMFLOW_OUTBOX_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(7),
     /** Days finished sync runs (and their per-object events) are kept; each provider's latest run always is. */
