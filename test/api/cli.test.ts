@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ import {
   type Db,
   type ProviderView,
   type SecretBox,
+  type SyncAction,
 } from '../../db/index.ts';
 import { startScimflow, runScimflow, type CliProcess } from '../support/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
@@ -69,10 +71,15 @@ function completingSyncControl(db: Db, pending: Array<Promise<unknown>>): Record
     const failed = provider.slug.startsWith('flaky') ? 1 : 0;
     pending.push(
       (async () => {
+        // A run's outcome counters are recounted from its log when it ends: one event per object counted.
+        const event = (action: SyncAction) => ({ objectType: 'user' as const, localId: randomUUID(), action });
         await delay(300);
-        await recordProgress(db, runId, { ...zeroCounts(), processed: 2, created: 2 }, []);
+        await recordProgress(db, runId, { ...zeroCounts(), processed: 2, created: 2 }, [
+          event('create'),
+          event('create'),
+        ]);
         await delay(300);
-        await recordProgress(db, runId, { ...zeroCounts(), processed: 1, failed }, []);
+        await recordProgress(db, runId, { ...zeroCounts(), processed: 1, failed }, failed ? [event('fail')] : []);
         await finishRun(db, runId, 'succeeded', null);
       })(),
     );
