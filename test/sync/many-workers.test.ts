@@ -44,19 +44,18 @@ test('a full sync runs on three worker processes; one SIGKILLed mid-run loses no
   });
   const { runId } = await control.requestFullSync(provider);
 
-  // The victim has done part of the run, and the run is not over.
-  const victim = workers[0]!;
-  const identity = `${victim.pid}@${hostname()}`;
-  await eventually(
-    'the first worker to have examined some objects mid-run',
+  // The victim is a worker that has done part of the run, while the run is not over (which of the three gets work
+  // first is Temporal's choice: waiting for the first one, the run once ended before it had any).
+  const victim = await eventually(
+    'a worker to have examined some objects mid-run',
     async () => {
       const { rows } = await testDb.db.query<{ workers: Record<string, number>; processed: number; status: string }>(
         'SELECT workers, processed, status FROM sync_runs WHERE id = $1',
         [runId],
       );
       const run = rows[0];
-      assert.equal(run?.status, 'running', 'the run is still running when the victim has worked');
-      return (run?.workers[identity] ?? 0) > 0 ? true : undefined;
+      assert.equal(run?.status, 'running', 'the run is still running when a worker has worked');
+      return workers.find((worker) => (run?.workers[`${worker.pid}@${hostname()}`] ?? 0) > 0);
     },
     60_000,
   );
