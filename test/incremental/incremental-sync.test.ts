@@ -541,18 +541,33 @@ describe('incremental sync from directory events', () => {
     await eventually(
       'the exact final state',
       async () => {
+        // Each mismatch is thrown, so a timeout says what was still wrong (and what waited in the queue).
         const remote = await target.users();
-        if (remote.length !== 30) return undefined;
-        const names = kept.every(
-          (u) => remote.find((r) => r.userName === u.username)?.displayName === `Person ${users.indexOf(u)} r5`,
+        const queue = await db.query<{ object_type: string; taken: boolean }>(
+          'SELECT object_type, taken_by IS NOT NULL AS taken FROM provider_changes WHERE provider_id = $1',
+          [provider.id],
         );
+        const runs = await db.query(
+          `SELECT kind, status, created, updated, deleted, unchanged, failed, retrying FROM sync_runs
+            WHERE provider_id = $1 ORDER BY started_at`,
+          [provider.id],
+        );
+        const waiting = `; queued: ${JSON.stringify(queue.rows)}; runs: ${JSON.stringify(runs.rows)}`;
+        if (remote.length !== 30) throw new Error(`${remote.length} users on the target, not 30${waiting}`);
+        const stale = kept.filter(
+          (u) => remote.find((r) => r.userName === u.username)?.displayName !== `Person ${users.indexOf(u)} r5`,
+        );
+        if (stale.length > 0) throw new Error(`not at r5: ${stale.map((u) => u.username).join(', ')}${waiting}`);
         const g = (await target.groups()).find((rg) => rg.displayName === 'everyone');
+        if (!g) throw new Error(`the group is not on the target${waiting}`);
         const expectedMembers = users
           .slice(15)
           .map((u) => remote.find((r) => r.userName === u.username)?.id)
           .sort();
-        const members = (g?.members ?? []).map((m) => m.value).sort();
-        return names && JSON.stringify(members) === JSON.stringify(expectedMembers) ? true : undefined;
+        const members = (g.members ?? []).map((m) => m.value).sort();
+        if (JSON.stringify(members) !== JSON.stringify(expectedMembers))
+          throw new Error(`${members.length} members, not the 25 expected${waiting}`);
+        return true;
       },
       // The changes the full sync did not cover go out by pushes after it; two test files at a time on 2 cores made
       // that take over 30 s once (a clean-clone run of .ci/run), so the wait is longer. A lost change still fails it.
