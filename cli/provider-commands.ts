@@ -188,7 +188,11 @@ function addSyncOptions(command: Command): Command {
       ]),
     )
     .option('--page-size <n>', 'objects per batch', positiveInt)
-    .option('--concurrency <n>', 'batches in flight', positiveInt)
+    .option(
+      '--concurrency <n>',
+      'requests in flight per sync activity: a full sync runs n range activities at once, so up to n² requests; an incremental push n (1 to 64; default 4)',
+      positiveInt,
+    )
     .option(
       '--full-sync-interval <minutes>',
       'minutes between scheduled full syncs (1 to 10080; default 60)',
