@@ -8,7 +8,14 @@ import type { MappingEngine } from '../sandbox/index.ts';
 import { auditRoutes, createAuditor } from './audit.ts';
 import { authenticate, requireRole, type ApiVariables } from './auth.ts';
 import { directoryRoutes } from './directory-routes.ts';
-import { assertJsonDepth, hostAndOriginGuard, jsonBodyGuard, LOOPBACK_HOSTS, type RequestPolicy } from './guards.ts';
+import {
+  assertJsonDepth,
+  hostAndOriginGuard,
+  jsonBodyGuard,
+  LOOPBACK_HOSTS,
+  ndjsonBodyGuard,
+  type RequestPolicy,
+} from './guards.ts';
 import { mappingRoutes } from './mapping-routes.ts';
 import type { OidcVerifier } from './oidc.ts';
 import { buildOpenApiDocument } from './openapi.ts';
@@ -40,14 +47,23 @@ export interface ApiPolicy extends RequestPolicy {
   maxBodyBytes: number;
   /** Largest body of `POST /import` (a whole directory, checked as a whole and written in batches). */
   importMaxBodyBytes: number;
+  /** Longest line of `POST /import/stream` (a streamed import has no limit on the whole). */
+  importMaxLineBytes: number;
+  /** Rows (a user; a group and each member it lists) `POST /import/stream` writes per transaction. */
+  importBatchRows: number;
 }
 
-/** Loopback hosts only, no other origins, 1 MiB bodies and 64 MiB for the directory import. */
+/**
+ * Loopback hosts only, no other origins, 1 MiB bodies and 64 MiB for the directory import; streamed imports in lines
+ * of up to 1 MiB, written 1,000 rows per transaction.
+ */
 export const DEFAULT_API_POLICY: ApiPolicy = {
   allowedHosts: LOOPBACK_HOSTS,
   allowedOrigins: [],
   maxBodyBytes: 1024 * 1024,
   importMaxBodyBytes: 64 * 1024 * 1024,
+  importMaxLineBytes: 1024 * 1024,
+  importBatchRows: 1000,
 };
 
 /** What the API is built from. */
@@ -97,8 +113,10 @@ function toErrorResponse(c: Context, error: unknown, log: ApiLogger): Response {
   if (isScimflowError(error)) {
     const status = ERROR_CODES[error.code].httpStatus;
     if (error.code === 'ERR_VALIDATION' || (error.code === 'ERR_MAPPING' && Array.isArray(error.details['issues']))) {
-      const issues = (error.details['issues'] ?? []) as Issue[];
-      return errorJson(c, status, { code: error.code, message: error.message, issues });
+      const { issues = [], ...details } = error.details as { issues?: Issue[] };
+      // What else the error tells (a streamed import's failed line and what it committed before it).
+      const more = error.code === 'ERR_VALIDATION' && Object.keys(details).length > 0 ? { details } : {};
+      return errorJson(c, status, { code: error.code, message: error.message, issues, ...more });
     }
     const hasDetails = Object.keys(error.details).length > 0;
     return errorJson(c, status, {
@@ -140,8 +158,9 @@ function mount(app: Hono<{ Variables: ApiVariables }>, prefix: string, routes: r
         if (role !== 'public') requireRole(c.get('caller') ?? null, role, `${route.method} ${prefix}${route.path}`);
         await next();
       },
-      jsonBodyGuard,
-      limitBody(route.maxBodyBytes ?? policy.maxBodyBytes),
+      route.streamed ? ndjsonBodyGuard : jsonBodyGuard,
+      // A streamed body has no limit on the whole: its route limits each line and holds only a batch of them.
+      route.streamed ? (_c, next) => next() : limitBody(route.maxBodyBytes ?? policy.maxBodyBytes),
       async (c) => {
         let body: unknown = undefined;
         if (route.body) {
@@ -151,7 +170,8 @@ function mount(app: Hono<{ Variables: ApiVariables }>, prefix: string, routes: r
         }
         const query = route.query ? parseInput(route.query, c.req.query(), 'query') : undefined;
         const caller = role === 'public' ? null : c.get('caller');
-        const result = await route.handle({ body, query, params: c.req.param(), caller });
+        const stream = route.streamed ? c.req.raw.body : null;
+        const result = await route.handle({ body, query, params: c.req.param(), caller, stream });
         if (result instanceof Response) return result;
         if (route.status === 204) return c.body(null, 204);
         return c.json(result, route.status);
@@ -181,7 +201,7 @@ export function createApi(deps: ApiDeps): Hono<{ Variables: ApiVariables }> {
       }),
   };
   const versioned = [
-    ...directoryRoutes(db, { importMaxBodyBytes: policy.importMaxBodyBytes }),
+    ...directoryRoutes(db, policy),
     ...providerRoutes({
       db,
       secrets,

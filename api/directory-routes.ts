@@ -11,6 +11,10 @@ import {
   GroupInputSchema,
   GroupUpdateSchema,
   importDirectory,
+  ImportLineSchema,
+  importStream,
+  parseImportLine,
+  type NumberedImportLine,
   listGroups,
   listMembers,
   listUsers,
@@ -21,8 +25,16 @@ import {
   UserUpdateSchema,
   type Db,
 } from '../db/index.ts';
+import { NdjsonBody, type JsonLine } from './ndjson.ts';
 import { defineRoute, named, type ApiRoute } from './route.ts';
-import { GroupViewSchema, ImportCountsSchema, MembersAddedSchema, pageOf, UserViewSchema } from './view-schemas.ts';
+import {
+  GroupViewSchema,
+  ImportCountsSchema,
+  MembersAddedSchema,
+  pageOf,
+  StreamImportCountsSchema,
+  UserViewSchema,
+} from './view-schemas.ts';
 
 /** Keyset paging parameters of every listing. */
 export const PageQuerySchema = z.object({
@@ -36,8 +48,22 @@ export const AddMembersSchema = z.strictObject({ userIds: z.array(z.uuid()).min(
 const User = named('User', UserViewSchema);
 const Group = named('Group', GroupViewSchema);
 
-/** Users, groups, memberships and the bulk import. */
-export function directoryRoutes(db: Db, options: { importMaxBodyBytes: number }): ApiRoute[] {
+/** Limits of the directory imports. */
+export interface ImportLimits {
+  /** Largest body of `POST /import` (a whole document). */
+  importMaxBodyBytes: number;
+  /** Longest line of `POST /import/stream`. */
+  importMaxLineBytes: number;
+  /** Rows (a user; a group and each member it lists) `POST /import/stream` writes per transaction. */
+  importBatchRows: number;
+}
+
+async function* checkedLines(lines: AsyncIterable<JsonLine>): AsyncGenerator<NumberedImportLine> {
+  for await (const { line, value } of lines) yield { line, entry: parseImportLine(line, value) };
+}
+
+/** Users, groups, memberships and the bulk imports. */
+export function directoryRoutes(db: Db, options: ImportLimits): ApiRoute[] {
   return [
     defineRoute({
       method: 'GET',
@@ -204,6 +230,27 @@ export function directoryRoutes(db: Db, options: { importMaxBodyBytes: number })
       maxBodyBytes: options.importMaxBodyBytes,
       response: named('ImportCounts', ImportCountsSchema),
       handle: ({ body }) => importDirectory(db, body),
+    }),
+    defineRoute({
+      method: 'POST',
+      path: '/import/stream',
+      operationId: 'importDirectoryStream',
+      summary:
+        'Upsert users and groups from NDJSON lines ({"user": {...}} or {"group": {...}}) read as they arrive and written in batches; a bad line stops the import there, the lines before it written (see `details.committed` of the 400)',
+      tag: 'directory',
+      role: 'admin',
+      status: 200,
+      streamed: { lines: named('ImportLine', ImportLineSchema) },
+      response: named('StreamImportCounts', StreamImportCountsSchema),
+      handle: async ({ stream }) => {
+        const body = new NdjsonBody(stream, options.importMaxLineBytes);
+        try {
+          return await importStream(db, checkedLines(body.lines()), { batchSize: options.importBatchRows });
+        } finally {
+          // The client may still be sending after a bad line: it gets the answer once the rest is read.
+          await body.drain().catch(() => undefined);
+        }
+      },
     }),
   ];
 }

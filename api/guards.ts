@@ -49,23 +49,34 @@ export function hostAndOriginGuard(policy: RequestPolicy): MiddlewareHandler {
   };
 }
 
-/** Refuses (415) a write whose body, or declared body type, is anything but `application/json`. */
-export const jsonBodyGuard: MiddlewareHandler = async (c, next) => {
-  if (WRITE_METHODS.has(c.req.method)) {
-    const type = c.req.header('content-type');
-    const length = c.req.header('content-length');
-    const hasBody = (length !== undefined && length !== '0') || c.req.header('transfer-encoding') !== undefined;
-    const mediaType = type?.split(';')[0]?.trim().toLowerCase();
-    if ((type !== undefined || hasBody) && mediaType !== 'application/json') {
-      throw new ScimflowError(
-        'ERR_UNSUPPORTED_MEDIA_TYPE',
-        `request bodies must be application/json, not ${type ?? 'untyped'}`,
-        { details: { contentType: type ?? null } },
-      );
+/** Refuses (415) a write whose body, or declared body type, is anything but `mediaType`. */
+export function bodyTypeGuard(mediaType: string): MiddlewareHandler {
+  return async (c, next) => {
+    if (WRITE_METHODS.has(c.req.method)) {
+      const type = c.req.header('content-type');
+      const length = c.req.header('content-length');
+      const hasBody = (length !== undefined && length !== '0') || c.req.header('transfer-encoding') !== undefined;
+      const given = type?.split(';')[0]?.trim().toLowerCase();
+      if ((type !== undefined || hasBody) && given !== mediaType) {
+        throw new ScimflowError(
+          'ERR_UNSUPPORTED_MEDIA_TYPE',
+          `request bodies must be ${mediaType}, not ${type ?? 'untyped'}`,
+          { details: { contentType: type ?? null } },
+        );
+      }
     }
-  }
-  await next();
-};
+    await next();
+  };
+}
+
+/** Refuses (415) a write whose body, or declared body type, is anything but `application/json`. */
+export const jsonBodyGuard: MiddlewareHandler = bodyTypeGuard('application/json');
+
+/**
+ * Refuses (415) a write whose body is not `application/x-ndjson`, the type of streamed bodies: not one a web page can
+ * send cross-site without a preflight, as `application/json` is not.
+ */
+export const ndjsonBodyGuard: MiddlewareHandler = bodyTypeGuard('application/x-ndjson');
 
 /** Throws ERR_VALIDATION when `value` nests arrays and objects deeper than `maxDepth`; iterative, so any depth is safe. */
 export function assertJsonDepth(value: unknown, maxDepth: number = MAX_JSON_DEPTH): void {

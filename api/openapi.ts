@@ -17,7 +17,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   404: 'No such object (`ERR_NOT_FOUND`)',
   409: 'A uniqueness rule or the object state forbids it (`ERR_CONFLICT`)',
   413: 'The request body is larger than the limit (`ERR_VALIDATION`)',
-  415: 'The request body is not `application/json` (`ERR_UNSUPPORTED_MEDIA_TYPE`)',
+  415: 'The request body is not of the type the operation takes (`application/json`, or `application/x-ndjson` for a streamed import) (`ERR_UNSUPPORTED_MEDIA_TYPE`)',
   500: 'Unexpected failure; the details are in the server log',
 };
 
@@ -85,11 +85,12 @@ export function buildOpenApiDocument(
       const guarded = route.role !== 'public';
       const writes = route.method !== 'GET';
       const errors = [
-        ...(route.body || route.query ? [400] : []),
+        ...(route.body || route.query || route.streamed ? [400] : []),
         ...(guarded ? [401, 403] : []),
         ...(pathParams.length > 0 ? [404] : []),
         ...(route.conflicts ? [409] : []),
         ...(guarded && writes && route.body ? [413, 415] : []),
+        ...(guarded && writes && route.streamed ? [415] : []),
         500,
       ];
       const success =
@@ -105,6 +106,15 @@ export function buildOpenApiDocument(
         ...(parameters.length > 0 ? { parameters } : {}),
         ...(route.body
           ? { requestBody: { required: true, content: { 'application/json': { schema: ref(route.body, 'input') } } } }
+          : {}),
+        ...(route.streamed
+          ? {
+              requestBody: {
+                required: true,
+                description: 'Newline-delimited JSON: one value of this schema per line, read as it arrives',
+                content: { 'application/x-ndjson': { schema: ref(route.streamed.lines, 'input') } },
+              },
+            }
           : {}),
         responses: {
           [String(route.status)]: success,

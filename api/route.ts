@@ -20,6 +20,8 @@ export interface RouteInput<B, Q> {
   params: Record<string, string>;
   /** The authenticated caller; null only on `public` routes. */
   caller: Caller | null;
+  /** The request body unread, on a `streamed` route (null when the request has none); null on the others. */
+  stream: ReadableStream<Uint8Array> | null;
 }
 
 /** Who may call a route: the weakest role that may, or `public` (only outside `/api/v1`). */
@@ -43,6 +45,11 @@ export interface RouteSpec<B, Q> {
   /** Success status; 204 sends no body. */
   status: 200 | 201 | 202 | 204;
   body?: Named<z.ZodType<B>>;
+  /**
+   * The body is streamed, not read: newline-delimited JSON (`application/x-ndjson`), each line described by `lines`
+   * and checked by the handler, which gets it as `stream`. The route sets no limit on the whole body.
+   */
+  streamed?: { lines: Named };
   /** An object schema of the query string parameters. */
   query?: z.ZodType<Q>;
   response?: Named;

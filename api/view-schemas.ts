@@ -11,6 +11,7 @@ import {
   type DirectoryGroup,
   type DirectoryUser,
   type ImportCounts,
+  type StreamImportCounts,
   type LinkView,
   type ProviderView,
   type SourceView,
@@ -124,6 +125,12 @@ export const ImportCountsSchema = z.object({
   groups: Counts,
   members: z.object({ added: z.int(), removed: z.int() }),
 }) satisfies z.ZodType<ImportCounts>;
+
+/** What a streamed import wrote: the counts, the lines written and the transactions (batches) they took. */
+export const StreamImportCountsSchema = ImportCountsSchema.extend({
+  lines: z.int(),
+  batches: z.int(),
+}) satisfies z.ZodType<StreamImportCounts>;
 
 /** A keyset page of `item`; pass `next` as `after` to get the following page. */
 export function pageOf<T extends z.ZodType>(item: T) {

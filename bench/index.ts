@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: every benchmark, each printing a table that compares scimflow with a baseline measured in the
- * same run. `npm run bench -- full-sync` (or `mapping`, `latency`, `scale`, `workers`, `faults`, `inbound`, `vendors`) runs
- * one.
+ * same run. `npm run bench -- full-sync` (or `mapping`, `latency`, `scale`, `workers`, `faults`, `inbound`, `vendors`,
+ * `import`) runs one.
  */
 import { runFaultsBench } from './faults.ts';
+import { runImportBench } from './import.ts';
 import { runInboundBench } from './inbound.ts';
 import { printTable, runFullSyncBench } from './full-sync.ts';
 import { runLatencyBench } from './latency.ts';
@@ -40,6 +41,12 @@ const BENCHES: Record<string, () => Promise<void>> = {
     printTable(
       'Vendor plugins against their emulators: Slack at its documented limits, AWS member limits',
       await runVendorsBench(),
+    ),
+  // BENCH_USERS (100,000) and BENCH_GROUPS (10, of 1,000 members): see import.ts.
+  import: async () =>
+    printTable(
+      'Directory import into an empty directory: one JSON body, JSON in 10,000-object requests, streamed NDJSON',
+      await runImportBench(),
     ),
   inbound: async () =>
     printTable(

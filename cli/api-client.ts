@@ -29,6 +29,8 @@ export interface ApiClient {
   readonly baseUrl: string;
   get<T>(path: string, query?: Record<string, string | number | undefined>): Promise<T>;
   post<T>(path: string, body?: unknown): Promise<T>;
+  /** Sends `body` as it is read, as `contentType` (a streamed import: `application/x-ndjson`). */
+  postStream<T>(path: string, body: ReadableStream<Uint8Array>, contentType: string): Promise<T>;
   patch<T>(path: string, body: unknown): Promise<T>;
   put<T>(path: string, body: unknown): Promise<T>;
   delete(path: string): Promise<void>;
@@ -53,7 +55,13 @@ const NO_TOKEN_HINT =
 /** Builds a client of the API at `baseUrl` (e.g. `http://127.0.0.1:7400`) sending `token` as a bearer token. */
 export function createApiClient(baseUrl: string, token?: string): ApiClient {
   const root = baseUrl.replace(/\/+$/, '');
-  const call = async (method: string, path: string, body?: unknown): Promise<unknown> => {
+  const call = async (method: string, path: string, body?: unknown): Promise<unknown> =>
+    send(method, path, body === undefined ? undefined : { data: JSON.stringify(body), type: 'application/json' });
+  const send = async (
+    method: string,
+    path: string,
+    body?: { data: string | ReadableStream<Uint8Array>; type: string },
+  ): Promise<unknown> => {
     let response: Response;
     try {
       response = await fetch(`${root}/api/v1${path}`, {
@@ -61,9 +69,10 @@ export function createApiClient(baseUrl: string, token?: string): ApiClient {
         headers: {
           accept: 'application/json',
           ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(body === undefined ? {} : { 'content-type': body.type }),
         },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        // A stream is sent as it is read (chunked), which fetch allows only in half-duplex.
+        ...(body === undefined ? {} : { body: body.data, duplex: 'half' as const }),
       });
     } catch (error) {
       const reason =
@@ -99,6 +108,9 @@ export function createApiClient(baseUrl: string, token?: string): ApiClient {
     },
     async post<T>(path: string, body?: unknown) {
       return (await call('POST', path, body)) as T;
+    },
+    async postStream<T>(path: string, body: ReadableStream<Uint8Array>, contentType: string) {
+      return (await send('POST', path, { data: body, type: contentType })) as T;
     },
     async patch<T>(path: string, body: unknown) {
       return (await call('PATCH', path, body)) as T;

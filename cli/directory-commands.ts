@@ -1,6 +1,8 @@
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { InvalidArgumentError, type Command } from 'commander';
-import type { DirectoryGroup, DirectoryUser, ImportCounts } from '../db/index.ts';
+import type { DirectoryGroup, DirectoryUser, ImportCounts, StreamImportCounts } from '../db/index.ts';
 import { ScimflowError } from '../errors/index.ts';
 import type { CliContext } from './context.ts';
 import { importRequests } from './import-requests.ts';
@@ -38,6 +40,44 @@ async function readJsonFile(file: string): Promise<unknown> {
 /** Objects (users, groups, listed members) per import request: a file of any size stays under the API's body limit. */
 const IMPORT_REQUEST_OBJECTS = 10_000;
 
+/**
+ * Whether `file` is NDJSON, one `{"user": ...}` or `{"group": ...}` a line, rather than one JSON document: its first
+ * line that is not blank is a whole JSON object with one of those keys (a document's first line is `{` or holds
+ * `"users"`). Only the file's start is read.
+ */
+async function isNdjson(file: string): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+  } catch {
+    return false; // readJsonFile reports it
+  }
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(64 * 1024), 0, 64 * 1024, 0);
+    const first = buffer
+      .subarray(0, bytesRead)
+      .toString('utf8')
+      .split('\n')
+      .find((line) => line.trim() !== '');
+    const value = JSON.parse(first ?? '') as unknown;
+    return typeof value === 'object' && value !== null && ('user' in value || 'group' in value);
+  } catch {
+    return false;
+  } finally {
+    await handle.close();
+  }
+}
+
+function printCounts(output: CliContext['output'], counts: ImportCounts): void {
+  output.out(
+    `users:   ${counts.users.created} created, ${counts.users.updated} updated, ${counts.users.unchanged} unchanged`,
+  );
+  output.out(
+    `groups:  ${counts.groups.created} created, ${counts.groups.updated} updated, ${counts.groups.unchanged} unchanged`,
+  );
+  output.out(`members: ${counts.members.added} added, ${counts.members.removed} removed`);
+}
+
 /** `users list|import` and `groups list`. */
 export function addDirectoryCommands(program: Command, ctx: CliContext): void {
   const { output } = ctx;
@@ -66,9 +106,16 @@ export function addDirectoryCommands(program: Command, ctx: CliContext): void {
   users
     .command('import <file>')
     .description(
-      'upsert users and groups from a JSON file: { "users": [...], "groups": [{ "name", "members": [usernames] }] }; sent users first, at most 10,000 objects a request',
+      'upsert users and groups from a file: NDJSON, one {"user": {...}} or {"group": {"name", "members": [usernames]}} a line, streamed to the API and written in batches (a bad line stops it there, the lines before it kept); or one JSON document { "users": [...], "groups": [...] }, checked as a whole and sent at most 10,000 objects a request',
     )
     .action(async (file: string) => {
+      if (await isNdjson(file)) {
+        const body = Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>;
+        const counts = await ctx.api().postStream<StreamImportCounts>('/import/stream', body, 'application/x-ndjson');
+        printCounts(output, counts);
+        output.out(`lines:   ${counts.lines} in ${counts.batches} batches`);
+        return;
+      }
       const counts: ImportCounts = {
         users: { created: 0, updated: 0, unchanged: 0 },
         groups: { created: 0, updated: 0, unchanged: 0 },
@@ -81,13 +128,7 @@ export function addDirectoryCommands(program: Command, ctx: CliContext): void {
         counts.members.added += part.members.added;
         counts.members.removed += part.members.removed;
       }
-      output.out(
-        `users:   ${counts.users.created} created, ${counts.users.updated} updated, ${counts.users.unchanged} unchanged`,
-      );
-      output.out(
-        `groups:  ${counts.groups.created} created, ${counts.groups.updated} updated, ${counts.groups.unchanged} unchanged`,
-      );
-      output.out(`members: ${counts.members.added} added, ${counts.members.removed} removed`);
+      printCounts(output, counts);
     });
 
   const groups = program.command('groups').description('directory groups');

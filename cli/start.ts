@@ -131,6 +131,8 @@ function apiPolicy(env: Env): ApiPolicy {
     allowedOrigins: list(env.SCIMFLOW_API_ALLOWED_ORIGINS),
     maxBodyBytes: env.SCIMFLOW_API_MAX_BODY_BYTES,
     importMaxBodyBytes: env.SCIMFLOW_API_IMPORT_MAX_BYTES,
+    importMaxLineBytes: env.SCIMFLOW_API_IMPORT_MAX_LINE_BYTES,
+    importBatchRows: env.SCIMFLOW_API_IMPORT_BATCH_ROWS,
   };
 }
 

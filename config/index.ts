@@ -56,6 +56,14 @@ export const EnvSchema = z
       .int()
       .min(1024)
       .default(64 * 1024 * 1024),
+    /** Longest line of a streamed import (`POST /api/v1/import/stream`) in bytes. */
+    SCIMFLOW_API_IMPORT_MAX_LINE_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(1024 * 1024),
+    /** Rows (a user; a group and each member it lists) a streamed import writes per transaction. */
+    SCIMFLOW_API_IMPORT_BATCH_ROWS: z.coerce.number().int().min(1).max(100_000).default(1000),
     /** Most resources one list page of an inbound SCIM source returns (a larger `count` is lowered to it). */
     SCIMFLOW_SOURCE_MAX_RESULTS: z.coerce.number().int().min(1).max(10_000).default(200),
     /** Requests per second each inbound source token may make, in bursts of twice as many. */

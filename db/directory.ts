@@ -5,11 +5,7 @@
 import { NotFoundError, ScimflowError, ValidationError } from '../errors/index.ts';
 import { inTransaction, type Db, type Queryable } from './pool.ts';
 import {
-  DirectoryImportSchema,
   type DirectoryGroup,
-  type DirectoryImport,
-  type DirectoryImportInput,
-  type ImportGroup,
   type DirectoryUser,
   type GroupInput,
   type GroupUpdate,
@@ -28,13 +24,6 @@ export interface PageRequest {
   after?: string | undefined;
   /** @default 100 */
   limit?: number | undefined;
-}
-
-/** How many objects a directory import created, changed and left as they were. */
-export interface ImportCounts {
-  users: { created: number; updated: number; unchanged: number };
-  groups: { created: number; updated: number; unchanged: number };
-  members: { added: number; removed: number };
 }
 
 /** One row of the transactional outbox. */
@@ -73,8 +62,6 @@ export interface GroupRow {
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_SIZE = 1000;
-// Serialises whole-directory imports: two concurrent ones would otherwise lock rows in different orders.
-const IMPORT_LOCK_KEY = 7_206_517_002;
 
 /** The users columns (alias `u`) that toUser reads. */
 export const USER_COLUMNS =
@@ -523,213 +510,4 @@ export async function removeMember(db: Db, groupId: string, userId: string): Pro
       { objectType: 'membership', objectId: groupId, relatedId: userId, change: 'member_removed' },
     ]);
   });
-}
-
-function checkImport(input: DirectoryImport): void {
-  const issues: Array<{ path: string; message: string }> = [];
-  const usernames = new Set<string>();
-  input.users.forEach((user, i) => {
-    if (usernames.has(user.username))
-      issues.push({ path: `users.${i}.username`, message: `"${user.username}" appears twice` });
-    usernames.add(user.username);
-  });
-  const names = new Set<string>();
-  input.groups.forEach((group, i) => {
-    if (names.has(group.name)) issues.push({ path: `groups.${i}.name`, message: `"${group.name}" appears twice` });
-    names.add(group.name);
-  });
-  if (issues.length > 0) throw new ValidationError('the import lists the same object twice', issues);
-}
-
-/** Members of the import that name no user, neither in the import nor in the directory: checked before any write. */
-async function checkImportMembers(q: Queryable, input: DirectoryImport): Promise<void> {
-  const imported = new Set(input.users.map((user) => user.username));
-  const wanted = [...new Set(input.groups.flatMap((group) => group.members ?? []))].filter(
-    (name) => !imported.has(name),
-  );
-  if (wanted.length === 0) return;
-  const { rows } = await q.query<{ username: string }>(
-    `SELECT x.username FROM unnest($1::text[]) AS x(username) WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.username = x.username)`,
-    [wanted],
-  );
-  if (rows.length === 0) return;
-  const unknown = new Set(rows.map((row) => row.username));
-  const issues = input.groups.flatMap((group, i) =>
-    (group.members ?? []).flatMap((username, j) =>
-      unknown.has(username) ? [{ path: `groups.${i}.members.${j}`, message: `no user "${username}"` }] : [],
-    ),
-  );
-  throw new ValidationError('group members name users that do not exist', issues);
-}
-
-/** Objects (users, groups, or memberships) an import writes per transaction. */
-export const IMPORT_BATCH_SIZE = 1000;
-
-/** `items` in slices of `size`. */
-function* slices<T>(items: readonly T[], size: number): Generator<T[]> {
-  for (let start = 0; start < items.length; start += size) yield items.slice(start, start + size);
-}
-
-/** `groups` in runs whose listed members add up to at most `size`, a group with more in a run of its own. */
-function* groupBatches(groups: readonly ImportGroup[], size: number): Generator<ImportGroup[]> {
-  let run: ImportGroup[] = [];
-  let members = 0;
-  for (const group of groups) {
-    const count = group.members?.length ?? 0;
-    if (run.length > 0 && (members + count > size || run.length >= size)) {
-      yield run;
-      run = [];
-      members = 0;
-    }
-    run.push(group);
-    members += count;
-  }
-  if (run.length > 0) yield run;
-}
-
-/** Runs one batch of an import in a transaction of its own, after any other import's batch under way. */
-function importBatch<T>(db: Db, fn: (client: Queryable) => Promise<T>): Promise<T> {
-  return inTransaction(db, async (client) => {
-    await client.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_LOCK_KEY]);
-    return fn(client);
-  });
-}
-
-// The end of an import's upsert of `kind` (from `upserted`: id, inserted): an outbox row each, and the counts.
-const announceUpserted = (kind: 'user' | 'group') => `logged AS (
-     INSERT INTO outbox (object_type, object_id, change)
-     SELECT '${kind}', id, CASE WHEN inserted THEN 'created' ELSE 'updated' END FROM upserted
-   )
-   SELECT (count(*) FILTER (WHERE inserted))::int AS created, (count(*) FILTER (WHERE NOT inserted))::int AS updated FROM upserted`;
-
-const UPSERT_USERS = `WITH input AS (
-     SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(username text, display_name text, email text, given_name text,
-            family_name text, active boolean, kind text, attributes jsonb)
-   ), upserted AS (
-     INSERT INTO users AS u (username, display_name, email, given_name, family_name, active, kind, attributes)
-     SELECT username, display_name, email, given_name, family_name, active, kind, attributes FROM input
-     ON CONFLICT (username) DO UPDATE SET display_name = EXCLUDED.display_name, email = EXCLUDED.email,
-       given_name = EXCLUDED.given_name, family_name = EXCLUDED.family_name, active = EXCLUDED.active,
-       kind = EXCLUDED.kind, attributes = EXCLUDED.attributes, updated_at = now()
-     WHERE ROW(u.display_name, u.email, u.given_name, u.family_name, u.active, u.kind, u.attributes)
-           IS DISTINCT FROM ROW(EXCLUDED.display_name, EXCLUDED.email, EXCLUDED.given_name, EXCLUDED.family_name,
-                                EXCLUDED.active, EXCLUDED.kind, EXCLUDED.attributes)
-     -- xmax is 0 only on a freshly inserted row version: it tells a create from an update.
-     RETURNING u.id, (u.xmax = 0) AS inserted
-   ), ${announceUpserted('user')}`;
-
-const UPSERT_GROUPS = `WITH upserted AS (
-     INSERT INTO groups AS g (name, attributes)
-     SELECT name, attributes FROM jsonb_to_recordset($1::jsonb) AS x(name text, attributes jsonb)
-     ON CONFLICT (name) DO UPDATE SET attributes = EXCLUDED.attributes, updated_at = now()
-     WHERE g.attributes IS DISTINCT FROM EXCLUDED.attributes
-     RETURNING g.id, (g.xmax = 0) AS inserted
-   ), ${announceUpserted('group')}`;
-
-// Removes from the groups named in `$2` every member not listed for it in `$1` (a JSON array of group name and username).
-const REMOVE_UNLISTED_MEMBERS = `WITH listed AS (
-     SELECT g.id AS group_id, u.id AS user_id
-       FROM jsonb_to_recordset($1::jsonb) AS x(name text, username text)
-       JOIN groups g ON g.name = x.name JOIN users u ON u.username = x.username
-   ), removed AS (
-     DELETE FROM group_members gm USING groups g
-      WHERE g.id = gm.group_id AND g.name = ANY($2::text[])
-        AND NOT EXISTS (SELECT 1 FROM listed l WHERE l.group_id = gm.group_id AND l.user_id = gm.user_id)
-     RETURNING gm.group_id, gm.user_id
-   ), logged AS (
-     INSERT INTO outbox (object_type, object_id, related_id, change)
-     SELECT 'membership', group_id, user_id, 'member_removed' FROM removed
-   )
-   SELECT count(*)::int AS removed FROM removed`;
-
-// Adds the memberships in `$1` (a JSON array of group name and username), those not there already.
-const ADD_MEMBERS = `WITH added AS (
-     INSERT INTO group_members (group_id, user_id)
-     SELECT DISTINCT g.id, u.id FROM jsonb_to_recordset($1::jsonb) AS x(name text, username text)
-       JOIN groups g ON g.name = x.name JOIN users u ON u.username = x.username
-     ON CONFLICT DO NOTHING RETURNING group_id, user_id
-   ), logged AS (
-     INSERT INTO outbox (object_type, object_id, related_id, change)
-     SELECT 'membership', group_id, user_id, 'member_added' FROM added
-   )
-   SELECT count(*)::int AS added FROM added`;
-
-/**
- * Makes the directory match `input`: users upserted by username (fields absent from the import become null), groups
- * upserted by name, and each group that lists `members` gets exactly those members. Objects not in the import are left
- * alone. The whole import is checked first (nothing is written when any of it is invalid), then written
- * `batchSize` objects per transaction (users, then groups, then each listed group's removed members, then added
- * memberships), so that a large import never becomes one giant transaction; a failure part-way leaves the batches
- * before it written, and importing the same input again completes it (an import changes nothing the second time).
- */
-export async function importDirectory(
-  db: Db,
-  raw: DirectoryImportInput,
-  options: { batchSize?: number } = {},
-): Promise<ImportCounts> {
-  const parsed = DirectoryImportSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ValidationError(
-      'invalid directory import',
-      parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-    );
-  }
-  const input = parsed.data;
-  const batchSize = options.batchSize ?? IMPORT_BATCH_SIZE;
-  checkImport(input);
-  await checkImportMembers(db, input);
-  const users = { created: 0, updated: 0 };
-  const groups = { created: 0, updated: 0 };
-  const members = { added: 0, removed: 0 };
-  const add = (into: { created: number; updated: number }, row: { created: number; updated: number }) => {
-    into.created += row.created;
-    into.updated += row.updated;
-  };
-  for (const batch of slices(input.users, batchSize)) {
-    const rows = batch.map((user) => ({
-      username: user.username,
-      display_name: user.displayName ?? null,
-      email: user.email ?? null,
-      given_name: user.givenName ?? null,
-      family_name: user.familyName ?? null,
-      active: user.active,
-      kind: user.kind,
-      attributes: user.attributes,
-    }));
-    const { rows: counted } = await importBatch(db, (client) =>
-      client.query<{ created: number; updated: number }>(UPSERT_USERS, [JSON.stringify(rows)]),
-    );
-    add(users, counted[0]!);
-  }
-  for (const batch of slices(input.groups, batchSize)) {
-    const rows = batch.map((group) => ({ name: group.name, attributes: group.attributes }));
-    const { rows: counted } = await importBatch(db, (client) =>
-      client.query<{ created: number; updated: number }>(UPSERT_GROUPS, [JSON.stringify(rows)]),
-    );
-    add(groups, counted[0]!);
-  }
-  const listed = input.groups.filter((group) => group.members !== undefined);
-  const pairsOf = (list: readonly ImportGroup[]) =>
-    list.flatMap((group) => (group.members ?? []).map((username) => ({ name: group.name, username })));
-  // Groups together while their listed members fit in a batch; a larger group alone (its removal needs its whole list).
-  for (const batch of groupBatches(listed, batchSize)) {
-    const { rows } = await importBatch(db, (client) =>
-      client.query<{ removed: number }>(REMOVE_UNLISTED_MEMBERS, [
-        JSON.stringify(pairsOf(batch)),
-        batch.map((group) => group.name),
-      ]),
-    );
-    members.removed += rows[0]!.removed;
-  }
-  for (const batch of slices(pairsOf(listed), batchSize)) {
-    const { rows } = await importBatch(db, (client) =>
-      client.query<{ added: number }>(ADD_MEMBERS, [JSON.stringify(batch)]),
-    );
-    members.added += rows[0]!.added;
-  }
-  return {
-    users: { ...users, unchanged: input.users.length - users.created - users.updated },
-    groups: { ...groups, unchanged: input.groups.length - groups.created - groups.updated },
-    members,
-  };
 }

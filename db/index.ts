@@ -4,6 +4,7 @@ export * from './crypto.ts';
 export * from './schemas.ts';
 export * from './sync-store.ts';
 export * from './directory.ts';
+export * from './directory-import.ts';
 export * from './providers.ts';
 export * from './reports.ts';
 export * from './mappings.ts';

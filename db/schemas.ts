@@ -237,6 +237,14 @@ export const ImportGroupSchema = z.strictObject({
 });
 export type ImportGroup = z.infer<typeof ImportGroupSchema>;
 
+/** One line of a streamed import (NDJSON): a user, upserted by username, or a group, upserted by name. */
+export const ImportLineSchema = z.union([
+  z.strictObject({ user: UserInputSchema }),
+  z.strictObject({ group: ImportGroupSchema }),
+]);
+/** One line of a streamed import. */
+export type ImportLine = z.infer<typeof ImportLineSchema>;
+
 /** A whole-directory import: users upserted by username, groups by name (checked as a whole, written in batches). */
 export const DirectoryImportSchema = z.strictObject({
   users: z.array(UserInputSchema).max(1_000_000).default([]),

@@ -58,7 +58,7 @@ export const ERROR_CODES = {
   ERR_UNAUTHENTICATED: { scope: 'run', httpStatus: 401 },
   /** The credential's role is too weak, or the request's Origin or Host is not an allowed one. */
   ERR_FORBIDDEN: { scope: 'run', httpStatus: 403 },
-  /** A write request's body is not `application/json`. */
+  /** A write request's body is not `application/json` (`application/x-ndjson` for a streamed import). */
   ERR_UNSUPPORTED_MEDIA_TYPE: { scope: 'run', httpStatus: 415 },
   /** The authorization server refused scimflow's client credentials (invalid_client): fix the client id, secret or key. */
   ERR_AUTH_INVALID_CLIENT: { scope: 'run', httpStatus: 502 },

@@ -166,6 +166,42 @@ describe('scimflow CLI', () => {
     assert.match(result.stderr, /^error: ERR_VALIDATION: .*broken\.json is not valid JSON/m);
   });
 
+  test('users import streams an NDJSON file to the API and prints the counts and the batches', async () => {
+    const file = join(workDir, 'directory.ndjson');
+    const lines = [
+      ...Array.from({ length: 2500 }, (_, i) => ({ user: { username: `stream${i}` } })),
+      { group: { name: 'streamers', members: ['stream0', 'stream2499'] } },
+    ];
+    await writeFile(file, lines.map((line) => JSON.stringify(line)).join('\n') + '\n');
+    const result = await runCli(['users', 'import', file], { env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /users: +2500 created, 0 updated, 0 unchanged/);
+    assert.match(result.stdout, /groups: +1 created, 0 updated, 0 unchanged/);
+    assert.match(result.stdout, /members: 2 added, 0 removed/);
+    // The server's default batch: 1,000 users per transaction, then the group in one of its own.
+    assert.match(result.stdout, /lines: +2501 in 4 batches/);
+    const { rows } = await database.db.query<{ n: string }>(
+      "SELECT count(*) AS n FROM users WHERE username LIKE 'stream%'",
+    );
+    assert.equal(rows[0]?.n, '2500');
+  });
+
+  test('users import of an NDJSON file with a bad line names the line and says what was kept', async () => {
+    const file = join(workDir, 'bad.ndjson');
+    await writeFile(file, `{"user": {"username": "kept"}}\n{"user": {"username": "lost", "email": "nope"}}\n`);
+    const result = await runCli(['users', 'import', file], { env });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^error: ERR_VALIDATION: line 2: user\.email: .*the 1 lines before it were imported/m);
+    assert.match(result.stderr, /^ {2}user\.email: /m);
+    const { rows } = await database.db.query<{ username: string }>(
+      "SELECT username FROM users WHERE username IN ('kept', 'lost')",
+    );
+    assert.deepEqual(
+      rows.map((row) => row.username),
+      ['kept'],
+    );
+  });
+
   test('providers create reads the token from the named environment variable and never prints it', async () => {
     const result = await createProvider('from-env');
     assert.equal(result.code, 0, result.stderr);

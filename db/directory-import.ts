@@ -1,0 +1,448 @@
+/**
+ * Directory imports: users upserted by username and groups by name, written in batches of their own transactions so
+ * that an import of any size never becomes one giant transaction. `importDirectory` takes a whole document (checked as
+ * a whole first); `importStream` takes lines one at a time (NDJSON) and never holds more than one batch of them.
+ */
+import { isScimflowError, ScimflowError, ValidationError } from '../errors/index.ts';
+import { inTransaction, type Db, type Queryable } from './pool.ts';
+import {
+  DirectoryImportSchema,
+  ImportGroupSchema,
+  UserInputSchema,
+  type DirectoryImport,
+  type DirectoryImportInput,
+  type ImportGroup,
+  type ImportLine,
+  type UserInput,
+} from './schemas.ts';
+
+/** How many objects a directory import created, changed and left as they were. */
+export interface ImportCounts {
+  users: { created: number; updated: number; unchanged: number };
+  groups: { created: number; updated: number; unchanged: number };
+  members: { added: number; removed: number };
+}
+
+// Serialises whole-directory imports: two concurrent ones would otherwise lock rows in different orders.
+const IMPORT_LOCK_KEY = 7_206_517_002;
+
+function checkImport(input: DirectoryImport): void {
+  const issues: Array<{ path: string; message: string }> = [];
+  const usernames = new Set<string>();
+  input.users.forEach((user, i) => {
+    if (usernames.has(user.username))
+      issues.push({ path: `users.${i}.username`, message: `"${user.username}" appears twice` });
+    usernames.add(user.username);
+  });
+  const names = new Set<string>();
+  input.groups.forEach((group, i) => {
+    if (names.has(group.name)) issues.push({ path: `groups.${i}.name`, message: `"${group.name}" appears twice` });
+    names.add(group.name);
+  });
+  if (issues.length > 0) throw new ValidationError('the import lists the same object twice', issues);
+}
+
+/** Members of the import that name no user, neither in the import nor in the directory: checked before any write. */
+async function checkImportMembers(q: Queryable, input: DirectoryImport): Promise<void> {
+  const imported = new Set(input.users.map((user) => user.username));
+  const wanted = [...new Set(input.groups.flatMap((group) => group.members ?? []))].filter(
+    (name) => !imported.has(name),
+  );
+  if (wanted.length === 0) return;
+  const { rows } = await q.query<{ username: string }>(
+    `SELECT x.username FROM unnest($1::text[]) AS x(username) WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.username = x.username)`,
+    [wanted],
+  );
+  if (rows.length === 0) return;
+  const unknown = new Set(rows.map((row) => row.username));
+  const issues = input.groups.flatMap((group, i) =>
+    (group.members ?? []).flatMap((username, j) =>
+      unknown.has(username) ? [{ path: `groups.${i}.members.${j}`, message: `no user "${username}"` }] : [],
+    ),
+  );
+  throw new ValidationError('group members name users that do not exist', issues);
+}
+
+/** Objects (users, groups, or memberships) an import writes per transaction. */
+export const IMPORT_BATCH_SIZE = 1000;
+
+/** `items` in slices of `size`. */
+function* slices<T>(items: readonly T[], size: number): Generator<T[]> {
+  for (let start = 0; start < items.length; start += size) yield items.slice(start, start + size);
+}
+
+/** `groups` in runs whose listed members add up to at most `size`, a group with more in a run of its own. */
+function* groupBatches(groups: readonly ImportGroup[], size: number): Generator<ImportGroup[]> {
+  let run: ImportGroup[] = [];
+  let members = 0;
+  for (const group of groups) {
+    const count = group.members?.length ?? 0;
+    if (run.length > 0 && (members + count > size || run.length >= size)) {
+      yield run;
+      run = [];
+      members = 0;
+    }
+    run.push(group);
+    members += count;
+  }
+  if (run.length > 0) yield run;
+}
+
+/** Runs one batch of an import in a transaction of its own, after any other import's batch under way. */
+function importBatch<T>(db: Db, fn: (client: Queryable) => Promise<T>): Promise<T> {
+  return inTransaction(db, async (client) => {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_LOCK_KEY]);
+    return fn(client);
+  });
+}
+
+// The end of an import's upsert of `kind` (from `upserted`: id, inserted): an outbox row each, and the counts.
+const announceUpserted = (kind: 'user' | 'group') => `logged AS (
+     INSERT INTO outbox (object_type, object_id, change)
+     SELECT '${kind}', id, CASE WHEN inserted THEN 'created' ELSE 'updated' END FROM upserted
+   )
+   SELECT (count(*) FILTER (WHERE inserted))::int AS created, (count(*) FILTER (WHERE NOT inserted))::int AS updated FROM upserted`;
+
+const UPSERT_USERS = `WITH input AS (
+     SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(username text, display_name text, email text, given_name text,
+            family_name text, active boolean, kind text, attributes jsonb)
+   ), upserted AS (
+     INSERT INTO users AS u (username, display_name, email, given_name, family_name, active, kind, attributes)
+     SELECT username, display_name, email, given_name, family_name, active, kind, attributes FROM input
+     ON CONFLICT (username) DO UPDATE SET display_name = EXCLUDED.display_name, email = EXCLUDED.email,
+       given_name = EXCLUDED.given_name, family_name = EXCLUDED.family_name, active = EXCLUDED.active,
+       kind = EXCLUDED.kind, attributes = EXCLUDED.attributes, updated_at = now()
+     WHERE ROW(u.display_name, u.email, u.given_name, u.family_name, u.active, u.kind, u.attributes)
+           IS DISTINCT FROM ROW(EXCLUDED.display_name, EXCLUDED.email, EXCLUDED.given_name, EXCLUDED.family_name,
+                                EXCLUDED.active, EXCLUDED.kind, EXCLUDED.attributes)
+     -- xmax is 0 only on a freshly inserted row version: it tells a create from an update.
+     RETURNING u.id, (u.xmax = 0) AS inserted
+   ), ${announceUpserted('user')}`;
+
+const UPSERT_GROUPS = `WITH upserted AS (
+     INSERT INTO groups AS g (name, attributes)
+     SELECT name, attributes FROM jsonb_to_recordset($1::jsonb) AS x(name text, attributes jsonb)
+     ON CONFLICT (name) DO UPDATE SET attributes = EXCLUDED.attributes, updated_at = now()
+     WHERE g.attributes IS DISTINCT FROM EXCLUDED.attributes
+     RETURNING g.id, (g.xmax = 0) AS inserted
+   ), ${announceUpserted('group')}`;
+
+// Removes from the groups named in `$2` every member not listed for it in `$1` (a JSON array of group name and username).
+const REMOVE_UNLISTED_MEMBERS = `WITH listed AS (
+     SELECT g.id AS group_id, u.id AS user_id
+       FROM jsonb_to_recordset($1::jsonb) AS x(name text, username text)
+       JOIN groups g ON g.name = x.name JOIN users u ON u.username = x.username
+   ), removed AS (
+     DELETE FROM group_members gm USING groups g
+      WHERE g.id = gm.group_id AND g.name = ANY($2::text[])
+        AND NOT EXISTS (SELECT 1 FROM listed l WHERE l.group_id = gm.group_id AND l.user_id = gm.user_id)
+     RETURNING gm.group_id, gm.user_id
+   ), logged AS (
+     INSERT INTO outbox (object_type, object_id, related_id, change)
+     SELECT 'membership', group_id, user_id, 'member_removed' FROM removed
+   )
+   SELECT count(*)::int AS removed FROM removed`;
+
+// Adds the memberships in `$1` (a JSON array of group name and username), those not there already.
+const ADD_MEMBERS = `WITH added AS (
+     INSERT INTO group_members (group_id, user_id)
+     SELECT DISTINCT g.id, u.id FROM jsonb_to_recordset($1::jsonb) AS x(name text, username text)
+       JOIN groups g ON g.name = x.name JOIN users u ON u.username = x.username
+     ON CONFLICT DO NOTHING RETURNING group_id, user_id
+   ), logged AS (
+     INSERT INTO outbox (object_type, object_id, related_id, change)
+     SELECT 'membership', group_id, user_id, 'member_added' FROM added
+   )
+   SELECT count(*)::int AS added FROM added`;
+
+type Upserted = { created: number; updated: number };
+
+/** Upserts `users` by username; how many were created and how many changed. */
+async function upsertUsers(q: Queryable, users: readonly UserInput[]): Promise<Upserted> {
+  const rows = users.map((user) => ({
+    username: user.username,
+    display_name: user.displayName ?? null,
+    email: user.email ?? null,
+    given_name: user.givenName ?? null,
+    family_name: user.familyName ?? null,
+    active: user.active,
+    kind: user.kind,
+    attributes: user.attributes,
+  }));
+  return (await q.query<Upserted>(UPSERT_USERS, [JSON.stringify(rows)])).rows[0]!;
+}
+
+/** Upserts `groups` by name (their attributes; members are set apart); how many were created and how many changed. */
+async function upsertGroups(q: Queryable, groups: readonly ImportGroup[]): Promise<Upserted> {
+  const rows = groups.map((group) => ({ name: group.name, attributes: group.attributes }));
+  return (await q.query<Upserted>(UPSERT_GROUPS, [JSON.stringify(rows)])).rows[0]!;
+}
+
+/** Each listed member of `groups` as a (group name, username) pair. */
+function memberPairs(groups: readonly ImportGroup[]): Array<{ name: string; username: string }> {
+  return groups.flatMap((group) => (group.members ?? []).map((username) => ({ name: group.name, username })));
+}
+
+/** Removes from each of `groups` the members it does not list; how many were removed. */
+async function removeUnlistedMembers(q: Queryable, groups: readonly ImportGroup[]): Promise<number> {
+  const { rows } = await q.query<{ removed: number }>(REMOVE_UNLISTED_MEMBERS, [
+    JSON.stringify(memberPairs(groups)),
+    groups.map((group) => group.name),
+  ]);
+  return rows[0]!.removed;
+}
+
+/** Adds the listed memberships not there already; how many were added. */
+async function addListedMembers(
+  q: Queryable,
+  pairs: ReadonlyArray<{ name: string; username: string }>,
+): Promise<number> {
+  return (await q.query<{ added: number }>(ADD_MEMBERS, [JSON.stringify(pairs)])).rows[0]!.added;
+}
+
+/**
+ * Makes the directory match `input`: users upserted by username (fields absent from the import become null), groups
+ * upserted by name, and each group that lists `members` gets exactly those members. Objects not in the import are left
+ * alone. The whole import is checked first (nothing is written when any of it is invalid), then written
+ * `batchSize` objects per transaction (users, then groups, then each listed group's removed members, then added
+ * memberships), so that a large import never becomes one giant transaction; a failure part-way leaves the batches
+ * before it written, and importing the same input again completes it (an import changes nothing the second time).
+ */
+export async function importDirectory(
+  db: Db,
+  raw: DirectoryImportInput,
+  options: { batchSize?: number } = {},
+): Promise<ImportCounts> {
+  const parsed = DirectoryImportSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ValidationError(
+      'invalid directory import',
+      parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    );
+  }
+  const input = parsed.data;
+  const batchSize = options.batchSize ?? IMPORT_BATCH_SIZE;
+  checkImport(input);
+  await checkImportMembers(db, input);
+  const users = { created: 0, updated: 0 };
+  const groups = { created: 0, updated: 0 };
+  const members = { added: 0, removed: 0 };
+  const add = (into: { created: number; updated: number }, row: { created: number; updated: number }) => {
+    into.created += row.created;
+    into.updated += row.updated;
+  };
+  for (const batch of slices(input.users, batchSize)) {
+    add(users, await importBatch(db, (client) => upsertUsers(client, batch)));
+  }
+  for (const batch of slices(input.groups, batchSize)) {
+    add(groups, await importBatch(db, (client) => upsertGroups(client, batch)));
+  }
+  const listed = input.groups.filter((group) => group.members !== undefined);
+  // Groups together while their listed members fit in a batch; a larger group alone (its removal needs its whole list).
+  for (const batch of groupBatches(listed, batchSize)) {
+    members.removed += await importBatch(db, (client) => removeUnlistedMembers(client, batch));
+  }
+  for (const batch of slices(memberPairs(listed), batchSize)) {
+    members.added += await importBatch(db, (client) => addListedMembers(client, batch));
+  }
+  return {
+    users: { ...users, unchanged: input.users.length - users.created - users.updated },
+    groups: { ...groups, unchanged: input.groups.length - groups.created - groups.updated },
+    members,
+  };
+}
+
+/** A line of a streamed import with its number in the input (1-based, blank lines counted). */
+export interface NumberedImportLine {
+  line: number;
+  entry: ImportLine;
+}
+
+/** What a streamed import wrote: the counts, the lines written and the transactions they took. */
+export interface StreamImportCounts extends ImportCounts {
+  lines: number;
+  batches: number;
+}
+
+/**
+ * The error that stops a streamed import at line `line`: ERR_VALIDATION with `issues` (paths inside the line, such as
+ * `user.email`) and, once the import has stopped, `committed`: what the lines before it wrote.
+ */
+export function importLineError(
+  line: number,
+  issues: ReadonlyArray<{ path: string; message: string }>,
+  committed?: StreamImportCounts,
+): ScimflowError {
+  const summary = issues.map((issue) => (issue.path ? `${issue.path}: ${issue.message}` : issue.message)).join('; ');
+  const kept =
+    committed === undefined
+      ? ''
+      : `; the ${committed.lines} lines before it were imported (${committed.batches} batches), nothing from it on`;
+  return new ScimflowError('ERR_VALIDATION', `line ${line}: ${summary}${kept}`, {
+    details: { issues, line, ...(committed === undefined ? {} : { committed }) },
+  });
+}
+
+/** Checks one parsed line of a streamed import: `{"user": {...}}` or `{"group": {...}}`; importLineError otherwise. */
+export function parseImportLine(line: number, value: unknown): ImportLine {
+  const keys = typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.keys(value) : [];
+  const kind = keys.length === 1 ? keys[0] : undefined;
+  if (kind !== 'user' && kind !== 'group') {
+    throw importLineError(line, [{ path: '', message: 'must be an object with one key, "user" or "group"' }]);
+  }
+  const inner = (value as Record<string, unknown>)[kind];
+  const parsed = kind === 'user' ? UserInputSchema.safeParse(inner) : ImportGroupSchema.safeParse(inner);
+  if (!parsed.success) {
+    throw importLineError(
+      line,
+      parsed.error.issues.flatMap((issue) =>
+        issue.code === 'unrecognized_keys'
+          ? issue.keys.map((key) => ({
+              path: [kind, ...issue.path.map(String), key].join('.'),
+              message: 'is not a known field',
+            }))
+          : [{ path: [kind, ...issue.path.map(String)].join('.'), message: issue.message }],
+      ),
+    );
+  }
+  return kind === 'user' ? { user: parsed.data as UserInput } : { group: parsed.data as ImportGroup };
+}
+
+/** The lines of one batch: all users or all groups, each name once, at most `size` rows (a listed member counts one). */
+class PendingBatch {
+  kind: 'user' | 'group' | null = null;
+  readonly lines: NumberedImportLine[] = [];
+  readonly names = new Set<string>();
+  rows = 0;
+
+  /** Whether `entry` must go in the next batch rather than this one. */
+  refuses(entry: ImportLine, size: number): boolean {
+    if (this.lines.length === 0) return false;
+    const kind = 'user' in entry ? 'user' : 'group';
+    return kind !== this.kind || this.names.has(nameOf(entry)) || this.rows + rowsOf(entry) > size;
+  }
+
+  add(item: NumberedImportLine): void {
+    this.kind = 'user' in item.entry ? 'user' : 'group';
+    this.lines.push(item);
+    this.names.add(nameOf(item.entry));
+    this.rows += rowsOf(item.entry);
+  }
+
+  /** Empties the batch; what it held. */
+  take(): NumberedImportLine[] {
+    const lines = this.lines.splice(0);
+    this.kind = null;
+    this.names.clear();
+    this.rows = 0;
+    return lines;
+  }
+}
+
+const nameOf = (entry: ImportLine) => ('user' in entry ? entry.user.username : entry.group.name);
+const rowsOf = (entry: ImportLine) => ('user' in entry ? 1 : 1 + (entry.group.members?.length ?? 0));
+
+/** Among `groups`, the first whose members name a user the directory does not have, with those members. */
+async function firstUnknownMembers(
+  q: Queryable,
+  groups: readonly ImportGroup[],
+): Promise<{ index: number; issues: Array<{ path: string; message: string }> } | null> {
+  const wanted = [...new Set(groups.flatMap((group) => group.members ?? []))];
+  if (wanted.length === 0) return null;
+  const { rows } = await q.query<{ username: string }>(
+    `SELECT x.username FROM unnest($1::text[]) AS x(username) WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.username = x.username)`,
+    [wanted],
+  );
+  if (rows.length === 0) return null;
+  const unknown = new Set(rows.map((row) => row.username));
+  const index = groups.findIndex((group) => (group.members ?? []).some((username) => unknown.has(username)));
+  const issues = (groups[index]!.members ?? []).flatMap((username, j) =>
+    unknown.has(username) ? [{ path: `group.members.${j}`, message: `no user "${username}"` }] : [],
+  );
+  return { index, issues };
+}
+
+/**
+ * Imports a stream of lines in order, `batchSize` rows per transaction (a user is one row, a group one plus its listed
+ * members), holding only the batch being filled: a batch is written as soon as it is full, so the directory grows
+ * while the stream is still being read. A batch holds users or groups, each name once: a group's members must name
+ * users of the directory or of earlier lines, and a name listed twice is written twice (the later line wins).
+ *
+ * A line that is malformed, or a group naming a user that does not exist, stops the import there: every line before
+ * it is written (the batch it would have joined is written without it), nothing from it on is read, and the error
+ * (see `importLineError`) says what was committed. Sending the same input again, fixed, completes it (an import that
+ * changes nothing writes nothing), as does sending the lines from the failed one on.
+ */
+export async function importStream(
+  db: Db,
+  lines: AsyncIterable<NumberedImportLine>,
+  options: { batchSize?: number } = {},
+): Promise<StreamImportCounts> {
+  const batchSize = options.batchSize ?? IMPORT_BATCH_SIZE;
+  const counts: StreamImportCounts = {
+    users: { created: 0, updated: 0, unchanged: 0 },
+    groups: { created: 0, updated: 0, unchanged: 0 },
+    members: { added: 0, removed: 0 },
+    lines: 0,
+    batches: 0,
+  };
+  const tally = (into: ImportCounts['users'], upserted: Upserted, total: number) => {
+    into.created += upserted.created;
+    into.updated += upserted.updated;
+    into.unchanged += total - upserted.created - upserted.updated;
+  };
+  const pending = new PendingBatch();
+  const write = async (): Promise<void> => {
+    const kind = pending.kind;
+    const batch = pending.take();
+    if (batch.length === 0) return;
+    if (kind === 'user') {
+      const users = batch.map((item) => (item.entry as { user: UserInput }).user);
+      tally(counts.users, await importBatch(db, (client) => upsertUsers(client, users)), users.length);
+      counts.lines += batch.length;
+      counts.batches += 1;
+      return;
+    }
+    const groups = batch.map((item) => (item.entry as { group: ImportGroup }).group);
+    const stop = await importBatch(db, async (client) => {
+      const unknown = await firstUnknownMembers(client, groups);
+      const written = unknown === null ? groups : groups.slice(0, unknown.index);
+      if (written.length > 0) {
+        tally(counts.groups, await upsertGroups(client, written), written.length);
+        const listed = written.filter((group) => group.members !== undefined);
+        counts.members.removed += await removeUnlistedMembers(client, listed);
+        counts.members.added += await addListedMembers(client, memberPairs(listed));
+        counts.lines += written.length;
+        counts.batches += 1;
+      }
+      return unknown;
+    });
+    if (stop !== null) throw importLineError(batch[stop.index]!.line, stop.issues, counts);
+  };
+
+  const iterator = lines[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      let next: IteratorResult<NumberedImportLine>;
+      try {
+        next = await iterator.next();
+      } catch (error) {
+        // A malformed line (or a broken stream): the lines before it are written, then the import stops.
+        await write();
+        const details = isScimflowError(error) ? error.details : {};
+        if (typeof details['line'] === 'number' && Array.isArray(details['issues'])) {
+          throw importLineError(details['line'], details['issues'] as Array<{ path: string; message: string }>, counts);
+        }
+        throw error;
+      }
+      if (next.done) break;
+      if (pending.refuses(next.value.entry, batchSize)) await write();
+      pending.add(next.value);
+      if (pending.rows >= batchSize) await write();
+    }
+    await write();
+    return counts;
+  } finally {
+    await iterator.return?.();
+  }
+}
