@@ -7,6 +7,7 @@ import { ScimflowError, describeError } from '../errors/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
 import type { MappingGroup, MappingProvider, MappingUser } from './builtin.ts';
 import { NOT_ADOPTED, guestRuntime, type GuestApi, type GuestItemResult } from './guest-runtime.ts';
+import { createCpuSampler } from './cpu-sampler.ts';
 import { DEFAULT_MAPPING_LIMITS, resolveMappingLimits, type MappingLimits } from './limits.ts';
 import { mergeKernel } from './merge.ts';
 import { blameMapping, checkMappedPayload, type MappingObjectType } from './validate.ts';
@@ -184,7 +185,11 @@ const SETUP_TIMEOUT_MS = 5000;
 const SALVAGE_TIMEOUT_MS = 1000;
 /** How often one object may be run again after stops that its CPU time does not explain. */
 const STARVED_RETRIES = 3;
-/** How often a running call's CPU time is read, for the case its isolate is disposed before the call returns. */
+/**
+ * How often a running call's CPU time is read, for the case its isolate is disposed before the call returns:
+ * charging the call's wall time instead made a starved machine's memory bomb use up the whole batch budget,
+ * failing the innocent objects after it.
+ */
 const CPU_SAMPLE_MS = 50;
 const NO_SNAPSHOT_FLAG = '--no-node-snapshot';
 
@@ -207,6 +212,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
   let checker: { isolate: ivm.Isolate; context: ivm.Context } | null = null;
   let clock = 0;
   let batchSequence = 0;
+  const cpuSampler = createCpuSampler(CPU_SAMPLE_MS);
 
   function keyState(key: string): KeyState {
     let state = keys.get(key);
@@ -524,7 +530,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
         const callTimeout = Math.max(1, Math.ceil(Math.min(limits.objectTimeoutMs + sliceMs, remainingMs)));
         const cpuBefore = readCpu(holder.isolate);
         const wallBefore = process.hrtime.bigint();
-        const sampler = sampleCpu(holder.isolate);
+        const sampler = cpuSampler.start(() => readCpu(holder.isolate));
         const call = set.step.apply(
           undefined,
           [input, cursor, sliceMs, limits.objectTimeoutMs, limits.maxOutputBytes, batchId],
@@ -770,20 +776,6 @@ function readCpu(isolate: ivm.Isolate): bigint | undefined {
   } catch {
     return undefined;
   }
-}
-
-/**
- * Reads the isolate's CPU time every 50 ms while a call runs: a memory limit disposes the isolate, after which its
- * CPU time cannot be read, and charging the call's wall time instead made a starved machine's memory bomb use up the
- * whole batch budget, failing the innocent objects after it.
- */
-function sampleCpu(isolate: ivm.Isolate): { last: bigint | undefined; stop(): void } {
-  const sample = { last: undefined as bigint | undefined, stop: () => clearInterval(timer) };
-  const timer = setInterval(() => {
-    sample.last = readCpu(isolate) ?? sample.last;
-  }, CPU_SAMPLE_MS);
-  timer.unref();
-  return sample;
 }
 
 /** Charges the call's CPU time to the batch; wall time only when the isolate's CPU time was never readable. */
