@@ -11,7 +11,7 @@ import {
   type MappingEvaluationRequest,
   type MappingResult,
 } from './engine.ts';
-import { SAMPLE_PROVIDER, sampleUser } from '../test/fixtures/directory.ts';
+import { SAMPLE_PROVIDER, sampleUser, variedUsers } from '../test/fixtures/directory.ts';
 import { DEFAULT_MAPPING_LIMITS, resolveMappingLimits } from './limits.ts';
 import { deepMerge } from './merge.ts';
 
@@ -174,6 +174,36 @@ test('a mapping reaching its link by name, through arguments or by an escaped na
     assert.equal(ok(results[1]).title, 'none', mappings.at(-1)?.name);
   }
   assert.deepEqual(await run(DEFAULT_USER_MAPPINGS, [], { items }), await run(DEFAULT_USER_MAPPINGS, [alice, bob]));
+});
+
+test('a batch of 1,000 spread over many calls gives each object its own payload and link, in order', async () => {
+  // The engine sends a batch to the isolate in several calls, the objects as one array and their links as another:
+  // every object must meet its own link, and its result come back in its place, across every call's seams.
+  const users = variedUsers(1000);
+  const items = users.map((object, index) => ({
+    object,
+    link: index % 3 === 0 ? null : { userName: object.username, title: `title-${index}` },
+  }));
+  const mappings = [
+    ...DEFAULT_USER_MAPPINGS,
+    { name: 'z-title', expression: 'return link ? { title: link.title } : null;' },
+  ];
+  const results = await run(mappings, [], { items });
+  assert.equal(results.length, 1000);
+  results.forEach((result, index) => {
+    const payload = ok(result);
+    assert.equal(payload.externalId, users[index]?.uid, `object ${index}`);
+    assert.equal(payload.title, index % 3 === 0 ? undefined : `title-${index}`, `object ${index}`);
+  });
+  // Without a mapping that reads links none are sent, and the payloads are the same but for the title.
+  const blind = await run(DEFAULT_USER_MAPPINGS, [], { items });
+  assert.deepEqual(
+    blind.map((result) => ok(result)),
+    results.map((result) => {
+      const { title: _title, ...payload } = ok(result);
+      return payload;
+    }),
+  );
 });
 
 test('an invalid merged result fails only its object, naming the mapping at fault and the path', async () => {

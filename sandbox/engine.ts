@@ -160,7 +160,12 @@ interface SubBatch {
 
 const NEEDS_BLAME = Symbol('needs blame');
 const NO_EXTRA: { contributions?: MappingContribution[] } = Object.freeze({});
-const STEP_ITEMS = 200;
+/**
+ * Objects per call. 100 default users are about 37,000 characters of JSON each way; at 200, a batch holding any
+ * character beyond Latin-1 (two bytes each) crossed V8's 128 KiB large-object size on both sides, and every call
+ * paid for fresh pages (page faults were a tenth of the sandbox's CPU time).
+ */
+const STEP_ITEMS = 100;
 const EDGE_STEP_ITEMS = 40;
 
 /**
@@ -434,16 +439,15 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
     const sizeOf = (json: string): number => json.length;
     // The last payload roughly doubles an item's JSON; it is left out when no mapping can read it.
     const sendLink = mappings.some(canReadLink);
-    const serialise = (indices: number[]): string =>
-      JSON.stringify(
-        indices.map((index) => {
-          const item = request.items[index];
-          return sendLink || typeof item !== 'object' ? item : { object: item.object, link: null };
-        }),
-      );
+    // The objects as one array and their links as another: no wrapper per item to build here or to parse there.
+    const serialise = (indices: number[]): string => {
+      const objects = JSON.stringify(indices.map((index) => request.items[index]?.object ?? null));
+      if (!sendLink) return `"items":${objects}`;
+      return `"items":${objects},"links":${JSON.stringify(indices.map((index) => request.items[index]?.link ?? null))}`;
+    };
 
     function* subBatches(indices: Iterable<number>, contributions: boolean): Generator<SubBatch> {
-      const head = `${prefix}${String(contributions)},"items":`;
+      const head = `${prefix}${String(contributions)},`;
       const pending = stepGroups([...indices]);
       while (pending.length > 0) {
         const group = pending.shift() as number[];
@@ -643,7 +647,12 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
       await runAll(again, true);
       for (const index of needBlame) fail(index, 'the mapped object is invalid');
     }
-    return Array.from(results, (result) => result ?? errorResult(budgetMessage(limits)));
+    const finished = Array.from(results, (result) => result ?? errorResult(budgetMessage(limits)));
+    // Emptied, the working array keeps no payload alive: it is often in the old generation by the time the batch
+    // ends, and a dead old array holds what it points to through every minor GC until the next full one. Measured on
+    // the mapping bench's host heap: 7-17 MB promoted per minor GC (30-300 ms pauses under load) before, < 1.4 MB after.
+    results.length = 0;
+    return finished;
   }
 
   function compileMessage(set: CompiledSet, index: number, objectType: MappingObjectType): string {

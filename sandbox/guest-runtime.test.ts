@@ -16,9 +16,7 @@ function guest(): GuestApi {
 }
 
 function input(first: number, count: number): string {
-  const items = variedUsers(first + count)
-    .slice(first)
-    .map((object) => ({ object, link: null }));
+  const items = variedUsers(first + count).slice(first);
   return JSON.stringify({ now: '2026-01-01T00:00:00.000Z', provider: SAMPLE_PROVIDER, contributions: false, items });
 }
 

@@ -32,6 +32,11 @@ export const NOT_ADOPTED = -2;
 /** The functions a compiled guest exposes to the host, through isolated-vm References only. */
 export interface GuestApi {
   compileErrors: string;
+  /**
+   * Runs the batch for up to `sliceMs`. `input` (null to go on with the batch `batchId`) is JSON:
+   * `{"now", "provider", "contributions", "items": [objects], "links"?: [each object's last payload]}`, links left
+   * out when no mapping can read them.
+   */
   step(
     input: string | null,
     acknowledged: number,
@@ -252,20 +257,19 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
     }
   };
 
-  interface GuestInput {
-    object: unknown;
-    link: unknown;
-  }
-  const EMPTY: GuestInput = freeze({ object: null, link: null });
   interface Batch {
     /** The host's id for the batch: every call names it, so an answer never mixes two batches. */
     id: number;
-    items: Array<GuestInput>;
+    /** The objects to map; an item is dropped (set to null) once it has run, so the batch holds no finished input. */
+    items: unknown[];
+    /** Each object's last payload, or null when the host sent none (no mapping can read them). */
+    links: unknown[] | null;
     provider: unknown;
     contributions: boolean;
     next: number;
     current: number;
-    results: GuestItemResult[];
+    /** Each result as JSON, stringified as soon as it is made so no result object outlives its item. */
+    results: string[];
     base: number;
   }
   let batch: Batch | null = null;
@@ -273,9 +277,14 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
   const withParts = <T extends object>(result: T, contributions: unknown[] | null): T =>
     contributions === null ? result : { ...result, c: contributions };
 
-  const evaluateItem = (item: GuestInput, provider: unknown, withContributions: boolean): GuestItemResult => {
-    freezeData(item.object);
-    freezeData(item.link);
+  const evaluateItem = (
+    object: unknown,
+    link: unknown,
+    provider: unknown,
+    withContributions: boolean,
+  ): GuestItemResult => {
+    freezeData(object);
+    freezeData(link);
     budget = withContributions ? 2 * maxOutput : maxOutput;
     const contributions: unknown[] | null = withContributions ? [] : null;
     let merged: unknown = undefined;
@@ -283,7 +292,7 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
       const mapping = mappings[index] as (...args: unknown[]) => unknown;
       let value: unknown;
       try {
-        value = mapping(item.object, provider, item.link ?? null, frozenIso);
+        value = mapping(object, provider, link, frozenIso);
       } catch (thrown) {
         if (isSkip(thrown)) {
           let why: string | undefined;
@@ -338,7 +347,7 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
     batch.base = acknowledged;
   };
   const report = (stopped = -1): GuestStepAnswer =>
-    batch === null ? `0|${stopped}|[]` : `${batch.results.length}|${stopped}|${jsonStringify(batch.results)}`;
+    batch === null ? `0|${stopped}|[]` : `${batch.results.length}|${stopped}|[${batch.results.join(',')}]`;
   // NOT_ADOPTED, written out: this function may use nothing from outside it.
   const notAdopted = (): GuestStepAnswer => '0|-2|[]';
 
@@ -359,7 +368,8 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
           now: string;
           provider: unknown;
           contributions: boolean;
-          items: Batch['items'];
+          items: unknown[];
+          links?: unknown[];
         };
         frozenIso = parsed.now;
         frozenMs = RealDate.parse(parsed.now);
@@ -367,6 +377,7 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
         batch = {
           id: batchId,
           items: parsed.items,
+          links: parsed.links ?? null,
           provider: parsed.provider,
           contributions: parsed.contributions,
           next: 0,
@@ -385,7 +396,8 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
         if (produced > 0 && (last - started >= sliceMs || produced >= 4 * 1024 * 1024)) break;
         const index = batch.next;
         batch.current = index;
-        let result = evaluateItem(batch.items[index] as GuestInput, batch.provider, batch.contributions);
+        const link = batch.links === null ? null : (batch.links[index] ?? null);
+        let result = evaluateItem(batch.items[index] ?? null, link, batch.provider, batch.contributions);
         const finished = realNow();
         if (finished - last > objectBudgetMs) {
           // By the clock only: the host, which reads the isolate's CPU time, keeps `s` when the CPU was not used.
@@ -396,10 +408,11 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
           };
         }
         last = finished;
-        batch.results.push(result);
+        batch.results.push(jsonStringify(result));
         batch.next = index + 1;
         batch.current = -1;
-        batch.items[index] = EMPTY;
+        batch.items[index] = null;
+        if (batch.links !== null) batch.links[index] = null;
         produced += (batch.contributions ? 2 * maxOutput : maxOutput) - budget + 16;
       }
       return report();
@@ -415,7 +428,8 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
         return report();
       }
       const stopped = batch.current;
-      batch.items[stopped] = EMPTY;
+      batch.items[stopped] = null;
+      if (batch.links !== null) batch.links[stopped] = null;
       batch.next = stopped + 1;
       batch.current = -1;
       return report(stopped);
