@@ -61,7 +61,8 @@ export function createIncrementalPushActivities(
             signal,
           );
           const queued = await queuedChanges(db, input.providerId, input.cap);
-          if (queued > 0 || Date.now() >= deadline) return { queued };
+          // A shutting-down worker is not held by a wait (its grace time is for work): the next wait runs elsewhere.
+          if (queued > 0 || Date.now() >= deadline || deps.stopping?.()) return { queued };
           beat();
           await woken;
           signal?.throwIfAborted();

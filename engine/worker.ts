@@ -133,11 +133,14 @@ export async function createWorker(deps: WorkerDeps): Promise<{ worker: Worker; 
   const targets =
     deps.targets ??
     createTargetPool(deps.plugins, { budgets: createRateBudgets(createRateBudgetStore(deps.db)), credentials });
+  // The worker's state, read by its activities (it exists only once they are built).
+  const built: { worker?: Worker } = {};
   const activities = createFullSyncActivities({
     db: deps.db,
     targets,
     mapper: deps.mapper ?? createSandboxMapper({ db: deps.db, engine: processMappingEngine() }),
     loadProvider: deps.loadProvider,
+    stopping: () => built.worker !== undefined && built.worker.getState() !== 'RUNNING',
   });
   const worker = await Worker.create({
     connection: deps.connection,
@@ -160,5 +163,6 @@ export async function createWorker(deps: WorkerDeps): Promise<{ worker: Worker; 
     maxHeartbeatThrottleInterval: '2 seconds',
     shutdownGraceTime: deps.shutdownGraceTime ?? '20 seconds',
   });
+  built.worker = worker;
   return { worker, targets };
 }

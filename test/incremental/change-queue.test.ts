@@ -12,7 +12,7 @@ import {
   type DirectoryUser,
 } from '../../db/index.ts';
 import { providerSyncStartOptions } from '../../engine/index.ts';
-import { providerSync } from '../../workflows/index.ts';
+import { providerSync, providerSyncWorkflowId } from '../../workflows/index.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { eventually, incrementalWorld, person } from './harness.ts';
 
@@ -106,4 +106,27 @@ test('changes reach the provider workflow through its queue: a stream across con
   // The relay signals a provider only to wake it: once when it first delivers, again only if changes sat untaken.
   assert.ok(signals * 10 < changes, `${signals} directoryChanges signals for ${changes} changes`);
   assert.equal(failedTasks, 0, 'no workflow task failed (a signal meeting a continue-as-new fails one)');
+});
+
+test("a worker that shuts down ends an idle provider's wait for changes at once instead of holding its grace time", async (t) => {
+  const { db, client, target, newProvider, stopWorker } = await incrementalWorld(t, {
+    shutdownGraceTime: '10 minutes',
+  });
+  const provider = await newProvider();
+  const user = await createUser(db, person(1));
+  await eventually('the user on the target', async () =>
+    (await target.users()).find((u) => u.userName === user.username),
+  );
+  const handle = client.workflow.getHandle(providerSyncWorkflowId(provider.slug));
+  await eventually('the provider waiting for changes in an activity', async () => {
+    const { raw } = await handle.describe();
+    return raw.pendingActivities?.some((a) => a.activityType?.name === 'awaitChanges') ? true : undefined;
+  });
+
+  // Without the early end, the wait (up to 10 minutes) would hold the shutdown for the whole grace time.
+  let timer: NodeJS.Timeout | undefined;
+  const held = new Promise<string>((resolve) => (timer = setTimeout(resolve, 60_000, 'held for the grace time')));
+  const outcome = await Promise.race([stopWorker().then(() => 'stopped'), held]);
+  clearTimeout(timer);
+  assert.equal(outcome, 'stopped');
 });
