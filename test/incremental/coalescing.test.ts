@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { createUser, importDirectory, updateUser, type DirectoryUser } from '../../db/index.ts';
 import { fullSyncWantedSignal, providerSyncWorkflowId } from '../../workflows/index.ts';
-import { endedRun, eventually, incrementalWorld, person } from './harness.ts';
+import { endedRun, eventually, incrementalWorld, person, syncState } from './harness.ts';
 
 /**
  * A forwarding proxy in front of a target that, once closed, holds every write until opened again: a push that is
@@ -155,7 +155,7 @@ test('full-sync requests made while one runs all join one next run, and schedule
 });
 
 test('a mass change beyond maxPending becomes one full sync instead of a queue of pushes', async (t) => {
-  const { db, target, newProvider } = await incrementalWorld(t, { flush: { maxPending: 20 } });
+  const { db, client, target, newProvider } = await incrementalWorld(t, { flush: { maxPending: 20 } });
   const provider = await newProvider();
   await importDirectory(db, { users: Array.from({ length: 60 }, (_, i) => person(i)) });
 
@@ -163,6 +163,7 @@ test('a mass change beyond maxPending becomes one full sync instead of a queue o
     '60 users on the target',
     async () => ((await target.users()).length === 60 ? true : undefined),
     30_000,
+    () => syncState(db, client, provider),
   );
   await eventually('the full sync ended', async () => {
     const { rows: full } = await db.query(`SELECT 1 FROM sync_runs WHERE kind = 'full' AND status <> 'running'`);

@@ -27,14 +27,22 @@ import {
   type TemporalSyncControl,
 } from '../../engine/index.ts';
 import { createPluginRegistry } from '../../plugins/index.ts';
-import type { FlushPolicy } from '../../workflows/index.ts';
+import { providerSyncWorkflowId, type FlushPolicy } from '../../workflows/index.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { testTemporalAddress } from '../support/temporal.ts';
 import { testProviderInput } from '../support/providers.ts';
 import { startScimTarget, type ScimTarget } from '../servers/index.ts';
 
-/** Polls `check` until it returns a value other than undefined; fails with `what` after `timeoutMs`. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+/**
+ * Polls `check` until it returns a value other than undefined; fails with `what` after `timeoutMs`, adding what
+ * `explain` says (the state to look at when it times out).
+ */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 15_000,
+  explain?: () => Promise<string>,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -44,10 +52,43 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+    if (Date.now() > deadline) {
+      const state = explain ? `\n${await explain().catch((error: unknown) => String(error))}` : '';
+      throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}${state}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+/** What a provider's sync is doing, for a test that timed out: its workflow, queued changes, runs and the outbox. */
+export async function syncState(db: Db, client: Client, provider: Pick<ProviderView, 'id' | 'slug'>): Promise<string> {
+  const workflow = await client.workflow
+    .getHandle(providerSyncWorkflowId(provider.slug))
+    .describe()
+    .then(
+      ({ status, raw, historyLength }) =>
+        `${status.name}, ${historyLength} events, activities: ${JSON.stringify(
+          (raw.pendingActivities ?? []).map((a) => `${a.activityType?.name} attempt ${a.attempt} ${a.state}`),
+        )}`,
+      (error: unknown) => String(error),
+    );
+  const queue = await db.query(
+    `SELECT object_type, taken_by IS NOT NULL AS taken, count(*)::int AS n FROM provider_changes
+      WHERE provider_id = $1 GROUP BY 1, 2`,
+    [provider.id],
+  );
+  const runs = await db.query(
+    `SELECT kind, status, created, updated, deleted, unchanged, failed, retrying, error->>'code' AS code
+       FROM sync_runs WHERE provider_id = $1 ORDER BY started_at`,
+    [provider.id],
+  );
+  const outbox = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox WHERE dispatched_at IS NULL');
+  return [
+    `provider workflow: ${workflow}`,
+    `queued: ${JSON.stringify(queue.rows)}`,
+    `outbox undispatched: ${outbox.rows[0]?.n}`,
+    `runs: ${runs.rows.map((r) => JSON.stringify(r)).join('\n  ')}`,
+  ].join('\n');
 }
 
 /** A sync run once it has ended (polled for up to 30 s): its status, deletions and error. */
@@ -96,7 +137,7 @@ export async function accessGroupWith(db: Db, count: number) {
  */
 export async function incrementalWorld(
   t: TestContext,
-  options: { relay?: boolean; flush?: Partial<FlushPolicy> } = {},
+  options: { relay?: boolean; flush?: Partial<FlushPolicy>; shutdownGraceTime?: string } = {},
 ) {
   configureTemporalLogging('WARN');
   const testDb = await createTestDatabase();
@@ -119,6 +160,7 @@ export async function incrementalWorld(
       db,
       plugins,
       loadProvider: (id) => getProviderForSync(db, secrets, id),
+      ...(options.shutdownGraceTime ? { shutdownGraceTime: options.shutdownGraceTime } : {}),
     });
     const running = created.worker.run();
     worker = {
