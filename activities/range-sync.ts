@@ -3,7 +3,7 @@ import {
   countedPages,
   getLinks,
   loadGroupsInRange,
-  loadUsersInRange,
+  userStretch,
   zeroCounts,
   type CountedPage,
   type Db,
@@ -16,14 +16,13 @@ import {
 import { BatchRecorder, type LinkWriter } from './batch-recorder.ts';
 import { eachConcurrently } from './concurrency.ts';
 import { lastResumePoint, markResumePoint } from './heartbeat.ts';
-import { inputHash, pushedFrom } from './input-hash.ts';
 import type { IdRange } from './sync-deps.ts';
 import type { RowSync } from './sync-rows.ts';
 import type { Target } from './targets.ts';
 
 /**
- * Directory rows a range activity reads at a time (ten pages, at most 1,000): the unchanged among them are settled
- * together, and a retry resumes after the last finished stretch.
+ * Rows a stretch of a range activity holds to sync (ten pages, at most 1,000): a retry resumes after the last
+ * finished stretch. Rows that need nothing do not count: a range with nothing to sync is one stretch.
  */
 function stretchRows(pageSize: number): number {
   return Math.min(1000, pageSize * 10);
@@ -38,27 +37,40 @@ interface RangeProgress {
   counts: RunCounts;
 }
 
+/** Directory rows ids `firstId` to `lastId` a range activity counts together: `processed` rows, `sync` among them to sync. */
+interface Page<R> {
+  firstId: string;
+  lastId: string;
+  processed: number;
+  sync: R[];
+}
+
+/** A stretch of a range: its pages (in id order), its last id (null: none was left), whether the range goes on. */
+interface Stretch<R> {
+  pages: Array<Page<R>>;
+  lastId: string | null;
+  more: boolean;
+}
+
 /**
- * Runs `handle` over a range's rows, read `size` at a time (the next read overlapping the current stretch),
- * from the resume point of an earlier attempt if there is one, marking a new one after each stretch.
+ * Runs `handle` over a range's stretches (the next read overlapping the current stretch), from the resume point of
+ * an earlier attempt if there is one, marking a new one after each stretch.
  */
-async function inStretches<R extends { id: string }>(
+async function inStretches<R>(
   range: IdRange,
-  size: number,
-  read: (after: string | null, limit: number) => Promise<R[]>,
-  handle: (rows: R[], counts: RunCounts) => Promise<void>,
+  read: (after: string | null) => Promise<Stretch<R>>,
+  handle: (pages: Array<Page<R>>, counts: RunCounts) => Promise<void>,
 ): Promise<RunCounts> {
   const resumed = lastResumePoint() as RangeProgress | undefined;
   const counts = resumed?.counts ? addCounts(zeroCounts(), resumed.counts) : zeroCounts();
-  let next = read(resumed?.counts ? resumed.after : range.after, size);
+  let next = read(resumed?.counts ? resumed.after : range.after);
   for (;;) {
-    const rows = await next;
-    if (rows.length === 0) break;
-    const last = rows.at(-1)!.id;
-    next = rows.length === size ? read(last, size) : Promise.resolve([]);
+    const { pages, lastId: last, more } = await next;
+    if (last === null) break;
+    next = more ? read(last) : Promise.resolve({ pages: [], lastId: null, more: false });
     // A failure of this stretch ends the activity; the read already under way must not become an unhandled rejection.
     next.catch(() => undefined);
-    await handle(rows, counts);
+    await handle(pages, counts);
     // A copy: the heartbeat may be sent later, after the next stretch changed `counts`.
     markResumePoint({ after: last, counts: { ...counts } } satisfies RangeProgress);
   }
@@ -73,7 +85,7 @@ function pagesOf<R extends { id: string }>(
   rows: readonly R[],
   toSync: ReadonlySet<string>,
   size: number,
-): Array<{ rows: R[]; sync: R[] }> {
+): Array<Page<R>> {
   const pages: Array<{ rows: R[]; sync: R[] }> = [];
   let page: { rows: R[]; sync: R[] } = { rows: [], sync: [] };
   for (const row of rows) {
@@ -85,15 +97,53 @@ function pagesOf<R extends { id: string }>(
     if (toSync.has(row.id)) page.sync.push(row);
   }
   if (page.rows.length > 0) pages.push(page);
-  return pages;
+  return pages.map((p) => ({
+    firstId: p.rows[0]!.id,
+    lastId: p.rows.at(-1)!.id,
+    processed: p.rows.length,
+    sync: p.sync,
+  }));
 }
 
-/** What a range activity does with one object type: read its rows, tell which need syncing, sync a page of them. */
+/**
+ * The pages of a stretch read by `userStretch`: its rows to sync, `size` a page; each page counts the rows from the
+ * one after the previous page's last row to sync up to its own last (the last page, to the stretch's end).
+ */
+function pagesOfStretch<R extends { id: string }>(
+  stretch: {
+    rows: ReadonlyArray<{ row: R; position: number; nextId: string | null }>;
+    firstId: string | null;
+    lastId: string | null;
+    count: number;
+  },
+  size: number,
+): Array<Page<R>> {
+  const { firstId, lastId } = stretch;
+  if (firstId === null || lastId === null) return [];
+  const chunks: Array<typeof stretch.rows> = [];
+  for (let i = 0; i < stretch.rows.length; i += size) chunks.push(stretch.rows.slice(i, i + size));
+  if (chunks.length === 0) chunks.push([]);
+  return chunks.map((chunk, k) => {
+    const final = k === chunks.length - 1;
+    // The previous page's last row to sync: a row follows it (this page's), so its next id is never null.
+    const before = chunks[k - 1]?.at(-1);
+    return {
+      firstId: before?.nextId ?? firstId,
+      lastId: final ? lastId : chunk.at(-1)!.row.id,
+      processed: (final ? stretch.count : chunk.at(-1)!.position) - (before?.position ?? 0),
+      sync: chunk.map((r) => r.row),
+    };
+  });
+}
+
+/** What a range activity does with one object type: read a stretch of its rows, and sync a page of them. */
 interface RangeKind<R extends { id: string }> {
   type: ObjectType;
-  read(provider: ProviderForSync, after: string | null, last: string, limit: number): Promise<R[]>;
-  /** The ids of the rows that need syncing; the others were pushed from the very same input and are only counted. */
-  toSync(provider: ProviderForSync, rows: readonly R[]): Promise<Set<string>>;
+  /**
+   * The next stretch after `after`, up to `range.last`, without the rows of the `counted` pages, split into pages;
+   * the rows that need nothing (pushed, as they are, from the very same input) are only counted.
+   */
+  stretch(provider: ProviderForSync, range: IdRange, counted: readonly CountedPage[]): Promise<Stretch<R>>;
   sync(rec: BatchRecorder, provider: ProviderForSync, target: Target, page: R[]): Promise<void>;
 }
 
@@ -103,23 +153,11 @@ export function createRangeSync(deps: { db: Db; writer: LinkWriter; rowSync: Row
 
   const users: RangeKind<SyncUserRow> = {
     type: 'user',
-    read: (provider, after, last, limit) => loadUsersInRange(db, provider.scope, after, last, limit),
-    async toSync(provider, rows) {
-      const [version, known] = await Promise.all([
-        rowSync.inputVersion(provider),
-        getLinks(
-          db,
-          provider.id,
-          'user',
-          rows.map((row) => row.id),
-          { withPayload: false },
-        ),
-      ]);
-      return new Set(
-        rows
-          .filter((row) => !pushedFrom(known.get(row.id), version === null ? null : inputHash(version, row)))
-          .map((row) => row.id),
-      );
+    async stretch(provider, range, counted) {
+      const version = await rowSync.inputVersion(provider);
+      const max = stretchRows(provider.pageSize);
+      const stretch = await userStretch(db, provider.scope, provider.id, version, range, max, counted);
+      return { pages: pagesOfStretch(stretch, provider.pageSize), lastId: stretch.lastId, more: stretch.more };
     },
     async sync(rec, provider, target, page) {
       const ids = page.map((row) => row.id);
@@ -129,9 +167,15 @@ export function createRangeSync(deps: { db: Db; writer: LinkWriter; rowSync: Row
 
   const groups: RangeKind<SyncGroupRow> = {
     type: 'group',
-    read: (provider, after, last, limit) => loadGroupsInRange(db, provider.scope, after, last, limit),
-    // Whether a group's input changed depends on its members' remote ids, which `rowSync.groups` reads anyway.
-    toSync: (_provider, rows) => Promise.resolve(new Set(rows.map((row) => row.id))),
+    async stretch(provider, range, counted) {
+      const size = stretchRows(provider.pageSize);
+      const read = await loadGroupsInRange(db, provider.scope, range.after, range.last, size);
+      const isCounted = (id: string): boolean => counted.some((page) => id >= page.firstId && id <= page.lastId);
+      const rows = counted.length === 0 ? read : read.filter((row) => !isCounted(row.id));
+      // Whether a group's input changed depends on its members' remote ids, which `rowSync.groups` reads anyway.
+      const pages = pagesOf(rows, new Set(rows.map((row) => row.id)), provider.pageSize);
+      return { pages, lastId: read.at(-1)?.id ?? null, more: read.length === size };
+    },
     sync: (rec, provider, target, page) =>
       // Not awaited here: `rowSync.groups` reads the links alongside the members.
       rowSync.groups(
@@ -164,21 +208,16 @@ export function createRangeSync(deps: { db: Db; writer: LinkWriter; rowSync: Row
     range: IdRange,
   ): Promise<RunCounts> {
     const counted = await countedPages(db, runId, kind.type, range.after, range.last);
-    const isCounted = (id: string): boolean => counted.some((page) => id >= page.firstId && id <= page.lastId);
     return inStretches(
       range,
-      stretchRows(provider.pageSize),
-      (after, limit) => kind.read(provider, after, range.last, limit),
-      async (stretch, counts) => {
-        const rows = counted.length === 0 ? stretch : stretch.filter((row) => !isCounted(row.id));
-        const toSync = await kind.toSync(provider, rows);
-        await eachConcurrently(pagesOf(rows, toSync, provider.pageSize), PAGES_IN_FLIGHT, async (page) => {
+      (after) => kind.stretch(provider, { after, last: range.last }, counted),
+      async (pages, counts) => {
+        await eachConcurrently(pages, PAGES_IN_FLIGHT, async (page) => {
           const rec = new BatchRecorder(db, writer, runId, provider.id);
-          const whole: CountedPage = { objectType: kind.type, firstId: page.rows[0]!.id, lastId: page.rows.at(-1)!.id };
           try {
             if (page.sync.length > 0) await kind.sync(rec, provider, target, page.sync);
-            rec.counts.processed += page.rows.length - page.sync.length;
-            rec.page = whole;
+            rec.counts.processed += page.processed - page.sync.length;
+            rec.page = { objectType: kind.type, firstId: page.firstId, lastId: page.lastId };
           } catch (error) {
             // Links and events of what was done are kept; the page is counted by the attempt that finishes it.
             rec.counts.processed = 0;

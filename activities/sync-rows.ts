@@ -8,7 +8,7 @@ import {
 } from '../db/index.ts';
 import type { BatchLookup } from './batch-lookup.ts';
 import type { BatchRecorder } from './batch-recorder.ts';
-import { inputHash, pushedFrom } from './input-hash.ts';
+import { inputHash, pushedFrom, userInputHash } from './input-hash.ts';
 import { toMappingGroup, toMappingUser, type PayloadMapper } from './mapper.ts';
 import { GROUPS, groupItem, USERS } from './object-kinds.ts';
 import { syncBatch } from './sync-batch.ts';
@@ -55,7 +55,7 @@ export function createRowSync(deps: { db: Db; mapper: PayloadMapper; lookUp: Bat
     async users(rec, provider, target, rows, links) {
       const version = await inputVersion(provider);
       const pending = rows.flatMap((row) => {
-        const input = version === null ? null : inputHash(version, row);
+        const input = version === null ? null : userInputHash(version, row);
         return pushedFrom(links.get(row.id), input) ? [] : [{ row, input }];
       });
       rec.counts.processed += rows.length;

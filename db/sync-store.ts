@@ -43,6 +43,8 @@ export interface SyncUserRow {
   active: boolean;
   kind: 'internal' | 'service_account';
   attributes: Record<string, unknown>;
+  /** The SHA-256 (hex) of the columns above as PostgreSQL serialises them: a user's input hash is made from it. */
+  digest: string;
 }
 
 /** A group row as the sync reads it. */
@@ -145,6 +147,31 @@ export async function scopeBoundaries(
   return { ids, more };
 }
 
+// The columns of a SyncUserRow, and its digest: every column the mappings see, serialised by PostgreSQL (jsonb text is
+// canonical: equal rows give equal text), so the sync can tell an unchanged user without reading it.
+const USER_COLUMNS = [
+  'id',
+  'username',
+  'display_name',
+  'email',
+  'given_name',
+  'family_name',
+  'active',
+  'kind',
+  'attributes',
+]
+  .map((c) => `u.${c}`)
+  .join(', ');
+const USER_DIGEST = `encode(sha256(convert_to(jsonb_build_array(${USER_COLUMNS})::text, 'UTF8')), 'hex')`;
+
+/**
+ * The input hash of a user pushed with `version` (a text parameter) from a row whose digest is `digest`, in SQL; the
+ * same as `userInputHash` in activities/input-hash.ts computes.
+ */
+function userInputHashSql(version: string, digest: string): string {
+  return `encode(sha256(convert_to(${version} || E'\\n' || ${digest}, 'UTF8')), 'hex')`;
+}
+
 /** In-scope users that also meet `condition` (over `u`, with `extra` as `$2`, `$3`, …), in id order. */
 async function selectUsers(
   q: Queryable,
@@ -154,7 +181,7 @@ async function selectUsers(
   limit = 'ALL',
 ): Promise<SyncUserRow[]> {
   const { rows } = await q.query<SyncUserRow>(
-    `SELECT u.id, u.username, u.display_name, u.email, u.given_name, u.family_name, u.active, u.kind, u.attributes
+    `SELECT ${USER_COLUMNS}, ${USER_DIGEST} AS digest
        FROM users u WHERE ${USER_SCOPE} AND ${condition} ORDER BY u.id LIMIT ${limit}`,
     [JSON.stringify(scope), ...extra],
   );
@@ -176,15 +203,93 @@ async function selectGroups(
   return rows;
 }
 
-/** In-scope users with `after < id <= last`, the first `limit` of them (all by default). */
-export function loadUsersInRange(
+/** A row of a stretch that needs syncing, with its place in the stretch. */
+export interface StretchRow<R> {
+  row: R;
+  /** Its place among the stretch's rows, from 1. */
+  position: number;
+  /** The id of the stretch's next row, null for the range's last one. */
+  nextId: string | null;
+}
+
+/** The next stretch of a range as `userStretch` reads it. */
+export interface UserStretch {
+  /** The stretch's rows that need syncing, in id order. */
+  rows: Array<StretchRow<SyncUserRow>>;
+  /** The stretch's first and last ids (null: the range has no row left) and how many rows it has. */
+  firstId: string | null;
+  lastId: string | null;
+  count: number;
+  /** Whether the range has rows past `lastId`. */
+  more: boolean;
+}
+
+/**
+ * The next stretch of the in-scope users with `after < id <= last`, leaving out those within the `counted` pages
+ * (first to last id): the rows up to and including the `max`-th one that needs syncing, or up to `last` when fewer
+ * do. A user needs syncing unless its link says it was pushed, as it is, from the same input (`pushedFrom`, its
+ * input hash from `version`; a null version: every user). One statement: PostgreSQL computes each row's digest and
+ * looks its link up, and returns only the users that need syncing (and the stretch's first and last rows), so an
+ * unchanged stretch costs one scan and no transfer. Each link is looked up by its key, whatever the statistics.
+ */
+export async function userStretch(
   q: Queryable,
   scope: ProviderScope,
-  after: string | null,
-  last: string,
-  limit?: number,
-): Promise<SyncUserRow[]> {
-  return selectUsers(q, scope, '($2::uuid IS NULL OR u.id > $2) AND u.id <= $3', [after, last], sqlLimit(limit));
+  providerId: string,
+  version: string | null,
+  range: { after: string | null; last: string },
+  max: number,
+  counted: readonly CountedPage[] = [],
+): Promise<UserStretch> {
+  if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`max must be a positive integer, not ${max}`);
+  const uncounted =
+    counted.length === 0
+      ? ''
+      : `AND NOT EXISTS (SELECT 1 FROM unnest($7::uuid[], $8::uuid[]) AS c(first_id, last_id)
+                          WHERE u.id BETWEEN c.first_id AND c.last_id)`;
+  const pushed = `$5::text IS NOT NULL AND l.status = 'ok' AND l.remote_id IS NOT NULL AND l.last_payload_hash IS NOT NULL
+                  AND l.input_hash = ${userInputHashSql('$5::text', 's.digest')}`;
+  // Rows stream in id order (the window functions need no sort beyond the key's), so the scan stops at the row past
+  // the `max`-th that needs syncing: the LIMIT holds those, the stretch's first row and the range's last.
+  const { rows } = await q.query<SyncUserRow & { n: string; next_id: string | null; changed: boolean }>(
+    `SELECT * FROM (
+       SELECT s.*, row_number() OVER w AS n, lead(s.id) OVER w AS next_id, NOT COALESCE(${pushed}, false) AS changed
+         FROM (SELECT ${USER_COLUMNS}, ${USER_DIGEST} AS digest FROM users u
+                WHERE ${USER_SCOPE} AND ($2::uuid IS NULL OR u.id > $2) AND u.id <= $3 ${uncounted}
+                ORDER BY u.id) s
+         LEFT JOIN LATERAL (SELECT status, remote_id, last_payload_hash, input_hash FROM provider_links
+                             WHERE provider_id = $4 AND object_type = 'user' AND local_id = s.id) l ON true
+       WINDOW w AS (ORDER BY s.id)
+     ) t
+     WHERE changed OR n = 1 OR next_id IS NULL
+     ORDER BY id LIMIT $6`,
+    [
+      JSON.stringify(scope),
+      range.after,
+      range.last,
+      providerId,
+      version,
+      max + 2,
+      ...(counted.length === 0 ? [] : [counted.map((c) => c.firstId), counted.map((c) => c.lastId)]),
+    ],
+  );
+  if (rows.length === 0) return { rows: [], firstId: null, lastId: null, count: 0, more: false };
+  const marked = rows.map(({ n, next_id, changed, ...row }) => ({
+    row,
+    position: Number(n),
+    nextId: next_id,
+    changed,
+  }));
+  const changed = marked.filter((m) => m.changed).map(({ row, position, nextId }) => ({ row, position, nextId }));
+  // More than `max` need syncing: the stretch ends at the `max`-th. Otherwise the last row returned is the range's.
+  const end = changed.length > max ? changed[max - 1]! : marked.at(-1)!;
+  return {
+    rows: changed.slice(0, max),
+    firstId: marked[0]!.row.id,
+    lastId: end.row.id,
+    count: end.position,
+    more: end.nextId !== null,
+  };
 }
 
 /** In-scope groups with `after < id <= last`, the first `limit` of them (all by default). */

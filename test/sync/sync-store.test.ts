@@ -17,12 +17,16 @@ import {
   ProviderInputSchema,
   ProviderScopeSchema,
   recordBatch,
+  saveLinks,
   UserInputSchema,
+  userStretch,
   zeroCounts,
   type DirectoryUser,
   type Link,
 } from '../../db/index.ts';
+import { userInputHash } from '../../activities/input-hash.ts';
 import { createTestDatabase } from '../support/db.ts';
+import { seedDirectory } from '../support/directory.ts';
 
 type TestDb = Awaited<ReturnType<typeof createTestDatabase>>;
 
@@ -182,5 +186,110 @@ describe('recording a batch', () => {
     ]);
     const summary = await finishRun(testDb.db, runId, 'succeeded', null);
     assert.deepEqual([summary.processed, summary.created, summary.updated, summary.failed], [2, 1, 1, 0]);
+  });
+});
+
+describe("reading a range's users a stretch at a time", () => {
+  let testDb: TestDb;
+  before(async () => {
+    testDb = await createTestDatabase();
+  });
+  after(async () => {
+    await testDb.drop();
+  });
+
+  test('a stretch holds only the users whose input changed since their last push, and ends at the max-th of them', async () => {
+    const secrets = createSecretBox(generateSecretKey());
+    const provider = await createProvider(
+      testDb.db,
+      secrets,
+      ProviderInputSchema.parse({
+        slug: 'stretch',
+        name: 'stretch',
+        baseUrl: 'http://127.0.0.1:1/scim/v2',
+        auth: { mode: 'bearer', token: 't' },
+      }),
+    );
+    const scope = ProviderScopeSchema.parse({});
+    await seedDirectory(testDb.db, 10, 0);
+    // One user whose text and attributes take escaping in JSON (quotes, a newline, a non-ASCII letter, a decimal).
+    await testDb.db.query(`UPDATE users SET display_name = $1, attributes = $2 WHERE username = 'user9@example.test'`, [
+      'Zoë "Q"\nLast',
+      { b: [1, 2.5], a: { z: null, y: 'é' } },
+    ]);
+    const ids = (await testDb.db.query<{ id: string }>('SELECT id FROM users ORDER BY id')).rows.map((r) => r.id);
+    const version = 'mappings-v1 config 1';
+    const rows = await loadUsersByIds(testDb.db, scope, ids);
+    // Each user pushed from its row as loaded: the input hash the sync stores after a push.
+    const pushed = (id: string, fields: Partial<Link> = {}): Link =>
+      makeLink(provider.id, 'user', id, {
+        remoteId: `r-${id}`,
+        lastPayloadHash: 'p',
+        inputHash: userInputHash(
+          version,
+          rows.find((row) => row.id === id)!,
+        ),
+        ...fields,
+      });
+    await saveLinks(testDb.db, [
+      ...ids.filter((_, i) => ![2, 4, 6].includes(i)).map((id) => pushed(id)),
+      pushed(ids[2]!, { status: 'retrying', lastPayloadHash: null }),
+      // ids[4] was never pushed; ids[6] was pushed with other mappings.
+      pushed(ids[6]!, { inputHash: userInputHash('mappings-v0 config 1', rows[6]!) }),
+    ]);
+    // Changed since its push, behind the API's back.
+    await testDb.db.query(`UPDATE users SET attributes = '{"cost": 7}' WHERE id = $1`, [ids[7]]);
+
+    const whole = { after: null, last: ids[9]! };
+    const all = await userStretch(testDb.db, scope, provider.id, version, whole, 10);
+    assert.deepEqual(
+      all.rows.map((r) => [ids.indexOf(r.row.id), r.position, r.nextId]),
+      [
+        [2, 3, ids[3]],
+        [4, 5, ids[5]],
+        [6, 7, ids[7]],
+        [7, 8, ids[8]],
+      ],
+      'the retrying, never pushed, remapped and changed users, in id order with their places',
+    );
+    assert.deepEqual([all.firstId, all.lastId, all.count, all.more], [ids[0], ids[9], 10, false]);
+
+    const first = await userStretch(testDb.db, scope, provider.id, version, whole, 2);
+    assert.deepEqual(
+      first.rows.map((r) => ids.indexOf(r.row.id)),
+      [2, 4],
+    );
+    assert.deepEqual([first.firstId, first.lastId, first.count, first.more], [ids[0], ids[4], 5, true]);
+    const second = await userStretch(testDb.db, scope, provider.id, version, { after: ids[4]!, last: ids[9]! }, 2);
+    assert.deepEqual(
+      second.rows.map((r) => [ids.indexOf(r.row.id), r.position]),
+      [
+        [6, 2],
+        [7, 3],
+      ],
+    );
+    assert.deepEqual([second.firstId, second.lastId, second.count, second.more], [ids[5], ids[9], 5, false]);
+
+    const upTo5 = await userStretch(testDb.db, scope, provider.id, version, { after: null, last: ids[5]! }, 10);
+    assert.deepEqual([upTo5.rows.length, upTo5.lastId, upTo5.count, upTo5.more], [2, ids[5], 6, false]);
+
+    const counted = await userStretch(testDb.db, scope, provider.id, version, whole, 10, [
+      { objectType: 'user', firstId: ids[1]!, lastId: ids[3]! },
+    ]);
+    assert.deepEqual(
+      counted.rows.map((r) => [ids.indexOf(r.row.id), r.position]),
+      [
+        [4, 2],
+        [6, 4],
+        [7, 5],
+      ],
+      'the rows of counted pages are left out, and not counted',
+    );
+    assert.equal(counted.count, 7);
+
+    const unversioned = await userStretch(testDb.db, scope, provider.id, null, whole, 20);
+    assert.equal(unversioned.rows.length, 10, 'without a version every user needs syncing');
+    const none = await userStretch(testDb.db, scope, provider.id, version, { after: ids[9]!, last: ids[9]! }, 10);
+    assert.deepEqual(none, { rows: [], firstId: null, lastId: null, count: 0, more: false });
   });
 });

@@ -93,6 +93,21 @@ describe('a full sync decides unchanged objects from input hashes', () => {
     );
   });
 
+  test('a change written to users by SQL, to a column or inside attributes, maps exactly those users again', async (t) => {
+    const { db, engine, target, provider, directory, mapped } = await world(t);
+    await db.query(`UPDATE users SET active = false WHERE id = $1`, [directory.users[3]!.id]);
+    await db.query(`UPDATE users SET attributes = '{"costCentre": {"id": 7}}' WHERE id = $1`, [directory.users[8]!.id]);
+    await target.resetLog();
+    const report = (await engine.fullSync(provider)).report;
+    assert.deepEqual(mapped(), { users: 2, groups: 0 });
+    assert.equal(report.updated, 1, 'the deactivated user; the default mappings send no attributes');
+    const three = (await target.users()).find((u) => u.userName === 'user3@example.test');
+    assert.equal(three?.active, false);
+    await db.query(`UPDATE users SET attributes = '{"costCentre": {"id": 8}}' WHERE id = $1`, [directory.users[8]!.id]);
+    await engine.fullSync(provider);
+    assert.deepEqual(mapped(), { users: 3, groups: 0 }, 'a value deep inside attributes is part of the input too');
+  });
+
   test('a mapping edit is picked up by every user, though no directory row changed', async (t) => {
     const { db, engine, target, provider, mapped } = await world(t);
     const title = await createMapping(db, {
