@@ -2,7 +2,8 @@
  * `npm run bench -- import`: a directory import of BENCH_USERS users (100,000) and BENCH_GROUPS groups (10) of 1,000
  * members each, into an empty directory, three ways, each on an API process of its own: the whole JSON document in one
  * `POST /import`; the same document as the CLI sent it before streaming (10,000 objects a request); and NDJSON
- * streamed from a file to `POST /import/stream`. Prints the time and the API process's peak RSS (VmHWM) of each.
+ * streamed from a file to `POST /import/stream`. Prints the time, the API process's CPU seconds and its peak RSS
+ * (VmHWM) of each; BENCH_ONLY=json|split|stream runs one of them.
  */
 import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
@@ -39,6 +40,13 @@ async function memoryOf(pid: number): Promise<{ peak: number; now: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
   return { peak: kib('VmHWM') / 1024, now: kib('VmRSS') / 1024 };
+}
+
+/** CPU seconds (user + system) a process has used, from /proc. */
+async function cpuOf(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 a second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Runs the bench; each variant on a fresh API process and an emptied directory. */
@@ -91,14 +99,16 @@ export async function runImportBench(): Promise<BenchRow[]> {
       const { port, child } = await forkListening(new URL('./api-process.ts', import.meta.url), [testDb.url]);
       try {
         const idle = await memoryOf(child.pid!);
+        const cpuBefore = await cpuOf(child.pid!);
         const started = performance.now();
         await run(createApiClient(`http://127.0.0.1:${port}`, token));
         const seconds = (performance.now() - started) / 1000;
         const memory = await memoryOf(child.pid!);
+        const cpu = (await cpuOf(child.pid!)) - cpuBefore;
         const { rows: counted } = await testDb.db.query<{ n: string }>('SELECT count(*) AS n FROM users');
         rows.push({
           variant: name,
-          value: `${seconds.toFixed(1)} s (${Math.round(USERS / seconds)} users/s), API peak RSS ${memory.peak.toFixed(0)} MiB (idle ${idle.now.toFixed(0)}), ${counted[0]!.n} users`,
+          value: `${seconds.toFixed(1)} s (${Math.round(USERS / seconds)} users/s), API CPU ${cpu.toFixed(1)} s, peak RSS ${memory.peak.toFixed(0)} MiB (idle ${idle.now.toFixed(0)}), ${counted[0]!.n} users`,
         });
       } finally {
         child.kill();

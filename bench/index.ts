@@ -42,7 +42,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
       'Vendor plugins against their emulators: Slack at its documented limits, AWS member limits',
       await runVendorsBench(),
     ),
-  // BENCH_USERS (100,000) and BENCH_GROUPS (10, of 1,000 members): see import.ts.
+  // BENCH_USERS (100,000), BENCH_GROUPS (10, of 1,000 members) and BENCH_ONLY: see import.ts.
   import: async () =>
     printTable(
       'Directory import into an empty directory: one JSON body, JSON in 10,000-object requests, streamed NDJSON',
