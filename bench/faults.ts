@@ -6,7 +6,7 @@
  */
 import { once } from 'node:events';
 import type { ProviderView } from '../db/index.ts';
-import type { FaultProxyOptions } from '../test/servers/index.ts';
+import type { FaultProxyOptions, RequestTiming } from '../test/servers/index.ts';
 import { createTestDatabase } from '../test/support/db.ts';
 import { startTestEngine, type TestEngine } from '../test/support/engine.ts';
 import { forkListening } from './fork-listening.ts';
@@ -21,6 +21,7 @@ const WRITES_PER_SECOND = 10;
 interface Proxy {
   url: string;
   counts(): Promise<Record<string, number>>;
+  timings(): Promise<RequestTiming[]>;
   stop(): Promise<void>;
 }
 
@@ -29,19 +30,21 @@ async function startProxy(options: FaultProxyOptions): Promise<Proxy> {
     JSON.stringify(options),
   ]);
   let next = 0;
+  const ask = <R>(call: 'counts' | 'timings'): Promise<R> =>
+    new Promise((resolve) => {
+      const id = (next += 1);
+      const listener = (message: { id: number; result: R }) => {
+        if (message.id !== id) return;
+        child.off('message', listener);
+        resolve(message.result);
+      };
+      child.on('message', listener);
+      child.send({ id, call });
+    });
   return {
     url: `http://127.0.0.1:${port}${new URL(options.target).pathname}`,
-    counts: () =>
-      new Promise((resolve) => {
-        const id = (next += 1);
-        const listener = (message: { id: number; result: Record<string, number> }) => {
-          if (message.id !== id) return;
-          child.off('message', listener);
-          resolve(message.result);
-        };
-        child.on('message', listener);
-        child.send({ id, call: 'counts' });
-      }),
+    counts: () => ask('counts'),
+    timings: () => ask('timings'),
     async stop() {
       child.disconnect();
       await once(child, 'exit').catch(() => undefined);
@@ -49,7 +52,90 @@ async function startProxy(options: FaultProxyOptions): Promise<Proxy> {
   };
 }
 
+/** Which parts to run: BENCH_FAULTS=2,3 runs (2) and (3) only. @default all three */
+const parts = new Set((process.env['BENCH_FAULTS'] ?? '1,2,3').split(',').map((part) => part.trim()));
+
+const quantile = (sorted: readonly number[], q: number): number =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+
+/**
+ * How full the requests in flight at the target were, from the proxy's timestamps: the mean over the time from the
+ * first arrival to the last answer, the share of that time with each count, and the median request's duration.
+ */
+function occupancy(timings: readonly RequestTiming[], run?: { startedAt: number; endedAt: number }): string {
+  const done = timings.filter((t) => t.endedMs !== undefined) as Array<RequestTiming & { endedMs: number }>;
+  if (done.length === 0) return 'no requests';
+  const edges = done.flatMap((t) => [
+    { at: t.arrivedMs, step: 1 },
+    { at: t.endedMs, step: -1 },
+  ]);
+  edges.sort((a, b) => a.at - b.at || a.step - b.step);
+  const span = edges.at(-1)!.at - edges[0]!.at;
+  const timeAt = new Map<number, number>();
+  let level = 0;
+  for (let i = 0; i < edges.length - 1; i += 1) {
+    level += edges[i]!.step;
+    timeAt.set(level, (timeAt.get(level) ?? 0) + (edges[i + 1]!.at - edges[i]!.at));
+  }
+  if (process.env['BENCH_TRACE']) {
+    // The mean in flight per 250 ms from the first arrival, and the requests that arrived in it.
+    const bins: Array<{ busy: number; gets: number; writes: number }> = [];
+    for (const t of done) {
+      for (let bin = Math.floor((t.arrivedMs - edges[0]!.at) / 250); bin * 250 < t.endedMs - edges[0]!.at; bin += 1) {
+        const from = Math.max(t.arrivedMs - edges[0]!.at, bin * 250);
+        const to = Math.min(t.endedMs - edges[0]!.at, (bin + 1) * 250);
+        const into = (bins[bin] ??= { busy: 0, gets: 0, writes: 0 });
+        into.busy += to - from;
+      }
+      const bin = Math.floor((t.arrivedMs - edges[0]!.at) / 250);
+      const into = (bins[bin] ??= { busy: 0, gets: 0, writes: 0 });
+      into[t.method === 'GET' ? 'gets' : 'writes'] += 1;
+    }
+    console.error(
+      Array.from(
+        bins,
+        (b, i) =>
+          `${(i / 4).toFixed(2)}s ${((b?.busy ?? 0) / 250).toFixed(1)} (${b?.gets ?? 0} GET, ${b?.writes ?? 0} W)`,
+      ).join('\n'),
+    );
+  }
+  const lead =
+    run === undefined
+      ? ''
+      : `; first request ${(edges[0]!.at - run.startedAt).toFixed(0)} ms after the sync started, last answer ${(run.endedAt - edges.at(-1)!.at).toFixed(0)} ms before it ended`;
+  const busy = done.reduce((total, t) => total + (t.endedMs - t.arrivedMs), 0);
+  const durations = done.map((t) => t.endedMs - t.arrivedMs).sort((a, b) => a - b);
+  const share = (from: number, to: number) =>
+    (100 * [...timeAt].filter(([n]) => n >= from && n <= to).reduce((total, [, ms]) => total + ms, 0)) / span;
+  return (
+    `mean ${(busy / span).toFixed(1)} over ${(span / 1000).toFixed(2)} s; time with 0-3 / 4-11 / 12-15 / 16+ in flight: ` +
+    `${share(0, 3).toFixed(0)} / ${share(4, 11).toFixed(0)} / ${share(12, 15).toFixed(0)} / ${share(16, Infinity).toFixed(0)} %; ` +
+    `request p50 ${quantile(durations, 0.5).toFixed(0)} ms, p99 ${quantile(durations, 0.99).toFixed(0)} ms${lead}`
+  );
+}
+
+/** The gaps between writes the target accepted (at the proxy), and when the refused ones came. */
+function writeGaps(timings: readonly RequestTiming[]): string {
+  const writes = timings.filter((t) => t.method !== 'GET' && t.fault === 'none').map((t) => t.arrivedMs);
+  const gaps = writes
+    .slice(1)
+    .map((at, i) => at - writes[i]!)
+    .sort((a, b) => a - b);
+  return `p10 / p50 / p90 ${[0.1, 0.5, 0.9].map((q) => quantile(gaps, q).toFixed(1)).join(' / ')} ms over ${writes.length} writes`;
+}
+
 const sum = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0);
+
+interface Converged {
+  ms: number;
+  /** How long each full sync took, and what the target lacked after each. */
+  each: Array<{ ms: number; missing: number; startedAt: number; endedAt: number }>;
+  runs: number;
+  failedRuns: number;
+  exact: boolean;
+  duplicates: number;
+  missing: number;
+}
 
 /** Runs full syncs (at most three, as the schedule would) until the target holds exactly `expected`; times it. */
 async function syncToExactState(
@@ -57,12 +143,15 @@ async function syncToExactState(
   provider: ProviderView,
   origin: string,
   expected: ReadonlySet<string>,
-): Promise<{ ms: number; runs: number; failedRuns: number; exact: boolean; duplicates: number; missing: number }> {
+): Promise<Converged> {
   const started = performance.now();
   let runs = 0;
   let failedRuns = 0;
+  const each: Converged['each'] = [];
   for (;;) {
     runs += 1;
+    const began = performance.now();
+    const startedAt = performance.timeOrigin + began;
     try {
       await engine.fullSync(provider);
     } catch {
@@ -73,9 +162,16 @@ async function syncToExactState(
     const distinct = new Set(names);
     const missing = [...expected].filter((name) => !distinct.has(name)).length;
     const exact = missing === 0 && names.length === expected.size && distinct.size === names.length;
+    each.push({
+      ms: performance.now() - began,
+      missing,
+      startedAt,
+      endedAt: performance.timeOrigin + performance.now(),
+    });
     if (exact || runs === 3) {
       return {
         ms: performance.now() - started,
+        each,
         runs,
         failedRuns,
         exact,
@@ -98,14 +194,14 @@ export async function runFaultsBench(): Promise<BenchRow[]> {
        SELECT 'fault.user' || n, 'Fault User ' || n, 'fault.user' || n || '@example.test' FROM generate_series(1, $1) AS n`,
       [USERS],
     );
-    const { rows } = await testDb.db.query<{ id: string }>(
+    const { rows: groupRows } = await testDb.db.query<{ id: string }>(
       `WITH g AS (INSERT INTO groups (name) VALUES ('paced') RETURNING id),
             m AS (INSERT INTO group_members (group_id, user_id)
                   SELECT g.id, u.id FROM g, (SELECT id FROM users ORDER BY username LIMIT $1) u)
        SELECT id FROM g`,
       [PACED_USERS],
     );
-    const pacedGroup = rows[0]!.id;
+    const pacedGroup = groupRows[0]!.id;
     const all = new Set(Array.from({ length: USERS }, (_, i) => `fault.user${i + 1}`));
     const paced = new Set(
       (
@@ -127,77 +223,104 @@ export async function runFaultsBench(): Promise<BenchRow[]> {
       return { proxy, provider };
     };
 
-    // (1) The same 2,000 users without faults, then with 20 % of requests failing.
-    const clean = await proxied({});
-    const calm = await syncToExactState(engine, clean.provider, target.origin, all);
-    const faulty = await proxied({
-      seed: 11,
-      rates: { serverError: 0.1, rateLimited: 0.05, resetBefore: 0.025, resetAfter: 0.025 },
-      retryAfter: { seconds: 1 },
-    });
-    const stormy = await syncToExactState(engine, faulty.provider, target.origin, all);
-    const faultCounts = await faulty.proxy.counts();
-
-    // (2) Every forwarded request answered 50 ms late.
-    const slow = await proxied({ latencyMs: LATENCY_MS });
-    const latent = await syncToExactState(engine, slow.provider, target.origin, all);
-    const slowRequests = sum(await slow.proxy.counts());
-    const inFlight = CONCURRENCY * CONCURRENCY; // batches in flight × requests in flight per batch
-    const bound = inFlight / (LATENCY_MS / 1000);
-    const usersPerSecond = USERS / (latent.ms / 1000);
-
-    // (3) A target taking 600 writes/min, 429 beyond; the provider's rate limit is that documented limit.
-    const limited = await proxied(
-      { writesPerSecond: WRITES_PER_SECOND },
-      // The target limits writes only: the budget paces those (lookups would otherwise spend write tokens).
-      { scope: { accessGroups: [pacedGroup] }, rateLimit: { requestsPerSecond: WRITES_PER_SECOND, paced: 'writes' } },
-    );
-    let first: { at: number; writes: number } | undefined;
-    let last: { at: number; writes: number } | undefined;
-    const poll = setInterval(() => {
-      void (call(target.origin, 'GET', '/_stats') as Promise<{ writes: number }>).then(({ writes }) => {
-        const at = performance.now();
-        if (writes > 0 && first === undefined) first = { at, writes };
-        if (writes > (last?.writes ?? 0)) last = { at, writes };
-      });
-    }, 250);
-    const pacedResult = await syncToExactState(engine, limited.provider, target.origin, paced);
-    clearInterval(poll);
-    const limitCounts = await limited.proxy.counts();
-    const refused = (limitCounts['over-limit'] ?? 0) + (limitCounts['rate-limited'] ?? 0);
-    const writeRate =
-      first && last && last.at > first.at ? (last.writes - first.writes) / ((last.at - first.at) / 1000) : 0;
-
     const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-    const state = (r: typeof calm) =>
-      `${r.exact ? 'exact' : `NOT exact (${r.missing} missing)`} after ${r.runs} full sync(s)${r.failedRuns > 0 ? `, ${r.failedRuns} failed` : ''}`;
-    return [
+    const state = (r: Converged) =>
+      `${r.exact ? 'exact' : `NOT exact (${r.missing} missing)`} after ${r.runs} full sync(s)${r.runs > 1 ? ` (${r.each.map((run) => `${seconds(run.ms)}, ${run.missing} missing`).join('; ')})` : ''}${r.failedRuns > 0 ? `, ${r.failedRuns} failed` : ''}`;
+    const rows: BenchRow[] = [
       { variant: 'directory', value: `${USERS} users, concurrency ${CONCURRENCY}, batch 100, one loopback target` },
-      { variant: '(1) no faults: time to exact state', value: `${seconds(calm.ms)}, ${state(calm)}` },
-      {
-        variant: '(1) 20 % faults: time to exact state',
-        value: `${seconds(stormy.ms)}, ${state(stormy)}; faults injected: ${faultCounts['server-error']} 5xx, ${faultCounts['rate-limited']} 429, ${faultCounts['reset-before']} resets before and ${faultCounts['reset-after']} after the write, of ${sum(faultCounts)} requests`,
-      },
-      { variant: '(1) ratio faults / no faults (aim ≤ 2.0)', value: (stormy.ms / calm.ms).toFixed(2) },
-      { variant: '(1) duplicates (must be 0)', value: String(stormy.duplicates) },
-      {
-        variant: `(2) ${LATENCY_MS} ms per request: users/s`,
-        value: `${usersPerSecond.toFixed(0)} users/s (${seconds(latent.ms)}, ${(slowRequests / USERS).toFixed(2)} requests per user, ${state(latent)})`,
-      },
-      {
-        variant: '(2) ÷ bound (aim ≥ 0.8)',
-        value: `${(usersPerSecond / bound).toFixed(2)} (bound ${inFlight} in flight ÷ ${LATENCY_MS} ms = ${bound.toFixed(0)}/s)`,
-      },
-      {
-        variant: `(3) ${WRITES_PER_SECOND * 60} writes/min target, ${PACED_USERS} users`,
-        value: `${writeRate.toFixed(2)} writes/s achieved; ${seconds(pacedResult.ms)}, ${state(pacedResult)}`,
-      },
-      { variant: '(3) achieved ÷ allowed (aim ≥ 0.95)', value: (writeRate / WRITES_PER_SECOND).toFixed(3) },
-      {
-        variant: '(3) requests answered 429 (aim ≤ 1 %)',
-        value: `${((100 * refused) / Math.max(1, sum(limitCounts))).toFixed(2)} % (${refused} of ${sum(limitCounts)})`,
-      },
     ];
+
+    if (parts.has('1')) {
+      // (1) The same 2,000 users without faults, then with 20 % of requests failing.
+      const clean = await proxied({});
+      const calm = await syncToExactState(engine, clean.provider, target.origin, all);
+      const faulty = await proxied({
+        seed: 11,
+        rates: { serverError: 0.1, rateLimited: 0.05, resetBefore: 0.025, resetAfter: 0.025 },
+        retryAfter: { seconds: 1 },
+      });
+      const stormy = await syncToExactState(engine, faulty.provider, target.origin, all);
+      const faultCounts = await faulty.proxy.counts();
+      rows.push(
+        { variant: '(1) no faults: time to exact state', value: `${seconds(calm.ms)}, ${state(calm)}` },
+        {
+          variant: '(1) 20 % faults: time to exact state',
+          value: `${seconds(stormy.ms)}, ${state(stormy)}; faults injected: ${faultCounts['server-error']} 5xx, ${faultCounts['rate-limited']} 429, ${faultCounts['reset-before']} resets before and ${faultCounts['reset-after']} after the write, of ${sum(faultCounts)} requests`,
+        },
+        { variant: '(1) ratio faults / no faults (aim ≤ 2.0)', value: (stormy.ms / calm.ms).toFixed(2) },
+        { variant: '(1) duplicates (must be 0)', value: String(stormy.duplicates) },
+      );
+    }
+
+    if (parts.has('2')) {
+      // (2) Every forwarded request answered 50 ms late.
+      const slow = await proxied({ latencyMs: LATENCY_MS });
+      const cpu = process.cpuUsage();
+      const latent = await syncToExactState(engine, slow.provider, target.origin, all);
+      const { user, system } = process.cpuUsage(cpu);
+      const slowRequests = sum(await slow.proxy.counts());
+      const inFlight = CONCURRENCY * CONCURRENCY; // batches in flight × requests in flight per batch
+      const bound = inFlight / (LATENCY_MS / 1000);
+      const usersPerSecond = USERS / (latent.ms / 1000);
+      rows.push(
+        {
+          variant: `(2) ${LATENCY_MS} ms per request: users/s`,
+          value: `${usersPerSecond.toFixed(0)} users/s (${seconds(latent.ms)}, ${(slowRequests / USERS).toFixed(2)} requests per user, ${state(latent)})`,
+        },
+        {
+          variant: '(2) ÷ bound (aim ≥ 0.8)',
+          value: `${(usersPerSecond / bound).toFixed(2)} (bound ${inFlight} in flight ÷ ${LATENCY_MS} ms = ${bound.toFixed(0)}/s)`,
+        },
+        {
+          variant: '(2) requests in flight at the target',
+          value: occupancy(await slow.proxy.timings(), latent.each[0]),
+        },
+        {
+          variant: '(2) CPU of the worker (bench) process',
+          value: `${seconds((user + system) / 1000)} in ${seconds(latent.ms)}`,
+        },
+      );
+    }
+
+    if (parts.has('3')) {
+      // (3) A target taking 600 writes/min, 429 beyond; the provider's rate limit is that documented limit.
+      const limited = await proxied(
+        { writesPerSecond: WRITES_PER_SECOND },
+        // The target limits writes only: the budget paces those (lookups would otherwise spend write tokens).
+        {
+          scope: { accessGroups: [pacedGroup] },
+          rateLimit: { requestsPerSecond: WRITES_PER_SECOND, paced: 'writes' },
+        },
+      );
+      let first: { at: number; writes: number } | undefined;
+      let last: { at: number; writes: number } | undefined;
+      const poll = setInterval(() => {
+        void (call(target.origin, 'GET', '/_stats') as Promise<{ writes: number }>).then(({ writes }) => {
+          const at = performance.now();
+          if (writes > 0 && first === undefined) first = { at, writes };
+          if (writes > (last?.writes ?? 0)) last = { at, writes };
+        });
+      }, 250);
+      const pacedResult = await syncToExactState(engine, limited.provider, target.origin, paced);
+      clearInterval(poll);
+      const limitCounts = await limited.proxy.counts();
+      const refused = (limitCounts['over-limit'] ?? 0) + (limitCounts['rate-limited'] ?? 0);
+      const writeRate =
+        first && last && last.at > first.at ? (last.writes - first.writes) / ((last.at - first.at) / 1000) : 0;
+      rows.push(
+        {
+          variant: `(3) ${WRITES_PER_SECOND * 60} writes/min target, ${PACED_USERS} users`,
+          value: `${writeRate.toFixed(2)} writes/s achieved; ${seconds(pacedResult.ms)}, ${state(pacedResult)}`,
+        },
+        { variant: '(3) achieved ÷ allowed (aim ≥ 0.95)', value: (writeRate / WRITES_PER_SECOND).toFixed(3) },
+        {
+          variant: '(3) requests answered 429 (aim ≤ 1 %)',
+          value: `${((100 * refused) / Math.max(1, sum(limitCounts))).toFixed(2)} % (${refused} of ${sum(limitCounts)})`,
+        },
+        { variant: '(3) gaps between writes at the target', value: writeGaps(await limited.proxy.timings()) },
+      );
+    }
+    return rows;
   } finally {
     await Promise.all(proxies.map((proxy) => proxy.stop()));
     target.child.kill();

@@ -72,6 +72,14 @@ export interface ProxiedRequest {
   abandoned?: number;
 }
 
+/** When the proxy received one request and when it answered it (or cut it), in ms since the epoch (`performance.timeOrigin` + `performance.now()`). */
+export interface RequestTiming {
+  method: string;
+  fault: FaultKind;
+  arrivedMs: number;
+  endedMs: number | undefined;
+}
+
 /** A running proxy. */
 export interface FaultProxy {
   /** The proxy's base URL: the target's base path on the proxy's port. */
@@ -80,6 +88,8 @@ export interface FaultProxy {
   requests(): ProxiedRequest[];
   /** How many requests got each fault. */
   counts(): Record<FaultKind, number>;
+  /** When each request arrived and was answered or cut (ms since the epoch, to the microsecond), in arrival order. */
+  timings(): RequestTiming[];
   /** Changes the fault chances for the requests from now on (e.g. no faults for a final check). */
   setRates(rates: FaultRates): void;
   /** Forgets the request log. */
@@ -145,6 +155,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const latencyMs = options.latencyMs ?? 0;
   let rates = checkRates(options.rates ?? {});
   let log: ProxiedRequest[] = [];
+  let timings: RequestTiming[] = [];
   const seen = new Map<string, number>();
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   const clock = options.clock ?? (() => performance.now());
@@ -198,6 +209,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const arrivedMs = performance.timeOrigin + performance.now();
     const method = (req.method ?? 'GET').toUpperCase();
     const url = req.url ?? '/';
     const path = url.startsWith(basePath) ? url.slice(basePath.length) || '/' : url;
@@ -216,6 +228,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     if (fault === 'none' && overLimit(method)) fault = 'over-limit';
     const entry: ProxiedRequest = { method, path, fault, status: 0, arrived: (events += 1) };
     log.push(entry);
+    const timing: RequestTiming = { method, fault, arrivedMs, endedMs: undefined };
+    timings.push(timing);
+    res.on('close', () => {
+      timing.endedMs = performance.timeOrigin + performance.now();
+    });
     if (fault === 'held') {
       res.on('close', () => {
         entry.abandoned = events += 1;
@@ -281,6 +298,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   return {
     url: `http://127.0.0.1:${port}${basePath}`,
     requests: () => [...log],
+    timings: () => [...timings],
     counts() {
       const counts: Record<FaultKind, number> = {
         none: 0,
@@ -300,6 +318,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     },
     resetLog() {
       log = [];
+      timings = [];
     },
     close() {
       closed ??= new Promise<void>((resolve) => {

@@ -8,5 +8,6 @@ export {
   type FaultProxyOptions,
   type FaultRates,
   type ProxiedRequest,
+  type RequestTiming,
 } from './fault-proxy.ts';
 export { startBetterAuthTarget } from './better-auth-target.ts';
