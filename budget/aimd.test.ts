@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { advance, AIMD, fairShares, newBucket, take, throttled, type BucketState, type RateLimit } from './aimd.ts';
+import {
+  advance,
+  AIMD,
+  fairShares,
+  newBucket,
+  reserve,
+  take,
+  throttled,
+  windowWait,
+  type BucketState,
+  type RateLimit,
+} from './aimd.ts';
 
 const limit: RateLimit = { requestsPerSecond: 10 };
 const T0 = 1_000_000;
@@ -64,6 +75,81 @@ describe('token bucket', () => {
     const second = take(first.state, fast, T0, 5);
     assert.equal(second.granted, 0);
     assert.equal(second.waitMs, 13); // half a token at 40/s, rounded up to whole ms
+  });
+});
+
+describe('reservations', () => {
+  test('a client asking a round trip ahead spends every token on time, even with a bucket of one', () => {
+    // Each ask reaches the bucket 40 ms after the client sent it; the client spends each token at its due time and
+    // asks again at once. With `take`, the same client loses 40 ms per token (the test above: under 0.92 of the rate).
+    const rateLimit = { requestsPerSecond: 3 };
+    let state = newBucket(rateLimit, T0);
+    let now = T0;
+    const spent: number[] = [];
+    while (now < T0 + 600_000) {
+      const asked = now + 40;
+      const grant = reserve(state, rateLimit, asked, 1, 250);
+      state = grant.state;
+      if (grant.granted === 0) {
+        now = asked + grant.waitMs;
+        continue;
+      }
+      // The answer comes back 40 ms later still; the token is spent when it is due, not before.
+      now = Math.max(asked + 40, asked + grant.dueMs[0]!);
+      spent.push(now);
+    }
+    const allowed = 3 * 600;
+    assert.ok(spent.length >= allowed * 0.99 && spent.length <= allowed + 1, `spent ${spent.length} of ${allowed}`);
+  });
+
+  test('reserves only tokens due within the horizon, each with its delay, and puts the bucket in debt', () => {
+    const ten = { requestsPerSecond: 10 };
+    const first = reserve(newBucket(ten, T0), ten, T0, 5, 250);
+    // One token now, then one every 100 ms: those due at 100 and 200 ms are within 250 ms, the one at 300 is not.
+    assert.deepEqual(first.dueMs, [0, 100, 200]);
+    assert.ok(Math.abs(first.state.tokens - -2) < 1e-9);
+    const next = reserve(first.state, ten, T0, 5, 250);
+    assert.equal(next.granted, 0);
+    assert.equal(next.waitMs, 50); // the token due at 300 ms is 250 ms away at 50 ms
+  });
+
+  test('a paused bucket reserves nothing before the pause ends', () => {
+    const ten = { requestsPerSecond: 10 };
+    const paused = throttled(newBucket(ten, T0), ten, T0, 1_000);
+    assert.equal(reserve(paused, ten, T0 + 500, 1, 250).granted, 0);
+    const after = reserve(paused, ten, T0 + 900, 1, 250);
+    // Tokens accrue from the end of the pause at the cut rate (7/s): the first is due 143 ms after it, 243 from now.
+    assert.deepEqual(after.dueMs, [243]);
+  });
+
+  test('many workers reserving in turn never get more than the rate between them', () => {
+    const ten = { requestsPerSecond: 10 };
+    let state = newBucket(ten, T0);
+    const due: number[] = [];
+    for (let now = T0; now < T0 + 60_000; now += 7) {
+      const grant = reserve(state, ten, now, 2, 250);
+      state = grant.state;
+      due.push(...grant.dueMs.map((ms) => now + ms));
+    }
+    const spentBy = (t: number) => due.filter((at) => at <= t).length;
+    for (const t of [T0 + 1_000, T0 + 30_000, T0 + 59_000]) {
+      assert.ok(spentBy(t) <= 1 + (10 * (t - T0)) / 1000, `${spentBy(t)} spent by ${t - T0} ms`);
+    }
+  });
+});
+
+describe('window margin', () => {
+  test('the request that would make the rate plus one within a window and its margin waits for the margin', () => {
+    const sent = Array.from({ length: 10 }, (_, i) => T0 + i * 100);
+    // Ten sent from T0 to T0 + 900 at 10/s: the eleventh may go at T0 + 1000 + margin, not at T0 + 1000.
+    assert.equal(windowWait(sent, 10, T0 + 1000, 30), 30);
+    assert.equal(windowWait(sent, 10, T0 + 1030, 30), 0);
+    assert.equal(windowWait(sent.slice(1), 10, T0 + 950, 30), 0);
+  });
+
+  test('two requests due together after a late wake-up go a window apart, not together', () => {
+    // At 0.5/s (one per two seconds), a request sent late at T0 + 1900 holds the next one until T0 + 3930.
+    assert.equal(windowWait([T0 + 1900], 0.5, T0 + 2000, 30), 1930);
   });
 });
 

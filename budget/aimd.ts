@@ -49,6 +49,12 @@ export const AIMD = {
   burstSeconds: 0.1,
   /** The longest pause a `Retry-After` imposes on the whole target. */
   maxPauseMs: 60_000,
+  /**
+   * A worker spaces its own requests so that no window of a second (of `n / rate` seconds, n = ⌊rate⌋) plus this
+   * holds more than the rate: the margin for a target counting fixed windows, which requests reaching it up to this
+   * much closer together than they were sent (its own scheduling, a loaded machine) would otherwise overrun.
+   */
+  windowMarginMs: 30,
 } as const;
 
 /** A fresh bucket: the configured rate, one token. */
@@ -88,6 +94,45 @@ export function take(state: BucketState, limit: RateLimit, now: number, want: nu
   const granted = Math.max(0, Math.min(Math.floor(want), Math.floor(current.tokens)));
   if (granted > 0) return { state: { ...current, tokens: current.tokens - granted }, granted, waitMs: 0 };
   return { state: current, granted: 0, waitMs: Math.ceil(((1 - current.tokens) / current.rate) * 1000) };
+}
+
+/** Tokens reserved: how many, and for each how long after `now` it may be spent. */
+export interface Reservation extends Grant {
+  dueMs: number[];
+}
+
+/**
+ * Reserves up to `want` whole tokens that are due within `aheadMs` of `now`, each with the delay (ms, rounded up)
+ * after which it may be spent: the bucket goes into debt for those not yet there. A requester that asks about a
+ * round trip before it needs a token then sends on time; with `take` each token due later than the ask is handed
+ * out a round trip late, and that time is lost. When no token is due that soon, `waitMs` says when to ask again.
+ */
+export function reserve(state: BucketState, limit: RateLimit, now: number, want: number, aheadMs: number): Reservation {
+  const current = advance(state, limit, now);
+  // Tokens accrue only after a pause; a token is due once the bucket holds one whole token.
+  const dueAfter = (tokens: number): number =>
+    Math.max(0, current.pausedUntil - now) + (tokens >= 1 ? 0 : ((1 - tokens) / current.rate) * 1000);
+  const dueMs: number[] = [];
+  let tokens = current.tokens;
+  while (dueMs.length < Math.floor(want) && dueAfter(tokens) <= aheadMs) {
+    dueMs.push(Math.ceil(dueAfter(tokens)));
+    tokens -= 1;
+  }
+  if (dueMs.length > 0) return { state: { ...current, tokens }, granted: dueMs.length, waitMs: 0, dueMs };
+  return { state: current, granted: 0, waitMs: Math.max(1, Math.ceil(dueAfter(tokens) - aheadMs)), dueMs };
+}
+
+/**
+ * How long from `now` until one more request may go without `sent` (this worker's send times, oldest first) holding
+ * more than n = max(1, ⌊limit⌋) requests within n / limit seconds plus `marginMs`, `limit` being the target's
+ * requests per second; 0 when it may go now. A token due on time is not enough for a target counting fixed windows:
+ * a worker that wakes late for one request and on time for the next sends two where one was due, and a fixed window
+ * refuses the one that overruns it.
+ */
+export function windowWait(sent: readonly number[], limit: number, now: number, marginMs: number): number {
+  const n = Math.max(1, Math.floor(limit));
+  if (sent.length < n) return 0;
+  return Math.max(0, sent[sent.length - n]! + (n / limit) * 1000 + marginMs - now);
 }
 
 /**

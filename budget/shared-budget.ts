@@ -1,16 +1,18 @@
 /**
  * One worker process's share of a target's rate budget, as the `RequestLimiter` its SCIM clients pace requests
- * through. Tokens come from the shared bucket a few at a time (about a tenth of a second's worth per query) and are
- * spent locally; concurrency slots are leased in bulk and renewed while in use. A 429 cuts the shared rate at once.
+ * through. Tokens are reserved in the shared bucket a few at a time (about a tenth of a second's worth per query, up
+ * to a quarter of a second before they are due) and each is spent locally at its due time, never putting more than
+ * the target's limit in one of its windows plus a margin; concurrency slots are leased in bulk and renewed while in
+ * use. A 429 cuts the shared rate at once.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AttemptOutcome, LimiterPermit, RequestLimiter } from '../scim/index.ts';
-import type { Grant, RateLimit } from './aimd.ts';
+import { AIMD, windowWait, type RateLimit, type Reservation } from './aimd.ts';
 
 /** Where the shared state lives (PostgreSQL in production: `db/rate-budgets.ts`). */
 export interface BudgetStore {
-  /** Takes up to `want` tokens from the target's bucket. */
-  take: (target: string, limit: RateLimit, want: number) => Promise<Grant>;
+  /** Reserves up to `want` tokens of the target's bucket that are due within `aheadMs`. */
+  take: (target: string, limit: RateLimit, want: number, aheadMs: number) => Promise<Reservation>;
   /** Cuts the target's rate after a 429 (and pauses it for a `Retry-After`). */
   throttled: (target: string, limit: RateLimit, retryAfterMs: number | undefined) => Promise<unknown>;
   /** Renews the holder's lease of concurrency slots; returns how many it holds now. */
@@ -31,6 +33,13 @@ export interface SharedBudget extends RequestLimiter {
 export interface SharedBudgetOptions {
   /** Seconds of the current rate taken from the shared bucket per query. @default 0.1 */
   grantSeconds?: number;
+  /**
+   * How long before its due time a token may be reserved: more than a round trip to the store, so that each request
+   * goes on time instead of a round trip after it. @default 250
+   */
+  aheadMs?: number;
+  /** The window margin of this worker's own requests (see `windowWait`). @default AIMD.windowMarginMs */
+  windowMarginMs?: number;
   /** Unspent local tokens are dropped after this long, so no worker hoards a burst. @default 1000 */
   tokenTtlMs?: number;
   /** How long a lease of concurrency slots outlives its holder's last renewal. @default 10000 */
@@ -57,6 +66,8 @@ export function createSharedBudget(
   options: SharedBudgetOptions = {},
 ): SharedBudget {
   const grantSeconds = options.grantSeconds ?? 0.1;
+  const aheadMs = options.aheadMs ?? 250;
+  const windowMarginMs = options.windowMarginMs ?? AIMD.windowMarginMs;
   const tokenTtlMs = options.tokenTtlMs ?? 1000;
   const leaseTtlMs = options.leaseTtlMs ?? 10_000;
   const renewMs = options.renewMs ?? 1000;
@@ -64,33 +75,48 @@ export function createSharedBudget(
   const onError = options.onError ?? (() => undefined);
   let closed = false;
 
-  // Tokens: spent locally, fetched by one query at a time.
-  let tokens = 0;
-  let tokensExpireAt = 0;
+  // Tokens: reserved ahead from the shared bucket, one query at a time, each spent at its due time in order.
+  let due: number[] = [];
+  let dueExpireAt = 0;
   let rate = limit.requestsPerSecond;
-  let fetching: Promise<Grant> | undefined;
+  let fetching: Promise<Reservation> | undefined;
+
+  // This worker's latest send times, for the window margin (`windowWait`) of the target's own limit: the rate learned
+  // below it is kept by the tokens, and ⌊learned rate⌋ in a shorter window would not keep the target's window.
+  const sent: number[] = [];
+  const mostSent = Math.max(1, Math.floor(limit.requestsPerSecond));
+
+  async function spend(at: number, signal: AbortSignal | undefined): Promise<void> {
+    for (;;) {
+      const now = performance.now();
+      const wait = Math.max(at - now, windowWait(sent, limit.requestsPerSecond, now, windowMarginMs));
+      if (wait <= 0) break;
+      await sleep(wait, undefined, { signal });
+    }
+    sent.push(performance.now());
+    if (sent.length > mostSent) sent.splice(0, sent.length - mostSent);
+  }
 
   async function token(signal: AbortSignal | undefined): Promise<void> {
     for (;;) {
       signal?.throwIfAborted();
-      if (tokens >= 1 && performance.now() < tokensExpireAt) {
-        tokens -= 1;
-        return;
-      }
+      if (due.length > 0 && performance.now() < dueExpireAt) return spend(due.shift()!, signal);
       fetching ??= store
-        .take(target, limit, Math.max(1, Math.ceil(rate * grantSeconds)))
-        .then((grant) => {
-          rate = grant.state.rate;
-          tokens = grant.granted;
-          tokensExpireAt = performance.now() + tokenTtlMs;
-          return grant;
+        .take(target, limit, Math.max(1, Math.ceil(rate * grantSeconds)), aheadMs)
+        .then((reservation) => {
+          // Due times count from when the answer is in: never earlier than the database meant.
+          const now = performance.now();
+          rate = reservation.state.rate;
+          due = reservation.dueMs.map((ms) => now + ms);
+          dueExpireAt = now + tokenTtlMs;
+          return reservation;
         })
         .finally(() => {
           fetching = undefined;
         });
-      const grant = await fetching;
-      if (grant.granted === 0 && tokens < 1)
-        await sleep(Math.min(Math.max(1, grant.waitMs), 1000), undefined, { signal });
+      const reservation = await fetching;
+      if (reservation.granted === 0 && due.length === 0)
+        await sleep(Math.min(Math.max(1, reservation.waitMs), 1000), undefined, { signal });
     }
   }
 
@@ -169,7 +195,7 @@ export function createSharedBudget(
   }
 
   function throttledNow(retryAfterMs: number | undefined): void {
-    tokens = 0;
+    due = [];
     store.throttled(target, limit, retryAfterMs).catch(onError);
   }
 

@@ -6,12 +6,12 @@
 import {
   fairShares,
   newBucket,
-  take,
+  reserve,
   throttled,
   type BucketState,
   type BudgetStore,
-  type Grant,
   type RateLimit,
+  type Reservation,
 } from '../budget/index.ts';
 import { inTransaction, type Db } from './pool.ts';
 
@@ -76,9 +76,15 @@ async function changeBucket<R extends { state: BucketState }>(
   });
 }
 
-/** Takes up to `want` tokens from the target's bucket. */
-export function takeRateTokens(db: Db, target: string, limit: RateLimit, want: number): Promise<Grant> {
-  return changeBucket(db, target, (state, now) => take(state, limit, now, want), limit);
+/** Reserves up to `want` tokens of the target's bucket that are due within `aheadMs` (see `reserve`). */
+export function takeRateTokens(
+  db: Db,
+  target: string,
+  limit: RateLimit,
+  want: number,
+  aheadMs: number,
+): Promise<Reservation> {
+  return changeBucket(db, target, (state, now) => reserve(state, limit, now, want, aheadMs), limit);
 }
 
 /** Records that the target answered 429: its rate is cut and, given a `Retry-After`, it is paused for everyone. */
@@ -138,7 +144,7 @@ export async function releaseRateSlots(db: Db, target: string, holder: string): 
 /** The rate budgets' shared store on this database. */
 export function createRateBudgetStore(db: Db): BudgetStore {
   return {
-    take: (target, limit, want) => takeRateTokens(db, target, limit, want),
+    take: (target, limit, want, aheadMs) => takeRateTokens(db, target, limit, want, aheadMs),
     throttled: (target, limit, retryAfterMs) => recordRateThrottled(db, target, limit, retryAfterMs),
     lease: (target, request) => leaseRateSlots(db, target, request),
     release: (target, holder) => releaseRateSlots(db, target, holder),
