@@ -9,6 +9,7 @@ import {
   loadUsersByIds,
   openIncrementalRun,
   queuedChanges,
+  restartIncrementalRun,
   retryingIds,
   saveLinks,
   takeChanges,
@@ -92,6 +93,8 @@ export function createIncrementalPushActivities(
         heartbeating(async () => {
           const provider = await loadProvider(input.providerId);
           await openIncrementalRun(db, input.runId, provider.id, input.workflowId);
+          // A retried attempt pushes again what the earlier ones got to, and counts it once, afresh.
+          const earlier = await restartIncrementalRun(db, input.runId);
           const taken = input.take
             ? await takeChanges(db, provider.id, input.runId, input.take)
             : { userIds: [], groupIds: [] };
@@ -111,7 +114,9 @@ export function createIncrementalPushActivities(
             retryingIds(db, provider.id, 'user', RETRY_WITH_PUSH),
             retryingIds(db, provider.id, 'group', RETRY_WITH_PUSH),
           ]);
-          const userIds = [...new Set([...input.userIds, ...taken.userIds, ...retryingUsers])].sort();
+          const userIds = [
+            ...new Set([...input.userIds, ...taken.userIds, ...retryingUsers, ...earlier.userIds]),
+          ].sort();
           const rows = await loadUsersByIds(db, provider.scope, userIds);
           const userLinks = await getLinks(db, provider.id, 'user', userIds);
           const userRec = new BatchRecorder(db, writer, input.runId, provider.id);
@@ -132,7 +137,9 @@ export function createIncrementalPushActivities(
           const { groups: withGroups } = await target.plugin.capabilities(target.ctx);
           if (withGroups) {
             const related = await groupsOfUsers(db, [...userRec.appeared(), ...leaving.map((link) => link.localId)]);
-            const groupIds = [...new Set([...input.groupIds, ...taken.groupIds, ...retryingGroups, ...related])].sort();
+            const groupIds = [
+              ...new Set([...input.groupIds, ...taken.groupIds, ...retryingGroups, ...earlier.groupIds, ...related]),
+            ].sort();
             const groupRows = await loadGroupsByIds(db, provider.scope, groupIds);
             const linksOfGroups = getLinks(db, provider.id, 'group', groupIds);
             const groupRec = new BatchRecorder(db, writer, input.runId, provider.id);

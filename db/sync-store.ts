@@ -709,6 +709,25 @@ export async function openIncrementalRun(
   );
 }
 
+/**
+ * Starts an attempt of an incremental run afresh: the run's `processed` goes back to 0, since the attempt counts every
+ * object it pushes again, and the users and groups that earlier attempts logged an event for are returned, so that it
+ * pushes them again too (objects left retrying that an earlier attempt fixed are retrying no longer). On a first
+ * attempt there is nothing to undo.
+ */
+export async function restartIncrementalRun(
+  q: Queryable,
+  runId: string,
+): Promise<{ userIds: string[]; groupIds: string[] }> {
+  const { rows } = await q.query<{ object_type: ObjectType; local_id: string }>(
+    `WITH reset AS (UPDATE sync_runs SET processed = 0 WHERE id = $1 AND processed <> 0)
+     SELECT DISTINCT object_type, local_id FROM sync_events WHERE run_id = $1`,
+    [runId],
+  );
+  const ids = (type: ObjectType) => rows.filter((row) => row.object_type === type).map((row) => row.local_id);
+  return { userIds: ids('user'), groupIds: ids('group') };
+}
+
 /** Sets a run's expected total of objects. */
 export async function setRunTotal(q: Queryable, runId: string, total: number): Promise<void> {
   await q.query(`UPDATE sync_runs SET total = $2 WHERE id = $1`, [runId, total]);
