@@ -230,7 +230,8 @@ export interface UserStretch {
  * do. A user needs syncing unless its link says it was pushed, as it is, from the same input (`pushedFrom`, its
  * input hash from `version`; a null version: every user). One statement: PostgreSQL computes each row's digest and
  * looks its link up, and returns only the users that need syncing (and the stretch's first and last rows), so an
- * unchanged stretch costs one scan and no transfer. Each link is looked up by its key, whatever the statistics.
+ * unchanged stretch costs one scan and no transfer. The links are read by the same key range as the users, so no
+ * plan reads all of a provider's links (one did, joining by local id alone, while provider_links had no statistics).
  */
 export async function userStretch(
   q: Queryable,
@@ -257,8 +258,8 @@ export async function userStretch(
          FROM (SELECT ${USER_COLUMNS}, ${USER_DIGEST} AS digest FROM users u
                 WHERE ${USER_SCOPE} AND ($2::uuid IS NULL OR u.id > $2) AND u.id <= $3 ${uncounted}
                 ORDER BY u.id) s
-         LEFT JOIN LATERAL (SELECT status, remote_id, last_payload_hash, input_hash FROM provider_links
-                             WHERE provider_id = $4 AND object_type = 'user' AND local_id = s.id) l ON true
+         LEFT JOIN provider_links l ON l.provider_id = $4 AND l.object_type = 'user' AND l.local_id = s.id
+                                   AND ($2::uuid IS NULL OR l.local_id > $2) AND l.local_id <= $3
        WINDOW w AS (ORDER BY s.id)
      ) t
      WHERE changed OR n = 1 OR next_id IS NULL
