@@ -4,6 +4,7 @@ import {
   dropQueuedChanges,
   dropTakenChanges,
   finishRun,
+  refreshSyncStatistics,
   scopeBoundaries,
   setRunTotal,
   type ObjectType,
@@ -49,7 +50,11 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
       });
     },
 
-    /** Splits the next stretch of in-scope ids into up to `ranges` ranges of `rangeSize`; `next` is null at the end. */
+    /**
+     * Splits the next stretch of in-scope ids into up to `ranges` ranges of `rangeSize`; `next` is null at the end. At
+     * a phase's start, first renews the planner statistics the phase's reads need, if stale (`refreshSyncStatistics`):
+     * the users phase may just have written every link.
+     */
     async planRanges(input: {
       providerId: string;
       objectType: ObjectType;
@@ -59,6 +64,7 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
     }): Promise<{ ranges: IdRange[]; next: string | null }> {
       return withFailures(async () => {
         const provider = await loadProvider(input.providerId);
+        if (input.after === null) await refreshSyncStatistics(db);
         const { ids, more } = await scopeBoundaries(
           db,
           provider.scope,

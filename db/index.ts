@@ -3,6 +3,7 @@ export * from './migrate.ts';
 export * from './crypto.ts';
 export * from './schemas.ts';
 export * from './sync-store.ts';
+export * from './statistics.ts';
 export * from './directory.ts';
 export * from './directory-import.ts';
 export * from './providers.ts';

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { refreshSyncStatistics, type Db } from '../../db/index.ts';
+import { createTestDatabase } from '../support/db.ts';
+
+type TestDb = Awaited<ReturnType<typeof createTestDatabase>>;
+
+/** Rows changed in `table` since its last ANALYZE, as PostgreSQL's statistics say. */
+async function changedSinceAnalyze(db: Db, table: string): Promise<number> {
+  const { rows } = await db.query<{ n: string }>(
+    'SELECT n_mod_since_analyze AS n FROM pg_stat_user_tables WHERE relname = $1 AND schemaname = current_schema()',
+    [table],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Waits until PostgreSQL's statistics count at least `count` changed rows in `table` (backends report them late). */
+async function untilCounted(db: Db, table: string, count: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while ((await changedSinceAnalyze(db, table)) < count) {
+    if (Date.now() > deadline) throw new Error(`PostgreSQL never counted ${count} changed rows in ${table}`);
+    await delay(100);
+  }
+}
+
+describe("the planner statistics of the sync's tables", () => {
+  let testDb: TestDb;
+  before(async () => {
+    testDb = await createTestDatabase();
+  });
+  after(async () => {
+    await testDb.drop();
+  });
+
+  test('are renewed when autovacuum would renew them, and not again until enough rows change', async () => {
+    const { db } = testDb;
+    await refreshSyncStatistics(db);
+    await db.query(
+      `INSERT INTO users (username) SELECT 'stat.user' || n || '@example.test' FROM generate_series(1, 400) AS n`,
+    );
+    await untilCounted(db, 'users', 400);
+
+    assert.deepEqual(await refreshSyncStatistics(db), ['users'], 'users changed past 50 + 10 % of none');
+    assert.equal(await changedSinceAnalyze(db, 'users'), 0);
+    const { rows } = await db.query<{ reltuples: number }>(`SELECT reltuples FROM pg_class WHERE relname = 'users'`);
+    assert.equal(rows[0]?.reltuples, 400, 'the planner now knows how many users there are');
+
+    // 50 + 10 % of 400 is 90: 60 changes are not enough, 100 are.
+    const update = (from: number, to: number) =>
+      db.query(
+        `UPDATE users SET display_name = 'changed'
+          WHERE username IN (SELECT 'stat.user' || n || '@example.test' FROM generate_series($1::int, $2::int) AS n)`,
+        [from, to],
+      );
+    await update(1, 60);
+    await untilCounted(db, 'users', 60);
+    assert.ok((await changedSinceAnalyze(db, 'users')) <= 90);
+    assert.deepEqual(await refreshSyncStatistics(db), []);
+    await update(61, 101);
+    await untilCounted(db, 'users', 91);
+    assert.deepEqual(await refreshSyncStatistics(db), ['users']);
+  });
+});
