@@ -10,12 +10,15 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { createTestDatabase } from '../test/support/db.ts';
 import { startTestEngine } from '../test/support/engine.ts';
 import { testTemporalAddress } from '../test/support/temporal.ts';
 import { fork } from 'node:child_process';
 import { call, createBenchProvider, seedBenchDirectory, startLoopbackTarget, type BenchRow } from './full-sync.ts';
 import { runMappingBench } from './mapping.ts';
+
+const GC_MAJOR = constants.NODE_PERFORMANCE_GC_MAJOR;
 
 /** CPU seconds of this process, and of the other processes whose command line matches, over one measured phase. */
 class CpuMeter {
@@ -26,15 +29,28 @@ class CpuMeter {
   readonly #timer: NodeJS.Timeout;
   readonly #process = process.cpuUsage();
   #peakRss = process.memoryUsage.rss();
+  // What the RSS is made of at its peak: V8's heap, memory outside it (Buffers, isolates' own heaps are not in it).
+  #atPeak = process.memoryUsage();
+  // The heap in use just after each full (mark-compact) collection: about what is alive, garbage set aside.
+  #liveAfterGc = 0;
+  readonly #gcs = new PerformanceObserver((list) => {
+    if (list.getEntries().some((entry) => (entry as { detail?: { kind?: number } }).detail?.kind === GC_MAJOR))
+      this.#liveAfterGc = Math.max(this.#liveAfterGc, process.memoryUsage().heapUsed);
+  });
 
   constructor(matchers: Record<string, (cmdline: string) => boolean>) {
     this.#matchers = matchers;
     this.#sample(true);
     this.#timer = setInterval(() => this.#sample(false), 200);
+    this.#gcs.observe({ entryTypes: ['gc'] });
   }
 
   #sample(first: boolean): void {
-    this.#peakRss = Math.max(this.#peakRss, process.memoryUsage.rss());
+    const usage = process.memoryUsage();
+    if (usage.rss > this.#peakRss) {
+      this.#peakRss = usage.rss;
+      this.#atPeak = usage;
+    }
     for (const entry of readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
       const pid = Number(entry);
@@ -57,14 +73,20 @@ class CpuMeter {
   }
 
   /** Ends the phase: CPU seconds per group (and `worker` for this process), and this process's peak RSS in MB. */
-  stop(): { cpu: Record<string, number>; peakRssMb: number } {
+  stop(): { cpu: Record<string, number>; peakRssMb: number; atPeak: string } {
     clearInterval(this.#timer);
+    this.#gcs.disconnect();
     this.#sample(false);
     const cpu: Record<string, number> = Object.fromEntries(Object.keys(this.#matchers).map((name) => [name, 0]));
     for (const [pid, { group, ticks }] of this.#last) cpu[group]! += (ticks - (this.#start.get(pid) ?? 0)) / 100;
     const used = process.cpuUsage(this.#process);
     cpu['worker'] = (used.user + used.system) / 1e6;
-    return { cpu, peakRssMb: this.#peakRss / 1024 / 1024 };
+    const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
+    const { heapUsed, heapTotal, external, arrayBuffers } = this.#atPeak;
+    const atPeak =
+      `heap ${mb(heapUsed)} of ${mb(heapTotal)}, external ${mb(external)} (buffers ${mb(arrayBuffers)}); ` +
+      `most heap after a full GC ${mb(this.#liveAfterGc)}`;
+    return { cpu, peakRssMb: this.#peakRss / 1024 / 1024, atPeak };
   }
 }
 
@@ -176,6 +198,10 @@ export async function runScaleBench(): Promise<BenchRow[]> {
       {
         variant: 'peak worker RSS',
         value: `${Math.max(first.peakRssMb, resync.peakRssMb, slow.peakRssMb).toFixed(0)} MB (first sync ${first.peakRssMb.toFixed(0)}, resync ${resync.peakRssMb.toFixed(0)}, ${latencyMs} ms late ${slow.peakRssMb.toFixed(0)})`,
+      },
+      {
+        variant: 'worker memory at the RSS peaks',
+        value: `first sync: ${first.atPeak}; resync: ${resync.atPeak}; late: ${slow.atPeak}`,
       },
       {
         variant: 'sandbox over plain JS',
