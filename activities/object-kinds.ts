@@ -1,6 +1,7 @@
 import type { AdoptBy, Link, ObjectType } from '../db/index.ts';
 import type { BatchLookupResult, MatchKeys, RemoteObject } from '../plugins/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
+import { withoutMembers, type MemberChunks } from './group-members.ts';
 import type { MapResult } from './mapper.ts';
 import type { Target } from './targets.ts';
 
@@ -55,6 +56,8 @@ export interface BatchItem<T> {
   detail?: Record<string, unknown>;
   /** The hash of what `mapped` was made from (`input-hash.ts`), stored with the link once pushed; null: unknown. */
   inputHash?: string | null;
+  /** A group whose members go a chunk at a time (its payload has none): they are sent after the group itself. */
+  members?: MemberChunks;
 }
 
 /** A group's batch item: its payload carries `members` (remote user ids). */
@@ -72,5 +75,21 @@ export function groupItem(
         : mapped,
     link,
     detail: { members: members.length },
+  };
+}
+
+/** A group's batch item whose members go a chunk at a time (`members`), after the group: its payload has none. */
+export function chunkedGroupItem(
+  localId: string,
+  mapped: MapResult<ScimGroup>,
+  link: Link | undefined,
+  members: MemberChunks,
+): BatchItem<ScimGroup> {
+  return {
+    localId,
+    mapped: mapped.status === 'ok' ? { status: 'ok', payload: withoutMembers(mapped.payload) } : mapped,
+    link,
+    detail: { members: members.wanted.count },
+    members,
   };
 }

@@ -5,6 +5,7 @@ import type { ScimGroup, ScimUser } from '../scim/index.ts';
 import type { BatchRecorder } from './batch-recorder.ts';
 import { deprovisionOne } from './deprovision.ts';
 import { errorRecord } from './failures.ts';
+import { listedMembers, withoutMembers } from './group-members.ts';
 import type { BatchItem, ObjectKind } from './object-kinds.ts';
 import { payloadHash } from './payload-hash.ts';
 import type { Target } from './targets.ts';
@@ -56,7 +57,7 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
   provider: ProviderForSync,
   target: Target,
   kind: ObjectKind<T>,
-  { localId, mapped, link, detail = {}, inputHash = null }: BatchItem<T>,
+  { localId, mapped, link, detail = {}, inputHash = null, members }: BatchItem<T>,
   known: BatchLookupResult<T>,
   lastChance: boolean,
 ): Promise<ObjectOutcome> {
@@ -84,7 +85,10 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
     return 'done';
   }
   const payload = mapped.payload;
-  const hash = payloadHash(payload);
+  // A group whose members go in chunks is unchanged only when the members wanted are too.
+  const hash = members ? payloadHash({ payload, members: members.wanted }) : payloadHash(payload);
+  // Such a group's links keep no members: provider_group_members holds what was sent.
+  const kept = (resource: T): T => (members ? withoutMembers(resource) : resource);
   if (link?.status === 'ok' && link.remoteId && link.lastPayloadHash === hash) {
     // Unchanged all the same (a mapping edit that changed nothing here): next time it is not even mapped.
     if (inputHash !== null && link.inputHash !== inputHash && !provider.dryRun)
@@ -102,7 +106,7 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
   // created or adopted before a later request failed keeps its remote id, so it is never created a second time.
   let linked = { remoteId: link?.remoteId ?? null, lastPayload: link?.lastPayload ?? null };
   const linkNow = (remote: { id: string; resource: T }): Link => {
-    linked = { remoteId: remote.id, lastPayload: remote.resource };
+    linked = { remoteId: remote.id, lastPayload: kept(remote.resource) };
     return rec.link(type, localId, linked);
   };
   // A create is logged with the first link written for it, in the same statement: the run's counters are recounted
@@ -113,7 +117,12 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
     let action: 'update' | 'adopt' | 'create' = 'update';
     if (remoteId) {
       try {
+        // A link written before members went in chunks lists what was sent: that is what the group holds.
+        const listed = link?.lastPayload?.['members'];
+        if (members && Array.isArray(listed)) await members.holds(listedMembers({ members: listed }));
         await kind.update(target, remoteId, payload, (link?.lastPayload as T | null) ?? null);
+        // A group deleted behind our back answers 404 here when only its members changed.
+        if (members) await members.send(target, remoteId);
       } catch (error) {
         // The remote object was deleted behind our back: provision it again.
         if (!(isScimflowError(error) && error.code === 'ERR_SCIM_NOT_FOUND')) throw error;
@@ -127,24 +136,38 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
         link?.remoteId ? undefined : known,
         () => kind.find(target, keys),
         // A group whose members take more requests is linked before they are sent.
-        () =>
-          kind.create(target, payload, (created) => {
+        async () => {
+          const first = members ? await members.first() : undefined;
+          const body = first ? { ...payload, members: first.map((value) => ({ value })) } : payload;
+          const created = await kind.create(target, body, (created) => {
             createLogged = true;
             return rec.saveNow(linkNow(created), { remoteId: created.id, ...detail });
-          }),
+          });
+          if (members && first) {
+            await members.created(first);
+            if (first.length === members.chunk) {
+              createLogged = true;
+              await rec.saveNow(linkNow(created), { remoteId: created.id, ...detail });
+            }
+          }
+          return created;
+        },
       );
       remoteId = remote.id;
       if (remote.adopted) {
         action = 'adopt';
         // Claimed before anything is sent to it: two directory objects (userNames differing only in case) never
         // both take one remote object, nor does the second overwrite the first.
-        const holder = await rec.claim(rec.link(type, localId, { remoteId, lastPayload: remote.resource }));
+        const holder = await rec.claim(rec.link(type, localId, { remoteId, lastPayload: kept(remote.resource) }));
         if (holder !== null) throw linkConflict(type, remoteId, holder);
         linkNow(remote);
+        // What the adopted group lists is what it holds (none listed: a target without member read-back).
+        if (members) await members.holds(listedMembers(remote.resource as ScimGroup));
         await kind.update(target, remoteId, payload, remote.resource);
       } else {
         action = 'create';
       }
+      if (members) await members.send(target, remoteId);
     }
     // A created object's link is written at once, not at batch end (not awaited: the next requests overlap it).
     if (action === 'create') rec.saveSoon(synced(remoteId), createLogged ? undefined : { remoteId, ...detail });

@@ -1,4 +1,5 @@
 import {
+  memberDigests,
   memberRemoteIds,
   type Db,
   type Link,
@@ -10,7 +11,8 @@ import type { BatchLookup } from './batch-lookup.ts';
 import type { BatchRecorder } from './batch-recorder.ts';
 import { inputHash, pushedFrom, userInputHash } from './input-hash.ts';
 import { toMappingGroup, toMappingUser, type PayloadMapper } from './mapper.ts';
-import { GROUPS, groupItem, USERS } from './object-kinds.ts';
+import { memberChunks } from './group-members.ts';
+import { chunkedGroupItem, GROUPS, groupItem, USERS } from './object-kinds.ts';
 import { syncBatch } from './sync-batch.ts';
 import type { Target } from './targets.ts';
 
@@ -74,20 +76,21 @@ export function createRowSync(deps: { db: Db; mapper: PayloadMapper; lookUp: Bat
     },
 
     async groups(rec, provider, target, rows, links) {
-      const [linked, members] = await Promise.all([
+      const ids = rows.map((row) => row.id);
+      // A target that takes member changes by PATCH gets them a chunk at a time: only a digest of them is read here.
+      const chunk = await target.plugin.memberChunk?.(target.ctx);
+      const [linked, whole, digests] = await Promise.all([
         links,
-        memberRemoteIds(
-          db,
-          provider.scope,
-          provider.id,
-          rows.map((row) => row.id),
-        ),
+        chunk === undefined ? memberRemoteIds(db, provider.scope, provider.id, ids) : undefined,
+        chunk === undefined ? undefined : memberDigests(db, provider.scope, provider.id, ids),
       ]);
       const version = await inputVersion(provider);
       const pending = rows.flatMap((row) => {
-        const remoteIds = members.get(row.id) ?? [];
-        const input = version === null ? null : inputHash(version, row, remoteIds);
-        return pushedFrom(linked.get(row.id), input) ? [] : [{ row, remoteIds, input }];
+        const remoteIds = whole?.get(row.id) ?? [];
+        const digest = digests?.get(row.id);
+        const members = digest === undefined ? remoteIds : [`in chunks: ${digest.count} ${digest.digest}`];
+        const input = version === null ? null : inputHash(version, row, members);
+        return pushedFrom(linked.get(row.id), input) ? [] : [{ row, remoteIds, digest, input }];
       });
       rec.counts.processed += rows.length;
       if (pending.length === 0) return;
@@ -95,8 +98,15 @@ export function createRowSync(deps: { db: Db; mapper: PayloadMapper; lookUp: Bat
         provider,
         pending.map(({ row }) => ({ group: toMappingGroup(row), link: linked.get(row.id)?.lastPayload ?? null })),
       );
-      const items = pending.map(({ row, remoteIds, input }, i) => ({
-        ...groupItem(row.id, mapped[i]!, remoteIds, linked.get(row.id)),
+      const items = pending.map(({ row, remoteIds, digest, input }, i) => ({
+        ...(digest === undefined || chunk === undefined
+          ? groupItem(row.id, mapped[i]!, remoteIds, linked.get(row.id))
+          : chunkedGroupItem(
+              row.id,
+              mapped[i]!,
+              linked.get(row.id),
+              memberChunks(db, provider, row.id, chunk, digest),
+            )),
         inputHash: input,
       }));
       await syncBatch(lookUp, rec, provider, target, GROUPS, items);

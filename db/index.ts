@@ -18,3 +18,4 @@ export * from './provider-auth.ts';
 export * from './oauth-grants.ts';
 export * from './secret-rotation.ts';
 export * from './provider-changes.ts';
+export * from './pushed-members.ts';

@@ -96,7 +96,8 @@ export function addCounts(a: RunCounts, b: RunCounts): RunCounts {
 }
 
 // Scope predicates: `$1` is always the scope JSON, so one parameter carries the whole provider scope.
-const USER_SCOPE = `(
+/** The SQL condition that user `u` is in the provider's scope, given as jsonb in `$1`. */
+export const USER_SCOPE = `(
   ((($1::jsonb ->> 'includeServiceAccounts')::boolean IS TRUE) OR u.kind = 'internal')
   AND (jsonb_array_length(COALESCE($1::jsonb -> 'accessGroups', '[]'::jsonb)) = 0
        OR EXISTS (SELECT 1 FROM group_members gm

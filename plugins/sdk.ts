@@ -145,6 +145,19 @@ export interface ProvisioningPlugin<Options = unknown> {
     group: ScimGroup,
     previous: ScimGroup | null,
   ): Promise<void>;
+  /**
+   * Optional: the most member values one request may carry when the target takes a group's member changes by PATCH;
+   * then the engine sends a group's members a chunk at a time (`patchGroupMembers`), never whole. Undefined when
+   * members must go with the group (`createGroup`, `updateGroup`): a target without PATCH, members read apart.
+   */
+  memberChunk?(ctx: PluginContext<Options>): Promise<number | undefined>;
+  /** Optional, with `memberChunk`: adds and removes members of a remote group (at most a chunk of them) in one PATCH. */
+  patchGroupMembers?(
+    ctx: PluginContext<Options>,
+    remoteId: string,
+    add: readonly string[],
+    remove: readonly string[],
+  ): Promise<void>;
   /** Deletes the remote group; a 404 counts as success. */
   deleteGroup(ctx: PluginContext<Options>, remoteId: string): Promise<void>;
 }

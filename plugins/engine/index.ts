@@ -258,6 +258,19 @@ export function createScimPlugin<Options extends CommonOptions>(
       await replaceGroup(ctx, remoteId, group, members);
     },
 
+    async memberChunk(ctx) {
+      const caps = await capabilities(ctx);
+      // Members read from pages apart from the group (Webex) are diffed whole by updateGroup on adoption.
+      return usePatch(ctx, caps) && vendor.memberPages === undefined ? caps.maxMembersPerRequest : undefined;
+    },
+
+    async patchGroupMembers(ctx, remoteId, add, remove) {
+      const changes = { attributes: [], add: [...add], remove: [...remove] };
+      for (const operations of patchRequests(changes, (await capabilities(ctx)).maxMembersPerRequest, style)) {
+        await patch(ctx, groupPath(remoteId), operations);
+      }
+    },
+
     async deleteGroup(ctx, remoteId) {
       await deleteIgnoringMissing(client(ctx), groupPath(remoteId));
     },

@@ -1,0 +1,98 @@
+import {
+  memberDifference,
+  recordPushedMembers,
+  replacePushedMembers,
+  type Db,
+  type MemberChunk,
+  type MemberDigest,
+  type ProviderForSync,
+} from '../db/index.ts';
+import type { ScimGroup } from '../scim/index.ts';
+import { beat } from './heartbeat.ts';
+import type { Target } from './targets.ts';
+
+/**
+ * A group's members as the sync sends them to a target that takes member changes by PATCH: a chunk at a time, each
+ * chunk the difference between the members the directory wants and those sent before (provider_group_members), read
+ * by PostgreSQL. The group's payload and link carry no members; nothing holds more than a chunk of them.
+ */
+export interface MemberChunks {
+  /** The most member values one request carries (the plugin's `memberChunk`). */
+  readonly chunk: number;
+  /** How many members the directory wants in the group, and their digest (part of the group's payload hash). */
+  readonly wanted: MemberDigest;
+  /** Forgets what was sent (the group is about to be created) and returns the first chunk of members to send with it. */
+  first(): Promise<string[]>;
+  /** Records that the group was just created with `first`: when that was all of its members, `send` sends nothing. */
+  created(first: readonly string[]): Promise<void>;
+  /** Records that the remote group holds exactly `remoteIds` (adopted with them, or so its link says). */
+  holds(remoteIds: readonly string[]): Promise<void>;
+  /**
+   * Sends the group the members it lacks and removes those it should not have, one request per chunk, recording each
+   * chunk once the target took it; returns how many member values were sent.
+   */
+  send(target: Target, remoteId: string): Promise<number>;
+}
+
+/** The member chunks of directory group `groupId` on `provider`'s target, `chunk` values a request. */
+export function memberChunks(
+  db: Db,
+  provider: ProviderForSync,
+  groupId: string,
+  chunk: number,
+  wanted: MemberDigest,
+): MemberChunks {
+  const { scope, id: providerId } = provider;
+  // Set once the group was created with every member it should have: nothing is left to send.
+  let complete = false;
+  return {
+    chunk,
+    wanted,
+    async first() {
+      await replacePushedMembers(db, providerId, groupId, []);
+      return (await memberDifference(db, scope, providerId, groupId, 'add', chunk)).remoteIds;
+    },
+    async created(first) {
+      await recordPushedMembers(db, providerId, groupId, first, []);
+      complete = first.length < chunk;
+    },
+    async holds(remoteIds) {
+      complete = false;
+      await replacePushedMembers(db, providerId, groupId, remoteIds);
+    },
+    async send(target, remoteId) {
+      const { plugin, ctx } = target;
+      if (plugin.patchGroupMembers === undefined) throw new TypeError(`plugin ${plugin.id} has memberChunk only`);
+      if (complete) return 0;
+      let sent = 0;
+      let addAfter: string | null = null;
+      let removeAfter: string | null = null;
+      for (;;) {
+        const add = await memberDifference(db, scope, providerId, groupId, 'add', chunk, addAfter);
+        const room = chunk - add.remoteIds.length;
+        const remove: MemberChunk | undefined =
+          room > 0 ? await memberDifference(db, scope, providerId, groupId, 'remove', room, removeAfter) : undefined;
+        const removed = remove?.remoteIds ?? [];
+        if (add.remoteIds.length === 0 && removed.length === 0) return sent;
+        await plugin.patchGroupMembers(ctx, remoteId, add.remoteIds, removed);
+        await recordPushedMembers(db, providerId, groupId, add.remoteIds, removed);
+        sent += add.remoteIds.length + removed.length;
+        addAfter = add.next;
+        removeAfter = remove?.next ?? removeAfter;
+        beat();
+      }
+    },
+  };
+}
+
+/** The member ids a group resource lists, or none. */
+export function listedMembers(group: Pick<ScimGroup, 'members'> | null | undefined): string[] {
+  return (group?.members ?? []).map((member) => member.value);
+}
+
+/** A group resource without its members (what a chunked group's link keeps). */
+export function withoutMembers<T extends object>(resource: T): T {
+  if (!('members' in resource)) return resource;
+  const { members: _members, ...rest } = resource as T & { members: unknown };
+  return rest as T;
+}
