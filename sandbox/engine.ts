@@ -7,6 +7,7 @@ import { ScimflowError, describeError } from '../errors/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
 import type { MappingGroup, MappingProvider, MappingUser } from './builtin.ts';
 import { NOT_ADOPTED, guestRuntime, type GuestApi, type GuestItemResult } from './guest-runtime.ts';
+import { callCpuNs } from './call-cpu.ts';
 import { createCpuSampler } from './cpu-sampler.ts';
 import { DEFAULT_MAPPING_LIMITS, resolveMappingLimits, type MappingLimits } from './limits.ts';
 import { mergeKernel } from './merge.ts';
@@ -188,8 +189,8 @@ const KERNEL_SOURCE = `(${mergeKernel.toString()})`;
 const MIB = 1024 * 1024;
 const SETUP_TIMEOUT_MS = 5000;
 const SALVAGE_TIMEOUT_MS = 1000;
-/** How often one object may be run again after stops that its CPU time does not explain. */
-const STARVED_RETRIES = 3;
+/** How often one object may be run again after stops that its CPU time does not explain (each with twice the time). */
+const STARVED_RETRIES = 6;
 /**
  * How often a running call's CPU time is read, for the case its isolate is disposed before the call returns:
  * charging the call's wall time instead made a starved machine's memory bomb use up the whole batch budget,
@@ -500,6 +501,8 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
       // Stops its CPU time does not explain, counted for the object at `starvedAt` (the count restarts with progress).
       let starvedRetries = 0;
       let starvedAt = -1;
+      // The CPU time the object at `starvedAt` used in its stopped runs: once it reaches the limit, it is stopped.
+      let starvedCpuNs = 0n;
       const batchId = ++batchSequence;
       /**
        * Takes the answer's results in order; returns its `stopped` field. `cleared`: the call's CPU time shows that no
@@ -531,10 +534,17 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
         const remainingMs = Number(budget.limitNs - budget.spentNs) / 1e6;
         if (remainingMs <= 0) break;
         const before = cursor;
-        const callTimeout = Math.max(1, Math.ceil(Math.min(limits.objectTimeoutMs + sliceMs, remainingMs)));
+        // The timeout is wall-clock time; an object stopped by it without using its CPU runs again with twice the
+        // time, so a starved machine's wait for a core cannot fail it (its CPU, not the clock, decides).
+        const patience = cursor === starvedAt ? 2 ** starvedRetries : 1;
+        const callTimeout = Math.max(
+          1,
+          Math.ceil(Math.min((limits.objectTimeoutMs + sliceMs) * patience, remainingMs)),
+        );
         const cpuBefore = readCpu(holder.isolate);
-        const wallBefore = process.hrtime.bigint();
+        const processBefore = process.cpuUsage();
         const sampler = cpuSampler.start(() => readCpu(holder.isolate));
+        const limitNs = BigInt(limits.objectTimeoutMs) * 1_000_000n;
         const call = set.step.apply(
           undefined,
           [input, cursor, sliceMs, limits.objectTimeoutMs, limits.maxOutputBytes, batchId],
@@ -558,13 +568,16 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
         try {
           const raw = await call;
           sampler.stop();
-          charge(budget, holder.isolate, cpuBefore, wallBefore, sampler.last);
-          const stopped = accept(raw, cpuExplainsNoStop(holder.isolate, cpuBefore, limits));
+          const used = callCpuNs(readCpu(holder.isolate), cpuBefore, processBefore, sampler.last);
+          budget.spentNs += used;
+          // Less CPU for the whole call than one object may use: no object in it can have reached its limit.
+          const stopped = accept(raw, used < limitNs);
           if (stopped !== NOT_ADOPTED || resend(stopped)) continue;
           stopMessage = 'the sandbox lost the batch it was given';
         } catch (error) {
           sampler.stop();
-          charge(budget, holder.isolate, cpuBefore, wallBefore, sampler.last);
+          const used = callCpuNs(readCpu(holder.isolate), cpuBefore, processBefore, sampler.last);
+          budget.spentNs += used;
           if (holder.isolate.isDisposed) {
             log?.warn(
               { key: request.key, error: describeError(error) },
@@ -576,6 +589,9 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
           const described = describeError(error);
           const batchLimited = callTimeout < limits.objectTimeoutMs + sliceMs;
           stopMessage = stopReason(described, batchLimited, limits);
+          // Stopped by what was left of the batch's time: the batch is over, whatever CPU that call could use (the rest
+          // fails in order, not an object here and there as the clock and the CPU disagree on a busy machine).
+          if (batchLimited && /timed out/i.test(described)) budget.spentNs = budget.limitNs;
           // isolated-vm's timeout is wall-clock time: on a starved machine it can stop an object that used far less
           // CPU than its limit. Such an object runs again (a few times at most); one that used its CPU is stopped.
           // The few times are per object: counted for a whole group, a busy machine's fourth stop failed whichever
@@ -583,16 +599,12 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
           if (cursor !== starvedAt) {
             starvedAt = cursor;
             starvedRetries = 0;
+            starvedCpuNs = 0n;
           }
-          const used = cpuBefore === undefined ? undefined : readCpu(holder.isolate);
-          cleared = cpuExplainsNoStop(holder.isolate, cpuBefore, limits);
+          starvedCpuNs += used;
+          cleared = used < limitNs;
           retry =
-            !batchLimited &&
-            /timed out/i.test(described) &&
-            cpuBefore !== undefined &&
-            used !== undefined &&
-            used - cpuBefore < BigInt(limits.objectTimeoutMs) * 1_000_000n &&
-            starvedRetries < STARVED_RETRIES;
+            !batchLimited && /timed out/i.test(described) && starvedCpuNs < limitNs && starvedRetries < STARVED_RETRIES;
           if (retry) starvedRetries += 1;
         }
         try {
@@ -771,33 +783,12 @@ function budgetMessage(limits: MappingLimits): string {
   return `not evaluated: the batch used up its CPU limit of ${limits.batchTimeoutMs} ms`;
 }
 
-/** True when the isolate used less CPU since `cpuBefore` than one object may: no object can have reached its limit. */
-function cpuExplainsNoStop(isolate: ivm.Isolate, cpuBefore: bigint | undefined, limits: MappingLimits): boolean {
-  const used = cpuBefore === undefined ? undefined : readCpu(isolate);
-  return (
-    used !== undefined && cpuBefore !== undefined && used - cpuBefore < BigInt(limits.objectTimeoutMs) * 1_000_000n
-  );
-}
-
 function readCpu(isolate: ivm.Isolate): bigint | undefined {
   try {
     return isolate.cpuTime;
   } catch {
     return undefined;
   }
-}
-
-/** Charges the call's CPU time to the batch; wall time only when the isolate's CPU time was never readable. */
-function charge(
-  budget: { spentNs: bigint },
-  isolate: ivm.Isolate,
-  cpuBefore: bigint | undefined,
-  wallBefore: bigint,
-  lastSample: bigint | undefined,
-): void {
-  const cpuAfter = cpuBefore === undefined ? undefined : (readCpu(isolate) ?? lastSample);
-  budget.spentNs +=
-    cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : process.hrtime.bigint() - wallBefore;
 }
 
 function checkRequest(request: MappingEvaluationRequest): void {

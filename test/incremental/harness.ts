@@ -82,12 +82,18 @@ export async function syncState(db: Db, client: Client, provider: Pick<ProviderV
        FROM sync_runs WHERE provider_id = $1 ORDER BY started_at`,
     [provider.id],
   );
+  const failures = await db.query(
+    `SELECT e.object_type, e.action, e.detail FROM sync_events e JOIN sync_runs r ON r.id = e.run_id
+      WHERE r.provider_id = $1 AND e.action IN ('fail', 'retry') ORDER BY e.id LIMIT 5`,
+    [provider.id],
+  );
   const outbox = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox WHERE dispatched_at IS NULL');
   return [
     `provider workflow: ${workflow}`,
     `queued: ${JSON.stringify(queue.rows)}`,
     `outbox undispatched: ${outbox.rows[0]?.n}`,
     `runs: ${runs.rows.map((r) => JSON.stringify(r)).join('\n  ')}`,
+    `failures: ${failures.rows.map((r) => JSON.stringify(r)).join('\n  ')}`,
   ].join('\n');
 }
 
