@@ -82,7 +82,7 @@ export async function replay(
 }
 
 /** Prints where a workflow's time went: per activity type, total schedule-to-start and start-to-close. */
-async function traceActivities(client: Client, workflowId: string): Promise<void> {
+export async function traceActivities(client: Client, workflowId: string): Promise<void> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   const ms = (t: unknown) =>
     Number((t as { seconds: { toString(): string } }).seconds.toString()) * 1000 +
@@ -127,7 +127,7 @@ interface CpuProfile {
  * profile to `file` (open it in Chrome DevTools) and prints the functions with the most self time, and the same
  * by where they live (a project folder, a package, or V8's own buckets such as (garbage collector)).
  */
-async function profiled<T>(file: string, fn: () => Promise<T>): Promise<T> {
+export async function profiled<T>(file: string, fn: () => Promise<T>, label = 'the first full sync'): Promise<T> {
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');
@@ -139,11 +139,11 @@ async function profiled<T>(file: string, fn: () => Promise<T>): Promise<T> {
     const { profile } = (await session.post('Profiler.stop')) as { profile: CpuProfile };
     session.disconnect();
     await writeFile(file, JSON.stringify(profile));
-    printProfile(profile, file);
+    printProfile(profile, file, label);
   }
 }
 
-function printProfile(profile: CpuProfile, file: string): void {
+function printProfile(profile: CpuProfile, file: string, label: string): void {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const selfUs = new Map<number, number>();
   const samples = profile.samples ?? [];
@@ -180,7 +180,7 @@ function printProfile(profile: CpuProfile, file: string): void {
   const busy = total - idle;
   const pct = (us: number) => `${((100 * us) / busy).toFixed(1).padStart(5)}%`;
   console.log(
-    `\nCPU profile of the first full sync (${file}): ${(total / 1e6).toFixed(2)} s, busy ${(busy / 1e6).toFixed(2)} s; shares of busy time`,
+    `\nCPU profile of ${label} (${file}): ${(total / 1e6).toFixed(2)} s, busy ${(busy / 1e6).toFixed(2)} s; shares of busy time`,
   );
   console.log('top self time by function:');
   for (const [name, us] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`  ${pct(us)}  ${name}`);

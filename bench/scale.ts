@@ -7,6 +7,7 @@
  * overhead per user over plain JavaScript (measured after the syncs, in the same process: the standalone
  * `mapping` bench is the quieter measure). `BENCH_CONCURRENCY` (8) and `BENCH_PAGE` (100) set the provider;
  * `BENCH_PLAIN_IN_FLIGHT` the plain client's requests in flight (default concurrency², at most 256, as a worker).
+ * `BENCH_PROFILE=<file>` profiles the no-change resync; `BENCH_TRACE=1` prints its activities' wait and run times.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
@@ -15,7 +16,15 @@ import { createTestDatabase } from '../test/support/db.ts';
 import { startTestEngine } from '../test/support/engine.ts';
 import { testTemporalAddress } from '../test/support/temporal.ts';
 import { fork } from 'node:child_process';
-import { call, createBenchProvider, seedBenchDirectory, startLoopbackTarget, type BenchRow } from './full-sync.ts';
+import {
+  call,
+  createBenchProvider,
+  profiled,
+  seedBenchDirectory,
+  startLoopbackTarget,
+  traceActivities,
+  type BenchRow,
+} from './full-sync.ts';
 import { runMappingBench } from './mapping.ts';
 
 const GC_MAJOR = constants.NODE_PERFORMANCE_GC_MAJOR;
@@ -152,7 +161,11 @@ export async function runScaleBench(): Promise<BenchRow[]> {
     await call(target.origin, 'POST', '/_record?on=1');
     const first = await timed(() => engine.fullSync(provider));
     await call(target.origin, 'POST', '/_record?on=0');
-    const resync = await timed(() => engine.fullSync(provider));
+    const profile = process.env['BENCH_PROFILE'];
+    const resync = await timed(() =>
+      profile ? profiled(profile, () => engine.fullSync(provider), 'the no-change resync') : engine.fullSync(provider),
+    );
+    if (process.env['BENCH_TRACE']) await traceActivities(engine.client, resync.result.workflowId);
     await call(target.origin, 'POST', '/_reset');
     const plainSeconds = (await replayInChild(target.origin, inFlight)) / 1000;
 
