@@ -540,13 +540,12 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
         const remainingMs = Number(budget.limitNs - budget.spentNs) / 1e6;
         if (remainingMs <= 0) break;
         const before = cursor;
-        // The timeout is wall-clock time; an object stopped by it without using its CPU runs again with twice the
-        // time, so a starved machine's wait for a core cannot fail it (its CPU, not the clock, decides).
+        // The timeout is wall-clock time; an object stopped by it without using its CPU (or what was left of the
+        // batch's) runs again with twice the time, so a starved machine's wait for a core cannot fail it: the CPU
+        // time charged after each call, not the clock, decides.
         const patience = cursor === starvedAt ? 2 ** starvedRetries : 1;
-        const callTimeout = Math.max(
-          1,
-          Math.ceil(Math.min((limits.objectTimeoutMs + sliceMs) * patience, remainingMs)),
-        );
+        const allowedMs = Math.min(limits.objectTimeoutMs + sliceMs, remainingMs);
+        const callTimeout = Math.max(1, Math.ceil(allowedMs * patience));
         const cpuBefore = readCpu(holder.isolate);
         const processBefore = process.cpuUsage();
         const sampler = cpuSampler.start(() => readCpu(holder.isolate));
@@ -593,11 +592,8 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
             return indices.slice(cursor);
           }
           const described = describeError(error);
-          const batchLimited = callTimeout < limits.objectTimeoutMs + sliceMs;
+          const batchLimited = allowedMs < limits.objectTimeoutMs + sliceMs;
           stopMessage = stopReason(described, batchLimited, limits);
-          // Stopped by what was left of the batch's time: the batch is over, whatever CPU that call could use (the rest
-          // fails in order, not an object here and there as the clock and the CPU disagree on a busy machine).
-          if (batchLimited && /timed out/i.test(described)) budget.spentNs = budget.limitNs;
           // isolated-vm's timeout is wall-clock time: on a starved machine it can stop an object that used far less
           // CPU than its limit. Such an object runs again (a few times at most); one that used its CPU is stopped.
           // The few times are per object: counted for a whole group, a busy machine's fourth stop failed whichever
@@ -610,7 +606,10 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
           starvedCpuNs += used;
           cleared = used < limitNs;
           retry =
-            !batchLimited && /timed out/i.test(described) && starvedCpuNs < limitNs && starvedRetries < STARVED_RETRIES;
+            /timed out/i.test(described) &&
+            starvedCpuNs < limitNs &&
+            budget.spentNs < budget.limitNs &&
+            starvedRetries < STARVED_RETRIES;
           if (retry) starvedRetries += 1;
         }
         try {
