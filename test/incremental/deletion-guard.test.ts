@@ -100,7 +100,12 @@ describe('the deletion guard', () => {
       access.id,
       users.map((u) => u.id),
     );
-    await eventually('5 users provisioned', async () => ((await target.users()).length === 5 ? true : undefined));
+    // The group too: a push writes it after its users, and one still under way when the group is deleted finds it
+    // gone and never creates it (five removals to hold back, not six; a clean-clone suite run failed so).
+    await eventually('5 users and their group provisioned', async () => {
+      const group = (await target.groups()).find((g) => g.displayName === 'app-users');
+      return (await target.users()).length === 5 && group?.members?.length === 5 ? true : undefined;
+    });
 
     // The access group is deleted by mistake: every user leaves scope at once.
     await deleteGroup(db, access.id);
