@@ -509,6 +509,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
       let starvedAt = -1;
       // The CPU time the object at `starvedAt` used in its stopped runs: once it reaches the limit, it is stopped.
       let starvedCpuNs = 0n;
+      const limitNs = BigInt(limits.objectTimeoutMs) * 1_000_000n;
       const batchId = ++batchSequence;
       /**
        * Takes the answer's results in order; returns its `stopped` field. `cleared`: the call's CPU time shows that no
@@ -549,7 +550,13 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
         const cpuBefore = readCpu(holder.isolate);
         const processBefore = process.cpuUsage();
         const sampler = cpuSampler.start(() => readCpu(holder.isolate));
-        const limitNs = BigInt(limits.objectTimeoutMs) * 1_000_000n;
+        /** Ends the call's sampling and charges the batch the CPU time the call used; returns it. */
+        const charge = (): bigint => {
+          sampler.stop();
+          const used = callCpuNs(readCpu(holder.isolate), cpuBefore, processBefore, sampler.last);
+          budget.spentNs += used;
+          return used;
+        };
         const call = set.step.apply(
           undefined,
           [input, cursor, sliceMs, limits.objectTimeoutMs, limits.maxOutputBytes, batchId],
@@ -572,17 +579,13 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
         let cleared = false;
         try {
           const raw = await call;
-          sampler.stop();
-          const used = callCpuNs(readCpu(holder.isolate), cpuBefore, processBefore, sampler.last);
-          budget.spentNs += used;
+          const used = charge();
           // Less CPU for the whole call than one object may use: no object in it can have reached its limit.
           const stopped = accept(raw, used < limitNs);
           if (stopped !== NOT_ADOPTED || resend(stopped)) continue;
           stopMessage = 'the sandbox lost the batch it was given';
         } catch (error) {
-          sampler.stop();
-          const used = callCpuNs(readCpu(holder.isolate), cpuBefore, processBefore, sampler.last);
-          budget.spentNs += used;
+          const used = charge();
           if (holder.isolate.isDisposed) {
             log?.warn(
               { key: request.key, error: describeError(error) },
