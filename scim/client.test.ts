@@ -456,6 +456,34 @@ describe('error classification', () => {
     }
   });
 
+  test('a write in flight when the signal aborts is answered, not abandoned; the next one never sends', async () => {
+    const client = createScimClient({ baseUrl });
+    try {
+      let answer: (() => void) | undefined;
+      handler = (_req, res) => {
+        answer = () => json(res, 201, { id: 'u1', userName: 'ada' });
+      };
+      const controller = new AbortController();
+      const pending = client.request('POST', '/Users', { body: { userName: 'ada' }, signal: controller.signal });
+      while (answer === undefined) await new Promise((resolve) => setImmediate(resolve));
+      const reason = new Error('activity cancelled');
+      controller.abort(reason);
+      // The target wrote the user: its id reaches the caller, which records the link.
+      answer();
+      assert.deepEqual((await pending).body, { id: 'u1', userName: 'ada' });
+      await assert.rejects(
+        client.request('POST', '/Users', { body: { userName: 'bob' }, signal: controller.signal }),
+        (error) => error === reason,
+      );
+      assert.deepEqual(
+        received.map((r) => `${r.method} ${r.url}`),
+        ['POST /scim/v2/Users'],
+      );
+    } finally {
+      await client.close();
+    }
+  });
+
   test('reports every request, failed ones included, to onRequest', async () => {
     const seen: ScimRequestInfo[] = [];
     const client = createScimClient({ baseUrl, onRequest: (info) => seen.push(info) });

@@ -157,7 +157,9 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
     const started = performance.now();
     // The pool's headersTimeout/bodyTimeout bound each phase; the deadline bounds the whole (a trickling body too).
     const deadline = AbortSignal.timeout(timeoutMs);
-    const signal = cancel === undefined ? deadline : AbortSignal.any([cancel, deadline]);
+    // A write once sent is not abandoned on cancellation, only at its deadline: the target may apply it anyway, and
+    // its answer (a created object's id) is what lets the caller record it, and so later update or remove it.
+    const signal = cancel === undefined || method !== 'GET' ? deadline : AbortSignal.any([cancel, deadline]);
     let status = 0;
     let retryAfterMs: number | undefined;
     try {
