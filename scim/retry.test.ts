@@ -85,7 +85,7 @@ describe('retrying client', () => {
     const retrying = withRetries(client, { budget: new RetryBudget(), sleep, random: () => 0 });
     assert.equal((await retrying.request('POST', '/Users')).status, 201);
     assert.equal(client.calls, 5);
-    assert.deepEqual(waits, [125, 250, 500, 2000]);
+    assert.deepEqual(waits, [50, 100, 200, 2000]);
   });
 
   test('throws permanent and run-fatal failures at once', async () => {
@@ -213,6 +213,47 @@ describe('circuit breaker', () => {
     backoff.resolve();
     await waiting;
     assert.deepEqual(sent, ['/Users/waiting', '/Users/other', '/Users/waiting']);
+  });
+
+  test('a retry whose wait is over takes the next free slot, before objects that have sent nothing yet', async () => {
+    const slots = new RequestSlots(1);
+    const sent: string[] = [];
+    const answers: Array<PromiseWithResolvers<ScimResponse<unknown>>> = [];
+    const target: ScimClient = {
+      baseUrl: 'http://target.test/scim',
+      request<T>(_method: string, path: string): Promise<ScimResponse<T>> {
+        sent.push(path);
+        // The first attempt of /Users/throttled is refused with a Retry-After; the rest wait for their answer.
+        if (sent.length === 1) return Promise.reject(failure('ERR_SCIM_RATE_LIMITED', 429, 1000));
+        const answer = Promise.withResolvers<ScimResponse<unknown>>();
+        answers.push(answer);
+        return answer.promise as Promise<ScimResponse<T>>;
+      },
+      close: () => Promise.resolve(),
+    };
+    const backoff = Promise.withResolvers<void>();
+    const throttled = withRetries(target, { budget: new RetryBudget(), slots, sleep: () => backoff.promise }).request(
+      'GET',
+      '/Users/throttled',
+    );
+    const others = ['/Users/a', '/Users/b', '/Users/c'].map((path) =>
+      withRetries(target, { budget: new RetryBudget(), slots }).request('GET', path),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(sent, ['/Users/throttled', '/Users/a'], 'one slot: /Users/a holds it, b and c wait in line');
+    // The Retry-After is over while /Users/a is still in flight: the retry joins the line, ahead of b and c.
+    backoff.resolve();
+    await new Promise((resolve) => setImmediate(resolve));
+    answers[0]!.resolve({ status: 200, body: undefined, headers: {} });
+    await others[0];
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(sent, ['/Users/throttled', '/Users/a', '/Users/throttled']);
+    for (let i = 1; i <= 3; i += 1) {
+      answers[i]!.resolve({ status: 200, body: undefined, headers: {} });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all([throttled, ...others]);
+    assert.deepEqual(sent, ['/Users/throttled', '/Users/a', '/Users/throttled', '/Users/b', '/Users/c']);
   });
 
   test('request slots bound the attempts in flight and pass in arrival order', async () => {

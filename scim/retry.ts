@@ -14,7 +14,7 @@ export interface RetryPolicy {
   retries: number;
   /** Time one object may spend waiting between attempts, over all its requests. @default 120000 */
   budgetMs: number;
-  /** The first backoff is up to this; each further one doubles it. @default 250 */
+  /** The first backoff is up to this; each further one doubles it. @default 100 */
   baseDelayMs: number;
   /** The longest backoff. @default 30000 */
   maxDelayMs: number;
@@ -27,7 +27,7 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   retries: 8,
   budgetMs: 120_000,
-  baseDelayMs: 250,
+  baseDelayMs: 100,
   maxDelayMs: 30_000,
   retryAfterMinMs: 1_000,
   retryAfterMaxMs: 600_000,
@@ -118,8 +118,8 @@ export function withRetries(client: ScimClient, options: RetryOptions): ScimClie
     }
   }
 
-  async function attempt<T>(method: ScimMethod, path: string, requestOptions: ScimRequestOptions<T>) {
-    const release = await options.slots?.acquire(signal);
+  async function attempt<T>(method: ScimMethod, path: string, requestOptions: ScimRequestOptions<T>, retry: boolean) {
+    const release = await options.slots?.acquire(signal, retry);
     try {
       return await admitted(method, path, requestOptions);
     } finally {
@@ -149,7 +149,7 @@ export function withRetries(client: ScimClient, options: RetryOptions): ScimClie
   ): Promise<ScimResponse<T>> {
     for (let retry = 1; ; retry += 1) {
       try {
-        return await attempt(method, path, requestOptions);
+        return await attempt(method, path, requestOptions, retry > 1);
       } catch (error) {
         if (signal?.aborted || errorScope(error) !== 'request') throw error;
         const delayMs = retryDelay(error, retry, budget.policy, random);
