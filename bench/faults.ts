@@ -124,6 +124,24 @@ function writeGaps(timings: readonly RequestTiming[]): string {
   return `p10 / p50 / p90 ${[0.1, 0.5, 0.9].map((q) => quantile(gaps, q).toFixed(1)).join(' / ')} ms over ${writes.length} writes`;
 }
 
+/**
+ * The object whose 429s asked for the most waiting in all (their Retry-Afters added up): no sync can bring it to
+ * the target sooner, whatever it does meanwhile with the others.
+ */
+function longestAskedWait(timings: readonly RequestTiming[]): { subject: string; ms: number; times: number } {
+  const asked = new Map<string, { ms: number; times: number }>();
+  for (const t of timings) {
+    if (t.askedMs === undefined) continue;
+    const total = asked.get(t.subject) ?? { ms: 0, times: 0 };
+    total.ms += t.askedMs;
+    total.times += 1;
+    asked.set(t.subject, total);
+  }
+  let longest = { subject: 'none', ms: 0, times: 0 };
+  for (const [subject, total] of asked) if (total.ms > longest.ms) longest = { subject, ...total };
+  return longest;
+}
+
 const sum = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0);
 
 interface Converged {
@@ -241,6 +259,7 @@ export async function runFaultsBench(): Promise<BenchRow[]> {
       });
       const stormy = await syncToExactState(engine, faulty.provider, target.origin, all);
       const faultCounts = await faulty.proxy.counts();
+      const asked = longestAskedWait(await faulty.proxy.timings());
       rows.push(
         { variant: '(1) no faults: time to exact state', value: `${seconds(calm.ms)}, ${state(calm)}` },
         {
@@ -249,6 +268,14 @@ export async function runFaultsBench(): Promise<BenchRow[]> {
         },
         { variant: '(1) ratio faults / no faults (aim ≤ 2.0)', value: (stormy.ms / calm.ms).toFixed(2) },
         { variant: '(1) duplicates (must be 0)', value: String(stormy.duplicates) },
+        {
+          variant: '(1) longest wait the target asked of one object',
+          value: `${seconds(asked.ms)} (${asked.times} 429s for ${asked.subject}): ${(asked.ms / calm.ms).toFixed(2)} × the no-fault time before any other work`,
+        },
+        {
+          variant: '(1) requests in flight at the target, with faults',
+          value: occupancy(await faulty.proxy.timings(), stormy.each[0]),
+        },
       );
     }
 

@@ -75,9 +75,27 @@ export interface ProxiedRequest {
 /** When the proxy received one request and when it answered it (or cut it), in ms since the epoch (`performance.timeOrigin` + `performance.now()`). */
 export interface RequestTiming {
   method: string;
+  /** The object the request is about: a create's userName or displayName, else the path (a lookup's with its filter). */
+  subject: string;
   fault: FaultKind;
   arrivedMs: number;
   endedMs: number | undefined;
+  /** For a 429, how long its Retry-After asked the client to wait, in ms. */
+  askedMs?: number;
+}
+
+/** The object a request is about (see {@link RequestTiming.subject}). */
+function subjectOf(method: string, path: string, body: string): string {
+  if (method === 'POST') {
+    try {
+      const parsed = JSON.parse(body) as { userName?: unknown; displayName?: unknown };
+      const name = parsed.userName ?? parsed.displayName;
+      if (typeof name === 'string') return name;
+    } catch {
+      // Not JSON: the path says what it is about.
+    }
+  }
+  return path;
 }
 
 /** A running proxy. */
@@ -228,7 +246,13 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     if (fault === 'none' && overLimit(method)) fault = 'over-limit';
     const entry: ProxiedRequest = { method, path, fault, status: 0, arrived: (events += 1) };
     log.push(entry);
-    const timing: RequestTiming = { method, fault, arrivedMs, endedMs: undefined };
+    const timing: RequestTiming = {
+      method,
+      subject: subjectOf(method, path, text),
+      fault,
+      arrivedMs,
+      endedMs: undefined,
+    };
     timings.push(timing);
     res.on('close', () => {
       timing.endedMs = performance.timeOrigin + performance.now();
@@ -259,7 +283,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
           fault === 'rate-limited' &&
           (retryAfter.format === 'date' || (retryAfter.format === 'both' && Math.floor(u * 1e6) % 2 === 1));
         // An HTTP-date has whole seconds: one second more, so the wait is never shorter than asked.
-        const value = asDate ? new Date(Date.now() + (seconds + 1) * 1000).toUTCString() : String(seconds);
+        const until = Date.now() + (seconds + 1) * 1000;
+        const value = asDate ? new Date(until).toUTCString() : String(seconds);
+        timing.askedMs = asDate ? Math.floor(until / 1000) * 1000 - Date.now() : seconds * 1000;
         entry.status = 429;
         return answer(
           res,
