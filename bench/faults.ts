@@ -114,6 +114,18 @@ function occupancy(timings: readonly RequestTiming[], run?: { startedAt: number;
   );
 }
 
+/**
+ * Users created per second from the first create's arrival to the last one's answer, against `bound`: the rate with
+ * the run's fixed costs (starting the workflow, discovery, the group phase) left out.
+ */
+function steadyRate(timings: readonly RequestTiming[], bound: number): string {
+  const creates = timings.filter((t) => t.method === 'POST' && t.subject !== '/Groups' && t.endedMs !== undefined);
+  if (creates.length < 2) return 'too few creates';
+  const span = (Math.max(...creates.map((t) => t.endedMs!)) - creates[0]!.arrivedMs) / 1000;
+  const rate = creates.length / span;
+  return `${(rate / bound).toFixed(2)} (${rate.toFixed(0)} users/s over ${span.toFixed(2)} s)`;
+}
+
 /** The gaps between writes the target accepted (at the proxy), and when the refused ones came. */
 function writeGaps(timings: readonly RequestTiming[]): string {
   const writes = timings.filter((t) => t.method !== 'GET' && t.fault === 'none').map((t) => t.arrivedMs);
@@ -286,6 +298,7 @@ export async function runFaultsBench(): Promise<BenchRow[]> {
       const latent = await syncToExactState(engine, slow.provider, target.origin, all);
       const { user, system } = process.cpuUsage(cpu);
       const slowRequests = sum(await slow.proxy.counts());
+      const slowTimings = await slow.proxy.timings();
       const inFlight = CONCURRENCY * CONCURRENCY; // batches in flight × requests in flight per batch
       const bound = inFlight / (LATENCY_MS / 1000);
       const usersPerSecond = USERS / (latent.ms / 1000);
@@ -300,7 +313,11 @@ export async function runFaultsBench(): Promise<BenchRow[]> {
         },
         {
           variant: '(2) requests in flight at the target',
-          value: occupancy(await slow.proxy.timings(), latent.each[0]),
+          value: occupancy(slowTimings, latent.each[0]),
+        },
+        {
+          variant: '(2) users created per second while creating ÷ bound',
+          value: steadyRate(slowTimings, bound),
         },
         {
           variant: '(2) CPU of the worker (bench) process',
