@@ -3,11 +3,21 @@ import type { ScimUser } from '../scim/index.ts';
 import type { BatchRecorder } from './batch-recorder.ts';
 import { errorScope } from '../errors/index.ts';
 import { errorRecord } from './failures.ts';
+import { GROUPS, USERS } from './object-kinds.ts';
 import type { Target } from './targets.ts';
 
 /** Why a linked object is being removed, for its provisioning event: a mapping skips it, or it left scope. */
 export function removalReason(link: Link): { reason: string } {
   return { reason: link.status === 'skipped' ? 'skipped by a mapping' : 'out of scope' };
+}
+
+/**
+ * The match keys of a link's object that was sent in a create never answered (no remote id, the payload it was sent
+ * with kept): its externalId only, which scimflow itself set, so an object someone else made is never taken for it.
+ */
+function unansweredCreate(link: Link): { externalId: string } | undefined {
+  const externalId = link.remoteId ? undefined : link.lastPayload?.['externalId'];
+  return typeof externalId === 'string' && externalId !== '' ? { externalId } : undefined;
 }
 
 /**
@@ -17,12 +27,16 @@ export function removalReason(link: Link): { reason: string } {
 export async function deprovisionOne(
   rec: BatchRecorder,
   provider: ProviderForSync,
-  { plugin, ctx }: Target,
-  link: Link,
+  target: Target,
+  recorded: Link,
   why: Record<string, unknown>,
 ): Promise<void> {
-  const { objectType, localId, remoteId } = link;
-  if (!remoteId) {
+  const { plugin, ctx } = target;
+  const { objectType, localId } = recorded;
+  let link = recorded;
+  let { remoteId } = link;
+  const sentAs = unansweredCreate(link);
+  if (!remoteId && sentAs === undefined) {
     rec.deletedLinks.push({ objectType, localId });
     return;
   }
@@ -40,6 +54,17 @@ export async function deprovisionOne(
     return;
   }
   try {
+    if (!remoteId) {
+      // A create sent whose answer never came (a reset, a crash, a cancellation): the target may hold the object.
+      const kind = objectType === 'user' ? USERS : GROUPS;
+      const found = await kind.find(target, sentAs!);
+      if (!found || found.resource.externalId !== sentAs!.externalId) {
+        rec.deletedLinks.push({ objectType, localId });
+        return;
+      }
+      remoteId = found.id;
+      link = { ...link, remoteId };
+    }
     if (mode === 'leave') {
       rec.deletedLinks.push({ objectType, localId });
       rec.event(objectType, localId, 'skip', { ...why, deprovision: 'leave', remoteId });

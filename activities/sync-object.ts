@@ -139,6 +139,11 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
         async () => {
           const first = members ? await members.first() : undefined;
           const body = first ? { ...payload, members: first.map((value) => ({ value })) } : payload;
+          // Written before the POST: should its answer never come (a reset after the target wrote, a crash, a
+          // cancellation), the link keeps what was sent, so the object is found again (adopted, or removed if it
+          // leaves the directory meanwhile) rather than left on the target unknown.
+          linked = { remoteId: null, lastPayload: kept(payload) };
+          await rec.saveNow(rec.link(type, localId, { ...linked, status: 'creating' }));
           const created = await kind.create(target, body, (created) => {
             createLogged = true;
             return rec.saveNow(linkNow(created), { remoteId: created.id, ...detail });

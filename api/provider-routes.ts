@@ -5,6 +5,7 @@ import {
   deleteProvider,
   getProvider,
   getRun,
+  LINK_STATUSES,
   listLinks,
   listProviders,
   listRuns,
@@ -44,7 +45,7 @@ export const RunsQuerySchema = z.object({
 
 /** `GET /providers/{id}/links` parameters. */
 export const LinksQuerySchema = z.object({
-  status: z.enum(['ok', 'failed', 'skipped', 'deactivated', 'retrying']).optional(),
+  status: z.enum(LINK_STATUSES).optional(),
   objectType: z.enum(['user', 'group']).optional(),
   after: z.uuid().optional().describe('the `next` value of the previous page'),
   limit: z.coerce.number().int().min(1).max(1000).default(100),

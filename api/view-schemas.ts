@@ -6,6 +6,7 @@ import * as z from 'zod';
 import { ProviderAuthViewSchema } from '../auth/schemas.ts';
 import {
   AdoptBySchema,
+  LINK_STATUSES,
   ProviderScopeSchema,
   RateLimitSchema,
   type DirectoryGroup,
@@ -113,7 +114,7 @@ export const LinkViewSchema = z.object({
   localId: z.uuid(),
   localName: z.string().nullable(),
   remoteId: z.string().nullable(),
-  status: z.enum(['ok', 'failed', 'skipped', 'deactivated', 'retrying']),
+  status: z.enum(LINK_STATUSES),
   lastError: Attributes.nullable(),
   syncedAt: Timestamp,
 }) satisfies z.ZodType<LinkView>;

@@ -1,6 +1,7 @@
 /** Read-only views of sync runs and provider links, for the API and the CLI. */
 import { NotFoundError, ValidationError } from '../errors/index.ts';
 import type { Queryable } from './pool.ts';
+import type { LinkStatus } from './sync-store.ts';
 
 /** A sync run as the API returns it. */
 export interface SyncRunView {
@@ -36,7 +37,7 @@ export interface LinkView {
   /** The username or group name, while the local object still exists. */
   localName: string | null;
   remoteId: string | null;
-  status: 'ok' | 'failed' | 'skipped' | 'deactivated' | 'retrying';
+  status: LinkStatus;
   lastError: Record<string, unknown> | null;
   syncedAt: string;
 }

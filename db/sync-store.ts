@@ -11,9 +11,13 @@ import type { ProviderScope } from './schemas.ts';
 export type ObjectType = 'user' | 'group';
 /**
  * Link states: `deactivated` marks a user deprovisioned by deactivation (its remote object still exists);
- * `retrying` an object whose transient failures outlasted its retry budget (sent again by the next push or sync).
+ * `retrying` an object whose transient failures outlasted its retry budget (sent again by the next push or sync);
+ * `creating` an object whose create was sent and not yet answered (left so when the answer was lost).
  */
-export type LinkStatus = 'ok' | 'failed' | 'skipped' | 'deactivated' | 'retrying';
+export const LINK_STATUSES = ['ok', 'failed', 'skipped', 'deactivated', 'retrying', 'creating'] as const;
+
+/** One of {@link LINK_STATUSES}. */
+export type LinkStatus = (typeof LINK_STATUSES)[number];
 
 /** What scimflow remembers about one object on one provider. */
 export interface Link {

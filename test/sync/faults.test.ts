@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import type { createTestDatabase } from '../support/db.ts';
+import { deleteUser } from '../../db/index.ts';
 import { seedDirectory as seedDirectoryOf } from '../support/directory.ts';
 import { startFaultWorld as world } from '../support/fault-world.ts';
 import type { startScimTarget } from '../servers/index.ts';
@@ -45,6 +46,23 @@ async function assertExactState(
       .sort();
     assert.deepEqual(remote.members?.map((m) => m.value).sort(), expected, `members of ${group.name}`);
   }
+}
+
+/** Asserts the target holds each directory user but `missing`, once. */
+async function assertUsersBut(
+  target: Awaited<ReturnType<typeof startScimTarget>>,
+  directory: Awaited<ReturnType<typeof seedDirectory>>,
+  missing: string,
+  message?: string,
+): Promise<void> {
+  assert.deepEqual(
+    (await target.users()).map((u) => u.userName).sort(),
+    directory.users
+      .map((u) => u.username)
+      .filter((name) => name !== missing)
+      .sort(),
+    message,
+  );
 }
 
 describe('a full sync through a faulty network', () => {
@@ -96,13 +114,7 @@ describe('a full sync through a faulty network', () => {
     assert.equal(first.report.status, 'succeeded', 'one object cannot fail the run');
     assert.equal(first.report.failed, 0);
     assert.equal(first.report.retrying, 1);
-    assert.deepEqual(
-      (await target.users()).map((u) => u.userName).sort(),
-      directory.users
-        .map((u) => u.username)
-        .filter((name) => name !== 'user3@example.test')
-        .sort(),
-    );
+    await assertUsersBut(target, directory, 'user3@example.test');
     const { rows } = await testDb.db.query<{ status: string; last_error: { code: string } }>(
       `SELECT status, last_error FROM provider_links WHERE provider_id = $1 AND local_id = $2`,
       [provider.id, directory.users[3]!.id],
@@ -118,6 +130,42 @@ describe('a full sync through a faulty network', () => {
     assert.equal(second.report.retrying, 0);
     await assertExactState(target, directory);
     assert.deepEqual(await linkStatuses(testDb, provider.id), { ok: 10 });
+  });
+
+  test('a create whose answer was lost, for a user deleted before any retry got through, is removed from the target', async (t) => {
+    // Every request about user3 after the batch lookup is cut after the target answered: its create is applied, and
+    // then neither that answer nor any retry or lookup (by its name or its externalId) gets back.
+    let externalId: string | undefined;
+    let seen = 0;
+    const aboutUser3 = ({ path, body }: { path: string; body: string }): boolean => {
+      if (body.includes('"user3@')) externalId ??= (JSON.parse(body) as { externalId: string }).externalId;
+      const text = decodeURIComponent(`${path} ${body}`);
+      return (text.includes('user3@') || (externalId !== undefined && text.includes(externalId))) && (seen += 1) > 1;
+    };
+    const { testDb, engine, target, proxy, newProvider } = await world(
+      t,
+      { rates: { resetAfter: 1 }, applies: aboutUser3 },
+      { targets: { retry: { retries: 2, baseDelayMs: 5, maxDelayMs: 20 } } },
+    );
+    const directory = await seedDirectory(testDb, 8, 2);
+    const provider = await newProvider({ pageSize: 50, concurrency: 2 });
+
+    const first = await engine.fullSync(provider);
+    assert.equal(first.report.retrying, 1, 'user3 is left retrying');
+    assert.ok(
+      (await target.users()).some((u) => u.userName === 'user3@example.test'),
+      'the target applied the create whose answer never came',
+    );
+    assert.ok(proxy.requests().some((r) => r.method === 'POST' && r.fault === 'reset-after'));
+
+    // user3 leaves the directory before any retry reached the target; the network heals.
+    await deleteUser(testDb.db, directory.users[3]!.id);
+    proxy.setRates({});
+    const second = await engine.fullSync(provider);
+    assert.equal(second.report.status, 'succeeded');
+    assert.equal(second.report.deleted, 1);
+    await assertUsersBut(target, directory, 'user3@example.test', 'no account is left for a create never answered');
+    assert.deepEqual(await linkStatuses(testDb, provider.id), { ok: 9 });
   });
 
   /**

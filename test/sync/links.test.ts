@@ -8,6 +8,7 @@ import {
   createProvider,
   createSecretBox,
   createUser,
+  deleteUser,
   generateSecretKey,
   migrate,
   type Db,
@@ -135,6 +136,17 @@ describe('one remote object, one link', () => {
     assert.deepEqual([untouched?.userName, untouched?.displayName], ['Erin@x.test', 'Not ours'], 'left as it was');
     assert.equal((await target.requests()).filter((r) => r.path === `/Users/${matchingName.id}`).length, 0);
     assert.equal(remote.length, 3);
+
+    // erin leaves the directory. Her refused create is kept on her link as sent, but the account made under her
+    // name by someone else does not carry the externalId scimflow sent: it is not hers to remove.
+    await deleteUser(db, byName.id);
+    const after = await engine.fullSync(provider);
+    assert.equal(after.report.status, 'succeeded');
+    assert.equal(after.report.deleted, 0);
+    const kept = (await target.users()).find((u) => u.id === matchingName.id);
+    assert.deepEqual([kept?.userName, kept?.displayName], ['Erin@x.test', 'Not ours'], 'still there, as it was');
+    assert.equal((await target.requests()).filter((r) => r.path === `/Users/${matchingName.id}`).length, 0);
+    assert.equal((await linksOf(db, provider.id, 'user')).has(byName.id), false, 'her link is gone');
   });
 
   test('migration 0010 keeps a remote id shared by several links on one of them and refuses the others', async (t) => {
