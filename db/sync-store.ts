@@ -678,11 +678,18 @@ export async function listOutOfScopeLinks(
   return rows.map(toLink);
 }
 
-/** How many of the provider's remote objects a sync would remove now: those `listOutOfScopeLinks` gives, with a remote id. */
+// A link whose object is (or may be) on the target: it has a remote id, or keeps the externalId of a create sent
+// whose answer may have been lost (removing it looks that up).
+const MAY_BE_REMOTE = `(l.remote_id IS NOT NULL OR l.last_payload ? 'externalId')`;
+
+/**
+ * How many of the provider's remote objects a sync would remove now: those `listOutOfScopeLinks` gives that have a
+ * remote id, or may have one (a create never answered): the deletion guard counts what a sync may delete.
+ */
 export async function countOutOfScopeRemote(q: Queryable, scope: ProviderScope, providerId: string): Promise<number> {
   const { rows } = await q.query<{ n: string }>(
-    `SELECT (SELECT count(*) FROM provider_links l WHERE ${outOfScope('user')} AND l.remote_id IS NOT NULL)
-          + (SELECT count(*) FROM provider_links l WHERE ${outOfScope('group')} AND l.remote_id IS NOT NULL) AS n`,
+    `SELECT (SELECT count(*) FROM provider_links l WHERE ${outOfScope('user')} AND ${MAY_BE_REMOTE})
+          + (SELECT count(*) FROM provider_links l WHERE ${outOfScope('group')} AND ${MAY_BE_REMOTE}) AS n`,
     [JSON.stringify(scope), providerId],
   );
   return Number(rows[0]?.n ?? 0);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import type { createTestDatabase } from '../support/db.ts';
-import { deleteUser } from '../../db/index.ts';
+import { countOutOfScopeRemote, deleteUser } from '../../db/index.ts';
 import { seedDirectory as seedDirectoryOf } from '../support/directory.ts';
 import { startFaultWorld as world } from '../support/fault-world.ts';
 import type { startScimTarget } from '../servers/index.ts';
@@ -160,6 +160,11 @@ describe('a full sync through a faulty network', () => {
 
     // user3 leaves the directory before any retry reached the target; the network heals.
     await deleteUser(testDb.db, directory.users[3]!.id);
+    assert.equal(
+      await countOutOfScopeRemote(testDb.db, provider.scope, provider.id),
+      1,
+      'the deletion guard counts it among what a sync may remove',
+    );
     proxy.setRates({});
     const second = await engine.fullSync(provider);
     assert.equal(second.report.status, 'succeeded');
