@@ -253,18 +253,23 @@ export async function userStretch(
       ? ''
       : `AND NOT EXISTS (SELECT 1 FROM unnest($7::uuid[], $8::uuid[]) AS c(first_id, last_id)
                           WHERE u.id BETWEEN c.first_id AND c.last_id)`;
-  const pushed = `$5::text IS NOT NULL AND l.status = 'ok' AND l.remote_id IS NOT NULL AND l.last_payload_hash IS NOT NULL
-                  AND l.input_hash = ${userInputHashSql('$5::text', 's.digest')}`;
+  // Each row's link is probed by its primary key, never joined: the planner takes a range of uuids narrower than one
+  // histogram bucket for a single row (it cannot interpolate uuids), and a provider's links are written after the
+  // statistics were taken, so a join was planned as a nested loop scanning every link of the provider once per user.
+  // At 100,000 users one stretch ran for minutes and its range activity timed out on heartbeats ten times over.
+  const pushed = `EXISTS (SELECT 1 FROM provider_links l
+                           WHERE l.provider_id = $4 AND l.object_type = 'user' AND l.local_id = s.id
+                             AND $5::text IS NOT NULL AND l.status = 'ok' AND l.remote_id IS NOT NULL
+                             AND l.last_payload_hash IS NOT NULL
+                             AND l.input_hash = ${userInputHashSql('$5::text', 's.digest')})`;
   // Rows stream in id order (the window functions need no sort beyond the key's), so the scan stops at the row past
   // the `max`-th that needs syncing: the LIMIT holds those, the stretch's first row and the range's last.
   const { rows } = await q.query<SyncUserRow & { n: string; next_id: string | null; changed: boolean }>(
     `SELECT * FROM (
-       SELECT s.*, row_number() OVER w AS n, lead(s.id) OVER w AS next_id, NOT COALESCE(${pushed}, false) AS changed
+       SELECT s.*, row_number() OVER w AS n, lead(s.id) OVER w AS next_id, NOT ${pushed} AS changed
          FROM (SELECT ${USER_COLUMNS}, ${USER_DIGEST} AS digest FROM users u
                 WHERE ${USER_SCOPE} AND ($2::uuid IS NULL OR u.id > $2) AND u.id <= $3 ${uncounted}
                 ORDER BY u.id) s
-         LEFT JOIN provider_links l ON l.provider_id = $4 AND l.object_type = 'user' AND l.local_id = s.id
-                                   AND ($2::uuid IS NULL OR l.local_id > $2) AND l.local_id <= $3
        WINDOW w AS (ORDER BY s.id)
      ) t
      WHERE changed OR n = 1 OR next_id IS NULL
