@@ -119,7 +119,7 @@ function occupancy(timings: readonly RequestTiming[], run?: { startedAt: number;
  * the run's fixed costs (starting the workflow, discovery, the group phase) left out.
  */
 function steadyRate(timings: readonly RequestTiming[], bound: number): string {
-  const creates = timings.filter((t) => t.method === 'POST' && t.subject !== '/Groups' && t.endedMs !== undefined);
+  const creates = timings.filter((t) => t.method === 'POST' && t.path === '/Users' && t.endedMs !== undefined);
   if (creates.length < 2) return 'too few creates';
   const span = (Math.max(...creates.map((t) => t.endedMs!)) - creates[0]!.arrivedMs) / 1000;
   const rate = creates.length / span;
@@ -271,7 +271,8 @@ export async function runFaultsBench(): Promise<BenchRow[]> {
       });
       const stormy = await syncToExactState(engine, faulty.provider, target.origin, all);
       const faultCounts = await faulty.proxy.counts();
-      const asked = longestAskedWait(await faulty.proxy.timings());
+      const faultyTimings = await faulty.proxy.timings();
+      const asked = longestAskedWait(faultyTimings);
       rows.push(
         { variant: '(1) no faults: time to exact state', value: `${seconds(calm.ms)}, ${state(calm)}` },
         {
@@ -286,7 +287,7 @@ export async function runFaultsBench(): Promise<BenchRow[]> {
         },
         {
           variant: '(1) requests in flight at the target, with faults',
-          value: occupancy(await faulty.proxy.timings(), stormy.each[0]),
+          value: occupancy(faultyTimings, stormy.each[0]),
         },
       );
     }

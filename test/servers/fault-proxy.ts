@@ -75,6 +75,8 @@ export interface ProxiedRequest {
 /** When the proxy received one request and when it answered it (or cut it), in ms since the epoch (`performance.timeOrigin` + `performance.now()`). */
 export interface RequestTiming {
   method: string;
+  /** Relative to the base path, as in {@link ProxiedRequest}. */
+  path: string;
   /** The object the request is about: a create's userName or displayName, else the path (a lookup's with its filter). */
   subject: string;
   fault: FaultKind;
@@ -248,6 +250,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     log.push(entry);
     const timing: RequestTiming = {
       method,
+      path,
       subject: subjectOf(method, path, text),
       fault,
       arrivedMs,
