@@ -15,8 +15,6 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY . .
 USER node
-# --no-node-snapshot is required by isolated-vm on Node >= 20; a young generation of at most 16 MB per semi-space keeps
-# a worker's resident memory about 100 MB lower than V8's default of 64 MB; an old generation let grow to 1.5 times what
-# survived the last full GC keeps it under 400 MB in a 100,000-user full sync (see NODE_FLAGS in scripts/launch.mjs).
+# The flags of cli/node-flags.mjs (why each: there), which an exec-form ENTRYPOINT cannot import.
 ENTRYPOINT ["node", "--no-node-snapshot", "--max-semi-space-size=16", "--heap-growing-percent=50", "cli/main.ts"]
 CMD ["worker"]

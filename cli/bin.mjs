@@ -1,12 +1,11 @@
 #!/usr/bin/env node
 // The package's `scimflow` bin. Plain JavaScript so it runs before anything is compiled: it re-runs Node with
-// --no-node-snapshot (isolated-vm needs it) on cli/main.ts, unless this process already has the flag; also with a young
-// generation of at most 16 MB per semi-space, which keeps a worker's resident memory about 100 MB lower, and an old
-// generation let grow to 1.5 times what survived the last full GC (see NODE_FLAGS in scripts/launch.mjs).
+// scimflow's flags (cli/node-flags.mjs: --no-node-snapshot, which isolated-vm needs, and two that bound a worker's
+// memory) on cli/main.ts, unless this process already has --no-node-snapshot.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS, NO_SNAPSHOT as FLAG } from './node-flags.mjs';
 
-const FLAG = '--no-node-snapshot';
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
   console.error(
@@ -20,13 +19,7 @@ if (hasFlag) {
   await import('./main.ts');
 } else {
   const main = fileURLToPath(new URL('./main.ts', import.meta.url));
-  const child = spawn(
-    process.execPath,
-    [FLAG, '--max-semi-space-size=16', '--heap-growing-percent=50', main, ...process.argv.slice(2)],
-    {
-      stdio: 'inherit',
-    },
-  );
+  const child = spawn(process.execPath, [...NODE_FLAGS, main, ...process.argv.slice(2)], { stdio: 'inherit' });
   // A terminal's Ctrl-C already reaches the child (same process group); forwarding it too would deliver it twice
   // and turn a graceful stop into an abrupt one. Signals sent to this process alone are passed on.
   const forward = (signal) => {

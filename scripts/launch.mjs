@@ -28,6 +28,7 @@ import {
   startTemporalDevServer,
   TEMPORAL_CLI_VERSION,
 } from './lib/temporal-dev.mjs';
+import { NODE_FLAGS } from '../cli/node-flags.mjs';
 import { postgresVersionProblem } from './lib/postgres-version.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -38,12 +39,6 @@ const DEFAULT_DATABASE_URL = 'postgres://scimflow@127.0.0.1:5432/scimflow';
 const MANAGED_NAME = 'scimflow';
 const TEST_TIMEOUT_MS = 300_000;
 const TEST_CONCURRENCY = 2;
-// How scimflow's own processes run: isolated-vm needs --no-node-snapshot; a young generation of at most 16 MB per
-// semi-space (V8 grows it to 64 MB) kept a worker's resident memory in a 10,000-user full sync at 317 MB instead of 424;
-// an old generation let grow to 1.5 times what survived the last full GC, not up to 4 times (V8's choice when a process
-// allocates fast), kept it at 346 MB instead of 518 at 10,000 users, and at 401 MB instead of 750 at 100,000 (scale
-// bench; the heap alive after a full GC was 92 MB at most), for about 10 % more worker CPU.
-const NODE_FLAGS = ['--no-node-snapshot', '--max-semi-space-size=16', '--heap-growing-percent=50'];
 // Directories never searched for test files.
 const SKIPPED_DIRS = new Set(['node_modules', 'coverage']);
 // node --test options that take their value as the next argument (the `--opt=value` form needs no entry).

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import * as z from 'zod';
+import { NODE_FLAGS } from '../../cli/node-flags.mjs';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -198,7 +199,7 @@ test('the Temporal Web UI is read-only unless the operator turns write actions o
   assert.equal(resolved, 'true');
 });
 
-test('the Dockerfile builds on a pinned Node 24 and starts scimflow with --no-node-snapshot as a non-root user', () => {
+test("the Dockerfile builds on a pinned Node 24 and starts scimflow with scimflow's Node flags as a non-root user", () => {
   const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
   const instructions = dockerfile
     .split('\n')
@@ -209,6 +210,8 @@ test('the Dockerfile builds on a pinned Node 24 and starts scimflow with --no-no
   for (const base of bases) assert.match(base, /^FROM node:24\.\d+\.\d+(-[\w.-]+)?( AS \w+)?$/);
   const startup = instructions.filter((line) => /^(ENTRYPOINT|CMD) /.test(line)).join(' ');
   assert.match(startup, /"--no-node-snapshot"/);
+  // The ENTRYPOINT cannot import cli/node-flags.mjs: it must repeat every flag the launcher and the bin pass.
+  for (const flag of NODE_FLAGS) assert.ok(startup.includes(`"${flag}"`), `the image starts without ${flag}`);
   assert.match(startup, /cli\/main\.ts/);
   const users = instructions.filter((line) => line.startsWith('USER '));
   assert.ok(users.length > 0 && users.at(-1) !== 'USER root', 'the image runs as root');

@@ -1,0 +1,4 @@
+/** The flag isolated-vm cannot run without: a process that has it needs no re-run. */
+export declare const NO_SNAPSHOT: '--no-node-snapshot';
+/** All of scimflow's Node.js flags, in the order they are passed (see node-flags.mjs for why each). */
+export declare const NODE_FLAGS: readonly string[];
