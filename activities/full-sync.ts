@@ -13,6 +13,7 @@ import {
 import { createBatchLookup } from './batch-lookup.ts';
 import { BatchRecorder, LinkWriter } from './batch-recorder.ts';
 import { createChangeWaiter } from './change-waiter.ts';
+import { CreatedMembersWriter } from './group-members.ts';
 import { deprovisionOne, removalReason } from './deprovision.ts';
 import { withFailures } from './failures.ts';
 import { beat, cancellation } from './heartbeat.ts';
@@ -38,7 +39,12 @@ function sentAgain(counts: RunCounts, processed: number, retrying: number): void
 export function createFullSyncActivities(deps: SyncActivityDeps) {
   const { db, targets, mapper, loadProvider } = deps;
   const writer = new LinkWriter(db);
-  const rowSync = createRowSync({ db, mapper, lookUp: createBatchLookup() });
+  const rowSync = createRowSync({
+    db,
+    mapper,
+    lookUp: createBatchLookup(),
+    createdMembers: new CreatedMembersWriter(db),
+  });
   const ranges = createRangeSync({ db, writer, rowSync });
 
   return {

@@ -11,7 +11,7 @@ import type { BatchLookup } from './batch-lookup.ts';
 import type { BatchRecorder } from './batch-recorder.ts';
 import { inputHash, pushedFrom, userInputHash } from './input-hash.ts';
 import { toMappingGroup, toMappingUser, type PayloadMapper } from './mapper.ts';
-import { memberChunks } from './group-members.ts';
+import { memberChunks, type CreatedMembersWriter } from './group-members.ts';
 import { chunkedGroupItem, GROUPS, groupItem, USERS } from './object-kinds.ts';
 import { syncBatch } from './sync-batch.ts';
 import type { Target } from './targets.ts';
@@ -45,7 +45,12 @@ export interface RowSync {
 }
 
 /** Builds the row sync of a worker from its database, mapper and batch lookup. */
-export function createRowSync(deps: { db: Db; mapper: PayloadMapper; lookUp: BatchLookup }): RowSync {
+export function createRowSync(deps: {
+  db: Db;
+  mapper: PayloadMapper;
+  lookUp: BatchLookup;
+  createdMembers: CreatedMembersWriter;
+}): RowSync {
   const { db, mapper, lookUp } = deps;
   const inputVersion = async (provider: ProviderForSync): Promise<string | null> => {
     const version = await mapper.inputVersion(provider);
@@ -105,7 +110,7 @@ export function createRowSync(deps: { db: Db; mapper: PayloadMapper; lookUp: Bat
               row.id,
               mapped[i]!,
               linked.get(row.id),
-              memberChunks(db, provider, row.id, chunk, digest),
+              memberChunks(deps, provider, row.id, chunk, digest),
             )),
         inputHash: input,
       }));

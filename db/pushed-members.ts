@@ -99,6 +99,48 @@ export async function memberDifference(
   return { remoteIds: rows.map((row) => row.remote_id), next: rows.at(-1)?.key ?? after };
 }
 
+/**
+ * Forgets what was sent to the group (it is about to be created) and returns the first `limit` remote ids of the
+ * members it should have, in one statement: with nothing sent, every wanted member is to add.
+ */
+export async function firstMembersAfresh(
+  q: Queryable,
+  scope: ProviderScope,
+  providerId: string,
+  groupId: string,
+  limit: number,
+): Promise<string[]> {
+  const { rows } = await q.query<{ remote_id: string }>(
+    `WITH cleared AS (DELETE FROM provider_group_members WHERE provider_id = $2 AND group_id = $3)
+     SELECT l.remote_id FROM group_members gm ${MEMBER_LINK}
+      WHERE gm.group_id = $3
+      ORDER BY gm.user_id LIMIT $4`,
+    [JSON.stringify(scope), providerId, groupId, limit],
+  );
+  return rows.map((row) => row.remote_id);
+}
+
+/** The members one group was created with on a provider's target. */
+export interface CreatedMembers {
+  providerId: string;
+  groupId: string;
+  remoteIds: readonly string[];
+}
+
+/** Records that each group was sent its `remoteIds` (when it was created with them), all in one statement. */
+export async function recordCreatedMembers(q: Queryable, groups: readonly CreatedMembers[]): Promise<void> {
+  const rows = groups.flatMap((group) =>
+    group.remoteIds.map((remoteId) => [group.providerId, group.groupId, remoteId]),
+  );
+  if (rows.length === 0) return;
+  await q.query(
+    `INSERT INTO provider_group_members (provider_id, group_id, remote_id)
+     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[])
+     ON CONFLICT DO NOTHING`,
+    [rows.map((row) => row[0]), rows.map((row) => row[1]), rows.map((row) => row[2])],
+  );
+}
+
 /** Records that `added` were sent to the group and `removed` taken out of it, in one statement. */
 export async function recordPushedMembers(
   q: Queryable,
