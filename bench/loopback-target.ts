@@ -20,6 +20,17 @@ const recording: Array<{ method: string; path: string; body: string }> = [];
 let record = false;
 // Added before every SCIM answer (`POST /_latency?ms=20`), as a distant target would; control endpoints answer at once.
 let latencyMs = 0;
+// Requests between arrival and answer (SCIM ones only), integrated over time from the first arrival to the last answer
+// since the last reset: their mean is how much of the client's bound was used (`GET /_stats`).
+const flight = { now: 0, max: 0, last: 0, area: 0, first: 0 };
+function inFlight(delta: 1 | -1): void {
+  const at = performance.now();
+  if (flight.first === 0) flight.first = at;
+  flight.area += flight.now * (at - flight.last);
+  flight.last = at;
+  flight.now += delta;
+  flight.max = Math.max(flight.max, flight.now);
+}
 
 const SPC = {
   schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
@@ -118,7 +129,11 @@ function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
   const method = req.method ?? 'GET';
   if (parts[0] === 'ServiceProviderConfig') return send(res, 200, SPC);
   if (parts[0] === 'ResourceTypes') return send(res, 200, RESOURCE_TYPES);
-  if (parts[0] === '_stats') return send(res, 200, { writes, users: users.size, groups: groups.size });
+  if (parts[0] === '_stats') {
+    const span = flight.last - flight.first;
+    const requestsInFlight = { mean: span > 0 ? flight.area / span : 0, max: flight.max };
+    return send(res, 200, { writes, users: users.size, groups: groups.size, requestsInFlight });
+  }
   if (parts[0] === '_log') return send(res, 200, recording);
   if (parts[0] === '_record' && method === 'POST') {
     // Starting clears what an earlier recording kept; stopping keeps it for `/_log`.
@@ -132,6 +147,7 @@ function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
   }
   if (parts[0] === '_reset' && method === 'POST') {
     writes = 0;
+    Object.assign(flight, { max: flight.now, area: 0, first: 0, last: performance.now() });
     users.clear();
     groups.clear();
     for (const map of Object.values(index)) map.clear();
@@ -191,6 +207,8 @@ function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
 const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const scim = !/^\/scim\/v2\/_/.test(req.url ?? '');
+  if (scim) inFlight(1);
   req.on('end', () => {
     const answer = (): void => {
       try {
@@ -198,8 +216,9 @@ const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
       } catch (error) {
         send(res, 500, { status: '500', detail: String(error) });
       }
+      if (scim) inFlight(-1);
     };
-    if (latencyMs > 0 && !/^\/scim\/v2\/_/.test(req.url ?? '')) setTimeout(answer, latencyMs);
+    if (latencyMs > 0 && scim) setTimeout(answer, latencyMs);
     else answer();
   });
 });

@@ -2,12 +2,13 @@
  * Scale benchmark (`npm run bench -- scale`): one run, one loopback target, a directory of `BENCH_USERS` users
  * (default 10,000) in `BENCH_GROUPS` groups (default users / 20). Measures the first full sync against a plain HTTP
  * client replaying the same requests, the same again with `BENCH_LATENCY_MS` (default 20) of latency per request at
- * the target, the no-change resync, CPU seconds per 1,000 users of the worker (this process), PostgreSQL (the
- * backends of the bench's database) and Temporal (the dev server), peak worker RSS, and the mapping sandbox's
- * overhead per user over plain JavaScript (measured after the syncs, in the same process: the standalone
- * `mapping` bench is the quieter measure). `BENCH_CONCURRENCY` (8) and `BENCH_PAGE` (100) set the provider;
- * `BENCH_PLAIN_IN_FLIGHT` the plain client's requests in flight (default concurrency², at most 256, as a worker).
- * `BENCH_PROFILE=<file>` profiles the no-change resync; `BENCH_TRACE=1` prints its activities' wait and run times.
+ * the target (with how many requests the target held at once), the no-change resync, CPU seconds per 1,000 users of
+ * the worker (this process), PostgreSQL (the backends of the bench's database) and Temporal (the dev server), peak
+ * worker RSS, and the mapping sandbox's overhead per user over plain JavaScript (measured after the syncs, in the
+ * same process: the standalone `mapping` bench is the quieter measure). `BENCH_CONCURRENCY` (8) and `BENCH_PAGE`
+ * (100) set the provider; `BENCH_PLAIN_IN_FLIGHT` the plain client's requests in flight (default concurrency², at
+ * most 256, as a worker). `BENCH_PROFILE=<file>` profiles the no-change resync; `BENCH_TRACE=1` prints its
+ * activities' wait and run times.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
@@ -119,6 +120,12 @@ async function replayInChild(origin: string, inFlight: number): Promise<number> 
   });
 }
 
+/** Requests the loopback target held at once since its last reset: the mean from first arrival to last answer, and most. */
+async function inFlightAt(origin: string): Promise<string> {
+  const stats = (await call(origin, 'GET', '/_stats')) as { requestsInFlight: { mean: number; max: number } };
+  return `${stats.requestsInFlight.mean.toFixed(1)} (${stats.requestsInFlight.max})`;
+}
+
 /** The number in environment variable `name`, or `fallback` when it is unset or empty. */
 export function envNumber(name: string, fallback: number): number {
   const value = process.env[name];
@@ -174,8 +181,10 @@ export async function runScaleBench(): Promise<BenchRow[]> {
     await call(target.origin, 'POST', `/_latency?ms=${latencyMs}`);
     const distant = await newProvider();
     const slow = await timed(() => engine.fullSync(distant));
+    const slowFlight = await inFlightAt(target.origin);
     await call(target.origin, 'POST', '/_reset');
     const slowPlainSeconds = (await replayInChild(target.origin, inFlight)) / 1000;
+    const slowPlainFlight = await inFlightAt(target.origin);
     await call(target.origin, 'POST', '/_latency?ms=0');
 
     // A failure here (a user timed out in the sandbox on a starved machine) is reported in its row, not thrown.
@@ -201,6 +210,10 @@ export async function runScaleBench(): Promise<BenchRow[]> {
       {
         variant: `first full sync, target ${latencyMs} ms late`,
         value: `${slow.seconds.toFixed(2)} s, ${rate(slow.seconds).toFixed(0)} users/s; plain client ${rate(slowPlainSeconds).toFixed(0)} users/s; ratio ${(slowPlainSeconds / slow.seconds).toFixed(2)}`,
+      },
+      {
+        variant: `requests at the target ${latencyMs} ms late`,
+        value: `first sync ${slowFlight}, plain client ${slowPlainFlight} in flight: mean from first request to last answer (most); the bound is ${inFlight}`,
       },
       {
         variant: 'no-change resync',
