@@ -20,6 +20,7 @@ import { beat, cancellation } from './heartbeat.ts';
 import { createIncrementalPushActivities } from './incremental-push.ts';
 import { createRunLifecycleActivities } from './run-lifecycle.ts';
 import { createRangeSync } from './range-sync.ts';
+import { createStatisticsKeeper } from './statistics-keeper.ts';
 import { createRowSync } from './sync-rows.ts';
 import type { IdRange, SyncActivityDeps } from './sync-deps.ts';
 
@@ -45,7 +46,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     lookUp: createBatchLookup(),
     createdMembers: new CreatedMembersWriter(db),
   });
-  const ranges = createRangeSync({ db, writer, rowSync });
+  const ranges = createRangeSync({ db, writer, rowSync, statistics: createStatisticsKeeper(db) });
 
   return {
     ...createRunLifecycleActivities(deps),

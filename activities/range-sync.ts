@@ -17,6 +17,7 @@ import { BatchRecorder, type LinkWriter } from './batch-recorder.ts';
 import { eachConcurrently } from './concurrency.ts';
 import { lastResumePoint, markResumePoint } from './heartbeat.ts';
 import type { IdRange } from './sync-deps.ts';
+import type { StatisticsKeeper } from './statistics-keeper.ts';
 import type { RowSync } from './sync-rows.ts';
 import type { Target } from './targets.ts';
 
@@ -157,12 +158,14 @@ interface RangeKind<R extends { id: string }> {
 }
 
 /** Builds the range sync of a worker: one loop for users and groups, told apart by their {@link RangeKind}. */
-export function createRangeSync(deps: { db: Db; writer: LinkWriter; rowSync: RowSync }) {
-  const { db, writer, rowSync } = deps;
+export function createRangeSync(deps: { db: Db; writer: LinkWriter; rowSync: RowSync; statistics: StatisticsKeeper }) {
+  const { db, writer, rowSync, statistics } = deps;
 
   const users: RangeKind<SyncUserRow> = {
     type: 'user',
     async stretch(provider, range, counted) {
+      // The stretch's probes and its pages' link reads are planned from these: renewed as the links are written.
+      await statistics.refresh();
       const version = await rowSync.inputVersion(provider);
       const max = stretchRows(provider.pageSize);
       const stretch = await userStretch(db, provider.scope, provider.id, version, range, max, counted);
