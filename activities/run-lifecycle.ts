@@ -37,8 +37,12 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
         const scope = await countInScope(db, provider.scope);
         const total = scope.users + (capabilities.groups ? scope.groups : 0);
         await setRunTotal(db, input.runId, total);
-        const rangeSize = (count: number): number =>
-          Math.min(MAX_RANGE, Math.max(provider.pageSize, Math.ceil(count / provider.concurrency)));
+        // Whole rounds of `concurrency` ranges: 100,000 users in ranges of 5,000 at concurrency 8 ran 8, 8, then 4
+        // ranges at once, half the target's slots idle through the last third.
+        const rangeSize = (count: number): number => {
+          const rounds = Math.max(1, Math.ceil(count / (provider.concurrency * MAX_RANGE)));
+          return Math.max(provider.pageSize, Math.ceil(count / (provider.concurrency * rounds)));
+        };
         return {
           slug: provider.slug,
           pageSize: provider.pageSize,
