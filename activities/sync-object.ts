@@ -7,6 +7,7 @@ import { deprovisionOne } from './deprovision.ts';
 import { errorRecord } from './failures.ts';
 import { listedMembers, withoutMembers } from './group-members.ts';
 import type { BatchItem, ObjectKind } from './object-kinds.ts';
+import { isOwnCreate } from './own-create.ts';
 import { payloadHash } from './payload-hash.ts';
 import type { Target } from './targets.ts';
 
@@ -112,6 +113,8 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
   // A create is logged with the first link written for it, in the same statement: the run's counters are recounted
   // from the log, and a worker dying after the POST must not leave a created object out of them.
   let createLogged = false;
+  // Whether this attempt sent a create of `payload` (its answer may have been lost, and the remote object found later).
+  let createSent = false;
   try {
     let remoteId = link?.remoteId ?? null;
     let action: 'update' | 'adopt' | 'create' = 'update';
@@ -144,6 +147,7 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
           // leaves the directory meanwhile) rather than left on the target unknown.
           linked = { remoteId: null, lastPayload: kept(payload) };
           await rec.saveNow(rec.link(type, localId, { ...linked, status: 'creating' }));
+          createSent = !members;
           const created = await kind.create(target, body, (created) => {
             createLogged = true;
             return rec.saveNow(linkNow(created), { remoteId: created.id, ...detail });
@@ -166,9 +170,14 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
         const holder = await rec.claim(rec.link(type, localId, { remoteId, lastPayload: kept(remote.resource) }));
         if (holder !== null) throw linkConflict(type, remoteId, holder);
         linkNow(remote);
-        // What the adopted group lists is what it holds (none listed: a target without member read-back).
-        if (members) await members.holds(listedMembers(remote.resource as ScimGroup));
-        await kind.update(target, remoteId, payload, remote.resource);
+        if (!members && isOwnCreate(remote.resource, payload, createSent, link)) {
+          // Our own create, whose answer was lost: the target holds the payload already, so nothing is written again.
+          action = 'create';
+        } else {
+          // What the adopted group lists is what it holds (none listed: a target without member read-back).
+          if (members) await members.holds(listedMembers(remote.resource as ScimGroup));
+          await kind.update(target, remoteId, payload, remote.resource);
+        }
       } else {
         action = 'create';
       }

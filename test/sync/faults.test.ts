@@ -89,7 +89,7 @@ describe('a full sync through a faulty network', () => {
     );
     assert.equal(report.failed, 0, `no object is failed for a transient fault: ${JSON.stringify(failures)}`);
     assert.equal(report.retrying, 0);
-    // A create whose answer was lost is adopted on its retry (the target has it): counted as an update.
+    // A create whose answer was lost is found on its retry: counted as a create, or as an update when it was written again.
     assert.equal(report.created + report.updated, 312);
     await assertExactState(target, directory);
     assert.deepEqual(await linkStatuses(testDb, provider.id), { ok: 312 });
@@ -171,6 +171,32 @@ describe('a full sync through a faulty network', () => {
     assert.equal(second.report.deleted, 1);
     await assertUsersBut(target, directory, 'user3@example.test', 'no account is left for a create never answered');
     assert.deepEqual(await linkStatuses(testDb, provider.id), { ok: 9 });
+  });
+
+  test('a create whose answer was lost is found on its retry and not written again: one create, no update', async (t) => {
+    // user3's first POST is applied by the target and its answer cut; nothing else fails.
+    let cut = 0;
+    const firstCreateOfUser3 = ({ method, body }: { method: string; body: string }): boolean =>
+      method === 'POST' && body.includes('"user3@') && (cut += 1) === 1;
+    const { testDb, engine, target, proxy, newProvider } = await world(t, {
+      rates: { resetAfter: 1 },
+      applies: firstCreateOfUser3,
+    });
+    const directory = await seedDirectory(testDb, 8, 2);
+    const provider = await newProvider({ pageSize: 50, concurrency: 2 });
+
+    const { report } = await engine.fullSync(provider);
+    assert.equal(report.status, 'succeeded');
+    assert.deepEqual(proxy.counts()['reset-after'], 1, 'the one create was cut after the target applied it');
+    await assertExactState(target, directory);
+    const user3 = (await target.users()).find((u) => u.userName === 'user3@example.test')!;
+    assert.deepEqual(
+      proxy.requests().filter((r) => r.path.startsWith(`/Users/${user3.id}`)),
+      [],
+      'the user found with the content it was created with gets no PUT',
+    );
+    assert.deepEqual([report.created, report.updated, report.failed], [10, 0, 0], 'counted as the create it was');
+    assert.deepEqual(await linkStatuses(testDb, provider.id), { ok: 10 });
   });
 
   /**
