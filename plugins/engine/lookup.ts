@@ -79,33 +79,36 @@ export async function findMany<T extends ScimUser | ScimGroup>(
   keys: readonly MatchKeys[],
   chunkSize: number = LOOKUP_CHUNK,
 ): Promise<Array<BatchLookupResult<T>>> {
-  const results: Array<BatchLookupResult<T>> = [];
-  for (let start = 0; start < keys.length; start += chunkSize) {
-    const part = keys.slice(start, start + chunkSize);
-    const clauses = part.flatMap(({ externalId, name }) => [
-      ...(externalId ? [eqFilter('externalId', externalId)] : []),
-      ...(name ? [eqFilter(kind.nameAttribute, name)] : []),
-    ]);
-    if (clauses.length === 0) {
-      results.push(...part.map(() => undefined));
-      continue;
-    }
-    const { body } = await client.request('GET', kind.endpoint, {
-      query: { filter: clauses.join(' or '), count: clauses.length + 1 },
-      schema: listSchemaOf(kind.schema),
-    });
-    const resources = body?.Resources ?? [];
-    const complete = body !== undefined && (body.totalResults === undefined || body.totalResults <= resources.length);
-    for (const { externalId, name } of part) {
-      results.push(
-        settle(resources, complete, [
-          externalId ? (r: T) => r.externalId === externalId : undefined,
-          name ? (r: T) => sameValue(kind.nameAttribute, r[kind.nameAttribute as keyof T], name) : undefined,
-        ]),
-      );
-    }
-  }
-  return results;
+  const parts: Array<readonly MatchKeys[]> = [];
+  for (let start = 0; start < keys.length; start += chunkSize) parts.push(keys.slice(start, start + chunkSize));
+  // Together (the client's request slots bound them): one after another, a page's second chunk waited out every
+  // backoff of its first, and the page's creates waited for both.
+  return (await Promise.all(parts.map((part) => findChunk(client, kind, part)))).flat();
+}
+
+/** The results of one combined filter: {@link findMany} for at most a chunk of keys. */
+async function findChunk<T extends ScimUser | ScimGroup>(
+  client: ScimClient,
+  kind: LookupKind<T>,
+  part: readonly MatchKeys[],
+): Promise<Array<BatchLookupResult<T>>> {
+  const clauses = part.flatMap(({ externalId, name }) => [
+    ...(externalId ? [eqFilter('externalId', externalId)] : []),
+    ...(name ? [eqFilter(kind.nameAttribute, name)] : []),
+  ]);
+  if (clauses.length === 0) return part.map(() => undefined);
+  const { body } = await client.request('GET', kind.endpoint, {
+    query: { filter: clauses.join(' or '), count: clauses.length + 1 },
+    schema: listSchemaOf(kind.schema),
+  });
+  const resources = body?.Resources ?? [];
+  const complete = body !== undefined && (body.totalResults === undefined || body.totalResults <= resources.length);
+  return part.map(({ externalId, name }) =>
+    settle(resources, complete, [
+      externalId ? (r: T) => r.externalId === externalId : undefined,
+      name ? (r: T) => sameValue(kind.nameAttribute, r[kind.nameAttribute as keyof T], name) : undefined,
+    ]),
+  );
 }
 
 /** The one resource the first usable key matches; `undefined` when a key matches several (findOne reports that) or the answer is partial. */
