@@ -88,6 +88,20 @@ describe('retrying client', () => {
     assert.deepEqual(waits, [50, 100, 200, 2000]);
   });
 
+  test('a wait the target asked for does not lengthen the backoff of the failures after it', async () => {
+    const client = scripted([
+      failure('ERR_SCIM_RATE_LIMITED', 429, 1000),
+      failure('ERR_SCIM_RATE_LIMITED', 429, 1000),
+      failure('ERR_SCIM_NETWORK', 0),
+      failure('ERR_SCIM_SERVER', 503),
+      201,
+    ]);
+    const { waits, sleep } = recordingSleep();
+    const retrying = withRetries(client, { budget: new RetryBudget(), sleep, random: () => 0 });
+    assert.equal((await retrying.request('POST', '/Users')).status, 201);
+    assert.deepEqual(waits, [1000, 1000, 50, 100]);
+  });
+
   test('throws permanent and run-fatal failures at once', async () => {
     for (const error of [failure('ERR_SCIM_BAD_REQUEST', 400), failure('ERR_SCIM_UNAUTHORIZED', 401)]) {
       const client = scripted([error, 201]);

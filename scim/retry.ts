@@ -147,12 +147,16 @@ export function withRetries(client: ScimClient, options: RetryOptions): ScimClie
     path: string,
     requestOptions: ScimRequestOptions<T> = {},
   ): Promise<ScimResponse<T>> {
+    // The backoff's exponent counts the failures whose wait is ours to choose: a wait the target asked for
+    // (`Retry-After`) was its own, and does not lengthen the backoff of a later reset or 5xx.
+    let backoffs = 0;
     for (let retry = 1; ; retry += 1) {
       try {
         return await attempt(method, path, requestOptions, retry > 1);
       } catch (error) {
         if (signal?.aborted || errorScope(error) !== 'request') throw error;
-        const delayMs = retryDelay(error, retry, budget.policy, random);
+        if (!(error instanceof ScimRequestError && error.retryAfterMs !== undefined)) backoffs += 1;
+        const delayMs = retryDelay(error, Math.max(backoffs, 1), budget.policy, random);
         if (!budget.spend(delayMs)) throw error;
         await wait(delayMs, error);
       }
