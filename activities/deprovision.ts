@@ -20,6 +20,11 @@ function unansweredCreate(link: Link): { externalId: string } | undefined {
   return typeof externalId === 'string' && externalId !== '' ? { externalId } : undefined;
 }
 
+/** Whether a link's object is, or may be, on the target: it has a remote id, or was sent in a create never answered. */
+export function mayBeRemote(link: Link): boolean {
+  return link.remoteId !== null || unansweredCreate(link) !== undefined;
+}
+
 /**
  * Removes, deactivates or leaves one linked remote object, per the provider's deprovision mode. `target` should be
  * one object's ({@link Target.forObject}): its retry budget is this object's.

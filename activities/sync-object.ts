@@ -3,7 +3,7 @@ import { errorScope, isScimflowError, ScimflowError } from '../errors/index.ts';
 import type { BatchLookupResult } from '../plugins/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
 import type { BatchRecorder } from './batch-recorder.ts';
-import { deprovisionOne } from './deprovision.ts';
+import { deprovisionOne, mayBeRemote } from './deprovision.ts';
 import { errorRecord } from './failures.ts';
 import { listedMembers, withoutMembers } from './group-members.ts';
 import type { BatchItem, ObjectKind } from './object-kinds.ts';
@@ -68,14 +68,16 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
     return 'done';
   }
   if (mapped.status === 'skip') {
-    if (link?.remoteId && link.status !== 'deactivated' && !provider.dryRun) {
+    // A create never answered may have made the object: it goes the same way, found by the externalId it was sent with.
+    const remote = link !== undefined && mayBeRemote(link) && link.status !== 'deactivated';
+    if (remote && !provider.dryRun) {
       // Not removed here: marked, and removed with what left scope, through the deletion guard (a full sync in its
       // deprovisioning phase, an incremental push with its other removals), so a bad mapping edit cannot wipe a target.
       const marked: Link = { ...link, status: 'skipped', lastPayloadHash: null, lastError: null };
       rec.links.push(marked);
       rec.removalsBySkip.push(marked);
       rec.event(type, localId, 'skip', { mapping: mapped.mapping, remoteId: link.remoteId, removal: 'pending' });
-    } else if (link?.remoteId && link.status !== 'deactivated') {
+    } else if (remote) {
       await deprovisionOne(rec, provider, target, link, { skippedBy: mapped.mapping });
     } else {
       // A deactivated user (only users are) keeps its link, so that it is not deprovisioned twice.

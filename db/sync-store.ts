@@ -650,14 +650,18 @@ export async function existingGroupIds(q: Queryable, ids: readonly string[]): Pr
   return rows.map((row) => row.id);
 }
 
+// A link whose object is (or may be) on the target: it has a remote id, or keeps the externalId (a non-empty string)
+// of a create sent whose answer may have been lost (removing it looks that up). `mayBeRemote` in activities/ is its twin.
+const MAY_BE_REMOTE = `(l.remote_id IS NOT NULL OR coalesce(jsonb_typeof(l.last_payload -> 'externalId') = 'string' AND l.last_payload ->> 'externalId' <> '', false))`;
+
 // Links `l` of provider `$2` whose object no longer exists or has left the scope `$1`; the one copy of that rule.
 function outOfScope(objectType: ObjectType): string {
   const inScope =
     objectType === 'user'
       ? `EXISTS (SELECT 1 FROM users u WHERE u.id = l.local_id AND ${USER_SCOPE})`
       : `EXISTS (SELECT 1 FROM groups g WHERE g.id = l.local_id AND (${GROUP_SCOPE} OR NOT ${REMOVE_FILTERED_GROUPS}))`;
-  // A link marked `skipped` with a remote id is one a mapping now skips: its remote object goes, like one out of scope.
-  const skipped = `(l.status = 'skipped' AND l.remote_id IS NOT NULL)`;
+  // A link marked `skipped` whose object may be remote is one a mapping now skips: it goes, like one out of scope.
+  const skipped = `(l.status = 'skipped' AND ${MAY_BE_REMOTE})`;
   return `l.provider_id = $2 AND l.object_type = '${objectType}' AND l.status <> 'deactivated' AND (NOT ${inScope} OR ${skipped})`;
 }
 
@@ -682,10 +686,6 @@ export async function listOutOfScopeLinks(
   );
   return rows.map(toLink);
 }
-
-// A link whose object is (or may be) on the target: it has a remote id, or keeps the externalId of a create sent
-// whose answer may have been lost (removing it looks that up).
-const MAY_BE_REMOTE = `(l.remote_id IS NOT NULL OR l.last_payload ? 'externalId')`;
 
 /**
  * How many of the provider's remote objects a sync would remove now: those `listOutOfScopeLinks` gives that have a

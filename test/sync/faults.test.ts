@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import type { createTestDatabase } from '../support/db.ts';
-import { countOutOfScopeRemote, deleteUser } from '../../db/index.ts';
+import { attachMappings, countOutOfScopeRemote, createMapping, deleteUser, updateProvider } from '../../db/index.ts';
 import { seedDirectory as seedDirectoryOf } from '../support/directory.ts';
 import { startFaultWorld as world } from '../support/fault-world.ts';
 import type { startScimTarget } from '../servers/index.ts';
@@ -171,6 +171,53 @@ describe('a full sync through a faulty network', () => {
     assert.equal(second.report.deleted, 1);
     await assertUsersBut(target, directory, 'user3@example.test', 'no account is left for a create never answered');
     assert.deepEqual(await linkStatuses(testDb, provider.id), { ok: 9 });
+  });
+
+  test('a create whose answer was lost, for a user a mapping skips before any retry got through, is removed through the guard', async (t) => {
+    // As above: user3's create is applied and every later request about it is cut, so it is left retrying.
+    let externalId: string | undefined;
+    let seen = 0;
+    const aboutUser3 = ({ path, body }: { path: string; body: string }): boolean => {
+      if (body.includes('"user3@')) externalId ??= (JSON.parse(body) as { externalId: string }).externalId;
+      const text = decodeURIComponent(`${path} ${body}`);
+      return (text.includes('user3@') || (externalId !== undefined && text.includes(externalId))) && (seen += 1) > 1;
+    };
+    const { testDb, engine, target, proxy, newProvider } = await world(
+      t,
+      { rates: { resetAfter: 1 }, applies: aboutUser3 },
+      { targets: { retry: { retries: 2, baseDelayMs: 5, maxDelayMs: 20 } } },
+    );
+    const directory = await seedDirectory(testDb, 8, 2);
+    const provider = await newProvider({ pageSize: 50, concurrency: 2, deletionLimit: 0 });
+    const first = await engine.fullSync(provider);
+    assert.equal(first.report.retrying, 1, 'user3 is left retrying');
+    assert.ok((await target.users()).some((u) => u.userName === 'user3@example.test'));
+
+    // A mapping now skips user3; the network heals.
+    const mapping = await createMapping(testDb.db, {
+      name: 'skip-user3',
+      objectType: 'user',
+      expression: `if (user.username === 'user3@example.test') throw new SkipObject('left'); return null;`,
+    });
+    await attachMappings(testDb.db, provider.id, [mapping.id]);
+    proxy.setRates({});
+    await assert.rejects(engine.fullSync(provider), (error: Error) =>
+      /would delete 1 remote objects?, more than its deletion limit of 0/.test(
+        JSON.stringify(error.cause ?? error.message),
+      ),
+    );
+    assert.ok(
+      (await target.users()).some((u) => u.userName === 'user3@example.test'),
+      'held by the guard',
+    );
+    await updateProvider(testDb.db, engine.secrets, provider.id, { deletionLimit: 1 });
+    const second = await engine.fullSync(provider);
+    assert.equal(second.report.status, 'succeeded');
+    assert.equal(second.report.deleted, 1, 'the remote user its create made is removed');
+    await assertUsersBut(target, directory, 'user3@example.test', 'no account is left for a create never answered');
+    const third = await engine.fullSync(provider);
+    assert.deepEqual([third.report.deleted, third.report.created], [0, 0]);
+    assert.deepEqual(await linkStatuses(testDb, provider.id), { ok: 9, skipped: 1 });
   });
 
   test('a create whose answer was lost is found on its retry and not written again: one create, no update', async (t) => {
