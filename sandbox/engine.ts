@@ -6,7 +6,13 @@ import ivm from 'isolated-vm';
 import { ScimflowError, describeError } from '../errors/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
 import type { MappingGroup, MappingProvider, MappingUser } from './builtin.ts';
-import { NOT_ADOPTED, guestRuntime, type GuestApi, type GuestItemResult } from './guest-runtime.ts';
+import {
+  NOT_ADOPTED,
+  guestRuntime,
+  type GuestApi,
+  type GuestItemResult,
+  type GuestStepAnswer,
+} from './guest-runtime.ts';
 import { callCpuNs } from './call-cpu.ts';
 import { createCpuSampler } from './cpu-sampler.ts';
 import { DEFAULT_MAPPING_LIMITS, resolveMappingLimits, type MappingLimits } from './limits.ts';
@@ -424,15 +430,15 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
     const inputCap = Math.min(4 * MIB, Math.floor((limits.memoryMb * MIB) / 8));
     const prefix = `{"now":${JSON.stringify(request.now)},"provider":${JSON.stringify(request.provider)},"contributions":`;
     const budget = { spentNs: 0n, limitNs: BigInt(limits.batchTimeoutMs) * 1_000_000n };
-    const ready: Array<{ indices: number[]; json: string; cleared: boolean }> = [];
+    const ready: Array<{ indices: number[]; jsons: string[]; cleared: boolean }> = [];
     const needBlame: number[] = [];
     const fail = (index: number, message: string, mapping: string | null = null): void => {
       results[index] = { status: 'error', error: { code: 'ERR_MAPPING', mapping, message } };
     };
     const drain = (): void => {
-      for (const { indices, json, cleared } of ready) {
-        const outcomes = JSON.parse(json) as GuestItemResult[];
-        outcomes.forEach((timed, position) => {
+      for (const { indices, jsons, cleared } of ready) {
+        jsons.forEach((json, position) => {
+          const timed = JSON.parse(json) as GuestItemResult;
           const outcome = cleared && 's' in timed && timed.s !== undefined ? timed.s : timed;
           const index = indices[position] as number;
           const result = finish(outcome, request.objectType, names, withContributions);
@@ -516,13 +522,10 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
        * object in it can have used its per-object limit, so an object the guest's clock found over it was only slowed
        * down (a starved machine) and keeps the result it produced.
        */
-      const accept = (answer: string, cleared: boolean, stopMessage?: string): number => {
-        const countEnd = answer.indexOf('|');
-        const stoppedEnd = answer.indexOf('|', countEnd + 1);
-        const count = Number(answer.slice(0, countEnd));
-        const stopped = Number(answer.slice(countEnd + 1, stoppedEnd));
-        if (count > 0)
-          ready.push({ indices: indices.slice(cursor, cursor + count), json: answer.slice(stoppedEnd + 1), cleared });
+      const accept = (answer: GuestStepAnswer, cleared: boolean, stopMessage?: string): number => {
+        const { stopped, results: jsons } = answer;
+        const count = jsons.length;
+        if (count > 0) ready.push({ indices: indices.slice(cursor, cursor + count), jsons, cleared });
         cursor += count;
         if (stopMessage !== undefined && stopped === cursor) {
           const index = indices[cursor++];
@@ -565,7 +568,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
             result: { copy: true },
             timeout: callTimeout,
           },
-        ) as Promise<string>;
+        ) as Promise<GuestStepAnswer>;
         input = null;
         try {
           idle();

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import vm from 'node:vm';
 import { DEFAULT_USER_MAPPINGS } from './defaults.ts';
 import { SAMPLE_PROVIDER, variedUsers } from '../test/fixtures/directory.ts';
-import { NOT_ADOPTED, guestRuntime, type GuestApi } from './guest-runtime.ts';
+import { NOT_ADOPTED, guestRuntime, type GuestApi, type GuestStepAnswer } from './guest-runtime.ts';
 import { mergeKernel } from './merge.ts';
 
 /** The guest as the engine builds it, in a context of its own (node:vm here, so calls can be made one by one). */
@@ -20,13 +20,17 @@ function input(first: number, count: number): string {
   return JSON.stringify({ now: '2026-01-01T00:00:00.000Z', provider: SAMPLE_PROVIDER, contributions: false, items });
 }
 
-function parts(answer: string): { count: number; stopped: number; results: unknown[] } {
-  const [count, stopped] = answer.split('|', 2).map(Number) as [number, number];
+function parts(answer: GuestStepAnswer): { count: number; stopped: number; results: unknown[] } {
   return {
-    count,
-    stopped,
-    results: JSON.parse(answer.slice(answer.indexOf('|', answer.indexOf('|') + 1) + 1)) as unknown[],
+    count: answer.results.length,
+    stopped: answer.stopped,
+    results: Array.from(answer.results, (r) => JSON.parse(r) as unknown),
   };
+}
+
+/** An answer about a batch the guest does not hold: nothing, and NOT_ADOPTED. */
+function assertNotAdopted(answer: GuestStepAnswer, message?: string): void {
+  assert.deepEqual([answer.stopped, answer.results.length], [NOT_ADOPTED, 0], message);
 }
 
 test('a call stopped before the guest took its batch is answered with nothing, never the previous batch', () => {
@@ -35,8 +39,8 @@ test('a call stopped before the guest took its batch is answered with nothing, n
   assert.equal(first.count, 3);
   // Batch 2's first call was stopped before the guest ran a line of it (isolated-vm can stop a call at its entry):
   // what the host then asks about batch 2 must not be batch 1's results.
-  assert.equal(api.salvage(0, 2, false), `0|${NOT_ADOPTED}|[]`);
-  assert.equal(api.step(null, 0, 1000, 1000, 1 << 20, 2), `0|${NOT_ADOPTED}|[]`);
+  assertNotAdopted(api.salvage(0, 2, false));
+  assertNotAdopted(api.step(null, 0, 1000, 1000, 1 << 20, 2));
   const second = parts(api.step(input(3, 2), 0, 1000, 1000, 1 << 20, 2));
   assert.equal(second.count, 2);
   assert.deepEqual(
@@ -45,7 +49,7 @@ test('a call stopped before the guest took its batch is answered with nothing, n
       .slice(3)
       .map((user) => user.uid),
   );
-  assert.equal(api.salvage(2, 1, false), `0|${NOT_ADOPTED}|[]`, 'a stale id is refused too');
+  assertNotAdopted(api.salvage(2, 1, false), 'a stale id is refused too');
 });
 
 test('a stopped object is run again after a retry salvage, and skipped, in its place, after a plain one', () => {
@@ -60,7 +64,7 @@ test('a stopped object is run again after a retry salvage, and skipped, in its p
     `let api = (${guestRuntime.toString()})(expressions, 'user', (${mergeKernel.toString()})); let call;`,
     context,
   );
-  const run = (code: string): string => vm.runInContext(code, context, { timeout: 200 }) as string;
+  const run = (code: string): GuestStepAnswer => vm.runInContext(code, context, { timeout: 200 }) as GuestStepAnswer;
   const stopped = (code: string): void => assert.throws(() => run(code), /timed out/);
   stopped(`api.step(${JSON.stringify(input(0, 5))}, 0, 1000, 1000, 1 << 20, 7)`);
   const retried = parts(run('api.salvage(0, 7, true)'));

@@ -17,14 +17,18 @@ export type GuestItemResult =
   | { e: string; m: number; p?: string; c?: unknown[]; s?: GuestItemResult };
 
 /**
- * The answer of one `step` or `salvage` call, as text: `<count>|<stopped>|<JSON array of count results>`. The
- * results start at the `acknowledged` index the host passed (results it has are dropped, results an interrupted
- * call could not hand over are sent again); `stopped` (from `salvage`, else -1) is the item that was running when
- * the call was stopped, or NOT_ADOPTED when the guest holds no batch of the id the host asked about (a call stopped
- * before it took its input). The header lets the host take the results in order now and parse them later, while
- * the isolate works on the next call.
+ * The answer of one `step` or `salvage` call: `results`, each one object's GuestItemResult as JSON, start at the
+ * `acknowledged` index the host passed (results it has are dropped, results an interrupted call could not hand over
+ * are sent again); `stopped` (from `salvage`, else -1) is the item that was running when the call was stopped, or
+ * NOT_ADOPTED when the guest holds no batch of the id the host asked about (a call stopped before it took its input).
+ * The results stay separate strings: isolated-vm copies an array of short strings out of the isolate for a quarter
+ * of what one joined string costs (measured: 17 against 66 µs of the isolate's CPU per 100 default users), and the
+ * host can take them in order now and parse them later, while the isolate works on the next call.
  */
-export type GuestStepAnswer = string;
+export interface GuestStepAnswer {
+  stopped: number;
+  results: string[];
+}
 
 /** `stopped` in an answer about a batch the guest never took: nothing of it ran. */
 export const NOT_ADOPTED = -2;
@@ -346,10 +350,12 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
     batch.results.splice(0, acknowledged - batch.base);
     batch.base = acknowledged;
   };
-  const report = (stopped = -1): GuestStepAnswer =>
-    batch === null ? `0|${stopped}|[]` : `${batch.results.length}|${stopped}|[${batch.results.join(',')}]`;
+  const report = (stopped = -1): GuestStepAnswer => ({
+    stopped,
+    results: batch === null ? [] : batch.results.slice(),
+  });
   // NOT_ADOPTED, written out: this function may use nothing from outside it.
-  const notAdopted = (): GuestStepAnswer => '0|-2|[]';
+  const notAdopted = (): GuestStepAnswer => ({ stopped: -2, results: [] });
 
   return freeze({
     compileErrors: jsonStringify(compileErrors),
@@ -360,7 +366,7 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
       objectBudgetMs: number,
       outputLimit: number,
       batchId: number,
-    ): string {
+    ): GuestStepAnswer {
       if (input !== null) {
         // Drop the last batch first: a call stopped before the new one is in place must not answer with the old one.
         batch = null;
@@ -417,7 +423,7 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
       }
       return report();
     },
-    salvage(acknowledged: number, batchId: number, retry: boolean): string {
+    salvage(acknowledged: number, batchId: number, retry: boolean): GuestStepAnswer {
       if (batch?.id !== batchId) return notAdopted();
       acknowledge(acknowledged);
       if (batch === null || batch.current < 0) return report();
