@@ -203,7 +203,7 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
   }
   let budget = 0;
   let maxOutput = 0;
-  const { copyData, mergeInto } = kernel(
+  const { copyData, mergeInto, takeNulls } = kernel(
     (path, message) => {
       throw new Fault(path, budget < 0 ? `the output is larger than the limit of ${maxOutput} bytes` : message);
     },
@@ -290,6 +290,7 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
     freezeData(object);
     freezeData(link);
     budget = withContributions ? 2 * maxOutput : maxOutput;
+    takeNulls();
     const contributions: unknown[] | null = withContributions ? [] : null;
     let merged: unknown = undefined;
     for (let index = 0; index < mappings.length; index++) {
@@ -340,7 +341,8 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
       }
     }
     if (merged === undefined) return withParts({ v: null }, contributions);
-    normalise(merged);
+    // Only a copied null can leave a null in the merged value (a contribution's copy counts too, to be safe).
+    if (takeNulls()) normalise(merged);
     dedupeSchemas(merged as Record<string, unknown>);
     return withParts({ v: merged }, contributions);
   };

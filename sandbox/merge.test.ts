@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FORBIDDEN_KEYS, MAX_MERGE_DEPTH, MergeError, deepMerge, isPlainObject, mergeAll } from './merge.ts';
+import {
+  FORBIDDEN_KEYS,
+  MAX_MERGE_DEPTH,
+  MergeError,
+  deepMerge,
+  isPlainObject,
+  mergeAll,
+  mergeKernel,
+} from './merge.ts';
 
 function refusal(fn: () => unknown): MergeError {
   try {
@@ -28,6 +36,21 @@ test('arrays concatenate, target first', () => {
 
 test('the last scalar wins, null included', () => {
   assert.deepEqual(deepMerge({ title: 'a', nick: 'n' }, { title: 'b', nick: null }), { title: 'b', nick: null });
+});
+
+test('the kernel tells whether a merge copied a null, at any depth, and forgets it once asked', () => {
+  const kernel = mergeKernel(
+    (path, message) => assert.fail(`${path}: ${message}`),
+    () => true,
+  );
+  let merged = kernel.mergeInto(undefined, { title: 'a', tags: ['x'], name: { givenName: 'Ada' } }, '', 0);
+  assert.equal(kernel.takeNulls(), false, 'no null, nothing to clean');
+  merged = kernel.mergeInto(merged, { name: { givenName: null } }, '', 0);
+  assert.equal(kernel.takeNulls(), true);
+  assert.equal(kernel.takeNulls(), false, 'asking again starts the count again');
+  kernel.copyData({ tags: [1, null] }, '', 0);
+  assert.equal(kernel.takeNulls(), true, 'a null in an array counts too');
+  assert.deepEqual(merged, { title: 'a', tags: ['x'], name: { givenName: null } });
 });
 
 test('a value of another kind replaces the target instead of merging', () => {
