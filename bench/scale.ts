@@ -198,10 +198,15 @@ export async function runScaleBench(): Promise<BenchRow[]> {
         .map((name) => `${name} ${((cpu[name]! * 1000) / users).toFixed(2)}`)
         .join(', ');
     const failed = first.result.report.failed + slow.result.report.failed;
+    // What failed, by error code and message: a failure is a finding, not a footnote.
+    const { rows: failures } = await testDb.db.query<{ code: string; message: string; n: string }>(
+      `SELECT last_error->>'code' AS code, left(last_error->>'message', 200) AS message, count(*) AS n
+         FROM provider_links WHERE status IN ('failed', 'retrying') GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5`,
+    );
     return [
       {
         variant: 'directory',
-        value: `${users} users in ${groups} groups, concurrency ${concurrency}, page ${pageSize}, plain client ${inFlight} in flight${failed ? `, ${failed} FAILED` : ''}`,
+        value: `${users} users in ${groups} groups, concurrency ${concurrency}, page ${pageSize}, plain client ${inFlight} in flight${failed ? `, ${failed} FAILED (${failures.map((f) => `${f.n}× ${f.code}: ${f.message}`).join('; ')})` : ''}`,
       },
       {
         variant: 'first full sync',
