@@ -32,11 +32,8 @@ export async function discoverCapabilities<Options extends CommonOptions>(
   if (problem !== undefined) {
     throw new ScimflowError('ERR_CONFIG', `plugin ${vendor.id}: ${problem}`, { details: { plugin: vendor.id } });
   }
-  // Together: on a target 50 ms away, discovery is the first thing every full sync of a new configuration waits for.
-  const [spc, groups] = await Promise.all([
-    readServiceProviderConfig(ctx, vendor.discoveryPaths?.(ctx.options) ?? ['/ServiceProviderConfig']),
-    hasGroups(ctx),
-  ]);
+  const spc = await readServiceProviderConfig(ctx, vendor.discoveryPaths?.(ctx.options) ?? ['/ServiceProviderConfig']);
+  const groups = await hasGroups(ctx);
   const advertised =
     spc.bulk.supported && spc.bulk.maxOperations > 0 ? spc.bulk.maxOperations : DEFAULT_MEMBERS_PER_REQUEST;
   const discovered: Capabilities = {
