@@ -154,11 +154,11 @@ function longestAskedWait(timings: readonly RequestTiming[]): { subject: string;
   return longest;
 }
 
-/** What the target's 429s asked discovery to wait (its two requests go together: the longer of the two). */
+/** What the target's 429s asked discovery (ServiceProviderConfig, then ResourceTypes) to wait. */
 function askedOfDiscovery(timings: readonly RequestTiming[]): number {
-  const of = (path: string) =>
-    timings.filter((t) => t.path.startsWith(path)).reduce((total, t) => total + (t.askedMs ?? 0), 0);
-  return Math.max(of('/ServiceProviderConfig'), of('/ResourceTypes'));
+  return timings
+    .filter((t) => t.path.startsWith('/ServiceProviderConfig') || t.path.startsWith('/ResourceTypes'))
+    .reduce((total, t) => total + (t.askedMs ?? 0), 0);
 }
 
 const sum = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0);
