@@ -156,10 +156,23 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
     const permit = await (paceReads || method !== 'GET' ? limiter : unlimited).acquire(cancel);
     const started = performance.now();
     // The pool's headersTimeout/bodyTimeout bound each phase; the deadline bounds the whole (a trickling body too).
-    const deadline = AbortSignal.timeout(timeoutMs);
+    // A timer cleared when the request ends, not AbortSignal.timeout: that one lives its whole 30 s, and a first sync
+    // sending 2,000 requests a second kept 60,000 of them (and their signals) alive for the garbage collector.
+    const stop = new AbortController();
+    let timedOut = false;
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      stop.abort(new DOMException(`the request's deadline of ${timeoutMs} ms passed`, 'TimeoutError'));
+    }, timeoutMs);
     // A write once sent is not abandoned on cancellation, only at its deadline: the target may apply it anyway, and
     // its answer (a created object's id) is what lets the caller record it, and so later update or remove it.
-    const signal = cancel === undefined || method !== 'GET' ? deadline : AbortSignal.any([cancel, deadline]);
+    const onCancel = cancel === undefined || method !== 'GET' ? undefined : () => stop.abort(cancel.reason);
+    if (onCancel) {
+      cancel!.addEventListener('abort', onCancel, { once: true });
+      // Cancelled while it waited for the limiter: the event has passed.
+      if (cancel!.aborted) onCancel();
+    }
+    const signal = stop.signal;
     let status = 0;
     let retryAfterMs: number | undefined;
     try {
@@ -184,7 +197,7 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
             { status, method, path },
           );
         }
-        throw transportError(error, deadline.aborted, method, path, timeoutMs);
+        throw transportError(error, timedOut, method, path, timeoutMs);
       }
       const responseHeaders = flattenHeaders(response.headers);
       if (status < 200 || status >= 300) {
@@ -198,6 +211,8 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
         body: parseBody(method, path, status, text, responseHeaders, requestOptions.schema),
       };
     } finally {
+      clearTimeout(deadline);
+      if (onCancel) cancel!.removeEventListener('abort', onCancel);
       permit.release({ status, retryAfterMs });
       report({ method, path, status, durationMs: performance.now() - started });
     }
