@@ -26,6 +26,20 @@ export function mayBeRemote(link: Link): boolean {
 }
 
 /**
+ * The remote object a create never answered made, if the target holds one with the externalId it was sent with (a
+ * reset, a crash, a cancellation left its answer unseen); null when it holds none.
+ */
+async function madeBy(
+  target: Target,
+  objectType: Link['objectType'],
+  sentAs: { externalId: string } | undefined,
+): Promise<string | null> {
+  if (sentAs === undefined) return null;
+  const found = await (objectType === 'user' ? USERS : GROUPS).find(target, sentAs);
+  return found && found.resource.externalId === sentAs.externalId ? found.id : null;
+}
+
+/**
  * Removes, deactivates or leaves one linked remote object, per the provider's deprovision mode. `target` should be
  * one object's ({@link Target.forObject}): its retry budget is this object's.
  */
@@ -38,10 +52,8 @@ export async function deprovisionOne(
 ): Promise<void> {
   const { plugin, ctx } = target;
   const { objectType, localId } = recorded;
-  let link = recorded;
-  let { remoteId } = link;
-  const sentAs = unansweredCreate(link);
-  if (!remoteId && sentAs === undefined) {
+  const sentAs = unansweredCreate(recorded);
+  if (!recorded.remoteId && sentAs === undefined) {
     rec.deletedLinks.push({ objectType, localId });
     return;
   }
@@ -58,18 +70,15 @@ export async function deprovisionOne(
     );
     return;
   }
+  // Once found, the link a failure below keeps holds the remote id.
+  let link = recorded;
   try {
-    if (!remoteId) {
-      // A create sent whose answer never came (a reset, a crash, a cancellation): the target may hold the object.
-      const kind = objectType === 'user' ? USERS : GROUPS;
-      const found = await kind.find(target, sentAs!);
-      if (!found || found.resource.externalId !== sentAs!.externalId) {
-        rec.deletedLinks.push({ objectType, localId });
-        return;
-      }
-      remoteId = found.id;
-      link = { ...link, remoteId };
+    const remoteId = recorded.remoteId ?? (await madeBy(target, objectType, sentAs));
+    if (remoteId === null) {
+      rec.deletedLinks.push({ objectType, localId });
+      return;
     }
+    link = { ...recorded, remoteId };
     if (mode === 'leave') {
       rec.deletedLinks.push({ objectType, localId });
       rec.event(objectType, localId, 'skip', { ...why, deprovision: 'leave', remoteId });
