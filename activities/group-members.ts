@@ -67,6 +67,19 @@ export function memberChunks(
   const { scope, id: providerId } = provider;
   // Set once the group was created with every member it should have: nothing is left to send.
   let complete = false;
+  /** The chunk after the keysets `addAfter` and `removeAfter`: members to add, and in the room left, to remove. */
+  async function nextChunk(addAfter: string | null, removeAfter: string | null) {
+    const add = await memberDifference(db, scope, providerId, groupId, 'add', chunk, addAfter);
+    const room = chunk - add.remoteIds.length;
+    const remove: MemberChunk | undefined =
+      room > 0 ? await memberDifference(db, scope, providerId, groupId, 'remove', room, removeAfter) : undefined;
+    return {
+      add: add.remoteIds,
+      remove: remove?.remoteIds ?? [],
+      addAfter: add.next,
+      removeAfter: remove?.next ?? removeAfter,
+    };
+  }
   return {
     chunk,
     wanted,
@@ -84,20 +97,17 @@ export function memberChunks(
       if (plugin.patchGroupMembers === undefined) throw new TypeError(`plugin ${plugin.id} has memberChunk only`);
       if (complete) return 0;
       let sent = 0;
-      let addAfter: string | null = null;
-      let removeAfter: string | null = null;
+      let next = nextChunk(null, null);
       for (;;) {
-        const add = await memberDifference(db, scope, providerId, groupId, 'add', chunk, addAfter);
-        const room = chunk - add.remoteIds.length;
-        const remove: MemberChunk | undefined =
-          room > 0 ? await memberDifference(db, scope, providerId, groupId, 'remove', room, removeAfter) : undefined;
-        const removed = remove?.remoteIds ?? [];
-        if (add.remoteIds.length === 0 && removed.length === 0) return sent;
-        await plugin.patchGroupMembers(ctx, remoteId, add.remoteIds, removed);
-        await recordPushedMembers(db, providerId, groupId, add.remoteIds, removed);
-        sent += add.remoteIds.length + removed.length;
-        addAfter = add.next;
-        removeAfter = remove?.next ?? removeAfter;
+        const part = await next;
+        if (part.add.length === 0 && part.remove.length === 0) return sent;
+        // The next chunk is read while this one is sent and recorded: its keysets start past this one's, so what is
+        // recorded of this one cannot change it (a 100,000-member group is a thousand chunks).
+        next = nextChunk(part.addAfter, part.removeAfter);
+        next.catch(() => undefined);
+        await plugin.patchGroupMembers(ctx, remoteId, part.add, part.remove);
+        await recordPushedMembers(db, providerId, groupId, part.add, part.remove);
+        sent += part.add.length + part.remove.length;
         beat();
       }
     },
