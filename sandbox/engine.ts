@@ -14,7 +14,7 @@ import {
   type GuestStepAnswer,
 } from './guest-runtime.ts';
 import { callCpuNs } from './call-cpu.ts';
-import { createCpuSampler, type CpuSample } from './cpu-sampler.ts';
+import { createCpuSampler } from './cpu-sampler.ts';
 import { DEFAULT_MAPPING_LIMITS, resolveMappingLimits, type MappingLimits } from './limits.ts';
 import { mergeKernel } from './merge.ts';
 import { blameMapping, checkMappedPayload, type MappingObjectType } from './validate.ts';
@@ -163,28 +163,6 @@ interface KeyState {
 interface SubBatch {
   indices: number[];
   input: string;
-  /** The guest's id for the group's batch. */
-  batchId: number;
-  /** The group's first call, when it was queued behind the previous group's. */
-  early?: EarlyCall;
-}
-
-/** What a call's CPU time is measured from: the isolate's and the process's readings as it was made. */
-interface CallMeter {
-  cpuBefore: bigint | undefined;
-  processBefore: NodeJS.CpuUsage;
-  sampler: CpuSample;
-  /** Orders meters and readings: a reading taken after a meter started has a higher number. */
-  seq: number;
-}
-
-/** A group's first call, made while the previous group's call was still running. */
-interface EarlyCall {
-  holder: ProviderIsolate;
-  call: Promise<GuestStepAnswer>;
-  meter: CallMeter;
-  allowedMs: number;
-  callTimeout: number;
 }
 
 const NEEDS_BLAME = Symbol('needs blame');
@@ -454,14 +432,6 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
     const budget = { spentNs: 0n, limitNs: BigInt(limits.batchTimeoutMs) * 1_000_000n };
     const ready: Array<{ indices: number[]; jsons: string[]; cleared: boolean }> = [];
     const needBlame: number[] = [];
-    // The isolate's and the process's CPU readings after the last call charged, numbered like the meters.
-    let lastReading: {
-      holder: ProviderIsolate;
-      cpu: bigint | undefined;
-      process: NodeJS.CpuUsage;
-      seq: number;
-    } | null = null;
-    let readings = 0;
     const fail = (index: number, message: string, mapping: string | null = null): void => {
       results[index] = { status: 'error', error: { code: 'ERR_MAPPING', mapping, message } };
     };
@@ -516,43 +486,23 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
           );
           continue;
         }
-        yield { indices: group, input: `${head}${json}}`, batchId: ++batchSequence };
+        yield { indices: group, input: `${head}${json}}` };
       }
     }
 
-    const startMeter = (holder: ProviderIsolate): CallMeter => ({
-      cpuBefore: readCpu(holder.isolate),
-      processBefore: process.cpuUsage(),
-      sampler: cpuSampler.start(() => readCpu(holder.isolate)),
-      seq: ++readings,
-    });
-
-    /**
-     * Runs one group to its end. `idle` is called after each call is made, while the isolate works; it may queue the
-     * next group's first call behind this group's with `pipeline`.
-     */
-    const runSub = async (sub: SubBatch, idle: (pipeline: (next: SubBatch) => void) => void): Promise<number[]> => {
-      const { indices, batchId } = sub;
-      let early = sub.early;
-      delete sub.early;
+    const runSub = async (sub: SubBatch, idle: () => void): Promise<number[]> => {
+      const { indices } = sub;
       const holder = isolateFor(request.key, state, limits.memoryMb);
-      if (early && (early.holder !== holder || holder.isolate.isDisposed)) {
-        // Queued on an isolate a memory limit disposed since: it never ran.
-        early.meter.sampler.stop();
-        early = undefined;
-      }
       let set: CompiledSet;
       try {
         set = await compiledSet(holder, request.objectType, fingerprint, mappings);
       } catch (error) {
-        early?.meter.sampler.stop();
         if (holder.isolate.isDisposed) return indices;
         for (const index of indices) fail(index, `the mappings could not be loaded: ${describeError(error)}`);
         return [];
       }
       const broken = [...set.compileErrors.keys()].sort((a, b) => a - b)[0];
       if (broken !== undefined) {
-        early?.meter.sampler.stop();
         const message = compileMessage(set, broken, request.objectType);
         for (const index of indices) fail(index, message, set.names[broken] ?? null);
         return [];
@@ -566,9 +516,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
       // The CPU time the object at `starvedAt` used in its stopped runs: once it reaches the limit, it is stopped.
       let starvedCpuNs = 0n;
       const limitNs = BigInt(limits.objectTimeoutMs) * 1_000_000n;
-      // The next group's batch id once its first call is queued behind this group's: the guest keeps that batch when
-      // this group sends its input again.
-      let queuedNext = -1;
+      const batchId = ++batchSequence;
       /**
        * Takes the answer's results in order; returns its `stopped` field. `cleared`: the call's CPU time shows that no
        * object in it can have used its per-object limit, so an object the guest's clock found over it was only slowed
@@ -593,80 +541,40 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
         return true;
       };
       while (cursor < indices.length) {
-        const adopted = early;
-        early = undefined;
         const remainingMs = Number(budget.limitNs - budget.spentNs) / 1e6;
-        if (remainingMs <= 0 && adopted === undefined) break;
+        if (remainingMs <= 0) break;
         const before = cursor;
         // The timeout is wall-clock time; an object stopped by it without using its CPU (or what was left of the
         // batch's) runs again with twice the time, so a starved machine's wait for a core cannot fail it: the CPU
         // time charged after each call, not the clock, decides.
         const patience = cursor === starvedAt ? 2 ** starvedRetries : 1;
-        const allowedMs = adopted?.allowedMs ?? Math.min(limits.objectTimeoutMs + sliceMs, remainingMs);
-        const callTimeout = adopted?.callTimeout ?? Math.max(1, Math.ceil(allowedMs * patience));
-        const meter = adopted?.meter ?? startMeter(holder);
-        /**
-         * Ends the call's sampling and charges the batch the CPU time the call used. A call queued behind another ran
-         * only after that one: the batch is charged from the last reading on, so no CPU time is charged twice. Returns
-         * `window`, the CPU time from the call's making to its end (at least what it used), and `charged`.
-         */
-        const charge = (): { window: bigint; charged: bigint } => {
-          meter.sampler.stop();
-          const after = readCpu(holder.isolate);
-          const now = process.cpuUsage();
-          const since = (from: NodeJS.CpuUsage): NodeJS.CpuUsage => ({
-            user: now.user - from.user,
-            system: now.system - from.system,
-          });
-          const window = callCpuNs(after, meter.cpuBefore, meter.processBefore, meter.sampler.last, since);
-          const from = lastReading?.holder === holder && lastReading.seq > meter.seq ? lastReading : null;
-          const charged = from ? callCpuNs(after, from.cpu, from.process, meter.sampler.last, since) : window;
-          budget.spentNs += charged;
-          lastReading = { holder, cpu: after ?? meter.sampler.last, process: now, seq: ++readings };
-          return { window, charged };
+        const allowedMs = Math.min(limits.objectTimeoutMs + sliceMs, remainingMs);
+        const callTimeout = Math.max(1, Math.ceil(allowedMs * patience));
+        const cpuBefore = readCpu(holder.isolate);
+        const processBefore = process.cpuUsage();
+        const sampler = cpuSampler.start(() => readCpu(holder.isolate));
+        /** Ends the call's sampling and charges the batch the CPU time the call used; returns it. */
+        const charge = (): bigint => {
+          sampler.stop();
+          const used = callCpuNs(readCpu(holder.isolate), cpuBefore, processBefore, sampler.last);
+          budget.spentNs += used;
+          return used;
         };
-        const call =
-          adopted?.call ??
-          set.step.apply(
-            undefined,
-            [input, cursor, sliceMs, limits.objectTimeoutMs, limits.maxOutputBytes, batchId, queuedNext],
-            {
-              arguments: { copy: true },
-              result: { copy: true },
-              timeout: callTimeout,
-            },
-          );
+        const call = set.step.apply(
+          undefined,
+          [input, cursor, sliceMs, limits.objectTimeoutMs, limits.maxOutputBytes, batchId],
+          {
+            arguments: { copy: true },
+            result: { copy: true },
+            timeout: callTimeout,
+          },
+        ) as Promise<GuestStepAnswer>;
         input = null;
-        /**
-         * Queues the next group's first call behind this one, so the isolate starts it without waiting for this
-         * process; only while what is left of the batch's budget covers this call at its longest and that one in full.
-         */
-        const pipeline = (next: SubBatch): void => {
-          const fullMs = limits.objectTimeoutMs + sliceMs;
-          if (queuedNext >= 0 || next.early || remainingMs - allowedMs < fullMs || holder.isolate.isDisposed) return;
-          const nextMeter = startMeter(holder);
-          const nextTimeout = Math.max(1, Math.ceil(fullMs));
-          let nextCall: Promise<GuestStepAnswer>;
-          try {
-            nextCall = set.step.apply(
-              undefined,
-              [next.input, 0, sliceMs, limits.objectTimeoutMs, limits.maxOutputBytes, next.batchId, batchId],
-              { arguments: { copy: true }, result: { copy: true }, timeout: nextTimeout },
-            );
-          } catch {
-            nextMeter.sampler.stop();
-            return;
-          }
-          // Awaited when its group runs; until then a rejection (a disposed isolate) must not go unhandled.
-          nextCall.catch(() => undefined);
-          next.early = { holder, call: nextCall, meter: nextMeter, allowedMs: fullMs, callTimeout: nextTimeout };
-          queuedNext = next.batchId;
-        };
         try {
-          idle(pipeline);
+          idle();
         } catch (error) {
           await call.catch(() => undefined);
-          meter.sampler.stop();
+          sampler.stop();
           throw error;
         }
         let stopMessage: string;
@@ -674,8 +582,9 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
         let cleared = false;
         try {
           const raw = await call;
+          const used = charge();
           // Less CPU for the whole call than one object may use: no object in it can have reached its limit.
-          const stopped = accept(raw, charge().window < limitNs);
+          const stopped = accept(raw, used < limitNs);
           if (stopped !== NOT_ADOPTED || resend(stopped)) continue;
           stopMessage = 'the sandbox lost the batch it was given';
         } catch (error) {
@@ -700,10 +609,8 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
             starvedRetries = 0;
             starvedCpuNs = 0n;
           }
-          // What the batch was charged: a queued call's window also holds the call it waited behind. A run that used
-          // its limit is still caught by the next one, which waits behind nothing.
-          starvedCpuNs += used.charged;
-          cleared = used.window < limitNs;
+          starvedCpuNs += used;
+          cleared = used < limitNs;
           retry =
             /timed out/i.test(described) &&
             starvedCpuNs < limitNs &&
@@ -734,31 +641,25 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
     const runAll = async (indices: Iterable<number>, contributions: boolean): Promise<void> => {
       const subs = subBatches(indices, contributions);
       let next = subs.next();
-      try {
-        while (!next.done) {
-          const current = next.value;
-          let prefetched = false;
-          const unfinished = await runSub(current, (pipeline) => {
-            if (!prefetched) next = subs.next();
-            prefetched = true;
-            drain();
-            if (!next.done) pipeline(next.value);
-          });
+      while (!next.done) {
+        const current = next.value;
+        let prefetched = false;
+        const unfinished = await runSub(current, () => {
           if (!prefetched) next = subs.next();
-          for (const index of unfinished) {
-            for (const single of subBatches([index], contributions)) {
-              if ((await runSub(single, drain)).length > 0) {
-                fail(
-                  index,
-                  `the mappings used more than the memory limit of ${limits.memoryMb} MB; the sandbox was rebuilt`,
-                );
-              }
+          prefetched = true;
+          drain();
+        });
+        if (!prefetched) next = subs.next();
+        for (const index of unfinished) {
+          for (const single of subBatches([index], contributions)) {
+            if ((await runSub(single, drain)).length > 0) {
+              fail(
+                index,
+                `the mappings used more than the memory limit of ${limits.memoryMb} MB; the sandbox was rebuilt`,
+              );
             }
           }
         }
-      } finally {
-        // A group whose queued call never got to run here (the batch threw) stops being sampled.
-        if (!next.done) next.value.early?.meter.sampler.stop();
       }
       drain();
     };

@@ -81,23 +81,3 @@ test('a stopped object is run again after a retry salvage, and skipped, in its p
       .map((user) => user.uid),
   );
 });
-
-test('a new batch drops every batch the guest holds but the one the host says it still finishes', () => {
-  const api = guest();
-  // Batch 1 stops after its first object (a slice of 0 ms ends the call after one result)...
-  const first = parts(api.step(input(0, 3), 0, 0, 1000, 1 << 20, 1));
-  assert.equal(first.count, 1);
-  // ...and batch 2's first call arrives, queued behind it, keeping batch 1: both go on.
-  assert.equal(parts(api.step(input(3, 2), 0, 1000, 1000, 1 << 20, 2, 1)).count, 2);
-  const rest = parts(api.step(null, 1, 1000, 1000, 1 << 20, 1));
-  assert.deepEqual(
-    rest.results.map((result) => (result as { v: { externalId: string } }).v.externalId),
-    variedUsers(3)
-      .slice(1)
-      .map((user) => user.uid),
-  );
-  // Batch 3 keeps nothing: batches 1 and 2 are gone.
-  assert.equal(parts(api.step(input(5, 1), 0, 1000, 1000, 1 << 20, 3)).count, 1);
-  assertNotAdopted(api.step(null, 3, 1000, 1000, 1 << 20, 1));
-  assertNotAdopted(api.salvage(2, 2, false));
-});

@@ -39,8 +39,7 @@ export interface GuestApi {
   /**
    * Runs the batch for up to `sliceMs`. `input` (null to go on with the batch `batchId`) is JSON:
    * `{"now", "provider", "contributions", "items": [objects], "links"?: [each object's last payload]}`, links left
-   * out when no mapping can read them. With an input, the guest drops every batch it holds but `keep` (the one the
-   * host still finishes while this call waits behind it; none by default).
+   * out when no mapping can read them.
    */
   step(
     input: string | null,
@@ -49,7 +48,6 @@ export interface GuestApi {
     objectBudgetMs: number,
     maxOutput: number,
     batchId: number,
-    keep?: number,
   ): GuestStepAnswer;
   /** After a stopped call: the running item is skipped (and reported as `stopped`), or with `retry` run again. */
   salvage(acknowledged: number, batchId: number, retry: boolean): GuestStepAnswer;
@@ -272,22 +270,13 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
     links: unknown[] | null;
     provider: unknown;
     contributions: boolean;
-    /** The frozen clock of the batch (ISO 8601) and the same in milliseconds. */
-    now: string;
-    nowMs: number;
     next: number;
     current: number;
     /** Each result as JSON, stringified as soon as it is made so no result object outlives its item. */
     results: string[];
     base: number;
   }
-  // The batches the guest holds: the newest, and the one before it when the host said it still finishes that one
-  // (its next call queued behind the new batch's first).
-  let held: Batch[] = [];
-  const find = (id: number): Batch | null => {
-    for (const batch of held) if (batch.id === id) return batch;
-    return null;
-  };
+  let batch: Batch | null = null;
 
   const withParts = <T extends object>(result: T, contributions: unknown[] | null): T =>
     contributions === null ? result : { ...result, c: contributions };
@@ -358,12 +347,15 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
     return withParts({ v: merged }, contributions);
   };
 
-  const acknowledge = (batch: Batch, acknowledged: number): void => {
-    if (acknowledged <= batch.base) return;
+  const acknowledge = (acknowledged: number): void => {
+    if (batch === null || acknowledged <= batch.base) return;
     batch.results.splice(0, acknowledged - batch.base);
     batch.base = acknowledged;
   };
-  const report = (batch: Batch, stopped = -1): GuestStepAnswer => ({ stopped, results: batch.results.slice() });
+  const report = (stopped = -1): GuestStepAnswer => ({
+    stopped,
+    results: batch === null ? [] : batch.results.slice(),
+  });
   // NOT_ADOPTED, written out: this function may use nothing from outside it.
   const notAdopted = (): GuestStepAnswer => ({ stopped: -2, results: [] });
 
@@ -376,11 +368,10 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
       objectBudgetMs: number,
       outputLimit: number,
       batchId: number,
-      keep = -1,
     ): GuestStepAnswer {
       if (input !== null) {
-        // Drop the other batches first: a call stopped before the new one is in place must not answer with an old one.
-        held = held.filter((batch) => batch.id === keep);
+        // Drop the last batch first: a call stopped before the new one is in place must not answer with the old one.
+        batch = null;
         const parsed = jsonParse(input) as {
           now: string;
           provider: unknown;
@@ -388,26 +379,23 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
           items: unknown[];
           links?: unknown[];
         };
+        frozenIso = parsed.now;
+        frozenMs = RealDate.parse(parsed.now);
         freezeData(parsed.provider);
-        held.push({
+        batch = {
           id: batchId,
           items: parsed.items,
           links: parsed.links ?? null,
           provider: parsed.provider,
           contributions: parsed.contributions,
-          now: parsed.now,
-          nowMs: RealDate.parse(parsed.now),
           next: 0,
           current: -1,
           results: [],
           base: 0,
-        });
+        };
       }
-      const batch = find(batchId);
-      if (batch === null) return notAdopted();
-      acknowledge(batch, acknowledged);
-      frozenIso = batch.now;
-      frozenMs = batch.nowMs;
+      if (batch?.id !== batchId) return notAdopted();
+      acknowledge(acknowledged);
       maxOutput = outputLimit;
       const started = realNow();
       let last = started;
@@ -435,25 +423,24 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
         if (batch.links !== null) batch.links[index] = null;
         produced += (batch.contributions ? 2 * maxOutput : maxOutput) - budget + 16;
       }
-      return report(batch);
+      return report();
     },
     salvage(acknowledged: number, batchId: number, retry: boolean): GuestStepAnswer {
-      const batch = find(batchId);
-      if (batch === null) return notAdopted();
-      acknowledge(batch, acknowledged);
-      if (batch.current < 0) return report(batch);
+      if (batch?.id !== batchId) return notAdopted();
+      acknowledge(acknowledged);
+      if (batch === null || batch.current < 0) return report();
       if (retry) {
         // Its input is frozen and the mappings can keep no state, so running it again is running it afresh.
         batch.next = batch.current;
         batch.current = -1;
-        return report(batch);
+        return report();
       }
       const stopped = batch.current;
       batch.items[stopped] = null;
       if (batch.links !== null) batch.links[stopped] = null;
       batch.next = stopped + 1;
       batch.current = -1;
-      return report(batch, stopped);
+      return report(stopped);
     },
   });
 }
