@@ -506,6 +506,30 @@ describe('error classification', () => {
 });
 
 describe('connection reuse', () => {
+  test('a success whose body is discarded is read to its end, never parsed nor capped, and its socket reused', async () => {
+    const client = createScimClient({ baseUrl, maxResponseBytes: 1000 });
+    try {
+      handler = (_req, res) => json(res, 200, { members: 'x'.repeat(5000) });
+      for (let i = 0; i < 3; i += 1) {
+        const answer = await client.request('PATCH', '/Groups/g', { body: {}, discardBody: true });
+        assert.deepEqual([answer.status, answer.body], [200, undefined]);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.equal(sockets, 1, 'each body was read to its end: the socket went back to the pool');
+      handler = (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/html' });
+        res.end('<html>not json</html>');
+      };
+      assert.equal((await client.request('PATCH', '/Groups/g', { body: {}, discardBody: true })).body, undefined);
+      // A failure's body is read as always: its detail is in the error.
+      handler = (_req, res) => json(res, 400, scimError(400, 'invalidValue', 'no such member'));
+      const failed = await rejection(client.request('PATCH', '/Groups/g', { body: {}, discardBody: true }));
+      assert.deepEqual([failed.code, failed.message.includes('no such member')], ['ERR_SCIM_BAD_REQUEST', true]);
+    } finally {
+      await client.close();
+    }
+  });
+
   test('sequential requests, failed ones included, reuse kept-alive sockets', async () => {
     const client = createScimClient({ baseUrl });
     try {

@@ -2,6 +2,7 @@
  * An HTTP client for one SCIM target: keep-alive connection reuse, SCIM content types, bounded time, and every
  * failure classified into a `ScimRequestError` code the sync layer can decide on.
  */
+import { finished } from 'node:stream/promises';
 import { Pool, type Dispatcher } from 'undici';
 import type * as z from 'zod';
 import { ScimflowError, ScimRequestError, type ErrorCode } from '../errors/index.ts';
@@ -52,6 +53,12 @@ export interface ScimRequestOptions<T> {
   schema?: z.ZodType<T>;
   /** Abandons the request (waiting for the limiter, sending, or reading) when it aborts; rejects with its reason. */
   signal?: AbortSignal | undefined;
+  /**
+   * A successful answer's body is read to its end and dropped, not kept nor parsed (`body` is undefined), so the
+   * size cap does not apply to it: for a write whose answer nothing reads, such as a member PATCH a target answers
+   * with the whole group (5 MB at 100,000 members). A failure's body is read as always.
+   */
+  discardBody?: boolean;
 }
 
 /** A successful response; `body` is undefined for 204 or an empty body. */
@@ -187,7 +194,8 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
           signal,
         });
         status = response.statusCode;
-        text = await readCapped(response, maxResponseBytes);
+        const dropped = requestOptions.discardBody === true && status >= 200 && status < 300;
+        text = dropped ? await drained(response) : await readCapped(response, maxResponseBytes);
       } catch (error) {
         if (cancel?.aborted) throw cancel.reason;
         if (error instanceof ResponseTooLarge) {
@@ -226,6 +234,13 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
 }
 
 class ResponseTooLarge extends Error {}
+
+/** Reads a response body to its end, keeping nothing (the connection goes back to the pool); returns ''. */
+async function drained(response: Dispatcher.ResponseData): Promise<string> {
+  response.body.resume();
+  await finished(response.body);
+  return '';
+}
 
 /** Reads a response body as text, refusing (and dropping the connection of) one larger than `limit` bytes. */
 async function readCapped(response: Dispatcher.ResponseData, limit: number): Promise<string> {

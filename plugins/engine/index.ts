@@ -97,7 +97,11 @@ export function createScimPlugin<Options extends CommonOptions>(
   }
 
   async function patch(ctx: Ctx, path: string, operations: PatchOperation[]): Promise<void> {
-    await client(ctx).request('PATCH', path, { body: { schemas: [SCHEMA_PATCH_OP], Operations: operations } });
+    // Nothing reads the answer: a target may send the whole group back after each chunk of its members.
+    await client(ctx).request('PATCH', path, {
+      body: { schemas: [SCHEMA_PATCH_OP], Operations: operations },
+      discardBody: true,
+    });
   }
 
   async function readGroup(ctx: Ctx, remoteId: string): Promise<ScimGroup> {
