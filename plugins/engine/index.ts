@@ -148,6 +148,9 @@ export function createScimPlugin<Options extends CommonOptions>(
     await client(ctx).request('PUT', path, { body: { ...body, id: remoteId } });
   }
 
+  // Per provider and configuration, the most keys of one lookup whose URL the target took after refusing a longer one.
+  const fitting = new Map<string, number>();
+
   /** Looks many objects up: one `or` filter per chunk when the target takes it, else each on its own (undefined). */
   async function lookUpMany<T extends ScimUser | ScimGroup>(ctx: Ctx, kind: LookupKind<T>, keys: readonly MatchKeys[]) {
     const caps = await capabilities(ctx);
@@ -155,7 +158,10 @@ export function createScimPlugin<Options extends CommonOptions>(
     if (!caps.filterOr) return keys.map(() => undefined);
     // Two comparisons per object, and one more result than comparisons so a partial answer shows.
     const size = Math.max(1, Math.min(LOOKUP_CHUNK, Math.floor((caps.maxPageSize - 1) / 2)));
-    return findMany(client(ctx), kind, keys, size);
+    const key = `${ctx.providerId} ${ctx.configVersion}`;
+    return findMany(client(ctx), kind, keys, Math.min(size, fitting.get(key) ?? size), (fits) => {
+      if (fits < (fitting.get(key) ?? Infinity)) fitting.set(key, fits);
+    });
   }
 
   return {

@@ -24,10 +24,18 @@ async function target(
   answer: (filter: string) => { Resources: unknown[]; totalResults?: number },
   options: Partial<Scim2Options> = {},
   spell: (key: string) => string = (key) => key,
+  maxUrl = Infinity,
 ) {
   const filters: string[] = [];
+  const refused: number[] = [];
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
+    if ((req.url ?? '').length > maxUrl) {
+      refused.push((req.url ?? '').length);
+      res.writeHead(414, { 'content-type': 'text/html' });
+      res.end('<html>414 Request-URI Too Large</html>');
+      return;
+    }
     if (!url.pathname.endsWith('/Users')) {
       res.writeHead(404, { 'content-type': 'application/scim+json' });
       res.end(JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '404' }));
@@ -61,7 +69,7 @@ async function target(
     client,
     options: Scim2OptionsSchema.parse(options),
   };
-  return { plugin: createScim2Plugin(), ctx, filters };
+  return { plugin: createScim2Plugin(), ctx, filters, refused };
 }
 
 describe('scim2 findUsers: a batch looked up with one combined filter', () => {
@@ -133,6 +141,44 @@ describe('scim2 findUsers: a batch looked up with one combined filter', () => {
       found.map((f) => f?.id ?? null),
       keys.map((k, i) => (i % 2 === 0 ? `r-${k.externalId}` : null)),
     );
+  });
+});
+
+describe('engine lookups bend to the target', () => {
+  test('a target refusing long URLs (414) gets each chunk halved until it fits; later lookups start at what fitted', async (t) => {
+    const { plugin, ctx, filters, refused } = await target(
+      t,
+      (filter) => ({
+        Resources: [...filter.matchAll(/externalId eq "(ext-\d+)"/g)].map((m) =>
+          user(`r-${m[1]}`, `${m[1]}@example.test`, m[1]),
+        ),
+      }),
+      {},
+      undefined,
+      2000,
+    );
+    const keys = Array.from({ length: LOOKUP_CHUNK * 2 }, (_, i) => ({
+      externalId: `ext-${i}`,
+      name: `n${i}@example.test`,
+    }));
+
+    const found = await plugin.findUsers(ctx, keys);
+    assert.deepEqual(
+      found.map((f) => f?.id ?? null),
+      keys.map((k) => `r-${k.externalId}`),
+      'every key settled, in order',
+    );
+    assert.ok(refused.length > 0, 'the first chunks were refused');
+    const accepted = filters.length;
+
+    refused.length = 0;
+    const again = await plugin.findUsers(ctx, keys);
+    assert.deepEqual(
+      again.map((f) => f?.id ?? null),
+      found.map((f) => f?.id ?? null),
+    );
+    assert.deepEqual(refused, [], 'the next lookup starts at a size the target takes');
+    assert.ok(filters.length - accepted <= accepted + 1, 'about as many requests as the first lookup sent');
   });
 });
 

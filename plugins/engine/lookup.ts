@@ -4,7 +4,7 @@
  * or …`) instead of one or two GETs per object.
  */
 import type * as z from 'zod';
-import { ScimflowError } from '../../errors/index.ts';
+import { ScimflowError, ScimRequestError } from '../../errors/index.ts';
 import { eqFilter, listResponseSchema, type ScimClient, type ScimGroup, type ScimUser } from '../../scim/index.ts';
 import type { BatchLookupResult, MatchKeys, RemoteObject } from '../sdk.ts';
 
@@ -78,29 +78,44 @@ export async function findMany<T extends ScimUser | ScimGroup>(
   kind: LookupKind<T>,
   keys: readonly MatchKeys[],
   chunkSize: number = LOOKUP_CHUNK,
+  onTooLong?: (fits: number) => void,
 ): Promise<Array<BatchLookupResult<T>>> {
   const parts: Array<readonly MatchKeys[]> = [];
   for (let start = 0; start < keys.length; start += chunkSize) parts.push(keys.slice(start, start + chunkSize));
   // Together (the client's request slots bound them): one after another, a page's second chunk waited out every
   // backoff of its first, and the page's creates waited for both.
-  return (await Promise.all(parts.map((part) => findChunk(client, kind, part)))).flat();
+  return (await Promise.all(parts.map((part) => findChunk(client, kind, part, onTooLong)))).flat();
 }
 
-/** The results of one combined filter: {@link findMany} for at most a chunk of keys. */
+/**
+ * The results of one combined filter: {@link findMany} for at most a chunk of keys. A target that refuses its URL
+ * as too long (414: 50 keys make some 9 KB, past nginx's default 8 KB) gets each half on its own, and `onTooLong`
+ * learns the size tried next.
+ */
 async function findChunk<T extends ScimUser | ScimGroup>(
   client: ScimClient,
   kind: LookupKind<T>,
   part: readonly MatchKeys[],
+  onTooLong?: (fits: number) => void,
 ): Promise<Array<BatchLookupResult<T>>> {
   const clauses = part.flatMap(({ externalId, name }) => [
     ...(externalId ? [eqFilter('externalId', externalId)] : []),
     ...(name ? [eqFilter(kind.nameAttribute, name)] : []),
   ]);
   if (clauses.length === 0) return part.map(() => undefined);
-  const { body } = await client.request('GET', kind.endpoint, {
-    query: { filter: clauses.join(' or '), count: clauses.length + 1 },
-    schema: listSchemaOf(kind.schema),
-  });
+  let body;
+  try {
+    ({ body } = await client.request('GET', kind.endpoint, {
+      query: { filter: clauses.join(' or '), count: clauses.length + 1 },
+      schema: listSchemaOf(kind.schema),
+    }));
+  } catch (error) {
+    if (!(error instanceof ScimRequestError && error.status === 414 && part.length > 1)) throw error;
+    const half = Math.ceil(part.length / 2);
+    onTooLong?.(half);
+    const halves = [part.slice(0, half), part.slice(half)];
+    return (await Promise.all(halves.map((keys) => findChunk(client, kind, keys, onTooLong)))).flat();
+  }
   const resources = body?.Resources ?? [];
   const complete = body !== undefined && (body.totalResults === undefined || body.totalResults <= resources.length);
   return part.map(({ externalId, name }) =>
