@@ -52,8 +52,7 @@ export async function deprovisionOne(
 ): Promise<void> {
   const { plugin, ctx } = target;
   const { objectType, localId } = recorded;
-  const sentAs = unansweredCreate(recorded);
-  if (!recorded.remoteId && sentAs === undefined) {
+  if (!mayBeRemote(recorded)) {
     rec.deletedLinks.push({ objectType, localId });
     return;
   }
@@ -73,7 +72,7 @@ export async function deprovisionOne(
   // Once found, the link a failure below keeps holds the remote id.
   let link = recorded;
   try {
-    const remoteId = recorded.remoteId ?? (await madeBy(target, objectType, sentAs));
+    const remoteId = recorded.remoteId ?? (await madeBy(target, objectType, unansweredCreate(recorded)));
     if (remoteId === null) {
       rec.deletedLinks.push({ objectType, localId });
       return;

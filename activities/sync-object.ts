@@ -149,7 +149,7 @@ export async function syncObject<T extends ScimUser | ScimGroup>(
           // leaves the directory meanwhile) rather than left on the target unknown.
           linked = { remoteId: null, lastPayload: kept(payload) };
           await rec.saveNow(rec.link(type, localId, { ...linked, status: 'creating' }));
-          createSent = !members;
+          createSent = true;
           const created = await kind.create(target, body, (created) => {
             createLogged = true;
             return rec.saveNow(linkNow(created), { remoteId: created.id, ...detail });
