@@ -199,10 +199,14 @@ export async function runScaleBench(): Promise<BenchRow[]> {
         .join(', ');
     const failed = first.result.report.failed + slow.result.report.failed;
     // What failed, by error code and message: a failure is a finding, not a footnote.
-    const { rows: failures } = await testDb.db.query<{ code: string; message: string; n: string }>(
-      `SELECT last_error->>'code' AS code, left(last_error->>'message', 200) AS message, count(*) AS n
-         FROM provider_links WHERE status IN ('failed', 'retrying') GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5`,
-    );
+    const failures = failed
+      ? (
+          await testDb.db.query<{ code: string; message: string; n: string }>(
+            `SELECT last_error->>'code' AS code, left(last_error->>'message', 200) AS message, count(*) AS n
+               FROM provider_links WHERE status IN ('failed', 'retrying') GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5`,
+          )
+        ).rows
+      : [];
     return [
       {
         variant: 'directory',

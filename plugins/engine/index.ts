@@ -159,9 +159,9 @@ export function createScimPlugin<Options extends CommonOptions>(
     // Two comparisons per object, and one more result than comparisons so a partial answer shows.
     const size = Math.max(1, Math.min(LOOKUP_CHUNK, Math.floor((caps.maxPageSize - 1) / 2)));
     const key = `${ctx.providerId} ${ctx.configVersion}`;
-    return findMany(client(ctx), kind, keys, Math.min(size, fitting.get(key) ?? size), (fits) => {
-      if (fits < (fitting.get(key) ?? Infinity)) fitting.set(key, fits);
-    });
+    return findMany(client(ctx), kind, keys, Math.min(size, fitting.get(key) ?? size), (fits) =>
+      fitting.set(key, Math.min(fits, fitting.get(key) ?? fits)),
+    );
   }
 
   return {
