@@ -12,14 +12,16 @@ const SYNC_TABLES = ['users', 'groups', 'group_members', 'provider_links'] as co
 /**
  * Analyses those of the sync's tables whose statistics autovacuum would renew now, by its default rule: more rows
  * inserted, updated or deleted since the last ANALYZE than 50 plus a tenth of the rows it counted then (all of
- * them, never analysed). Returns the tables analysed. A role that does not own a table gets PostgreSQL's warning
- * and no statistics, not an error.
+ * them, never analysed). Returns the tables analysed. Tables this role may not analyse (it is not their owner, nor a
+ * member of the owner's role) are left to autovacuum: PostgreSQL would only warn and skip them, and a sync would ask
+ * again every second.
  */
 export async function refreshSyncStatistics(q: Queryable): Promise<string[]> {
   const { rows } = await q.query<{ relname: string }>(
     `SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
       WHERE s.schemaname = current_schema() AND s.relname = ANY($1::text[])
         AND s.n_mod_since_analyze > 50 + 0.1 * GREATEST(c.reltuples, 0)
+        AND pg_has_role(c.relowner, 'USAGE')
       ORDER BY s.relname`,
     [SYNC_TABLES],
   );
