@@ -10,6 +10,8 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM node:24.21.0-bookworm-slim
 ENV NODE_ENV=production
+# Two malloc arenas bound a worker's resident memory (why: cli/node-flags.mjs).
+ENV MALLOC_ARENA_MAX=2
 WORKDIR /app
 # Files stay owned by root: the service user can read the code but not change it.
 COPY --from=deps /app/node_modules ./node_modules

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // The package's `scimflow` bin. Plain JavaScript so it runs before anything is compiled: it re-runs Node with
 // scimflow's flags (cli/node-flags.mjs: --no-node-snapshot, which isolated-vm needs, and two that bound a worker's
-// memory) on cli/main.ts, unless this process already has --no-node-snapshot.
+// memory, and the environment that bounds malloc's) on cli/main.ts, unless this process already has --no-node-snapshot.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { NODE_FLAGS, NO_SNAPSHOT as FLAG } from './node-flags.mjs';
+import { NODE_FLAGS, NO_SNAPSHOT as FLAG, nodeEnvironment } from './node-flags.mjs';
 
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
@@ -19,7 +19,10 @@ if (hasFlag) {
   await import('./main.ts');
 } else {
   const main = fileURLToPath(new URL('./main.ts', import.meta.url));
-  const child = spawn(process.execPath, [...NODE_FLAGS, main, ...process.argv.slice(2)], { stdio: 'inherit' });
+  const child = spawn(process.execPath, [...NODE_FLAGS, main, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: nodeEnvironment(process.env),
+  });
   // A terminal's Ctrl-C already reaches the child (same process group); forwarding it too would deliver it twice
   // and turn a graceful stop into an abrupt one. Signals sent to this process alone are passed on.
   const forward = (signal) => {

@@ -28,7 +28,7 @@ import {
   startTemporalDevServer,
   TEMPORAL_CLI_VERSION,
 } from './lib/temporal-dev.mjs';
-import { NODE_FLAGS } from '../cli/node-flags.mjs';
+import { NODE_FLAGS, nodeEnvironment } from '../cli/node-flags.mjs';
 import { postgresVersionProblem } from './lib/postgres-version.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -352,7 +352,7 @@ async function setup() {
 // the child runs in its own process group and we forward every signal to that group exactly once.
 function runForwardingSignals(args, env) {
   const interactive = Boolean(process.stdin.isTTY);
-  const child = spawn(NODE24, args, { cwd: ROOT, env, stdio: 'inherit', detached: !interactive });
+  const child = spawn(NODE24, args, { cwd: ROOT, env: nodeEnvironment(env), stdio: 'inherit', detached: !interactive });
   const forwarded = interactive ? ['SIGTERM'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
   let last = { signal: '', at: 0 };
   const onSignal = (signal) => {
