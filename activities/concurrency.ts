@@ -22,3 +22,44 @@ export async function eachConcurrently<T>(
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
   if (failure) throw failure.error;
 }
+
+/**
+ * Runs `fn` over what `source` yields, at most `limit` at a time, asking it for the next item as soon as a place is
+ * free. After a failure (of `fn`, or of `source`) no further item starts and the source is closed; the running ones
+ * end, and then the first failure is thrown.
+ */
+export async function eachConcurrentlyOf<T>(
+  source: AsyncIterable<T>,
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  const iterator = source[Symbol.asyncIterator]();
+  let failure: { error: unknown } | undefined;
+  let done = false;
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && !done) {
+      let next: IteratorResult<T>;
+      try {
+        // An async generator queues calls of next(): each place gets an item of its own, in order.
+        next = await iterator.next();
+      } catch (error) {
+        failure ??= { error };
+        return;
+      }
+      if (next.done === true) {
+        done = true;
+        return;
+      }
+      try {
+        await fn(next.value);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, limit) }, worker));
+  if (failure) {
+    await iterator.return?.()?.catch(() => undefined);
+    throw failure.error;
+  }
+}

@@ -4,7 +4,6 @@ import {
   getLinks,
   loadGroupsInRange,
   userStretch,
-  zeroCounts,
   type CountedPage,
   type Db,
   type ObjectType,
@@ -14,8 +13,7 @@ import {
   type SyncUserRow,
 } from '../db/index.ts';
 import { BatchRecorder, type LinkWriter } from './batch-recorder.ts';
-import { eachConcurrently } from './concurrency.ts';
-import { lastResumePoint, markResumePoint } from './heartbeat.ts';
+import { inStretches, type Page, type Stretch } from './stretches.ts';
 import type { IdRange } from './sync-deps.ts';
 import type { StatisticsKeeper } from './statistics-keeper.ts';
 import type { RowSync } from './sync-rows.ts';
@@ -39,52 +37,6 @@ function stretchRows(pageSize: number): number {
  */
 function pagesInFlight(concurrency: number): number {
   return Math.min(8, Math.max(2, Math.ceil(32 / concurrency)));
-}
-
-/** Where a range activity got to: the last id of its last finished stretch, and its counts so far. */
-interface RangeProgress {
-  after: string | null;
-  counts: RunCounts;
-}
-
-/** Directory rows ids `firstId` to `lastId` a range activity counts together: `processed` rows, `sync` among them to sync. */
-interface Page<R> {
-  firstId: string;
-  lastId: string;
-  processed: number;
-  sync: R[];
-}
-
-/** A stretch of a range: its pages (in id order), its last id (null: none was left), whether the range goes on. */
-interface Stretch<R> {
-  pages: Array<Page<R>>;
-  lastId: string | null;
-  more: boolean;
-}
-
-/**
- * Runs `handle` over a range's stretches (the next read overlapping the current stretch), from the resume point of
- * an earlier attempt if there is one, marking a new one after each stretch.
- */
-async function inStretches<R>(
-  range: IdRange,
-  read: (after: string | null) => Promise<Stretch<R>>,
-  handle: (pages: Array<Page<R>>, counts: RunCounts) => Promise<void>,
-): Promise<RunCounts> {
-  const resumed = lastResumePoint() as RangeProgress | undefined;
-  const counts = resumed?.counts ? addCounts(zeroCounts(), resumed.counts) : zeroCounts();
-  let next = read(resumed?.counts ? resumed.after : range.after);
-  for (;;) {
-    const { pages, lastId: last, more } = await next;
-    if (last === null) break;
-    next = more ? read(last) : Promise.resolve({ pages: [], lastId: null, more: false });
-    // A failure of this stretch ends the activity; the read already under way must not become an unhandled rejection.
-    next.catch(() => undefined);
-    await handle(pages, counts);
-    // A copy: the heartbeat may be sent later, after the next stretch changed `counts`.
-    markResumePoint({ after: last, counts: { ...counts } } satisfies RangeProgress);
-  }
-  return counts;
 }
 
 /**
@@ -206,8 +158,8 @@ export function createRangeSync(deps: { db: Db; writer: LinkWriter; rowSync: Row
 
   /**
    * Brings every in-scope object of a range to the target; one permanent failure never stops the others. Reads the
-   * range in stretches and syncs the rows that need it a page (the provider's page size) at a time, two pages
-   * overlapping. Each finished page is recorded (links, events, counters, and which rows it counted) in one
+   * range in stretches and syncs the rows that need it a page (the provider's page size) at a time, several pages
+   * overlapping (`pagesInFlight`), across stretches. Each finished page is recorded (links, events, counters, and which rows it counted) in one
    * statement: a retry (a worker killed mid-range) resumes after the last finished stretch its heartbeat carried
    * and skips the pages recorded since, so every row is counted once; the links in PostgreSQL make redoing a page
    * that did not finish harmless.
@@ -223,22 +175,21 @@ export function createRangeSync(deps: { db: Db; writer: LinkWriter; rowSync: Row
     return inStretches(
       range,
       (after) => kind.stretch(provider, { after, last: range.last }, counted),
-      async (pages, counts) => {
-        await eachConcurrently(pages, pagesInFlight(provider.concurrency), async (page) => {
-          const rec = new BatchRecorder(db, writer, runId, provider.id);
-          try {
-            if (page.sync.length > 0) await kind.sync(rec, provider, target, page.sync);
-            rec.counts.processed += page.processed - page.sync.length;
-            rec.page = { objectType: kind.type, firstId: page.firstId, lastId: page.lastId };
-          } catch (error) {
-            // Links and events of what was done are kept; the page is counted by the attempt that finishes it.
-            rec.counts.processed = 0;
-            throw error;
-          } finally {
-            await rec.flush();
-          }
-          addCounts(counts, rec.counts);
-        });
+      pagesInFlight(provider.concurrency),
+      async (page, counts) => {
+        const rec = new BatchRecorder(db, writer, runId, provider.id);
+        try {
+          if (page.sync.length > 0) await kind.sync(rec, provider, target, page.sync);
+          rec.counts.processed += page.processed - page.sync.length;
+          rec.page = { objectType: kind.type, firstId: page.firstId, lastId: page.lastId };
+        } catch (error) {
+          // Links and events of what was done are kept; the page is counted by the attempt that finishes it.
+          rec.counts.processed = 0;
+          throw error;
+        } finally {
+          await rec.flush();
+        }
+        addCounts(counts, rec.counts);
       },
     );
   }
