@@ -50,6 +50,8 @@ export async function eachConcurrentlyOf<T>(
         done = true;
         return;
       }
+      // Another place failed while this one waited for its item.
+      if (failure !== undefined) return;
       try {
         await fn(next.value);
       } catch (error) {

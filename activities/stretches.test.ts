@@ -147,3 +147,27 @@ test('a failed page starts no further page and marks no resume point past it', a
   assert.deepEqual(finished, ['a']);
   assert.deepEqual(marked, []);
 });
+
+test('a page that fails while the next stretch is read keeps that stretch from starting', async () => {
+  const { read: readNow } = reader({ start: stretch(['a'], true), a: stretch(['b'], false) });
+  // The second stretch comes late: the place waiting for it is still waiting when a fails.
+  const read = async (after: string | null): Promise<Stretch<string>> => {
+    if (after === 'a') await delay(50);
+    return readNow(after);
+  };
+  const started: string[] = [];
+  await assert.rejects(
+    inStretches(
+      RANGE,
+      read,
+      2,
+      (page) => {
+        started.push(page.firstId);
+        return Promise.reject(new Error(`the target refused ${page.firstId}`));
+      },
+      points().progress,
+    ),
+    /the target refused a/,
+  );
+  assert.deepEqual(started, ['a']);
+});
