@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import * as z from 'zod';
-import { NODE_FLAGS } from '../../cli/node-flags.mjs';
+import { NODE_FLAGS, nodeEnvironment } from '../../cli/node-flags.mjs';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -199,7 +199,7 @@ test('the Temporal Web UI is read-only unless the operator turns write actions o
   assert.equal(resolved, 'true');
 });
 
-test("the Dockerfile builds on a pinned Node 24 and starts scimflow with scimflow's Node flags as a non-root user", () => {
+test("the Dockerfile builds on a pinned Node 24 and starts scimflow with scimflow's Node flags and environment as a non-root user", () => {
   const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
   const instructions = dockerfile
     .split('\n')
@@ -212,7 +212,17 @@ test("the Dockerfile builds on a pinned Node 24 and starts scimflow with scimflo
   assert.match(startup, /"--no-node-snapshot"/);
   // The ENTRYPOINT cannot import cli/node-flags.mjs: it must repeat every flag the launcher and the bin pass.
   for (const flag of NODE_FLAGS) assert.ok(startup.includes(`"${flag}"`), `the image starts without ${flag}`);
+  // Nor the environment the launcher and the bin give scimflow: the image sets it.
+  for (const [name, value] of Object.entries(nodeEnvironment({}))) {
+    assert.ok(instructions.includes(`ENV ${name}=${value}`), `the image starts without ${name}=${value}`);
+  }
   assert.match(startup, /cli\/main\.ts/);
   const users = instructions.filter((line) => line.startsWith('USER '));
   assert.ok(users.length > 0 && users.at(-1) !== 'USER root', 'the image runs as root');
+});
+
+test("scimflow's processes get two malloc arenas unless the environment chooses otherwise", () => {
+  assert.equal(nodeEnvironment({ PATH: '/bin' })['MALLOC_ARENA_MAX'], '2');
+  assert.equal(nodeEnvironment({ PATH: '/bin' })['PATH'], '/bin');
+  assert.equal(nodeEnvironment({ MALLOC_ARENA_MAX: '8' })['MALLOC_ARENA_MAX'], '8');
 });
