@@ -65,3 +65,31 @@ export async function eachConcurrentlyOf<T>(
     throw failure.error;
   }
 }
+
+/** What `promises` settle to, in the order they settle; a rejection is thrown at its turn. */
+export async function* inSettlementOrder<T>(promises: ReadonlyArray<Promise<T>>): AsyncGenerator<T> {
+  const settled: Array<PromiseSettledResult<T>> = [];
+  let wake: (() => void) | undefined;
+  for (const promise of promises) {
+    promise.then(
+      (value) => {
+        settled.push({ status: 'fulfilled', value });
+        wake?.();
+      },
+      (reason: unknown) => {
+        settled.push({ status: 'rejected', reason });
+        wake?.();
+      },
+    );
+  }
+  for (let taken = 0; taken < promises.length; taken += 1) {
+    while (settled.length === 0) {
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+    }
+    const next = settled.shift()!;
+    if (next.status === 'rejected') throw next.reason;
+    yield next.value;
+  }
+}

@@ -2,7 +2,7 @@ import type { ProviderForSync } from '../db/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
 import type { BatchLookup } from './batch-lookup.ts';
 import type { BatchRecorder } from './batch-recorder.ts';
-import { eachConcurrently } from './concurrency.ts';
+import { eachConcurrently, eachConcurrentlyOf, inSettlementOrder } from './concurrency.ts';
 import { beat } from './heartbeat.ts';
 import type { BatchItem, ObjectKind } from './object-kinds.ts';
 import { syncObject } from './sync-object.ts';
@@ -17,8 +17,8 @@ const OBJECTS_PER_SLOT = 16;
 
 /**
  * Syncs a batch of mapped objects of one kind, many at a time while the target's request slots (the provider's
- * concurrency) bound what is in flight (its objects are independent of each other), after looking up the unlinked
- * ones together. Each object has its own retry budget; those whose transient failures outlast it get a second pass,
+ * concurrency) bound what is in flight (its objects are independent of each other), each once the lookup of the
+ * unlinked ones (together, in parts) has answered for it. Each object has its own retry budget; those whose transient failures outlast it get a second pass,
  * with a fresh budget, once the others are done, and are recorded `retrying` if that fails too.
  */
 export async function syncBatch<T extends ScimUser | ScimGroup>(
@@ -29,10 +29,7 @@ export async function syncBatch<T extends ScimUser | ScimGroup>(
   kind: ObjectKind<T>,
   items: ReadonlyArray<BatchItem<T>>,
 ): Promise<void> {
-  // With a retry budget of its own, as each object has: on the range's, every page's lookups shared one budget of 8
-  // retries, and once faults had spent it a page's lookup gave up at its first failure (each object then looked up
-  // on its own).
-  const known = await lookUp(provider, target.forObject(), kind, items);
+  const known = lookUp(provider, target, kind, items);
   let beaten = 0;
   const progressed = (): void => {
     // Heartbeats are for liveness (timeout: a minute); one per object cost more CPU than a fast target's answer.
@@ -43,8 +40,10 @@ export async function syncBatch<T extends ScimUser | ScimGroup>(
   };
   const again: Array<BatchItem<T>> = [];
   const inFlight = provider.concurrency * OBJECTS_PER_SLOT;
-  await eachConcurrently(items, inFlight, async (item) => {
-    const outcome = await syncObject(rec, provider, target.forObject(), kind, item, known.get(item.localId), false);
+  // Objects start as their lookups answer (those with none first): one waiting out a 429 holds no place.
+  const answered = inSettlementOrder(items.map(async (item) => ({ item, found: await known.get(item.localId) })));
+  await eachConcurrentlyOf(answered, inFlight, async ({ item, found }) => {
+    const outcome = await syncObject(rec, provider, target.forObject(), kind, item, found, false);
     if (outcome === 'again') again.push(item);
     else progressed();
   });

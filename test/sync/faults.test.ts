@@ -237,6 +237,39 @@ describe('a full sync through a faulty network', () => {
     assert.deepEqual(await linkStatuses(testDb, provider.id), { ok: 10 });
   });
 
+  test("a page's lookup kept waiting by a 429 holds back only the objects of its part: the others are created meanwhile", async (t) => {
+    // 60 users in one page are looked up in two parts (50 and 10); the first part's lookup to arrive is told to wait 2 s.
+    let lookups = 0;
+    const firstLookup = ({ method, path }: { method: string; path: string }): boolean =>
+      method === 'GET' && path.startsWith('/Users?') && (lookups += 1) === 1;
+    const { testDb, engine, target, proxy, newProvider } = await world(t, {
+      rates: { rateLimited: 1 },
+      retryAfter: { seconds: 2, format: 'seconds' },
+      applies: firstLookup,
+    });
+    const directory = await seedDirectory(testDb, 60, 1);
+    const provider = await newProvider({ pageSize: 100, concurrency: 2 });
+
+    const { report } = await engine.fullSync(provider);
+    assert.equal(report.status, 'succeeded');
+    await assertExactState(target, directory);
+    // In arrival order; a create's subject is its userName, a lookup's its path.
+    const requests = proxy.timings();
+    const named = (path: string): string[] =>
+      [...decodeURIComponent(path).matchAll(/userName eq "([^"]+)"/g)].map((match) => match[1]!);
+    const waited = requests.find((r) => r.fault === 'rate-limited')!;
+    const held = new Set(named(waited.path));
+    const retried = requests.find(
+      (r) => r !== waited && r.method === 'GET' && named(r.path)[0] === named(waited.path)[0],
+    )!;
+    const createdMeanwhile = requests
+      .filter((r) => r.method === 'POST' && r.path === '/Users' && r.arrivedMs < retried.arrivedMs)
+      .map((r) => r.subject);
+    const others = directory.users.map((u) => u.username).filter((name) => !held.has(name));
+    assert.ok(held.size === 50 || held.size === 10, `the lookup that waited was one part: ${held.size} users`);
+    assert.deepEqual(createdMeanwhile.sort(), others.sort(), "the other part's users were created while it waited");
+  });
+
   /**
    * 8 users in 2 groups, the first 14 requests for user3 failing: its batch spends 12 of them, the run's retry pass
    * 2 more, then it works (and its group is sent again for it). `faulted` counts the requests for user3.
