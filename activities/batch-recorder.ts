@@ -27,6 +27,11 @@ import { GroupCommit } from './group-commit.ts';
 export class LinkWriter {
   readonly #saves: GroupCommit<{ link: Link; event: RunEvent | undefined }, void>;
   readonly #claims: GroupCommit<Link, Map<string, string>>;
+  /**
+   * Remote ids whose link is queued or being written (a create's, just answered), with the local id it is for: a
+   * claim of one by another object is refused at once, not let through while the create's link waits its turn.
+   */
+  readonly #pending = new Map<string, { localId: string; writes: number }>();
 
   constructor(db: Db) {
     this.#saves = new GroupCommit(
@@ -47,7 +52,17 @@ export class LinkWriter {
    * rejects with that write's error.
    */
   save(link: Link, event?: RunEvent): Promise<void> {
-    return this.#saves.add(linkKey(link.providerId, link.objectType, link.localId), { link, event });
+    const written = this.#saves.add(linkKey(link.providerId, link.objectType, link.localId), { link, event });
+    const remote = remoteKey(link);
+    if (remote === undefined) return written;
+    const pending = this.#pending.get(remote) ?? { localId: link.localId, writes: 0 };
+    pending.writes += 1;
+    this.#pending.set(remote, pending);
+    const settled = (): void => {
+      if ((pending.writes -= 1) === 0 && this.#pending.get(remote) === pending) this.#pending.delete(remote);
+    };
+    written.then(settled, settled);
+    return written;
   }
 
   /**
@@ -55,9 +70,16 @@ export class LinkWriter {
    * local id, or null once `link` is written.
    */
   async claim(link: Link): Promise<string | null> {
+    const pending = this.#pending.get(remoteKey(link) ?? '');
+    if (pending !== undefined && pending.localId !== link.localId) return pending.localId;
     const key = linkKey(link.providerId, link.objectType, link.localId);
     return (await this.#claims.add(key, link)).get(key) ?? null;
   }
+}
+
+/** A link's remote object (provider, type, remote id), or undefined when it has none yet. */
+function remoteKey(link: Link): string | undefined {
+  return link.remoteId ? `${link.providerId}/${link.objectType}/${link.remoteId}` : undefined;
 }
 
 /** Collects link writes, events and counters for one batch, flushed in one statement (or one transaction). */

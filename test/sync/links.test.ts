@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { LinkWriter } from '../../activities/batch-recorder.ts';
 import { stableUid } from '../../activities/payload-hash.ts';
 import {
   addMembers,
@@ -10,7 +11,9 @@ import {
   createUser,
   deleteUser,
   generateSecretKey,
+  makeLink,
   migrate,
+  saveLinks,
   type Db,
 } from '../../db/index.ts';
 import { createTestDatabase } from '../support/db.ts';
@@ -147,6 +150,44 @@ describe('one remote object, one link', () => {
     assert.deepEqual([kept?.userName, kept?.displayName], ['Erin@x.test', 'Not ours'], 'still there, as it was');
     assert.equal((await target.requests()).filter((r) => r.path === `/Users/${matchingName.id}`).length, 0);
     assert.equal((await linksOf(db, provider.id, 'user')).has(byName.id), false, 'her link is gone');
+  });
+
+  test("a remote id whose create's link is still waiting to be written cannot be claimed by another object", async (t) => {
+    const testDb = await createTestDatabase();
+    t.after(() => testDb.drop());
+    const { db } = testDb;
+    const target = { url: 'http://127.0.0.1:9/scim/v2', token: 'unused' } as Parameters<typeof testProviderInput>[0];
+    const provider = await createProvider(db, createSecretBox(generateSecretKey()), testProviderInput(target, 'w'));
+    const [other, ada, bob] = [
+      await newUser(db, 'other@x.test'),
+      await newUser(db, 'ada@x.test'),
+      await newUser(db, 'ADA@x.test'),
+    ];
+    const writer = new LinkWriter(db);
+    const link = (localId: string, remoteId: string) =>
+      makeLink(provider.id, 'user', localId, { remoteId, lastPayloadHash: 'h', status: 'ok' });
+    // A write under way (held by a row lock), so that ada's link, for the user her create just made, waits its turn.
+    await saveLinks(db, [link(other.id, 'remote-other')]);
+    const locker = await db.connect();
+    let holder: string | null;
+    let before: Promise<void>;
+    let created: Promise<void>;
+    try {
+      await locker.query('BEGIN');
+      await locker.query('SELECT 1 FROM provider_links WHERE local_id = $1 FOR UPDATE', [other.id]);
+      before = writer.save(link(other.id, 'remote-other'));
+      created = writer.save(link(ada.id, 'remote-ada'));
+      // Meanwhile bob, whose create was refused as a duplicate, found that same remote user by its userName.
+      holder = await writer.claim(link(bob.id, 'remote-ada'));
+    } finally {
+      await locker.query('COMMIT');
+      locker.release();
+    }
+    assert.equal(holder, ada.id, 'the claim names the user whose link is on its way');
+    await Promise.all([before, created]);
+    const links = await linksOf(db, provider.id, 'user');
+    assert.equal(links.get(ada.id)?.remote_id, 'remote-ada');
+    assert.equal(links.has(bob.id), false, 'nothing is written for the refused claim');
   });
 
   test('migration 0010 keeps a remote id shared by several links on one of them and refuses the others', async (t) => {
