@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { eachConcurrentlyOf, inSettlementOrder } from './concurrency.ts';
+import { eachConcurrently, inSettlementOrder } from './concurrency.ts';
 
 test('promises are taken in the order they settle, not the order given', async () => {
   const taken: string[] = [];
@@ -34,7 +34,7 @@ test('items of a source run at most `limit` at a time, the next asked for as soo
   async function* source() {
     for (let i = 0; i < 6; i += 1) yield await Promise.resolve(i);
   }
-  await eachConcurrentlyOf(source(), 2, async (item) => {
+  await eachConcurrently(source(), 2, async (item) => {
     running += 1;
     most = Math.max(most, running);
     await delay(item === 0 ? 40 : 5);

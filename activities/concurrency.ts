@@ -1,39 +1,15 @@
 /**
- * Runs `fn` over `items`, at most `limit` at a time. After a failure no further item starts; the running ones end
- * (so their results are recorded) and then the first failure is thrown.
+ * Runs `fn` over `items` (an array, or what an async source yields), at most `limit` at a time, taking the next item
+ * as soon as a place is free. After a failure (of `fn`, or of the source) no further item starts and the source is
+ * closed; the running ones end (so their results are recorded), and then the first failure is thrown.
  */
 export async function eachConcurrently<T>(
-  items: readonly T[],
+  items: Iterable<T> | AsyncIterable<T>,
   limit: number,
   fn: (item: T) => Promise<void>,
 ): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  if (failure) throw failure.error;
-}
-
-/**
- * Runs `fn` over what `source` yields, at most `limit` at a time, asking it for the next item as soon as a place is
- * free. After a failure (of `fn`, or of `source`) no further item starts and the source is closed; the running ones
- * end, and then the first failure is thrown.
- */
-export async function eachConcurrentlyOf<T>(
-  source: AsyncIterable<T>,
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  const iterator = source[Symbol.asyncIterator]();
+  const iterator: Iterator<T> | AsyncIterator<T> =
+    Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : items[Symbol.iterator]();
   let failure: { error: unknown } | undefined;
   let done = false;
   const worker = async (): Promise<void> => {
@@ -61,7 +37,11 @@ export async function eachConcurrentlyOf<T>(
   };
   await Promise.all(Array.from({ length: Math.max(1, limit) }, worker));
   if (failure) {
-    await iterator.return?.()?.catch(() => undefined);
+    try {
+      await iterator.return?.();
+    } catch {
+      // Closing the source only; the first failure is what is thrown.
+    }
     throw failure.error;
   }
 }

@@ -1,6 +1,6 @@
 /** A range activity's rows in stretches: read ahead, synced a page at a time, with resume points between them. */
 import { addCounts, zeroCounts, type RunCounts } from '../db/index.ts';
-import { eachConcurrentlyOf } from './concurrency.ts';
+import { eachConcurrently } from './concurrency.ts';
 import { lastResumePoint, markResumePoint } from './heartbeat.ts';
 import type { IdRange } from './sync-deps.ts';
 
@@ -79,7 +79,7 @@ export async function inStretches<R>(
       for (const page of list) yield { page, stretch };
     }
   }
-  await eachConcurrentlyOf(pages(), inFlight, async ({ page, stretch }) => {
+  await eachConcurrently(pages(), inFlight, async ({ page, stretch }) => {
     await handle(page, counts);
     stretch.left -= 1;
     settle();

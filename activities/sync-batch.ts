@@ -2,7 +2,7 @@ import type { ProviderForSync } from '../db/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
 import type { BatchLookup } from './batch-lookup.ts';
 import type { BatchRecorder } from './batch-recorder.ts';
-import { eachConcurrently, eachConcurrentlyOf, inSettlementOrder } from './concurrency.ts';
+import { eachConcurrently, inSettlementOrder } from './concurrency.ts';
 import { beat } from './heartbeat.ts';
 import type { BatchItem, ObjectKind } from './object-kinds.ts';
 import { syncObject } from './sync-object.ts';
@@ -18,8 +18,9 @@ const OBJECTS_PER_SLOT = 16;
 /**
  * Syncs a batch of mapped objects of one kind, many at a time while the target's request slots (the provider's
  * concurrency) bound what is in flight (its objects are independent of each other), each once the lookup of the
- * unlinked ones (together, in parts) has answered for it. Each object has its own retry budget; those whose transient failures outlast it get a second pass,
- * with a fresh budget, once the others are done, and are recorded `retrying` if that fails too.
+ * unlinked ones (together, in parts) has answered for it. Each object has its own retry budget; those whose
+ * transient failures outlast it get a second pass, with a fresh budget, once the others are done, and are recorded
+ * `retrying` if that fails too.
  */
 export async function syncBatch<T extends ScimUser | ScimGroup>(
   lookUp: BatchLookup,
@@ -42,7 +43,7 @@ export async function syncBatch<T extends ScimUser | ScimGroup>(
   const inFlight = provider.concurrency * OBJECTS_PER_SLOT;
   // Objects start as their lookups answer (those with none first): one waiting out a 429 holds no place.
   const answered = inSettlementOrder(items.map(async (item) => ({ item, found: await known.get(item.localId) })));
-  await eachConcurrentlyOf(answered, inFlight, async ({ item, found }) => {
+  await eachConcurrently(answered, inFlight, async ({ item, found }) => {
     const outcome = await syncObject(rec, provider, target.forObject(), kind, item, found, false);
     if (outcome === 'again') again.push(item);
     else progressed();
