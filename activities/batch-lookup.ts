@@ -1,6 +1,6 @@
 import type { ProviderForSync } from '../db/index.ts';
 import { errorScope, ScimRequestError } from '../errors/index.ts';
-import type { BatchLookupResult } from '../plugins/index.ts';
+import { LOOKUP_CHUNK, type BatchLookupResult } from '../plugins/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
 import type { BatchItem, ObjectKind } from './object-kinds.ts';
 import type { Target } from './targets.ts';
@@ -16,14 +16,11 @@ export type BatchLookup = <T extends ScimUser | ScimGroup>(
   items: ReadonlyArray<BatchItem<T>>,
 ) => Map<string, Promise<BatchLookupResult<T>>>;
 
-/** Objects looked up in one call: what one combined filter holds (plugins/engine's LOOKUP_CHUNK). */
-const LOOKUP_PART = 50;
-
 /**
  * Looks up, together, the objects of a batch that would otherwise each be looked up before their create: those
- * with a payload and no remote id, when the plugin can (`findUsers` / `findGroups`), in parts of 50, each with a
- * retry budget of its own; an object waits only for its own part (a part kept waiting by a 429 holds back 50
- * objects, not the whole page). A target that refuses the batch lookup is remembered (per provider and config
+ * with a payload and no remote id, when the plugin can (`findUsers` / `findGroups`), in parts of one combined filter
+ * (LOOKUP_CHUNK), each with a retry budget of its own; an object waits only for its own part (a part kept waiting by
+ * a 429 holds back its own objects, not the whole page). A target that refuses the batch lookup is remembered (per provider and config
  * version) and its objects are looked up one by one (`findUser` / `findGroup`), as are those the batch lookup could
  * not settle. A run-fatal failure rejects the answers of the part's objects.
  */
@@ -63,8 +60,8 @@ export function createBatchLookup(): BatchLookup {
       }
     };
     // Even one object gains: its externalId and name go in one request instead of two.
-    for (let start = 0; start < unlinked.length; start += LOOKUP_PART) {
-      const part = unlinked.slice(start, start + LOOKUP_PART);
+    for (let start = 0; start < unlinked.length; start += LOOKUP_CHUNK) {
+      const part = unlinked.slice(start, start + LOOKUP_CHUNK);
       const answer = lookUpPart(part);
       part.forEach(({ localId }, index) => {
         const found = answer.then((results) => results?.[index]);

@@ -79,7 +79,7 @@ export class LinkWriter {
 
 /** A link's remote object (provider, type, remote id), or undefined when it has none yet. */
 function remoteKey(link: Link): string | undefined {
-  return link.remoteId ? `${link.providerId}/${link.objectType}/${link.remoteId}` : undefined;
+  return link.remoteId ? linkKey(link.providerId, link.objectType, link.remoteId) : undefined;
 }
 
 /** Collects link writes, events and counters for one batch, flushed in one statement (or one transaction). */

@@ -21,6 +21,7 @@ export type {
   VendorRateLimits,
 } from './sdk.ts';
 export { createScimPlugin, vendorOptions, type ScimEngineDeps, type ScimPlugin } from './engine/index.ts';
+export { LOOKUP_CHUNK } from './engine/lookup.ts';
 export { AwsOptionsSchema, createAwsPlugin, type AwsOptions } from './aws/index.ts';
 export { createSalesforcePlugin, SalesforceOptionsSchema, type SalesforceOptions } from './salesforce/index.ts';
 export { createSlackPlugin, SlackOptionsSchema, type SlackOptions } from './slack/index.ts';
