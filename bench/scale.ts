@@ -7,16 +7,15 @@
  * worker RSS, and the mapping sandbox's overhead per user over plain JavaScript (measured after the syncs, in the
  * same process: the standalone `mapping` bench is the quieter measure). `BENCH_CONCURRENCY` (8) and `BENCH_PAGE`
  * (100) set the provider; `BENCH_PLAIN_IN_FLIGHT` the plain client's requests in flight (default concurrency², at
- * most 256, as a worker). `BENCH_PROFILE=<file>` profiles the no-change resync; `BENCH_TRACE=1` prints its
+ * most 256, as a worker). `BENCH_PROFILE=<file>` profiles the no-change resync and `BENCH_PROFILE_FIRST=<file>` the first sync; `BENCH_TRACE=1` prints its
  * activities' wait and run times.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { createTestDatabase } from '../test/support/db.ts';
 import { startTestEngine } from '../test/support/engine.ts';
 import { testTemporalAddress } from '../test/support/temporal.ts';
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import {
   call,
   createBenchProvider,
@@ -30,12 +29,39 @@ import { runMappingBench } from './mapping.ts';
 
 const GC_MAJOR = constants.NODE_PERFORMANCE_GC_MAJOR;
 
-/** CPU seconds of this process, and of the other processes whose command line matches, over one measured phase. */
+/** Asks the sampler process (`process-cpu-process.ts`) about the other processes' CPU time. */
+class OtherProcesses {
+  readonly #child: ChildProcess;
+  #next = 0;
+
+  constructor(needles: Record<string, string[]>) {
+    this.#child = fork(new URL('./process-cpu-process.ts', import.meta.url), [JSON.stringify(needles)], {
+      execArgv: ['--no-node-snapshot'],
+    });
+  }
+
+  /** Takes the baseline (`start`), or the CPU seconds each group used since it (`stop`). */
+  ask<R>(call: 'start' | 'stop'): Promise<R> {
+    const id = (this.#next += 1);
+    return new Promise((resolve) => {
+      const listener = (message: { id: number; result: R }) => {
+        if (message.id !== id) return;
+        this.#child.off('message', listener);
+        resolve(message.result);
+      };
+      this.#child.on('message', listener);
+      this.#child.send({ id, call });
+    });
+  }
+
+  close(): void {
+    this.#child.disconnect();
+  }
+}
+
+/** CPU seconds of this process, and of the other processes' groups, over one measured phase; this process's memory. */
 class CpuMeter {
-  readonly #matchers: Record<string, (cmdline: string) => boolean>;
-  // The most CPU ticks seen per process: a backend that exits mid-phase keeps what it used until the last sample.
-  readonly #start = new Map<number, number>();
-  readonly #last = new Map<number, { group: string; ticks: number }>();
+  readonly #others: OtherProcesses;
   readonly #timer: NodeJS.Timeout;
   readonly #process = process.cpuUsage();
   #peakRss = process.memoryUsage.rss();
@@ -48,48 +74,33 @@ class CpuMeter {
       this.#liveAfterGc = Math.max(this.#liveAfterGc, process.memoryUsage().heapUsed);
   });
 
-  constructor(matchers: Record<string, (cmdline: string) => boolean>) {
-    this.#matchers = matchers;
-    this.#sample(true);
-    this.#timer = setInterval(() => this.#sample(false), 200);
+  private constructor(others: OtherProcesses) {
+    this.#others = others;
+    this.#timer = setInterval(() => this.#sample(), 200);
     this.#gcs.observe({ entryTypes: ['gc'] });
   }
 
-  #sample(first: boolean): void {
+  /** Starts a phase once the sampler has its baseline. */
+  static async start(others: OtherProcesses): Promise<CpuMeter> {
+    await others.ask('start');
+    return new CpuMeter(others);
+  }
+
+  #sample(): void {
     const usage = process.memoryUsage();
     if (usage.rss > this.#peakRss) {
       this.#peakRss = usage.rss;
       this.#atPeak = usage;
     }
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      const pid = Number(entry);
-      let cmdline: string;
-      let stat: string;
-      try {
-        cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      } catch {
-        continue;
-      }
-      const group = Object.keys(this.#matchers).find((name) => this.#matchers[name]!(cmdline));
-      if (!group) continue;
-      // utime and stime are fields 14 and 15; the command name (field 2) may hold spaces, so count after its ')'.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ticks = Number(fields[11]) + Number(fields[12]);
-      if (first) this.#start.set(pid, ticks);
-      this.#last.set(pid, { group, ticks });
-    }
   }
 
   /** Ends the phase: CPU seconds per group (and `worker` for this process), and this process's peak RSS in MB. */
-  stop(): { cpu: Record<string, number>; peakRssMb: number; atPeak: string } {
+  async stop(): Promise<{ cpu: Record<string, number>; peakRssMb: number; atPeak: string }> {
+    const used = process.cpuUsage(this.#process);
     clearInterval(this.#timer);
     this.#gcs.disconnect();
-    this.#sample(false);
-    const cpu: Record<string, number> = Object.fromEntries(Object.keys(this.#matchers).map((name) => [name, 0]));
-    for (const [pid, { group, ticks }] of this.#last) cpu[group]! += (ticks - (this.#start.get(pid) ?? 0)) / 100;
-    const used = process.cpuUsage(this.#process);
+    this.#sample();
+    const cpu = await this.#others.ask<Record<string, number>>('stop');
     cpu['worker'] = (used.user + used.system) / 1e6;
     const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
     const { heapUsed, heapTotal, external, arrayBuffers } = this.#atPeak;
@@ -148,25 +159,27 @@ export async function runScaleBench(): Promise<BenchRow[]> {
   const target = await startLoopbackTarget();
   const dbName = new URL(testDb.url).pathname.slice(1);
   const temporalPort = (await testTemporalAddress()).split(':').at(-1)!;
-  const meter = () =>
-    new CpuMeter({
-      postgres: (cmdline) => cmdline.startsWith('postgres:') && cmdline.includes(` ${dbName} `),
-      temporal: (cmdline) => cmdline.includes('temporal') && cmdline.includes(`--port ${temporalPort} `),
-    });
+  const others = new OtherProcesses({
+    postgres: ['postgres:', ` ${dbName} `],
+    temporal: ['temporal', `--port ${temporalPort} `],
+  });
   const newProvider = () =>
     createBenchProvider(testDb.db, engine.secrets, 'scale', target.url, { pageSize, concurrency });
   const timed = async <T>(fn: () => Promise<T>) => {
-    const m = meter();
+    const m = await CpuMeter.start(others);
     const started = performance.now();
     const result = await fn();
     const seconds = (performance.now() - started) / 1000;
-    return { result, seconds, ...m.stop() };
+    return { result, seconds, ...(await m.stop()) };
   };
   try {
     await seedBenchDirectory(testDb.db, users, groups);
     const provider = await newProvider();
     await call(target.origin, 'POST', '/_record?on=1');
-    const first = await timed(() => engine.fullSync(provider));
+    const firstProfile = process.env['BENCH_PROFILE_FIRST'];
+    const first = await timed(() =>
+      firstProfile ? profiled(firstProfile, () => engine.fullSync(provider)) : engine.fullSync(provider),
+    );
     await call(target.origin, 'POST', '/_record?on=0');
     const profile = process.env['BENCH_PROFILE'];
     const resync = await timed(() =>
@@ -247,6 +260,7 @@ export async function runScaleBench(): Promise<BenchRow[]> {
       },
     ];
   } finally {
+    others.close();
     target.child.kill();
     await once(target.child, 'exit').catch(() => undefined);
     await engine.shutdown();
