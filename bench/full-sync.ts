@@ -188,6 +188,65 @@ function printProfile(profile: CpuProfile, file: string, label: string): void {
   for (const [name, us] of [...places].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`  ${pct(us)}  ${name}`);
 }
 
+/** The parts of a V8 sampling heap profile (`HeapProfiler.stopSampling`) the summary reads. */
+interface HeapProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: HeapProfileNode[];
+}
+
+/**
+ * Samples what the bench process allocates while `fn` runs, garbage included (every 4 KiB on average), writes the
+ * profile to `file` (Chrome DevTools reads it as .heapprofile) and prints the bytes per object and the project
+ * functions nearest to where they were allocated (code outside the project counts for its nearest project caller).
+ */
+export async function allocationProfiled<T>(
+  file: string,
+  fn: () => Promise<T>,
+  objects: number,
+  label: string,
+): Promise<T> {
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 4096,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  } as Parameters<Session['post']>[1]);
+  try {
+    return await fn();
+  } finally {
+    const { profile } = (await session.post('HeapProfiler.stopSampling')) as unknown as {
+      profile: { head: HeapProfileNode; samples: Array<{ nodeId: number; size: number }> };
+    };
+    session.disconnect();
+    await writeFile(file, JSON.stringify(profile));
+    const bytesAt = new Map<number, number>();
+    for (const sample of profile.samples) bytesAt.set(sample.nodeId, (bytesAt.get(sample.nodeId) ?? 0) + sample.size);
+    const root = new URL('..', import.meta.url).href;
+    const byPlace = new Map<string, number>();
+    let total = 0;
+    const walk = (node: HeapProfileNode, nearest: string): void => {
+      const { functionName, url, lineNumber } = node.callFrame;
+      const here =
+        url.startsWith(root) && !url.includes('/node_modules/')
+          ? `${functionName || '(anonymous)'} ${url.slice(root.length)}:${lineNumber + 1}`
+          : nearest;
+      const bytes = bytesAt.get(node.id) ?? 0;
+      total += bytes;
+      byPlace.set(here, (byPlace.get(here) ?? 0) + bytes);
+      for (const child of node.children ?? []) walk(child, here);
+    };
+    walk(profile.head, '(outside the project: Node, packages, V8)');
+    const perObject = (bytes: number) => `${(bytes / objects / 1024).toFixed(1).padStart(5)} KiB`;
+    console.log(
+      `\nAllocations in ${label} (${file}): ${(total / 2 ** 20).toFixed(0)} MiB, ${perObject(total)} per object`,
+    );
+    for (const [place, bytes] of [...byPlace].sort((a, b) => b[1] - a[1]).slice(0, 20))
+      console.log(`  ${perObject(bytes)}  ${place}`);
+  }
+}
+
 /** Creates a provider named `prefix` (its slug made unique) sending to `baseUrl` with a bearer token; `fields` over it. */
 export function createBenchProvider(
   db: Db,

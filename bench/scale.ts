@@ -7,16 +7,20 @@
  * worker RSS, and the mapping sandbox's overhead per user over plain JavaScript (measured after the syncs, in the
  * same process: the standalone `mapping` bench is the quieter measure). `BENCH_CONCURRENCY` (8) and `BENCH_PAGE`
  * (100) set the provider; `BENCH_PLAIN_IN_FLIGHT` the plain client's requests in flight (default concurrency², at
- * most 256, as a worker). `BENCH_PROFILE=<file>` profiles the no-change resync and `BENCH_PROFILE_FIRST=<file>` the first sync; `BENCH_TRACE=1` prints its
- * activities' wait and run times.
+ * most 256, as a worker). `BENCH_PROFILE=<file>` profiles the no-change resync and `BENCH_PROFILE_FIRST=<file>` the first sync;
+ * `BENCH_HEAP_FIRST=<file>` samples what the first sync allocates; `BENCH_TRACE=1` prints the resync's activities'
+ * wait and run times. The worker's CPU is split into its main thread, V8's threads (garbage collection, compilation)
+ * and the rest (isolates, Temporal's core).
  */
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { createTestDatabase } from '../test/support/db.ts';
 import { startTestEngine } from '../test/support/engine.ts';
 import { testTemporalAddress } from '../test/support/temporal.ts';
 import { fork, type ChildProcess } from 'node:child_process';
 import {
+  allocationProfiled,
   call,
   createBenchProvider,
   profiled,
@@ -28,6 +32,27 @@ import {
 import { runMappingBench } from './mapping.ts';
 
 const GC_MAJOR = constants.NODE_PERFORMANCE_GC_MAJOR;
+
+/**
+ * CPU seconds of this process's threads by kind: V8's platform threads (`V8Worker`: concurrent and parallel garbage
+ * collection, background compilation) and the rest but the main thread (isolated-vm's, Temporal core's, libuv's).
+ */
+function threadSeconds(): { v8: number; rest: number } {
+  const seconds = { v8: 0, rest: 0 };
+  for (const tid of readdirSync('/proc/self/task')) {
+    if (Number(tid) === process.pid) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // The thread ended.
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    seconds[name === 'V8Worker' ? 'v8' : 'rest'] += (Number(fields[11]) + Number(fields[12])) / 100;
+  }
+  return seconds;
+}
 
 /** Asks the sampler process (`process-cpu-process.ts`) about the other processes' CPU time. */
 class OtherProcesses {
@@ -64,6 +89,8 @@ class CpuMeter {
   readonly #others: OtherProcesses;
   readonly #timer: NodeJS.Timeout;
   readonly #process = process.cpuUsage();
+  readonly #mainThread = process.threadCpuUsage();
+  readonly #threads = threadSeconds();
   #peakRss = process.memoryUsage.rss();
   // What the RSS is made of at its peak: V8's heap, memory outside it (Buffers, isolates' own heaps are not in it).
   #atPeak = process.memoryUsage();
@@ -102,6 +129,11 @@ class CpuMeter {
     this.#sample();
     const cpu = await this.#others.ask<Record<string, number>>('stop');
     cpu['worker'] = (used.user + used.system) / 1e6;
+    const main = process.threadCpuUsage(this.#mainThread);
+    const threads = threadSeconds();
+    cpu['main thread'] = (main.user + main.system) / 1e6;
+    cpu['V8 threads'] = threads.v8 - this.#threads.v8;
+    cpu['other threads'] = threads.rest - this.#threads.rest;
     const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
     const { heapUsed, heapTotal, external, arrayBuffers } = this.#atPeak;
     const atPeak =
@@ -177,8 +209,14 @@ export async function runScaleBench(): Promise<BenchRow[]> {
     const provider = await newProvider();
     await call(target.origin, 'POST', '/_record?on=1');
     const firstProfile = process.env['BENCH_PROFILE_FIRST'];
+    const heapProfile = process.env['BENCH_HEAP_FIRST'];
+    const sync = () => engine.fullSync(provider);
     const first = await timed(() =>
-      firstProfile ? profiled(firstProfile, () => engine.fullSync(provider)) : engine.fullSync(provider),
+      firstProfile
+        ? profiled(firstProfile, sync)
+        : heapProfile
+          ? allocationProfiled(heapProfile, sync, users + groups, 'the first full sync')
+          : sync(),
     );
     await call(target.origin, 'POST', '/_record?on=0');
     const profile = process.env['BENCH_PROFILE'];
@@ -206,10 +244,11 @@ export async function runScaleBench(): Promise<BenchRow[]> {
     );
 
     const rate = (seconds: number) => users / seconds;
-    const perThousand = (cpu: Record<string, number>) =>
-      ['worker', 'postgres', 'temporal']
-        .map((name) => `${name} ${((cpu[name]! * 1000) / users).toFixed(2)}`)
-        .join(', ');
+    const perThousand = (cpu: Record<string, number>) => {
+      const of = (name: string) => `${name} ${((cpu[name]! * 1000) / users).toFixed(2)}`;
+      const threads = ['main thread', 'V8 threads', 'other threads'].map(of).join(', ');
+      return `worker ${((cpu['worker']! * 1000) / users).toFixed(2)} (${threads}), ${of('postgres')}, ${of('temporal')}`;
+    };
     const failed = first.result.report.failed + slow.result.report.failed;
     // What failed, by error code and message: a failure is a finding, not a footnote.
     const failures = failed
