@@ -767,7 +767,8 @@ export async function recordProgress(
 
 /**
  * Writes a batch's links, appends its events and adds to its run's counters in one statement (atomic as a
- * transaction, in one round trip instead of five). Each link may appear once.
+ * transaction, in one round trip instead of five). Each link may appear once. With the directory `page` it counts,
+ * which the run records: a page the run has recorded already adds nothing to the counters.
  */
 export async function recordBatch(
   q: Queryable,
@@ -778,12 +779,14 @@ export async function recordBatch(
   page?: CountedPage,
 ): Promise<void> {
   const params = [...countParams(runId, counts), linksJson(links), eventsJson(events)];
+  // A page another attempt of the range recorded already (one that timed out while it still ran) is not counted twice.
   const pageCte = page
-    ? `, page AS (INSERT INTO sync_run_pages (run_id, object_type, first_id, last_id) VALUES ($1, $12, $13, $14))`
+    ? `, page AS (INSERT INTO sync_run_pages (run_id, object_type, first_id, last_id) VALUES ($1, $12, $13, $14)
+                  ON CONFLICT (run_id, object_type, first_id) DO NOTHING RETURNING 1)`
     : '';
   await q.query(
     `WITH links AS (${upsertLinks('$10')}), events AS (${insertEvents('$11')})${pageCte}
-     ${ADD_COUNTS}`,
+     ${ADD_COUNTS}${page ? ' AND EXISTS (SELECT FROM page)' : ''}`,
     page ? [...params, page.objectType, page.firstId, page.lastId] : params,
   );
 }

@@ -111,19 +111,20 @@ describe('recording a batch', () => {
   after(async () => {
     await testDb.drop();
   });
-
-  test('links, events and counters are written by one statement, and links already there are replaced', async (t) => {
-    const secrets = createSecretBox(generateSecretKey());
-    const provider = await createProvider(
+  const newProvider = (slug: string) =>
+    createProvider(
       testDb.db,
-      secrets,
+      createSecretBox(generateSecretKey()),
       ProviderInputSchema.parse({
-        slug: 'batch',
-        name: 'batch',
+        slug,
+        name: slug,
         baseUrl: 'http://127.0.0.1:1/scim/v2',
         auth: { mode: 'bearer', token: 't' },
       }),
     );
+
+  test('links, events and counters are written by one statement, and links already there are replaced', async (t) => {
+    const provider = await newProvider('batch');
     const [ada, bob] = [
       await createUser(testDb.db, UserInputSchema.parse({ username: 'ada@example.test' })),
       await createUser(testDb.db, UserInputSchema.parse({ username: 'bob@example.test' })),
@@ -186,6 +187,34 @@ describe('recording a batch', () => {
     ]);
     const summary = await finishRun(testDb.db, runId, 'succeeded', null);
     assert.deepEqual([summary.processed, summary.created, summary.updated, summary.failed], [2, 1, 1, 0]);
+  });
+
+  test('a page recorded twice (a timed-out attempt still running, and its retry) is counted once', async () => {
+    const provider = await newProvider('twice');
+    const [ada, bob] = [
+      await createUser(testDb.db, UserInputSchema.parse({ username: 'ada.twice@example.test' })),
+      await createUser(testDb.db, UserInputSchema.parse({ username: 'bob.twice@example.test' })),
+    ];
+    const runId = await createRun(testDb.db, provider.id, 'full', null);
+    const page = { objectType: 'user' as const, firstId: ada.id, lastId: bob.id };
+    const record = (remote: string) =>
+      recordBatch(
+        testDb.db,
+        runId,
+        [ada, bob].map((user) => makeLink(provider.id, 'user', user.id, { remoteId: `${remote}-${user.username}` })),
+        { ...zeroCounts(), processed: 2, updated: 2 },
+        [],
+        page,
+      );
+    await Promise.all([record('first'), record('second')]);
+    await record('third');
+
+    const { rows } = await testDb.db.query<{ processed: number }>('SELECT processed FROM sync_runs WHERE id = $1', [
+      runId,
+    ]);
+    assert.equal(rows[0]?.processed, 2);
+    const links = await getLinks(testDb.db, provider.id, 'user', [ada.id]);
+    assert.equal(links.get(ada.id)?.remoteId, 'third-ada.twice@example.test', 'links are written all the same');
   });
 });
 
