@@ -1,10 +1,9 @@
 /**
- * `scimflow start` (everything in one process tree, for development and the demo), `scimflow worker` and
+ * `scimflow start` (everything in one process tree, for development and the demo: `demo.ts`), `scimflow worker` and
  * `scimflow api` (the production roles). All three are `startProcess` with a different choice of parts.
  */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import cliProgress from 'cli-progress';
 import { constants as osConstants } from 'node:os';
 import type { Logger } from 'pino';
 import {
@@ -23,17 +22,7 @@ import {
   type Env,
 } from '../config/index.ts';
 import { createCredentialService } from '../auth/credentials.ts';
-import {
-  createGrantStore,
-  createProvider,
-  deleteProvider,
-  getProviderForSync,
-  importDirectory,
-  ProviderInputSchema,
-  sealerOf,
-  type Db,
-  type SecretBox,
-} from '../db/index.ts';
+import { createGrantStore, getProviderForSync, sealerOf, type Db, type SecretBox } from '../db/index.ts';
 import {
   configureTemporalLogging,
   createAuthorisationCompleter,
@@ -50,12 +39,11 @@ import {
   startOutboxRelay,
   queueDeliver,
   temporalDeliver,
-  temporalUiLink,
   type TemporalSyncControl,
 } from '../engine/index.ts';
-import { ScimflowError } from '../errors/index.ts';
 import { createPluginRegistry, resolvePluginOptions } from '../plugins/index.ts';
 import { embeddedTemporalStatePath, findTemporalBinary, startTemporalDevServer } from '../scripts/lib/temporal-dev.mjs';
+import { loadDemoTarget, runDemo, type StartDemoTarget } from './demo.ts';
 import { ensureLocalAdminToken } from './local-token.ts';
 
 type Stopper = () => Promise<void>;
@@ -84,13 +72,18 @@ function stopOnSignals(stoppers: Stopper[], log: Logger): void {
     }
     stopping = true;
     log.info({ signal }, 'stopping scimflow');
-    for (const fn of [...stoppers].reverse()) {
-      await fn().catch((error: unknown) => log.warn({ err: error }, 'error while stopping'));
-    }
+    await runStoppers(stoppers, log);
     process.exit(0);
   };
   process.on('SIGINT', (s) => void stop(s));
   process.on('SIGTERM', (s) => void stop(s));
+}
+
+/** Runs `stoppers` newest-first; one that fails is logged and the rest still run. */
+async function runStoppers(stoppers: Stopper[], log: Logger): Promise<void> {
+  for (const fn of [...stoppers].reverse()) {
+    await fn().catch((error: unknown) => log.warn({ err: error }, 'error while stopping'));
+  }
 }
 
 async function connectTemporal(env: Env, stoppers: Stopper[], log: Logger): Promise<RunningProcess['temporal']> {
@@ -158,7 +151,7 @@ interface ProcessParts {
 }
 
 /** A process whose parts are running. Its stoppers run newest-first on SIGINT or SIGTERM. */
-interface RunningProcess {
+export interface RunningProcess {
   env: Env;
   log: Logger;
   db: Db;
@@ -182,7 +175,18 @@ async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
     throw new Error(`TEMPORAL_ADDRESS must be set for \`scimflow ${parts.command}\``);
   const stoppers: Stopper[] = [];
   stopOnSignals(stoppers, log);
+  try {
+    return await startParts(parts, env, log, stoppers);
+  } catch (error) {
+    // What started stops again (a worker left polling would keep the process, and its schedules, alive), and the
+    // error ends the process: a second `scimflow start` whose API port is taken exits instead of syncing on.
+    await runStoppers(stoppers, log);
+    throw error;
+  }
+}
 
+/** Starts `parts` after the store and Temporal, registering in `stoppers` how each stops. */
+async function startParts(parts: ProcessParts, env: Env, log: Logger, stoppers: Stopper[]): Promise<RunningProcess> {
   const { db, secrets, keySource } = await openStore(env, { allowDevKey: parts.development });
   stoppers.push(() => db.end());
   if (keySource === 'dev-file')
@@ -267,6 +271,17 @@ export async function runStart(options: { demo: boolean }): Promise<void> {
   // Before anything starts: a demo that cannot run says so at once, not after Temporal and the API are up.
   const startDemoTarget = options.demo ? await loadDemoTarget() : null;
   const running = await startProcess({ command: 'start', development: true, worker: true, api: true });
+  try {
+    await announce(running, startDemoTarget);
+  } catch (error) {
+    await runStoppers(running.stoppers, running.log);
+    throw error;
+  }
+  await running.done;
+}
+
+/** Saves the CLI's admin token, prints what runs where, and runs the demo when asked. */
+async function announce(running: RunningProcess, startDemoTarget: StartDemoTarget | null): Promise<void> {
   const { env, temporal } = running;
   const local = await ensureLocalAdminToken(running.db, running.apiUrl!);
   console.log('');
@@ -283,121 +298,8 @@ export async function runStart(options: { demo: boolean }): Promise<void> {
 
   if (startDemoTarget) await runDemo(running, startDemoTarget);
   console.log(
-    options.demo ? 'Press Ctrl-C to stop (the demo provider and its target go with it).' : 'Press Ctrl-C to stop.',
+    startDemoTarget ? 'Press Ctrl-C to stop (the demo provider and its target go with it).' : 'Press Ctrl-C to stop.',
   );
-  await running.done;
-}
-
-/** What the demo uses of its SCIM target. */
-interface DemoTarget {
-  url: string;
-  token: string;
-  users(): Promise<unknown[]>;
-  groups(): Promise<Array<{ members?: unknown[] | undefined }>>;
-  close(): Promise<void>;
-}
-type StartDemoTarget = (options: { token: string }) => Promise<DemoTarget>;
-
-/**
- * The demo's SCIM target: the independent SCIM server the tests use (SCIMMY, a devDependency, in test/servers).
- * The demo is for a development checkout; a production install (`npm ci --omit=dev`, the Docker image, which
- * leaves test/ out) has no such server, and `--demo` there fails at once with ERR_CONFIG saying so.
- */
-async function loadDemoTarget(): Promise<StartDemoTarget> {
-  try {
-    return (await import('../test/servers/index.ts')).startScimTarget;
-  } catch (error) {
-    if ((error as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
-    throw new ScimflowError(
-      'ERR_CONFIG',
-      '--demo needs a development checkout: its SCIM target is the test server in test/servers (SCIMMY, a ' +
-        'devDependency), which a production install leaves out. Run `npm run demo` in a clone of the repository',
-      { cause: error },
-    );
-  }
-}
-
-/** Seeds a demo directory, provisions it into a loopback SCIM server, and shows the run. */
-async function runDemo(ctx: RunningProcess, startScimTarget: StartDemoTarget): Promise<void> {
-  const target = await startScimTarget({ token: `demo-${Date.now()}` });
-  ctx.stoppers.push(() => target.close());
-  console.log(`Demo SCIM target on ${target.url}`);
-
-  const groupCount = 50;
-  const users = Array.from({ length: 1000 }, (_, i) => {
-    const n = String(i + 1).padStart(4, '0');
-    return {
-      username: `demo.user${n}`,
-      displayName: `Demo User ${n}`,
-      email: `demo.user${n}@example.test`,
-      givenName: 'Demo',
-      familyName: `User ${n}`,
-    };
-  });
-  const groups = Array.from({ length: groupCount }, (_, g) => ({
-    name: `demo-group-${String(g + 1).padStart(2, '0')}`,
-    members: users
-      .filter((_, i) => i % groupCount === g || (i % 10 === 0 && (i + 1) % groupCount === g))
-      .map((u) => u.username),
-  }));
-  const imported = await importDirectory(ctx.db, { users, groups });
-  console.log(`Seeded the directory: ${JSON.stringify(imported)}`);
-
-  const slug = `demo-${Date.now().toString(36)}`;
-  const provider = await createProvider(
-    ctx.db,
-    ctx.secrets,
-    ProviderInputSchema.parse({
-      slug,
-      name: 'Demo loopback SCIM target',
-      baseUrl: target.url,
-      auth: { mode: 'bearer', token: target.token },
-    }),
-  );
-  // Its target lives only as long as this process, so the provider goes with it, else every later start would
-  // keep syncing to an endpoint that no longer exists. Only from the database: the embedded Temporal server gets
-  // the same Ctrl-C and may be gone already; the next start's reconcile removes its schedule and workflow.
-  ctx.stoppers.push(async () => {
-    await deleteProvider(ctx.db, provider.id);
-  });
-  const { runId, workflowId } = await ctx.control.requestFullSync(provider);
-  if (ctx.temporal.uiUrl)
-    console.log(`Full sync started: ${temporalUiLink(ctx.temporal.uiUrl, ctx.env.TEMPORAL_NAMESPACE, workflowId)}`);
-
-  const bar = new cliProgress.SingleBar(
-    { format: 'Full sync [{bar}] {value}/{total} objects | {status}', hideCursor: true },
-    cliProgress.Presets.shades_classic,
-  );
-  bar.start(1, 0, { status: 'starting' });
-  for (;;) {
-    const { rows } = await ctx.db.query<{ status: string; total: number; processed: number }>(
-      'SELECT status, total, processed FROM sync_runs WHERE id = $1',
-      [runId],
-    );
-    const run = rows[0];
-    if (run) {
-      bar.setTotal(Math.max(run.total, 1));
-      bar.update(run.processed, { status: run.status });
-      if (run.status !== 'running') break;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  bar.stop();
-  const { rows } = await ctx.db.query(
-    'SELECT status, total, created, updated, deleted, unchanged, skipped, failed FROM sync_runs WHERE id = $1',
-    [runId],
-  );
-  const remoteUsers = (await target.users()).length;
-  const remoteGroups = await target.groups();
-  const remoteMemberships = remoteGroups.reduce((sum, g) => sum + (g.members?.length ?? 0), 0);
-  console.log(`Run ${runId}: ${JSON.stringify(rows[0])}`);
-  console.log(
-    `The target now holds ${remoteUsers} users, ${remoteGroups.length} groups, ${remoteMemberships} memberships.`,
-  );
-  if (ctx.temporal.uiUrl)
-    console.log(
-      `Inspect the run in the Temporal UI: ${temporalUiLink(ctx.temporal.uiUrl, ctx.env.TEMPORAL_NAMESPACE, workflowId)}`,
-    );
 }
 
 /** `scimflow worker`: a Temporal worker, the outbox relay and the schedules reconcile (production role). */

@@ -1,57 +1,17 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
+import { startRole, waitForOutput } from '../support/roles.ts';
 import { generateSecretKey } from '../../db/index.ts';
 import { housekeepingScheduleId } from '../../engine/index.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
-
-const BIN = fileURLToPath(new URL('../../cli/bin.mjs', import.meta.url));
-
-interface Ended {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  output: string;
-}
-
-/** Starts `scimflow <role>` as a user would (bin.mjs adds --no-node-snapshot); stdout and stderr interleaved. */
-function startRole(args: string[], env: Record<string, string | undefined>) {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const done = new Promise<Ended>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, output }));
-  });
-  return { child, done, output: () => output };
-}
-
-/** Waits, in bounded steps, until the role has printed `pattern`; fails with its output if it ends or never does. */
-async function waitForOutput(
-  role: ReturnType<typeof startRole>,
-  pattern: RegExp,
-  timeoutMs = 60_000,
-): Promise<RegExpExecArray> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const match = pattern.exec(role.output());
-    if (match) return match;
-    if (role.child.exitCode !== null || role.child.signalCode !== null || Date.now() > deadline) {
-      assert.fail(`never printed ${pattern}:\n${role.output()}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -138,6 +98,30 @@ test('scimflow api serves the admin API only to a token made with `scimflow toke
   assert.equal(ended.code, 0, ended.output);
   assert.doesNotMatch(ended.output, /error while stopping/);
   assert.equal(await accepts(Number(port)), false, 'nothing listens on the API port any more');
+});
+
+test('a scimflow start whose API port is taken stops what it started and exits with the error', async (t) => {
+  const taken = createServer().listen(0, '127.0.0.1');
+  await once(taken, 'listening');
+  t.after(() => taken.close());
+  const port = (taken.address() as { port: number }).port;
+  const start = startRole(['start'], {
+    ...env,
+    SCIMFLOW_API_PORT: String(port),
+    SCIMFLOW_TASK_QUEUE: `${env['SCIMFLOW_TASK_QUEUE']}-taken`,
+  });
+  // Its worker, relay and schedules started before the API: left running, they kept the process (and its syncs) alive.
+  const ended = await Promise.race([start.done, sleep(60_000).then(() => null)]);
+  if (ended === null) {
+    start.child.kill('SIGTERM');
+    await start.done;
+  }
+  assert.ok(ended, `it was still running a minute later:\n${start.output()}`);
+  assert.equal(ended.code, 1, ended.output);
+  assert.match(
+    ended.output,
+    new RegExp(`^error: listen EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port}$`, 'm'),
+  );
 });
 
 test('scimflow worker and api refuse to start without TEMPORAL_ADDRESS', async () => {
