@@ -175,10 +175,11 @@ export function mappingRoutes(deps: { db: Db; engine: MappingEngine; audit: Audi
       method: 'DELETE',
       path: '/mappings/:id',
       operationId: 'deleteMapping',
-      summary: 'Delete a mapping; providers using it stop using it',
+      summary: 'Delete a mapping; providers using it stop using it. A built-in mapping cannot be deleted (409)',
       tag: 'mappings',
       role: 'admin',
       status: 204,
+      conflicts: true,
       handle: async ({ params, caller }) => {
         await audit.change(
           caller,

@@ -71,7 +71,7 @@ export function addMappingCommands(program: Command, ctx: CliContext): void {
     });
   mappings
     .command('delete <id>')
-    .description('delete a mapping')
+    .description('delete a mapping (a built-in one cannot be deleted)')
     .action(async (id: string) => {
       await ctx.api().delete(`/mappings/${enc(id)}`);
       output.out(`deleted mapping ${id}`);

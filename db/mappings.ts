@@ -126,9 +126,19 @@ export async function updateMapping(q: Queryable, idOrName: string, patch: Mappi
   }
 }
 
-/** Deletes a mapping; providers that used it stop using it. */
+/**
+ * Deletes a mapping; providers that used it stop using it. A built-in one is refused (ERR_CONFLICT): every new
+ * provider is given the built-ins, nothing puts one back, and a provider without them sends nothing.
+ */
 export async function deleteMapping(q: Queryable, idOrName: string): Promise<MappingView> {
   const mapping = await getMapping(q, idOrName);
+  if (mapping.builtin) {
+    throw new ScimflowError(
+      'ERR_CONFLICT',
+      `mapping "${mapping.name}" is built in and cannot be deleted; edit it, or take it out of a provider's set`,
+      { details: { field: 'builtin' } },
+    );
+  }
   await q.query('DELETE FROM mappings WHERE id = $1', [mapping.id]);
   return mapping;
 }

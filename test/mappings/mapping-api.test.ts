@@ -11,7 +11,7 @@ interface Body {
   id: string;
   version: number;
   items: Array<{ id: string; name: string }>;
-  error: { code: string; mapping: string; issues: Array<{ path: string; message: string }> } | null;
+  error: { code: string; message: string; mapping: string; issues: Array<{ path: string; message: string }> } | null;
   payload: { userName: string; title: string } | null;
   contributions: Array<{ mapping: string; value: unknown }>;
 }
@@ -67,6 +67,27 @@ describe('mapping API', () => {
     assert.equal(edited.body!['version'], 2);
     assert.equal((await call('DELETE', '/mappings/zz-title')).status, 204);
     assert.equal((await call('GET', '/mappings/zz-title')).status, 404);
+  });
+
+  test('a built-in mapping cannot be deleted: 409, and providers created afterwards still get it', async (t) => {
+    const { call } = await api(t);
+    for (const name of ['default-group', 'default-user-account']) {
+      const refused = await call('DELETE', `/mappings/${name}`);
+      assert.equal(refused.status, 409);
+      assert.equal(refused.body!['error']?.code, 'ERR_CONFLICT');
+      assert.match(refused.body!['error']?.message ?? '', new RegExp(`"${name}" is built in`));
+    }
+    const byId = await call('GET', '/mappings/default-group');
+    assert.equal((await call('DELETE', `/mappings/${byId.body!['id']}`)).status, 409);
+    assert.equal((await call('GET', '/mappings/default-group')).status, 200);
+    const later = await call('POST', '/providers', {
+      slug: 'created-later',
+      name: 'Created later',
+      baseUrl: 'http://127.0.0.1:9/scim/v2',
+      auth: { mode: 'none' },
+    });
+    const names = (await call('GET', `/providers/${later.body!['id']}/mappings`)).body!['items'].map((m) => m.name);
+    assert.deepEqual(names, ['default-group', 'default-user-account', 'default-user-emails', 'default-user-name']);
   });
 
   test('a syntax error is a 400 ERR_MAPPING naming the line', async (t) => {
