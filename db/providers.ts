@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { NotFoundError, ScimflowError } from '../errors/index.ts';
+import { NotFoundError, ScimflowError, ValidationError } from '../errors/index.ts';
 import type { SecretBox, SecretSealer } from './crypto.ts';
 import { authView, openAuth, sameAuth, sealAuth, type AuthColumns, type GrantJson } from './provider-auth.ts';
 import { inTransaction, type Db, type Queryable } from './pool.ts';
@@ -126,6 +126,30 @@ function conflictOr(error: unknown, slug: string): never {
   throw error;
 }
 
+/**
+ * Refuses a scope that names a group the directory does not have (ERR_VALIDATION, an issue for each): an access
+ * group nobody can be a member of leaves every user out of scope, and the next sync deprovisions them all. The groups
+ * it names stay locked (FOR KEY SHARE) until the transaction ends, so a delete of one waits for this write, then
+ * sees the scope that names it (see `removeGroup`).
+ */
+async function checkScopeGroups(client: Queryable, scope: ProviderScope): Promise<void> {
+  const ids = [...new Set([...scope.accessGroups, ...(scope.groups ?? [])].map((id) => id.toLowerCase()))];
+  if (ids.length === 0) return;
+  const { rows } = await client.query<{ id: string }>(
+    'SELECT id FROM groups WHERE id = ANY($1::uuid[]) ORDER BY id FOR KEY SHARE',
+    [ids],
+  );
+  const known = new Set(rows.map((row) => row.id));
+  const missing = ids.filter((id) => !known.has(id));
+  if (missing.length === 0) return;
+  const issues = (['accessGroups', 'groups'] as const).flatMap((field) =>
+    (scope[field] ?? []).flatMap((id, i) =>
+      known.has(id.toLowerCase()) ? [] : [{ path: `scope.${field}.${i}`, message: `no directory group ${id}` }],
+    ),
+  );
+  throw new ValidationError(`the scope names groups the directory does not have: ${missing.join(', ')}`, issues);
+}
+
 function originOf(url: string): string {
   return new URL(url).origin;
 }
@@ -147,44 +171,47 @@ export async function createProvider(q: Queryable, secrets: SecretSealer, input:
   const id = randomUUID();
   const auth = sealAuth(secrets, id, input.auth);
   try {
-    const { rows } = await q.query<ProviderRow>(
-      // One statement, so the provider and its built-in mappings are created atomically.
-      `WITH created AS (
-         INSERT INTO providers (id, slug, name, base_url, plugin, auth_mode, auth_secret, scope, options, deprovision,
-                                page_size, concurrency, full_sync_interval_minutes, deletion_limit, dry_run, enabled,
-                                auth_fingerprint, auth_options, rate_limit, adopt_by, allow_insecure_http)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14, $15, $16, $17, $18::jsonb,
-                 $19::jsonb, $20, $21)
-         RETURNING ${COLUMNS}
-       ), attached AS (
-         INSERT INTO provider_mappings (provider_id, mapping_id) SELECT created.id, m.id FROM created, mappings m WHERE m.builtin
-       )
-       SELECT * FROM created`,
-      [
-        id,
-        input.slug,
-        input.name,
-        input.baseUrl,
-        input.plugin,
-        auth.auth_mode,
-        auth.auth_secret,
-        JSON.stringify(input.scope),
-        JSON.stringify(input.pluginOptions),
-        input.deprovision,
-        input.pageSize,
-        input.concurrency,
-        input.fullSyncIntervalMinutes,
-        input.deletionLimit,
-        input.dryRun,
-        input.enabled,
-        auth.auth_fingerprint,
-        JSON.stringify(auth.auth_options),
-        input.rateLimit === null ? null : JSON.stringify(input.rateLimit),
-        input.adoptBy,
-        input.allowInsecureHttp,
-      ],
-    );
-    return toView(rows[0]!);
+    return await inTransaction(q, async (client) => {
+      await checkScopeGroups(client, input.scope);
+      const { rows } = await client.query<ProviderRow>(
+        // One statement, so the provider and its built-in mappings are created atomically.
+        `WITH created AS (
+           INSERT INTO providers (id, slug, name, base_url, plugin, auth_mode, auth_secret, scope, options, deprovision,
+                                  page_size, concurrency, full_sync_interval_minutes, deletion_limit, dry_run, enabled,
+                                  auth_fingerprint, auth_options, rate_limit, adopt_by, allow_insecure_http)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14, $15, $16, $17, $18::jsonb,
+                   $19::jsonb, $20, $21)
+           RETURNING ${COLUMNS}
+         ), attached AS (
+           INSERT INTO provider_mappings (provider_id, mapping_id) SELECT created.id, m.id FROM created, mappings m WHERE m.builtin
+         )
+         SELECT * FROM created`,
+        [
+          id,
+          input.slug,
+          input.name,
+          input.baseUrl,
+          input.plugin,
+          auth.auth_mode,
+          auth.auth_secret,
+          JSON.stringify(input.scope),
+          JSON.stringify(input.pluginOptions),
+          input.deprovision,
+          input.pageSize,
+          input.concurrency,
+          input.fullSyncIntervalMinutes,
+          input.deletionLimit,
+          input.dryRun,
+          input.enabled,
+          auth.auth_fingerprint,
+          JSON.stringify(auth.auth_options),
+          input.rateLimit === null ? null : JSON.stringify(input.rateLimit),
+          input.adoptBy,
+          input.allowInsecureHttp,
+        ],
+      );
+      return toView(rows[0]!);
+    });
   } catch (error) {
     conflictOr(error, input.slug);
   }
@@ -228,6 +255,7 @@ export async function changeProvider(
   return inTransaction(q, async (client) => {
     const row = await findRow(client, idOrSlug, true);
     checkBaseUrlScheme(patch.baseUrl ?? row.base_url, patch.allowInsecureHttp ?? row.allow_insecure_http);
+    if (patch.scope !== undefined) await checkScopeGroups(client, patch.scope);
     const sets: string[] = [];
     const values: unknown[] = [];
     const changed: string[] = [];

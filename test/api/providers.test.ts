@@ -116,6 +116,54 @@ describe('providers API', () => {
     ]);
   });
 
+  test('a scope naming a group the directory does not have is a 400 naming each such id, on create and update, and nothing is saved', async () => {
+    const unknown = '00000000-0000-0000-0000-000000000000';
+    const alsoUnknown = '11111111-1111-4111-8111-111111111111';
+    const group = await api.request<{ id: string }>('POST', '/api/v1/groups', { name: 'scope-engineering' });
+    assert.equal(group.status, 201);
+
+    const created = await api.request(
+      'POST',
+      '/api/v1/providers',
+      providerBody('ghost-scope', { scope: { accessGroups: [group.body.id, unknown], groups: [alsoUnknown] } }),
+    );
+    assert.equal(created.status, 400);
+    assert.equal(created.body.error.code, 'ERR_VALIDATION');
+    assert.deepEqual(created.body.error.issues, [
+      { path: 'scope.accessGroups.1', message: `no directory group ${unknown}` },
+      { path: 'scope.groups.0', message: `no directory group ${alsoUnknown}` },
+    ]);
+    assert.match(created.body.error.message, new RegExp(`${unknown}.*${alsoUnknown}`));
+    assert.equal((await api.request('GET', '/api/v1/providers/ghost-scope')).status, 404);
+    assert.deepEqual(
+      api.sync.calls.filter((call) => call.slug === 'ghost-scope'),
+      [],
+    );
+
+    const scope = { includeServiceAccounts: false, accessGroups: [group.body.id], groups: [group.body.id] };
+    const good = await api.request<ProviderView>('POST', '/api/v1/providers', providerBody('real-scope', { scope }));
+    assert.equal(good.status, 201);
+    assert.deepEqual(good.body.scope, scope);
+    for (const [field, path] of [
+      ['accessGroups', 'scope.accessGroups.0'],
+      ['groups', 'scope.groups.0'],
+    ] as const) {
+      const patched = await api.request('PATCH', '/api/v1/providers/real-scope', {
+        scope: { ...scope, [field]: [unknown] },
+      });
+      assert.equal(patched.status, 400, field);
+      assert.equal(patched.body.error.code, 'ERR_VALIDATION');
+      assert.deepEqual(patched.body.error.issues, [{ path, message: `no directory group ${unknown}` }]);
+    }
+    const after = await api.request<ProviderView>('GET', '/api/v1/providers/real-scope');
+    assert.deepEqual(after.body.scope, scope);
+    assert.equal(after.body.configVersion, 1);
+    assert.deepEqual(
+      api.sync.calls.filter((call) => call.slug === 'real-scope').map((call) => call.method),
+      ['providerChanged'],
+    );
+  });
+
   test('the full-sync interval is kept per provider, bounded to a week, and a change of it tells the sync engine', async () => {
     const created = await api.request<ProviderView>(
       'POST',
