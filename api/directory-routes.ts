@@ -177,10 +177,11 @@ export function directoryRoutes(db: Db, options: ImportLimits): ApiRoute[] {
       method: 'DELETE',
       path: '/groups/:id',
       operationId: 'deleteGroup',
-      summary: 'Delete a group',
+      summary: "Delete a group; one a provider's scope names is a 409 naming those providers",
       tag: 'directory',
       role: 'admin',
       status: 204,
+      conflicts: true,
       handle: ({ params }) => deleteGroup(db, params['id']!),
     }),
     defineRoute({

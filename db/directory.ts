@@ -4,6 +4,7 @@
  */
 import { NotFoundError, ScimflowError, ValidationError } from '../errors/index.ts';
 import { inTransaction, type Db, type Queryable } from './pool.ts';
+import { providersScopingGroup } from './providers.ts';
 import {
   type DirectoryGroup,
   type DirectoryUser,
@@ -445,8 +446,10 @@ export async function updateGroup(db: Db, id: string, patch: GroupUpdate): Promi
 }
 
 /**
- * Deletes a group; each of its memberships is announced as removed (a member of a deleted access group may leave
- * a provider's scope), and its child groups lose their parent, each announced as `updated`.
+ * Deletes a group; each of its memberships is announced as removed, and its child groups lose their parent, each
+ * announced as `updated`. A group a provider's scope names is refused with ERR_CONFLICT naming those providers: its
+ * deletion would take every member out of that provider's scope (or every group out of its filter) and deprovision
+ * them. Take it out of their scope first.
  */
 export async function deleteGroup(db: Db, id: string): Promise<void> {
   await inTransaction(db, (client) => removeGroup(client, id));
@@ -455,6 +458,16 @@ export async function deleteGroup(db: Db, id: string): Promise<void> {
 /** `deleteGroup` inside the caller's transaction. */
 export async function removeGroup(client: Queryable, id: string): Promise<void> {
   await lockGroup(client, id);
+  const providers = await providersScopingGroup(client, id);
+  if (providers.length > 0) {
+    const [which, its] = providers.length === 1 ? ['provider', 'its'] : ['providers', 'their'];
+    const names = providers.map((slug) => `"${slug}"`).join(', ');
+    throw new ScimflowError(
+      'ERR_CONFLICT',
+      `group ${id} is in the scope of ${which} ${names}; take it out of ${its} scope before deleting it`,
+      { details: { providers } },
+    );
+  }
   // Done here rather than by the foreign key's SET NULL so the children's updated_at and outbox rows stay right.
   const orphans = await client.query<{ id: string }>(
     'UPDATE groups SET parent_id = NULL, updated_at = now() WHERE parent_id = $1 RETURNING id',

@@ -150,6 +150,24 @@ async function checkScopeGroups(client: Queryable, scope: ProviderScope): Promis
   throw new ValidationError(`the scope names groups the directory does not have: ${missing.join(', ')}`, issues);
 }
 
+/**
+ * The slugs of the providers whose scope (as their syncs read it) names this group, as an access group or in the
+ * groups filter. Called with the group locked, so a provider write naming it either committed before (and is seen
+ * here) or waits for the caller's transaction (see `checkScopeGroups`).
+ */
+export async function providersScopingGroup(q: Queryable, groupId: string): Promise<string[]> {
+  const { rows } = await q.query<{ slug: string; scope: Record<string, unknown> }>(
+    'SELECT slug, scope FROM providers ORDER BY slug',
+  );
+  const id = groupId.toLowerCase();
+  return rows
+    .filter(({ scope }) => {
+      const { accessGroups, groups = [] } = parseScope(scope);
+      return [...accessGroups, ...groups].some((named) => named.toLowerCase() === id);
+    })
+    .map((row) => row.slug);
+}
+
 function originOf(url: string): string {
   return new URL(url).origin;
 }

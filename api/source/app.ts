@@ -69,7 +69,10 @@ function toScimError(error: unknown): ScimServiceError {
   if (error instanceof ScimServiceError) return error;
   if (isScimflowError(error)) {
     if (error.code === 'ERR_NOT_FOUND') return new ScimServiceError(404, error.message);
-    if (error.code === 'ERR_CONFLICT') return new ScimServiceError(409, error.message, 'uniqueness');
+    // A conflict naming a field is a uniqueness rule; another (a group a provider's scope names) has no scimType.
+    if (error.code === 'ERR_CONFLICT') {
+      return new ScimServiceError(409, error.message, error.details['field'] === undefined ? undefined : 'uniqueness');
+    }
     if (error.code === 'ERR_VALIDATION') return badRequest('invalidValue', error.message);
   }
   // A unique violation that got past the case-insensitive check (a concurrent admin API write).

@@ -164,6 +164,52 @@ describe('groups and memberships API', () => {
     );
   });
 
+  test("a group a provider's scope names cannot be deleted: 409 naming the providers, and nothing is deleted", async () => {
+    const group = await api.request<DirectoryGroup>('POST', '/api/v1/groups', {
+      name: 'scoped',
+      members: [alice.id],
+    });
+    const child = await api.request<DirectoryGroup>('POST', '/api/v1/groups', {
+      name: 'scoped-child',
+      parentId: group.body.id,
+    });
+    const provider = (slug: string, scope: Record<string, unknown>) =>
+      api.request('POST', '/api/v1/providers', {
+        slug,
+        name: slug,
+        baseUrl: 'https://scim.example.test/scim/v2',
+        auth: { mode: 'none' },
+        scope,
+      });
+    assert.equal((await provider('by-access', { accessGroups: [group.body.id] })).status, 201);
+    assert.equal((await provider('by-filter', { groups: [group.body.id] })).status, 201);
+    await api.takeOutbox();
+
+    const refused = await api.request('DELETE', `/api/v1/groups/${group.body.id}`);
+    assert.equal(refused.status, 409);
+    assert.equal(refused.body.error.code, 'ERR_CONFLICT');
+    assert.equal(
+      refused.body.error.message,
+      `group ${group.body.id} is in the scope of providers "by-access", "by-filter"; take it out of their scope before deleting it`,
+    );
+    assert.deepEqual(refused.body.error.details, { providers: ['by-access', 'by-filter'] });
+    assert.equal((await api.request('GET', `/api/v1/groups/${group.body.id}`)).status, 200);
+    assert.deepEqual(await memberIds(group.body.id), [alice.id]);
+    assert.equal(
+      (await api.request<DirectoryGroup>('GET', `/api/v1/groups/${child.body.id}`)).body.parentId,
+      group.body.id,
+    );
+    assert.deepEqual(await api.takeOutbox(), [], 'nothing announced');
+
+    // Out of one provider's scope, the other still holds it; out of both, it can go.
+    await api.request('PATCH', '/api/v1/providers/by-access', { scope: { accessGroups: [] } });
+    const stillUsed = await api.request('DELETE', `/api/v1/groups/${group.body.id}`);
+    assert.equal(stillUsed.status, 409);
+    assert.deepEqual(stillUsed.body.error.details, { providers: ['by-filter'] });
+    await api.request('PATCH', '/api/v1/providers/by-filter', { scope: { accessGroups: [] } });
+    assert.equal((await api.request('DELETE', `/api/v1/groups/${group.body.id}`)).status, 204);
+  });
+
   test('deleting a parent group detaches its children and announces them as updated', async () => {
     const parent = await api.request<DirectoryGroup>('POST', '/api/v1/groups', { name: 'doomed-parent' });
     const child = await api.request<DirectoryGroup>('POST', '/api/v1/groups', {

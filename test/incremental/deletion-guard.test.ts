@@ -100,16 +100,17 @@ describe('the deletion guard', () => {
       access.id,
       users.map((u) => u.id),
     );
-    // The group too: a push writes it after its users, and one still under way when the group is deleted finds it
-    // gone and never creates it (five removals to hold back, not six; a clean-clone suite run failed so).
+    // The group too, so that what follows has only removals to make.
     await eventually('5 users and their group provisioned', async () => {
       const group = (await target.groups()).find((g) => g.displayName === 'app-users');
       return (await target.users()).length === 5 && group?.members?.length === 5 ? true : undefined;
     });
 
-    // The access group is deleted by mistake: every user leaves scope at once.
-    await deleteGroup(db, access.id);
-    // Five users and the group itself would go: every one of those removals is held back, in whichever batch.
+    // The access group cannot be deleted while the provider's scope names it; an import empties it by mistake, and
+    // every user leaves scope at once.
+    await assert.rejects(deleteGroup(db, access.id), { code: 'ERR_CONFLICT' });
+    await importDirectory(db, { users: [], groups: [{ name: 'app-users', attributes: {}, members: [] }] });
+    // Five users would go: every one of those removals is held back, in whichever batch.
     const held = await eventually(
       'the removals held back',
       async () => {
@@ -117,11 +118,11 @@ describe('the deletion guard', () => {
           `SELECT DISTINCT e.local_id FROM sync_events e JOIN sync_runs r ON r.id = e.run_id
             WHERE r.kind = 'incremental' AND e.action = 'skip' AND e.detail ->> 'reason' = 'deletion guard'`,
         );
-        return rows.length === 6 ? rows.map((row) => row.local_id).sort() : undefined;
+        return rows.length === 5 ? rows.map((row) => row.local_id).sort() : undefined;
       },
       30_000,
     );
-    assert.deepEqual(held, [...users.map((u) => u.id), access.id].sort());
+    assert.deepEqual(held, users.map((u) => u.id).sort());
     // Events are written before a push closes its run: wait for the pushes to end before reading their outcome.
     await eventually('the pushes ended', async () => {
       const { rows } = await db.query(`SELECT 1 FROM sync_runs WHERE kind = 'incremental' AND status = 'running'`);
@@ -137,13 +138,16 @@ describe('the deletion guard', () => {
         { deleted: 0, status: 'failed', code: 'ERR_DELETION_GUARD' },
       );
     assert.equal((await target.users()).length, 5, 'no user was removed from the target');
-    assert.equal((await target.groups()).length, 1, 'the group was not removed from the target');
 
     const allowed = await fullSync(db, control, provider, true);
     assert.equal(allowed.status, 'succeeded');
-    assert.equal(allowed.deleted, 6);
+    assert.equal(allowed.deleted, 5);
     assert.equal((await target.users()).length, 0);
-    assert.equal((await target.groups()).length, 0);
+    assert.deepEqual(
+      (await target.groups()).map((g) => [g.displayName, g.members ?? []]),
+      [['app-users', []]],
+      'the emptied group stays, with no members',
+    );
   });
 
   test('in deactivate mode the guard counts deactivations: nothing is deactivated until a person allows it, and once done they are not counted again', async (t) => {

@@ -266,6 +266,9 @@ describe('incremental sync from directory events', () => {
 
       // A membership change in the filtered-out group reaches the provider as a change, and must not remove it.
       await addMembers(db, leaving.id, [ada.id]);
+      // A group the filter names cannot be deleted; out of the filter it can, and from the directory it goes.
+      await assert.rejects(deleteGroup(db, kept.id), { code: 'ERR_CONFLICT' });
+      await updateProvider(db, secrets, provider.id, { scope: { ...provider.scope, groups: [] } });
       await deleteGroup(db, kept.id);
       await eventually('the deleted group gone', async () =>
         (await target.groups()).some((g) => g.displayName === 'kept') ? undefined : true,

@@ -6,7 +6,13 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { createUser as createDirectoryUser } from '../../db/index.ts';
+import {
+  createProvider,
+  createSecretBox,
+  createUser as createDirectoryUser,
+  generateSecretKey,
+  ProviderInputSchema,
+} from '../../db/index.ts';
 import { startSourceHarness, type SourceHarness, type TestSource } from './harness.ts';
 
 const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -684,6 +690,33 @@ describe('a source as a SCIM service provider', () => {
         created['id'],
       ]);
       assert.deepEqual(row.rows, [{ active: false }]);
+    });
+
+    test("a DELETE of a group a provider's scope names is a 409 naming the provider, and the group stays", async () => {
+      const created = (await source.scim('POST', '/Users', { schemas: [USER_SCHEMA], userName: 'scoped@x.com' })).body;
+      const group = (
+        await source.scim('POST', '/Groups', { displayName: 'app-users', members: [{ value: created['id'] }] })
+      ).body;
+      await createProvider(harness.db, createSecretBox(generateSecretKey()), {
+        ...ProviderInputSchema.parse({
+          slug: 'scoped-app',
+          name: 'Scoped app',
+          baseUrl: 'https://scim.example.test/scim/v2',
+          auth: { mode: 'none' },
+        }),
+        scope: { includeServiceAccounts: false, accessGroups: [group['id']] },
+      });
+      const refused = await source.scim('DELETE', `/Groups/${group['id']}`);
+      assert.equal(refused.status, 409);
+      assert.deepEqual(refused.body['schemas'], [ERROR_SCHEMA]);
+      assert.equal(refused.body['scimType'], undefined, 'not a uniqueness conflict');
+      assert.match(String(refused.body['detail']), /scope of provider "scoped-app"/);
+      const kept = await source.scim('GET', `/Groups/${group['id']}`);
+      assert.equal(kept.status, 200);
+      assert.deepEqual(
+        kept.body['members'].map((m: Record<string, string>) => m['value']),
+        [created['id']],
+      );
     });
 
     test('each write is one transaction with its outbox rows, and is audited as the source', async () => {
