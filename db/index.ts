@@ -19,3 +19,4 @@ export * from './oauth-grants.ts';
 export * from './secret-rotation.ts';
 export * from './provider-changes.ts';
 export * from './pushed-members.ts';
+export * from './text.ts';

@@ -6,6 +6,7 @@ import {
   type ProviderAuthView,
 } from '../auth/schemas.ts';
 import { ValidationError } from '../errors/index.ts';
+import { findUnstorableText, isStorableText, UNSTORABLE_TEXT } from './text.ts';
 
 export { ProviderAuthInputSchema, type ProviderAuthInput, type ProviderAuthView };
 
@@ -14,16 +15,27 @@ export const SlugSchema = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, at most 63');
 
+/** A string PostgreSQL can store as it is (see text.ts); every text field of the directory is one. */
+const TextSchema = z.string().refine(isStorableText, UNSTORABLE_TEXT);
+
+/** A free-form JSON object stored as jsonb: no key nor string in it, at any depth, may be text PostgreSQL refuses. */
+const JsonObjectSchema = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+  const found = findUnstorableText(value);
+  if (found === undefined) return;
+  const message = found.inKey ? `has a key that ${UNSTORABLE_TEXT}` : UNSTORABLE_TEXT;
+  ctx.addIssue({ code: 'custom', path: found.path, message });
+});
+
 /** Free-form extra attributes of a user or group, available to mappings. */
-export const AttributesSchema = z.record(z.string(), z.unknown());
+export const AttributesSchema = JsonObjectSchema;
 
 /** A directory user as the API accepts it on create. */
 export const UserInputSchema = z.strictObject({
-  username: z.string().min(1).max(256),
-  displayName: z.string().max(512).nullish(),
+  username: TextSchema.min(1).max(256),
+  displayName: TextSchema.max(512).nullish(),
   email: z.email().max(320).nullish(),
-  givenName: z.string().max(256).nullish(),
-  familyName: z.string().max(256).nullish(),
+  givenName: TextSchema.max(256).nullish(),
+  familyName: TextSchema.max(256).nullish(),
   active: z.boolean().default(true),
   kind: z.enum(['internal', 'service_account']).default('internal'),
   attributes: AttributesSchema.default({}),
@@ -47,7 +59,7 @@ export interface DirectoryUser {
 
 /** A directory group as the API accepts it on create. */
 export const GroupInputSchema = z.strictObject({
-  name: z.string().min(1).max(256),
+  name: TextSchema.min(1).max(256),
   attributes: AttributesSchema.default({}),
   parentId: z.uuid().nullish(),
   members: z.array(z.uuid()).max(100_000).optional(),
@@ -128,12 +140,12 @@ export function checkBaseUrlScheme(baseUrl: string, allowInsecureHttp: boolean):
 /** A provider as the API accepts it on create. */
 export const ProviderInputSchema = z.strictObject({
   slug: SlugSchema,
-  name: z.string().min(1).max(256),
+  name: TextSchema.min(1).max(256),
   baseUrl: BaseUrlSchema,
   /** Accept a plain-http `baseUrl` on a host that is not loopback (credentials then cross the network in clear). */
   allowInsecureHttp: z.boolean().default(false),
   plugin: z.string().min(1).default('scim2'),
-  pluginOptions: z.record(z.string(), z.unknown()).default({}),
+  pluginOptions: JsonObjectSchema.default({}),
   auth: ProviderAuthInputSchema,
   scope: ProviderScopeSchema.default({ includeServiceAccounts: false, accessGroups: [] }),
   deprovision: z.enum(['delete', 'deactivate', 'leave']).default('delete'),
@@ -230,10 +242,10 @@ export type ProviderUpdate = z.infer<typeof ProviderUpdateSchema>;
 
 /** A group in a directory import: members are given by username and replace the group's members when present. */
 export const ImportGroupSchema = z.strictObject({
-  name: z.string().min(1).max(256),
+  name: TextSchema.min(1).max(256),
   attributes: AttributesSchema.default({}),
   /** Usernames; when present the group's members become exactly these, when absent they are left alone. */
-  members: z.array(z.string().min(1).max(256)).max(100_000).optional(),
+  members: z.array(TextSchema.min(1).max(256)).max(100_000).optional(),
 });
 export type ImportGroup = z.infer<typeof ImportGroupSchema>;
 

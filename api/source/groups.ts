@@ -28,7 +28,7 @@ import {
   visibleUserIds,
   type MemberRef,
 } from './store.ts';
-import { sourceResources, type Rendered, type SourceRequest } from './kind.ts';
+import { sourceResources, storableResource, type Rendered, type SourceRequest } from './kind.ts';
 
 const MEMBERS = findAttribute(GROUP_RESOURCE.core.attributes, 'members')!;
 
@@ -233,7 +233,7 @@ export async function patchGroup(
   return inTransaction(request.db, async (client) => {
     const current = await locked(client, request, id, ifMatch);
     if (own.length > 0) {
-      const doc = normalizeResource(GROUP_RESOURCE, applyPatch(GROUP_RESOURCE, groupDocument(current.object), own));
+      const doc = storableResource(GROUP_RESOURCE, applyPatch(GROUP_RESOURCE, groupDocument(current.object), own));
       await write(client, request, current, doc);
     }
     const touched = await applyMembers(client, request, id, members);

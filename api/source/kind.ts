@@ -3,10 +3,17 @@
  * locking it for a write (with `If-Match`), the uniqueness check, rendering with the related resources (a user's
  * groups, a group's members, read in the same statement) only when the projection asks for them, and listing.
  */
-import { inTransaction, type Db, type Queryable, type SourceView } from '../../db/index.ts';
+import {
+  findUnstorableText,
+  inTransaction,
+  UNSTORABLE_TEXT,
+  type Db,
+  type Queryable,
+  type SourceView,
+} from '../../db/index.ts';
 import type { ResourceSchema } from '../../scim/resource-schema.ts';
 import { normalizeResource, type ResourceDocument } from '../../scim/resource.ts';
-import { ScimServiceError } from '../../scim/service-error.ts';
+import { badRequest, ScimServiceError } from '../../scim/service-error.ts';
 import type { ListQuery } from './list-query.ts';
 import { checkIfMatch, project, projectionWants, type Projection } from './render.ts';
 import { takeOwnership, type ListRequest, type LoadOptions, type Versioned } from './store.ts';
@@ -25,6 +32,30 @@ export interface SourceRequest {
 export interface Rendered {
   body: Record<string, unknown>;
   version: string;
+}
+
+/** A SCIM attribute path from a path into a resource document: `emails[0].value`, `urn:…:User:department`. */
+function attributePath(path: ReadonlyArray<string | number>): string {
+  return path.reduce<string>((text, part, i) => {
+    if (typeof part === 'number') return `${text}[${part}]`;
+    if (i === 0) return part;
+    return `${text}${i === 1 && text.startsWith('urn:') ? ':' : '.'}${part}`;
+  }, '');
+}
+
+/**
+ * The canonical document of a resource a source sent (POST, PUT, or the result of a PATCH), which the directory
+ * stores: text PostgreSQL cannot store (U+0000, an unpaired surrogate) is a 400 naming the attribute, not a 500 that
+ * an IdP would send again for ever.
+ */
+export function storableResource(resource: ResourceSchema, input: unknown): ResourceDocument {
+  const doc = normalizeResource(resource, input);
+  const found = findUnstorableText(doc);
+  if (found !== undefined) {
+    const where = found.path.length === 0 ? resource.name : attributePath(found.path);
+    throw badRequest('invalidValue', `${where} ${found.inKey ? `has a key that ${UNSTORABLE_TEXT}` : UNSTORABLE_TEXT}`);
+  }
+  return doc;
 }
 
 /** One kind of resource a source serves: how its rows are read, checked for uniqueness and rendered. */
@@ -118,7 +149,7 @@ export function sourceResources<T extends { id: string }, R>(kind: SourceKind<T,
       projection: Projection,
       then: (q: Queryable, id: string) => Promise<void> = () => Promise.resolve(),
     ): Promise<Rendered> => {
-      const doc = normalizeResource(kind.resource, body);
+      const doc = storableResource(kind.resource, body);
       return inTransaction(request.db, async (client) => {
         await ensureUnique(client, doc[kind.unique] as string);
         const { id } = await kind.insert(client, doc);
@@ -138,7 +169,7 @@ export function sourceResources<T extends { id: string }, R>(kind: SourceKind<T,
       projection: Projection,
       then: (q: Queryable) => Promise<void> = () => Promise.resolve(),
     ): Promise<Rendered> => {
-      const doc = normalizeResource(kind.resource, body);
+      const doc = storableResource(kind.resource, body);
       return inTransaction(request.db, async (client) => {
         await write(client, request, await locked(client, request, id, ifMatch), doc);
         await then(client);

@@ -2,8 +2,7 @@
 import { changeUser, inTransaction, insertUser, removeUser, type DirectoryUser } from '../../db/index.ts';
 import { applyPatch, parsePatchRequest } from '../../scim/patch.ts';
 import { USER_RESOURCE } from '../../scim/resource-schema.ts';
-import { normalizeResource } from '../../scim/resource.ts';
-import { sourceResources, type Rendered, type SourceRequest } from './kind.ts';
+import { sourceResources, storableResource, type Rendered, type SourceRequest } from './kind.ts';
 import { renderUser, userColumns, userDocument, type Projection } from './render.ts';
 import { getSourceUser, listSourceUsers, markUserDeleted, usernameTaken, type GroupRef } from './store.ts';
 
@@ -49,7 +48,7 @@ export async function patchUser(
   const operations = parsePatchRequest(body);
   return inTransaction(request.db, async (client) => {
     const current = await locked(client, request, id, ifMatch);
-    const doc = normalizeResource(USER_RESOURCE, applyPatch(USER_RESOURCE, userDocument(current.object), operations));
+    const doc = storableResource(USER_RESOURCE, applyPatch(USER_RESOURCE, userDocument(current.object), operations));
     await write(client, request, current, doc);
     return render(request, await reload(client, request, id, projection), projection);
   });

@@ -69,6 +69,23 @@ describe('groups and memberships API', () => {
     assert.equal(rowCount, 0);
   });
 
+  test('a name or attribute PostgreSQL cannot store (U+0000, an unpaired surrogate) is a 400 naming it', async () => {
+    const nul = await api.request('POST', '/api/v1/groups', { name: 'g\u0000' });
+    assert.equal(nul.status, 400, JSON.stringify(nul.body));
+    assert.equal(nul.body.error.code, 'ERR_VALIDATION');
+    assert.deepEqual(
+      nul.body.error.issues?.map((issue) => issue.path),
+      ['name'],
+    );
+    const lone = await api.request('POST', '/api/v1/groups', { name: 'lone', attributes: { floor: ['\udfff'] } });
+    assert.equal(lone.status, 400, JSON.stringify(lone.body));
+    assert.deepEqual(
+      lone.body.error.issues?.map((issue) => issue.path),
+      ['attributes.floor.0'],
+    );
+    assert.equal((await api.db.query(`SELECT 1 FROM groups WHERE name = 'lone'`)).rowCount, 0);
+  });
+
   test('a second group with the same name is a 409 naming the name field', async () => {
     await api.request('POST', '/api/v1/groups', { name: 'twice' });
     const response = await api.request('POST', '/api/v1/groups', { name: 'twice' });

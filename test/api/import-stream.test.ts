@@ -186,6 +186,37 @@ describe('streamed directory import (POST /api/v1/import/stream)', () => {
     assert.equal(await users(), 1);
   });
 
+  test('a line with text PostgreSQL cannot store is a 400 naming the line and the field; the lines before it are kept', async () => {
+    // Line 151 (U+0000 in a username) is in the batch of lines 101-200: lines 1-150 are written, as for any bad line.
+    const nul = `${JSON.stringify({ user: { username: 'nul\u0000' } })}\n`;
+    const { status, body } = await sendImport(server, admin, usersLines(0, 150) + nul + usersLines(150, 300));
+    assert.equal(status, 400, JSON.stringify(body));
+    const { error } = body as ErrorBody;
+    assert.equal(error.code, 'ERR_VALIDATION');
+    assert.equal(error.details?.['line'], 151);
+    assert.deepEqual(
+      error.issues?.map((issue) => issue.path),
+      ['user.username'],
+    );
+    assert.equal((error.details?.['committed'] as StreamImportCounts).lines, 150);
+    assert.equal(await users(), 150);
+
+    // In a group's attributes (a key) and in a lone surrogate of a member's name: the same, on the first of them.
+    const groups = [
+      userLine(0),
+      JSON.stringify({ group: { name: 'keyed', attributes: { 'floor\u0000': 1 } } }),
+      JSON.stringify({ group: { name: 'half', members: ['u0\ud800'] } }),
+    ].join('\n');
+    const second = await sendImport(server, admin, groups);
+    assert.equal(second.status, 400, JSON.stringify(second.body));
+    assert.equal((second.body as ErrorBody).error.details?.['line'], 2);
+    assert.deepEqual(
+      (second.body as ErrorBody).error.issues?.map((issue) => issue.path),
+      ['group.attributes'],
+    );
+    assert.equal((await database.db.query('SELECT 1 FROM groups')).rowCount, 0);
+  });
+
   test('a line that is neither a user nor a group, or longer than the limit, is a 400 naming it', async () => {
     const neither = await sendImport(server, admin, `${JSON.stringify({ users: [] })}\n`);
     assert.equal(neither.status, 400);

@@ -136,6 +136,21 @@ describe('directory import API', () => {
     );
   });
 
+  test('text PostgreSQL cannot store (U+0000, an unpaired surrogate) is a 400 naming each entry, and nothing is kept', async () => {
+    const response = await api.request('POST', '/api/v1/import', {
+      users: [{ username: 'fine' }, { username: 'nul\u0000' }, { username: 'key', attributes: { 'k\u0000': 1 } }],
+      groups: [{ name: 'team', members: ['fine', 'half\ud800'] }],
+    });
+    assert.equal(response.status, 400, JSON.stringify(response.body));
+    assert.equal(response.body.error.code, 'ERR_VALIDATION');
+    assert.deepEqual(
+      response.body.error.issues?.map((issue) => issue.path),
+      ['users.1.username', 'users.2.attributes', 'groups.0.members.1'],
+    );
+    const { rowCount } = await api.db.query("SELECT 1 FROM users WHERE username = 'fine'");
+    assert.equal(rowCount, 0);
+  });
+
   test('imported users are ordinary users of the API', async () => {
     await importDirectory();
     const { rows } = await api.db.query<{ id: string }>("SELECT id FROM users WHERE username = 'alan'");

@@ -90,6 +90,21 @@ describe('providers API', () => {
     }
   });
 
+  test('a name or plugin option PostgreSQL cannot store (U+0000, an unpaired surrogate) is a 400 naming it', async () => {
+    const response = await api.request(
+      'POST',
+      '/api/v1/providers',
+      providerBody('nul-name', { name: 'P\u0000', pluginOptions: { userExtras: { 'k\ud800': 'x' } } }),
+    );
+    assert.equal(response.status, 400, JSON.stringify(response.body));
+    assert.equal(response.body.error.code, 'ERR_VALIDATION');
+    assert.deepEqual(
+      response.body.error.issues?.map((issue) => issue.path),
+      ['name', 'pluginOptions.userExtras'],
+    );
+    assert.equal((await api.request('GET', '/api/v1/providers/nul-name')).status, 404);
+  });
+
   test('a duplicate slug is a 409 naming the slug field', async () => {
     await api.request('POST', '/api/v1/providers', providerBody('twin'));
     const response = await api.request('POST', '/api/v1/providers', providerBody('twin'));

@@ -53,6 +53,40 @@ describe('users API', () => {
     );
   });
 
+  test('text PostgreSQL cannot store (U+0000, an unpaired surrogate) is a 400 naming the field, and saves nothing', async () => {
+    const refused: Array<[body: Record<string, unknown>, path: string]> = [
+      [{ username: 'nul\u0000@x.y' }, 'username'],
+      [{ username: 'nul.display', displayName: 'Nul\u0000' }, 'displayName'],
+      [{ username: 'half.pair', familyName: 'Pair\ud800' }, 'familyName'],
+      [{ username: 'nul.key', attributes: { 'k\u0000': 1 } }, 'attributes'],
+      [{ username: 'lone.value', attributes: { k: '\ud800' } }, 'attributes.k'],
+      [{ username: 'deep.value', attributes: { list: [{ x: 'low\udc00' }] } }, 'attributes.list.0.x'],
+    ];
+    for (const [body, path] of refused) {
+      const response = await api.request('POST', '/api/v1/users', body);
+      assert.equal(response.status, 400, `${path}: ${JSON.stringify(response.body)}`);
+      assert.equal(response.body.error.code, 'ERR_VALIDATION');
+      assert.deepEqual(
+        response.body.error.issues?.map((issue) => issue.path),
+        [path],
+      );
+      assert.match(response.body.error.issues?.[0]?.message ?? '', /U\+0000 or an unpaired UTF-16 surrogate/);
+    }
+    const kept = await api.db.query('SELECT 1 FROM users WHERE username = ANY($1)', [
+      ['nul.display', 'half.pair', 'nul.key', 'lone.value', 'deep.value'],
+    ]);
+    assert.equal(kept.rowCount, 0);
+
+    const user = await api.request<DirectoryUser>('POST', '/api/v1/users', { username: 'clean', displayName: 'Ok 😀' });
+    assert.equal(user.status, 201, 'a surrogate pair (an emoji) is text like any other');
+    const patched = await api.request('PATCH', `/api/v1/users/${user.body.id}`, { givenName: 'Nul\u0000' });
+    assert.equal(patched.status, 400);
+    assert.deepEqual(
+      patched.body.error.issues?.map((issue) => issue.path),
+      ['givenName'],
+    );
+  });
+
   test('a body field the API does not know is a 400 naming that field', async () => {
     const response = await api.request('POST', '/api/v1/users', { username: 'extra.field', favouriteColour: 'green' });
     assert.equal(response.status, 400);

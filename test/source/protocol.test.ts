@@ -528,6 +528,83 @@ describe('a source as a SCIM service provider', () => {
       assert.equal(huge.body['status'], '413');
     });
 
+    test('text PostgreSQL cannot store (U+0000, an unpaired surrogate) is 400 invalidValue naming it, never a 500', async () => {
+      // An IdP retries a 5xx, and would send the same request for ever; a 400 tells it the request itself is wrong.
+      const own = await harness.addSource({ slug: 'text' });
+      const refused = async (method: string, path: string, body: unknown, named: string) => {
+        const response = await own.scim(method, path, body);
+        assert.deepEqual(
+          [response.status, response.body['scimType']],
+          [400, 'invalidValue'],
+          JSON.stringify(response.body),
+        );
+        const detail = String(response.body['detail']);
+        assert.ok(detail.startsWith(`${named} must not contain U+0000`), detail);
+      };
+      await refused('POST', '/Users', { schemas: [USER_SCHEMA], userName: 'n\u0000@t.io' }, 'userName');
+      await refused(
+        'POST',
+        '/Users',
+        { schemas: [USER_SCHEMA], userName: 'x@t.io', externalId: '\u0000' },
+        'externalId',
+      );
+      await refused(
+        'POST',
+        '/Users',
+        { schemas: [USER_SCHEMA], userName: 'x@t.io', emails: [{ value: 'x\ud800@t.io' }] },
+        'emails[0].value',
+      );
+      await refused(
+        'POST',
+        '/Users',
+        { schemas: [USER_SCHEMA, ENTERPRISE], userName: 'x@t.io', [ENTERPRISE]: { department: 'R\u0000D' } },
+        `${ENTERPRISE}:department`,
+      );
+      await refused(
+        'POST',
+        '/Groups',
+        { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'g', members: [{ value: '\u0000' }] },
+        'members[0].value',
+      );
+      await refused(
+        'POST',
+        '/Groups',
+        { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'g\u0000' },
+        'displayName',
+      );
+      const created = await own.scim('POST', '/Users', { schemas: [USER_SCHEMA], userName: 'x@t.io' });
+      assert.equal(created.status, 201);
+      const path = `/Users/${created.body['id']}`;
+      await refused('PUT', path, { schemas: [USER_SCHEMA], userName: 'x@t.io', displayName: 'X\u0000' }, 'displayName');
+      await refused('PATCH', path, patch({ op: 'replace', path: 'name.givenName', value: '\udc00' }), 'name.givenName');
+      assert.deepEqual(
+        Object.keys((await own.scim('GET', path)).body).filter((key) => key === 'displayName' || key === 'name'),
+        [],
+        'nothing of the refused writes was kept',
+      );
+      // In a Bulk request the operation answers 400, and the others apply.
+      const bulk = await own.scim('POST', '/Bulk', {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkRequest'],
+        Operations: [
+          { method: 'POST', path: '/Users', bulkId: 'bad', data: { schemas: [USER_SCHEMA], userName: 'b\u0000@t.io' } },
+          { method: 'POST', path: '/Users', bulkId: 'good', data: { schemas: [USER_SCHEMA], userName: 'b@t.io' } },
+        ],
+      });
+      assert.equal(bulk.status, 200, JSON.stringify(bulk.body));
+      assert.deepEqual(
+        bulk.body['Operations'].map((r: { bulkId: string; status: string; response?: { scimType?: string } }) => [
+          r['bulkId'],
+          r['status'],
+          r['response']?.['scimType'],
+        ]),
+        [
+          ['bad', '400', 'invalidValue'],
+          ['good', '201', undefined],
+        ],
+      );
+      assert.equal((await own.scim('GET', '/Users')).body['totalResults'], 2);
+    });
+
     test('ServiceProviderConfig, ResourceTypes and Schemas describe what is served', async () => {
       const spc = (await source.scim('GET', '/ServiceProviderConfig')).body;
       assert.deepEqual(
