@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import type { Db, SecretSealer } from '../db/index.ts';
+import { isUnstorableTextError, UNSTORABLE_TEXT, type Db, type SecretSealer } from '../db/index.ts';
 import { ERROR_CODES, isScimflowError, ScimflowError } from '../errors/index.ts';
 import type { MappingEngine } from '../sandbox/index.ts';
 import { auditRoutes, createAuditor } from './audit.ts';
@@ -127,6 +127,10 @@ function toErrorResponse(c: Context, error: unknown, log: ApiLogger): Response {
   }
   if (error instanceof HTTPException && error.status < 500) {
     return errorJson(c, 400, { code: 'ERR_VALIDATION', message: error.message || 'bad request', issues: [] });
+  }
+  // Text no input schema checked (a path parameter) that PostgreSQL refused; the answer does not repeat it.
+  if (isUnstorableTextError(error)) {
+    return errorJson(c, 400, { code: 'ERR_VALIDATION', message: `the request's text ${UNSTORABLE_TEXT}`, issues: [] });
   }
   log.error({ err: error, method: c.req.method, path: c.req.path }, 'request failed');
   return errorJson(c, 500, { code: 'ERR_INTERNAL', message: 'internal error; see the server log' });

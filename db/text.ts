@@ -2,7 +2,7 @@
  * Text PostgreSQL can store. A `text` column refuses U+0000 (SQLSTATE 22021), and `jsonb` refuses it too, in values
  * and in keys, as well as an unpaired UTF-16 surrogate (22P05). An unpaired surrogate in a `text` column is not
  * refused but written as U+FFFD, so it would not come back as it was sent. Inputs are checked with `isStorableText`
- * where they are parsed, so that the error names the field.
+ * where they are parsed, so that the error names the field; `isUnstorableTextError` recognises what gets past them.
  */
 
 /** What a field holding such text is told. */
@@ -47,4 +47,10 @@ export function findUnstorableText(value: unknown): UnstorableText | undefined {
     }
   }
   return undefined;
+}
+
+/** A PostgreSQL error raised by text it cannot store (22021 in `text`, 22P05 in `jsonb`), which never names the text. */
+export function isUnstorableTextError(error: unknown): boolean {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return code === '22021' || code === '22P05';
 }

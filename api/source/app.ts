@@ -4,7 +4,15 @@
  */
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { authenticateSource, recordAudit, type Db, type Queryable, type SourceView } from '../../db/index.ts';
+import {
+  authenticateSource,
+  isUnstorableTextError,
+  recordAudit,
+  UNSTORABLE_TEXT,
+  type Db,
+  type Queryable,
+  type SourceView,
+} from '../../db/index.ts';
 import { isScimflowError } from '../../errors/index.ts';
 import { findSchema, GROUP_RESOURCE, USER_RESOURCE } from '../../scim/resource-schema.ts';
 import { SCHEMA_LIST_RESPONSE } from '../../scim/schemas.ts';
@@ -79,6 +87,8 @@ function toScimError(error: unknown): ScimServiceError {
   if ((error as { code?: unknown }).code === '23505') {
     return new ScimServiceError(409, 'the userName or displayName is already taken', 'uniqueness');
   }
+  // Text that got past storableResource (no way is known) and PostgreSQL refused: an IdP retries a 500 for ever.
+  if (isUnstorableTextError(error)) return badRequest('invalidValue', `the request's text ${UNSTORABLE_TEXT}`);
   return new ScimServiceError(500, 'internal error; see the server log');
 }
 

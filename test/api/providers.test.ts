@@ -105,6 +105,15 @@ describe('providers API', () => {
     assert.equal((await api.request('GET', '/api/v1/providers/nul-name')).status, 404);
   });
 
+  test('text PostgreSQL cannot store in a path parameter is a 400 that does not repeat it, not a 500', async () => {
+    // No schema reads a slug in the path: PostgreSQL refuses it, and the API answers for it as for a bad field.
+    const response = await api.request('GET', '/api/v1/providers/nul%00slug');
+    assert.equal(response.status, 400, JSON.stringify(response.body));
+    assert.equal(response.body.error.code, 'ERR_VALIDATION');
+    assert.match(response.body.error.message, /U\+0000 or an unpaired UTF-16 surrogate/);
+    assert.doesNotMatch(JSON.stringify(response.body), /nul|slug/);
+  });
+
   test('a duplicate slug is a 409 naming the slug field', async () => {
     await api.request('POST', '/api/v1/providers', providerBody('twin'));
     const response = await api.request('POST', '/api/v1/providers', providerBody('twin'));

@@ -879,3 +879,26 @@ describe('a source as a SCIM service provider', () => {
     });
   });
 });
+
+describe('a source whose write PostgreSQL refuses for its text', () => {
+  let harness: SourceHarness;
+  before(async () => {
+    harness = await startSourceHarness({
+      // Stands for text no parser checked: the audit row of the write carries it, and PostgreSQL refuses it (22021).
+      audit: async (q) => void (await q.query('SELECT $1::text', ['\u0000'])),
+    });
+  });
+  after(() => harness?.close());
+
+  test('answers 400 invalidValue without repeating the text, not a 500 an IdP would retry for ever', async () => {
+    const source = await harness.addSource({ slug: 'refused' });
+    const response = await source.scim('POST', '/Users', { schemas: [USER_SCHEMA], userName: 'fine@t.io' });
+    assert.deepEqual(
+      [response.status, response.body['scimType']],
+      [400, 'invalidValue'],
+      JSON.stringify(response.body),
+    );
+    assert.doesNotMatch(String(response.body['detail']), /\u0000|0x00/);
+    assert.equal((await source.scim('GET', '/Users')).body['totalResults'], 0);
+  });
+});
