@@ -13,12 +13,30 @@ const HeaderNameSchema = z
     message: 'must not be a header scimflow sets itself',
   });
 
-/** A secret string: printable, no line breaks (it ends up in a header or a form field). */
+/**
+ * A secret that is encoded before it is sent (a basic-auth password in base64, a client secret in base64 or a form
+ * field): any character but a line break.
+ */
 const SecretSchema = z
   .string()
   .min(1)
   .max(8192)
   .regex(/^[^\r\n]*$/, 'must not contain line breaks');
+
+/**
+ * A secret sent as an HTTP header value as it is (a bearer token, in `Authorization` or its own header): visible
+ * ASCII, with spaces or tabs only between other characters. The HTTP client refuses a control character on every
+ * request, would send a non-ASCII character as some other byte than the target expects, and a header value loses
+ * leading and trailing whitespace; so such a token could never authenticate. The message never repeats the value.
+ */
+const HeaderSecretSchema = z
+  .string()
+  .min(1)
+  .max(8192)
+  .regex(
+    /^[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?$/,
+    'must be printable ASCII, with spaces only between other characters (it is sent as an HTTP header value)',
+  );
 
 /** An absolute https URL (http only for loopback hosts, where nothing crosses the network) without credentials. */
 export const EndpointUrlSchema = z
@@ -134,7 +152,7 @@ export const ProviderAuthInputSchema = z.discriminatedUnion('mode', [
   z.strictObject({ mode: z.literal('none') }),
   z.strictObject({
     mode: z.literal('bearer'),
-    token: SecretSchema,
+    token: HeaderSecretSchema,
     /** Send the token as-is in this header instead of `Authorization: Bearer <token>`. */
     headerName: HeaderNameSchema.optional(),
   }),

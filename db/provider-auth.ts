@@ -48,7 +48,7 @@ export function openAuth(secrets: SecretBox, id: string, slug: string, row: Auth
   } catch {
     throw new ScimflowError(
       'ERR_CONFIG',
-      `provider ${slug} has incomplete ${row.auth_mode} settings; set its auth again`,
+      `provider ${slug} has incomplete or invalid ${row.auth_mode} settings; set its auth again`,
     );
   }
 }

@@ -334,6 +334,55 @@ describe('providers API', () => {
     assert.equal(final.body.name, 'Versioned v2');
   });
 
+  test('a bearer token that cannot go into an HTTP header as it is is a 400 naming auth.token, and is not shown', async () => {
+    // Each would be saved and then fail every request of every sync: refused by the HTTP client, or sent as other bytes.
+    const tokens = ['Secret\u0001Tok', 'Secret\u0000Tok', 'Secret-ö-Tok', ' SecretTok', 'SecretTok\t', 'Secret\nTok'];
+    for (const [i, token] of tokens.entries()) {
+      for (const auth of [
+        { mode: 'bearer', token },
+        { mode: 'bearer', token, headerName: 'X-Api-Key' },
+      ]) {
+        const response = await api.request('POST', '/api/v1/providers', providerBody(`header-${i}`, { auth }));
+        assert.equal(response.status, 400, JSON.stringify(token));
+        assert.equal(response.body.error.code, 'ERR_VALIDATION');
+        assert.deepEqual(
+          response.body.error.issues?.map((issue) => issue.path),
+          ['auth.token'],
+        );
+        assert.doesNotMatch(JSON.stringify(response.body), /Secret|Tok/);
+      }
+    }
+    const created = await api.request<ProviderView>('POST', '/api/v1/providers', providerBody('header-ok'));
+    const rotated = await api.request('PATCH', '/api/v1/providers/header-ok', {
+      auth: { mode: 'bearer', token: 'Secret\u0001Tok' },
+    });
+    assert.equal(rotated.status, 400);
+    const forSync = await getProviderForSync(api.db, api.secrets, created.body.id);
+    assert.deepEqual(forSync.auth, { mode: 'bearer', token: TOKEN }, 'the refused token replaced nothing');
+    // Spaces inside a token are fine (`SSWS <key>` in Authorization), and a basic-auth password is base64-encoded.
+    const spaced = providerBody('header-spaced', {
+      auth: { mode: 'bearer', token: 'SSWS 00ab', headerName: 'Authorization' },
+    });
+    assert.equal((await api.request('POST', '/api/v1/providers', spaced)).status, 201);
+    const basic = providerBody('basic-utf8', { auth: { mode: 'basic', username: 'scim', password: 'pässwörd\u0001' } });
+    assert.equal((await api.request('POST', '/api/v1/providers', basic)).status, 201);
+  });
+
+  test('a bearer token saved before such tokens were refused is ERR_CONFIG when a sync loads it, not a network error', async () => {
+    const created = await api.request<ProviderView>('POST', '/api/v1/providers', providerBody('saved-before'));
+    const sealed = api.secrets.seal(JSON.stringify({ token: 'Secret\u0001Tok' }), created.body.id);
+    await api.db.query('UPDATE providers SET auth_secret = $1 WHERE id = $2', [sealed, created.body.id]);
+    await assert.rejects(getProviderForSync(api.db, api.secrets, created.body.id), (error: Error) => {
+      assert.equal((error as Error & { code?: string }).code, 'ERR_CONFIG');
+      assert.match(
+        error.message,
+        /provider saved-before has incomplete or invalid bearer settings; set its auth again/,
+      );
+      assert.doesNotMatch(error.message, /Secret|Tok/);
+      return true;
+    });
+  });
+
   test('a rotated token is what the sync decrypts afterwards', async () => {
     const created = await api.request<ProviderView>('POST', '/api/v1/providers', providerBody('rotating'));
     await api.request('PATCH', '/api/v1/providers/rotating', { auth: { mode: 'bearer', token: 'second-token' } });

@@ -72,6 +72,31 @@ describe('validation', () => {
     assert.deepEqual(issuePaths({ mode: 'bearer', token: 't', headerName: 'X Api Key' }), ['headerName']);
   });
 
+  test('a bearer token is printable ASCII, spaces only inside: it is sent as a header value as it is', () => {
+    for (const token of ['a\u0001b', 'a\u0000b', 'a\u007fb', 'ö', 'a\u2028b', ' a', 'a ', 'a\r\nb']) {
+      assert.deepEqual(issuePaths({ mode: 'bearer', token }), ['token'], JSON.stringify(token));
+      assert.deepEqual(
+        issuePaths({ mode: 'bearer', token, headerName: 'X-Api-Key' }),
+        ['token'],
+        JSON.stringify(token),
+      );
+    }
+    for (const token of ['eyJhbGciOi.J9-_~+/=', 'SSWS 00ab', 'a\tb', '!']) {
+      assert.equal(ProviderAuthInputSchema.safeParse({ mode: 'bearer', token }).success, true, JSON.stringify(token));
+    }
+  });
+
+  test('a basic-auth password and a client secret may hold any character but a line break: they are encoded', () => {
+    assert.equal(
+      ProviderAuthInputSchema.safeParse({ mode: 'basic', username: 'scim', password: 'pässwörd \u0001' }).success,
+      true,
+    );
+    assert.equal(
+      ProviderAuthInputSchema.safeParse({ ...clientCredentials, clientSecret: 'sécret\u0001' }).success,
+      true,
+    );
+  });
+
   test('an unknown mode or field is refused', () => {
     assert.deepEqual(issuePaths({ mode: 'kerberos' }), ['mode']);
     const extra = ProviderAuthInputSchema.safeParse({ mode: 'bearer', token: 't', extra: 1 });
