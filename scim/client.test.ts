@@ -3,9 +3,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import * as z from 'zod';
-import { ScimRequestError } from '../errors/index.ts';
+import { isScimflowError, ScimRequestError } from '../errors/index.ts';
+import { CircuitBreaker } from './breaker.ts';
 import { createScimClient, parseRetryAfter, type ScimRequestInfo } from './client.ts';
 import type { RequestLimiter } from './limiter.ts';
+import { RetryBudget, withRetries } from './retry.ts';
 
 interface Received {
   method: string;
@@ -373,6 +375,34 @@ describe('error classification', () => {
       const error = await rejection(client.request('GET', '/Users'));
       assert.equal(error.code, 'ERR_SCIM_NETWORK');
       assert.equal(error.status, 0);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('a credential the HTTP client refuses as a header value is ERR_CONFIG: not sent, not retried, not blamed on the target', async () => {
+    // A token with a control character (one saved before such tokens were refused, or issued by an OAuth server).
+    const client = createScimClient({ baseUrl, token: 'Secret\u0001Tok' });
+    const breaker = new CircuitBreaker({ openAfterMs: 0 });
+    let waits = 0;
+    const retrying = withRetries(client, {
+      budget: new RetryBudget(),
+      breaker,
+      sleep: () => Promise.resolve(void (waits += 1)),
+    });
+    try {
+      const error: unknown = await retrying.request('GET', '/Users').then(
+        () => assert.fail('expected the request to fail'),
+        (failure: unknown) => failure,
+      );
+      assert.ok(isScimflowError(error), String(error));
+      assert.equal(error.code, 'ERR_CONFIG');
+      assert.equal(error.retryable, false);
+      assert.match(error.message, /authorization header.*check the provider's auth settings/);
+      assert.doesNotMatch(`${error.message} ${JSON.stringify(error.toJSON())}`, /Secret|Tok/);
+      assert.equal(waits, 0, 'not retried');
+      assert.equal(breaker.state, 'closed', 'the target is not counted as failing');
+      assert.equal(received.length, 0, 'nothing reached the target');
     } finally {
       await client.close();
     }

@@ -405,8 +405,19 @@ function transportError(
   method: string,
   path: string,
   timeoutMs: number,
-): ScimRequestError {
+): ScimflowError {
   const undiciCode = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  // A header undici refuses to send (a credential with a control character) fails before anything reaches the target,
+  // and fails the same way every time: the provider's configuration, not a network error that would be retried and
+  // blamed on the target. Not a ScimRequestError, so the circuit breaker does not count it. undici's message names
+  // the header only ("invalid authorization header"), never its value.
+  if (undiciCode === 'UND_ERR_INVALID_ARG' && error instanceof Error && /\bheader\b/.test(error.message)) {
+    return new ScimflowError(
+      'ERR_CONFIG',
+      `SCIM ${method} ${path} was not sent: ${truncate(error.message)}; check the provider's auth settings`,
+      { details: { method, path }, cause: error },
+    );
+  }
   const isTimeout =
     timedOut ||
     undiciCode === 'UND_ERR_HEADERS_TIMEOUT' ||
