@@ -19,7 +19,7 @@ import {
 } from '../scim/index.ts';
 import type { CliContext } from './context.ts';
 
-/** One line of the probe's report. */
+/** One line of the probe's report; a probe of a target that cannot list its users exits 1 with that error. */
 interface Finding {
   check: string;
   result: string;
@@ -50,20 +50,31 @@ export function addProbeCommand(program: Command, ctx: CliContext): void {
       if (!token) throw new ScimflowError('ERR_VALIDATION', `environment variable ${opts.tokenEnv} is empty`);
       const client = createScimClient({ baseUrl: url, token, timeoutMs: 15_000 });
       try {
-        const findings = await probe(client, url, opts.plugin ?? pluginForUrl(url), opts.options, opts.write);
+        const { findings, unusable } = await probe(
+          client,
+          url,
+          opts.plugin ?? pluginForUrl(url),
+          opts.options,
+          opts.write,
+        );
         const width = Math.max(...findings.map((finding) => finding.check.length));
         for (const finding of findings) ctx.output.out(`${finding.check.padEnd(width)}  ${finding.result}`);
+        // What was found is printed; a target that cannot even list its users fails the command (exit code 1).
+        if (unusable !== undefined) throw unusable;
       } finally {
         await client.close();
       }
     });
 }
 
-async function attempt<T>(run: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; why: string }> {
+async function attempt<T>(
+  run: () => Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; why: string; error: Error }> {
   try {
     return { ok: true, value: await run() };
-  } catch (error) {
-    return { ok: false, why: error instanceof Error ? error.message : String(error) };
+  } catch (thrown) {
+    const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+    return { ok: false, why: error.message, error };
   }
 }
 
@@ -75,7 +86,7 @@ async function probe(
   pluginId: string,
   rawOptions: string,
   write: boolean,
-): Promise<Finding[]> {
+): Promise<{ findings: Finding[]; unusable?: Error }> {
   const registry = createPluginRegistry();
   const options = resolvePluginOptions(registry, pluginId, JSON.parse(rawOptions) as unknown);
   const plugin = registry.get(pluginId)!;
@@ -102,7 +113,7 @@ async function probe(
   const list = await attempt(() => client.request<Listed>('GET', '/Users', { query: { count: 2 } }));
   if (!list.ok) {
     findings.push({ check: 'list users', result: list.why });
-    return findings;
+    return { findings, unusable: list.error };
   }
   const raw = list.value.body ?? {};
   const nonRfc = Object.keys(raw).filter((key) => /^(resources|totalresults|startindex|itemsperpage)$/i.test(key));
@@ -142,7 +153,7 @@ async function probe(
   }
 
   if (write) findings.push(...(await writeChecks(ctx, plugin)));
-  return findings;
+  return { findings };
 }
 
 /** Creates, changes and deletes a throw-away user and group; deletes whatever it created, whatever failed. */

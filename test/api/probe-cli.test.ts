@@ -44,3 +44,15 @@ test('scimflow probe reads a SCIM endpoint without writing, and with --write lea
   );
   assert.deepEqual(await target.groups(), [], 'the throw-away group is gone');
 });
+
+test('scimflow probe of a target that refuses its token prints what it found and exits 1 with the error', async (t) => {
+  const target = await startScimTarget();
+  t.after(() => target.close());
+
+  const probed = await runScimflow(['probe', target.url, '--token-env', 'PROBE_TOKEN'], {
+    env: { PROBE_TOKEN: 'not-the-token' },
+  });
+  assert.equal(probed.code, 1, probed.stdout);
+  assert.match(probed.stdout, /^list users +SCIM GET \/Users failed with 401/m);
+  assert.match(probed.stderr, /^error: ERR_SCIM_UNAUTHORIZED: SCIM GET \/Users failed with 401/m);
+});
