@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startScimTarget } from '../servers/index.ts';
-import { runScimflow } from '../support/cli.ts';
+import { runScimflow, startScimflow } from '../support/cli.ts';
 
 test('scimflow probe reads a SCIM endpoint without writing, and with --write leaves nothing behind', async (t) => {
   const target = await startScimTarget();
@@ -55,4 +55,17 @@ test('scimflow probe of a target that refuses its token prints what it found and
   assert.equal(probed.code, 1, probed.stdout);
   assert.match(probed.stdout, /^list users +SCIM GET \/Users failed with 401/m);
   assert.match(probed.stderr, /^error: ERR_SCIM_UNAUTHORIZED: SCIM GET \/Users failed with 401/m);
+});
+
+test('scimflow whose reader stops early (as `| head` does) ends quietly, without a stack trace', async (t) => {
+  const target = await startScimTarget();
+  t.after(() => target.close());
+  const probe = startScimflow(['probe', target.url, '--token-env', 'PROBE_TOKEN'], {
+    env: { PROBE_TOKEN: target.token },
+  });
+  probe.child.stdout!.destroy();
+
+  const ended = await probe.done;
+  assert.equal(ended.stderr, '');
+  assert.equal(ended.code, 0);
 });
