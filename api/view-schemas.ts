@@ -101,8 +101,11 @@ export const SyncRunViewSchema = z.object({
 export const SyncHealthViewSchema = z.object({
   state: z
     .enum(['ok', 'failing', 'stalled'])
-    .describe('stalled: its last 3 or more incremental pushes failed; failing: fewer; ok: the last one worked'),
+    .describe(
+      'stalled: its last 3 or more incremental pushes failed, or its last 2 or more full syncs; failing: fewer; ok: the last of each worked',
+    ),
   failedPushesInARow: z.int(),
+  failedFullSyncsInARow: z.int(),
   failingSince: z.string().nullable(),
   lastError: z.record(z.string(), z.unknown()).nullable(),
   retrying: z.int().describe('objects left retrying after transient failures; the next push or full sync sends them'),

@@ -20,8 +20,12 @@ function describeCounts(run: SyncRunView): string {
 function describeHealth(health: SyncHealthView): string {
   const objects = `${health.retrying} object(s) retrying, ${health.failed} failed`;
   if (health.state === 'ok') return `ok, ${objects}`;
+  const streaks = [
+    health.failedPushesInARow > 0 ? `${health.failedPushesInARow} incremental push(es)` : '',
+    health.failedFullSyncsInARow > 0 ? `${health.failedFullSyncsInARow} full sync(s)` : '',
+  ].filter((streak) => streak !== '');
   return (
-    `${health.state}: ${health.failedPushesInARow} incremental push(es) failed in a row since ${health.failingSince ?? '?'}` +
+    `${health.state}: ${streaks.join(' and ')} failed in a row since ${health.failingSince ?? '?'}` +
     ` (last: ${describeError(health.lastError)}), ${objects}`
   );
 }

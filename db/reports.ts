@@ -84,18 +84,22 @@ interface LinkRow {
 
 /** Incremental pushes in a row that may fail before a provider is `stalled`. */
 export const STALLED_AFTER_FAILED_PUSHES = 3;
+/** Full syncs in a row that may fail before a provider is `stalled` (each is a scheduled interval, or asked for). */
+export const STALLED_AFTER_FAILED_FULL_SYNCS = 2;
 
 /**
  * How a provider's syncing goes: `stalled` once its last {@link STALLED_AFTER_FAILED_PUSHES} or more incremental
- * pushes failed (a cancelled one, which gave way to a full sync, does not count), `failing` after fewer, else `ok`;
- * with how many objects are left retrying or failed.
+ * pushes failed (a cancelled one, which gave way to a full sync, does not count), or its last
+ * {@link STALLED_AFTER_FAILED_FULL_SYNCS} or more full syncs; `failing` after fewer; else `ok`; with how many objects
+ * are left retrying or failed.
  */
 export interface SyncHealthView {
   state: 'ok' | 'failing' | 'stalled';
   failedPushesInARow: number;
-  /** When the first push of that streak started. */
+  failedFullSyncsInARow: number;
+  /** When the first run of the longer-running of those streaks started. */
   failingSince: string | null;
-  /** The last failed push's error. */
+  /** The error of the last run that failed, push or full sync. */
   lastError: Record<string, unknown> | null;
   retrying: number;
   failed: number;
@@ -193,27 +197,44 @@ export async function listLinks(
 
 /** How a provider's syncing goes (see {@link SyncHealthView}). */
 export async function syncHealth(q: Queryable, providerId: string): Promise<SyncHealthView> {
-  const [runs, links] = await Promise.all([
-    q.query<{ status: SyncRunView['status']; error: Record<string, unknown> | null; started_at: Date }>(
-      `SELECT status, error, started_at FROM sync_runs
-        WHERE provider_id = $1 AND kind = 'incremental' AND status IN ('succeeded', 'failed')
-        ORDER BY started_at DESC, id LIMIT 100`,
-      [providerId],
-    ),
+  const [pushes, fullSyncs, links] = await Promise.all([
+    failedInARow(q, providerId, 'incremental'),
+    failedInARow(q, providerId, 'full'),
     q.query<{ retrying: string; failed: string }>(
       `SELECT count(*) FILTER (WHERE status = 'retrying') AS retrying, count(*) FILTER (WHERE status = 'failed') AS failed
          FROM provider_links WHERE provider_id = $1`,
       [providerId],
     ),
   ]);
-  const streak = runs.rows.findIndex((run) => run.status !== 'failed');
-  const failures = runs.rows.slice(0, streak === -1 ? runs.rows.length : streak);
+  const stalled = pushes.length >= STALLED_AFTER_FAILED_PUSHES || fullSyncs.length >= STALLED_AFTER_FAILED_FULL_SYNCS;
+  const failures = [...pushes, ...fullSyncs].sort((a, b) => b.started_at.getTime() - a.started_at.getTime());
   return {
-    state: failures.length >= STALLED_AFTER_FAILED_PUSHES ? 'stalled' : failures.length > 0 ? 'failing' : 'ok',
-    failedPushesInARow: failures.length,
+    state: stalled ? 'stalled' : failures.length > 0 ? 'failing' : 'ok',
+    failedPushesInARow: pushes.length,
+    failedFullSyncsInARow: fullSyncs.length,
     failingSince: failures.at(-1)?.started_at.toISOString() ?? null,
     lastError: failures[0]?.error ?? null,
     retrying: Number(links.rows[0]?.retrying ?? 0),
     failed: Number(links.rows[0]?.failed ?? 0),
   };
+}
+
+/** The provider's latest finished runs of `kind` that failed, newest first, up to the last one that succeeded. */
+async function failedInARow(
+  q: Queryable,
+  providerId: string,
+  kind: SyncRunView['kind'],
+): Promise<Array<{ error: Record<string, unknown> | null; started_at: Date }>> {
+  const { rows } = await q.query<{
+    status: SyncRunView['status'];
+    error: Record<string, unknown> | null;
+    started_at: Date;
+  }>(
+    `SELECT status, error, started_at FROM sync_runs
+      WHERE provider_id = $1 AND kind = $2 AND status IN ('succeeded', 'failed')
+      ORDER BY started_at DESC, id LIMIT 100`,
+    [providerId, kind],
+  );
+  const streak = rows.findIndex((run) => run.status !== 'failed');
+  return rows.slice(0, streak === -1 ? rows.length : streak);
 }

@@ -192,3 +192,32 @@ describe('incremental pushes through a faulty network', () => {
     assert.ok((await target.users()).some((u) => u.userName === 'accepted@x.test'));
   });
 });
+
+describe("a provider's health", () => {
+  test('full syncs that fail make it failing, then stalled, and one that works makes it ok again', async (t) => {
+    const { engine, target, newProvider, db } = await startFaultWorld(t, {}, {});
+    const provider = await newProvider();
+    // The target refuses the next two discoveries with 403: each full sync fails as a whole.
+    await target.failNext({ method: 'GET', pathPrefix: '/ServiceProviderConfig', status: 403, times: 2 });
+
+    await assert.rejects(engine.fullSync(provider));
+    const failing = await syncHealth(db, provider.id);
+    assert.deepEqual([failing.state, failing.failedFullSyncsInARow, failing.failedPushesInARow], ['failing', 1, 0]);
+    assert.equal(failing.lastError?.['code'], 'ERR_SCIM_FORBIDDEN');
+
+    await assert.rejects(engine.fullSync(provider));
+    const stalled = await syncHealth(db, provider.id);
+    assert.deepEqual([stalled.state, stalled.failedFullSyncsInARow], ['stalled', 2]);
+    const runs = await runsOf(db, provider.id);
+    assert.equal(stalled.failingSince, (await startedAt(db, runs[0]!.id)).toISOString(), 'since the first of them');
+
+    await engine.fullSync(provider);
+    const healthy = await syncHealth(db, provider.id);
+    assert.deepEqual([healthy.state, healthy.failedFullSyncsInARow, healthy.lastError], ['ok', 0, null]);
+  });
+});
+
+async function startedAt(db: Db, runId: string): Promise<Date> {
+  const { rows } = await db.query<{ started_at: Date }>('SELECT started_at FROM sync_runs WHERE id = $1', [runId]);
+  return rows[0]!.started_at;
+}
