@@ -2,6 +2,7 @@
  * The development default: `scimflow start` on embedded defaults makes sure this user has an admin token for the
  * API it serves, saved in the CLI's credentials file, so the CLI works with no setup. Production roles never call it.
  */
+import { createHash } from 'node:crypto';
 import {
   authenticateApiToken,
   createApiToken,
@@ -15,8 +16,14 @@ import { isScimflowError } from '../errors/index.ts';
 import { credentialsPath, saveToken, savedToken } from './credentials.ts';
 import { localActor } from './token-commands.ts';
 
-/** The name of the token `scimflow start` makes. */
-export const LOCAL_ADMIN_TOKEN_NAME = 'local-admin';
+/**
+ * The name of the token `scimflow start` makes for the credentials file at `path`: `local-admin-` and 8 hex digits of
+ * its path. A start with another config folder (another user, another clone, SCIMFLOW_CONFIG_DIR) makes a token of its
+ * own on a shared database, instead of revoking the one the first folder's CLI uses.
+ */
+export function localAdminTokenName(path: string): string {
+  return `local-admin-${createHash('sha256').update(path).digest('hex').slice(0, 8)}`;
+}
 
 /** Reuses the saved token when it is still a live admin token here; else makes (and saves) a new one. */
 export async function ensureLocalAdminToken(
@@ -30,10 +37,11 @@ export async function ensureLocalAdminToken(
       return { path: credentialsPath(), name: saved.name, created: false };
   }
   const actor = localActor();
+  const name = localAdminTokenName(credentialsPath());
   const { token, view } = await inTransaction(db, async (client) => {
-    // A live local-admin whose value this machine no longer holds (a new config folder): replace it.
+    // This folder's token, live but no longer in its credentials file (deleted, or saved for another API URL): replace it.
     try {
-      const old = await revokeApiToken(client, LOCAL_ADMIN_TOKEN_NAME);
+      const old = await revokeApiToken(client, name);
       await recordAudit(client, {
         actor,
         remoteAddress: null,
@@ -42,7 +50,7 @@ export async function ensureLocalAdminToken(
     } catch (error) {
       if (!isScimflowError(error) || error.code !== 'ERR_NOT_FOUND') throw error;
     }
-    const created = await createApiToken(client, { name: LOCAL_ADMIN_TOKEN_NAME, role: 'admin' }, actor);
+    const created = await createApiToken(client, { name, role: 'admin' }, actor);
     await recordAudit(client, {
       actor,
       remoteAddress: null,

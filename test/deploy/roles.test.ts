@@ -144,7 +144,10 @@ test('scimflow start on an embedded Temporal saves an admin token the CLI uses u
   const start = startRole(['start'], { ...startEnv, TEMPORAL_ADDRESS: undefined });
   const [, apiPort] = await waitForOutput(start, /API +http:\/\/127\.0\.0\.1:(\d+)\/api\/v1/);
   const [, temporalPort] = await waitForOutput(start, /Temporal +127\.0\.0\.1:(\d+)/);
-  const [, saved] = await waitForOutput(start, /API token +admin token "local-admin" created and saved in (\S+)/);
+  const [, saved] = await waitForOutput(
+    start,
+    /API token +admin token "local-admin-[0-9a-f]{8}" created and saved in (\S+)/,
+  );
   await waitForOutput(start, /Press Ctrl-C to stop/);
   assert.equal(saved, join(startDir, 'credentials.json'));
   assert.equal(statSync(saved).mode & 0o777, 0o600, 'the saved token is readable by its owner only');
