@@ -3,9 +3,9 @@ import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import * as z from 'zod';
 import type { MappingView } from '../db/index.ts';
-import { ValidationError } from '../errors/index.ts';
+import { ScimflowError, ValidationError } from '../errors/index.ts';
 import type { CliContext } from './context.ts';
-import { userIdByName } from './directory-lookup.ts';
+import { groupIdsByName, userIdByName } from './directory-lookup.ts';
 import { upsertMappings } from './mapping-upsert.ts';
 import { formatTable } from './output.ts';
 
@@ -127,15 +127,28 @@ export function addMappingCommands(program: Command, ctx: CliContext): void {
     .command('preview <provider>')
     .description("run a provider's mappings on a user or group and print the payload; sends nothing")
     .option('--user <id|username>', 'a directory user')
-    .option('--group <id>', 'a directory group')
+    .option('--group <id|name>', 'a directory group')
     .action(async (provider: string, options: { user?: string; group?: string }) => {
       const api = ctx.api();
+      const uuid = (value: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
       let body: Record<string, string>;
-      if (options.group !== undefined) body = { groupId: options.group };
-      else if (options.user !== undefined) {
-        const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(options.user);
-        body = { userId: uuid ? options.user : await userIdByName(api, options.user, '--user') };
+      if (options.group !== undefined) {
+        const [groupId] = uuid(options.group) ? [options.group] : await groupIdsByName(api, [options.group], '--group');
+        body = { groupId: groupId! };
+      } else if (options.user !== undefined) {
+        body = { userId: uuid(options.user) ? options.user : await userIdByName(api, options.user, '--user') };
       } else throw new ValidationError('nothing to preview', [{ path: '--user', message: 'give --user or --group' }]);
-      output.out(JSON.stringify(await api.post(`/providers/${enc(provider)}/preview`, body), null, 2));
+      const preview = await api.post<{ error: { mapping?: unknown; message?: unknown } | null }>(
+        `/providers/${enc(provider)}/preview`,
+        body,
+      );
+      output.out(JSON.stringify(preview, null, 2));
+      // What the mappings made is printed either way; a mapping that failed fails the command, as a sync would.
+      if (preview.error !== null) {
+        const { mapping, message } = preview.error;
+        throw new ScimflowError('ERR_MAPPING', typeof message === 'string' ? message : 'the mappings failed', {
+          details: { mapping },
+        });
+      }
     });
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { createApi, startApiServer } from '../../api/index.ts';
 import {
+  createGroup,
   createProvider,
   createSecretBox,
   createUser,
@@ -89,5 +90,31 @@ describe('scimflow mappings CLI', () => {
     const body = JSON.parse(preview.stdout) as { payload: { userName: string; title: string } };
     assert.equal(body.payload.userName, 'ada@example.test');
     assert.equal(body.payload.title, 'Engineer');
+
+    // A mapping that fails prints what was made and fails the command; a group is named as in the other commands.
+    await writeFile(join(dir, 'boom.js'), "throw new Error('no title for ' + user.username);");
+    await writeFile(join(dir, 'group-title.js'), "return { displayName: group.name + ' (mapped)' };");
+    await writeFile(
+      config,
+      JSON.stringify({
+        mappings: [
+          { name: 'zz-title', objectType: 'user', file: 'boom.js' },
+          { name: 'zz-group', objectType: 'group', file: 'group-title.js' },
+        ],
+        providers: { 'cli-target': ['default-user-account', 'default-group', 'zz-title', 'zz-group'] },
+      }),
+    );
+    assert.equal((await cli(['mappings', 'apply', config], env)).code, 0);
+    const failed = await cli(['preview', 'cli-target', '--user', 'ada@example.test'], env);
+    assert.equal(failed.code, 1, failed.stdout);
+    assert.equal((JSON.parse(failed.stdout) as { payload: unknown }).payload, null);
+    assert.match(failed.stderr, /^error: ERR_MAPPING: .*no title for ada@example\.test/m);
+    await createGroup(testDb.db, { name: 'engineering', attributes: {} });
+    const group = await cli(['preview', 'cli-target', '--group', 'engineering'], env);
+    assert.equal(group.code, 0, group.stderr);
+    assert.equal(
+      (JSON.parse(group.stdout) as { payload: { displayName: string } }).payload.displayName,
+      'engineering (mapped)',
+    );
   });
 });
