@@ -34,10 +34,16 @@ test('items of a source run at most `limit` at a time, the next asked for as soo
   async function* source() {
     for (let i = 0; i < 6; i += 1) yield await Promise.resolve(i);
   }
+  // Item 0 is slow: it ends only once the last item has run (or, had the other place waited for it, after 2 s).
+  let release = (): void => undefined;
+  const slow = new Promise<void>((resolve) => (release = resolve));
+  setTimeout(release, 2000).unref();
   await eachConcurrently(source(), 2, async (item) => {
     running += 1;
     most = Math.max(most, running);
-    await delay(item === 0 ? 40 : 5);
+    if (item === 0) await slow;
+    else await delay(1);
+    if (item === 5) release();
     running -= 1;
     done.push(item);
   });
