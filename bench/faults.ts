@@ -9,7 +9,7 @@ import type { ProviderView } from '../db/index.ts';
 import type { FaultProxyOptions, RequestTiming } from '../test/servers/index.ts';
 import { createTestDatabase } from '../test/support/db.ts';
 import { startTestEngine, type TestEngine } from '../test/support/engine.ts';
-import { forkListening } from './fork-listening.ts';
+import { forkListening, ipcCaller } from './fork-listening.ts';
 import { call, createBenchProvider, startLoopbackTarget, type BenchRow } from './full-sync.ts';
 
 const USERS = 2000;
@@ -29,18 +29,7 @@ async function startProxy(options: FaultProxyOptions): Promise<Proxy> {
   const { port, child } = await forkListening(new URL('./fault-proxy-process.ts', import.meta.url), [
     JSON.stringify(options),
   ]);
-  let next = 0;
-  const ask = <R>(call: 'counts' | 'timings'): Promise<R> =>
-    new Promise((resolve) => {
-      const id = (next += 1);
-      const listener = (message: { id: number; result: R }) => {
-        if (message.id !== id) return;
-        child.off('message', listener);
-        resolve(message.result);
-      };
-      child.on('message', listener);
-      child.send({ id, call });
-    });
+  const ask = ipcCaller<'counts' | 'timings'>(child);
   return {
     url: `http://127.0.0.1:${port}${new URL(options.target).pathname}`,
     counts: () => ask('counts'),

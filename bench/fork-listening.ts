@@ -14,3 +14,22 @@ export async function forkListening(file: URL, args: string[] = []): Promise<{ p
   });
   return { port, child };
 }
+
+/**
+ * Calls a helper process over IPC: sends `{ id, call }` and resolves with the `result` of the answer that carries the
+ * same id (the helper answers `{ id, result }`), so calls in flight at once never take each other's answers.
+ */
+export function ipcCaller<Call extends string>(child: ChildProcess): <R>(call: Call) => Promise<R> {
+  let next = 0;
+  return <R>(call: Call) =>
+    new Promise<R>((resolve) => {
+      const id = (next += 1);
+      const listener = (message: { id: number; result: R }) => {
+        if (message.id !== id) return;
+        child.off('message', listener);
+        resolve(message.result);
+      };
+      child.on('message', listener);
+      child.send({ id, call });
+    });
+}

@@ -29,6 +29,7 @@ import {
   traceActivities,
   type BenchRow,
 } from './full-sync.ts';
+import { ipcCaller } from './fork-listening.ts';
 import { runMappingBench } from './mapping.ts';
 
 const GC_MAJOR = constants.NODE_PERFORMANCE_GC_MAJOR;
@@ -57,26 +58,14 @@ function threadSeconds(): { v8: number; rest: number } {
 /** Asks the sampler process (`process-cpu-process.ts`) about the other processes' CPU time. */
 class OtherProcesses {
   readonly #child: ChildProcess;
-  #next = 0;
+  /** Takes the baseline (`start`), or the CPU seconds each group used since it (`stop`). */
+  readonly ask: <R>(call: 'start' | 'stop') => Promise<R>;
 
   constructor(needles: Record<string, string[]>) {
     this.#child = fork(new URL('./process-cpu-process.ts', import.meta.url), [JSON.stringify(needles)], {
       execArgv: ['--no-node-snapshot'],
     });
-  }
-
-  /** Takes the baseline (`start`), or the CPU seconds each group used since it (`stop`). */
-  ask<R>(call: 'start' | 'stop'): Promise<R> {
-    const id = (this.#next += 1);
-    return new Promise((resolve) => {
-      const listener = (message: { id: number; result: R }) => {
-        if (message.id !== id) return;
-        this.#child.off('message', listener);
-        resolve(message.result);
-      };
-      this.#child.on('message', listener);
-      this.#child.send({ id, call });
-    });
+    this.ask = ipcCaller(this.#child);
   }
 
   close(): void {
