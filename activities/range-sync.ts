@@ -160,9 +160,9 @@ export function createRangeSync(deps: { db: Db; writer: LinkWriter; rowSync: Row
    * Brings every in-scope object of a range to the target; one permanent failure never stops the others. Reads the
    * range in stretches and syncs the rows that need it a page (the provider's page size) at a time, several pages
    * overlapping (`pagesInFlight`), across stretches. Each finished page is recorded (links, events, counters, and
-   * which rows it counted) in one statement: a retry (a worker killed mid-range) resumes after the last finished stretch its heartbeat carried
-   * and skips the pages recorded since, so every row is counted once; the links in PostgreSQL make redoing a page
-   * that did not finish harmless.
+   * which rows it counted) in one statement: a retry (a worker killed mid-range) resumes after the last finished
+   * stretch its heartbeat carried and skips the pages recorded since, so every row is counted once; the links in
+   * PostgreSQL make redoing a page that did not finish harmless.
    */
   async function syncRange<R extends { id: string }>(
     kind: RangeKind<R>,

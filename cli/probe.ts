@@ -19,7 +19,7 @@ import {
 } from '../scim/index.ts';
 import type { CliContext } from './context.ts';
 
-/** One line of the probe's report; a probe of a target that cannot list its users exits 1 with that error. */
+/** One line of the probe's report. */
 interface Finding {
   check: string;
   result: string;
@@ -35,7 +35,7 @@ export function pluginForUrl(url: string): string {
   return 'scim2';
 }
 
-/** Adds `scimflow probe`. */
+/** Adds `scimflow probe`; a probe of a target that cannot list its users prints its findings and exits 1. */
 export function addProbeCommand(program: Command, ctx: CliContext): void {
   program
     .command('probe')
