@@ -32,8 +32,16 @@ export async function discoverCapabilities<Options extends CommonOptions>(
   if (problem !== undefined) {
     throw new ScimflowError('ERR_CONFIG', `plugin ${vendor.id}: ${problem}`, { details: { plugin: vendor.id } });
   }
-  const spc = await readServiceProviderConfig(ctx, vendor.discoveryPaths?.(ctx.options) ?? ['/ServiceProviderConfig']);
-  const groups = await hasGroups(ctx);
+  // Both documents at once: each is a round trip to the target, and neither depends on the other.
+  const [spcRead, groupsRead] = await Promise.allSettled([
+    readServiceProviderConfig(ctx, vendor.discoveryPaths?.(ctx.options) ?? ['/ServiceProviderConfig']),
+    hasGroups(ctx),
+  ]);
+  // A failure of both is reported as the ServiceProviderConfig's, as when they were read one after the other.
+  if (spcRead.status === 'rejected') throw spcRead.reason;
+  if (groupsRead.status === 'rejected') throw groupsRead.reason;
+  const spc = spcRead.value;
+  const groups = groupsRead.value;
   const advertised =
     spc.bulk.supported && spc.bulk.maxOperations > 0 ? spc.bulk.maxOperations : DEFAULT_MEMBERS_PER_REQUEST;
   const discovered: Capabilities = {
