@@ -13,10 +13,19 @@ export async function deletionsHeld(
   provider: ProviderForSync,
   allowDeletions: boolean,
 ): Promise<ScimflowError | null> {
+  if (!guarded(provider, allowDeletions)) return null;
+  return overLimit(provider, await countOutOfScopeRemote(db, provider.scope, provider.id));
+}
+
+/** Whether the deletion guard applies to a removal by this provider (see `deletionsHeld`). */
+export function guarded(provider: ProviderForSync, allowDeletions: boolean): boolean {
+  return !allowDeletions && provider.deletionLimit !== null && provider.deprovision !== 'leave' && !provider.dryRun;
+}
+
+/** The guard's error when removing `pending` remote objects is more than the provider's limit allows, else null. */
+export function overLimit(provider: ProviderForSync, pending: number): ScimflowError | null {
   const limit = provider.deletionLimit;
-  if (allowDeletions || limit === null || provider.deprovision === 'leave' || provider.dryRun) return null;
-  const pending = await countOutOfScopeRemote(db, provider.scope, provider.id);
-  if (pending <= limit) return null;
+  if (limit === null || pending <= limit) return null;
   return new ScimflowError(
     'ERR_DELETION_GUARD',
     `removing what left the scope of provider ${provider.slug} (or what its mappings skip) would ` +

@@ -1,5 +1,6 @@
 import {
   addCounts,
+  countOutOfScope,
   getLinks,
   groupsOfUsers,
   listOutOfScopeLinks,
@@ -14,6 +15,7 @@ import { createBatchLookup } from './batch-lookup.ts';
 import { BatchRecorder, LinkWriter } from './batch-recorder.ts';
 import { createChangeWaiter } from './change-waiter.ts';
 import { CreatedMembersWriter } from './group-members.ts';
+import { guarded, overLimit } from './deletion-guard.ts';
 import { deprovisionOne, removalReason } from './deprovision.ts';
 import { withFailures } from './failures.ts';
 import { beat, cancellation } from './heartbeat.ts';
@@ -48,6 +50,50 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
   });
   const ranges = createRangeSync({ db, writer, rowSync, statistics: createStatisticsKeeper(db) });
 
+  /**
+   * The run's retry pass, before it removes anything: sends the in-scope objects left retrying again (users, then
+   * groups with the groups of users who appeared only now), each with a fresh budget, and returns the change to
+   * the run's counters (nothing is processed twice; what finishes leaves `retrying`).
+   */
+  async function retryPass(input: { providerId: string; runId: string; groups: boolean }): Promise<RunCounts> {
+    const provider = await loadProvider(input.providerId);
+    const target = targets.get(provider, cancellation());
+    const userIds = await retryingIds(db, provider.id, 'user', RETRY_PASS_LIMIT);
+    const rows = await loadUsersByIds(db, provider.scope, userIds);
+    const userRec = new BatchRecorder(db, writer, input.runId, provider.id);
+    try {
+      if (rows.length > 0) {
+        await rowSync.users(userRec, provider, target, rows, await getLinks(db, provider.id, 'user', userIds));
+      }
+      sentAgain(userRec.counts, rows.length, rows.length);
+    } finally {
+      await userRec.flush();
+    }
+    const counts = { ...userRec.counts };
+    if (!input.groups) return counts;
+    const appeared = userRec.appeared();
+    const retrying = await retryingIds(db, provider.id, 'group', RETRY_PASS_LIMIT);
+    // The groups of users who appeared only now were synced without them: sent again for their members, and
+    // counted once all the same (only a failure now is added).
+    const related = (await groupsOfUsers(db, appeared)).filter((id) => !retrying.includes(id));
+    for (const [ids, count] of [
+      [retrying, (c: RunCounts, n: number) => sentAgain(c, n, n)],
+      [related, (c: RunCounts) => Object.assign(c, { ...zeroCounts(), failed: c.failed, retrying: c.retrying })],
+    ] as const) {
+      const rows = await loadGroupsByIds(db, provider.scope, ids);
+      if (rows.length === 0) continue;
+      const rec = new BatchRecorder(db, writer, input.runId, provider.id);
+      try {
+        await rowSync.groups(rec, provider, target, rows, getLinks(db, provider.id, 'group', ids));
+        count(rec.counts, rows.length);
+      } finally {
+        await rec.flush();
+      }
+      addCounts(counts, rec.counts);
+    }
+    return counts;
+  }
+
   return {
     ...createRunLifecycleActivities(deps),
     ...createIncrementalPushActivities(deps, writer, rowSync, createChangeWaiter(db)),
@@ -68,49 +114,29 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
       });
     },
 
-    /**
-     * The run's retry pass, before it removes anything: sends the in-scope objects left retrying again (users, then
-     * groups with the groups of users who appeared only now), each with a fresh budget, and returns the change to
-     * the run's counters (nothing is processed twice; what finishes leaves `retrying`).
-     */
+    /** The run's retry pass as an activity of its own (see `retryPass`); runs started before `prepareRemovals` call it. */
     async retryUnfinished(input: { providerId: string; runId: string; groups: boolean }): Promise<RunCounts> {
+      return withFailures(() => retryPass(input));
+    },
+
+    /**
+     * What a full sync does before it removes anything, in one activity: the retry pass, then the deletion guard
+     * (failing with ERR_DELETION_GUARD), then how many links of each type are out of scope: a type with none needs no
+     * deprovisioning page. Returns the retry pass's change to the run's counters, and those numbers.
+     */
+    async prepareRemovals(input: {
+      providerId: string;
+      runId: string;
+      groups: boolean;
+      allowDeletions: boolean;
+    }): Promise<{ counts: RunCounts; outOfScope: Record<ObjectType, number> }> {
       return withFailures(async () => {
+        const counts = await retryPass(input);
         const provider = await loadProvider(input.providerId);
-        const target = targets.get(provider, cancellation());
-        const userIds = await retryingIds(db, provider.id, 'user', RETRY_PASS_LIMIT);
-        const rows = await loadUsersByIds(db, provider.scope, userIds);
-        const userRec = new BatchRecorder(db, writer, input.runId, provider.id);
-        try {
-          if (rows.length > 0) {
-            await rowSync.users(userRec, provider, target, rows, await getLinks(db, provider.id, 'user', userIds));
-          }
-          sentAgain(userRec.counts, rows.length, rows.length);
-        } finally {
-          await userRec.flush();
-        }
-        const counts = { ...userRec.counts };
-        if (!input.groups) return counts;
-        const appeared = userRec.appeared();
-        const retrying = await retryingIds(db, provider.id, 'group', RETRY_PASS_LIMIT);
-        // The groups of users who appeared only now were synced without them: sent again for their members, and
-        // counted once all the same (only a failure now is added).
-        const related = (await groupsOfUsers(db, appeared)).filter((id) => !retrying.includes(id));
-        for (const [ids, count] of [
-          [retrying, (c: RunCounts, n: number) => sentAgain(c, n, n)],
-          [related, (c: RunCounts) => Object.assign(c, { ...zeroCounts(), failed: c.failed, retrying: c.retrying })],
-        ] as const) {
-          const rows = await loadGroupsByIds(db, provider.scope, ids);
-          if (rows.length === 0) continue;
-          const rec = new BatchRecorder(db, writer, input.runId, provider.id);
-          try {
-            await rowSync.groups(rec, provider, target, rows, getLinks(db, provider.id, 'group', ids));
-            count(rec.counts, rows.length);
-          } finally {
-            await rec.flush();
-          }
-          addCounts(counts, rec.counts);
-        }
-        return counts;
+        const { user, group } = await countOutOfScope(db, provider.scope, provider.id);
+        const held = guarded(provider, input.allowDeletions) ? overLimit(provider, user.remote + group.remote) : null;
+        if (held) throw held;
+        return { counts, outOfScope: { user: user.links, group: group.links } };
       });
     },
 

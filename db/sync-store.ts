@@ -687,17 +687,46 @@ export async function listOutOfScopeLinks(
   return rows.map(toLink);
 }
 
+/** How many of a provider's links of one type `listOutOfScopeLinks` gives, and how many of those may be remote. */
+export interface OutOfScopeCount {
+  links: number;
+  /** Those with a remote id, or that may have one (a create never answered): what a sync may delete. */
+  remote: number;
+}
+
+/** Per object type, the provider's links `listOutOfScopeLinks` gives now (see {@link OutOfScopeCount}). */
+export async function countOutOfScope(
+  q: Queryable,
+  scope: ProviderScope,
+  providerId: string,
+): Promise<Record<ObjectType, OutOfScopeCount>> {
+  const count = (objectType: ObjectType): string =>
+    `SELECT count(*) AS links, count(*) FILTER (WHERE ${MAY_BE_REMOTE}) AS remote
+       FROM provider_links l WHERE ${outOfScope(objectType)}`;
+  const { rows } = await q.query<{
+    user_links: string;
+    user_remote: string;
+    group_links: string;
+    group_remote: string;
+  }>(
+    `SELECT u.links AS user_links, u.remote AS user_remote, g.links AS group_links, g.remote AS group_remote
+       FROM (${count('user')}) u, (${count('group')}) g`,
+    [JSON.stringify(scope), providerId],
+  );
+  const row = rows[0]!;
+  return {
+    user: { links: Number(row.user_links), remote: Number(row.user_remote) },
+    group: { links: Number(row.group_links), remote: Number(row.group_remote) },
+  };
+}
+
 /**
  * How many of the provider's remote objects a sync would remove now: those `listOutOfScopeLinks` gives that have a
  * remote id, or may have one (a create never answered): the deletion guard counts what a sync may delete.
  */
 export async function countOutOfScopeRemote(q: Queryable, scope: ProviderScope, providerId: string): Promise<number> {
-  const { rows } = await q.query<{ n: string }>(
-    `SELECT (SELECT count(*) FROM provider_links l WHERE ${outOfScope('user')} AND ${MAY_BE_REMOTE})
-          + (SELECT count(*) FROM provider_links l WHERE ${outOfScope('group')} AND ${MAY_BE_REMOTE}) AS n`,
-    [JSON.stringify(scope), providerId],
-  );
-  return Number(rows[0]?.n ?? 0);
+  const { user, group } = await countOutOfScope(q, scope, providerId);
+  return user.remote + group.remote;
 }
 
 /** Opens a run and returns its id. */

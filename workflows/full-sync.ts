@@ -118,6 +118,8 @@ export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
       ? ['users', 'groups', 'deprovision-users', 'deprovision-groups']
       : ['users', 'deprovision-users'];
     let after = input.resume?.after ?? null;
+    // How many links of each type are out of scope, once `prepareRemovals` has counted them.
+    let outOfScope: Record<'user' | 'group', number> | null = null;
     for (let p = Math.max(phases.indexOf(input.resume?.phase ?? 'users'), 0); p < phases.length; p += 1) {
       const phase = phases[p]!;
       showProgress(phase, plan, counts);
@@ -168,14 +170,25 @@ export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
         continue;
       }
       if (phase === 'deprovision-users' && input.resume?.phase !== phase) {
-        // The run's retry pass: what transient failures left retrying goes once more before the run ends.
-        if (patched('retry-pass')) {
+        const allowDeletions = input.allowDeletions ?? false;
+        if (patched('removals-prepared-at-once')) {
+          // The retry pass, the guard and what is out of scope, in one activity (one round trip, not four).
           showProgress(phase, plan, counts, 'Retrying what transient failures left unfinished');
-          add(counts, await vendor.retryUnfinished({ providerId, runId, groups: plan.groups }));
+          const prepared = await vendor.prepareRemovals({ providerId, runId, groups: plan.groups, allowDeletions });
+          add(counts, prepared.counts);
+          outOfScope = prepared.outOfScope;
+        } else {
+          // The run's retry pass: what transient failures left retrying goes once more before the run ends.
+          if (patched('retry-pass')) {
+            showProgress(phase, plan, counts, 'Retrying what transient failures left unfinished');
+            add(counts, await vendor.retryUnfinished({ providerId, runId, groups: plan.groups }));
+          }
+          // Checked once, before anything is removed; a run resumed mid-removal passed it already.
+          await database.checkDeletionGuard({ providerId, allowDeletions });
         }
-        // Checked once, before anything is removed; a run resumed mid-removal passed it already.
-        await database.checkDeletionGuard({ providerId, allowDeletions: input.allowDeletions ?? false });
       }
+      // A type with nothing out of scope needs no page (unknown in a run resumed mid-removal: it pages).
+      if (outOfScope?.[phase === 'deprovision-users' ? 'user' : 'group'] === 0) continue;
       do {
         if (workflowInfo().continueAsNewSuggested) {
           await continueAsNew<typeof fullSync>({ ...input, resume: { plan, phase, after, counts } });

@@ -201,6 +201,46 @@ describe('full sync into a SCIMMY server', () => {
     });
   }
 
+  test('a run asks for deprovisioning pages only of a type with something to remove', async (t) => {
+    const { testDb, engine, target, newProvider } = await world(t);
+    const { users } = await seedDirectory(testDb, 5, 2);
+    const provider = await newProvider();
+    const activitiesOf = async (workflowId: string): Promise<string[]> => {
+      const history = await engine.client.workflow.getHandle(workflowId).fetchHistory();
+      return (history.events ?? []).flatMap((event) => {
+        const name = event.activityTaskScheduledEventAttributes?.activityType?.name;
+        return name ? [name] : [];
+      });
+    };
+
+    const first = await engine.fullSync(provider);
+    assert.equal(first.report.created, 7);
+    const firstActivities = await activitiesOf(first.workflowId);
+    assert.equal(firstActivities.filter((name) => name === 'prepareRemovals').length, 1);
+    assert.deepEqual(
+      firstActivities.filter((name) => ['deprovisionPage', 'retryUnfinished', 'checkDeletionGuard'].includes(name)),
+      [],
+      'nothing was out of scope: no page, and the retry pass and guard were part of prepareRemovals',
+    );
+
+    await deleteUser(testDb.db, users[0]!.id);
+    const second = await engine.fullSync(provider);
+    assert.equal(second.report.deleted, 1);
+    assert.deepEqual(
+      (await target.users()).map((u) => u.userName).sort(),
+      users
+        .slice(1)
+        .map((u) => u.username)
+        .sort(),
+    );
+    assert.equal((await target.groups()).length, 2, 'no group was out of scope, and none was removed');
+    assert.equal(
+      (await activitiesOf(second.workflowId)).filter((name) => name === 'deprovisionPage').length,
+      1,
+      'one page of users, none of groups',
+    );
+  });
+
   test('a user that already exists on the target is adopted, not duplicated', async (t) => {
     const { testDb, engine, target, newProvider } = await world(t);
     const { users } = await seedDirectory(testDb, 4, 1);
@@ -447,8 +487,10 @@ describe('full sync into a SCIMMY server', () => {
     );
     assert.equal(rows[0]?.status, 'failed');
     assert.equal(rows[0]?.error.code, 'ERR_SCIM_UNAUTHORIZED');
-    const unauthorized = (await target.requests()).filter((r) => r.status === 401);
-    assert.equal(unauthorized.length, 1, 'a 401 is not retried');
+    // Discovery asks for its two documents at once: each is refused once, and neither is asked for again.
+    const unauthorized = (await target.requests()).filter((r) => r.status === 401).map((r) => `${r.method} ${r.path}`);
+    assert.ok(unauthorized.length > 0);
+    assert.equal(new Set(unauthorized).size, unauthorized.length, 'a 401 is not retried');
   });
 
   test('secrets never appear in the workflow history', async (t) => {
