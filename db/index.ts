@@ -6,6 +6,7 @@ export * from './sync-store.ts';
 export * from './statistics.ts';
 export * from './directory.ts';
 export * from './directory-import.ts';
+export * from './directory-names.ts';
 export * from './providers.ts';
 export * from './reports.ts';
 export * from './mappings.ts';

@@ -6,6 +6,7 @@
 import {
   changeGroup,
   deleteMembers,
+  groupNameTaken,
   inTransaction,
   insertGroup,
   insertMembers,
@@ -21,7 +22,6 @@ import { badRequest } from '../../scim/service-error.ts';
 import { groupColumns, groupDocument, renderGroup, type Projection } from './render.ts';
 import {
   getSourceGroup,
-  groupNameTaken,
   listSourceGroups,
   sourceGroupMembers,
   touchGroup,

@@ -50,8 +50,6 @@ export interface ListRequest {
 }
 
 const VERSION = (alias: string) => `(extract(epoch FROM ${alias}.updated_at) * 1000000)::bigint::text AS version`;
-// Serialises writes that check a case-insensitive name before taking it (two creates of "Bob" and "bob").
-const NAME_LOCK_NAMESPACE = 15_001; // int4: the two-key form of pg_advisory_xact_lock
 
 /** FROM/WHERE of the objects `source` may see, the objects aliased `alias` and their ownership rows `own`; `$1` is the source id. */
 function scope(
@@ -219,30 +217,6 @@ export async function sourceGroupMembers(q: Queryable, source: SourceView, group
     [source.id, groupId],
   );
   return rows;
-}
-
-/**
- * Whether a user other than `exceptId` has `username` in any letter case (the whole directory: userName is unique
- * across sources). Takes a transaction-scoped lock on the lower-cased name first, so two concurrent writes of the
- * same name are serialised and the second one sees the first.
- */
-export async function usernameTaken(q: Queryable, username: string, exceptId?: string): Promise<boolean> {
-  await q.query('SELECT pg_advisory_xact_lock($1, hashtext(lower($2)))', [NAME_LOCK_NAMESPACE, username]);
-  const { rowCount } = await q.query(
-    'SELECT 1 FROM users WHERE lower(username) = lower($1) AND ($2::uuid IS NULL OR id <> $2) LIMIT 1',
-    [username, exceptId ?? null],
-  );
-  return (rowCount ?? 0) > 0;
-}
-
-/** `usernameTaken` for group displayNames. */
-export async function groupNameTaken(q: Queryable, name: string, exceptId?: string): Promise<boolean> {
-  await q.query('SELECT pg_advisory_xact_lock($1, hashtext(lower($2)))', [NAME_LOCK_NAMESPACE + 1, name]);
-  const { rowCount } = await q.query(
-    'SELECT 1 FROM groups WHERE lower(name) = lower($1) AND ($2::uuid IS NULL OR id <> $2) LIMIT 1',
-    [name, exceptId ?? null],
-  );
-  return (rowCount ?? 0) > 0;
 }
 
 /** Records that `source` owns the object (a no-op when it already does: the first owner keeps it). */

@@ -1,10 +1,17 @@
 /** The `/Users` endpoint of a source: create, read, list, replace, patch and delete directory users over SCIM. */
-import { changeUser, inTransaction, insertUser, removeUser, type DirectoryUser } from '../../db/index.ts';
+import {
+  changeUser,
+  inTransaction,
+  insertUser,
+  removeUser,
+  usernameTaken,
+  type DirectoryUser,
+} from '../../db/index.ts';
 import { applyPatch, parsePatchRequest } from '../../scim/patch.ts';
 import { USER_RESOURCE } from '../../scim/resource-schema.ts';
 import { sourceResources, storableResource, type Rendered, type SourceRequest } from './kind.ts';
 import { renderUser, userColumns, userDocument, type Projection } from './render.ts';
-import { getSourceUser, listSourceUsers, markUserDeleted, usernameTaken, type GroupRef } from './store.ts';
+import { getSourceUser, listSourceUsers, markUserDeleted, type GroupRef } from './store.ts';
 
 const { render, reload, locked, write, create, replace, get, list } = sourceResources({
   type: 'user',
