@@ -3,6 +3,7 @@
  * transaction, so the relay never misses a change and never sees one that was rolled back.
  */
 import { NotFoundError, ScimflowError, ValidationError } from '../errors/index.ts';
+import { claimName } from './directory-names.ts';
 import { inTransaction, type Db, type Queryable } from './pool.ts';
 import { providersScopingGroup } from './providers.ts';
 import {
@@ -217,11 +218,20 @@ function requireUuids(ids: readonly string[], kind: string): void {
   if (bad !== undefined) throw new NotFoundError(kind, bad);
 }
 
-/** Locks a group row for the rest of the transaction; NotFoundError when there is none. */
-export async function lockGroup(q: Queryable, groupId: string): Promise<void> {
+/** Locks a group row for the rest of the transaction and returns its name; NotFoundError when there is none. */
+export async function lockGroup(q: Queryable, groupId: string): Promise<string> {
   if (!isUuid(groupId)) throw new NotFoundError('group', groupId);
-  const { rowCount } = await q.query('SELECT 1 FROM groups WHERE id = $1 FOR UPDATE', [groupId]);
-  if (rowCount === 0) throw new NotFoundError('group', groupId);
+  const { rows } = await q.query<{ name: string }>('SELECT name FROM groups WHERE id = $1 FOR UPDATE', [groupId]);
+  if (!rows[0]) throw new NotFoundError('group', groupId);
+  return rows[0].name;
+}
+
+/** Locks a user row for the rest of the transaction and returns its username; NotFoundError when there is none. */
+async function lockUser(q: Queryable, id: string): Promise<string> {
+  if (!isUuid(id)) throw new NotFoundError('user', id);
+  const { rows } = await q.query<{ username: string }>('SELECT username FROM users WHERE id = $1 FOR UPDATE', [id]);
+  if (!rows[0]) throw new NotFoundError('user', id);
+  return rows[0].username;
 }
 
 /** Adds the given users to a group locked by `lockGroup`, skipping those already in it; returns who was added. */
@@ -283,8 +293,12 @@ async function checkParent(q: Queryable, groupId: string | null, parentId: strin
   }
 }
 
-/** Creates a user inside the caller's transaction, with its outbox row. */
+/**
+ * Creates a user inside the caller's transaction, with its outbox row; ERR_CONFLICT when another user has its username
+ * in any letter case.
+ */
 export async function insertUser(q: Queryable, input: UserInput): Promise<DirectoryUser> {
+  await claimName(q, 'user', input.username);
   const { rows } = await q.query<UserRow>(
     `INSERT INTO users AS u (username, display_name, email, given_name, family_name, active, kind, attributes)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) RETURNING ${USER_COLUMNS}`,
@@ -331,11 +345,17 @@ export async function listUsers(q: Queryable, page: PageRequest = {}): Promise<P
   return toPage(rows.map(toUser), limit);
 }
 
-/** `updateUser` inside the caller's transaction; a unique violation is left to the caller (see `conflictOr`). */
+/**
+ * `updateUser` inside the caller's transaction: a new username another user has in any letter case is ERR_CONFLICT
+ * (its own, unchanged, never is); a unique violation is left to the caller (see `conflictOr`).
+ */
 export async function changeUser(q: Queryable, id: string, patch: UserUpdate): Promise<DirectoryUser> {
   if (!isUuid(id)) throw new NotFoundError('user', id);
   const { set, changed, values } = patchClauses(patch, USER_FIELD_COLUMNS);
   if (values.length === 0) return getUser(q, id);
+  if (patch.username !== undefined && patch.username !== (await lockUser(q, id))) {
+    await claimName(q, 'user', patch.username, id);
+  }
   const { rows } = await q.query<UserRow>(
     `UPDATE users u SET ${set}, updated_at = now() WHERE u.id = $1 AND ${changed} RETURNING ${USER_COLUMNS}`,
     [id, ...values],
@@ -361,9 +381,7 @@ export async function deleteUser(db: Db, id: string): Promise<void> {
 
 /** `deleteUser` inside the caller's transaction. */
 export async function removeUser(client: Queryable, id: string): Promise<void> {
-  if (!isUuid(id)) throw new NotFoundError('user', id);
-  const { rowCount } = await client.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [id]);
-  if (rowCount === 0) throw new NotFoundError('user', id);
+  await lockUser(client, id);
   const removed = await client.query<{ group_id: string }>(
     'DELETE FROM group_members WHERE user_id = $1 RETURNING group_id',
     [id],
@@ -380,8 +398,9 @@ export async function removeUser(client: Queryable, id: string): Promise<void> {
   ]);
 }
 
-/** `createGroup` inside the caller's transaction. */
+/** `createGroup` inside the caller's transaction; ERR_CONFLICT when another group has its name in any letter case. */
 export async function insertGroup(q: Queryable, input: GroupInput): Promise<DirectoryGroup> {
+  await claimName(q, 'group', input.name);
   if (input.parentId != null) await checkParent(q, null, input.parentId);
   const { rows } = await q.query<GroupRow>(
     `INSERT INTO groups AS g (name, attributes, parent_id) VALUES ($1, $2::jsonb, $3) RETURNING ${GROUP_COLUMNS}`,
@@ -420,12 +439,16 @@ export async function listGroups(q: Queryable, page: PageRequest = {}): Promise<
   return toPage(rows.map(toGroup), limit);
 }
 
-/** `updateGroup` inside the caller's transaction; a unique violation is left to the caller (see `conflictOr`). */
+/**
+ * `updateGroup` inside the caller's transaction: a new name another group has in any letter case is ERR_CONFLICT (its
+ * own, unchanged, never is); a unique violation is left to the caller (see `conflictOr`).
+ */
 export async function changeGroup(q: Queryable, id: string, patch: GroupUpdate): Promise<DirectoryGroup> {
   if (!isUuid(id)) throw new NotFoundError('group', id);
   const { set, changed, values } = patchClauses(patch, GROUP_FIELD_COLUMNS);
   if (values.length === 0) return getGroup(q, id);
-  await lockGroup(q, id);
+  const name = await lockGroup(q, id);
+  if (patch.name !== undefined && patch.name !== name) await claimName(q, 'group', patch.name, id);
   if (patch.parentId != null) await checkParent(q, id, patch.parentId);
   const { rows } = await q.query<GroupRow>(
     `UPDATE groups g SET ${set}, updated_at = now() WHERE g.id = $1 AND ${changed} RETURNING ${GROUP_COLUMNS}`,

@@ -83,7 +83,7 @@ function toScimError(error: unknown): ScimServiceError {
     }
     if (error.code === 'ERR_VALIDATION') return badRequest('invalidValue', error.message);
   }
-  // A unique violation that got past the case-insensitive check (a concurrent admin API write).
+  // A unique violation that got past the case-insensitive check (a write that took no name lock: SQL by hand).
   if ((error as { code?: unknown }).code === '23505') {
     return new ScimServiceError(409, 'the userName or displayName is already taken', 'uniqueness');
   }

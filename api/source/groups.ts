@@ -6,7 +6,6 @@
 import {
   changeGroup,
   deleteMembers,
-  groupNameTaken,
   inTransaction,
   insertGroup,
   insertMembers,
@@ -173,17 +172,11 @@ const { render, reload, locked, write, create, replace, get, list } = sourceReso
   type: 'group',
   resource: GROUP_RESOURCE,
   noun: 'Group',
-  unique: 'displayName',
   related: 'members',
   load: getSourceGroup,
   list: listSourceGroups,
-  taken: groupNameTaken,
   insert: (q, doc) => insertGroup(q, groupColumns(doc)),
-  uniqueOf: (group) => group.name,
-  update: (group, doc) => {
-    const columns = groupColumns(doc, group.attributes);
-    return { unique: columns.name, save: (q) => changeGroup(q, group.id, columns) };
-  },
+  update: (q, group, doc) => changeGroup(q, group.id, groupColumns(doc, group.attributes)),
   render: (group: DirectoryGroup, version, members: MemberRef[] | undefined, base) =>
     renderGroup(GROUP_RESOURCE, group, version, members, base),
 });

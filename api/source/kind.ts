@@ -1,7 +1,8 @@
 /**
  * What `/Users` and `/Groups` of a source do alike: reading one resource (404 when the source does not see it),
- * locking it for a write (with `If-Match`), the uniqueness check, rendering with the related resources (a user's
- * groups, a group's members, read in the same statement) only when the projection asks for them, and listing.
+ * locking it for a write (with `If-Match`), rendering with the related resources (a user's groups, a group's members,
+ * read in the same statement) only when the projection asks for them, and listing. The directory's own writes refuse a
+ * userName or displayName another resource has in any letter case (ERR_CONFLICT, answered as 409 `uniqueness`).
  */
 import {
   findUnstorableText,
@@ -64,8 +65,6 @@ export interface SourceKind<T extends { id: string }, R> {
   resource: ResourceSchema;
   /** `User` or `Group`, as error messages name it. */
   noun: string;
-  /** The attribute that must be unique in any letter case (`userName`, `displayName`). */
-  unique: string;
   /** The related attribute rendered from other rows (`groups`, `members`). */
   related: string;
   /** One object the source sees (locked, or with its related resources, as `options` say), or null. */
@@ -77,13 +76,10 @@ export interface SourceKind<T extends { id: string }, R> {
     request: ListRequest,
     withRelated: boolean,
   ): Promise<{ total: number; items: Versioned<T, R>[] }>;
-  taken(q: Queryable, value: string, exceptId?: string): Promise<boolean>;
   /** Inserts a new object from `doc` (in the caller's transaction). */
   insert: (q: Queryable, doc: ResourceDocument) => Promise<{ id: string }>;
-  /** The unique attribute's value of a stored object. */
-  uniqueOf(object: T): string;
-  /** The write of `doc` over `current`: the unique value it sets, and the column update (in the caller's transaction). */
-  update(current: T, doc: ResourceDocument): { unique: string; save: (q: Queryable) => Promise<unknown> };
+  /** Writes `doc` over `current`: the column update, in the caller's transaction. */
+  update(q: Queryable, current: T, doc: ResourceDocument): Promise<unknown>;
   /** The resource; `related` undefined when the projection leaves it out. */
   render(object: T, version: string, related: R | undefined, base: string): Record<string, unknown>;
 }
@@ -111,13 +107,6 @@ export function sourceResources<T extends { id: string }, R>(kind: SourceKind<T,
     return item;
   }
 
-  /** Fails with 409 `uniqueness` when another resource has `value`. */
-  async function ensureUnique(q: Queryable, value: string, exceptId?: string): Promise<void> {
-    if (await kind.taken(q, value, exceptId)) {
-      throw new ScimServiceError(409, `${kind.unique} "${value}" is already taken`, 'uniqueness');
-    }
-  }
-
   /** The resource locked for this transaction's write, after its `If-Match` check. */
   async function locked(q: Queryable, request: SourceRequest, id: string, ifMatch: string | undefined) {
     const current = await kind.load(q, request.source, id, { lock: true });
@@ -128,9 +117,7 @@ export function sourceResources<T extends { id: string }, R>(kind: SourceKind<T,
 
   /** Writes `doc` over `current` (after PUT or PATCH), in the caller's transaction; the source then owns it. */
   async function write(q: Queryable, request: SourceRequest, current: Versioned<T, R>, doc: ResourceDocument) {
-    const { unique, save } = kind.update(current.object, doc);
-    if (unique !== kind.uniqueOf(current.object)) await ensureUnique(q, unique, current.object.id);
-    await save(q);
+    await kind.update(q, current.object, doc);
     await takeOwnership(q, request.source, kind.type, current.object.id);
     await request.audit(q, `${kind.type}.update`, current.object.id);
   }
@@ -138,7 +125,6 @@ export function sourceResources<T extends { id: string }, R>(kind: SourceKind<T,
   return {
     render,
     reload,
-    ensureUnique,
     locked,
     write,
 
@@ -151,7 +137,6 @@ export function sourceResources<T extends { id: string }, R>(kind: SourceKind<T,
     ): Promise<Rendered> => {
       const doc = storableResource(kind.resource, body);
       return inTransaction(request.db, async (client) => {
-        await ensureUnique(client, doc[kind.unique] as string);
         const { id } = await kind.insert(client, doc);
         await takeOwnership(client, request.source, kind.type, id);
         await request.audit(client, `${kind.type}.create`, id);

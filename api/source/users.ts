@@ -1,12 +1,5 @@
 /** The `/Users` endpoint of a source: create, read, list, replace, patch and delete directory users over SCIM. */
-import {
-  changeUser,
-  inTransaction,
-  insertUser,
-  removeUser,
-  usernameTaken,
-  type DirectoryUser,
-} from '../../db/index.ts';
+import { changeUser, inTransaction, insertUser, removeUser, type DirectoryUser } from '../../db/index.ts';
 import { applyPatch, parsePatchRequest } from '../../scim/patch.ts';
 import { USER_RESOURCE } from '../../scim/resource-schema.ts';
 import { sourceResources, storableResource, type Rendered, type SourceRequest } from './kind.ts';
@@ -17,16 +10,13 @@ const { render, reload, locked, write, create, replace, get, list } = sourceReso
   type: 'user',
   resource: USER_RESOURCE,
   noun: 'User',
-  unique: 'userName',
   related: 'groups',
   load: getSourceUser,
   list: listSourceUsers,
-  taken: usernameTaken,
   insert: (q, doc) => insertUser(q, userColumns(doc)),
-  uniqueOf: (user) => user.username,
-  update: (user, doc) => {
+  update: (q, user, doc) => {
     const { kind: _kind, ...columns } = userColumns(doc, user.attributes);
-    return { unique: columns.username, save: (q) => changeUser(q, user.id, columns) };
+    return changeUser(q, user.id, columns);
   },
   render: (user: DirectoryUser, version, groups: GroupRef[] | undefined, base) =>
     renderUser(USER_RESOURCE, user, version, groups ?? [], base),

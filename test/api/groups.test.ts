@@ -93,6 +93,50 @@ describe('groups and memberships API', () => {
     assert.equal(response.body.error.details?.['field'], 'name');
   });
 
+  test('a group name another group holds in another letter case is a 409 naming the name field, and creates no group', async () => {
+    assert.equal((await api.request('POST', '/api/v1/groups', { name: 'Data Science' })).status, 201);
+    const response = await api.request('POST', '/api/v1/groups', { name: 'DATA science', members: [alice.id] });
+    assert.equal(response.status, 409);
+    assert.equal(response.body.error.code, 'ERR_CONFLICT');
+    assert.equal(response.body.error.details?.['field'], 'name');
+    const { rows } = await api.db.query<{ name: string }>("SELECT name FROM groups WHERE lower(name) = 'data science'");
+    assert.deepEqual(
+      rows.map((row) => row.name),
+      ['Data Science'],
+    );
+  });
+
+  test('renaming a group to another letter case of another group is a 409 and changes nothing; of its own name, it is a rename', async () => {
+    await api.request('POST', '/api/v1/groups', { name: 'finance' });
+    const group = await api.request<DirectoryGroup>('POST', '/api/v1/groups', { name: 'fin' });
+    await api.takeOutbox();
+    const refused = await api.request('PATCH', `/api/v1/groups/${group.body.id}`, { name: 'Finance' });
+    assert.equal(refused.status, 409);
+    assert.equal(refused.body.error.details?.['field'], 'name');
+    assert.equal((await api.request<DirectoryGroup>('GET', `/api/v1/groups/${group.body.id}`)).body.name, 'fin');
+    assert.deepEqual(await api.takeOutbox(), []);
+
+    const recased = await api.request<DirectoryGroup>('PATCH', `/api/v1/groups/${group.body.id}`, { name: 'FIN' });
+    assert.equal(recased.status, 200);
+    assert.equal(recased.body.name, 'FIN');
+  });
+
+  test('groups whose names differ only in case (a database from before the rule) can still be changed, and no third one joins them', async () => {
+    const { rows } = await api.db.query<{ id: string; name: string }>(
+      "INSERT INTO groups (name) VALUES ('legacy-team'), ('Legacy-Team') RETURNING id, name",
+    );
+    for (const { id, name } of rows) {
+      const changed = await api.request<DirectoryGroup>('PATCH', `/api/v1/groups/${id}`, {
+        name,
+        attributes: { floor: 1 },
+      });
+      assert.equal(changed.status, 200, JSON.stringify(changed.body));
+      assert.deepEqual(changed.body.attributes, { floor: 1 });
+    }
+    const third = await api.request('POST', '/api/v1/groups', { name: 'LEGACY-TEAM' });
+    assert.equal(third.status, 409);
+  });
+
   test('adding members twice adds them once and announces them once', async () => {
     const group = await api.request<DirectoryGroup>('POST', '/api/v1/groups', { name: 'idempotent' });
     await api.takeOutbox();

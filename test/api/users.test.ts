@@ -124,6 +124,75 @@ describe('users API', () => {
     assert.deepEqual(await api.takeOutbox(), []);
   });
 
+  test('a username another user holds in another letter case is a 409 naming the username field, and creates no user', async () => {
+    assert.equal((await api.request('POST', '/api/v1/users', { username: 'case.twin@example.test' })).status, 201);
+    const response = await api.request('POST', '/api/v1/users', { username: 'Case.Twin@Example.TEST' });
+    assert.equal(response.status, 409);
+    assert.equal(response.body.error.code, 'ERR_CONFLICT');
+    assert.equal(response.body.error.details?.['field'], 'username');
+    assert.match(response.body.error.message, /"Case\.Twin@Example\.TEST" is already taken/);
+    const { rows } = await api.db.query<{ username: string }>(
+      "SELECT username FROM users WHERE lower(username) = 'case.twin@example.test'",
+    );
+    assert.deepEqual(
+      rows.map((row) => row.username),
+      ['case.twin@example.test'],
+    );
+  });
+
+  test('renaming a user to another letter case of another user is a 409 and changes nothing; of its own name, it is a rename', async () => {
+    await api.request('POST', '/api/v1/users', { username: 'grace.hopper' });
+    const user = await api.request<DirectoryUser>('POST', '/api/v1/users', { username: 'g.hopper' });
+    await api.takeOutbox();
+    const refused = await api.request('PATCH', `/api/v1/users/${user.body.id}`, { username: 'Grace.Hopper' });
+    assert.equal(refused.status, 409);
+    assert.equal(refused.body.error.details?.['field'], 'username');
+    assert.equal((await api.request<DirectoryUser>('GET', `/api/v1/users/${user.body.id}`)).body.username, 'g.hopper');
+    assert.deepEqual(await api.takeOutbox(), []);
+
+    const recased = await api.request<DirectoryUser>('PATCH', `/api/v1/users/${user.body.id}`, {
+      username: 'G.Hopper',
+    });
+    assert.equal(recased.status, 200);
+    assert.equal(recased.body.username, 'G.Hopper');
+  });
+
+  test('users whose usernames differ only in case (a database from before the rule) can still be changed, and no third one joins them', async () => {
+    const { rows } = await api.db.query<{ id: string }>(
+      "INSERT INTO users (username) VALUES ('legacy.twin'), ('LEGACY.TWIN') RETURNING id",
+    );
+    for (const { id } of rows) {
+      const changed = await api.request<DirectoryUser>('PATCH', `/api/v1/users/${id}`, { displayName: 'Twin' });
+      assert.equal(changed.status, 200, JSON.stringify(changed.body));
+      const resent = await api.request<DirectoryUser>('PATCH', `/api/v1/users/${id}`, {
+        username: changed.body.username,
+        email: 'twin@example.test',
+      });
+      assert.equal(resent.status, 200, 'its own username, sent again unchanged, is no conflict');
+      assert.equal(resent.body.email, 'twin@example.test');
+    }
+    const third = await api.request('POST', '/api/v1/users', { username: 'Legacy.Twin' });
+    assert.equal(third.status, 409);
+  });
+
+  test('concurrent creates of one username in different letter cases: exactly one of each pair is created', async () => {
+    const pairs = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        Promise.all([
+          api.request('POST', '/api/v1/users', { username: `racer.${i}` }),
+          api.request('POST', '/api/v1/users', { username: `RACER.${i}` }),
+        ]),
+      ),
+    );
+    for (const [i, pair] of pairs.entries()) {
+      assert.deepEqual(pair.map((response) => response.status).sort(), [201, 409], `pair ${i}`);
+    }
+    const { rows } = await api.db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM users WHERE lower(username) LIKE 'racer.%'",
+    );
+    assert.equal(rows[0]?.n, 8);
+  });
+
   test('unknown and malformed user ids are 404s', async () => {
     for (const id of ['7f4c3a9e-1111-4222-8333-444455556666', 'not-a-uuid']) {
       for (const method of ['GET', 'DELETE']) {

@@ -33,6 +33,20 @@ function newUser(db: Db, username: string) {
   });
 }
 
+/**
+ * A user as a database from before usernames were unique in any letter case may hold it, beside another in another
+ * letter case (the directory's writes now refuse it): its row and its outbox row, written straight in SQL.
+ */
+async function preRuleUser(db: Db, username: string): Promise<{ id: string; username: string }> {
+  const { rows } = await db.query<{ id: string; username: string }>(
+    `INSERT INTO users (username, display_name, email, given_name, family_name) VALUES ($1, $1, $1, 'Test', $1)
+     RETURNING id, username`,
+    [username],
+  );
+  await db.query(`INSERT INTO outbox (object_type, object_id, change) VALUES ('user', $1, 'created')`, [rows[0]!.id]);
+  return rows[0]!;
+}
+
 interface LinkRow {
   local_id: string;
   remote_id: string | null;
@@ -56,7 +70,7 @@ describe('one remote object, one link', () => {
     });
     const existing = await target.seedUser({ userName: 'Alice@x.test', displayName: 'Alice from the target' });
     const upper = await newUser(db, 'Alice@x.test');
-    const lower = await newUser(db, 'alice@x.test');
+    const lower = await preRuleUser(db, 'alice@x.test');
     const others = [];
     for (let i = 0; i < 20; i += 1) others.push(await newUser(db, `other${i}@x.test`));
     const provider = await newProvider({ concurrency: 4 });
@@ -161,7 +175,7 @@ describe('one remote object, one link', () => {
     const [other, ada, bob] = [
       await newUser(db, 'other@x.test'),
       await newUser(db, 'ada@x.test'),
-      await newUser(db, 'ADA@x.test'),
+      await preRuleUser(db, 'ADA@x.test'),
     ];
     const writer = new LinkWriter(db);
     const link = (localId: string, remoteId: string) =>
@@ -196,7 +210,7 @@ describe('one remote object, one link', () => {
     const { db } = testDb;
     const target = { url: 'http://127.0.0.1:9/scim/v2', token: 'unused' } as Parameters<typeof testProviderInput>[0];
     const provider = await createProvider(db, createSecretBox(generateSecretKey()), testProviderInput(target, 'm'));
-    const users = [await newUser(db, 'A@x.test'), await newUser(db, 'a@x.test'), await newUser(db, 'b@x.test')];
+    const users = [await newUser(db, 'A@x.test'), await preRuleUser(db, 'a@x.test'), await newUser(db, 'b@x.test')];
     // The schema as it was before 0010: no unique index, so two links could share a remote id.
     await db.query(`DROP INDEX provider_links_remote_key;
       CREATE INDEX provider_links_remote_idx ON provider_links (provider_id, object_type, remote_id);
