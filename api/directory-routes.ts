@@ -230,6 +230,7 @@ export function directoryRoutes(db: Db, options: ImportLimits): ApiRoute[] {
       body: named('DirectoryImport', DirectoryImportSchema),
       maxBodyBytes: options.importMaxBodyBytes,
       response: named('ImportCounts', ImportCountsSchema),
+      conflicts: true,
       handle: ({ body }) => importDirectory(db, body),
     }),
     defineRoute({
@@ -237,12 +238,13 @@ export function directoryRoutes(db: Db, options: ImportLimits): ApiRoute[] {
       path: '/import/stream',
       operationId: 'importDirectoryStream',
       summary:
-        'Upsert users and groups from NDJSON lines ({"user": {...}} or {"group": {...}}) read as they arrive and written in batches; a bad line stops the import there, the lines before it written (see `details.committed` of the 400)',
+        'Upsert users and groups from NDJSON lines ({"user": {...}} or {"group": {...}}) read as they arrive and written in batches; a bad line stops the import there, the lines before it written (see `details.committed` of the 400, or of the 409 for a name the directory has in another letter case)',
       tag: 'directory',
       role: 'admin',
       status: 200,
       streamed: { lines: named('ImportLine', ImportLineSchema) },
       response: named('StreamImportCounts', StreamImportCountsSchema),
+      conflicts: true,
       handle: async ({ stream }) => {
         const body = new NdjsonBody(stream, options.importMaxLineBytes);
         try {

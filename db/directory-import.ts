@@ -2,8 +2,11 @@
  * Directory imports: users upserted by username and groups by name, written in batches of their own transactions so
  * that an import of any size never becomes one giant transaction. `importDirectory` takes a whole document (checked as
  * a whole first); `importStream` takes lines one at a time (NDJSON) and never holds more than one batch of them.
+ * Upserts match names exactly; a name the directory has only in another letter case is refused (ERR_CONFLICT), as
+ * every other write refuses it (see directory-names.ts), rather than made a second user or group.
  */
 import { isScimflowError, ScimflowError, ValidationError } from '../errors/index.ts';
+import { clashMessage, lockNamesForBatch, nameClashes, type NamedKind } from './directory-names.ts';
 import { inTransaction, type Db, type Queryable } from './pool.ts';
 import {
   DirectoryImportSchema,
@@ -26,20 +29,94 @@ export interface ImportCounts {
 // Serialises whole-directory imports: two concurrent ones would otherwise lock rows in different orders.
 const IMPORT_LOCK_KEY = 7_206_517_002;
 
+type Issue = { path: string; message: string };
+
+// The field of each kind's name, as import entries and lines spell it.
+const NAME_FIELD = { user: 'username', group: 'name' } as const;
+
+/** An issue for each of `names` that an earlier one gave already, in any letter case (the directory's comparison). */
+function repeatedNames(names: readonly string[], list: 'users' | 'groups', field: string): Issue[] {
+  const first = new Map<string, number>();
+  return names.flatMap((name, i) => {
+    const key = name.toLowerCase();
+    const earlier = first.get(key);
+    if (earlier === undefined) {
+      first.set(key, i);
+      return [];
+    }
+    const message =
+      names[earlier] === name
+        ? `"${name}" appears twice`
+        : `"${name}" is "${names[earlier]}" of ${list}.${earlier} in another letter case`;
+    return [{ path: `${list}.${i}.${field}`, message }];
+  });
+}
+
 function checkImport(input: DirectoryImport): void {
-  const issues: Array<{ path: string; message: string }> = [];
-  const usernames = new Set<string>();
-  input.users.forEach((user, i) => {
-    if (usernames.has(user.username))
-      issues.push({ path: `users.${i}.username`, message: `"${user.username}" appears twice` });
-    usernames.add(user.username);
-  });
-  const names = new Set<string>();
-  input.groups.forEach((group, i) => {
-    if (names.has(group.name)) issues.push({ path: `groups.${i}.name`, message: `"${group.name}" appears twice` });
-    names.add(group.name);
-  });
+  const issues = [
+    ...repeatedNames(
+      input.users.map((user) => user.username),
+      'users',
+      NAME_FIELD.user,
+    ),
+    ...repeatedNames(
+      input.groups.map((group) => group.name),
+      'groups',
+      NAME_FIELD.group,
+    ),
+  ];
   if (issues.length > 0) throw new ValidationError('the import lists the same object twice', issues);
+}
+
+/** The issues of the names of `kind` at `paths` (`users.3`) that the directory has in another letter case. */
+async function namesClashing(
+  q: Queryable,
+  kind: NamedKind,
+  names: readonly string[],
+  path: (index: number) => string,
+): Promise<Issue[]> {
+  return (await nameClashes(q, kind, names)).map((clash) => ({
+    path: `${path(clash.index)}.${NAME_FIELD[kind]}`,
+    message: clashMessage(kind, clash),
+  }));
+}
+
+/** ERR_CONFLICT for `issues` (from `namesClashing`); `field` is the first one's. */
+function clashError(issues: readonly Issue[], field: string): ScimflowError {
+  const more = issues.length > 1 ? `; and ${issues.length - 1} more` : '';
+  return new ScimflowError('ERR_CONFLICT', `${issues[0]!.path}: ${issues[0]!.message}${more}`, {
+    details: { field, issues },
+  });
+}
+
+/** Names of the import that the directory has in another letter case: checked before any write, as ERR_CONFLICT. */
+async function checkImportNames(q: Queryable, input: DirectoryImport): Promise<void> {
+  const users = await namesClashing(
+    q,
+    'user',
+    input.users.map((user) => user.username),
+    (i) => `users.${i}`,
+  );
+  const groups = await namesClashing(
+    q,
+    'group',
+    input.groups.map((group) => group.name),
+    (i) => `groups.${i}`,
+  );
+  if (users.length + groups.length > 0) {
+    throw clashError([...users, ...groups], NAME_FIELD[users.length > 0 ? 'user' : 'group']);
+  }
+}
+
+/**
+ * In an import batch's transaction, before its upsert of `kind`s by `names` (the import's entries from `start` on):
+ * locks them (see `lockNamesForBatch`) and refuses the batch when the directory has one in another letter case, which a
+ * write since `checkImportNames` may have made.
+ */
+async function claimBatchNames(q: Queryable, kind: NamedKind, names: readonly string[], start: number): Promise<void> {
+  await lockNamesForBatch(q, kind, names);
+  const issues = await namesClashing(q, kind, names, (i) => `${kind}s.${start + i}`);
+  if (issues.length > 0) throw clashError(issues, NAME_FIELD[kind]);
 }
 
 /** Members of the import that name no user, neither in the import nor in the directory: checked before any write. */
@@ -66,9 +143,9 @@ async function checkImportMembers(q: Queryable, input: DirectoryImport): Promise
 /** Objects (users, groups, or memberships) an import writes per transaction. */
 export const IMPORT_BATCH_SIZE = 1000;
 
-/** `items` in slices of `size`. */
-function* slices<T>(items: readonly T[], size: number): Generator<T[]> {
-  for (let start = 0; start < items.length; start += size) yield items.slice(start, start + size);
+/** `items` in slices of `size`, each with the index of its first item. */
+function* slices<T>(items: readonly T[], size: number): Generator<[start: number, slice: T[]]> {
+  for (let start = 0; start < items.length; start += size) yield [start, items.slice(start, start + size)];
 }
 
 /** `groups` in runs whose listed members add up to at most `size`, a group with more in a run of its own. */
@@ -201,9 +278,34 @@ async function addListedMembers(
 }
 
 /**
+ * Upserts `entries` of `kind` by their names (`nameOf`) with `upsert`, `batchSize` a transaction, each batch's names
+ * claimed first (see `claimBatchNames`); how many were created and how many changed.
+ */
+async function upsertInBatches<T>(
+  db: Db,
+  kind: NamedKind,
+  entries: readonly T[],
+  batchSize: number,
+  nameOf: (entry: T) => string,
+  upsert: (q: Queryable, batch: readonly T[]) => Promise<Upserted>,
+): Promise<Upserted> {
+  const total = { created: 0, updated: 0 };
+  for (const [start, batch] of slices(entries, batchSize)) {
+    const upserted = await importBatch(db, async (client) => {
+      await claimBatchNames(client, kind, batch.map(nameOf), start);
+      return upsert(client, batch);
+    });
+    total.created += upserted.created;
+    total.updated += upserted.updated;
+  }
+  return total;
+}
+
+/**
  * Makes the directory match `input`: users upserted by username (fields absent from the import become null), groups
  * upserted by name, and each group that lists `members` gets exactly those members. Objects not in the import are left
- * alone. The whole import is checked first (nothing is written when any of it is invalid), then written
+ * alone. A name listed twice in any letter case is ERR_VALIDATION, and one the directory has only in another letter
+ * case ERR_CONFLICT. The whole import is checked first (nothing is written when any of it is invalid), then written
  * `batchSize` objects per transaction (users, then groups, then each listed group's removed members, then added
  * memberships), so that a large import never becomes one giant transaction; a failure part-way leaves the batches
  * before it written, and importing the same input again completes it (an import changes nothing the second time).
@@ -224,25 +326,16 @@ export async function importDirectory(
   const batchSize = options.batchSize ?? IMPORT_BATCH_SIZE;
   checkImport(input);
   await checkImportMembers(db, input);
-  const users = { created: 0, updated: 0 };
-  const groups = { created: 0, updated: 0 };
+  await checkImportNames(db, input);
+  const users = await upsertInBatches(db, 'user', input.users, batchSize, (user) => user.username, upsertUsers);
+  const groups = await upsertInBatches(db, 'group', input.groups, batchSize, (group) => group.name, upsertGroups);
   const members = { added: 0, removed: 0 };
-  const add = (into: { created: number; updated: number }, row: { created: number; updated: number }) => {
-    into.created += row.created;
-    into.updated += row.updated;
-  };
-  for (const batch of slices(input.users, batchSize)) {
-    add(users, await importBatch(db, (client) => upsertUsers(client, batch)));
-  }
-  for (const batch of slices(input.groups, batchSize)) {
-    add(groups, await importBatch(db, (client) => upsertGroups(client, batch)));
-  }
   const listed = input.groups.filter((group) => group.members !== undefined);
   // Groups together while their listed members fit in a batch; a larger group alone (its removal needs its whole list).
   for (const batch of groupBatches(listed, batchSize)) {
     members.removed += await importBatch(db, (client) => removeUnlistedMembers(client, batch));
   }
-  for (const batch of slices(memberPairs(listed), batchSize)) {
+  for (const [, batch] of slices(memberPairs(listed), batchSize)) {
     members.added += await importBatch(db, (client) => addListedMembers(client, batch));
   }
   return {
@@ -266,20 +359,27 @@ export interface StreamImportCounts extends ImportCounts {
 
 /**
  * The error that stops a streamed import at line `line`: ERR_VALIDATION with `issues` (paths inside the line, such as
- * `user.email`) and, once the import has stopped, `committed`: what the lines before it wrote.
+ * `user.email`) and, once the import has stopped, `committed`: what the lines before it wrote. With `field`, the line
+ * names a user or group the directory has in another letter case: ERR_CONFLICT naming that field.
  */
 export function importLineError(
   line: number,
-  issues: ReadonlyArray<{ path: string; message: string }>,
+  issues: readonly Issue[],
   committed?: StreamImportCounts,
+  field?: string,
 ): ScimflowError {
   const summary = issues.map((issue) => (issue.path ? `${issue.path}: ${issue.message}` : issue.message)).join('; ');
   const kept =
     committed === undefined
       ? ''
       : `; the ${committed.lines} lines before it were imported (${committed.batches} batches), nothing from it on`;
-  return new ScimflowError('ERR_VALIDATION', `line ${line}: ${summary}${kept}`, {
-    details: { issues, line, ...(committed === undefined ? {} : { committed }) },
+  return new ScimflowError(field === undefined ? 'ERR_VALIDATION' : 'ERR_CONFLICT', `line ${line}: ${summary}${kept}`, {
+    details: {
+      issues,
+      line,
+      ...(field === undefined ? {} : { field }),
+      ...(committed === undefined ? {} : { committed }),
+    },
   });
 }
 
@@ -308,7 +408,10 @@ export function parseImportLine(line: number, value: unknown): ImportLine {
   return kind === 'user' ? { user: parsed.data as UserInput } : { group: parsed.data as ImportGroup };
 }
 
-/** The lines of one batch: all users or all groups, each name once, at most `size` rows (a listed member counts one). */
+/**
+ * The lines of one batch: all users or all groups, each name once in any letter case (so that a later line recasing an
+ * earlier one meets it in the directory), at most `size` rows (a listed member counts one).
+ */
 class PendingBatch {
   kind: 'user' | 'group' | null = null;
   readonly lines: NumberedImportLine[] = [];
@@ -339,14 +442,21 @@ class PendingBatch {
   }
 }
 
-const nameOf = (entry: ImportLine) => ('user' in entry ? entry.user.username : entry.group.name);
+const nameOf = (entry: ImportLine) => ('user' in entry ? entry.user.username : entry.group.name).toLowerCase();
 const rowsOf = (entry: ImportLine) => ('user' in entry ? 1 : 1 + (entry.group.members?.length ?? 0));
 
+/**
+ * Where a streamed import's batch stops: at its line `index`, with what is wrong with it; `field` when the line names a
+ * user or group the directory has in another letter case (a conflict rather than invalid input).
+ */
+interface BatchStop {
+  index: number;
+  issues: Issue[];
+  field?: string;
+}
+
 /** Among `groups`, the first whose members name a user the directory does not have, with those members. */
-async function firstUnknownMembers(
-  q: Queryable,
-  groups: readonly ImportGroup[],
-): Promise<{ index: number; issues: Array<{ path: string; message: string }> } | null> {
+async function firstUnknownMembers(q: Queryable, groups: readonly ImportGroup[]): Promise<BatchStop | null> {
   const wanted = [...new Set(groups.flatMap((group) => group.members ?? []))];
   if (wanted.length === 0) return null;
   const { rows } = await q.query<{ username: string }>(
@@ -362,16 +472,35 @@ async function firstUnknownMembers(
   return { index, issues };
 }
 
+/** Of two stops of one batch, the one at the earlier line (either, when one is null). */
+function earliest(a: BatchStop | null, b: BatchStop | null): BatchStop | null {
+  if (a === null || b === null) return a ?? b;
+  return b.index < a.index ? b : a;
+}
+
+/**
+ * Locks the `names` of a batch of `kind`s for its upsert (see `lockNamesForBatch`); the first of them that the
+ * directory has in another letter case.
+ */
+async function firstClash(q: Queryable, kind: NamedKind, names: readonly string[]): Promise<BatchStop | null> {
+  await lockNamesForBatch(q, kind, names);
+  const [clash] = await nameClashes(q, kind, names);
+  if (clash === undefined) return null;
+  const field = NAME_FIELD[kind];
+  return { index: clash.index, issues: [{ path: `${kind}.${field}`, message: clashMessage(kind, clash) }], field };
+}
+
 /**
  * Imports a stream of lines in order, `batchSize` rows per transaction (a user is one row, a group one plus its listed
  * members), holding only the batch being filled: a batch is written as soon as it is full, so the directory grows
  * while the stream is still being read. A batch holds users or groups, each name once: a group's members must name
  * users of the directory or of earlier lines, and a name listed twice is written twice (the later line wins).
  *
- * A line that is malformed, or a group naming a user that does not exist, stops the import there: every line before
- * it is written (the batch it would have joined is written without it), nothing from it on is read, and the error
- * (see `importLineError`) says what was committed. Sending the same input again, fixed, completes it (an import that
- * changes nothing writes nothing), as does sending the lines from the failed one on.
+ * A line that is malformed, a group naming a user that does not exist, or a name the directory (or an earlier line)
+ * has in another letter case stops the import there: every line before it is written (the batch it would have joined
+ * is written without it), nothing from it on is read, and the error (see `importLineError`) says what was committed.
+ * Sending the same input again, fixed, completes it (an import that changes nothing writes nothing), as does sending
+ * the lines from the failed one on.
  */
 export async function importStream(
   db: Db,
@@ -396,28 +525,40 @@ export async function importStream(
     const kind = pending.kind;
     const batch = pending.take();
     if (batch.length === 0) return;
-    if (kind === 'user') {
-      const users = batch.map((item) => (item.entry as { user: UserInput }).user);
-      tally(counts.users, await importBatch(db, (client) => upsertUsers(client, users)), users.length);
-      counts.lines += batch.length;
-      counts.batches += 1;
-      return;
-    }
-    const groups = batch.map((item) => (item.entry as { group: ImportGroup }).group);
+    const users = kind === 'user' ? batch.map((item) => (item.entry as { user: UserInput }).user) : [];
+    const groups = kind === 'group' ? batch.map((item) => (item.entry as { group: ImportGroup }).group) : [];
     const stop = await importBatch(db, async (client) => {
-      const unknown = await firstUnknownMembers(client, groups);
-      const written = unknown === null ? groups : groups.slice(0, unknown.index);
-      if (written.length > 0) {
-        tally(counts.groups, await upsertGroups(client, written), written.length);
-        const listed = written.filter((group) => group.members !== undefined);
+      const found =
+        kind === 'user'
+          ? await firstClash(
+              client,
+              'user',
+              users.map((user) => user.username),
+            )
+          : earliest(
+              await firstUnknownMembers(client, groups),
+              await firstClash(
+                client,
+                'group',
+                groups.map((group) => group.name),
+              ),
+            );
+      const written = found === null ? batch.length : found.index;
+      if (written === 0) return found;
+      if (kind === 'user') {
+        tally(counts.users, await upsertUsers(client, users.slice(0, written)), written);
+      } else {
+        const upserted = groups.slice(0, written);
+        tally(counts.groups, await upsertGroups(client, upserted), written);
+        const listed = upserted.filter((group) => group.members !== undefined);
         counts.members.removed += await removeUnlistedMembers(client, listed);
         counts.members.added += await addListedMembers(client, memberPairs(listed));
-        counts.lines += written.length;
-        counts.batches += 1;
       }
-      return unknown;
+      counts.lines += written;
+      counts.batches += 1;
+      return found;
     });
-    if (stop !== null) throw importLineError(batch[stop.index]!.line, stop.issues, counts);
+    if (stop !== null) throw importLineError(batch[stop.index]!.line, stop.issues, counts, stop.field);
   };
 
   const iterator = lines[Symbol.asyncIterator]();
@@ -431,7 +572,7 @@ export async function importStream(
         await write();
         const details = isScimflowError(error) ? error.details : {};
         if (typeof details['line'] === 'number' && Array.isArray(details['issues'])) {
-          throw importLineError(details['line'], details['issues'] as Array<{ path: string; message: string }>, counts);
+          throw importLineError(details['line'], details['issues'] as Issue[], counts);
         }
         throw error;
       }

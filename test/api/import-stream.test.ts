@@ -14,6 +14,14 @@ const MAX_LINE_BYTES = 4096;
 const userLine = (i: number) => JSON.stringify({ user: { username: `u${i}`, email: `u${i}@example.test` } });
 const usersLines = (from: number, to: number) =>
   Array.from({ length: to - from }, (_, k) => userLine(from + k)).join('\n') + '\n';
+/** What `lines` new users written in `batches` transactions, and nothing else, count as. */
+const usersWritten = (lines: number, batches: number): StreamImportCounts => ({
+  users: { created: lines, updated: 0, unchanged: 0 },
+  groups: { created: 0, updated: 0, unchanged: 0 },
+  members: { added: 0, removed: 0 },
+  lines,
+  batches,
+});
 
 /** A streamed import under way: lines can be written to it bit by bit, and `answer` is the server's response. */
 interface OpenImport {
@@ -93,6 +101,11 @@ describe('streamed directory import (POST /api/v1/import/stream)', () => {
   const count = async (sql: string, params: unknown[] = []) =>
     Number((await database.db.query<{ n: string }>(sql, params)).rows[0]!.n);
   const users = () => count('SELECT count(*) AS n FROM users');
+  /** Imports users u0-u149, then `line` as line 151, then users from u150 to before `upTo`: the status and the error. */
+  const importAt151 = async (line: string, upTo: number) => {
+    const { status, body } = await sendImport(server, admin, usersLines(0, 150) + line + usersLines(150, upTo));
+    return { status, error: (body as ErrorBody).error, body };
+  };
 
   test('a streamed import of 3,000 users is written in batches while the stream is still being sent', async () => {
     const open = openImport(server, admin);
@@ -165,13 +178,7 @@ describe('streamed directory import (POST /api/v1/import/stream)', () => {
     assert.match(error.message, /the 250 lines before it were imported \(3 batches\), nothing from it on/);
     assert.deepEqual(error.issues, [{ path: '', message: error.issues![0]!.message }]);
     assert.equal(error.details?.['line'], 251);
-    assert.deepEqual(error.details?.['committed'], {
-      users: { created: 250, updated: 0, unchanged: 0 },
-      groups: { created: 0, updated: 0, unchanged: 0 },
-      members: { added: 0, removed: 0 },
-      lines: 250,
-      batches: 3,
-    });
+    assert.deepEqual(error.details?.['committed'], usersWritten(250, 3));
     assert.equal(await users(), 250);
     assert.equal(await count(`SELECT count(*) AS n FROM users WHERE username = 'u250'`), 0);
   });
@@ -189,9 +196,8 @@ describe('streamed directory import (POST /api/v1/import/stream)', () => {
   test('a line with text PostgreSQL cannot store is a 400 naming the line and the field; the lines before it are kept', async () => {
     // Line 151 (U+0000 in a username) is in the batch of lines 101-200: lines 1-150 are written, as for any bad line.
     const nul = `${JSON.stringify({ user: { username: 'nul\u0000' } })}\n`;
-    const { status, body } = await sendImport(server, admin, usersLines(0, 150) + nul + usersLines(150, 300));
+    const { status, error, body } = await importAt151(nul, 300);
     assert.equal(status, 400, JSON.stringify(body));
-    const { error } = body as ErrorBody;
     assert.equal(error.code, 'ERR_VALIDATION');
     assert.equal(error.details?.['line'], 151);
     assert.deepEqual(
@@ -256,6 +262,42 @@ describe('streamed directory import (POST /api/v1/import/stream)', () => {
     assert.deepEqual(
       rows.map((row) => row.name),
       ['first'],
+    );
+  });
+
+  test('a user line whose username the directory has in another letter case stops the import there with a 409 naming the line', async () => {
+    // Line 151 recases u120 of line 121, which is in the batch of lines 101-150: those are written, then line 151 is refused.
+    const recased = `${JSON.stringify({ user: { username: 'U120' } })}\n`;
+    const { status, error, body } = await importAt151(recased, 200);
+    assert.equal(status, 409, JSON.stringify(body));
+    assert.equal(error.code, 'ERR_CONFLICT');
+    assert.match(error.message, /^line 151: user\.username: "U120" is the user "u120" in another letter case/);
+    assert.match(error.message, /the 150 lines before it were imported \(2 batches\), nothing from it on/);
+    assert.equal(error.details?.['line'], 151);
+    assert.equal(error.details?.['field'], 'username');
+    assert.deepEqual(error.details?.['committed'], usersWritten(150, 2));
+    assert.equal(await users(), 150);
+    assert.equal(await count(`SELECT count(*) AS n FROM users WHERE username IN ('U120', 'u150')`), 0);
+  });
+
+  test('a group line whose name the directory or an earlier line has in another letter case stops the import there with a 409', async () => {
+    const lines = [
+      JSON.stringify({ group: { name: 'Team' } }),
+      JSON.stringify({ group: { name: 'crew' } }),
+      JSON.stringify({ group: { name: 'TEAM', attributes: { floor: 2 } } }),
+      JSON.stringify({ group: { name: 'after' } }),
+    ].join('\n');
+    const { status, body } = await sendImport(server, admin, lines);
+    assert.equal(status, 409, JSON.stringify(body));
+    const { error } = body as ErrorBody;
+    assert.equal(error.code, 'ERR_CONFLICT');
+    assert.equal(error.details?.['line'], 3);
+    assert.equal(error.details?.['field'], 'name');
+    assert.equal((error.details?.['committed'] as StreamImportCounts).lines, 2);
+    const { rows } = await database.db.query<{ name: string }>('SELECT name FROM groups ORDER BY name');
+    assert.deepEqual(
+      rows.map((row) => row.name),
+      ['Team', 'crew'],
     );
   });
 

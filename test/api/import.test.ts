@@ -125,6 +125,85 @@ describe('directory import API', () => {
     );
   });
 
+  test('a user or group listed twice in different letter cases is a 400 naming the second entry', async () => {
+    const response = await api.request('POST', '/api/v1/import', {
+      users: [{ username: 'twin@example.test' }, { username: 'Twin@Example.test' }],
+      groups: [{ name: 'crew' }, { name: 'CREW' }],
+    });
+    assert.equal(response.status, 400);
+    assert.deepEqual(response.body.error.issues, [
+      {
+        path: 'users.1.username',
+        message: '"Twin@Example.test" is "twin@example.test" of users.0 in another letter case',
+      },
+      { path: 'groups.1.name', message: '"CREW" is "crew" of groups.0 in another letter case' },
+    ]);
+    assert.equal((await api.db.query('SELECT 1 FROM users UNION ALL SELECT 1 FROM groups')).rowCount, 0);
+  });
+
+  test('a user or group the directory has in another letter case is a 409 naming each entry, and nothing of the import is written', async () => {
+    await importDirectory();
+    await api.takeOutbox();
+    const response = await api.request('POST', '/api/v1/import', {
+      users: [{ username: 'newcomer' }, { username: 'ADA', displayName: 'Not Ada' }],
+      groups: [{ name: 'Pioneers', members: ['newcomer'] }, { name: 'fresh' }],
+    });
+    assert.equal(response.status, 409);
+    assert.equal(response.body.error.code, 'ERR_CONFLICT');
+    assert.equal(response.body.error.details?.['field'], 'username');
+    assert.deepEqual(response.body.error.details?.['issues'], [
+      {
+        path: 'users.1.username',
+        message: '"ADA" is the user "ada" in another letter case (usernames are unique in any letter case)',
+      },
+      {
+        path: 'groups.0.name',
+        message: '"Pioneers" is the group "pioneers" in another letter case (names are unique in any letter case)',
+      },
+    ]);
+    const { rows } = await api.db.query<{ name: string }>(
+      `SELECT username AS name FROM users WHERE lower(username) IN ('ada', 'newcomer')
+       UNION ALL SELECT name FROM groups WHERE lower(name) IN ('pioneers', 'fresh')`,
+    );
+    assert.deepEqual(rows.map((row) => row.name).sort(), ['ada', 'pioneers']);
+    assert.deepEqual(await api.takeOutbox(), []);
+  });
+
+  test('an import updates a user by its exact username, even beside a variant in another letter case from before the rule', async () => {
+    await importDirectory();
+    await api.db.query("INSERT INTO users (username) VALUES ('ADA')");
+    const response = await api.request<ImportCounts>('POST', '/api/v1/import', {
+      users: [{ username: 'ada', displayName: 'Ada King' }],
+    });
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+    assert.deepEqual(response.body.users, { created: 0, updated: 1, unchanged: 0 });
+    const ada = await api.db.query<{ display_name: string }>("SELECT display_name FROM users WHERE username = 'ada'");
+    assert.equal(ada.rows[0]?.display_name, 'Ada King');
+    assert.equal((await api.request('POST', '/api/v1/import', { users: [{ username: 'Ada' }] })).status, 409);
+  });
+
+  test('an import and an API create of one username in different letter cases at the same time: one of them is refused', async () => {
+    const rounds = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        Promise.all([
+          api.request('POST', '/api/v1/users', { username: `Racer.${i}` }),
+          api.request('POST', '/api/v1/import', { users: [{ username: `racer.${i}` }] }),
+        ]),
+      ),
+    );
+    for (const [i, [created, imported]] of rounds.entries()) {
+      assert.deepEqual(
+        [created.status, imported.status].filter((status) => status === 409).length,
+        1,
+        `round ${i}: ${created.status}, ${imported.status}`,
+      );
+    }
+    const { rows } = await api.db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM users WHERE lower(username) LIKE 'racer.%'",
+    );
+    assert.equal(rows[0]?.n, 8);
+  });
+
   test('an invalid user in an import is a 400 naming its path', async () => {
     const response = await api.request('POST', '/api/v1/import', {
       users: [{ username: 'ok' }, { username: 'bad', email: 'nope' }],
