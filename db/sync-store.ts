@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { NotFoundError } from '../errors/index.ts';
 import type { Queryable } from './pool.ts';
 import type { ProviderScope } from './schemas.ts';
+import { storableJson } from './text.ts';
 
 /** Directory object types a provider receives. */
 export type ObjectType = 'user' | 'group';
@@ -464,19 +465,22 @@ function upsertLinks(param: string): string {
        status = EXCLUDED.status, last_error = EXCLUDED.last_error, input_hash = EXCLUDED.input_hash, synced_at = now()`;
 }
 
+// Links and events hold what targets answered, which may hold text jsonb refuses: made storable (see storableJson).
 function linksJson(links: readonly Link[]): string {
-  return JSON.stringify(
-    links.map((l) => ({
-      provider_id: l.providerId,
-      object_type: l.objectType,
-      local_id: l.localId,
-      remote_id: l.remoteId,
-      last_payload_hash: l.lastPayloadHash,
-      last_payload: l.lastPayload,
-      status: l.status,
-      last_error: l.lastError,
-      input_hash: l.inputHash ?? null,
-    })),
+  return storableJson(
+    JSON.stringify(
+      links.map((l) => ({
+        provider_id: l.providerId,
+        object_type: l.objectType,
+        local_id: l.localId,
+        remote_id: l.remoteId,
+        last_payload_hash: l.lastPayloadHash,
+        last_payload: l.lastPayload,
+        status: l.status,
+        last_error: l.lastError,
+        input_hash: l.inputHash ?? null,
+      })),
+    ),
   );
 }
 
@@ -488,8 +492,15 @@ function insertEvents(param: string): string {
 }
 
 function eventsJson(events: readonly SyncEvent[]): string {
-  return JSON.stringify(
-    events.map((e) => ({ object_type: e.objectType, local_id: e.localId, action: e.action, detail: e.detail ?? null })),
+  return storableJson(
+    JSON.stringify(
+      events.map((e) => ({
+        object_type: e.objectType,
+        local_id: e.localId,
+        action: e.action,
+        detail: e.detail ?? null,
+      })),
+    ),
   );
 }
 
@@ -546,14 +557,16 @@ export async function saveLinksWithEvents(
        FROM jsonb_to_recordset($2::jsonb) AS x(run_id uuid, object_type text, local_id uuid, action text, detail jsonb)`,
     [
       linksJson(links),
-      JSON.stringify(
-        events.map((e) => ({
-          run_id: e.runId,
-          object_type: e.objectType,
-          local_id: e.localId,
-          action: e.action,
-          detail: e.detail ?? null,
-        })),
+      storableJson(
+        JSON.stringify(
+          events.map((e) => ({
+            run_id: e.runId,
+            object_type: e.objectType,
+            local_id: e.localId,
+            action: e.action,
+            detail: e.detail ?? null,
+          })),
+        ),
       ),
     ],
   );
@@ -907,7 +920,7 @@ export async function finishRun(
             retrying = c.retrying,
             unchanged = GREATEST(processed - c.created - c.updated - c.skipped - c.failed - c.retrying, 0)
        FROM c WHERE id = $1 RETURNING sync_runs.*`,
-    [runId, status, error],
+    [runId, status, error === null ? null : storableJson(JSON.stringify(error))],
   );
   const row = rows[0];
   if (!row) throw new NotFoundError('run', runId);

@@ -54,3 +54,16 @@ export function isUnstorableTextError(error: unknown): boolean {
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
   return code === '22021' || code === '22P05';
 }
+
+// In JSON.stringify's output, U+0000 and an unpaired surrogate are always escapes (`\u0000`, `\ud800`): the only `\u`
+// escapes PostgreSQL refuses in jsonb. A backslash pair is matched first, so an escaped backslash before a `u` is kept.
+const UNSTORABLE_ESCAPE = /\\(?:\\|u(?:0000|d[89a-f][0-9a-f]{2}))/gi;
+
+/**
+ * JSON text (as JSON.stringify writes it) that `jsonb` accepts: U+0000 and unpaired surrogates, in values and keys,
+ * become U+FFFD. For what a target answers (remote objects, error details), which the sync keeps but cannot refuse.
+ */
+export function storableJson(json: string): string {
+  if (!json.includes('\\u')) return json;
+  return json.replace(UNSTORABLE_ESCAPE, (escape) => (escape === '\\\\' ? escape : '\\ufffd'));
+}

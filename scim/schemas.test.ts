@@ -101,4 +101,13 @@ describe('RemoteUserSchema', () => {
     assert.equal(user.id, '42');
     assert.deepEqual(user.schemas, [SCHEMA_USER]);
   });
+
+  test('refuses an id holding U+0000 or an unpaired surrogate, which could not be stored as it is', () => {
+    for (const id of ['a\u0000b', 'a\ud800', '\udc00']) {
+      const parsed = RemoteUserSchema.safeParse({ id, userName: 'a' });
+      assert.equal(parsed.success, false, JSON.stringify(id));
+      assert.deepEqual(parsed.error?.issues[0]?.path, ['id']);
+    }
+    assert.equal(RemoteUserSchema.parse({ id: 'a\ud83d\ude00', userName: 'a' }).id, 'a\u{1F600}', 'a pair is fine');
+  });
 });

@@ -211,8 +211,17 @@ export const ResourceTypeSchema = z.looseObject({
 /** A ResourceType. */
 export type ResourceType = z.infer<typeof ResourceTypeSchema>;
 
-/** Reads an id some targets send as a number. */
-const RemoteIdSchema = z.preprocess((value) => (typeof value === 'number' ? String(value) : value), z.string().min(1));
+/**
+ * Reads an id some targets send as a number. An id with U+0000 or an unpaired surrogate is refused: PostgreSQL could
+ * not store it as it is, and a changed one would name another object.
+ */
+const RemoteIdSchema = z.preprocess(
+  (value) => (typeof value === 'number' ? String(value) : value),
+  z
+    .string()
+    .min(1)
+    .refine((id) => !/[\0\p{Cs}]/u.test(id), 'must not contain U+0000 or an unpaired UTF-16 surrogate'),
+);
 
 /**
  * A User as a target returns it: `id` is required and `schemas` defaults to core User, because targets are
