@@ -2,7 +2,7 @@ import {
   addCounts,
   dropTakenChanges,
   existingGroupIds,
-  finishRun,
+  finishIncrementalRun,
   getLinks,
   groupsOfUsers,
   loadGroupsByIds,
@@ -182,7 +182,8 @@ export function createIncrementalPushActivities(
           }
           addCounts(counts, leaveRec.counts);
           const held = guard ? await guard : null;
-          await finishRun(db, input.runId, held ? 'failed' : 'succeeded', held ? held.toJSON() : null);
+          // A push that touched nothing of the provider (changes outside its scope) leaves no run behind.
+          await finishIncrementalRun(db, input.runId, held ? 'failed' : 'succeeded', held ? held.toJSON() : null);
           if (input.take === undefined) return counts;
           await dropTakenChanges(db, input.runId);
           return { ...counts, queued: await queuedChanges(db, provider.id, input.queuedCap ?? 1) };

@@ -892,6 +892,30 @@ const RECOUNT = `WITH last AS (
          count(*) FILTER (WHERE outcome = 'retry') AS retrying
     FROM counted`;
 
+/**
+ * Closes incremental run `runId` as `finishRun` does, unless it succeeded having touched nothing of the provider (no
+ * object in its scope or linked to it, no event): then the run is deleted, so that directory changes outside a
+ * provider's scope leave no empty runs in its list. Returns whether the run was kept.
+ */
+export async function finishIncrementalRun(
+  q: Queryable,
+  runId: string,
+  status: 'succeeded' | 'failed',
+  error: Record<string, unknown> | null,
+): Promise<boolean> {
+  if (status === 'succeeded') {
+    const { rowCount } = await q.query(
+      `DELETE FROM sync_runs r
+        WHERE r.id = $1 AND r.kind = 'incremental' AND r.processed = 0
+          AND NOT EXISTS (SELECT 1 FROM sync_events e WHERE e.run_id = r.id)`,
+      [runId],
+    );
+    if (rowCount !== 0) return false;
+  }
+  await finishRun(q, runId, status, error);
+  return true;
+}
+
 /** Closes a run: recounts its outcomes from its log (see {@link RECOUNT}), derives `unchanged`, sets the status. */
 export async function finishRun(
   q: Queryable,

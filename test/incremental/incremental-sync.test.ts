@@ -231,6 +231,45 @@ describe('incremental sync from directory events', () => {
     assert.deepEqual(after.members ?? [], []);
   });
 
+  test("a change outside the provider's scope leaves no run in its list", async (t) => {
+    const { db, target, newProvider } = await incrementalWorld(t);
+    const access = await createGroup(db, { name: 'app-users', attributes: {} });
+    const provider = await newProvider({ scope: { includeServiceAccounts: false, accessGroups: [access.id] } });
+    const insider = await createUser(db, person(1));
+    const outsider = await createUser(db, person(2));
+    const runs = async () =>
+      (
+        await db.query<{ processed: number; status: string }>(
+          `SELECT processed, status FROM sync_runs WHERE provider_id = $1 AND kind = 'incremental'`,
+          [provider.id],
+        )
+      ).rows;
+
+    // Each change is pushed to the provider (the relay does not know its scope), and the push finds nothing of it.
+    await updateUser(db, outsider.id, { displayName: 'Still outside' });
+    await eventually('the pushes of the outsider ended', async () => {
+      // Relayed (queued for the provider), then taken by a push that ended (its queue rows go after its run ends).
+      const { rows: relayed } = await db.query('SELECT 1 FROM outbox WHERE dispatched_at IS NULL');
+      const { rows: queued } = await db.query('SELECT 1 FROM provider_changes WHERE provider_id = $1', [provider.id]);
+      const open = (await runs()).filter((run) => run.status === 'running');
+      return relayed.length + queued.length + open.length === 0 ? true : undefined;
+    });
+    assert.deepEqual(await runs(), [], 'no run is kept for changes that touched nothing of the provider');
+
+    await addMembers(db, access.id, [insider.id]);
+    await eventually('the insider provisioned', async () =>
+      (await target.users()).some((u) => u.userName === insider.username) ? true : undefined,
+    );
+    const kept = await eventually('the run of the insider ended', async () => {
+      const all = await runs();
+      return all.length > 0 && all.every((run) => run.status !== 'running') ? all : undefined;
+    });
+    assert.ok(
+      kept.every((run) => run.processed > 0),
+      JSON.stringify(kept),
+    );
+  });
+
   for (const remove of [false, true]) {
     test(`a group that leaves the provider's group filter is ${remove ? 'deleted from' : 'left on'} the target${remove ? ' when the provider says so' : ' as last synced'}; one deleted from the directory goes`, async (t) => {
       const { db, secrets, target, control, newProvider } = await incrementalWorld(t);
