@@ -98,6 +98,9 @@ export async function createSource(q: Queryable, input: SourceInput): Promise<So
   const { token, hash, prefix } = newToken();
   try {
     return await inTransaction(q, async (client) => {
+      // Asked first: the service account's username, taken by the existing source's, would be the conflict reported.
+      const { rows: existing } = await client.query('SELECT 1 FROM scim_sources WHERE slug = $1', [input.slug]);
+      if (existing.length > 0) throw sourceExists(input.slug);
       const account = await insertUser(client, {
         username: sourceServiceAccountName(input.slug),
         displayName: `SCIM source ${input.name ?? input.slug}`,
@@ -113,13 +116,13 @@ export async function createSource(q: Queryable, input: SourceInput): Promise<So
       return { source: toSource(rows[0]!), token };
     });
   } catch (error) {
-    if ((error as { constraint?: string }).constraint === 'scim_sources_slug_key') {
-      throw new ScimflowError('ERR_CONFLICT', `a source "${input.slug}" already exists`, {
-        details: { field: 'slug' },
-      });
-    }
+    if ((error as { constraint?: string }).constraint === 'scim_sources_slug_key') throw sourceExists(input.slug);
     conflictOr(error, sourceServiceAccountName(input.slug));
   }
+}
+
+function sourceExists(slug: string): ScimflowError {
+  return new ScimflowError('ERR_CONFLICT', `a source "${slug}" already exists`, { details: { field: 'slug' } });
 }
 
 /** Every source in slug order. */

@@ -69,9 +69,15 @@ describe('inbound SCIM sources: admin API and CLI', () => {
     assert.equal(await authenticateSource(database.db, 'entra', `${created.body.token}x`), null);
     assert.equal(await authenticateSource(database.db, 'other', created.body.token), null);
 
-    const duplicate = await call<{ error: { code: string } }>('POST', '/sources', { slug: 'entra' });
+    const duplicate = await call<{ error: { code: string; message: string; details: { field: string } } }>(
+      'POST',
+      '/sources',
+      { slug: 'entra' },
+    );
     assert.equal(duplicate.status, 409);
     assert.equal(duplicate.body.error.code, 'ERR_CONFLICT');
+    assert.equal(duplicate.body.error.message, 'a source "entra" already exists');
+    assert.equal(duplicate.body.error.details.field, 'slug');
   });
 
   test('rotating the token makes the old one fail at once', async () => {
