@@ -357,6 +357,13 @@ export interface StreamImportCounts extends ImportCounts {
   batches: number;
 }
 
+/** What a stopped streamed import kept, in words: `the 250 lines before it were imported (3 batches), …`. */
+function importedBefore({ lines, batches }: StreamImportCounts): string {
+  if (lines === 0) return 'nothing was imported';
+  const what = lines === 1 ? 'the line before it was' : `the ${lines} lines before it were`;
+  return `${what} imported (${batches} ${batches === 1 ? 'batch' : 'batches'}), nothing from it on`;
+}
+
 /**
  * The error that stops a streamed import at line `line`: ERR_VALIDATION with `issues` (paths inside the line, such as
  * `user.email`) and, once the import has stopped, `committed`: what the lines before it wrote. With `field`, the line
@@ -369,10 +376,7 @@ export function importLineError(
   field?: string,
 ): ScimflowError {
   const summary = issues.map((issue) => (issue.path ? `${issue.path}: ${issue.message}` : issue.message)).join('; ');
-  const kept =
-    committed === undefined
-      ? ''
-      : `; the ${committed.lines} lines before it were imported (${committed.batches} batches), nothing from it on`;
+  const kept = committed === undefined ? '' : `; ${importedBefore(committed)}`;
   return new ScimflowError(field === undefined ? 'ERR_VALIDATION' : 'ERR_CONFLICT', `line ${line}: ${summary}${kept}`, {
     details: {
       issues,

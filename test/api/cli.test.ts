@@ -191,7 +191,10 @@ describe('scimflow CLI', () => {
     await writeFile(file, `{"user": {"username": "kept"}}\n{"user": {"username": "lost", "email": "nope"}}\n`);
     const result = await runCli(['users', 'import', file], { env });
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /^error: ERR_VALIDATION: line 2: user\.email: .*the 1 lines before it were imported/m);
+    assert.match(
+      result.stderr,
+      /^error: ERR_VALIDATION: line 2: user\.email: .*the line before it was imported \(1 batch\), nothing from it on/m,
+    );
     assert.match(result.stderr, /^ {2}user\.email: /m);
     const { rows } = await database.db.query<{ username: string }>(
       "SELECT username FROM users WHERE username IN ('kept', 'lost')",

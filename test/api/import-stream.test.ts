@@ -167,6 +167,13 @@ describe('streamed directory import (POST /api/v1/import/stream)', () => {
     );
   });
 
+  test('a first line that is malformed says that nothing was imported', async () => {
+    const { status, body } = await sendImport(server, admin, '{"user": \n' + usersLines(0, 3));
+    assert.equal(status, 400);
+    assert.match((body as ErrorBody).error.message, /^line 1: is not valid JSON.*; nothing was imported$/);
+    assert.equal(await users(), 0);
+  });
+
   test('a malformed line is a 400 naming it; every line before it is written and nothing from it on', async () => {
     // Line 251 of 400 is not valid JSON; with batches of 100 the lines 201-250 were still waiting for their batch.
     const lines = usersLines(0, 250) + '{"user": {"username": "broken"\n' + usersLines(250, 399);
