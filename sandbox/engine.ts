@@ -529,7 +529,8 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
         cursor += count;
         if (stopMessage !== undefined && stopped === cursor) {
           const index = indices[cursor++];
-          if (index !== undefined) fail(index, stopMessage);
+          // The mapping that was running when the call was stopped is the one blamed (none: between mappings).
+          if (index !== undefined) fail(index, stopMessage, set.names[answer.mapping ?? -1] ?? null);
         }
         return stopped;
       };

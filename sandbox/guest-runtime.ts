@@ -28,6 +28,8 @@ export type GuestItemResult =
 export interface GuestStepAnswer {
   stopped: number;
   results: string[];
+  /** With `stopped`: the index of the mapping that was running when the call was stopped (-1: none was). */
+  mapping?: number;
 }
 
 /** `stopped` in an answer about a batch the guest never took: nothing of it ran. */
@@ -277,6 +279,8 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
     base: number;
   }
   let batch: Batch | null = null;
+  // The mapping whose code, or whose result's handling, runs now (-1 between objects): a call stopped meanwhile names it.
+  let running = -1;
 
   const withParts = <T extends object>(result: T, contributions: unknown[] | null): T =>
     contributions === null ? result : { ...result, c: contributions };
@@ -297,6 +301,7 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
       const mapping = mappings[index] as (...args: unknown[]) => unknown;
       let value: unknown;
       try {
+        running = index;
         value = mapping(object, provider, link, frozenIso);
       } catch (thrown) {
         if (isSkip(thrown)) {
@@ -355,6 +360,7 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
   const report = (stopped = -1): GuestStepAnswer => ({
     stopped,
     results: batch === null ? [] : batch.results.slice(),
+    ...(stopped >= 0 ? { mapping: running } : {}),
   });
   // NOT_ADOPTED, written out: this function may use nothing from outside it.
   const notAdopted = (): GuestStepAnswer => ({ stopped: -2, results: [] });
@@ -406,6 +412,7 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
         batch.current = index;
         const link = batch.links === null ? null : (batch.links[index] ?? null);
         let result = evaluateItem(batch.items[index] ?? null, link, batch.provider, batch.contributions);
+        running = -1;
         const finished = realNow();
         if (finished - last > objectBudgetMs) {
           // By the clock only: the host, which reads the isolate's CPU time, keeps `s` when the CPU was not used.

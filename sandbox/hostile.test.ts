@@ -62,9 +62,9 @@ async function attack(body: string, limits: Partial<MappingLimits> = {}): Promis
 /** CPU time the victim's isolates have used so far, in ms. */
 const victimCpuMs = () => engine.stats().find((s) => s.key === VICTIM)?.cpuTimeMs ?? 0;
 
-test('while(true){} is stopped at the per-object limit', async () => {
+test('while(true){} is stopped at the per-object limit, and the error names the mapping that spun', async () => {
   const { error } = await attack('while (true) {}', { objectTimeoutMs: 100 });
-  assert.equal(error.mapping, null);
+  assert.equal(error.mapping, 'hostile');
   assert.match(error.message, /ran longer than the per-object limit of 100 ms and were stopped/);
 });
 
