@@ -150,6 +150,54 @@ describe('the deletion guard', () => {
     );
   });
 
+  test('groups deleted from the directory are held back by the guard too, until a person allows it', async (t) => {
+    const { db, target, control, newProvider } = await incrementalWorld(t);
+    const provider = await newProvider({ deletionLimit: 1 });
+    const member = await createUser(db, person(0));
+    const groups = [];
+    for (const name of ['design', 'sales', 'support']) {
+      groups.push(await createGroup(db, { name, attributes: {}, members: [member.id] }));
+    }
+    await eventually('the three groups provisioned', async () =>
+      (await target.groups()).length === 3 ? true : undefined,
+    );
+
+    for (const group of groups.slice(1)) await deleteGroup(db, group.id);
+    const held = await eventually(
+      'the group removals held back',
+      async () => {
+        const { rows } = await db.query<{ local_id: string }>(
+          `SELECT DISTINCT e.local_id FROM sync_events e JOIN sync_runs r ON r.id = e.run_id
+            WHERE r.kind = 'incremental' AND e.object_type = 'group' AND e.action = 'skip'
+              AND e.detail ->> 'reason' = 'deletion guard'`,
+        );
+        return rows.length === 2 ? rows.map((row) => row.local_id).sort() : undefined;
+      },
+      30_000,
+    );
+    assert.deepEqual(
+      held,
+      groups
+        .slice(1)
+        .map((g) => g.id)
+        .sort(),
+    );
+    assert.deepEqual(
+      (await target.groups()).map((g) => g.displayName).sort(),
+      ['design', 'sales', 'support'],
+      'no group was removed from the target',
+    );
+
+    const allowed = await fullSync(db, control, provider, true);
+    assert.equal(allowed.status, 'succeeded');
+    assert.equal(allowed.deleted, 2);
+    assert.deepEqual(
+      (await target.groups()).map((g) => g.displayName),
+      ['design'],
+    );
+    assert.equal((await target.users()).length, 1, 'the member stays');
+  });
+
   test('in deactivate mode the guard counts deactivations: nothing is deactivated until a person allows it, and once done they are not counted again', async (t) => {
     const { db, target, control, newProvider } = await incrementalWorld(t, { relay: false });
     const { access, users } = await accessGroupWith(db, 6);
