@@ -1,7 +1,7 @@
 /**
  * The process logger (pino), with redaction of every field that can carry a secret: whatever object is logged, a
- * token, password, client secret, private key, refresh or access token, PKCE verifier or authorization header in it
- * is written as `[redacted]`, at the top level and two levels down.
+ * token, password, client secret, private key, refresh or access token, PKCE verifier, authorization header or
+ * Temporal task token in it is written as `[redacted]`, at the top level and two levels down.
  */
 import pino, { type DestinationStream, type Logger } from 'pino';
 
@@ -22,6 +22,8 @@ export const SECRET_LOG_FIELDS = [
   'tokenParams',
   'authorization',
   'cookie',
+  // A Temporal activity's task token (on the SDK's activity lines) completes or fails that activity.
+  'taskToken',
   'SCIMFLOW_SECRET_KEY',
   'SCIMFLOW_DECRYPT_KEYS',
 ] as const;
