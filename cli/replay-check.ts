@@ -1,7 +1,7 @@
 /** `scimflow replay-check`: the pre-upgrade check of the workflows running now against this version's code. */
 import { Client, Connection } from '@temporalio/client';
 import { loadEnv, temporalConnectionOptions } from '../config/index.ts';
-import { configureTemporalLogging, replayOpenWorkflows } from '../engine/index.ts';
+import { configureTemporalLogging, createLogger, replayOpenWorkflows } from '../engine/index.ts';
 import { ScimflowError } from '../errors/index.ts';
 import type { Output } from './output.ts';
 
@@ -13,7 +13,8 @@ export async function runReplayCheck(output: Output): Promise<number> {
       'ERR_CONFIG',
       'TEMPORAL_ADDRESS must be set: replay-check reads the running workflows there',
     );
-  configureTemporalLogging('ERROR');
+  // Only the SDK's errors, on stderr: stdout carries the verdict.
+  configureTemporalLogging(createLogger('error', process.stderr));
   const connection = await Connection.connect(temporalConnectionOptions(env, env.TEMPORAL_ADDRESS));
   try {
     const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });

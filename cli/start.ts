@@ -48,16 +48,6 @@ import { ensureLocalAdminToken } from './local-token.ts';
 
 type Stopper = () => Promise<void>;
 
-const TEMPORAL_LOG_LEVEL = {
-  fatal: 'ERROR',
-  error: 'ERROR',
-  warn: 'WARN',
-  info: 'WARN',
-  debug: 'DEBUG',
-  trace: 'TRACE',
-  silent: 'ERROR',
-} as const;
-
 /**
  * Runs `stoppers` newest-first when the process is asked to stop, then exits; a second signal exits at once.
  * The listeners stay registered (not `once`): the embedded Temporal server's own signal hook steps aside only while
@@ -170,7 +160,7 @@ export interface RunningProcess {
 async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
   const env = loadEnv();
   const log = createLogger(env.LOG_LEVEL);
-  configureTemporalLogging(TEMPORAL_LOG_LEVEL[env.LOG_LEVEL]);
+  configureTemporalLogging(log);
   if (!parts.development && !env.TEMPORAL_ADDRESS)
     throw new Error(`TEMPORAL_ADDRESS must be set for \`scimflow ${parts.command}\``);
   const stoppers: Stopper[] = [];

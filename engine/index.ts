@@ -6,3 +6,4 @@ export * from './relay.ts';
 export * from './replay-check.ts';
 export * from './provider-check.ts';
 export * from './logger.ts';
+export * from './temporal-logging.ts';

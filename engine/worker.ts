@@ -1,14 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { fork } from 'node:child_process';
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import {
-  DefaultLogger,
-  Runtime,
-  Worker,
-  type LogLevel,
-  type NativeConnection,
-  type WorkflowBundle,
-} from '@temporalio/worker';
+import { Worker, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
 import {
   createDeletionGuardActivities,
   createProviderCheckActivities,
@@ -35,18 +28,6 @@ import { createScheduleActivities } from './schedules.ts';
 
 const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 const BUNDLER_PATH = fileURLToPath(new URL('./workflow-bundler.ts', import.meta.url));
-
-let runtimeInstalled = false;
-
-/**
- * Sets the level of the Temporal SDK's own logs (worker state changes are INFO). Must run before the first
- * connection of the process; later calls do nothing.
- */
-export function configureTemporalLogging(level: LogLevel): void {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger(level) });
-}
 
 let bundlePromise: Promise<WorkflowBundle> | undefined;
 

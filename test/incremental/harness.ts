@@ -17,6 +17,7 @@ import {
 } from '../../db/index.ts';
 import {
   configureTemporalLogging,
+  createLogger,
   createSyncControl,
   createWorker,
   startOutboxRelay,
@@ -145,7 +146,8 @@ export async function incrementalWorld(
   t: TestContext,
   options: { relay?: boolean; flush?: Partial<FlushPolicy>; shutdownGraceTime?: string } = {},
 ) {
-  configureTemporalLogging('WARN');
+  // The SDK's warnings, as JSON lines on stderr: the test runner reads stdout.
+  configureTemporalLogging(createLogger('warn', process.stderr));
   const testDb = await createTestDatabase();
   const db = testDb.db;
   const address = await testTemporalAddress();

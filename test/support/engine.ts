@@ -13,6 +13,7 @@ import {
 } from '../../db/index.ts';
 import {
   configureTemporalLogging,
+  createLogger,
   createSyncControl,
   createWorker,
   type TemporalSyncControl,
@@ -53,7 +54,8 @@ export async function startTestEngine(options: {
   /** The task queue to poll (another engine's, to share its work); a fresh one when left out. */
   taskQueue?: string;
 }): Promise<TestEngine> {
-  configureTemporalLogging('WARN');
+  // The SDK's warnings, as JSON lines on stderr: the test runner reads stdout.
+  configureTemporalLogging(createLogger('warn', process.stderr));
   const address = await testTemporalAddress();
   const secrets = options.secrets ?? createSecretBox(generateSecretKey());
   const nativeConnection = await NativeConnection.connect({ address });

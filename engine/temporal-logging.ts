@@ -1,0 +1,111 @@
+/**
+ * The Temporal SDK's own logs (the worker's, the workflow and activity context loggers', and the Rust core's, which
+ * the SDK forwards) written through the process's pino logger: JSON lines at its level, with the SDK's metadata
+ * (workflow id, activity type, task queue, …) as fields and every error reduced to what its failure already tells
+ * Temporal, so nothing reaches a line that `createLogger` would not let through.
+ */
+import { types } from 'node:util';
+import {
+  ApplicationFailure,
+  TemporalFailure,
+  type LogLevel,
+  type LogMetadata,
+  type Logger as TemporalLogger,
+} from '@temporalio/common';
+import { Runtime } from '@temporalio/worker';
+import type { Level, Logger } from 'pino';
+
+/** The level the SDK and its core log at for each pino level; pino filters their lines again. */
+const TEMPORAL_LEVELS: Record<Level | 'silent', LogLevel> = {
+  fatal: 'ERROR',
+  error: 'ERROR',
+  warn: 'WARN',
+  info: 'INFO',
+  debug: 'DEBUG',
+  trace: 'TRACE',
+  silent: 'ERROR',
+};
+
+const PINO_METHODS = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
+
+// A failure's causes are failures too (what Temporal records); a deeper chain is cut here.
+const MAX_CAUSES = 5;
+
+/** A secret-free description of an error the SDK logs. */
+interface LoggedError {
+  /** The error's class (as pino names it on `err`). */
+  type: string;
+  message: string;
+  /** An ApplicationFailure's type: the scimflow error code. */
+  code?: string;
+  stack?: string;
+  /** The failure this one wraps (an activity's failure inside an ActivityFailure), described the same way. */
+  cause?: LoggedError;
+}
+
+function isError(value: unknown): value is Error {
+  // Errors thrown in workflow code come from the workflow sandbox's realm, where `instanceof Error` is false.
+  return types.isNativeError(value) || value instanceof TemporalFailure;
+}
+
+/**
+ * What a logged error says: its class, message, stack and code, and its causes as long as they are Temporal failures.
+ * Nothing else: an error's own properties and a cause that is not a failure (a request with its headers, a driver's
+ * error) never reach Temporal, as activities send only `toApplicationFailure`'s message, code and details, so they
+ * stay out of the logs too.
+ */
+function describeLoggedError(error: Error, depth = 0): LoggedError {
+  const described: LoggedError = { type: error.name, message: error.message };
+  if (error instanceof ApplicationFailure && error.type) described.code = error.type;
+  if (depth === 0 && error.stack !== undefined) described.stack = error.stack;
+  if (error.cause instanceof TemporalFailure && depth < MAX_CAUSES)
+    described.cause = describeLoggedError(error.cause, depth + 1);
+  return described;
+}
+
+/**
+ * The fields of one SDK line: its metadata, each error described. They keep the SDK's names (`error`, not pino's
+ * `err`, whose serializer would add back the error's own properties and its causes' messages).
+ */
+function fields(meta: LogMetadata | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  // Object.entries skips symbol keys, such as the timestamp the SDK keeps on its buffered entries.
+  for (const [key, value] of Object.entries(meta ?? {})) out[key] = isError(value) ? describeLoggedError(value) : value;
+  return out;
+}
+
+/** A Temporal SDK logger writing every entry through `log` (its level, its redaction) as one JSON line. */
+export function temporalLogger(log: Logger): TemporalLogger {
+  const write = (level: LogLevel, message: string, meta?: LogMetadata): void => {
+    const method = PINO_METHODS[level];
+    if (log.isLevelEnabled(method)) log[method](fields(meta), message);
+  };
+  return {
+    log: write,
+    trace: (message, meta) => write('TRACE', message, meta),
+    debug: (message, meta) => write('DEBUG', message, meta),
+    info: (message, meta) => write('INFO', message, meta),
+    warn: (message, meta) => write('WARN', message, meta),
+    error: (message, meta) => write('ERROR', message, meta),
+  };
+}
+
+let configured = false;
+
+/**
+ * Sends the Temporal SDK's logs (worker state changes are INFO) and its core's into `log`, at `log`'s level. Must
+ * run before the first native connection or worker of the process; later calls do nothing.
+ */
+export function configureTemporalLogging(log: Logger): void {
+  if (configured) return;
+  configured = true;
+  const level = TEMPORAL_LEVELS[log.level as Level | 'silent'] ?? 'INFO';
+  // The options the SDK makes its runtime with when the first native connection or worker needs it, not a runtime
+  // now: one that forwards the core's logs keeps the process alive until it shuts down, which it does when its last
+  // connection or worker closes. A process that fails before making one (no database, no Temporal) still exits.
+  Runtime.defaultOptions = {
+    logger: temporalLogger(log),
+    // The core's own lines at the same level; those of the libraries under it (gRPC, HTTP/2) only when they fail.
+    telemetryOptions: { logging: { filter: { core: level, other: 'ERROR' }, forward: {} } },
+  };
+}
