@@ -68,6 +68,13 @@ export interface TemporalDevServerOptions {
   choosePort?: (() => Promise<number>) | undefined;
   /** Unref the server process so it does not keep the caller alive (it is still stopped when the caller exits). */
   detached?: boolean | undefined;
+  /**
+   * Run the server in a process group of its own, so that a signal to the caller's group (a terminal's Ctrl-C) reaches
+   * only the caller, which stops the server when it is done with it. It is still killed when the caller exits, and
+   * when it dies where util-linux's setpriv is found (Linux).
+   * @default false
+   */
+  ownProcessGroup?: boolean | undefined;
   /** Run without the Web UI. @default false */
   headless?: boolean | undefined;
   /**

@@ -380,7 +380,12 @@ async function startOnce(binary, options, pickFree, again) {
 
   const releaseState = options.dbFilename ? lockStateFile(options.dbFilename) : () => undefined;
   const [command, ...prefix] = [...deathSignalPrefix(), binary];
-  const child = spawn(command, [...prefix, ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, [...prefix, ...args], {
+    env: cleanEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // A session and process group of its own: signals sent to the caller's group (a terminal's Ctrl-C) pass it by.
+    detached: options.ownProcessGroup === true,
+  });
   installExitHooks();
   running.add(child);
 

@@ -60,6 +60,20 @@ test('a started dev server answers on 127.0.0.1 with ScimProvider registered, an
   assert.equal(await accepts(server.address), false);
 });
 
+test('with ownProcessGroup the server leads a process group of its own, and stop() still ends it', async () => {
+  // Field 5 of /proc/<pid>/stat is the process group (the command name before it, in parentheses, has no spaces here).
+  const group = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[2]);
+  const server = await startTemporalDevServer({ binary: requireBinary(), headless: true, ownProcessGroup: true });
+  try {
+    assert.equal(group(server.pid), server.pid);
+    assert.notEqual(group(server.pid), group(process.pid));
+  } finally {
+    await server.stop();
+  }
+  assert.equal(server.exited(), true);
+  assert.equal(await accepts(server.address), false);
+});
+
 test('the Web UI is served on its own port unless headless', async () => {
   const server = await startTemporalDevServer({ binary: requireBinary() });
   try {
