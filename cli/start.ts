@@ -85,7 +85,17 @@ async function connectTemporal(env: Env, stoppers: Stopper[], log: Logger): Prom
       'TEMPORAL_ADDRESS is not set and no Temporal CLI was found: run `npm run setup` or set TEMPORAL_ADDRESS',
     );
   }
-  const options = { binary, headless: false, port: 7233, uiPort: 8233, fallbackToFreePorts: true };
+  // In a process group of its own: a terminal's Ctrl-C would otherwise end it at once, while the worker still
+  // finishes its activities and reports them to it (gRPC retries and warnings for up to 20 s). It is stopped after
+  // the worker and the connections (the stoppers run newest-first), and killed with this process if that dies.
+  const options = {
+    binary,
+    headless: false,
+    port: 7233,
+    uiPort: 8233,
+    fallbackToFreePorts: true,
+    ownProcessGroup: true,
+  };
   // Its state is kept on disk, so that stopping and starting scimflow resumes the runs under way.
   let stateFile: string | null = embeddedTemporalStatePath();
   log.info({ stateFile }, 'starting an embedded Temporal dev server');
