@@ -1,9 +1,12 @@
 /**
  * The process logger (pino), with redaction of every field that can carry a secret: whatever object is logged, a
  * token, password, client secret, private key, refresh or access token, PKCE verifier, authorization header or
- * Temporal task token in it is written as `[redacted]`, at the top level and two levels down.
+ * Temporal task token in it is written as `[redacted]`, at the top level and two levels down; a logged error (`err`)
+ * keeps only what describes it (see `describeLoggedError`).
  */
+import { types } from 'node:util';
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { ScimflowError } from '../errors/index.ts';
 
 /** Field names whose values are secrets wherever they appear in a logged object. */
 export const SECRET_LOG_FIELDS = [
@@ -40,8 +43,46 @@ export const REDACT_PATHS: readonly string[] = SECRET_LOG_FIELDS.flatMap((field)
 /** What redacted values are replaced with (the same marker error texts use). */
 export const REDACTED = '[redacted]';
 
+/** How many causes of a logged error are described (a cause chain can be long, or a cycle). */
+const MAX_CAUSES = 5;
+
+/** An error as a log line carries it (`err`); see {@link describeLoggedError}. */
+export interface LoggedError {
+  type: string;
+  message: string;
+  /** A string or numeric `code` (ours, Node's, PostgreSQL's SQLSTATE). */
+  code?: string | number;
+  /** A ScimflowError's details, secret-free by contract. */
+  details?: unknown;
+  stack?: string;
+  cause?: LoggedError;
+}
+
+/**
+ * What a logged error says: its class, message, code, stack, a ScimflowError's details, and its causes described the
+ * same way. Not its other own properties: pino's own serializer wrote them all out (a request with its headers, a
+ * response with its body), deeper than redaction reaches.
+ */
+export function describeLoggedError(error: Error, depth = 0): LoggedError {
+  const described: LoggedError = { type: error.name, message: error.message };
+  const { code, details } = error as { code?: unknown; details?: unknown };
+  if (typeof code === 'string' || typeof code === 'number') described.code = code;
+  if (error instanceof ScimflowError) described.details = details;
+  if (error.stack !== undefined) described.stack = error.stack;
+  if (types.isNativeError(error.cause) && depth < MAX_CAUSES) {
+    described.cause = describeLoggedError(error.cause, depth + 1);
+  }
+  return described;
+}
+
 /** A logger at `level` writing JSON lines to `destination` (stdout by default), secrets redacted. */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  const options = { level, base: null, redact: { paths: [...REDACT_PATHS], censor: REDACTED } };
+  const options = {
+    level,
+    base: null,
+    redact: { paths: [...REDACT_PATHS], censor: REDACTED },
+    // An error from another realm (a workflow's sandbox) is an Error all the same.
+    serializers: { err: (error: unknown) => (types.isNativeError(error) ? describeLoggedError(error) : error) },
+  };
   return destination === undefined ? pino(options) : pino(options, destination);
 }
