@@ -150,11 +150,14 @@ function longestAskedWait(timings: readonly RequestTiming[]): { subject: string;
   return longest;
 }
 
-/** What the target's 429s asked discovery (ServiceProviderConfig, then ResourceTypes) to wait. */
+/**
+ * What the target's 429s asked discovery to wait: the longer of what they asked of the ServiceProviderConfig and of
+ * the ResourceTypes, which are read at once.
+ */
 function askedOfDiscovery(timings: readonly RequestTiming[]): number {
-  return timings
-    .filter((t) => t.path.startsWith('/ServiceProviderConfig') || t.path.startsWith('/ResourceTypes'))
-    .reduce((total, t) => total + (t.askedMs ?? 0), 0);
+  const asked = (prefix: string): number =>
+    timings.filter((t) => t.path.startsWith(prefix)).reduce((total, t) => total + (t.askedMs ?? 0), 0);
+  return Math.max(asked('/ServiceProviderConfig'), asked('/ResourceTypes'));
 }
 
 const sum = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0);
