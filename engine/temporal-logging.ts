@@ -105,7 +105,13 @@ export function configureTemporalLogging(log: Logger): void {
   // connection or worker closes. A process that fails before making one (no database, no Temporal) still exits.
   Runtime.defaultOptions = {
     logger: temporalLogger(log),
-    // The core's own lines at the same level; those of the libraries under it (gRPC, HTTP/2) only when they fail.
-    telemetryOptions: { logging: { filter: { core: level, other: 'ERROR' }, forward: {} } },
+    // The core's own lines at the same level, but never below INFO: its debug lines print whole workflow tasks
+    // (hundreds of KB a run, task tokens in their text). Those of the libraries under it only when they fail.
+    telemetryOptions: { logging: { filter: { core: coreLevel(level), other: 'ERROR' }, forward: {} } },
   };
+}
+
+/** The level the core logs at for the process's `level`: the same, but INFO at most verbose. */
+function coreLevel(level: LogLevel): LogLevel {
+  return level === 'DEBUG' || level === 'TRACE' ? 'INFO' : level;
 }

@@ -20,6 +20,7 @@ import { seedDirectory } from '../support/directory.ts';
 import { testProviderInput } from '../support/providers.ts';
 import { startWorkerProcess } from '../support/worker-process.ts';
 import { startProviderAuthApi } from './oauth-world.ts';
+import { hasLogLine } from '../support/log-lines.ts';
 
 /** The ways a secret may be written: raw, base64 (padded or not), base64url, URL- and form-encoded, JSON-escaped. */
 function spellings(secret: string): string[] {
@@ -168,7 +169,7 @@ test('OAuth client secrets, private keys, access and refresh tokens, codes and s
   const log = worker.output();
   // Both were really captured: the histories name the providers, the log has debug lines of the runs.
   for (const provider of [basic, jwt, interactive]) assert.ok(history.includes(provider.id), provider.slug);
-  assert.match(log, /\[DEBUG\] Activity completed/);
+  assert.ok(hasLogLine(log, 'debug', 'Activity completed'), 'the SDK logged its activities at debug level');
 
   const pem = clients.jwt.privateKeyPem;
   const jwk = createPrivateKey(pem).export({ format: 'jwk' });

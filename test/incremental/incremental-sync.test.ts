@@ -254,7 +254,12 @@ describe('incremental sync from directory events', () => {
       const open = (await runs()).filter((run) => run.status === 'running');
       return relayed.length + queued.length + open.length === 0 ? true : undefined;
     });
-    assert.deepEqual(await runs(), [], 'no run is kept for changes that touched nothing of the provider');
+    // The access group's own creation may have been pushed too (it is in scope): that run processed it.
+    assert.deepEqual(
+      (await runs()).filter((run) => run.processed === 0),
+      [],
+      'no run is kept for changes that touched nothing of the provider',
+    );
 
     await addMembers(db, access.id, [insider.id]);
     await eventually('the insider provisioned', async () =>
