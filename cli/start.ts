@@ -4,7 +4,6 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { constants as osConstants } from 'node:os';
 import type { Logger } from 'pino';
 import {
   createApi,
@@ -45,36 +44,7 @@ import { createPluginRegistry, resolvePluginOptions } from '../plugins/index.ts'
 import { embeddedTemporalStatePath, findTemporalBinary, startTemporalDevServer } from '../scripts/lib/temporal-dev.mjs';
 import { loadDemoTarget, runDemo, type StartDemoTarget } from './demo.ts';
 import { ensureLocalAdminToken } from './local-token.ts';
-
-type Stopper = () => Promise<void>;
-
-/**
- * Runs `stoppers` newest-first when the process is asked to stop, then exits; a second signal exits at once.
- * The listeners stay registered (not `once`): the embedded Temporal server's own signal hook steps aside only while
- * the host listens, and would otherwise kill the process before the stoppers ran.
- */
-function stopOnSignals(stoppers: Stopper[], log: Logger): void {
-  let stopping = false;
-  const stop = async (signal: NodeJS.Signals) => {
-    if (stopping) {
-      log.warn({ signal }, 'stopping scimflow at once');
-      process.exit(128 + osConstants.signals[signal]);
-    }
-    stopping = true;
-    log.info({ signal }, 'stopping scimflow');
-    await runStoppers(stoppers, log);
-    process.exit(0);
-  };
-  process.on('SIGINT', (s) => void stop(s));
-  process.on('SIGTERM', (s) => void stop(s));
-}
-
-/** Runs `stoppers` newest-first; one that fails is logged and the rest still run. */
-async function runStoppers(stoppers: Stopper[], log: Logger): Promise<void> {
-  for (const fn of [...stoppers].reverse()) {
-    await fn().catch((error: unknown) => log.warn({ err: error }, 'error while stopping'));
-  }
-}
+import { runStoppers, stopOnSignals, untilWorkerEnds, type Stopper } from './stoppers.ts';
 
 async function connectTemporal(env: Env, stoppers: Stopper[], log: Logger): Promise<RunningProcess['temporal']> {
   if (env.TEMPORAL_ADDRESS)
@@ -222,7 +192,8 @@ async function startParts(parts: ProcessParts, env: Env, log: Logger, stoppers: 
     stoppers.push(async () => {
       // The Temporal runtime shuts its workers down on SIGINT / SIGTERM itself; it may have begun already.
       if (worker.getState() === 'RUNNING') worker.shutdown();
-      await done;
+      // A run that ended on an error was reported by `untilWorkerEnds`; what follows still closes.
+      await done.catch(() => undefined);
       await targets.closeAll();
       await disposeMappingEngine();
     });
@@ -277,7 +248,7 @@ export async function runStart(options: { demo: boolean }): Promise<void> {
     await runStoppers(running.stoppers, running.log);
     throw error;
   }
-  await running.done;
+  await untilWorkerEnds(running.done, running.stoppers, running.log);
 }
 
 /** Saves the CLI's admin token, prints what runs where, and runs the demo when asked. */
@@ -304,9 +275,14 @@ async function announce(running: RunningProcess, startDemoTarget: StartDemoTarge
 
 /** `scimflow worker`: a Temporal worker, the outbox relay and the schedules reconcile (production role). */
 export async function runWorker(): Promise<void> {
-  const { env, log, done } = await startProcess({ command: 'worker', development: false, worker: true, api: false });
+  const { env, log, done, stoppers } = await startProcess({
+    command: 'worker',
+    development: false,
+    worker: true,
+    api: false,
+  });
   log.info({ taskQueue: env.SCIMFLOW_TASK_QUEUE, namespace: env.TEMPORAL_NAMESPACE }, 'scimflow worker running');
-  await done;
+  await untilWorkerEnds(done, stoppers, log);
 }
 
 /** `scimflow api`: the HTTP admin API only (production role). */
