@@ -5,6 +5,7 @@
  * keeps only what describes it (see `describeLoggedError`).
  */
 import { types } from 'node:util';
+import { ApplicationFailure } from '@temporalio/common';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { ScimflowError } from '../errors/index.ts';
 
@@ -50,7 +51,7 @@ const MAX_CAUSES = 5;
 export interface LoggedError {
   type: string;
   message: string;
-  /** A string or numeric `code` (ours, Node's, PostgreSQL's SQLSTATE). */
+  /** A string or numeric `code` (ours, Node's, PostgreSQL's SQLSTATE), else an ApplicationFailure's type. */
   code?: string | number;
   /** A ScimflowError's details, secret-free by contract. */
   details?: unknown;
@@ -58,20 +59,29 @@ export interface LoggedError {
   cause?: LoggedError;
 }
 
+/** Which of an error's causes `describeLoggedError` follows, and whether theirs stacks are kept. */
+export interface DescribeErrorOptions {
+  /** @default any error (of any realm: a workflow sandbox's too) */
+  follows?: (cause: unknown) => cause is Error;
+  /** @default true */
+  causeStacks?: boolean;
+}
+
 /**
- * What a logged error says: its class, message, code, stack, a ScimflowError's details, and its causes described the
- * same way. Not its other own properties: pino's own serializer wrote them all out (a request with its headers, a
- * response with its body), deeper than redaction reaches.
+ * What a logged error says: its class, message, code, stack, a ScimflowError's details, and the causes `follows`
+ * admits described the same way. Not its other own properties: pino's own serializer wrote them all out (a request
+ * with its headers, a response with its body), deeper than redaction reaches.
  */
-export function describeLoggedError(error: Error, depth = 0): LoggedError {
+export function describeLoggedError(error: Error, options: DescribeErrorOptions = {}, depth = 0): LoggedError {
+  const { follows = types.isNativeError, causeStacks = true } = options;
   const described: LoggedError = { type: error.name, message: error.message };
   const { code, details } = error as { code?: unknown; details?: unknown };
   if (typeof code === 'string' || typeof code === 'number') described.code = code;
+  else if (error instanceof ApplicationFailure && error.type) described.code = error.type;
   if (error instanceof ScimflowError) described.details = details;
-  if (error.stack !== undefined) described.stack = error.stack;
-  if (types.isNativeError(error.cause) && depth < MAX_CAUSES) {
-    described.cause = describeLoggedError(error.cause, depth + 1);
-  }
+  if (error.stack !== undefined && (depth === 0 || causeStacks)) described.stack = error.stack;
+  if (follows(error.cause) && depth < MAX_CAUSES)
+    described.cause = describeLoggedError(error.cause, options, depth + 1);
   return described;
 }
 

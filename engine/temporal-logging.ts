@@ -5,15 +5,10 @@
  * Temporal, so nothing reaches a line that `createLogger` would not let through.
  */
 import { types } from 'node:util';
-import {
-  ApplicationFailure,
-  TemporalFailure,
-  type LogLevel,
-  type LogMetadata,
-  type Logger as TemporalLogger,
-} from '@temporalio/common';
+import { TemporalFailure, type LogLevel, type LogMetadata, type Logger as TemporalLogger } from '@temporalio/common';
 import { Runtime } from '@temporalio/worker';
 import type { Level, Logger } from 'pino';
+import { describeLoggedError, type DescribeErrorOptions } from './logger.ts';
 
 /** The level the SDK and its core log at for each pino level; pino filters their lines again. */
 const TEMPORAL_LEVELS: Record<Level | 'silent', LogLevel> = {
@@ -28,49 +23,25 @@ const TEMPORAL_LEVELS: Record<Level | 'silent', LogLevel> = {
 
 const PINO_METHODS = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
 
-// A failure's causes are failures too (what Temporal records); a deeper chain is cut here.
-const MAX_CAUSES = 5;
-
-/** A secret-free description of an error the SDK logs. */
-interface LoggedError {
-  /** The error's class (as pino names it on `err`). */
-  type: string;
-  message: string;
-  /** An ApplicationFailure's type: the scimflow error code. */
-  code?: string;
-  stack?: string;
-  /** The failure this one wraps (an activity's failure inside an ActivityFailure), described the same way. */
-  cause?: LoggedError;
-}
-
-function isError(value: unknown): value is Error {
-  // Errors thrown in workflow code come from the workflow sandbox's realm, where `instanceof Error` is false.
-  return types.isNativeError(value) || value instanceof TemporalFailure;
-}
-
 /**
- * What a logged error says: its class, message, stack and code, and its causes as long as they are Temporal failures.
- * Nothing else: an error's own properties and a cause that is not a failure (a request with its headers, a driver's
- * error) never reach Temporal, as activities send only `toApplicationFailure`'s message, code and details, so they
- * stay out of the logs too.
+ * What a logged error says (see `describeLoggedError`), its causes followed only while they are Temporal failures: a
+ * cause that is not one (a request with its headers, a driver's error) never reaches Temporal, as activities send only
+ * `toApplicationFailure`'s message, code and details, so it stays out of the logs too. Causes carry no stack.
  */
-function describeLoggedError(error: Error, depth = 0): LoggedError {
-  const described: LoggedError = { type: error.name, message: error.message };
-  if (error instanceof ApplicationFailure && error.type) described.code = error.type;
-  if (depth === 0 && error.stack !== undefined) described.stack = error.stack;
-  if (error.cause instanceof TemporalFailure && depth < MAX_CAUSES)
-    described.cause = describeLoggedError(error.cause, depth + 1);
-  return described;
-}
+const FAILURE_CHAIN: DescribeErrorOptions = {
+  follows: (cause): cause is TemporalFailure => cause instanceof TemporalFailure,
+  causeStacks: false,
+};
 
 /**
- * The fields of one SDK line: its metadata, each error described. They keep the SDK's names (`error`, not pino's
- * `err`, whose serializer would add back the error's own properties and its causes' messages).
+ * The fields of one SDK line: its metadata, each error described. They keep the SDK's names (`error`, not `err`,
+ * whose serializer follows every cause).
  */
 function fields(meta: LogMetadata | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   // Object.entries skips symbol keys, such as the timestamp the SDK keeps on its buffered entries.
-  for (const [key, value] of Object.entries(meta ?? {})) out[key] = isError(value) ? describeLoggedError(value) : value;
+  for (const [key, value] of Object.entries(meta ?? {}))
+    out[key] = types.isNativeError(value) ? describeLoggedError(value, FAILURE_CHAIN) : value;
   return out;
 }
 
