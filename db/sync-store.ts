@@ -465,22 +465,24 @@ function upsertLinks(param: string): string {
        status = EXCLUDED.status, last_error = EXCLUDED.last_error, input_hash = EXCLUDED.input_hash, synced_at = now()`;
 }
 
-// Links and events hold what targets answered, which may hold text jsonb refuses: made storable (see storableJson).
+// Links, events and run errors hold what targets answered, which may hold text jsonb refuses (see storableJson).
+function jsonbParam(value: unknown): string {
+  return storableJson(JSON.stringify(value));
+}
+
 function linksJson(links: readonly Link[]): string {
-  return storableJson(
-    JSON.stringify(
-      links.map((l) => ({
-        provider_id: l.providerId,
-        object_type: l.objectType,
-        local_id: l.localId,
-        remote_id: l.remoteId,
-        last_payload_hash: l.lastPayloadHash,
-        last_payload: l.lastPayload,
-        status: l.status,
-        last_error: l.lastError,
-        input_hash: l.inputHash ?? null,
-      })),
-    ),
+  return jsonbParam(
+    links.map((l) => ({
+      provider_id: l.providerId,
+      object_type: l.objectType,
+      local_id: l.localId,
+      remote_id: l.remoteId,
+      last_payload_hash: l.lastPayloadHash,
+      last_payload: l.lastPayload,
+      status: l.status,
+      last_error: l.lastError,
+      input_hash: l.inputHash ?? null,
+    })),
   );
 }
 
@@ -491,16 +493,16 @@ function insertEvents(param: string): string {
          FROM jsonb_to_recordset(${param}::jsonb) AS x(object_type text, local_id uuid, action text, detail jsonb)`;
 }
 
-function eventsJson(events: readonly SyncEvent[]): string {
-  return storableJson(
-    JSON.stringify(
-      events.map((e) => ({
-        object_type: e.objectType,
-        local_id: e.localId,
-        action: e.action,
-        detail: e.detail ?? null,
-      })),
-    ),
+/** Events as jsonb rows; those of a {@link RunEvent} name their run (`run_id`). */
+function eventsJson(events: ReadonlyArray<SyncEvent & { runId?: string }>): string {
+  return jsonbParam(
+    events.map((e) => ({
+      run_id: e.runId,
+      object_type: e.objectType,
+      local_id: e.localId,
+      action: e.action,
+      detail: e.detail ?? null,
+    })),
   );
 }
 
@@ -555,20 +557,7 @@ export async function saveLinksWithEvents(
      INSERT INTO sync_events (run_id, object_type, local_id, action, detail)
      SELECT x.run_id, x.object_type, x.local_id, x.action, x.detail
        FROM jsonb_to_recordset($2::jsonb) AS x(run_id uuid, object_type text, local_id uuid, action text, detail jsonb)`,
-    [
-      linksJson(links),
-      storableJson(
-        JSON.stringify(
-          events.map((e) => ({
-            run_id: e.runId,
-            object_type: e.objectType,
-            local_id: e.localId,
-            action: e.action,
-            detail: e.detail ?? null,
-          })),
-        ),
-      ),
-    ],
+    [linksJson(links), eventsJson(events)],
   );
 }
 
@@ -944,7 +933,7 @@ export async function finishRun(
             retrying = c.retrying,
             unchanged = GREATEST(processed - c.created - c.updated - c.skipped - c.failed - c.retrying, 0)
        FROM c WHERE id = $1 RETURNING sync_runs.*`,
-    [runId, status, error === null ? null : storableJson(JSON.stringify(error))],
+    [runId, status, error === null ? null : jsonbParam(error)],
   );
   const row = rows[0];
   if (!row) throw new NotFoundError('run', runId);
