@@ -1,5 +1,7 @@
 /** zod schemas for the SCIM 2.0 resources and messages scimflow sends and reads (RFC 7643, RFC 7644). */
 import * as z from 'zod';
+// The rule PostgreSQL sets, in a module that imports nothing: the same check as the directory's text fields.
+import { isStorableText, UNSTORABLE_TEXT } from '../db/text.ts';
 
 export const SCHEMA_USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 export const SCHEMA_GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
@@ -217,10 +219,7 @@ export type ResourceType = z.infer<typeof ResourceTypeSchema>;
  */
 const RemoteIdSchema = z.preprocess(
   (value) => (typeof value === 'number' ? String(value) : value),
-  z
-    .string()
-    .min(1)
-    .refine((id) => !/[\0\p{Cs}]/u.test(id), 'must not contain U+0000 or an unpaired UTF-16 surrogate'),
+  z.string().min(1).refine(isStorableText, UNSTORABLE_TEXT),
 );
 
 /**
