@@ -8,6 +8,7 @@ import {
   loadUsersByIds,
   retryingIds,
   type ObjectType,
+  type ProviderForSync,
   type RunCounts,
   zeroCounts,
 } from '../db/index.ts';
@@ -55,8 +56,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
    * groups with the groups of users who appeared only now), each with a fresh budget, and returns the change to
    * the run's counters (nothing is processed twice; what finishes leaves `retrying`).
    */
-  async function retryPass(input: { providerId: string; runId: string; groups: boolean }): Promise<RunCounts> {
-    const provider = await loadProvider(input.providerId);
+  async function retryPass(provider: ProviderForSync, input: { runId: string; groups: boolean }): Promise<RunCounts> {
     const target = targets.get(provider, cancellation());
     const userIds = await retryingIds(db, provider.id, 'user', RETRY_PASS_LIMIT);
     const rows = await loadUsersByIds(db, provider.scope, userIds);
@@ -116,7 +116,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
 
     /** The run's retry pass as an activity of its own (see `retryPass`); runs started before `prepareRemovals` call it. */
     async retryUnfinished(input: { providerId: string; runId: string; groups: boolean }): Promise<RunCounts> {
-      return withFailures(() => retryPass(input));
+      return withFailures(async () => retryPass(await loadProvider(input.providerId), input));
     },
 
     /**
@@ -131,8 +131,8 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
       allowDeletions: boolean;
     }): Promise<{ counts: RunCounts; outOfScope: Record<ObjectType, number> }> {
       return withFailures(async () => {
-        const counts = await retryPass(input);
         const provider = await loadProvider(input.providerId);
+        const counts = await retryPass(provider, input);
         const { user, group } = await countOutOfScope(db, provider.scope, provider.id);
         const held = guarded(provider, input.allowDeletions) ? overLimit(provider, user.remote + group.remote) : null;
         if (held) throw held;
