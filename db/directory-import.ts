@@ -6,7 +6,7 @@
  * every other write refuses it (see directory-names.ts), rather than made a second user or group.
  */
 import { isScimflowError, ScimflowError, ValidationError } from '../errors/index.ts';
-import { clashMessage, lockNamesForBatch, nameClashes, type NamedKind } from './directory-names.ts';
+import { clashMessage, lockNamesForBatch, nameClashes, type NameClash, type NamedKind } from './directory-names.ts';
 import { inTransaction, type Db, type Queryable } from './pool.ts';
 import {
   DirectoryImportSchema,
@@ -68,20 +68,15 @@ function checkImport(input: DirectoryImport): void {
   if (issues.length > 0) throw new ValidationError('the import lists the same object twice', issues);
 }
 
-/** The issues of the names of `kind` at `paths` (`users.3`) that the directory has in another letter case. */
-async function namesClashing(
-  q: Queryable,
-  kind: NamedKind,
-  names: readonly string[],
-  path: (index: number) => string,
-): Promise<Issue[]> {
-  return (await nameClashes(q, kind, names)).map((clash) => ({
+/** The issues of `clashes` (names of `kind` the directory has in another letter case), at `path` (`users.3`). */
+function clashIssues(kind: NamedKind, clashes: readonly NameClash[], path: (index: number) => string): Issue[] {
+  return clashes.map((clash) => ({
     path: `${path(clash.index)}.${NAME_FIELD[kind]}`,
     message: clashMessage(kind, clash),
   }));
 }
 
-/** ERR_CONFLICT for `issues` (from `namesClashing`); `field` is the first one's. */
+/** ERR_CONFLICT for `issues` (from `clashIssues`); `field` is the first one's. */
 function clashError(issues: readonly Issue[], field: string): ScimflowError {
   const more = issues.length > 1 ? `; and ${issues.length - 1} more` : '';
   return new ScimflowError('ERR_CONFLICT', `${issues[0]!.path}: ${issues[0]!.message}${more}`, {
@@ -91,16 +86,22 @@ function clashError(issues: readonly Issue[], field: string): ScimflowError {
 
 /** Names of the import that the directory has in another letter case: checked before any write, as ERR_CONFLICT. */
 async function checkImportNames(q: Queryable, input: DirectoryImport): Promise<void> {
-  const users = await namesClashing(
-    q,
+  const users = clashIssues(
     'user',
-    input.users.map((user) => user.username),
+    await nameClashes(
+      q,
+      'user',
+      input.users.map((user) => user.username),
+    ),
     (i) => `users.${i}`,
   );
-  const groups = await namesClashing(
-    q,
+  const groups = clashIssues(
     'group',
-    input.groups.map((group) => group.name),
+    await nameClashes(
+      q,
+      'group',
+      input.groups.map((group) => group.name),
+    ),
     (i) => `groups.${i}`,
   );
   if (users.length + groups.length > 0) {
@@ -114,8 +115,7 @@ async function checkImportNames(q: Queryable, input: DirectoryImport): Promise<v
  * write since `checkImportNames` may have made.
  */
 async function claimBatchNames(q: Queryable, kind: NamedKind, names: readonly string[], start: number): Promise<void> {
-  await lockNamesForBatch(q, kind, names);
-  const issues = await namesClashing(q, kind, names, (i) => `${kind}s.${start + i}`);
+  const issues = clashIssues(kind, await lockNamesForBatch(q, kind, names), (i) => `${kind}s.${start + i}`);
   if (issues.length > 0) throw clashError(issues, NAME_FIELD[kind]);
 }
 
@@ -487,8 +487,7 @@ function earliest(a: BatchStop | null, b: BatchStop | null): BatchStop | null {
  * directory has in another letter case.
  */
 async function firstClash(q: Queryable, kind: NamedKind, names: readonly string[]): Promise<BatchStop | null> {
-  await lockNamesForBatch(q, kind, names);
-  const [clash] = await nameClashes(q, kind, names);
+  const [clash] = await lockNamesForBatch(q, kind, names);
   if (clash === undefined) return null;
   const field = NAME_FIELD[kind];
   return { index: clash.index, issues: [{ path: `${kind}.${field}`, message: clashMessage(kind, clash) }], field };

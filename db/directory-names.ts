@@ -48,12 +48,14 @@ export async function claimName(q: Queryable, kind: NamedKind, name: string, own
 
 /**
  * For a batch that upserts `kind`s by their exact `names`: locks the rows it will update, then every name of the kind,
- * so that no write of one name runs until the batch's transaction ends. `nameClashes` then tells what it may write.
+ * so that no write of one name runs until the batch's transaction ends, and returns the `nameClashes` of `names` as
+ * they stand under those locks: the batch may write the names before the first.
  */
-export async function lockNamesForBatch(q: Queryable, kind: NamedKind, names: readonly string[]): Promise<void> {
+export async function lockNamesForBatch(q: Queryable, kind: NamedKind, names: readonly string[]): Promise<NameClash[]> {
   const { table, column, lock } = NAMES[kind];
   await q.query(`SELECT 1 FROM ${table} WHERE ${column} = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`, [names]);
   await q.query('SELECT pg_advisory_xact_lock($1, $2)', [EVERY_NAME, lock]);
+  return nameClashes(q, kind, names);
 }
 
 /** A name of a batch that another object has in another letter case. */
