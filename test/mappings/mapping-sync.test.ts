@@ -8,7 +8,6 @@ import {
   updateMapping,
   type ProviderInput,
 } from '../../db/index.ts';
-import { disposeMappingEngine } from '../../engine/index.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { startTestEngine } from '../support/engine.ts';
 import { testProviderInput } from '../support/providers.ts';
@@ -26,7 +25,6 @@ async function world(t: TestContext) {
   t.after(async () => {
     for (const target of targets) await target.close();
     await engine.shutdown();
-    await disposeMappingEngine();
     await testDb.drop();
   });
   const newTarget = async () => {

@@ -16,6 +16,7 @@ import {
   createLogger,
   createSyncControl,
   createWorker,
+  disposeMappingEngine,
   type TemporalSyncControl,
 } from '../../engine/index.ts';
 import { createPluginRegistry, type PluginRegistry } from '../../plugins/index.ts';
@@ -97,6 +98,9 @@ export async function startTestEngine(options: {
         worker.shutdown();
         await running;
         await targets.closeAll();
+        // As `scimflow start` stops: no isolate outlives its worker. One alive when the test process exits can end it
+        // in an isolated-vm assertion (seen once in CI, in test/sync/full-sync.test.ts, after all its tests passed).
+        await disposeMappingEngine();
         await nativeConnection.close();
         await connection.close();
       })();

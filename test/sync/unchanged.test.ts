@@ -12,7 +12,7 @@ import {
   type ProviderView,
 } from '../../db/index.ts';
 import { createSandboxMapper, type PayloadMapper } from '../../activities/index.ts';
-import { disposeMappingEngine, processMappingEngine } from '../../engine/index.ts';
+import { processMappingEngine } from '../../engine/index.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { seedDirectory } from '../support/directory.ts';
 import { startTestEngine } from '../support/engine.ts';
@@ -45,7 +45,6 @@ async function world(t: TestContext) {
   t.after(async () => {
     await target.close();
     await engine.shutdown();
-    await disposeMappingEngine();
     await testDb.drop();
   });
   const directory = await seedDirectory(testDb.db, 20, 3);
