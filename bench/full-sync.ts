@@ -111,6 +111,43 @@ export async function traceActivities(client: Client, workflowId: string): Promi
     console.log(`${type}: n=${t.n} avg wait ${(t.wait / t.n).toFixed(1)} ms, avg run ${(t.run / t.n).toFixed(1)} ms`);
 }
 
+/**
+ * Prints when each activity type of a run's workflow ran, from the workflow's start: how many, the first start and the
+ * last end, and the busiest moment (most attempts running at once): where the run's time went, phase by phase.
+ */
+export async function traceTimeline(client: Client, workflowId: string, label: string): Promise<void> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const ms = (t: unknown) =>
+    Number((t as { seconds: { toString(): string } }).seconds.toString()) * 1000 +
+    ((t as { nanos?: number }).nanos ?? 0) / 1e6;
+  const events = history.events ?? [];
+  const origin = events.length > 0 ? ms(events[0]!.eventTime) : 0;
+  const scheduled = new Map<string, string>();
+  const started = new Map<string, number>();
+  const spans = new Map<string, Array<{ from: number; to: number }>>();
+  for (const e of events) {
+    const at = ms(e.eventTime) - origin;
+    const attrs = e.activityTaskScheduledEventAttributes;
+    if (attrs) scheduled.set(String(e.eventId), attrs.activityType?.name ?? '?');
+    if (e.activityTaskStartedEventAttributes)
+      started.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), at);
+    const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
+    if (done) {
+      const id = String(done.scheduledEventId);
+      const type = scheduled.get(id) ?? '?';
+      spans.set(type, [...(spans.get(type) ?? []), { from: started.get(id) ?? at, to: at }]);
+    }
+  }
+  const end = events.length > 0 ? ms(events.at(-1)!.eventTime) - origin : 0;
+  console.error(`${label}: workflow ${end.toFixed(0)} ms`);
+  for (const [type, list] of spans) {
+    const from = Math.min(...list.map((s) => s.from));
+    const to = Math.max(...list.map((s) => s.to));
+    const busiest = Math.max(...list.map((s) => list.filter((o) => o.from <= s.from && o.to > s.from).length));
+    console.error(`  ${type}: n=${list.length} ${from.toFixed(0)}–${to.toFixed(0)} ms, at most ${busiest} at once`);
+  }
+}
+
 /** The parts of a V8 CPU profile (`Profiler.stop`) the summary reads. */
 interface CpuProfile {
   nodes: Array<{

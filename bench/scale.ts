@@ -27,6 +27,7 @@ import {
   seedBenchDirectory,
   startLoopbackTarget,
   traceActivities,
+  traceTimeline,
   type BenchRow,
 } from './full-sync.ts';
 import { ipcCaller } from './fork-listening.ts';
@@ -222,6 +223,7 @@ export async function runScaleBench(): Promise<BenchRow[]> {
     const distant = await newProvider();
     const slow = await timed(() => engine.fullSync(distant));
     const slowFlight = await inFlightAt(target.origin);
+    if (process.env['BENCH_TRACE']) await traceTimeline(engine.client, slow.result.workflowId, `${latencyMs} ms late`);
     await call(target.origin, 'POST', '/_reset');
     const slowPlainSeconds = (await replayInChild(target.origin, inFlight)) / 1000;
     const slowPlainFlight = await inFlightAt(target.origin);
