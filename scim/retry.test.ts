@@ -270,6 +270,35 @@ describe('circuit breaker', () => {
     assert.deepEqual(sent, ['/Users/throttled', '/Users/a', '/Users/throttled', '/Users/b', '/Users/c']);
   });
 
+  test("a lookup takes the next free slot before writes already in line: its page's writes are not held behind them", async () => {
+    const slots = new RequestSlots(1);
+    const sent: string[] = [];
+    const answers: Array<PromiseWithResolvers<ScimResponse<unknown>>> = [];
+    const target: ScimClient = {
+      baseUrl: 'http://target.test/scim',
+      request<T>(method: string, path: string): Promise<ScimResponse<T>> {
+        sent.push(`${method} ${path}`);
+        const answer = Promise.withResolvers<ScimResponse<unknown>>();
+        answers.push(answer);
+        return answer.promise as Promise<ScimResponse<T>>;
+      },
+      close: () => Promise.resolve(),
+    };
+    const send = (method: 'GET' | 'POST', path: string) =>
+      withRetries(target, { budget: new RetryBudget(), slots }).request(method, path);
+    const writes = ['/Users/a', '/Users/b', '/Users/c'].map((path) => send('POST', path));
+    await new Promise((resolve) => setImmediate(resolve));
+    const lookup = send('GET', '/Users?filter=next-page');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(sent, ['POST /Users/a'], 'one slot: the first write holds it, the rest wait in line');
+    for (let i = 0; i < 4; i += 1) {
+      answers[i]!.resolve({ status: 200, body: undefined, headers: {} });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all([lookup, ...writes]);
+    assert.deepEqual(sent, ['POST /Users/a', 'GET /Users?filter=next-page', 'POST /Users/b', 'POST /Users/c']);
+  });
+
   test('request slots bound the attempts in flight and pass in arrival order', async () => {
     const slots = new RequestSlots(2);
     const answers: Array<PromiseWithResolvers<ScimResponse<unknown>>> = [];

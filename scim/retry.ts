@@ -119,7 +119,7 @@ export function withRetries(client: ScimClient, options: RetryOptions): ScimClie
   }
 
   async function attempt<T>(method: ScimMethod, path: string, requestOptions: ScimRequestOptions<T>, retry: boolean) {
-    const release = await options.slots?.acquire(signal, retry);
+    const release = await options.slots?.acquire(signal, retry ? 'retry' : method === 'GET' ? 'read' : 'write');
     try {
       return await admitted(method, path, requestOptions);
     } finally {
