@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { createLogger } from '../engine/logger.ts';
 import { jsonLines } from '../test/support/log-lines.ts';
-import { runStoppers, untilWorkerEnds, type Stopper } from './stoppers.ts';
+import { runStoppers, SAME_REQUEST_MS, signalHandler, untilWorkerEnds, type Stopper } from './stoppers.ts';
 
 /** A logger whose lines are kept, and stoppers that record their turn (the one named `fails` rejects). */
 function world(names: string[], fails?: string) {
@@ -53,5 +53,49 @@ describe('stopping a scimflow process', () => {
     await untilWorkerEnds(Promise.resolve(), stoppers, log);
     assert.deepEqual(ran, []);
     assert.equal(stoppers.length, 2);
+  });
+
+  test('a signal that reaches the process twice at once (directly and through its parent) stops it gracefully, once', async () => {
+    const { log, ran, stoppers, lines } = world(['database', 'worker']);
+    const exits: number[] = [];
+    let clock = 1000;
+    const stop = signalHandler(
+      stoppers,
+      log,
+      (code) => exits.push(code),
+      () => clock,
+    );
+    const first = stop('SIGTERM');
+    clock += 2;
+    await stop('SIGTERM');
+    await first;
+    assert.deepEqual(ran, ['worker', 'database']);
+    assert.deepEqual(exits, [0]);
+    assert.deepEqual(
+      lines().map((line) => line['msg']),
+      ['stopping scimflow'],
+    );
+  });
+
+  test('a second request to stop, after the first has begun, exits at once with the signal in the code', async () => {
+    const { log, stoppers, lines } = world(['database']);
+    const exits: number[] = [];
+    let clock = 1000;
+    // A stopper that never finishes, as a worker draining a long activity.
+    stoppers.push(() => new Promise<void>(() => undefined));
+    const stop = signalHandler(
+      stoppers,
+      log,
+      (code) => exits.push(code),
+      () => clock,
+    );
+    void stop('SIGINT');
+    clock += SAME_REQUEST_MS + 1;
+    await stop('SIGINT');
+    assert.deepEqual(exits, [130]);
+    assert.deepEqual(
+      lines().map((line) => line['msg']),
+      ['stopping scimflow', 'stopping scimflow at once'],
+    );
   });
 });

@@ -19,22 +19,44 @@ export async function runStoppers(stoppers: Stopper[], log: Logger): Promise<voi
 }
 
 /**
- * Runs `stoppers` newest-first when the process is asked to stop, then exits; a second signal exits at once.
- * The listeners stay registered (not `once`): the embedded Temporal server's own signal hook steps aside only while
- * the host listens, and would otherwise kill the process before the stoppers ran.
+ * Signals this close together are one request to stop. A signal to a process group reaches scimflow both directly and
+ * through a parent that passes it on (bin.mjs with no terminal, or a supervisor that signals every process, as
+ * systemd does): taken as a second request, it turned a graceful stop into an abrupt one (exit 130 or 143 at once).
  */
-export function stopOnSignals(stoppers: Stopper[], log: Logger): void {
-  let stopping = false;
-  const stop = async (signal: NodeJS.Signals) => {
-    if (stopping) {
+export const SAME_REQUEST_MS = 500;
+
+/**
+ * What to do on a stop signal: the first runs `stoppers` newest-first, then exits 0; another within
+ * {@link SAME_REQUEST_MS} is the same request; one after that exits at once (128 + its number).
+ */
+export function signalHandler(
+  stoppers: Stopper[],
+  log: Logger,
+  exit: (code: number) => void = (code) => process.exit(code),
+  now: () => number = () => performance.now(),
+): (signal: NodeJS.Signals) => Promise<void> {
+  let stoppingSince: number | undefined;
+  return async (signal) => {
+    if (stoppingSince !== undefined) {
+      if (now() - stoppingSince < SAME_REQUEST_MS) return;
       log.warn({ signal }, 'stopping scimflow at once');
-      process.exit(128 + osConstants.signals[signal]);
+      exit(128 + osConstants.signals[signal]);
+      return;
     }
-    stopping = true;
+    stoppingSince = now();
     log.info({ signal }, 'stopping scimflow');
     await runStoppers(stoppers, log);
-    process.exit(0);
+    exit(0);
   };
+}
+
+/**
+ * Stops the process on SIGINT and SIGTERM (see {@link signalHandler}). The listeners stay registered (not `once`):
+ * the embedded Temporal server's own signal hook steps aside only while the host listens, and would otherwise kill the
+ * process before the stoppers ran.
+ */
+export function stopOnSignals(stoppers: Stopper[], log: Logger): void {
+  const stop = signalHandler(stoppers, log);
   process.on('SIGINT', (s) => void stop(s));
   process.on('SIGTERM', (s) => void stop(s));
 }

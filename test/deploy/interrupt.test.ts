@@ -14,8 +14,8 @@ import { startScimTarget } from '../servers/index.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { testProviderInput } from '../support/providers.ts';
 
-// cli/main.ts as `npm start` runs it: through bin.mjs, which forwards SIGINT when it has no terminal, the process
-// would get the group's SIGINT twice and stop at once.
+// cli/main.ts itself, as the launcher of `npm start` runs it (bin.mjs, with no terminal, passes the group's signal on
+// as well: a signal that arrives twice at once is one request, see cli/stoppers.test.ts).
 const MAIN = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 
 /** The state letter of process `pid` (R, S, Z, …), or null once it is gone. */
