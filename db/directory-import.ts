@@ -3,7 +3,8 @@
  * that an import of any size never becomes one giant transaction. `importDirectory` takes a whole document (checked as
  * a whole first); `importStream` takes lines one at a time (NDJSON) and never holds more than one batch of them.
  * Upserts match names exactly; a name the directory has only in another letter case is refused (ERR_CONFLICT), as
- * every other write refuses it (see directory-names.ts), rather than made a second user or group.
+ * every other write refuses it (see directory-names.ts), rather than made a second user or group. A group's members
+ * name users by username in any letter case, as usernames are unique in any letter case (see `unresolvedMembers`).
  */
 import { isScimflowError, ScimflowError, ValidationError } from '../errors/index.ts';
 import { clashMessage, lockNamesForBatch, nameClashes, type NameClash, type NamedKind } from './directory-names.ts';
@@ -119,25 +120,62 @@ async function claimBatchNames(q: Queryable, kind: NamedKind, names: readonly st
   if (issues.length > 0) throw clashError(issues, NAME_FIELD[kind]);
 }
 
-/** Members of the import that name no user, neither in the import nor in the directory: checked before any write. */
+/**
+ * Of the member names `wanted`, each that does not name one user, with the usernames it matches in another letter case
+ * (none: no user has it). A member name names the user with exactly that username, else the one whose username equals
+ * it in another letter case (PostgreSQL's lower(), as every name check compares them: see directory-names.ts); when
+ * the directory has several such variants from before names were unique in any letter case, and none exactly, it names
+ * none of them. `imported` are usernames an import writes before its members, counted as the directory's.
+ */
+async function unresolvedMembers(
+  q: Queryable,
+  wanted: readonly string[],
+  imported: readonly string[] = [],
+): Promise<Map<string, string[]>> {
+  const { rows } = await q.query<{ username: string; variants: string[] }>(
+    `WITH wanted AS (SELECT DISTINCT w AS username FROM unnest($1::text[]) AS w),
+     known AS (
+       SELECT u.username FROM users u WHERE lower(u.username) IN (SELECT lower(username) FROM wanted)
+       UNION SELECT unnest($2::text[])
+     )
+     SELECT w.username, array_remove(array_agg(k.username ORDER BY k.username), NULL) AS variants
+       FROM wanted w LEFT JOIN known k ON lower(k.username) = lower(w.username)
+      GROUP BY w.username
+     HAVING count(k.username) <> 1 AND NOT coalesce(bool_or(k.username = w.username), false)`,
+    [wanted, imported],
+  );
+  return new Map(rows.map((row) => [row.username, row.variants]));
+}
+
+/** What an issue says of a member name that names no one user (see `unresolvedMembers`). */
+function unresolvedMessage(username: string, variants: readonly string[]): string {
+  if (variants.length === 0) return `no user "${username}"`;
+  const listed = variants.map((variant) => `"${variant}"`).join(', ');
+  return `"${username}" matches several users in other letter cases (${listed}): name one of them exactly`;
+}
+
+/** Members of the import that name no one user, neither of the import nor of the directory: checked before any write. */
 async function checkImportMembers(q: Queryable, input: DirectoryImport): Promise<void> {
-  const imported = new Set(input.users.map((user) => user.username));
-  const wanted = [...new Set(input.groups.flatMap((group) => group.members ?? []))].filter(
-    (name) => !imported.has(name),
-  );
+  const wanted = [...new Set(input.groups.flatMap((group) => group.members ?? []))];
   if (wanted.length === 0) return;
-  const { rows } = await q.query<{ username: string }>(
-    `SELECT x.username FROM unnest($1::text[]) AS x(username) WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.username = x.username)`,
-    [wanted],
+  const unresolved = await unresolvedMembers(
+    q,
+    wanted,
+    input.users.map((user) => user.username),
   );
-  if (rows.length === 0) return;
-  const unknown = new Set(rows.map((row) => row.username));
+  if (unresolved.size === 0) return;
   const issues = input.groups.flatMap((group, i) =>
-    (group.members ?? []).flatMap((username, j) =>
-      unknown.has(username) ? [{ path: `groups.${i}.members.${j}`, message: `no user "${username}"` }] : [],
-    ),
+    (group.members ?? []).flatMap((username, j) => {
+      const variants = unresolved.get(username);
+      if (variants === undefined) return [];
+      return [{ path: `groups.${i}.members.${j}`, message: unresolvedMessage(username, variants) }];
+    }),
   );
-  throw new ValidationError('group members name users that do not exist', issues);
+  const missing = [...unresolved.values()].some((variants) => variants.length === 0);
+  throw new ValidationError(
+    missing ? 'group members name users that do not exist' : 'group members match several users each',
+    issues,
+  );
 }
 
 /** Objects (users, groups, or memberships) an import writes per transaction. */
@@ -204,11 +242,19 @@ const UPSERT_GROUPS = `WITH upserted AS (
      RETURNING g.id, (g.xmax = 0) AS inserted
    ), ${announceUpserted('group')}`;
 
+// The user that a listed member name `x.username` names, as `m.id` (see `unresolvedMembers`): the user with exactly
+// that username, else the only one with it in another letter case. A name that names no one user joins no row.
+const MEMBER_USER = `JOIN LATERAL (
+       SELECT (array_agg(u.id ORDER BY u.username = x.username DESC))[1] AS id
+         FROM users u WHERE lower(u.username) = lower(x.username)
+       HAVING count(*) = 1 OR bool_or(u.username = x.username)
+     ) m ON true`;
+
 // Removes from the groups named in `$2` every member not listed for it in `$1` (a JSON array of group name and username).
 const REMOVE_UNLISTED_MEMBERS = `WITH listed AS (
-     SELECT g.id AS group_id, u.id AS user_id
+     SELECT g.id AS group_id, m.id AS user_id
        FROM jsonb_to_recordset($1::jsonb) AS x(name text, username text)
-       JOIN groups g ON g.name = x.name JOIN users u ON u.username = x.username
+       JOIN groups g ON g.name = x.name ${MEMBER_USER}
    ), removed AS (
      DELETE FROM group_members gm USING groups g
       WHERE g.id = gm.group_id AND g.name = ANY($2::text[])
@@ -223,8 +269,8 @@ const REMOVE_UNLISTED_MEMBERS = `WITH listed AS (
 // Adds the memberships in `$1` (a JSON array of group name and username), those not there already.
 const ADD_MEMBERS = `WITH added AS (
      INSERT INTO group_members (group_id, user_id)
-     SELECT DISTINCT g.id, u.id FROM jsonb_to_recordset($1::jsonb) AS x(name text, username text)
-       JOIN groups g ON g.name = x.name JOIN users u ON u.username = x.username
+     SELECT DISTINCT g.id, m.id FROM jsonb_to_recordset($1::jsonb) AS x(name text, username text)
+       JOIN groups g ON g.name = x.name ${MEMBER_USER}
      ON CONFLICT DO NOTHING RETURNING group_id, user_id
    ), logged AS (
      INSERT INTO outbox (object_type, object_id, related_id, change)
@@ -303,7 +349,8 @@ async function upsertInBatches<T>(
 
 /**
  * Makes the directory match `input`: users upserted by username (fields absent from the import become null), groups
- * upserted by name, and each group that lists `members` gets exactly those members. Objects not in the import are left
+ * upserted by name, and each group that lists `members` gets exactly those members (usernames, in any letter case:
+ * see `unresolvedMembers`; one that names no one user is ERR_VALIDATION). Objects not in the import are left
  * alone. A name listed twice in any letter case is ERR_VALIDATION, and one the directory has only in another letter
  * case ERR_CONFLICT. The whole import is checked first (nothing is written when any of it is invalid), then written
  * `batchSize` objects per transaction (users, then groups, then each listed group's removed members, then added
@@ -459,20 +506,19 @@ interface BatchStop {
   field?: string;
 }
 
-/** Among `groups`, the first whose members name a user the directory does not have, with those members. */
+/** Among `groups`, the first whose members name no one user of the directory, with those members. */
 async function firstUnknownMembers(q: Queryable, groups: readonly ImportGroup[]): Promise<BatchStop | null> {
   const wanted = [...new Set(groups.flatMap((group) => group.members ?? []))];
   if (wanted.length === 0) return null;
-  const { rows } = await q.query<{ username: string }>(
-    `SELECT x.username FROM unnest($1::text[]) AS x(username) WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.username = x.username)`,
-    [wanted],
-  );
-  if (rows.length === 0) return null;
-  const unknown = new Set(rows.map((row) => row.username));
-  const index = groups.findIndex((group) => (group.members ?? []).some((username) => unknown.has(username)));
-  const issues = (groups[index]!.members ?? []).flatMap((username, j) =>
-    unknown.has(username) ? [{ path: `group.members.${j}`, message: `no user "${username}"` }] : [],
-  );
+  const unresolved = await unresolvedMembers(q, wanted);
+  if (unresolved.size === 0) return null;
+  const index = groups.findIndex((group) => (group.members ?? []).some((username) => unresolved.has(username)));
+  const issues = (groups[index]!.members ?? []).flatMap((username, j) => {
+    const variants = unresolved.get(username);
+    return variants === undefined
+      ? []
+      : [{ path: `group.members.${j}`, message: unresolvedMessage(username, variants) }];
+  });
   return { index, issues };
 }
 
@@ -497,7 +543,8 @@ async function firstClash(q: Queryable, kind: NamedKind, names: readonly string[
  * Imports a stream of lines in order, `batchSize` rows per transaction (a user is one row, a group one plus its listed
  * members), holding only the batch being filled: a batch is written as soon as it is full, so the directory grows
  * while the stream is still being read. A batch holds users or groups, each name once: a group's members must name
- * users of the directory or of earlier lines, and a name listed twice is written twice (the later line wins).
+ * users of the directory or of earlier lines (in any letter case, see `unresolvedMembers`), and a name listed twice is
+ * written twice (the later line wins).
  *
  * A line that is malformed, a group naming a user that does not exist, or a name the directory (or an earlier line)
  * has in another letter case stops the import there: every line before it is written (the batch it would have joined

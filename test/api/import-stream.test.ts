@@ -101,6 +101,13 @@ describe('streamed directory import (POST /api/v1/import/stream)', () => {
   const count = async (sql: string, params: unknown[] = []) =>
     Number((await database.db.query<{ n: string }>(sql, params)).rows[0]!.n);
   const users = () => count('SELECT count(*) AS n FROM users');
+  /** The usernames of every group's members, in order. */
+  const members = async () =>
+    (
+      await database.db.query<{ username: string }>(
+        `SELECT u.username FROM group_members gm JOIN users u ON u.id = gm.user_id ORDER BY u.username`,
+      )
+    ).rows.map((row) => row.username);
   /** Imports users u0-u149, then `line` as line 151, then users from u150 to before `upTo`: the status and the error. */
   const importAt151 = async (line: string, upTo: number) => {
     const { status, body } = await sendImport(server, admin, usersLines(0, 150) + line + usersLines(150, upTo));
@@ -158,13 +165,21 @@ describe('streamed directory import (POST /api/v1/import/stream)', () => {
       `${JSON.stringify({ group: { name: 'team', members: ['u3', 'u0'] } })}\r\n`,
     );
     assert.deepEqual((changed.body as StreamImportCounts).members, { added: 1, removed: 2 });
-    const { rows } = await database.db.query<{ username: string }>(
-      `SELECT u.username FROM group_members gm JOIN users u ON u.id = gm.user_id ORDER BY u.username`,
-    );
-    assert.deepEqual(
-      rows.map((row) => row.username),
-      ['u0', 'u3'],
-    );
+    assert.deepEqual(await members(), ['u0', 'u3']);
+  });
+
+  test('a group member named in another letter case than its username is that user, and sending it again changes nothing', async () => {
+    const lines = usersLines(0, 3) + JSON.stringify({ group: { name: 'team', members: ['U0', 'u1'] } }) + '\n';
+    const first = await sendImport(server, admin, lines);
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.deepEqual((first.body as StreamImportCounts).members, { added: 2, removed: 0 });
+    const again = await sendImport(server, admin, lines);
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.deepEqual((again.body as StreamImportCounts).members, { added: 0, removed: 0 });
+    assert.deepEqual(await members(), ['u0', 'u1']);
+    const ghost = await sendImport(server, admin, JSON.stringify({ group: { name: 'team', members: ['U9'] } }));
+    assert.equal(ghost.status, 400);
+    assert.deepEqual((ghost.body as ErrorBody).error.issues, [{ path: 'group.members.0', message: 'no user "U9"' }]);
   });
 
   test('a first line that is malformed says that nothing was imported', async () => {

@@ -116,6 +116,54 @@ describe('directory import API', () => {
     assert.deepEqual(await api.takeOutbox(), []);
   });
 
+  test('a member named in another letter case than its username is that user, and importing it again changes nothing', async () => {
+    await importDirectory();
+    await api.takeOutbox();
+    // ADA and Grace are ada and grace of the directory; LINUS is Linus of this import.
+    const recased = {
+      users: [{ username: 'Linus' }],
+      groups: [
+        { name: 'pioneers', members: ['ADA', 'alan', 'Grace'] },
+        { name: 'kernel', members: ['LINUS', 'ada'] },
+      ],
+    };
+    const first = await api.request<ImportCounts>('POST', '/api/v1/import', recased);
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.deepEqual(first.body.members, { added: 2, removed: 0 }, 'pioneers keeps its members: none is unlisted');
+    assert.deepEqual(await membersOf('pioneers'), ['ada', 'alan', 'grace']);
+    assert.deepEqual(await membersOf('kernel'), ['Linus', 'ada']);
+    await api.takeOutbox();
+    const again = await api.request<ImportCounts>('POST', '/api/v1/import', recased);
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.deepEqual(again.body.members, { added: 0, removed: 0 });
+    assert.deepEqual(await api.takeOutbox(), []);
+    assert.deepEqual(await membersOf('kernel'), ['Linus', 'ada']);
+  });
+
+  test('a member matching several users only in other letter cases (from before the rule) is a 400 naming them', async () => {
+    await importDirectory();
+    await api.db.query("INSERT INTO users (username) VALUES ('ADA')");
+    const response = await api.request('POST', '/api/v1/import', {
+      groups: [{ name: 'pioneers', members: ['Ada', 'alan', 'nobody'] }],
+    });
+    assert.equal(response.status, 400);
+    assert.equal(response.body.error.code, 'ERR_VALIDATION');
+    assert.deepEqual(response.body.error.issues, [
+      {
+        path: 'groups.0.members.0',
+        message: '"Ada" matches several users in other letter cases ("ADA", "ada"): name one of them exactly',
+      },
+      { path: 'groups.0.members.2', message: 'no user "nobody"' },
+    ]);
+    assert.deepEqual(await membersOf('pioneers'), ['ada', 'alan', 'grace'], 'nothing of the import is written');
+    // Each variant's exact username names that one.
+    const exact = await api.request('POST', '/api/v1/import', {
+      groups: [{ name: 'pioneers', members: ['ADA', 'alan'] }],
+    });
+    assert.equal(exact.status, 200, JSON.stringify(exact.body));
+    assert.deepEqual(await membersOf('pioneers'), ['ADA', 'alan']);
+  });
+
   test('a username listed twice is a 400 naming the second entry', async () => {
     const response = await api.request('POST', '/api/v1/import', { users: [{ username: 'dup' }, { username: 'dup' }] });
     assert.equal(response.status, 400);
