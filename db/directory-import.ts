@@ -7,7 +7,14 @@
  * name users by username in any letter case, as usernames are unique in any letter case (see `unresolvedMembers`).
  */
 import { isScimflowError, ScimflowError, ValidationError } from '../errors/index.ts';
-import { clashMessage, lockNamesForBatch, nameClashes, type NameClash, type NamedKind } from './directory-names.ts';
+import {
+  clashMessage,
+  foldNames,
+  lockNamesForBatch,
+  nameClashes,
+  type NameClash,
+  type NamedKind,
+} from './directory-names.ts';
 import { inTransaction, type Db, type Queryable } from './pool.ts';
 import {
   DirectoryImportSchema,
@@ -35,11 +42,19 @@ type Issue = { path: string; message: string };
 // The field of each kind's name, as import entries and lines spell it.
 const NAME_FIELD = { user: 'username', group: 'name' } as const;
 
-/** An issue for each of `names` that an earlier one gave already, in any letter case (the directory's comparison). */
-function repeatedNames(names: readonly string[], list: 'users' | 'groups', field: string): Issue[] {
+/**
+ * An issue for each of `names` that an earlier one gave already, in any letter case: `folded` are the names as the
+ * directory compares them (see `foldNames`), so that the import refuses exactly the pairs a directory check would.
+ */
+function repeatedNames(
+  names: readonly string[],
+  folded: readonly string[],
+  list: 'users' | 'groups',
+  field: string,
+): Issue[] {
   const first = new Map<string, number>();
   return names.flatMap((name, i) => {
-    const key = name.toLowerCase();
+    const key = folded[i]!;
     const earlier = first.get(key);
     if (earlier === undefined) {
       first.set(key, i);
@@ -53,18 +68,13 @@ function repeatedNames(names: readonly string[], list: 'users' | 'groups', field
   });
 }
 
-function checkImport(input: DirectoryImport): void {
+/** Refuses an import that lists a user or group twice, in any letter case (ERR_VALIDATION naming each repeat). */
+async function checkImport(q: Queryable, input: DirectoryImport): Promise<void> {
+  const usernames = input.users.map((user) => user.username);
+  const groupNames = input.groups.map((group) => group.name);
   const issues = [
-    ...repeatedNames(
-      input.users.map((user) => user.username),
-      'users',
-      NAME_FIELD.user,
-    ),
-    ...repeatedNames(
-      input.groups.map((group) => group.name),
-      'groups',
-      NAME_FIELD.group,
-    ),
+    ...repeatedNames(usernames, await foldNames(q, usernames), 'users', NAME_FIELD.user),
+    ...repeatedNames(groupNames, await foldNames(q, groupNames), 'groups', NAME_FIELD.group),
   ];
   if (issues.length > 0) throw new ValidationError('the import lists the same object twice', issues);
 }
@@ -371,7 +381,7 @@ export async function importDirectory(
   }
   const input = parsed.data;
   const batchSize = options.batchSize ?? IMPORT_BATCH_SIZE;
-  checkImport(input);
+  await checkImport(db, input);
   await checkImportMembers(db, input);
   await checkImportNames(db, input);
   const users = await upsertInBatches(db, 'user', input.users, batchSize, (user) => user.username, upsertUsers);

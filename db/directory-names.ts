@@ -58,6 +58,20 @@ export async function lockNamesForBatch(q: Queryable, kind: NamedKind, names: re
   return nameClashes(q, kind, names);
 }
 
+/**
+ * `names` (in order) lower-cased as every name check compares them: by PostgreSQL's lower() under the database's
+ * collation, which folds some letters otherwise than JavaScript's toLowerCase() (İ, U+0130, is i rather than i̇, and Σ
+ * is σ even at the end of a word, where JavaScript gives ς). Two names are the same name when these are equal.
+ */
+export async function foldNames(q: Queryable, names: readonly string[]): Promise<string[]> {
+  if (names.length === 0) return [];
+  const { rows } = await q.query<{ folded: string }>(
+    'SELECT lower(x.name) AS folded FROM unnest($1::text[]) WITH ORDINALITY AS x(name, n) ORDER BY x.n',
+    [names],
+  );
+  return rows.map((row) => row.folded);
+}
+
 /** A name of a batch that another object has in another letter case. */
 export interface NameClash {
   /** Its position in the batch. */

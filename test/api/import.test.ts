@@ -189,6 +189,48 @@ describe('directory import API', () => {
     assert.equal((await api.db.query('SELECT 1 FROM users UNION ALL SELECT 1 FROM groups')).rowCount, 0);
   });
 
+  // Names are compared by PostgreSQL's lower() (libc, C.UTF-8 or en_US.UTF-8), which folds a few letters otherwise than
+  // JavaScript's toLowerCase(): İ (U+0130) is i there and i̇ (i, U+0307) here; Σ is σ there and ς at a word's end here.
+  const foldAlike = async (a: string, b: string) =>
+    (await api.db.query<{ alike: boolean }>('SELECT lower($1) = lower($2) AS alike', [a, b])).rows[0]!.alike;
+
+  test('two names of an import that PostgreSQL folds alike and JavaScript does not (İ) are one name: a 400, as for ada and ADA', async () => {
+    assert.equal(await foldAlike('İrem', 'irem'), true, 'premise: the directory takes İrem for irem');
+    assert.notEqual('İrem'.toLowerCase(), 'irem'.toLowerCase(), 'premise: JavaScript does not');
+    const response = await api.request('POST', '/api/v1/import', {
+      users: [{ username: 'irem' }, { username: 'İrem' }],
+      groups: [{ name: 'İstanbul' }, { name: 'istanbul' }],
+    });
+    assert.equal(response.status, 400, JSON.stringify(response.body));
+    assert.equal(response.body.error.code, 'ERR_VALIDATION');
+    assert.deepEqual(response.body.error.issues, [
+      { path: 'users.1.username', message: '"İrem" is "irem" of users.0 in another letter case' },
+      { path: 'groups.1.name', message: '"istanbul" is "İstanbul" of groups.0 in another letter case' },
+    ]);
+    assert.equal((await api.db.query('SELECT 1 FROM users UNION ALL SELECT 1 FROM groups')).rowCount, 0);
+    // One at a time, the directory check refuses the second name, as it would ADA after ada.
+    assert.equal((await api.request('POST', '/api/v1/import', { users: [{ username: 'irem' }] })).status, 200);
+    assert.equal((await api.request('POST', '/api/v1/import', { users: [{ username: 'İrem' }] })).status, 409);
+  });
+
+  test('two names of an import that JavaScript folds alike and PostgreSQL does not (final ς) are two names, as in the directory', async () => {
+    assert.equal(await foldAlike('ΟΔΟΣ', 'οδος'), false, 'premise: the directory takes ΟΔΟΣ and οδος for two names');
+    assert.equal('ΟΔΟΣ'.toLowerCase(), 'οδος'.toLowerCase(), 'premise: JavaScript takes them for one');
+    const response = await api.request<ImportCounts>('POST', '/api/v1/import', {
+      users: [{ username: 'οδος' }, { username: 'ΟΔΟΣ' }],
+    });
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+    assert.deepEqual(response.body.users, { created: 2, updated: 0, unchanged: 0 });
+    const { rows } = await api.db.query<{ username: string }>('SELECT username FROM users ORDER BY username');
+    assert.deepEqual(
+      rows.map((row) => row.username),
+      ['ΟΔΟΣ', 'οδος'],
+    );
+    // One at a time, the directory check takes both as well.
+    assert.equal((await api.request('POST', '/api/v1/import', { groups: [{ name: 'οδος' }] })).status, 200);
+    assert.equal((await api.request('POST', '/api/v1/import', { groups: [{ name: 'ΟΔΟΣ' }] })).status, 200);
+  });
+
   test('a user or group the directory has in another letter case is a 409 naming each entry, and nothing of the import is written', async () => {
     await importDirectory();
     await api.takeOutbox();
