@@ -470,8 +470,9 @@ export function parseImportLine(line: number, value: unknown): ImportLine {
 }
 
 /**
- * The lines of one batch: all users or all groups, each name once in any letter case (so that a later line recasing an
- * earlier one meets it in the directory), at most `size` rows (a listed member counts one).
+ * The lines of one batch: all users or all groups, each name once (an upsert writes a name once), at most `size` rows
+ * (a listed member counts one). Names that are one in another letter case are split apart when the batch is written
+ * (see `firstRepeat`), where PostgreSQL folds them.
  */
 class PendingBatch {
   kind: 'user' | 'group' | null = null;
@@ -503,7 +504,7 @@ class PendingBatch {
   }
 }
 
-const nameOf = (entry: ImportLine) => ('user' in entry ? entry.user.username : entry.group.name).toLowerCase();
+const nameOf = (entry: ImportLine) => ('user' in entry ? entry.user.username : entry.group.name);
 const rowsOf = (entry: ImportLine) => ('user' in entry ? 1 : 1 + (entry.group.members?.length ?? 0));
 
 /**
@@ -530,6 +531,24 @@ async function firstUnknownMembers(q: Queryable, groups: readonly ImportGroup[])
       : [{ path: `group.members.${j}`, message: unresolvedMessage(username, variants) }];
   });
   return { index, issues };
+}
+
+/**
+ * Where a batch of `lines` must end: at the first whose name an earlier one has in another letter case, as the
+ * directory compares names (see `foldNames`), so that it is written after that one and meets it in the directory;
+ * the number of lines when there is none.
+ */
+async function firstRepeat(q: Queryable, lines: readonly NumberedImportLine[]): Promise<number> {
+  const folded = await foldNames(
+    q,
+    lines.map((item) => nameOf(item.entry)),
+  );
+  const seen = new Set<string>();
+  for (const [index, name] of folded.entries()) {
+    if (seen.has(name)) return index;
+    seen.add(name);
+  }
+  return lines.length;
 }
 
 /** Of two stops of one batch, the one at the earlier line (either, when one is null). */
@@ -581,13 +600,14 @@ export async function importStream(
     into.unchanged += total - upserted.created - upserted.updated;
   };
   const pending = new PendingBatch();
-  const write = async (): Promise<void> => {
-    const kind = pending.kind;
-    const batch = pending.take();
-    if (batch.length === 0) return;
-    const users = kind === 'user' ? batch.map((item) => (item.entry as { user: UserInput }).user) : [];
-    const groups = kind === 'group' ? batch.map((item) => (item.entry as { group: ImportGroup }).group) : [];
-    const stop = await importBatch(db, async (client) => {
+  // Writes `items` of `kind` in a transaction, up to the first whose name an earlier one has in another letter case
+  // (see `firstRepeat`); the items from that one on, left for a transaction of their own.
+  const writeBatch = async (kind: 'user' | 'group', items: NumberedImportLine[]): Promise<NumberedImportLine[]> => {
+    const { stop, cut } = await importBatch(db, async (client) => {
+      const cut = await firstRepeat(client, items);
+      const batch = items.slice(0, cut);
+      const users = kind === 'user' ? batch.map((item) => (item.entry as { user: UserInput }).user) : [];
+      const groups = kind === 'group' ? batch.map((item) => (item.entry as { group: ImportGroup }).group) : [];
       const found =
         kind === 'user'
           ? await firstClash(
@@ -604,7 +624,7 @@ export async function importStream(
               ),
             );
       const written = found === null ? batch.length : found.index;
-      if (written === 0) return found;
+      if (written === 0) return { stop: found, cut };
       if (kind === 'user') {
         tally(counts.users, await upsertUsers(client, users.slice(0, written)), written);
       } else {
@@ -616,9 +636,15 @@ export async function importStream(
       }
       counts.lines += written;
       counts.batches += 1;
-      return found;
+      return { stop: found, cut };
     });
-    if (stop !== null) throw importLineError(batch[stop.index]!.line, stop.issues, counts, stop.field);
+    if (stop !== null) throw importLineError(items[stop.index]!.line, stop.issues, counts, stop.field);
+    return items.slice(cut);
+  };
+  const write = async (): Promise<void> => {
+    const kind = pending.kind;
+    let rest = pending.take();
+    while (kind !== null && rest.length > 0) rest = await writeBatch(kind, rest);
   };
 
   const iterator = lines[Symbol.asyncIterator]();

@@ -323,6 +323,26 @@ describe('streamed directory import (POST /api/v1/import/stream)', () => {
     );
   });
 
+  test('a line whose name PostgreSQL folds like an earlier line of its batch (İ, which JavaScript folds otherwise) stops the import there with a 409', async () => {
+    // PostgreSQL's lower() makes İrem irem; JavaScript's toLowerCase() makes it i̇rem (i, U+0307). Σ is the other
+    // way round: ΟΔΟΣ and οδος are two names to PostgreSQL (οδοσ, οδος), one to JavaScript (οδος).
+    const lines = ['ΟΔΟΣ', 'οδος', 'irem', 'İrem', 'after']
+      .map((username) => JSON.stringify({ user: { username } }))
+      .join('\n');
+    const { status, body } = await sendImport(server, admin, lines);
+    assert.equal(status, 409, JSON.stringify(body));
+    const { error } = body as ErrorBody;
+    assert.equal(error.code, 'ERR_CONFLICT');
+    assert.match(error.message, /^line 4: user\.username: "İrem" is the user "irem" in another letter case/);
+    assert.equal(error.details?.['line'], 4);
+    assert.deepEqual(error.details?.['committed'], usersWritten(3, 1));
+    const { rows } = await database.db.query<{ username: string }>('SELECT username FROM users ORDER BY username');
+    assert.deepEqual(
+      rows.map((row) => row.username),
+      ['irem', 'ΟΔΟΣ', 'οδος'],
+    );
+  });
+
   test('the import needs an admin token and an NDJSON body, and writes nothing otherwise', async () => {
     const lines = usersLines(0, 3);
     const none = await sendImport(server, null, lines);
