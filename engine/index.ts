@@ -6,4 +6,5 @@ export * from './relay.ts';
 export * from './replay-check.ts';
 export * from './provider-check.ts';
 export * from './logger.ts';
+export * from './logged-error.ts';
 export * from './temporal-logging.ts';

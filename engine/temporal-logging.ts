@@ -5,10 +5,10 @@
  * Temporal, so nothing reaches a line that `createLogger` would not let through.
  */
 import { types } from 'node:util';
-import { TemporalFailure, type LogLevel, type LogMetadata, type Logger as TemporalLogger } from '@temporalio/common';
+import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import { Runtime } from '@temporalio/worker';
 import type { Level, Logger } from 'pino';
-import { describeLoggedError, type DescribeErrorOptions } from './logger.ts';
+import { describeLoggedError, FAILURE_CHAIN } from './logged-error.ts';
 
 /** The level the SDK and its core log at for each pino level; pino filters their lines again. */
 const TEMPORAL_LEVELS: Record<Level | 'silent', LogLevel> = {
@@ -22,16 +22,6 @@ const TEMPORAL_LEVELS: Record<Level | 'silent', LogLevel> = {
 };
 
 const PINO_METHODS = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
-
-/**
- * What a logged error says (see `describeLoggedError`), its causes followed only while they are Temporal failures: a
- * cause that is not one (a request with its headers, a driver's error) never reaches Temporal, as activities send only
- * `toApplicationFailure`'s message, code and details, so it stays out of the logs too. Causes carry no stack.
- */
-const FAILURE_CHAIN: DescribeErrorOptions = {
-  follows: (cause): cause is TemporalFailure => cause instanceof TemporalFailure,
-  causeStacks: false,
-};
 
 /**
  * The fields of one SDK line: its metadata, each error described. They keep the SDK's names (`error`, not `err`,
