@@ -1,4 +1,5 @@
 /** A target that echoes the bearer token back in its SCIM error bodies, as some real ones do. */
+import assert from 'node:assert/strict';
 import type { ScimTarget } from '../servers/index.ts';
 
 /** A SCIM error body of `status` that quotes the `Authorization` header, token included. */
@@ -20,4 +21,13 @@ export function refuseUserEchoingToken(target: ScimTarget, userName: string): Pr
     body: tokenEcho(target.token, 400),
     times: 100,
   });
+}
+
+/** Fails naming `what` when any six characters in a row of `token` appear in `text`. */
+export function assertNoToken(token: string, text: string, what: string): void {
+  for (let i = 0; i + 6 <= token.length; i += 1) {
+    const part = token.slice(i, i + 6);
+    const at = text.indexOf(part);
+    assert.ok(at < 0, `${what} carries part of the token: …${text.slice(Math.max(0, at - 200), at + 200)}…`);
+  }
 }

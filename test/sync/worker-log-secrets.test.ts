@@ -1,59 +1,22 @@
 /** The provider token stays out of the worker's log, even at debug level and when the target echoes it back. */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { Client, Connection } from '@temporalio/client';
-import { createProvider, createSecretBox, createUser, generateSecretKey } from '../../db/index.ts';
-import { createSyncControl } from '../../engine/index.ts';
+import { createUser } from '../../db/index.ts';
 import { endedRun, eventually, person } from '../incremental/harness.ts';
-import { startScimTarget } from '../servers/index.ts';
-import { createTestDatabase } from '../support/db.ts';
-import { startWorkerProcess, type WorkerProcess } from '../support/worker-process.ts';
-import { testProviderInput } from '../support/providers.ts';
-import { refuseUserEchoingToken, tokenEcho } from './token-echo.ts';
+import { assertNoToken, refuseUserEchoingToken, tokenEcho } from './token-echo.ts';
+import { startWorkerLogWorld } from './worker-log-world.ts';
 import { hasLogLine } from '../support/log-lines.ts';
 
 const TOKEN = 'Zq8Rw2Lx7Nc4Vb9Kt3Hs6Pj1Dm5';
 
-/** Fails naming `what` when any six characters in a row of the token appear in `text`. */
-function assertNoToken(text: string, what: string): void {
-  for (let i = 0; i + 6 <= TOKEN.length; i += 1) {
-    const part = TOKEN.slice(i, i + 6);
-    const at = text.indexOf(part);
-    assert.ok(at < 0, `${what} carries part of the token: …${text.slice(Math.max(0, at - 200), at + 200)}…`);
-  }
-}
-
 test("a worker syncing through a bearer provider logs neither the token nor a target's echo of it, at debug level", async (t) => {
-  assert.ok(process.env['TEMPORAL_ADDRESS'], 'npm test provides a Temporal server');
-  const testDb = await createTestDatabase();
-  const target = await startScimTarget({ token: TOKEN });
-  const secretKey = generateSecretKey();
-  const taskQueue = `worker-log-${randomBytes(4).toString('hex')}`;
-  const connection = await Connection.connect({ address: process.env['TEMPORAL_ADDRESS'] });
-  const control = createSyncControl({ client: new Client({ connection }), taskQueue });
-
-  const started: { worker?: WorkerProcess } = {};
-  t.after(async () => {
-    await started.worker?.kill();
-    await connection.close();
-    await target.close();
-    await testDb.drop();
-  });
-  // The worker role as an operator runs it, in its own process, so everything it prints is captured.
-  const worker = (started.worker = await startWorkerProcess({
-    DATABASE_URL: testDb.url,
-    SCIMFLOW_SECRET_KEY: secretKey,
-    SCIMFLOW_TASK_QUEUE: taskQueue,
-    LOG_LEVEL: 'debug',
-  }));
+  const { testDb, target, control, worker, newProvider } = await startWorkerLogWorld(t, TOKEN);
 
   const refused = await createUser(testDb.db, person(1));
   await createUser(testDb.db, person(2));
   // One user refused for good, echoing the token; then a run whose every request is refused with a 401 echo.
   await refuseUserEchoingToken(target, refused.username);
-  const secrets = createSecretBox(secretKey);
-  const provider = await createProvider(testDb.db, secrets, testProviderInput(target, 'log'));
+  const provider = await newProvider();
   const first = await endedRun(testDb.db, (await control.requestFullSync(provider)).runId);
   assert.equal(first.status, 'succeeded');
   assert.equal((await target.users()).length, 1, 'one user created, the other refused');
@@ -78,5 +41,5 @@ test("a worker syncing through a bearer provider logs neither the token nor a ta
   // The target's echo reached the log, with the token taken out.
   assert.ok(hasLogLine(output, 'warn', 'Activity failed', /Bearer \[redacted\] refused/), 'the 401 echo was logged');
   assert.ok(hasLogLine(output, 'warn', 'incremental push failed'), 'the failed push was logged');
-  assertNoToken(output, 'the worker log');
+  assertNoToken(TOKEN, output, 'the worker log');
 });
