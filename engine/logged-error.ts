@@ -1,6 +1,7 @@
 /**
  * How a log line describes an error: its class, message, code, stack, a ScimflowError's details and chosen causes,
- * nothing else. Imports nothing of Node's, so that workflow code, in its sandbox, can describe errors the same way.
+ * nothing else. Imports nothing of Node's, so the workflow sandbox can describe its errors the same way before they
+ * cross into the worker (see `workflow-log-interceptors.ts`).
  */
 import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
 import { ScimflowError } from '../errors/index.ts';
@@ -54,3 +55,9 @@ export const FAILURE_CHAIN: DescribeErrorOptions = {
   follows: (cause): cause is TemporalFailure => cause instanceof TemporalFailure,
   causeStacks: false,
 };
+
+/**
+ * The field on which a workflow's log line carries its failure as the workflow sandbox described it (see
+ * `workflow-log-interceptors.ts`); the worker writes it as the line's `error`, never under this name.
+ */
+export const SANDBOX_ERROR_FIELD = 'scimflowSandboxError';

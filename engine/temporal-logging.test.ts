@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
+import { describeLoggedError, FAILURE_CHAIN, SANDBOX_ERROR_FIELD } from './logged-error.ts';
 import { createLogger } from './logger.ts';
 import { temporalLogger } from './temporal-logging.ts';
 
@@ -101,4 +102,35 @@ test('an activity failure is logged as its failure reads, nothing the error held
     message: 'the target refused our credentials (401)',
     code: 'ERR_SCIM_UNAUTHORIZED',
   });
+});
+
+test("a workflow's failure, cloned out of its sandbox, is logged as the sandbox described it, class and code kept", () => {
+  const { lines, logger } = capture('info');
+  const failure = new ActivityFailure(
+    'Activity task failed',
+    'beginFullSync',
+    '1',
+    RetryState.NON_RETRYABLE_FAILURE,
+    'w',
+    ApplicationFailure.create({ message: 'refused (401)', type: 'ERR_SCIM_UNAUTHORIZED', nonRetryable: true }),
+  );
+  // What a workflow's sink hands the worker: a structured clone of the failure, its class and type gone, and the
+  // sandbox's description of it.
+  const clone = structuredClone(failure);
+  assert.equal(clone.name, 'Error');
+  const described = describeLoggedError(failure, FAILURE_CHAIN);
+  logger.warn('Workflow failed', { workflowId: 'w', error: clone, [SANDBOX_ERROR_FIELD]: described });
+  // A description of another error is not taken for this one's.
+  logger.warn('Workflow failed', { workflowId: 'w', error: new Error('another'), [SANDBOX_ERROR_FIELD]: described });
+
+  const [own, other] = lines as [Record<string, unknown>, Record<string, unknown>];
+  assert.deepEqual(own['error'], {
+    type: 'ActivityFailure',
+    message: 'Activity task failed',
+    stack: failure.stack,
+    cause: { type: 'ApplicationFailure', message: 'refused (401)', code: 'ERR_SCIM_UNAUTHORIZED' },
+  });
+  assert.deepEqual(Object.keys(other['error'] as object).sort(), ['message', 'stack', 'type']);
+  assert.equal((other['error'] as Record<string, unknown>)['type'], 'Error');
+  for (const line of lines) assert.ok(!(SANDBOX_ERROR_FIELD in line), 'the description is no field of its own');
 });

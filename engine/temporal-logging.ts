@@ -8,7 +8,7 @@ import { types } from 'node:util';
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import { Runtime } from '@temporalio/worker';
 import type { Level, Logger } from 'pino';
-import { describeLoggedError, FAILURE_CHAIN } from './logged-error.ts';
+import { describeLoggedError, FAILURE_CHAIN, type LoggedError, SANDBOX_ERROR_FIELD } from './logged-error.ts';
 
 /** The level the SDK and its core log at for each pino level; pino filters their lines again. */
 const TEMPORAL_LEVELS: Record<Level | 'silent', LogLevel> = {
@@ -24,14 +24,31 @@ const TEMPORAL_LEVELS: Record<Level | 'silent', LogLevel> = {
 const PINO_METHODS = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
 
 /**
+ * `described` when it describes `error`, else nothing. An error logged in a workflow reaches the worker through a sink
+ * as a structured clone: a plain `Error` with the message, stack and causes, but neither its class (unless it is one of
+ * JavaScript's own) nor its code. The sandbox described the original (`describeLoggedError`, `FAILURE_CHAIN`) before it
+ * crossed, and that description is the one a line carries; a description of another error is not used.
+ */
+function describedInSandbox(error: Error, described: unknown): LoggedError | undefined {
+  if (typeof described !== 'object' || described === null) return undefined;
+  const { type, message, stack } = described as Partial<Record<keyof LoggedError, unknown>>;
+  if (typeof type !== 'string' || message !== error.message || stack !== error.stack) return undefined;
+  return described as LoggedError;
+}
+
+/**
  * The fields of one SDK line: its metadata, each error described. They keep the SDK's names (`error`, not `err`,
  * whose serializer follows every cause).
  */
 function fields(meta: LogMetadata | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
+  const { [SANDBOX_ERROR_FIELD]: sandboxed, ...rest } = meta ?? {};
   // Object.entries skips symbol keys, such as the timestamp the SDK keeps on its buffered entries.
-  for (const [key, value] of Object.entries(meta ?? {}))
-    out[key] = types.isNativeError(value) ? describeLoggedError(value, FAILURE_CHAIN) : value;
+  for (const [key, value] of Object.entries(rest)) {
+    out[key] = types.isNativeError(value)
+      ? (describedInSandbox(value, sandboxed) ?? describeLoggedError(value, FAILURE_CHAIN))
+      : value;
+  }
   return out;
 }
 
