@@ -21,6 +21,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { FullSyncActivities } from '../activities/index.ts';
+import { describeLoggedError, FAILURE_CHAIN } from '../engine/logged-error.ts';
 import { NON_RETRYABLE_CODES } from '../errors/index.ts';
 import { databaseProfile } from './activity-profiles.ts';
 import { fullSync } from './full-sync.ts';
@@ -310,7 +311,9 @@ async function runFullSync(providerId: string, slug: string, current: NextFullSy
   } catch (error) {
     // A failed full sync is recorded in its run and in its own workflow; the provider workflow carries on.
     current.started = true;
-    log.warn('full sync failed', { slug, runId, error: error instanceof Error ? error.message : String(error) });
+    // Described here: the line leaves the sandbox as a structured clone, which would lose the classes and the code.
+    const described = error instanceof Error ? describeLoggedError(error, FAILURE_CHAIN) : String(error);
+    log.warn('full sync failed', { slug, runId, error: described });
   }
 }
 

@@ -1,9 +1,9 @@
-/** A failed workflow's log line says which failure it was: its class and error code, as its activity's line does. */
+/** A failed workflow's log lines say which failure it was: its class and error code, as its activity's line does. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createUser } from '../../db/index.ts';
 import { SANDBOX_ERROR_FIELD } from '../../engine/index.ts';
-import { endedRun, person } from '../incremental/harness.ts';
+import { endedRun, eventually, person } from '../incremental/harness.ts';
 import { jsonLines } from '../support/log-lines.ts';
 import { assertNoToken, tokenEcho } from './token-echo.ts';
 import { startWorkerLogWorld } from './worker-log-world.ts';
@@ -20,8 +20,11 @@ test("a full sync refused with a 401 is logged as failed with its class and code
   const { runId, workflowId } = await control.requestFullSync(provider);
   const run = await endedRun(testDb.db, runId);
   assert.equal(run.status, 'failed');
-  // The run is recorded as failed before its workflow ends: the line comes with the workflow's end.
+  // The run is recorded as failed before its workflow ends: the line comes with the workflow's end, and the
+  // provider workflow's own line after it.
   await assert.rejects(client.workflow.getHandle(workflowId).result());
+  const providerLine = () => jsonLines(worker.output()).find((line) => line['msg'] === 'full sync failed');
+  await eventually('the provider workflow to log the failed full sync', () => Promise.resolve(providerLine()));
   assert.equal(await worker.stop(), 0, worker.output());
   const output = worker.output();
 
@@ -44,6 +47,14 @@ test("a full sync refused with a 401 is logged as failed with its class and code
   assert.match(String(error['message']), /401: .*Bearer \[redacted\] refused/);
   assert.match(String(error['stack']), /^ApplicationFailure: /);
   assert.deepEqual(Object.keys(error).sort(), ['code', 'message', 'stack', 'type'], 'nothing else of the failure');
+  // The provider workflow, which started the full sync as its child, logs the same failure under its own.
+  const { error: childError } = providerLine() as { error: Record<string, unknown> };
+  assert.equal(childError['type'], 'ChildWorkflowFailure', JSON.stringify(childError));
+  assert.deepEqual(childError['cause'], {
+    type: 'ApplicationFailure',
+    message: recorded.message,
+    code: 'ERR_SCIM_UNAUTHORIZED',
+  });
   // The description that carried the class and code out of the workflow sandbox is not written as a field of its own.
   assert.ok(!output.includes(SANDBOX_ERROR_FIELD), 'no line carries the sandbox field');
   assertNoToken(TOKEN, output, 'the worker log');
