@@ -55,7 +55,8 @@ export default defineConfig(
     },
   },
   {
-    files: ['workflows/**/*.ts'],
+    // The workflows, and the two engine modules bundled with them (they run in the sandbox too).
+    files: ['workflows/**/*.ts', 'engine/logged-error.ts', 'engine/workflow-log-interceptors.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
