@@ -313,7 +313,7 @@ async function runFullSync(providerId: string, slug: string, current: NextFullSy
     current.started = true;
     // Described here: the line leaves the sandbox as a structured clone, which would lose the classes and the code.
     const described = error instanceof Error ? describeLoggedError(error, FAILURE_CHAIN) : String(error);
-    log.warn('full sync failed', { slug, runId, error: described });
+    log.warn('full sync failed', { slug, syncRunId: runId, error: described });
   }
 }
 
@@ -392,7 +392,7 @@ async function flush(
     return counts.queued ?? null;
   } catch (error) {
     if (isCancellation(error)) {
-      log.info('incremental push gave way to a full sync', { slug, runId });
+      log.info('incremental push gave way to a full sync', { slug, syncRunId: runId });
       await database.finishFullSync({ runId, status: 'cancelled', error: null }).catch(() => undefined);
       return null;
     }
@@ -402,7 +402,7 @@ async function flush(
       code: cause?.type ?? 'ERR_INTERNAL',
       message: error instanceof Error ? error.message : String(error),
     };
-    log.warn('incremental push failed', { slug, runId, ...record });
+    log.warn('incremental push failed', { slug, syncRunId: runId, ...record });
     pushes.failed(record);
     await database.finishFullSync({ runId, status: 'failed', error: record }).catch(() => undefined);
     return null;

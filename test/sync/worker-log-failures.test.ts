@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createUser } from '../../db/index.ts';
 import { SANDBOX_ERROR_FIELD } from '../../engine/index.ts';
+import { providerSyncWorkflowId } from '../../workflows/index.ts';
 import { endedRun, eventually, person } from '../incremental/harness.ts';
 import { jsonLines } from '../support/log-lines.ts';
 import { assertNoToken, tokenEcho } from './token-echo.ts';
@@ -48,7 +49,14 @@ test("a full sync refused with a 401 is logged as failed with its class and code
   assert.match(String(error['stack']), /^ApplicationFailure: /);
   assert.deepEqual(Object.keys(error).sort(), ['code', 'message', 'stack', 'type'], 'nothing else of the failure');
   // The provider workflow, which started the full sync as its child, logs the same failure under its own.
-  const { error: childError } = providerLine() as { error: Record<string, unknown> };
+  const { error: childError, ...fields } = providerLine() as { error: Record<string, unknown> } & Record<
+    string,
+    unknown
+  >;
+  // Its run ids: the Temporal run's (which the SDK puts on every workflow line) and scimflow's sync run's, apart.
+  const providerRun = await client.workflow.getHandle(providerSyncWorkflowId(provider.slug)).describe();
+  assert.equal(fields['runId'], providerRun.runId, JSON.stringify(fields));
+  assert.equal(fields['syncRunId'], runId, JSON.stringify(fields));
   assert.equal(childError['type'], 'ChildWorkflowFailure', JSON.stringify(childError));
   assert.deepEqual(childError['cause'], {
     type: 'ApplicationFailure',
