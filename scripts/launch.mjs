@@ -439,7 +439,8 @@ async function withDevServer(temporalBin, run) {
   const started = Date.now();
   let server;
   try {
-    server = await startTemporalDevServer({ binary: temporalBin, headless: true });
+    // A process group of its own: a terminal's Ctrl-C reaches the run, which ends first; the server is stopped after it.
+    server = await startTemporalDevServer({ binary: temporalBin, headless: true, ownProcessGroup: true });
   } catch (error) {
     throw new SetupError(error.message);
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -12,39 +12,12 @@ import { providerSyncWorkflowId } from '../../workflows/index.ts';
 import { eventually } from '../incremental/harness.ts';
 import { startScimTarget } from '../servers/index.ts';
 import { createTestDatabase } from '../support/db.ts';
+import { childrenOf, processState } from '../support/processes.ts';
 import { testProviderInput } from '../support/providers.ts';
 
 // cli/main.ts itself, as the launcher of `npm start` runs it (bin.mjs, with no terminal, passes the group's signal on
 // as well: a signal that arrives twice at once is one request, see cli/stoppers.test.ts).
 const MAIN = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
-
-/** The state letter of process `pid` (R, S, Z, …), or null once it is gone. */
-function processState(pid: number): string | null {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[0] ?? null;
-  } catch {
-    return null;
-  }
-}
-
-/** The processes whose parent is `pid`, with their command lines. */
-function childrenOf(pid: number): Array<{ pid: number; command: string }> {
-  const children: Array<{ pid: number; command: string }> = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const parent = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.split(' ')[1];
-      if (parent !== String(pid)) continue;
-      children.push({
-        pid: Number(entry),
-        command: readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' '),
-      });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return children;
-}
 
 test('Ctrl-C of scimflow start (SIGINT to its process group) stops it in seconds, with no gRPC warning, and ends its Temporal server', async (t) => {
   const testDb = await createTestDatabase();

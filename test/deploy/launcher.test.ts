@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { childrenOf, processGroup, processState } from '../support/processes.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LAUNCHER = path.join(ROOT, 'scripts', 'launch.mjs');
@@ -23,12 +24,13 @@ interface Run {
 }
 
 /** Starts the launcher as npm would, without the outer run's Temporal address so it manages its own dev server. */
-function startLauncher(args: string[], env: Record<string, string | undefined> = {}) {
+function startLauncher(args: string[], env: Record<string, string | undefined> = {}, ownGroup = false) {
   const childEnv: Record<string, string | undefined> = { ...process.env, TEMPORAL_ADDRESS: undefined, ...env };
   const child = spawn(process.execPath, [LAUNCHER, ...args], {
     cwd: ROOT,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: ownGroup,
   });
   let stdout = '';
   let stderr = '';
@@ -152,4 +154,35 @@ test('SIGINT to the launcher without a terminal stops the test run and its dev s
   const result = await run.done;
   assert.notEqual(result.code, 0);
   assert.equal(await accepts(address), false, 'the dev server still listens');
+});
+
+test("the dev server of a test run leads its own process group: a terminal's Ctrl-C reaches the run, which stops it after", async (t) => {
+  const marker = path.join(scratch, 'running-group');
+  // A process group of its own, led by the launcher, as a terminal's foreground job is.
+  const run = startLauncher(
+    ['test', `${FIXTURES}/wait-for-signal.fixture.ts`],
+    {
+      SCIMFLOW_FIXTURE_MARKER: marker,
+    },
+    true,
+  );
+  const launcher = run.child.pid!;
+  // A failed assertion must not leave the run waiting for a signal, nor its dev server.
+  t.after(() => {
+    const left = childrenOf(launcher);
+    if (run.child.exitCode === null && run.child.signalCode === null) process.kill(-launcher, 'SIGKILL');
+    // The runner leads a group of its own (the launcher has no terminal), with the test file's process in it.
+    for (const child of left) process.kill(processGroup(child.pid) === child.pid ? -child.pid : child.pid, 'SIGKILL');
+  });
+  await waitFor(() => existsSync(marker), 60_000, 'the fixture to start');
+  const server = childrenOf(launcher).find((child) => child.command.includes('start-dev'));
+  assert.ok(server, `no Temporal dev server among the launcher's children: ${JSON.stringify(childrenOf(launcher))}`);
+  assert.equal(processGroup(launcher), launcher, 'the launcher leads its group');
+  assert.notEqual(processGroup(server.pid), launcher, "the dev server is in the launcher's process group");
+  const address = devServerAddress(run.stderr());
+  process.kill(-launcher, 'SIGINT');
+  const result = await run.done;
+  assert.notEqual(result.code, 0);
+  assert.equal(await accepts(address), false, 'the dev server still listens');
+  await waitFor(() => [null, 'Z'].includes(processState(server.pid)), 10_000, 'the dev server to end');
 });
