@@ -81,31 +81,55 @@ export async function replay(
   return elapsed;
 }
 
-/** Prints where a workflow's time went: per activity type, total schedule-to-start and start-to-close. */
-export async function traceActivities(client: Client, workflowId: string): Promise<void> {
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const ms = (t: unknown) =>
-    Number((t as { seconds: { toString(): string } }).seconds.toString()) * 1000 +
-    ((t as { nanos?: number }).nanos ?? 0) / 1e6;
+/** A Temporal event time as ms since the epoch. */
+const eventMs = (t: unknown): number =>
+  Number((t as { seconds: { toString(): string } }).seconds.toString()) * 1000 +
+  ((t as { nanos?: number }).nanos ?? 0) / 1e6;
+
+/**
+ * The ended activity attempts of a workflow, in history order: type, when scheduled, started (the schedule when the
+ * history has no start) and ended, and whether it completed; and when the workflow's first and last events were.
+ */
+async function activityAttempts(client: Client, workflowId: string) {
+  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
   const scheduled = new Map<string, { type: string; at: number }>();
   const started = new Map<string, number>();
-  const totals = new Map<string, { n: number; wait: number; run: number }>();
-  for (const e of history.events ?? []) {
-    const at = ms(e.eventTime);
-    if (e.activityTaskScheduledEventAttributes)
-      scheduled.set(String(e.eventId), { type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '?', at });
+  const attempts: Array<{ type: string; scheduledAt: number; startedAt: number; endedAt: number; completed: boolean }> =
+    [];
+  for (const e of events) {
+    const at = eventMs(e.eventTime);
+    const attrs = e.activityTaskScheduledEventAttributes;
+    if (attrs) scheduled.set(String(e.eventId), { type: attrs.activityType?.name ?? '?', at });
     if (e.activityTaskStartedEventAttributes)
       started.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), at);
-    if (e.activityTaskCompletedEventAttributes) {
-      const id = String(e.activityTaskCompletedEventAttributes.scheduledEventId);
-      const s = scheduled.get(id)!;
-      const st = started.get(id) ?? s.at;
-      const t = totals.get(s.type) ?? { n: 0, wait: 0, run: 0 };
-      t.n += 1;
-      t.wait += st - s.at;
-      t.run += at - st;
-      totals.set(s.type, t);
+    const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
+    if (done) {
+      const id = String(done.scheduledEventId);
+      const s = scheduled.get(id) ?? { type: '?', at };
+      attempts.push({
+        type: s.type,
+        scheduledAt: s.at,
+        startedAt: started.get(id) ?? s.at,
+        endedAt: at,
+        completed: e.activityTaskCompletedEventAttributes != null,
+      });
     }
+  }
+  const first = events.length > 0 ? eventMs(events[0]!.eventTime) : 0;
+  const last = events.length > 0 ? eventMs(events.at(-1)!.eventTime) : 0;
+  return { attempts, first, last };
+}
+
+/** Prints where a workflow's time went: per activity type, total schedule-to-start and start-to-close. */
+export async function traceActivities(client: Client, workflowId: string): Promise<void> {
+  const totals = new Map<string, { n: number; wait: number; run: number }>();
+  for (const a of (await activityAttempts(client, workflowId)).attempts) {
+    if (!a.completed) continue;
+    const t = totals.get(a.type) ?? { n: 0, wait: 0, run: 0 };
+    t.n += 1;
+    t.wait += a.startedAt - a.scheduledAt;
+    t.run += a.endedAt - a.startedAt;
+    totals.set(a.type, t);
   }
   for (const [type, t] of totals)
     console.log(`${type}: n=${t.n} avg wait ${(t.wait / t.n).toFixed(1)} ms, avg run ${(t.run / t.n).toFixed(1)} ms`);
@@ -116,30 +140,11 @@ export async function traceActivities(client: Client, workflowId: string): Promi
  * last end, and the busiest moment (most attempts running at once): where the run's time went, phase by phase.
  */
 export async function traceTimeline(client: Client, workflowId: string, label: string): Promise<void> {
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const ms = (t: unknown) =>
-    Number((t as { seconds: { toString(): string } }).seconds.toString()) * 1000 +
-    ((t as { nanos?: number }).nanos ?? 0) / 1e6;
-  const events = history.events ?? [];
-  const origin = events.length > 0 ? ms(events[0]!.eventTime) : 0;
-  const scheduled = new Map<string, string>();
-  const started = new Map<string, number>();
+  const { attempts, first, last } = await activityAttempts(client, workflowId);
   const spans = new Map<string, Array<{ from: number; to: number }>>();
-  for (const e of events) {
-    const at = ms(e.eventTime) - origin;
-    const attrs = e.activityTaskScheduledEventAttributes;
-    if (attrs) scheduled.set(String(e.eventId), attrs.activityType?.name ?? '?');
-    if (e.activityTaskStartedEventAttributes)
-      started.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), at);
-    const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
-    if (done) {
-      const id = String(done.scheduledEventId);
-      const type = scheduled.get(id) ?? '?';
-      spans.set(type, [...(spans.get(type) ?? []), { from: started.get(id) ?? at, to: at }]);
-    }
-  }
-  const end = events.length > 0 ? ms(events.at(-1)!.eventTime) - origin : 0;
-  console.error(`${label}: workflow ${end.toFixed(0)} ms`);
+  for (const a of attempts)
+    spans.set(a.type, [...(spans.get(a.type) ?? []), { from: a.startedAt - first, to: a.endedAt - first }]);
+  console.error(`${label}: workflow ${(last - first).toFixed(0)} ms`);
   for (const [type, list] of spans) {
     const from = Math.min(...list.map((s) => s.from));
     const to = Math.max(...list.map((s) => s.to));
