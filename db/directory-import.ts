@@ -164,6 +164,18 @@ function unresolvedMessage(username: string, variants: readonly string[]): strin
   return `"${username}" matches several users in other letter cases (${listed}): name one of them exactly`;
 }
 
+/** An issue for each of a group's `members` that `unresolved` holds, at `path` (its index in the list). */
+function memberIssues(
+  members: readonly string[] | undefined,
+  unresolved: ReadonlyMap<string, readonly string[]>,
+  path: (index: number) => string,
+): Issue[] {
+  return (members ?? []).flatMap((username, j) => {
+    const variants = unresolved.get(username);
+    return variants === undefined ? [] : [{ path: path(j), message: unresolvedMessage(username, variants) }];
+  });
+}
+
 /** Members of the import that name no one user, neither of the import nor of the directory: checked before any write. */
 async function checkImportMembers(q: Queryable, input: DirectoryImport): Promise<void> {
   const wanted = [...new Set(input.groups.flatMap((group) => group.members ?? []))];
@@ -175,11 +187,7 @@ async function checkImportMembers(q: Queryable, input: DirectoryImport): Promise
   );
   if (unresolved.size === 0) return;
   const issues = input.groups.flatMap((group, i) =>
-    (group.members ?? []).flatMap((username, j) => {
-      const variants = unresolved.get(username);
-      if (variants === undefined) return [];
-      return [{ path: `groups.${i}.members.${j}`, message: unresolvedMessage(username, variants) }];
-    }),
+    memberIssues(group.members, unresolved, (j) => `groups.${i}.members.${j}`),
   );
   const missing = [...unresolved.values()].some((variants) => variants.length === 0);
   throw new ValidationError(
@@ -524,12 +532,7 @@ async function firstUnknownMembers(q: Queryable, groups: readonly ImportGroup[])
   const unresolved = await unresolvedMembers(q, wanted);
   if (unresolved.size === 0) return null;
   const index = groups.findIndex((group) => (group.members ?? []).some((username) => unresolved.has(username)));
-  const issues = (groups[index]!.members ?? []).flatMap((username, j) => {
-    const variants = unresolved.get(username);
-    return variants === undefined
-      ? []
-      : [{ path: `group.members.${j}`, message: unresolvedMessage(username, variants) }];
-  });
+  const issues = memberIssues(groups[index]!.members, unresolved, (j) => `group.members.${j}`);
   return { index, issues };
 }
 
