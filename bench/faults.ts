@@ -333,7 +333,7 @@ export async function runFaultsBench(): Promise<BenchRow[]> {
       rows.push(
         {
           variant: '(1) ratio faults / no faults (aim ≤ 2.0)',
-          value: `median ${ratios[Math.floor((ratios.length - 1) / 2)]!.toFixed(2)} of ${results.map((r) => `${r.ratio.toFixed(2)} (seed ${r.seed})`).join(', ')}`,
+          value: `median ${quantile(ratios, 0.5).toFixed(2)} of ${results.map((r) => `${r.ratio.toFixed(2)} (seed ${r.seed})`).join(', ')}`,
         },
         { variant: '(1) duplicates (must be 0)', value: String(results.reduce((total, r) => total + r.duplicates, 0)) },
       );
