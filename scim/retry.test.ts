@@ -11,6 +11,26 @@ function failure(code: ErrorCode, status: number, retryAfterMs?: number): ScimRe
   return new ScimRequestError(code, `failed with ${status}`, { status, method: 'POST', path: '/Users', retryAfterMs });
 }
 
+/**
+ * A fake client that holds every answer until the test gives it (`answers`, in the order sent) and records each request
+ * as `label` writes it (`sent`).
+ */
+function holding(label: (method: string, path: string) => string) {
+  const sent: string[] = [];
+  const answers: Array<PromiseWithResolvers<ScimResponse<unknown>>> = [];
+  const target: ScimClient = {
+    baseUrl: 'http://target.test/scim',
+    request<T>(method: string, path: string): Promise<ScimResponse<T>> {
+      sent.push(label(method, path));
+      const answer = Promise.withResolvers<ScimResponse<unknown>>();
+      answers.push(answer);
+      return answer.promise as Promise<ScimResponse<T>>;
+    },
+    close: () => Promise.resolve(),
+  };
+  return { target, sent, answers };
+}
+
 /** A fake client answering from a script: each entry is an error to throw or a status to return. */
 function scripted(script: Array<ScimRequestError | number>): ScimClient & { calls: number } {
   const fake = {
@@ -272,18 +292,7 @@ describe('circuit breaker', () => {
 
   test("a lookup takes the next free slot before writes already in line: its page's writes are not held behind them", async () => {
     const slots = new RequestSlots(1);
-    const sent: string[] = [];
-    const answers: Array<PromiseWithResolvers<ScimResponse<unknown>>> = [];
-    const target: ScimClient = {
-      baseUrl: 'http://target.test/scim',
-      request<T>(method: string, path: string): Promise<ScimResponse<T>> {
-        sent.push(`${method} ${path}`);
-        const answer = Promise.withResolvers<ScimResponse<unknown>>();
-        answers.push(answer);
-        return answer.promise as Promise<ScimResponse<T>>;
-      },
-      close: () => Promise.resolve(),
-    };
+    const { target, sent, answers } = holding((method, path) => `${method} ${path}`);
     const send = (method: 'GET' | 'POST', path: string) =>
       withRetries(target, { budget: new RetryBudget(), slots }).request(method, path);
     const writes = ['/Users/a', '/Users/b', '/Users/c'].map((path) => send('POST', path));
@@ -301,18 +310,7 @@ describe('circuit breaker', () => {
 
   test('request slots bound the attempts in flight and pass in arrival order', async () => {
     const slots = new RequestSlots(2);
-    const answers: Array<PromiseWithResolvers<ScimResponse<unknown>>> = [];
-    const sent: string[] = [];
-    const target: ScimClient = {
-      baseUrl: 'http://target.test/scim',
-      request<T>(_method: string, path: string): Promise<ScimResponse<T>> {
-        sent.push(path);
-        const answer = Promise.withResolvers<ScimResponse<unknown>>();
-        answers.push(answer);
-        return answer.promise as Promise<ScimResponse<T>>;
-      },
-      close: () => Promise.resolve(),
-    };
+    const { target, sent, answers } = holding((_method, path) => path);
     const requests = ['/a', '/b', '/c', '/d'].map((path) =>
       withRetries(target, { budget: new RetryBudget(), slots }).request('GET', path),
     );
