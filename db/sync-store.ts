@@ -155,7 +155,7 @@ export async function scopeBoundaries(
 
 // The columns of a SyncUserRow, and its digest: every column the mappings see, serialised by PostgreSQL (jsonb text is
 // canonical: equal rows give equal text), so the sync can tell an unchanged user without reading it.
-const USER_COLUMNS = [
+const USER_COLUMN_NAMES = [
   'id',
   'username',
   'display_name',
@@ -165,10 +165,12 @@ const USER_COLUMNS = [
   'active',
   'kind',
   'attributes',
-]
-  .map((c) => `u.${c}`)
-  .join(', ');
-const USER_DIGEST = `encode(sha256(convert_to(jsonb_build_array(${USER_COLUMNS})::text, 'UTF8')), 'hex')`;
+];
+const userColumns = (alias: string): string => USER_COLUMN_NAMES.map((c) => `${alias}.${c}`).join(', ');
+const userDigest = (alias: string): string =>
+  `encode(sha256(convert_to(jsonb_build_array(${userColumns(alias)})::text, 'UTF8')), 'hex')`;
+const USER_COLUMNS = userColumns('u');
+const USER_DIGEST = userDigest('u');
 
 /**
  * The input hash of a user pushed with `version` (a text parameter) from a row whose digest is `digest`, in SQL; the
@@ -262,15 +264,18 @@ export async function userStretch(
                            WHERE l.provider_id = $4 AND l.object_type = 'user' AND l.local_id = s.id
                              AND $5::text IS NOT NULL AND l.status = 'ok' AND l.remote_id IS NOT NULL
                              AND l.last_payload_hash IS NOT NULL
-                             AND l.input_hash = ${userInputHashSql('$5::text', 's.digest')})`;
-  // Rows stream in id order (the window functions need no sort beyond the key's), so the scan stops at the row past
-  // the `max`-th that needs syncing: the LIMIT holds those, the stretch's first row and the range's last.
+                             AND l.input_hash = ${userInputHashSql('$5::text', 'd.digest')})`;
+  // Rows leave the sort in id order (the window functions need no sort beyond the key's), so reading stops at the row
+  // past the `max`-th that needs syncing: the LIMIT holds those, the stretch's first row and the range's last. The
+  // digest is computed over the sorted rows (the LATERAL), so only the rows read pay for it: computed under the sort,
+  // every row to the range's end did, and a stretch of 1,000 from 10,000 users took 34 ms instead of 9.
   const { rows } = await q.query<SyncUserRow & { n: string; next_id: string | null; changed: boolean }>(
     `SELECT * FROM (
-       SELECT s.*, row_number() OVER w AS n, lead(s.id) OVER w AS next_id, NOT ${pushed} AS changed
-         FROM (SELECT ${USER_COLUMNS}, ${USER_DIGEST} AS digest FROM users u
+       SELECT s.*, d.digest, row_number() OVER w AS n, lead(s.id) OVER w AS next_id, NOT ${pushed} AS changed
+         FROM (SELECT ${USER_COLUMNS} FROM users u
                 WHERE ${USER_SCOPE} AND ($2::uuid IS NULL OR u.id > $2) AND u.id <= $3 ${uncounted}
                 ORDER BY u.id) s
+         CROSS JOIN LATERAL (SELECT ${userDigest('s')} AS digest) d
        WINDOW w AS (ORDER BY s.id)
      ) t
      WHERE changed OR n = 1 OR next_id IS NULL
