@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: every benchmark, each printing a table that compares scimflow with a baseline measured in the
  * same run. `npm run bench -- full-sync` (or `mapping`, `latency`, `scale`, `workers`, `faults`, `inbound`, `vendors`,
- * `import`) runs one.
+ * `import`, `client`) runs one.
  */
+import { runClientCostBench } from './client-cost.ts';
 import { runFaultsBench } from './faults.ts';
 import { runImportBench } from './import.ts';
 import { runInboundBench } from './inbound.ts';
@@ -47,6 +48,12 @@ const BENCHES: Record<string, () => Promise<void>> = {
     printTable(
       'Directory import into an empty directory: one JSON body, JSON in 10,000-object requests, streamed NDJSON',
       await runImportBench(),
+    ),
+  // BENCH_BASELINE (main), BENCH_REQUESTS (2,000), BENCH_ROUNDS (7): see client-cost.ts.
+  client: async () =>
+    printTable(
+      'Client cost per user create: this checkout vs a baseline commit, batches alternating',
+      await runClientCostBench(),
     ),
   inbound: async () =>
     printTable(
