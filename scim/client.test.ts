@@ -583,6 +583,35 @@ describe('connection reuse', () => {
     }
   });
 
+  test('a GET cancelled while it waits for a connection is never sent, and the busy socket stays open', async () => {
+    const client = createScimClient({ baseUrl, connections: 1 });
+    try {
+      let answer: (() => void) | undefined;
+      handler = (req, res) => {
+        if (req.url.endsWith('/slow')) answer = () => json(res, 200, { slow: true });
+        else json(res, 200, { url: req.url });
+      };
+      const slow = client.request('GET', '/Users/slow');
+      while (answer === undefined) await new Promise((resolve) => setImmediate(resolve));
+      const opened = sockets;
+      const controller = new AbortController();
+      const cancelled = client.request('GET', '/Users/cancelled', { signal: controller.signal });
+      const reason = new Error('activity cancelled');
+      controller.abort(reason);
+      await assert.rejects(cancelled, (error) => error === reason);
+      answer();
+      assert.deepEqual((await slow).body, { slow: true });
+      assert.deepEqual((await client.request('GET', '/Users/next')).body, { url: '/scim/v2/Users/next' });
+      assert.deepEqual(
+        received.map((r) => r.url),
+        ['/scim/v2/Users/slow', '/scim/v2/Users/next'],
+      );
+      assert.equal(sockets, opened);
+    } finally {
+      await client.close();
+    }
+  });
+
   test('concurrent requests open no more sockets than the connections limit', async () => {
     const client = createScimClient({ baseUrl, connections: 4 });
     try {

@@ -2,10 +2,10 @@
  * An HTTP client for one SCIM target: keep-alive connection reuse, SCIM content types, bounded time, and every
  * failure classified into a `ScimRequestError` code the sync layer can decide on.
  */
-import { finished } from 'node:stream/promises';
-import { Pool, type Dispatcher } from 'undici';
+import { Pool } from 'undici';
 import type * as z from 'zod';
 import { ScimflowError, ScimRequestError, type ErrorCode } from '../errors/index.ts';
+import { Exchange, isDeadlineError, ResponseTooLarge, type Exchanged } from './exchange.ts';
 import { bearerCredential, type AuthHeader, type Credential } from './credential.ts';
 import { unlimited, type RequestLimiter } from './limiter.ts';
 import { redactSecrets } from './redact.ts';
@@ -162,41 +162,27 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
     cancel?.throwIfAborted();
     const permit = await (paceReads || method !== 'GET' ? limiter : unlimited).acquire(cancel);
     const started = performance.now();
-    // The pool's headersTimeout/bodyTimeout bound each phase; the deadline bounds the whole (a trickling body too).
-    // A timer cleared when the request ends, not AbortSignal.timeout: that one lives its whole 30 s, and a first sync
-    // sending 2,000 requests a second kept 60,000 of them (and their signals) alive for the garbage collector.
-    const stop = new AbortController();
-    let timedOut = false;
-    const deadline = setTimeout(() => {
-      timedOut = true;
-      stop.abort(new DOMException(`the request's deadline of ${timeoutMs} ms passed`, 'TimeoutError'));
-    }, timeoutMs);
-    // A write once sent is not abandoned on cancellation, only at its deadline: the target may apply it anyway, and
-    // its answer (a created object's id) is what lets the caller record it, and so later update or remove it.
-    const onCancel = cancel === undefined || method !== 'GET' ? undefined : () => stop.abort(cancel.reason);
-    if (onCancel) {
-      cancel!.addEventListener('abort', onCancel, { once: true });
-      // Cancelled while it waited for the limiter: the event has passed.
-      if (cancel!.aborted) onCancel();
-    }
-    const signal = stop.signal;
     let status = 0;
     let retryAfterMs: number | undefined;
     try {
-      let response;
-      let text;
+      let answer: Exchanged;
+      // The pool's headersTimeout/bodyTimeout bound each phase; the deadline bounds the whole (a trickling body too).
+      const sent = new Exchange(pool, {
+        method,
+        path: `${basePath}${path}${queryString(requestOptions.query)}`,
+        headers,
+        body: payload ?? null,
+        maxBytes: maxResponseBytes,
+        discardBody: requestOptions.discardBody === true,
+        timeoutMs,
+        // A write once sent is not abandoned on cancellation, only at its deadline: the target may apply it anyway,
+        // and its answer (a created object's id) is what lets the caller record it, and so later update or remove it.
+        signal: method === 'GET' ? cancel : undefined,
+      });
       try {
-        response = await pool.request({
-          method,
-          path: `${basePath}${path}${queryString(requestOptions.query)}`,
-          headers,
-          body: payload ?? null,
-          signal,
-        });
-        status = response.statusCode;
-        const dropped = requestOptions.discardBody === true && status >= 200 && status < 300;
-        text = dropped ? await drained(response) : await readCapped(response, maxResponseBytes);
+        answer = await sent.promise;
       } catch (error) {
+        status = sent.status;
         if (cancel?.aborted) throw cancel.reason;
         if (error instanceof ResponseTooLarge) {
           throw new ScimRequestError(
@@ -205,9 +191,11 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
             { status, method, path },
           );
         }
-        throw transportError(error, timedOut, method, path, timeoutMs);
+        throw transportError(error, isDeadlineError(error), method, path, timeoutMs);
       }
-      const responseHeaders = flattenHeaders(response.headers);
+      status = answer.status;
+      const { text } = answer;
+      const responseHeaders = flattenHeaders(answer.headers);
       if (status < 200 || status >= 300) {
         const error = statusError(method, path, status, text, responseHeaders, header?.secrets ?? []);
         retryAfterMs = error.retryAfterMs;
@@ -219,8 +207,6 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
         body: parseBody(method, path, status, text, responseHeaders, requestOptions.schema),
       };
     } finally {
-      clearTimeout(deadline);
-      if (onCancel) cancel!.removeEventListener('abort', onCancel);
       permit.release({ status, retryAfterMs });
       report({ method, path, status, durationMs: performance.now() - started });
     }
@@ -231,36 +217,6 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
     request,
     close: () => pool.close(),
   };
-}
-
-class ResponseTooLarge extends Error {}
-
-/** Reads a response body to its end, keeping nothing (the connection goes back to the pool); returns ''. */
-async function drained(response: Dispatcher.ResponseData): Promise<string> {
-  response.body.resume();
-  await finished(response.body);
-  return '';
-}
-
-/** Reads a response body as text, refusing (and dropping the connection of) one larger than `limit` bytes. */
-async function readCapped(response: Dispatcher.ResponseData, limit: number): Promise<string> {
-  const declared = Number(response.headers['content-length']);
-  if (Number.isFinite(declared) && declared <= limit) return response.body.text();
-  if (Number.isFinite(declared)) {
-    response.body.destroy();
-    throw new ResponseTooLarge();
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of response.body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      response.body.destroy();
-      throw new ResponseTooLarge();
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**
