@@ -164,6 +164,27 @@ describe('responses', () => {
     }
   });
 
+  test('gives each response header as one string under its lower-case name, a repeated one joined', async () => {
+    const client = createScimClient({ baseUrl });
+    try {
+      handler = (_req, res) => {
+        res.setHeader('ETag', 'W/"1"');
+        res.setHeader('X-Seen', ['a', 'b']);
+        json(res, 200, { id: 'u1' });
+      };
+      const { headers } = await client.request('GET', '/Users/u1');
+      assert.equal(headers['etag'], 'W/"1"');
+      assert.equal(headers['x-seen'], 'a, b');
+      assert.equal(headers['content-type'], 'application/scim+json');
+      handler = (_req, res) => json(res, 200, { id: 'u1' }, { ETag: 'W/"2"' });
+      const single = await client.request('GET', '/Users/u1');
+      assert.ok(Object.values(single.headers).every((value) => typeof value === 'string'));
+      assert.equal(single.headers['etag'], 'W/"2"');
+    } finally {
+      await client.close();
+    }
+  });
+
   test('returns an undefined body for 204 and for an empty 200', async () => {
     const client = createScimClient({ baseUrl });
     try {

@@ -274,7 +274,12 @@ function queryString(query: Record<string, string | number | undefined> | undefi
   return parts.length === 0 ? '' : `?${parts.join('&')}`;
 }
 
+/** Headers with one string each (a repeated header's values joined); undici's own object when it has that already. */
 function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  // undici names them in lower case; only a repeated header (an array) or one named __proto__ needs a copy.
+  let flatAlready = !Object.hasOwn(headers, '__proto__');
+  for (const name in headers) if (typeof headers[name] !== 'string') flatAlready = false;
+  if (flatAlready) return headers as Record<string, string>;
   const flat: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
