@@ -4,15 +4,13 @@
  * loopback target, this checkout vs a baseline commit, batches alternating in one process; medians are reported.
  * `BENCH_BASELINE` (a git ref, default `main`), `BENCH_REQUESTS` (per batch, 2,000), `BENCH_ROUNDS` (7).
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { GCProfiler, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { defaultUserPayload } from '../sandbox/index.ts';
 import { variedUsers } from '../test/fixtures/directory.ts';
+import { baselineTree, comparedRows, ROOT } from './baseline.ts';
 import type { BenchRow } from './full-sync.ts';
 import { forkListening } from './fork-listening.ts';
 
@@ -22,7 +20,6 @@ import type * as HashingModule from '../activities/payload-hash.ts';
 type Scim = typeof ScimModule;
 type Hashing = typeof HashingModule;
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const IN_FLIGHT = 16;
 
 /** One variant's modules: the client, retries, slots, schema and payload hash of a checkout. */
@@ -30,18 +27,6 @@ interface Variant {
   name: string;
   scim: Scim;
   hashing: Hashing;
-}
-
-/** The tree of `ref` unpacked under the temp dir (once per commit), sharing this checkout's node_modules. */
-function baselineTree(ref: string): string {
-  const commit = execFileSync('git', ['rev-parse', '--short', ref], { cwd: ROOT, encoding: 'utf8' }).trim();
-  const dir = path.join(tmpdir(), `scimflow-baseline-${commit}`);
-  if (!existsSync(path.join(dir, 'scim'))) {
-    mkdirSync(dir, { recursive: true });
-    execFileSync('sh', ['-c', `git archive ${commit} | tar -x -C ${dir}`], { cwd: ROOT });
-    symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
-  }
-  return dir;
 }
 
 async function load(name: string, root: string): Promise<Variant> {
@@ -72,8 +57,6 @@ async function measured(run: () => Promise<void>): Promise<{ cpuUs: number; byte
   bytes += endHeap - left;
   return { cpuUs: cpu.user + cpu.system, bytes };
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 /** Runs the bench; rows give each variant's median CPU µs and KiB allocated per request. */
 export async function runClientCostBench(): Promise<BenchRow[]> {
@@ -127,21 +110,12 @@ export async function runClientCostBench(): Promise<BenchRow[]> {
     await Promise.all(clients.map((client) => client.close()));
     child.kill();
   }
-  const base = { cpuUs: median(results[0]!.cpuUs), bytes: median(results[0]!.bytes) };
-  return variants.map((variant, index) => {
-    const cpuUs = median(results[index]!.cpuUs);
-    const bytes = median(results[index]!.bytes);
-    const vs = index === 0 ? '' : ` (${pct(cpuUs, base.cpuUs)} CPU, ${pct(bytes, base.bytes)} allocated)`;
-    return {
-      variant: variant.name,
-      value: `${cpuUs.toFixed(0)} µs CPU, ${(bytes / 1024).toFixed(1)} KiB allocated per request${vs}`,
-    };
-  });
-}
-
-function pct(value: number, base: number): string {
-  const change = (value / base - 1) * 100;
-  return `${change >= 0 ? '+' : ''}${change.toFixed(0)} %`;
+  return comparedRows(
+    variants.map((variant) => variant.name),
+    results,
+    { cpuUs: 'CPU', bytes: 'allocated' },
+    ({ cpuUs, bytes }) => `${cpuUs.toFixed(0)} µs CPU, ${(bytes / 1024).toFixed(1)} KiB allocated per request`,
+  );
 }
 
 if (import.meta.main) {

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark, each printing a table that compares scimflow with a baseline measured in the
  * same run. `npm run bench -- full-sync` (or `mapping`, `latency`, `scale`, `workers`, `faults`, `inbound`, `vendors`,
- * `import`, `client`) runs one.
+ * `import`, `client`, `link-writes`) runs one.
  */
 import { runClientCostBench } from './client-cost.ts';
 import { runFaultsBench } from './faults.ts';
@@ -9,6 +9,7 @@ import { runImportBench } from './import.ts';
 import { runInboundBench } from './inbound.ts';
 import { printTable, runFullSyncBench } from './full-sync.ts';
 import { runLatencyBench } from './latency.ts';
+import { runLinkWritesBench } from './link-writes.ts';
 import { formatMappingBench, runMappingBench } from './mapping.ts';
 import { runScaleBench } from './scale.ts';
 import { runVendorsBench } from './vendors.ts';
@@ -54,6 +55,12 @@ const BENCHES: Record<string, () => Promise<void>> = {
     printTable(
       'Client cost per user create: this checkout vs a baseline commit, batches alternating',
       await runClientCostBench(),
+    ),
+  // BENCH_BASELINE (main), BENCH_OBJECTS (3,000), BENCH_ROUNDS (11), BENCH_LINKS (10,000): see link-writes.ts.
+  'link-writes': async () =>
+    printTable(
+      'Link writes per user created (group commit of links and events): this checkout vs a baseline commit',
+      await runLinkWritesBench(),
     ),
   inbound: async () =>
     printTable(
