@@ -453,10 +453,27 @@ test('values that are not plain data fail with the path and what they were', asy
 test('an object the host cannot serialise fails alone', async () => {
   const cyclic = sampleUser({ username: 'cyclic' });
   cyclic.attributes['self'] = cyclic.attributes;
-  const results = await run(DEFAULT_USER_MAPPINGS, [alice, cyclic, bob]);
+  const mappings = [
+    ...DEFAULT_USER_MAPPINGS,
+    { name: 'title', expression: 'return { title: user.attributes.title };' },
+  ];
+  const results = await run(mappings, [alice, cyclic, bob]);
   ok(results[0]);
   ok(results[2]);
   assert.match(failure(results[1]).message, /could not be serialised/);
+});
+
+test('only the fields some mapping reads reach the sandbox; a mapping that could reach the whole object gets it', async () => {
+  const cyclic = sampleUser({ username: 'cyclic' });
+  cyclic.attributes['self'] = cyclic.attributes;
+  const huge = sampleUser({ username: 'huge', attributes: { blob: 'x'.repeat(9 * 1024 * 1024) } });
+  // The defaults never read attributes: an unserialisable or oversized one is not sent, and the objects map.
+  const results = await run(DEFAULT_USER_MAPPINGS, [cyclic, huge]);
+  assert.equal(ok(results[0]).userName, 'cyclic');
+  assert.equal(ok(results[1]).userName, 'huge');
+  const keys = { name: 'keys', expression: 'return { title: Object.keys(user).sort().join() };' };
+  const listed = ok((await run([base, keys], [alice]))[0]);
+  assert.equal(listed.title, Object.keys(alice).sort().join());
 });
 
 test('an empty batch gives no results, and no mappings give an error per object', async () => {

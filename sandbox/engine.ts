@@ -17,6 +17,7 @@ import { callCpuNs } from './call-cpu.ts';
 import { createCpuSampler } from './cpu-sampler.ts';
 import { DEFAULT_MAPPING_LIMITS, resolveMappingLimits, type MappingLimits } from './limits.ts';
 import { mergeKernel } from './merge.ts';
+import { canReadLink, objectFieldsRead, pickFields } from './reads.ts';
 import { blameMapping, checkMappedPayload, type MappingObjectType } from './validate.ts';
 
 /** One mapping as the engine runs it: a name (the order key) and a JavaScript function body. */
@@ -451,10 +452,15 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
 
     const sizeOf = (json: string): number => json.length;
     // The last payload roughly doubles an item's JSON; it is left out when no mapping can read it.
-    const sendLink = mappings.some(canReadLink);
+    const sendLink = mappings.some((mapping) => canReadLink(mapping.expression));
+    // Of each object only the fields some mapping can read: the defaults read 7 of a user's 10 (63 % of its JSON).
+    const fields = objectFieldsRead(
+      mappings.map((mapping) => mapping.expression),
+      request.objectType,
+    );
     // The objects as one array and their links as another: no wrapper per item to build here or to parse there.
     const serialise = (indices: number[]): string => {
-      const objects = JSON.stringify(indices.map((index) => request.items[index]?.object ?? null));
+      const objects = JSON.stringify(indices.map((index) => pickFields(request.items[index]?.object ?? null, fields)));
       if (!sendLink) return `"items":${objects}`;
       return `"items":${objects},"links":${JSON.stringify(indices.map((index) => request.items[index]?.link ?? null))}`;
     };
@@ -764,14 +770,6 @@ function finish(
   };
   if (path !== '') error.path = path;
   return { status: 'error', error, ...extra };
-}
-
-/**
- * Whether a mapping's body could read its `link` parameter: by that name, through `arguments`, or with a unicode
- * escape spelling either (any backslash counts). Strict mode, and no eval or Function, leave it no other way.
- */
-function canReadLink(mapping: MappingDefinition): boolean {
-  return /link|arguments|\\/.test(mapping.expression);
 }
 
 /** Why a call into the isolate was stopped, for the object that was running. */

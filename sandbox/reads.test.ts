@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DEFAULT_GROUP_MAPPINGS, DEFAULT_USER_MAPPINGS } from './defaults.ts';
+import { canReadLink, objectFieldsRead, pickFields } from './reads.ts';
+
+const fieldsOf = (...expressions: string[]): string[] | null => {
+  const fields = objectFieldsRead(expressions, 'user');
+  return fields && [...fields];
+};
+
+test('the default mappings read seven fields of a user and two of a group', () => {
+  const user = objectFieldsRead(
+    DEFAULT_USER_MAPPINGS.map((m) => m.expression),
+    'user',
+  );
+  assert.deepEqual(user && [...user].sort(), [
+    'active',
+    'displayName',
+    'email',
+    'familyName',
+    'givenName',
+    'uid',
+    'username',
+  ]);
+  const group = objectFieldsRead(
+    DEFAULT_GROUP_MAPPINGS.map((m) => m.expression),
+    'group',
+  );
+  assert.deepEqual(group && [...group].sort(), ['name', 'uid']);
+});
+
+test('a field is read by `.name` or `?.name`, spaces and line breaks allowed; a nested read needs its top field', () => {
+  assert.deepEqual(fieldsOf('return { a: user.email, b: user?.kind, c: user\n  .  id };'), ['email', 'kind', 'id']);
+  assert.deepEqual(fieldsOf('return { title: user.attributes.title };'), ['attributes']);
+  assert.deepEqual(fieldsOf('return null;', 'return { title: "x" };'), []);
+});
+
+test('longer names that contain the parameter name are other names', () => {
+  assert.deepEqual(fieldsOf('const username = 1, superuser = 2, $user = 3, user_ = 4; return { a: user.uid };'), [
+    'uid',
+  ]);
+});
+
+test('any other use of the object means all of it: passed on, spread, listed, computed, destructured, in a string', () => {
+  for (const expression of [
+    'return { title: JSON.stringify(user) };',
+    'return { ...user };',
+    'return { title: Object.keys(user).join() };',
+    'return { title: user["email"] };',
+    'const { email } = user; return { email };',
+    'return { title: `${user}` };',
+    'return { title: "user" };',
+    'return { title: user /* c */ .email };',
+    'return { title: typeof user };',
+  ]) {
+    assert.equal(fieldsOf('return { a: user.uid };', expression), null, expression);
+  }
+});
+
+test('arguments, any backslash (an escaped name), `__proto__` and a name running on into non-ASCII mean all of it', () => {
+  for (const expression of [
+    'return { title: arguments[0].email };',
+    'return { title: \\u0075ser.email };',
+    'return { title: user.\\u0065mail };',
+    'return { title: user.__proto__ };',
+    'return { title: user.emailé };',
+    'return { title: user\u00a0.email };',
+  ]) {
+    assert.equal(fieldsOf(expression), null, expression);
+  }
+});
+
+test('a mapping can read its link by name, through arguments or by an escaped name', () => {
+  assert.equal(canReadLink('return link ? { title: link.title } : null;'), true);
+  assert.equal(canReadLink('return { title: arguments[2] };'), true);
+  assert.equal(canReadLink('return { title: l\\u0069nk };'), true);
+  assert.equal(canReadLink('return { title: user.email };'), false);
+});
+
+test('picking keeps own enumerable fields of the names read, and passes whole what JSON would change or all', () => {
+  const user = Object.defineProperty({ email: 'a@x', uid: 'u', kind: 'internal' }, 'hidden', {
+    value: 1,
+    enumerable: false,
+  });
+  assert.deepEqual(pickFields(user, new Set(['email', 'hidden', 'missing', 'toString'])), { email: 'a@x' });
+  assert.equal(pickFields(user, null), user);
+  const custom = { email: 'a@x', toJSON: () => ({ other: 1 }) };
+  assert.equal(pickFields(custom, new Set(['email'])), custom);
+  assert.equal(pickFields(null, new Set(['email'])), null);
+});

@@ -1,0 +1,58 @@
+/**
+ * What a mapping set can read of its inputs, decided from the expressions' text alone, so the engine sends the
+ * sandbox only that. Every answer errs towards sending more: text that could be a read (in a string or a comment
+ * too) counts as one, and any use of the object other than reading a named property means the whole object.
+ */
+
+// Anything that could reach a parameter without spelling its name: `arguments`, and an escaped name (any backslash).
+const INDIRECT = /arguments|\\/;
+const IDENTIFIER_PART = /[A-Za-z0-9_$]/;
+// `.name` or `?.name` right after the parameter (ASCII spaces allowed), the name ending at neither an ASCII nor a
+// non-ASCII character (either could continue it).
+const PROPERTY = /[ \t\r\n]*\??\.[ \t\r\n]*([A-Za-z_$][A-Za-z0-9_$]*)(?![A-Za-z0-9_$]|[^\0-\x7f])/y;
+
+/**
+ * Whether a mapping body could read its `link` parameter: by that name, through `arguments`, or with a unicode
+ * escape spelling either (any backslash counts). Strict mode, and no eval or Function, leave it no other way.
+ */
+export function canReadLink(expression: string): boolean {
+  return expression.includes('link') || INDIRECT.test(expression);
+}
+
+/**
+ * The top-level fields of the object parameter (`parameter`: `user` or `group`) that the bodies can read, or null
+ * when one could reach the object as a whole: pass it on, spread it, list its keys, read a computed property, reach
+ * it through `arguments` or an escaped name. Only `object.name` and `object?.name` are reads of one field.
+ */
+export function objectFieldsRead(expressions: readonly string[], parameter: string): Set<string> | null {
+  const fields = new Set<string>();
+  for (const expression of expressions) {
+    if (INDIRECT.test(expression)) return null;
+    for (let at = expression.indexOf(parameter); at >= 0; at = expression.indexOf(parameter, at + 1)) {
+      const end = at + parameter.length;
+      // Inside a longer identifier (`username`, `superuser`) it is another name.
+      if (IDENTIFIER_PART.test(expression[at - 1] ?? '') || IDENTIFIER_PART.test(expression[end] ?? '')) continue;
+      PROPERTY.lastIndex = end;
+      const field = PROPERTY.exec(expression)?.[1];
+      // `__proto__` would set a copy's prototype instead of a field.
+      if (field === undefined || field === '__proto__') return null;
+      fields.add(field);
+    }
+  }
+  return fields;
+}
+
+/**
+ * What of `object` to send when the mappings read only `fields` (null: all of it): its own enumerable properties
+ * of those names, the ones JSON would carry. An object with a `toJSON` goes whole, as JSON would turn it into
+ * something else.
+ */
+export function pickFields(object: unknown, fields: ReadonlySet<string> | null): unknown {
+  if (fields === null || typeof object !== 'object' || object === null || Array.isArray(object)) return object;
+  const source = object as Record<string, unknown>;
+  if (typeof source['toJSON'] === 'function') return object;
+  const picked: Record<string, unknown> = {};
+  // Object.keys lists what JSON.stringify would: the own enumerable string keys.
+  for (const key of Object.keys(source)) if (fields.has(key)) picked[key] = source[key];
+  return picked;
+}
