@@ -760,7 +760,7 @@ function finish(
   if (check.ok)
     return named && withContributions
       ? { status: 'ok', payload: check.payload, contributions: named }
-      : { status: 'ok', payload: check.payload };
+      : okResult(check.payload);
   if (!named) return NEEDS_BLAME;
   const path = check.path.join('.');
   const error: MappingFailure = {
@@ -783,6 +783,20 @@ function stopReason(error: string, batchLimited: boolean, limits: MappingLimits)
   if (error === 'Not supported')
     return 'the sandbox refused an operation (Not supported): import() is not available to mappings';
   return `the sandbox stopped the mappings: ${error}`;
+}
+
+/**
+ * `{ status: 'ok', payload }`, built from an empty object: a literal with both keys has an allocation site, and once
+ * a site's objects outlive minor GCs (a batch's results live until it ends) V8 allocates them in the old generation
+ * (pretenuring); each old result then keeps its young payload alive through every minor GC until the next full one.
+ * Measured on the mapping bench (50,000 users x 3 rounds, batches of 1,000): 95 -> 22 MB promoted, minor GC pauses
+ * 225 -> 86 ms.
+ */
+function okResult(payload: ScimUser | ScimGroup): MappingResult {
+  const result: Partial<{ status: 'ok'; payload: ScimUser | ScimGroup }> = {};
+  result.status = 'ok';
+  result.payload = payload;
+  return result as MappingResult;
 }
 
 function errorResult(message: string): MappingResult {
