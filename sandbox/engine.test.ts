@@ -471,9 +471,15 @@ test('only the fields some mapping reads reach the sandbox; a mapping that could
   const results = await run(DEFAULT_USER_MAPPINGS, [cyclic, huge]);
   assert.equal(ok(results[0]).userName, 'cyclic');
   assert.equal(ok(results[1]).userName, 'huge');
-  const keys = { name: 'keys', expression: 'return { title: Object.keys(user).sort().join() };' };
-  const listed = ok((await run([base, keys], [alice]))[0]);
-  assert.equal(listed.title, Object.keys(alice).sort().join());
+  const all = Object.keys(alice).sort().join();
+  for (const expression of [
+    'return { title: Object.keys(user).sort().join() };',
+    'return { title: Object.keys(user.valueOf()).sort().join() };',
+  ]) {
+    assert.equal(ok((await run([base, { name: 'keys', expression }], [alice]))[0]).title, all, expression);
+  }
+  const owns = { name: 'owns', expression: 'return { title: String(user.hasOwnProperty("kind")) };' };
+  assert.equal(ok((await run([base, owns], [alice]))[0]).title, 'true');
 });
 
 test('an empty batch gives no results, and no mappings give an error per object', async () => {

@@ -21,8 +21,9 @@ export function canReadLink(expression: string): boolean {
 
 /**
  * The top-level fields of the object parameter (`parameter`: `user` or `group`) that the bodies can read, or null
- * when one could reach the object as a whole: pass it on, spread it, list its keys, read a computed property, reach
- * it through `arguments` or an escaped name. Only `object.name` and `object?.name` are reads of one field.
+ * when one could reach the object as a whole: pass it on, spread it, list its keys, read a computed property, call
+ * a method it inherits, reach it through `arguments` or an escaped name. Only `object.name` and `object?.name`,
+ * `name` not inherited from Object.prototype, are reads of one field.
  */
 export function objectFieldsRead(expressions: readonly string[], parameter: string): Set<string> | null {
   const fields = new Set<string>();
@@ -34,8 +35,9 @@ export function objectFieldsRead(expressions: readonly string[], parameter: stri
       if (IDENTIFIER_PART.test(expression[at - 1] ?? '') || IDENTIFIER_PART.test(expression[end] ?? '')) continue;
       PROPERTY.lastIndex = end;
       const field = PROPERTY.exec(expression)?.[1];
-      // `__proto__` would set a copy's prototype instead of a field.
-      if (field === undefined || field === '__proto__') return null;
+      // A name the object inherits reaches it whole: `valueOf()` returns it, `hasOwnProperty(name)` tests its keys
+      // (and `__proto__` would set a copy's prototype instead of a field).
+      if (field === undefined || field in Object.prototype) return null;
       fields.add(field);
     }
   }
