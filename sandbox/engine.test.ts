@@ -392,6 +392,9 @@ test('a new version or changed text is compiled before use; an unchanged one is 
   assert.equal(ok((await request(`return { title: 'one' };`, '1'))[0]).title, 'one');
   assert.equal(ok((await request(`return { title: 'two' };`, '2'))[0]).title, 'two');
   assert.equal(ok((await request(`return { title: 'three' };`, '2'))[0]).title, 'three');
+  // What is sent follows the text too: a field the new text reads arrives, though the last text did not read it.
+  assert.equal(ok((await request(`return { title: user.email };`, '2'))[0]).title, alice.email);
+  assert.equal(ok((await request(`return { title: user.givenName };`, '2'))[0]).title, alice.givenName);
 });
 
 test('user and group mapping sets of one provider live side by side in its isolate', async () => {

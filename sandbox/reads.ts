@@ -11,6 +11,17 @@ const IDENTIFIER_PART = /[A-Za-z0-9_$]/;
 // non-ASCII character (either could continue it).
 const PROPERTY = /[ \t\r\n]*\??\.[ \t\r\n]*([A-Za-z_$][A-Za-z0-9_$]*)(?![A-Za-z0-9_$]|[^\0-\x7f])/y;
 
+/** What a mapping set can read: the object's fields (null: all of it), and whether any mapping can read its link. */
+export interface MappingReads {
+  fields: ReadonlySet<string> | null;
+  link: boolean;
+}
+
+/** What the bodies can read of their object (`parameter`: `user` or `group`) and of its link; see below. */
+export function mappingReads(expressions: readonly string[], parameter: string): MappingReads {
+  return { fields: objectFieldsRead(expressions, parameter), link: expressions.some(canReadLink) };
+}
+
 /**
  * Whether a mapping body could read its `link` parameter: by that name, through `arguments`, or with a unicode
  * escape spelling either (any backslash counts). Strict mode, and no eval or Function, leave it no other way.
