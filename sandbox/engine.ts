@@ -807,8 +807,8 @@ function stopReason(error: string, batchLimited: boolean, limits: MappingLimits)
  * `{ status: 'ok', payload }`, built from an empty object: a literal with both keys has an allocation site, and once
  * a site's objects outlive minor GCs (a batch's results live until it ends) V8 allocates them in the old generation
  * (pretenuring); each old result then keeps its young payload alive through every minor GC until the next full one.
- * Measured on the mapping bench (50,000 users x 3 rounds, batches of 1,000): 95 -> 22 MB promoted, minor GC pauses
- * 225 -> 86 ms.
+ * Measured on the host heap, default mappings, 50,000 users x 3 rounds in batches of 1,000: 95 -> 22 MB promoted,
+ * minor GC pauses 225 -> 86 ms.
  */
 function okResult(payload: ScimUser | ScimGroup): MappingResult {
   const result: Partial<{ status: 'ok'; payload: ScimUser | ScimGroup }> = {};

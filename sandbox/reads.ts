@@ -17,7 +17,7 @@ export interface MappingReads {
   link: boolean;
 }
 
-/** What the bodies can read of their object (`parameter`: `user` or `group`) and of its link; see below. */
+/** What the bodies can read of their object (`parameter`: `user` or `group`) and of its link: the two answers below. */
 export function mappingReads(expressions: readonly string[], parameter: string): MappingReads {
   return { fields: objectFieldsRead(expressions, parameter), link: expressions.some(canReadLink) };
 }
