@@ -21,9 +21,16 @@ export function baselineTree(ref: string): string {
   return dir;
 }
 
+/** The value at quantile `q` of `sorted` (ascending): the one at index ⌊q·n⌋, the last for q = 1; NaN if empty. */
+export const quantile = (sorted: readonly number[], q: number): number =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+
 /** The median of `values` (the upper one of an even count). */
 export const median = (values: readonly number[]): number =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  quantile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
 
 /** `value`'s change from `base` in whole percent, signed: "+3 %", "-12 %". */
 export function pct(value: number, base: number): string {

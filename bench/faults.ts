@@ -12,6 +12,7 @@ import type { ProviderView } from '../db/index.ts';
 import type { FaultProxyOptions, RequestTiming } from '../test/servers/index.ts';
 import { createTestDatabase } from '../test/support/db.ts';
 import { startTestEngine, type TestEngine } from '../test/support/engine.ts';
+import { quantile } from './baseline.ts';
 import { forkListening, ipcCaller } from './fork-listening.ts';
 import { call, createBenchProvider, startLoopbackTarget, traceTimeline, type BenchRow } from './full-sync.ts';
 
@@ -56,9 +57,6 @@ const RETRY_AFTER_FORMAT = (process.env['BENCH_RETRY_AFTER'] ?? 'seconds') as 's
 
 /** Which parts to run: BENCH_FAULTS=2,3 runs (2) and (3) only. @default all three */
 const parts = new Set((process.env['BENCH_FAULTS'] ?? '1,2,3').split(',').map((part) => part.trim()));
-
-const quantile = (sorted: readonly number[], q: number): number =>
-  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 
 /**
  * How full the requests in flight at the target were, from the proxy's timestamps: the mean over the time from the
