@@ -77,6 +77,7 @@ function pagesOfStretch<R extends { id: string }>(
     firstId: string | null;
     lastId: string | null;
     count: number;
+    linked: ReadonlySet<string>;
   },
   size: number,
 ): Array<Page<R>> {
@@ -94,6 +95,7 @@ function pagesOfStretch<R extends { id: string }>(
       lastId: final ? lastId : chunk.at(-1)!.row.id,
       processed: (final ? stretch.count : chunk.at(-1)!.position) - (before?.position ?? 0),
       sync: chunk.map((r) => r.row),
+      linked: stretch.linked,
     };
   });
 }
@@ -106,7 +108,8 @@ interface RangeKind<R extends { id: string }> {
    * the rows that need nothing (pushed, as they are, from the very same input) are only counted.
    */
   stretch(provider: ProviderForSync, range: IdRange, counted: readonly CountedPage[]): Promise<Stretch<R>>;
-  sync(rec: BatchRecorder, provider: ProviderForSync, target: Target, page: R[]): Promise<void>;
+  /** Syncs a page's rows that need it (`page.sync`). */
+  sync(rec: BatchRecorder, provider: ProviderForSync, target: Target, page: Page<R>): Promise<void>;
 }
 
 /** Builds the range sync of a worker: one loop for users and groups, told apart by their {@link RangeKind}. */
@@ -124,8 +127,12 @@ export function createRangeSync(deps: { db: Db; writer: LinkWriter; rowSync: Row
       return { pages: pagesOfStretch(stretch, provider.pageSize), lastId: stretch.lastId, more: stretch.more };
     },
     async sync(rec, provider, target, page) {
-      const ids = page.map((row) => row.id);
-      await rowSync.users(rec, provider, target, page, await getLinks(db, provider.id, 'user', ids));
+      // Only the rows the stretch found linked have a link to read (none, in a first sync). No link can appear for the
+      // others meanwhile: a provider's full sync and pushes never run at once, and each row is in one page. Were one
+      // to appear all the same (an earlier attempt of this range still sending), the lookup before a create adopts.
+      const known = page.linked;
+      const ids = page.sync.filter((row) => known === undefined || known.has(row.id)).map((row) => row.id);
+      await rowSync.users(rec, provider, target, page.sync, await getLinks(db, provider.id, 'user', ids));
     },
   };
 
@@ -140,7 +147,7 @@ export function createRangeSync(deps: { db: Db; writer: LinkWriter; rowSync: Row
       const pages = pagesOf(rows, new Set(rows.map((row) => row.id)), provider.pageSize);
       return { pages, lastId: read.at(-1)?.id ?? null, more: read.length === size };
     },
-    sync: (rec, provider, target, page) =>
+    sync: (rec, provider, target, { sync: page }) =>
       // Not awaited here: `rowSync.groups` reads the links alongside the members.
       rowSync.groups(
         rec,
@@ -179,7 +186,7 @@ export function createRangeSync(deps: { db: Db; writer: LinkWriter; rowSync: Row
       async (page, counts) => {
         const rec = new BatchRecorder(db, writer, runId, provider.id);
         try {
-          if (page.sync.length > 0) await kind.sync(rec, provider, target, page.sync);
+          if (page.sync.length > 0) await kind.sync(rec, provider, target, page);
           rec.counts.processed += page.processed - page.sync.length;
           rec.page = { objectType: kind.type, firstId: page.firstId, lastId: page.lastId };
         } catch (error) {

@@ -25,6 +25,8 @@ export interface Page<R> {
   lastId: string;
   processed: number;
   sync: R[];
+  /** The ids among `sync` that had a link when their stretch was read; absent: not known, so every link is read. */
+  linked?: ReadonlySet<string>;
 }
 
 /** A stretch of a range: its pages (in id order), its last id (null: none was left), whether the range goes on. */

@@ -230,6 +230,8 @@ export interface UserStretch {
   count: number;
   /** Whether the range has rows past `lastId`. */
   more: boolean;
+  /** The ids among `rows` the provider had a link for when the stretch was read: the others need no link read. */
+  linked: ReadonlySet<string>;
 }
 
 /**
@@ -259,23 +261,29 @@ export async function userStretch(
   // Each row's link is probed by its primary key, never joined: the planner takes a range of uuids narrower than one
   // histogram bucket for a single row (it cannot interpolate uuids), and a provider's links are written after the
   // statistics were taken, so a join was planned as a nested loop scanning every link of the provider once per user.
-  // At 100,000 users one stretch ran for minutes and its range activity timed out on heartbeats ten times over.
-  const pushed = `EXISTS (SELECT 1 FROM provider_links l
-                           WHERE l.provider_id = $4 AND l.object_type = 'user' AND l.local_id = s.id
-                             AND $5::text IS NOT NULL AND l.status = 'ok' AND l.remote_id IS NOT NULL
-                             AND l.last_payload_hash IS NOT NULL
-                             AND l.input_hash = ${userInputHashSql('$5::text', 'd.digest')})`;
+  // At 100,000 users one stretch ran for minutes and its range activity timed out on heartbeats ten times over. Nor
+  // is it an EXISTS: with fresh statistics the planner hashes every link of the provider for each stretch instead
+  // (32 ms a stretch at 100,000 links, growing with the links: quadratic over a sync). A scalar subquery is run row
+  // by row, one index probe each. It answers the link's input hash when the link says the user was pushed, '' for a
+  // link that does not, and null for none (in a first sync, no page then reads links).
+  const probe = `(SELECT CASE WHEN l.status = 'ok' AND l.remote_id IS NOT NULL AND l.last_payload_hash IS NOT NULL
+                               THEN coalesce(l.input_hash, '') ELSE '' END
+                    FROM provider_links l WHERE l.provider_id = $4 AND l.object_type = 'user' AND l.local_id = s.id)`;
   // Rows leave the sort in id order (the window functions need no sort beyond the key's), so reading stops at the row
   // past the `max`-th that needs syncing: the LIMIT holds those, the stretch's first row and the range's last. The
   // digest is computed over the sorted rows (the LATERAL), so only the rows read pay for it: computed under the sort,
   // every row to the range's end did, and a stretch of 1,000 from 10,000 users took 34 ms instead of 9.
-  const { rows } = await q.query<SyncUserRow & { n: string; next_id: string | null; changed: boolean }>(
+  const { rows } = await q.query<
+    SyncUserRow & { n: string; next_id: string | null; changed: boolean; linked: boolean }
+  >(
     `SELECT * FROM (
-       SELECT s.*, d.digest, row_number() OVER w AS n, lead(s.id) OVER w AS next_id, NOT ${pushed} AS changed
+       SELECT s.*, d.digest, row_number() OVER w AS n, lead(s.id) OVER w AS next_id,
+              $5::text IS NULL OR d.pushed IS DISTINCT FROM ${userInputHashSql('$5::text', 'd.digest')} AS changed,
+              d.pushed IS NOT NULL AS linked
          FROM (SELECT ${USER_COLUMNS} FROM users u
                 WHERE ${USER_SCOPE} AND ($2::uuid IS NULL OR u.id > $2) AND u.id <= $3 ${uncounted}
                 ORDER BY u.id) s
-         CROSS JOIN LATERAL (SELECT ${userDigest('s')} AS digest) d
+         CROSS JOIN LATERAL (SELECT ${userDigest('s')} AS digest, ${probe} AS pushed OFFSET 0) d
        WINDOW w AS (ORDER BY s.id)
      ) t
      WHERE changed OR n = 1 OR next_id IS NULL
@@ -290,13 +298,12 @@ export async function userStretch(
       ...(counted.length === 0 ? [] : [counted.map((c) => c.firstId), counted.map((c) => c.lastId)]),
     ],
   );
-  if (rows.length === 0) return { rows: [], firstId: null, lastId: null, count: 0, more: false };
-  const marked = rows.map(({ n, next_id, changed, ...row }) => ({
-    row,
-    position: Number(n),
-    nextId: next_id,
-    changed,
-  }));
+  if (rows.length === 0) return { rows: [], firstId: null, lastId: null, count: 0, more: false, linked: new Set() };
+  const linked = new Set<string>();
+  const marked = rows.map(({ n, next_id, changed, linked: hasLink, ...row }) => {
+    if (hasLink && changed) linked.add(row.id);
+    return { row, position: Number(n), nextId: next_id, changed };
+  });
   const changed = marked.filter((m) => m.changed).map(({ row, position, nextId }) => ({ row, position, nextId }));
   // More than `max` need syncing: the stretch ends at the `max`-th. Otherwise the last row returned is the range's.
   const end = changed.length > max ? changed[max - 1]! : marked.at(-1)!;
@@ -306,6 +313,7 @@ export async function userStretch(
     lastId: end.row.id,
     count: end.position,
     more: end.nextId !== null,
+    linked,
   };
 }
 

@@ -282,6 +282,11 @@ describe("reading a range's users a stretch at a time", () => {
       'the retrying, never pushed, remapped and changed users, in id order with their places',
     );
     assert.deepEqual([all.firstId, all.lastId, all.count, all.more], [ids[0], ids[9], 10, false]);
+    assert.deepEqual(
+      [...all.linked].map((id) => ids.indexOf(id)).sort(),
+      [2, 6, 7],
+      'the users to sync that have a link, whatever its state; the never pushed one has none',
+    );
 
     const first = await userStretch(testDb.db, scope, provider.id, version, whole, 2);
     assert.deepEqual(
@@ -318,7 +323,9 @@ describe("reading a range's users a stretch at a time", () => {
 
     const unversioned = await userStretch(testDb.db, scope, provider.id, null, whole, 20);
     assert.equal(unversioned.rows.length, 10, 'without a version every user needs syncing');
+    assert.equal(unversioned.linked.size, 9, 'and every one but the never pushed has its link read');
+    assert.equal(unversioned.linked.has(ids[4]!), false);
     const none = await userStretch(testDb.db, scope, provider.id, version, { after: ids[9]!, last: ids[9]! }, 10);
-    assert.deepEqual(none, { rows: [], firstId: null, lastId: null, count: 0, more: false });
+    assert.deepEqual(none, { rows: [], firstId: null, lastId: null, count: 0, more: false, linked: new Set() });
   });
 });
