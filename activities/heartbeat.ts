@@ -36,6 +36,15 @@ export function lastResumePoint(): unknown {
   }
 }
 
+/** Whether the current activity runs its first attempt (no earlier one can still be running); false outside one. */
+export function firstAttempt(): boolean {
+  try {
+    return Context.current().info.attempt === 1;
+  } catch {
+    return false;
+  }
+}
+
 /** The current activity's cancellation signal; undefined outside an activity. */
 export function cancellation(): AbortSignal | undefined {
   try {

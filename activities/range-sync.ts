@@ -13,6 +13,7 @@ import {
   type SyncUserRow,
 } from '../db/index.ts';
 import { BatchRecorder, type LinkWriter } from './batch-recorder.ts';
+import { firstAttempt } from './heartbeat.ts';
 import { inStretches, type Page, type Stretch } from './stretches.ts';
 import type { IdRange } from './sync-deps.ts';
 import type { StatisticsKeeper } from './statistics-keeper.ts';
@@ -127,10 +128,11 @@ export function createRangeSync(deps: { db: Db; writer: LinkWriter; rowSync: Row
       return { pages: pagesOfStretch(stretch, provider.pageSize), lastId: stretch.lastId, more: stretch.more };
     },
     async sync(rec, provider, target, page) {
-      // Only the rows the stretch found linked have a link to read (none, in a first sync). No link can appear for the
-      // others meanwhile: a provider's full sync and pushes never run at once, and each row is in one page. Were one
-      // to appear all the same (an earlier attempt of this range still sending), the lookup before a create adopts.
-      const known = page.linked;
+      // Only the rows the stretch found linked have a link to read (none, in a first sync). No link appears for the
+      // others meanwhile: a provider's full sync and pushes never run at once, and each row is in one page. But an
+      // earlier attempt of this range, timed out and still running, may write one after the stretch was read: a
+      // retry reads every row's link just before its page, as the lookup before a create cannot find every object.
+      const known = firstAttempt() ? page.linked : undefined;
       const ids = page.sync.filter((row) => known === undefined || known.has(row.id)).map((row) => row.id);
       await rowSync.users(rec, provider, target, page.sync, await getLinks(db, provider.id, 'user', ids));
     },
