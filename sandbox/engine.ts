@@ -17,7 +17,7 @@ import { callCpuNs } from './call-cpu.ts';
 import { createCpuSampler } from './cpu-sampler.ts';
 import { DEFAULT_MAPPING_LIMITS, resolveMappingLimits, type MappingLimits } from './limits.ts';
 import { mergeKernel } from './merge.ts';
-import { mappingReads, pickFields, type MappingReads } from './reads.ts';
+import { mappingReads, pickColumns, pickFields, type MappingReads } from './reads.ts';
 import { blameMapping, checkMappedPayload, type MappingObjectType } from './validate.ts';
 
 /** One mapping as the engine runs it: a name (the order key) and a JavaScript function body. */
@@ -476,11 +476,17 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
     // Of each object only the fields some mapping can read: the defaults read 7 of a user's 10 (63 % of its JSON).
     // The last payload roughly doubles an item's JSON; it is left out when no mapping can read it.
     const { fields, link: sendLink } = readsOf(state, request.objectType, fingerprint, mappings);
-    // The objects as one array and their links as another: no wrapper per item to build here or to parse there.
+    // The objects' fields as one array per field when they all have the same ones (no object per item to build here
+    // nor to parse there, no key written per value), else the objects as one array; their links as another.
     const serialise = (indices: number[]): string => {
-      const objects = JSON.stringify(indices.map((index) => pickFields(request.items[index]?.object ?? null, fields)));
-      if (!sendLink) return `"items":${objects}`;
-      return `"items":${objects},"links":${JSON.stringify(indices.map((index) => request.items[index]?.link ?? null))}`;
+      const list = indices.map((index) => request.items[index]?.object ?? null);
+      const picked = fields === null ? null : pickColumns(list, fields);
+      const objects =
+        picked === null
+          ? `"items":${JSON.stringify(list.map((object) => pickFields(object, fields)))}`
+          : `"count":${list.length},"fields":${JSON.stringify(picked.names)},"columns":${JSON.stringify(picked.columns)}`;
+      if (!sendLink) return objects;
+      return `${objects},"links":${JSON.stringify(indices.map((index) => request.items[index]?.link ?? null))}`;
     };
 
     function* subBatches(indices: Iterable<number>, contributions: boolean): Generator<SubBatch> {

@@ -81,3 +81,44 @@ test('a stopped object is run again after a retry salvage, and skipped, in its p
       .map((user) => user.uid),
   );
 });
+
+test('a batch sent as columns maps each object exactly as the same objects sent one by one', () => {
+  const users = variedUsers(40);
+  const names = ['uid', 'username', 'displayName', 'email', 'givenName', 'familyName', 'active'];
+  const head = { now: '2026-01-01T00:00:00.000Z', provider: SAMPLE_PROVIDER, contributions: false };
+  const rows = users.map((user) => Object.fromEntries(names.map((name) => [name, user[name as keyof typeof user]])));
+  const columns = names.map((name) => users.map((user) => user[name as keyof typeof user]));
+  const byRows = guest().step(JSON.stringify({ ...head, items: rows }), 0, 1000, 1000, 1 << 20, 1);
+  const byColumns = guest().step(
+    JSON.stringify({ ...head, count: users.length, fields: names, columns }),
+    0,
+    1000,
+    1000,
+    1 << 20,
+    1,
+  );
+  assert.equal(byColumns.results.length, users.length);
+  assert.deepEqual(Array.from(byColumns.results), Array.from(byRows.results));
+});
+
+test('objects sent as columns are frozen, and a field named __proto__ is a field, never their prototype', () => {
+  const context = vm.createContext({
+    expressions: [
+      `return { userName: String(Object.isFrozen(user)), title: String(Object.getPrototypeOf(user) === Object.prototype), nickName: String(Object.hasOwn(user, '__proto__')) };`,
+    ],
+  });
+  const api = vm.runInContext(
+    `(${guestRuntime.toString()})(expressions, 'user', (${mergeKernel.toString()}))`,
+    context,
+  ) as GuestApi;
+  const head = { now: '2026-01-01T00:00:00.000Z', provider: SAMPLE_PROVIDER, contributions: false };
+  const answer = api.step(
+    JSON.stringify({ ...head, count: 1, fields: ['__proto__', 'uid'], columns: [[{ polluted: true }], ['u1']] }),
+    0,
+    1000,
+    1000,
+    1 << 20,
+    1,
+  );
+  assert.deepEqual(JSON.parse(answer.results[0] ?? ''), { v: { userName: 'true', title: 'true', nickName: 'true' } });
+});

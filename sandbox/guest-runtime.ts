@@ -41,7 +41,8 @@ export interface GuestApi {
   /**
    * Runs the batch for up to `sliceMs`. `input` (null to go on with the batch `batchId`) is JSON:
    * `{"now", "provider", "contributions", "items": [objects], "links"?: [each object's last payload]}`, links left
-   * out when no mapping can read them.
+   * out when no mapping can read them; or, for objects that all have the same fields, `"count": n, "fields": [names],
+   * "columns": [[each object's value of the first field], ...]` in place of `items`.
    */
   step(
     input: string | null,
@@ -263,6 +264,30 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
     }
   };
 
+  // A batch sent as columns becomes its objects through one object literal per list of fields, compiled once: every
+  // object gets the shape V8 gives that literal, and nothing is looked up by name per value.
+  const builders = new Map<string, (columns: unknown[][], index: number) => unknown>();
+  const fromColumns = (count: number, names: string[], columns: unknown[][]): unknown[] => {
+    const key = jsonStringify(names);
+    let build = builders.get(key);
+    if (build === undefined) {
+      if (builders.size >= 16) builders.clear();
+      // Each name a string literal; `__proto__` computed, so it is a field like any other and never a prototype.
+      const entries = names.map((name, k) => {
+        const literal = jsonStringify(name);
+        return `${name === '__proto__' ? `[${literal}]` : literal}: c[${k}][i]`;
+      });
+      build = new RealFunction('c', 'i', `"use strict"; return { ${entries.join(', ')} };`) as (
+        columns: unknown[][],
+        index: number,
+      ) => unknown;
+      builders.set(key, build);
+    }
+    const items: unknown[] = [];
+    for (let index = 0; index < count; index++) items.push(build(columns, index));
+    return items;
+  };
+
   interface Batch {
     /** The host's id for the batch: every call names it, so an answer never mixes two batches. */
     id: number;
@@ -382,7 +407,10 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
           now: string;
           provider: unknown;
           contributions: boolean;
-          items: unknown[];
+          items?: unknown[];
+          count?: number;
+          fields?: string[];
+          columns?: unknown[][];
           links?: unknown[];
         };
         frozenIso = parsed.now;
@@ -390,7 +418,7 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
         freezeData(parsed.provider);
         batch = {
           id: batchId,
-          items: parsed.items,
+          items: parsed.items ?? fromColumns(parsed.count ?? 0, parsed.fields ?? [], parsed.columns ?? []),
           links: parsed.links ?? null,
           provider: parsed.provider,
           contributions: parsed.contributions,

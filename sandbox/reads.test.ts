@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_GROUP_MAPPINGS, DEFAULT_USER_MAPPINGS } from './defaults.ts';
-import { canReadLink, objectFieldsRead, pickFields } from './reads.ts';
+import { canReadLink, objectFieldsRead, pickColumns, pickFields } from './reads.ts';
 
 const fieldsOf = (...expressions: string[]): string[] | null => {
   const fields = objectFieldsRead(expressions, 'user');
@@ -98,4 +98,32 @@ test('picking keeps own enumerable fields of the names read, and passes whole wh
   const custom = { email: 'a@x', toJSON: () => ({ other: 1 }) };
   assert.equal(pickFields(custom, new Set(['email'])), custom);
   assert.equal(pickFields(null, new Set(['email'])), null);
+});
+
+test('columns carry what picking would, object by object, and only when JSON would write each value alike', () => {
+  const fields = new Set(['email', 'uid', 'missing', 'toString']);
+  const users = [
+    { uid: 'u1', email: 'a@x', kind: 'internal', attributes: { a: [1] } },
+    { email: null, uid: 'u2' },
+  ];
+  const picked = pickColumns(users, fields);
+  assert.ok(picked);
+  const rebuilt = users.map((_, i) =>
+    Object.fromEntries(picked.names.map((name, k) => [name, picked.columns[k]?.[i]] as const)),
+  );
+  assert.deepEqual(
+    rebuilt,
+    users.map((user) => pickFields(user, fields)),
+  );
+  assert.equal(pickColumns([users[0], { uid: 'u3' }], fields), null, 'a field one object has and another lacks');
+  assert.equal(pickColumns([users[0], { uid: 'u3', email: undefined }], fields), null, 'undefined: left out by JSON');
+  assert.equal(pickColumns([users[0], { uid: () => 'u', email: 'b@x' }], fields), null, 'a function');
+  const when = new Date(0);
+  assert.equal(pickColumns([users[0], { uid: 'u3', email: when }], fields), null, 'a value with toJSON');
+  assert.equal(pickColumns([users[0], { uid: 'u3', email: 'b@x', toJSON: () => 1 }], fields), null, 'toJSON');
+  assert.equal(pickColumns([users[0], null], fields), null);
+  assert.equal(pickColumns([users[0], ['u3']], fields), null);
+  const hidden = Object.defineProperty({ uid: 'u3' }, 'email', { value: 'c@x', enumerable: false });
+  assert.equal(pickColumns([users[0], hidden], fields), null, 'a field that JSON does not see');
+  assert.deepEqual(pickColumns([{ kind: 'x' }, { kind: 'y' }], fields), { names: [], columns: [] });
 });

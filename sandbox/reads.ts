@@ -69,3 +69,67 @@ export function pickFields(object: unknown, fields: ReadonlySet<string> | null):
   for (const key of Object.keys(source)) if (fields.has(key)) picked[key] = source[key];
   return picked;
 }
+
+/** A batch's objects as one array per field read: `names` lists the fields every object has, in column order. */
+export interface PickedColumns {
+  names: string[];
+  columns: unknown[][];
+}
+
+/** Whether `name` is an own enumerable property of `object`: one that JSON writes. */
+const isEnumerableOwn = (object: object, name: string): boolean =>
+  Object.prototype.propertyIsEnumerable.call(object, name);
+
+/**
+ * The objects' fields of `fields` as columns, one array per field, when that carries exactly what `pickFields`
+ * would for each: every object a plain record without `toJSON`, all of them having the same of those fields as own
+ * enumerable properties, and no value that JSON would leave out of an object but write into an array as null
+ * (undefined, a function, a symbol) or turn into something else depending on its key (a `toJSON` method). Null
+ * when any object is otherwise: the objects then go one by one. Each value is read once, as JSON would.
+ */
+export function pickColumns(objects: readonly unknown[], fields: ReadonlySet<string>): PickedColumns | null {
+  const all = [...fields];
+  const first = objects[0];
+  if (!isColumnRecord(first)) return null;
+  const present = all.map((name) => isEnumerableOwn(first, name));
+  const names = all.filter((_, k) => present[k]);
+  const columns = names.map(() => new Array<unknown>(objects.length));
+  for (let index = 0; index < objects.length; index++) {
+    const object = objects[index];
+    if (!isColumnRecord(object)) return null;
+    let column = 0;
+    for (let k = 0; k < all.length; k++) {
+      const name = all[k] as string;
+      const has = isEnumerableOwn(object, name);
+      if (has !== present[k]) return null;
+      if (!has) continue;
+      const value = object[name];
+      if (!carriesAsIs(value)) return null;
+      (columns[column++] as unknown[])[index] = value;
+    }
+  }
+  return { names, columns };
+}
+
+function isColumnRecord(value: unknown): value is Record<string, unknown> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    typeof (value as Record<string, unknown>)['toJSON'] !== 'function'
+  );
+}
+
+/** Whether JSON writes `value` the same as an object's property and as an array's element. */
+function carriesAsIs(value: unknown): boolean {
+  switch (typeof value) {
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return false;
+    case 'object':
+      return value === null || typeof (value as Record<string, unknown>)['toJSON'] !== 'function';
+    default:
+      return true;
+  }
+}
