@@ -231,11 +231,19 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
     }
   };
 
+  // Only objects are passed on: a call per primitive value (most of an object's fields) cost the guest more than
+  // the freezing itself.
   const freezeData = (value: unknown): void => {
     if (typeof value !== 'object' || value === null) return;
     freeze(value);
-    if (isArray(value)) for (const item of value) freezeData(item);
-    else for (const key in value) freezeData((value as Record<string, unknown>)[key]);
+    if (isArray(value)) {
+      for (const item of value) if (typeof item === 'object' && item !== null) freezeData(item);
+    } else {
+      for (const key in value) {
+        const item = (value as Record<string, unknown>)[key];
+        if (typeof item === 'object' && item !== null) freezeData(item);
+      }
+    }
   };
 
   const describeThrown = (thrown: unknown, index: number): string => {
