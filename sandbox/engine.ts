@@ -7,6 +7,7 @@ import { ScimflowError, describeError } from '../errors/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
 import type { MappingGroup, MappingProvider, MappingUser } from './builtin.ts';
 import {
+  MARKED_RESULT,
   NOT_ADOPTED,
   guestRuntime,
   type GuestApi,
@@ -461,10 +462,15 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
     const drain = (): void => {
       for (const { indices, jsons, cleared } of ready) {
         jsons.forEach((json, position) => {
-          const timed = JSON.parse(json) as GuestItemResult;
-          const outcome = cleared && 's' in timed && timed.s !== undefined ? timed.s : timed;
           const index = indices[position] as number;
-          const result = finish(outcome, request.objectType, names, withContributions);
+          let result: MappingResult | typeof NEEDS_BLAME;
+          if (json.startsWith(MARKED_RESULT)) {
+            const timed = JSON.parse(json.slice(MARKED_RESULT.length)) as GuestItemResult;
+            const outcome = cleared && 's' in timed && timed.s !== undefined ? timed.s : timed;
+            result = finish(outcome, request.objectType, names, withContributions);
+          } else {
+            result = finishPayload(JSON.parse(json), request.objectType);
+          }
           if (result === NEEDS_BLAME) needBlame.push(index);
           else results[index] = result;
         });
@@ -753,6 +759,12 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
         };
       }),
   };
+}
+
+/** The result of a bare merged payload (no contributions came with it): ok once checked, else it needs blame. */
+function finishPayload(merged: unknown, objectType: MappingObjectType): MappingResult | typeof NEEDS_BLAME {
+  const check = checkMappedPayload(objectType, merged);
+  return check.ok ? okResult(check.payload) : NEEDS_BLAME;
 }
 
 function finish(

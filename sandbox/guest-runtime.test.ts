@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import vm from 'node:vm';
 import { DEFAULT_USER_MAPPINGS } from './defaults.ts';
 import { SAMPLE_PROVIDER, variedUsers } from '../test/fixtures/directory.ts';
-import { NOT_ADOPTED, guestRuntime, type GuestApi, type GuestStepAnswer } from './guest-runtime.ts';
+import { MARKED_RESULT, NOT_ADOPTED, guestRuntime, type GuestApi, type GuestStepAnswer } from './guest-runtime.ts';
 import { mergeKernel } from './merge.ts';
 
 /** The guest as the engine builds it, in a context of its own (node:vm here, so calls can be made one by one). */
@@ -24,7 +24,7 @@ function parts(answer: GuestStepAnswer): { count: number; stopped: number; resul
   return {
     count: answer.results.length,
     stopped: answer.stopped,
-    results: Array.from(answer.results, (r) => JSON.parse(r) as unknown),
+    results: Array.from(answer.results, (r) => JSON.parse(r.startsWith(MARKED_RESULT) ? r.slice(1) : r) as unknown),
   };
 }
 
@@ -44,7 +44,7 @@ test('a call stopped before the guest took its batch is answered with nothing, n
   const second = parts(api.step(input(3, 2), 0, 1000, 1000, 1 << 20, 2));
   assert.equal(second.count, 2);
   assert.deepEqual(
-    second.results.map((result) => (result as { v: { externalId: string } }).v.externalId),
+    second.results.map((result) => (result as { externalId: string }).externalId),
     variedUsers(5)
       .slice(3)
       .map((user) => user.uid),
@@ -75,7 +75,7 @@ test('a stopped object is run again after a retry salvage, and skipped, in its p
   assert.deepEqual([skipped.count, skipped.stopped], [0, 2], 'the same object was running again, and is skipped now');
   const rest = parts(run('api.step(null, 3, 1000, 1000, 1 << 20, 7)'));
   assert.deepEqual(
-    rest.results.map((result) => (result as { v: { externalId: string } }).v.externalId),
+    rest.results.map((result) => (result as { externalId: string }).externalId),
     variedUsers(5)
       .slice(3)
       .map((user) => user.uid),
@@ -120,5 +120,5 @@ test('objects sent as columns are frozen, and a field named __proto__ is a field
     1 << 20,
     1,
   );
-  assert.deepEqual(JSON.parse(answer.results[0] ?? ''), { v: { userName: 'true', title: 'true', nickName: 'true' } });
+  assert.deepEqual(JSON.parse(answer.results[0] ?? ''), { userName: 'true', title: 'true', nickName: 'true' });
 });

@@ -17,7 +17,13 @@ export type GuestItemResult =
   | { e: string; m: number; p?: string; c?: unknown[]; s?: GuestItemResult };
 
 /**
- * The answer of one `step` or `salvage` call: `results`, each one object's GuestItemResult as JSON, start at the
+ * How a result string that is not a bare payload starts: `!` and the GuestItemResult as JSON. A bare payload is the
+ * JSON of a merged result (an object, or null when no mapping returned one), which never starts with it.
+ */
+export const MARKED_RESULT = '!';
+
+/**
+ * The answer of one `step` or `salvage` call: `results`, one string per object, start at the
  * `acknowledged` index the host passed (results it has are dropped, results an interrupted call could not hand over
  * are sent again); `stopped` (from `salvage`, else -1) is the item that was running when the call was stopped, or
  * NOT_ADOPTED when the guest holds no batch of the id the host asked about (a call stopped before it took its input).
@@ -27,6 +33,10 @@ export type GuestItemResult =
  */
 export interface GuestStepAnswer {
   stopped: number;
+  /**
+   * Each object's merged result as JSON, with no wrapper to build, write or parse (most results); or MARKED_RESULT
+   * and its GuestItemResult as JSON: a skip, an error, a result with contributions or one the clock stopped.
+   */
   results: string[];
   /** With `stopped`: the index of the mapping that was running when the call was stopped (-1: none was). */
   mapping?: number;
@@ -459,7 +469,10 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
           };
         }
         last = finished;
-        batch.results.push(jsonStringify(result));
+        // `!` is MARKED_RESULT, written out: this function may use nothing from outside it.
+        batch.results.push(
+          'v' in result && result.c === undefined ? jsonStringify(result.v) : `!${jsonStringify(result)}`,
+        );
         batch.next = index + 1;
         batch.current = -1;
         batch.items[index] = null;
