@@ -149,7 +149,11 @@ export async function traceTimeline(client: Client, workflowId: string, label: s
     const from = Math.min(...list.map((s) => s.from));
     const to = Math.max(...list.map((s) => s.to));
     const busiest = Math.max(...list.map((s) => list.filter((o) => o.from <= s.from && o.to > s.from).length));
-    console.error(`  ${type}: n=${list.length} ${from.toFixed(0)}–${to.toFixed(0)} ms, at most ${busiest} at once`);
+    // Each attempt's span when there are few (the phases' planning, say), else their first start and last end.
+    const each = list.length <= 3 ? ` (${list.map((s) => `${s.from.toFixed(0)}–${s.to.toFixed(0)}`).join(', ')})` : '';
+    console.error(
+      `  ${type}: n=${list.length} ${from.toFixed(0)}–${to.toFixed(0)} ms, at most ${busiest} at once${each}`,
+    );
   }
 }
 

@@ -23,10 +23,33 @@ let latencyMs = 0;
 // Requests between arrival and answer (SCIM ones only), integrated over time from the first arrival to the last answer
 // since the last reset: their mean is how much of the client's bound was used (`GET /_stats`).
 const flight = { now: 0, max: 0, last: 0, area: 0, first: 0 };
-function inFlight(delta: 1 | -1): void {
+// The same over time (`GET /_timeline`): per `BUCKET_MS` from the first arrival, the area (its mean in flight) and
+// the requests that arrived, by method and resource type.
+const BUCKET_MS = 100;
+let timeline: Array<{ area: number; arrived: Record<string, number> }> = [];
+function bucket(at: number): { area: number; arrived: Record<string, number> } {
+  const index = Math.floor((at - flight.first) / BUCKET_MS);
+  while (timeline.length <= index) timeline.push({ area: 0, arrived: {} });
+  return timeline[index]!;
+}
+function inFlight(delta: 1 | -1, label?: string): void {
   const at = performance.now();
-  if (flight.first === 0) flight.first = at;
+  if (flight.first === 0) {
+    flight.first = at;
+    flight.last = at;
+  }
   flight.area += flight.now * (at - flight.last);
+  // By bucket index, not by time: a boundary computed back from a time may round into the bucket before it.
+  const lastIndex = Math.floor((at - flight.first) / BUCKET_MS);
+  for (let index = Math.floor((flight.last - flight.first) / BUCKET_MS); index <= lastIndex; index += 1) {
+    const from = Math.max(flight.last, flight.first + index * BUCKET_MS);
+    const to = Math.min(at, flight.first + (index + 1) * BUCKET_MS);
+    if (to > from) bucket(from + (to - from) / 2).area += flight.now * (to - from);
+  }
+  if (label !== undefined) {
+    const arrived = bucket(at).arrived;
+    arrived[label] = (arrived[label] ?? 0) + 1;
+  }
   flight.last = at;
   flight.now += delta;
   flight.max = Math.max(flight.max, flight.now);
@@ -134,6 +157,11 @@ function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
     const requestsInFlight = { mean: span > 0 ? flight.area / span : 0, max: flight.max };
     return send(res, 200, { writes, users: users.size, groups: groups.size, requestsInFlight });
   }
+  if (parts[0] === '_timeline')
+    return send(res, 200, {
+      bucketMs: BUCKET_MS,
+      buckets: timeline.map((b) => ({ inFlight: b.area / BUCKET_MS, arrived: b.arrived })),
+    });
   if (parts[0] === '_log') return send(res, 200, recording);
   if (parts[0] === '_record' && method === 'POST') {
     // Starting clears what an earlier recording kept; stopping keeps it for `/_log`.
@@ -148,6 +176,7 @@ function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
   if (parts[0] === '_reset' && method === 'POST') {
     writes = 0;
     Object.assign(flight, { max: flight.now, area: 0, first: 0, last: performance.now() });
+    timeline = [];
     users.clear();
     groups.clear();
     for (const map of Object.values(index)) map.clear();
@@ -208,7 +237,7 @@ const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   const scim = !/^\/scim\/v2\/_/.test(req.url ?? '');
-  if (scim) inFlight(1);
+  if (scim) inFlight(1, `${req.method ?? 'GET'} ${/^\/scim\/v2\/(\w+)/.exec(req.url ?? '')?.[1] ?? '?'}`);
   req.on('end', () => {
     const answer = (): void => {
       try {

@@ -9,12 +9,13 @@
  * (100) set the provider; `BENCH_PLAIN_IN_FLIGHT` the plain client's requests in flight (default concurrency², at
  * most 256, as a worker). `BENCH_PROFILE=<file>` profiles the no-change resync and `BENCH_PROFILE_FIRST=<file>` the first sync;
  * `BENCH_HEAP_FIRST=<file>` samples what the first sync allocates; `BENCH_TRACE=1` prints the resync's activities'
- * wait and run times. The worker's CPU is split into its main thread, V8's threads (garbage collection, compilation)
- * and the rest (isolates, Temporal's core).
+ * wait and run times, and for the sync with latency its activities' spans, the worker's event-loop delay, and the
+ * requests the target held over time (and the plain client's). The worker's CPU is split into its main thread, V8's
+ * threads (garbage collection, compilation) and the rest (isolates, Temporal's core).
  */
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { createTestDatabase } from '../test/support/db.ts';
 import { startTestEngine } from '../test/support/engine.ts';
 import { testTemporalAddress } from '../test/support/temporal.ts';
@@ -159,6 +160,29 @@ async function inFlightAt(origin: string): Promise<string> {
   return `${stats.requestsInFlight.mean.toFixed(1)} (${stats.requestsInFlight.max})`;
 }
 
+/**
+ * Prints how many requests the loopback target held over time since its last reset, about 60 lines: per line, the
+ * mean in flight and the requests that arrived, by method and resource type.
+ */
+async function printTimeline(origin: string, label: string): Promise<void> {
+  const { bucketMs, buckets } = (await call(origin, 'GET', '/_timeline')) as {
+    bucketMs: number;
+    buckets: Array<{ inFlight: number; arrived: Record<string, number> }>;
+  };
+  const per = Math.max(1, Math.ceil(buckets.length / 60));
+  console.error(`${label}: requests at the target, per ${per * bucketMs} ms`);
+  for (let i = 0; i < buckets.length; i += per) {
+    const slice = buckets.slice(i, i + per);
+    const arrived: Record<string, number> = {};
+    for (const b of slice) for (const [k, n] of Object.entries(b.arrived)) arrived[k] = (arrived[k] ?? 0) + n;
+    const mean = slice.reduce((sum, b) => sum + b.inFlight, 0) / slice.length;
+    const kinds = Object.entries(arrived)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ');
+    console.error(`  ${((i * bucketMs) / 1000).toFixed(1).padStart(6)} s  ${mean.toFixed(1).padStart(5)}  ${kinds}`);
+  }
+}
+
 /** The number in environment variable `name`, or `fallback` when it is unset or empty. */
 export function envNumber(name: string, fallback: number): number {
   const value = process.env[name];
@@ -221,12 +245,26 @@ export async function runScaleBench(): Promise<BenchRow[]> {
     await call(target.origin, 'POST', '/_reset');
     await call(target.origin, 'POST', `/_latency?ms=${latencyMs}`);
     const distant = await newProvider();
+    const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+    loopDelay.enable();
     const slow = await timed(() => engine.fullSync(distant));
+    loopDelay.disable();
+    if (process.env['BENCH_TRACE'])
+      console.error(
+        `${latencyMs} ms late: worker event loop, gaps between a 5 ms timer's ticks (5: no delay): ` +
+          `mean ${(loopDelay.mean / 1e6).toFixed(1)} ms, ` +
+          `p50 ${(loopDelay.percentile(50) / 1e6).toFixed(1)}, p90 ${(loopDelay.percentile(90) / 1e6).toFixed(1)}, ` +
+          `p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)}, max ${(loopDelay.max / 1e6).toFixed(1)}`,
+      );
     const slowFlight = await inFlightAt(target.origin);
-    if (process.env['BENCH_TRACE']) await traceTimeline(engine.client, slow.result.workflowId, `${latencyMs} ms late`);
+    if (process.env['BENCH_TRACE']) {
+      await traceTimeline(engine.client, slow.result.workflowId, `${latencyMs} ms late`);
+      await printTimeline(target.origin, `first sync, ${latencyMs} ms late`);
+    }
     await call(target.origin, 'POST', '/_reset');
     const slowPlainSeconds = (await replayInChild(target.origin, inFlight)) / 1000;
     const slowPlainFlight = await inFlightAt(target.origin);
+    if (process.env['BENCH_TRACE']) await printTimeline(target.origin, `plain client, ${latencyMs} ms late`);
     await call(target.origin, 'POST', '/_latency?ms=0');
 
     // A failure here (a user timed out in the sandbox on a starved machine) is reported in its row, not thrown.
