@@ -38,10 +38,13 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
         const total = scope.users + (capabilities.groups ? scope.groups : 0);
         await setRunTotal(db, input.runId, total);
         // Whole rounds of `concurrency` ranges: 100,000 users in ranges of 5,000 at concurrency 8 ran 8, 8, then 4
-        // ranges at once, half the target's slots idle through the last third.
+        // ranges at once, half the target's slots idle through the last third. A range holds at least half a page, not
+        // a whole one: 500 groups in ranges of a page (100) ran 5 ranges at concurrency 8, 24 of 64 slots idle. A
+        // directory of one page is one range.
         const rangeSize = (count: number): number => {
           const rounds = Math.max(1, Math.ceil(count / (provider.concurrency * MAX_RANGE)));
-          return Math.max(provider.pageSize, Math.ceil(count / (provider.concurrency * rounds)));
+          const least = count <= provider.pageSize ? provider.pageSize : Math.ceil(provider.pageSize / 2);
+          return Math.max(least, Math.ceil(count / (provider.concurrency * rounds)));
         };
         return {
           slug: provider.slug,
