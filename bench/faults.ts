@@ -5,7 +5,7 @@
  * taking 600 writes/min and answering 429 beyond it, with the provider's rate limit set to that. Times are of the
  * full syncs alone (reading the target to check it is left out). (1) runs once per seed in `BENCH_SEEDS`;
  * `BENCH_TRACE=1` prints each run's activities on a timeline, the target's occupancy per 250 ms, and (2)'s requests
- * other than creates.
+ * other than creates; `BENCH_PROFILE=<file>` profiles (1)'s faulty syncs (`<file>-<seed>`).
  */
 import { once } from 'node:events';
 import type { ProviderView } from '../db/index.ts';
@@ -14,7 +14,7 @@ import { createTestDatabase } from '../test/support/db.ts';
 import { startTestEngine, type TestEngine } from '../test/support/engine.ts';
 import { quantile } from './baseline.ts';
 import { forkListening, ipcCaller } from './fork-listening.ts';
-import { call, createBenchProvider, startLoopbackTarget, traceTimeline, type BenchRow } from './full-sync.ts';
+import { call, createBenchProvider, profiled, startLoopbackTarget, traceTimeline, type BenchRow } from './full-sync.ts';
 
 const USERS = 2000;
 const PACED_USERS = 600;
@@ -137,10 +137,14 @@ function writeGaps(timings: readonly RequestTiming[]): string {
 }
 
 /**
- * The longest the target asked one object to wait, adding what its 429s asked of the lookups that named it: an object
- * is created only once its lookup has answered, so no engine that honours `Retry-After` can finish it sooner.
+ * The longest the target asked one object to wait, adding what its 429s asked of the lookups that named it (by name,
+ * or by externalId, which `names` maps to the name): an object is created only once its lookup has answered, so no
+ * engine that honours `Retry-After` can finish it sooner.
  */
-function longestAskedWait(timings: readonly RequestTiming[]): { subject: string; ms: number; times: number } {
+function longestAskedWait(
+  timings: readonly RequestTiming[],
+  names: ReadonlyMap<string, string>,
+): { subject: string; ms: number; times: number } {
   const asked = new Map<string, { ms: number; times: number }>();
   const add = (subject: string, ms: number): void => {
     const total = asked.get(subject) ?? { ms: 0, times: 0 };
@@ -151,10 +155,13 @@ function longestAskedWait(timings: readonly RequestTiming[]): { subject: string;
   for (const t of timings) {
     if (t.askedMs === undefined) continue;
     // A lookup's subject is its path: it names each object of its chunk (`userName eq "…"`).
-    const named =
-      t.method === 'GET' ? [...decodeURIComponent(t.subject).matchAll(/(?:userName|displayName) eq "([^"]+)"/g)] : [];
-    if (named.length === 0) add(t.subject, t.askedMs);
-    for (const [, name] of named) add(name!, t.askedMs);
+    const filter = t.method === 'GET' ? decodeURIComponent(t.subject) : '';
+    const named = new Set([
+      ...Array.from(filter.matchAll(/(?:userName|displayName) eq "([^"]+)"/g), ([, name]) => name!),
+      ...Array.from(filter.matchAll(/externalId eq "([^"]+)"/g), ([, id]) => names.get(id!) ?? '').filter(Boolean),
+    ]);
+    if (named.size === 0) add(t.subject, t.askedMs);
+    for (const name of named) add(name, t.askedMs);
   }
   let longest = { subject: 'none', ms: 0, times: 0 };
   for (const [subject, total] of asked) if (total.ms > longest.ms) longest = { subject, ...total };
@@ -171,6 +178,39 @@ function askedOfDiscovery(timings: readonly RequestTiming[]): number {
   return Math.max(asked('/ServiceProviderConfig'), asked('/ResourceTypes'));
 }
 
+/**
+ * Where a faulty run's time went, from the target's side (ms after the sync started): when discovery was answered,
+ * when the users phase's last request was (and the first write of the object it was for: all before it was that
+ * object's wait for a place, all after it its retries), the group requests' first arrival and last answer, and how
+ * long the sync went on after the last answer.
+ */
+function criticalPath(timings: readonly RequestTiming[], run: { startedAt: number; endedAt: number }): string {
+  const at = (ms: number): string => `${((ms - run.startedAt) / 1000).toFixed(2)} s`;
+  const ended = (t: RequestTiming): number => t.endedMs ?? t.arrivedMs;
+  const discovery = timings.filter((t) => /^\/(ServiceProviderConfig|ResourceTypes|Schemas)/.test(t.path));
+  const users = timings.filter((t) => t.path.startsWith('/Users'));
+  const groups = timings.filter((t) => t.path.startsWith('/Groups'));
+  if (users.length === 0) return 'no user requests';
+  const last = users.reduce((a, b) => (ended(b) > ended(a) ? b : a));
+  const writes = users.filter((t) => t.subject === last.subject && t.method !== 'GET');
+  const subject = last.subject.startsWith('/') ? decodeURIComponent(last.subject).slice(0, 60) : last.subject;
+  const parts = [
+    `discovery answered at ${discovery.length === 0 ? '-' : at(Math.max(...discovery.map(ended)))}`,
+    `users' last answer at ${at(ended(last))} (${last.method} ${subject}` +
+      (writes.length > 0 ? `, first sent at ${at(writes[0]!.arrivedMs)}, ${writes.length - 1} retries` : '') +
+      ')',
+  ];
+  if (groups.length > 0) {
+    parts.push(
+      `group requests ${at(Math.min(...groups.map((t) => t.arrivedMs)))}–${at(Math.max(...groups.map(ended)))} ` +
+        `(${groups.length} requests, ${groups.filter((t) => t.fault !== 'none').length} failed)`,
+    );
+  }
+  const lastAnswer = Math.max(...timings.map(ended));
+  parts.push(`sync ended ${((run.endedAt - lastAnswer) / 1000).toFixed(2)} s after the last answer`);
+  return parts.join('; ');
+}
+
 /** Prints the requests `which` picks, with when they arrived and were answered (ms after `origin`). */
 function listRequests(timings: readonly RequestTiming[], origin: number, which: (t: RequestTiming) => boolean): void {
   for (const t of timings.filter(which)) {
@@ -180,6 +220,8 @@ function listRequests(timings: readonly RequestTiming[], origin: number, which: 
     );
   }
 }
+
+const cpuMs = ({ user, system }: NodeJS.CpuUsage): number => (user + system) / 1000;
 
 const sum = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0);
 
@@ -292,16 +334,32 @@ export async function runFaultsBench(): Promise<BenchRow[]> {
       const results: Array<{ seed: number; ratio: number; duplicates: number }> = [];
       for (const seed of SEEDS) {
         const clean = await proxied({});
+        const calmCpu = process.cpuUsage();
         const calm = await syncToExactState(engine, clean.provider, target.origin, all);
+        const calmCpuMs = cpuMs(process.cpuUsage(calmCpu));
         const faulty = await proxied({
           seed,
           rates: { serverError: 0.1, rateLimited: 0.05, resetBefore: 0.025, resetAfter: 0.025 },
           retryAfter: { seconds: 1, format: RETRY_AFTER_FORMAT },
         });
-        const stormy = await syncToExactState(engine, faulty.provider, target.origin, all);
+        const stormyCpu = process.cpuUsage();
+        const profile = process.env['BENCH_PROFILE'];
+        const stormy = profile
+          ? await profiled(
+              `${profile}-${seed}`,
+              () => syncToExactState(engine, faulty.provider, target.origin, all),
+              'the faulty sync',
+            )
+          : await syncToExactState(engine, faulty.provider, target.origin, all);
+        const stormyCpuMs = cpuMs(process.cpuUsage(stormyCpu));
         const faultCounts = await faulty.proxy.counts();
         const faultyTimings = await faulty.proxy.timings();
-        const asked = longestAskedWait(faultyTimings);
+        // The target's users by externalId: a lookup by externalId alone names its object that way.
+        const { Resources: remote } = (await call(target.origin, 'GET', '/Users')) as {
+          Resources: Array<{ userName: string; externalId?: string }>;
+        };
+        const names = new Map(remote.flatMap((u) => (u.externalId ? [[u.externalId, u.userName] as const] : [])));
+        const asked = longestAskedWait(faultyTimings, names);
         const discoveryWait = askedOfDiscovery(faultyTimings);
         if (process.env['BENCH_TRACE']) {
           const start = stormy.each[0]!.startedAt;
@@ -318,8 +376,19 @@ export async function runFaultsBench(): Promise<BenchRow[]> {
           },
           { variant: `(1) seed ${seed}: ratio faults / no faults`, value: ratio.toFixed(2) },
           {
+            variant: `(1) seed ${seed}: CPU of the worker (bench) process`,
+            value: `${seconds(stormyCpuMs)} with faults, ${seconds(calmCpuMs)} without`,
+          },
+          {
             variant: `(1) seed ${seed}: least time to exact state`,
             value: `${seconds(discoveryWait + asked.ms)}: ${((discoveryWait + asked.ms) / calm.ms).toFixed(2)} × the no-fault time, a floor under the ratio: ${seconds(discoveryWait)} asked of discovery (which everything waits for), then ${seconds(asked.ms)} asked of one object and its lookups (${asked.times} 429s for ${asked.subject})`,
+          },
+          {
+            variant: `(1) seed ${seed}: where the time went`,
+            value: criticalPath(faultyTimings, {
+              startedAt: stormy.each[0]!.startedAt,
+              endedAt: stormy.each.at(-1)!.endedAt,
+            }),
           },
           {
             variant: `(1) seed ${seed}: requests in flight at the target`,
