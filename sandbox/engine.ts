@@ -792,12 +792,10 @@ function finish(
     if (outcome.p !== undefined) error.path = outcome.p;
     return { status: 'error', error, ...extra };
   }
+  if (!named) return finishPayload(outcome.v, objectType);
   const check = checkMappedPayload(objectType, outcome.v);
   if (check.ok)
-    return named && withContributions
-      ? { status: 'ok', payload: check.payload, contributions: named }
-      : okResult(check.payload);
-  if (!named) return NEEDS_BLAME;
+    return withContributions ? { status: 'ok', payload: check.payload, contributions: named } : okResult(check.payload);
   const path = check.path.join('.');
   const error: MappingFailure = {
     code: 'ERR_MAPPING',

@@ -61,12 +61,10 @@ export function objectFieldsRead(expressions: readonly string[], parameter: stri
  * something else.
  */
 export function pickFields(object: unknown, fields: ReadonlySet<string> | null): unknown {
-  if (fields === null || typeof object !== 'object' || object === null || Array.isArray(object)) return object;
-  const source = object as Record<string, unknown>;
-  if (typeof source['toJSON'] === 'function') return object;
+  if (fields === null || !isColumnRecord(object)) return object;
   const picked: Record<string, unknown> = {};
   // Object.keys lists what JSON.stringify would: the own enumerable string keys.
-  for (const key of Object.keys(source)) if (fields.has(key)) picked[key] = source[key];
+  for (const key of Object.keys(object)) if (fields.has(key)) picked[key] = object[key];
   return picked;
 }
 
@@ -111,6 +109,7 @@ export function pickColumns(objects: readonly unknown[], fields: ReadonlySet<str
   return { names, columns };
 }
 
+/** Whether `value` is a record JSON writes key by key: an object, not an array, without a `toJSON`. */
 function isColumnRecord(value: unknown): value is Record<string, unknown> {
   return (
     typeof value === 'object' &&
