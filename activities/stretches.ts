@@ -25,7 +25,7 @@ export interface Page<R> {
   lastId: string;
   processed: number;
   sync: R[];
-  /** The ids among `sync` that had a link when their stretch was read; absent: not known, so every link is read. */
+  /** The ids of its stretch's rows to sync that had a link when it was read; absent: not known, every link is read. */
   linked?: ReadonlySet<string>;
 }
 
