@@ -104,24 +104,30 @@ export async function memberDifference(
 }
 
 /**
- * Forgets what was sent to the group (it is about to be created) and returns the first `limit` remote ids of the
- * members it should have, in one statement: with nothing sent, every wanted member is to add.
+ * Forgets what was sent to each group (they are about to be created) and returns, by group id, the first `limit`
+ * remote ids of the members each should have, in one statement: with nothing sent, every wanted member is to add.
  */
 export async function firstMembersAfresh(
   q: Queryable,
   scope: ProviderScope,
   providerId: string,
-  groupId: string,
+  groupIds: readonly string[],
   limit: number,
-): Promise<string[]> {
-  const { rows } = await q.query<{ remote_id: string }>(
-    `WITH cleared AS (DELETE FROM provider_group_members WHERE provider_id = $2 AND group_id = $3)
-     SELECT l.remote_id FROM group_members gm ${MEMBER_LINK}
-      WHERE gm.group_id = $3
-      ORDER BY gm.user_id LIMIT $4`,
-    [JSON.stringify(scope), providerId, groupId, limit],
+): Promise<Map<string, string[]>> {
+  const result = new Map<string, string[]>(groupIds.map((id) => [id, []]));
+  if (groupIds.length === 0) return result;
+  const { rows } = await q.query<{ group_id: string; remote_id: string }>(
+    `WITH cleared AS (DELETE FROM provider_group_members WHERE provider_id = $2 AND group_id = ANY($3::uuid[]))
+     SELECT g.group_id, m.remote_id FROM unnest($3::uuid[]) WITH ORDINALITY AS g(group_id, n)
+      CROSS JOIN LATERAL (
+        SELECT l.remote_id, gm.user_id FROM group_members gm ${MEMBER_LINK}
+         WHERE gm.group_id = g.group_id
+         ORDER BY gm.user_id LIMIT $4) m
+      ORDER BY g.n, m.user_id`,
+    [JSON.stringify(scope), providerId, groupIds, limit],
   );
-  return rows.map((row) => row.remote_id);
+  for (const row of rows) result.get(row.group_id)?.push(row.remote_id);
+  return result;
 }
 
 /** The members one group was created with on a provider's target. */

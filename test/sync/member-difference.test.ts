@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   createProvider,
   createSecretBox,
+  firstMembersAfresh,
   generateSecretKey,
   MEMBER_DIFFERENCE_SQL,
   ProviderInputSchema,
@@ -31,17 +32,68 @@ describe("a group's member difference", () => {
     await testDb.drop();
   });
 
-  test('probes what was sent with an index lookup per member, even with no statistics of what was sent', async () => {
-    const provider = await createProvider(
+  const newProvider = (slug: string) =>
+    createProvider(
       testDb.db,
       createSecretBox(generateSecretKey()),
       ProviderInputSchema.parse({
-        slug: 'members',
-        name: 'members',
+        slug,
+        name: slug,
         baseUrl: 'http://127.0.0.1:1/scim/v2',
         auth: { mode: 'bearer', token: 't' },
       }),
     );
+
+  test('groups about to be created get their first chunks in one statement, and only they forget what was sent', async () => {
+    const provider = await newProvider('first-chunks');
+    // Groups a (5 members), b (2 members) and c (none); every user linked but the last of a.
+    const { rows } = await testDb.db.query<{ name: string; id: string }>(
+      `WITH u AS (INSERT INTO users (username) SELECT 'f' || n || '@example.test' FROM generate_series(1, 7) n
+                  RETURNING id, username),
+            g AS (INSERT INTO groups (name) VALUES ('a'), ('b'), ('c') RETURNING id, name),
+            gm AS (INSERT INTO group_members (group_id, user_id)
+                   SELECT g.id, u.id FROM g JOIN u ON (g.name = 'a' AND u.username < 'f6')
+                                                  OR (g.name = 'b' AND u.username >= 'f6')),
+            l AS (INSERT INTO provider_links (provider_id, object_type, local_id, remote_id, status)
+                  SELECT $1, 'user', u.id, 'r-' || u.username, 'ok' FROM u WHERE u.username <> 'f5@example.test')
+       SELECT name, id FROM g ORDER BY name`,
+      [provider.id],
+    );
+    const [a, b, c] = rows.map((row) => row.id);
+    for (const group of [a!, b!, c!]) await recordPushedMembers(testDb.db, provider.id, group, ['r-old'], []);
+    const memberOrder = async (group: string) =>
+      (
+        await testDb.db.query<{ remote_id: string }>(
+          `SELECT l.remote_id FROM group_members gm JOIN provider_links l ON l.local_id = gm.user_id
+            WHERE gm.group_id = $1 AND l.provider_id = $2 ORDER BY gm.user_id`,
+          [group, provider.id],
+        )
+      ).rows.map((row) => row.remote_id);
+
+    const first = await firstMembersAfresh(testDb.db, provider.scope, provider.id, [b!, a!], 3);
+
+    assert.deepEqual(
+      [...first.entries()],
+      [
+        [b!, await memberOrder(b!)],
+        [a!, (await memberOrder(a!)).slice(0, 3)],
+      ],
+      "each group's first linked members in user id order, at most the chunk; the user without a link is not one",
+    );
+    assert.equal((await memberOrder(a!)).length, 4);
+    const { rows: kept } = await testDb.db.query<{ group_id: string }>(
+      'SELECT group_id FROM provider_group_members WHERE provider_id = $1',
+      [provider.id],
+    );
+    assert.deepEqual(
+      kept.map((row) => row.group_id),
+      [c!],
+      'what was sent is forgotten for the groups read, and kept for the others',
+    );
+  });
+
+  test('probes what was sent with an index lookup per member, even with no statistics of what was sent', async () => {
+    const provider = await newProvider('members');
     // 3,000 users in one group, each linked, and all but the group's last chunk sent. Planner statistics are as the
     // sync keeps them: renewed for the directory and the links, never yet taken of what was sent.
     const { rows } = await testDb.db.query<{ id: string }>(
