@@ -149,6 +149,10 @@ export function createRangeSync(deps: { db: Db; writer: LinkWriter; rowSync: Row
   const groups: RangeKind<SyncGroupRow> = {
     type: 'group',
     async stretch(provider, range, counted, first) {
+      // The users phase may just have written every link the members' reads join: the statistics are renewed, if
+      // stale, beside this read rather than before it (an ANALYZE takes 0.1-0.3 s). The keeper renewed them at least
+      // once a second as the users' stretches ran, so this read's plan is made from most of those links already.
+      statistics.refresh().catch(() => undefined);
       const size = stretchRows(provider.pageSize, first);
       const read = await loadGroupsInRange(db, provider.scope, range.after, range.last, size);
       const isCounted = (id: string): boolean => counted.some((page) => id >= page.firstId && id <= page.lastId);

@@ -59,8 +59,9 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
 
     /**
      * Splits the next stretch of in-scope ids into up to `ranges` ranges of `rangeSize`; `next` is null at the end. At
-     * a phase's start, first renews the planner statistics the phase's reads need, if stale (`refreshSyncStatistics`):
-     * the users phase may just have written every link.
+     * the users phase's start, first renews the planner statistics its reads need, if stale (`refreshSyncStatistics`).
+     * The groups phase is planned as the users phase starts, before the users' links are written: its ranges renew the
+     * statistics themselves (see `createRangeSync`).
      */
     async planRanges(input: {
       providerId: string;
@@ -71,7 +72,7 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
     }): Promise<{ ranges: IdRange[]; next: string | null }> {
       return withFailures(async () => {
         const provider = await loadProvider(input.providerId);
-        if (input.after === null) await refreshSyncStatistics(db);
+        if (input.after === null && input.objectType === 'user') await refreshSyncStatistics(db);
         const { ids, more } = await scopeBoundaries(
           db,
           provider.scope,
