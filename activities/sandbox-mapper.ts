@@ -31,19 +31,35 @@ function mayVary(expression: string): boolean {
   return /now|Date|link|arguments|globalThis|\\/.test(expression);
 }
 
+type ProviderMappings = Awaited<ReturnType<typeof loadProviderMappings>>;
+
 /** Maps objects with each provider's stored mappings in the isolated-vm engine (one isolate per provider). */
 export function createSandboxMapper(deps: { db: Db; engine: MappingEngine }): PayloadMapper {
   const { db, engine } = deps;
+  // Each provider's read under way: a call made meanwhile shares it. At a sync's start every range's pages ask for the
+  // set at once (three reads a page, two queries each), and those queries queued for the pool's connections ahead of
+  // the pages' own reads. Nothing is kept once a read answers, so a mapping edit is seen by the next call.
+  const reading = new Map<
+    string,
+    Promise<{ sets: ProviderMappings; limits: Record<string, unknown>; version: string }>
+  >();
+  const read = (providerId: string) => {
+    let under = reading.get(providerId);
+    if (under === undefined) {
+      under = Promise.all([loadProviderMappings(db, providerId), loadMappingLimits(db, providerId)])
+        .then(([sets, limits]) => ({ sets, limits, version: mappingSetVersion(sets, limits) }))
+        .finally(() => reading.delete(providerId));
+      reading.set(providerId, under);
+    }
+    return under;
+  };
   const load = async (provider: ProviderForSync) => {
-    const [sets, limits] = await Promise.all([
-      loadProviderMappings(db, provider.id),
-      loadMappingLimits(db, provider.id),
-    ]);
+    const { sets, limits, version } = await read(provider.id);
     return {
       sets,
       base: {
         key: provider.id,
-        version: mappingSetVersion(sets, limits),
+        version,
         provider: { id: provider.id, slug: provider.slug, name: provider.name },
         now: new Date().toISOString(),
         limits: limits as Partial<MappingLimits>,

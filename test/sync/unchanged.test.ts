@@ -5,7 +5,11 @@ import {
   attachMappings,
   createMapping,
   createProvider,
+  createSecretBox,
+  generateSecretKey,
+  getProviderForSync,
   getRun,
+  ProviderInputSchema,
   updateMapping,
   updateProvider,
   updateUser,
@@ -197,5 +201,46 @@ describe('a full sync whose worker stops mid-range', () => {
       run.processed <= 120 + 30,
       `${run.processed} users examined: the retry started at the resume point, not at the range's start`,
     );
+  });
+});
+
+describe("the sandbox mapper's reads of a provider's mapping set", () => {
+  test('calls made together share one read; the next call reads again, so an edit is seen at once', async (t) => {
+    const testDb = await createTestDatabase();
+    t.after(() => testDb.drop());
+    const secrets = createSecretBox(generateSecretKey());
+    const created = await createProvider(
+      testDb.db,
+      secrets,
+      ProviderInputSchema.parse({
+        slug: 'mapping-reads',
+        name: 'mapping reads',
+        baseUrl: 'http://127.0.0.1:1/scim/v2',
+        auth: { mode: 'bearer', token: 't' },
+      }),
+    );
+    const provider = await getProviderForSync(testDb.db, secrets, created.id);
+    let reads = 0;
+    // The pool, counting the statements that read a provider's mappings.
+    const db = new Proxy(testDb.db, {
+      get(target, key, receiver) {
+        if (key !== 'query') return Reflect.get(target, key, receiver) as unknown;
+        return (text: unknown, ...rest: unknown[]) => {
+          if (typeof text === 'string' && text.includes('provider_mappings')) reads += 1;
+          return (target.query as (...args: unknown[]) => unknown).call(target, text, ...rest);
+        };
+      },
+    });
+    const mapper = createSandboxMapper({ db, engine: processMappingEngine() });
+
+    const together = await Promise.all(Array.from({ length: 8 }, () => mapper.inputVersion(provider)));
+    assert.equal(reads, 1, 'eight calls at once read the set once');
+    assert.equal(new Set(together).size, 1);
+
+    const title = await createMapping(testDb.db, { name: 'zz-title', objectType: 'user', expression: `return {};` });
+    await attachMappings(testDb.db, provider.id, [title.id]);
+    const after = await mapper.inputVersion(provider);
+    assert.equal(reads, 2, 'a call after the read answered reads again');
+    assert.notEqual(after, together[0], 'the attached mapping is in the version at once');
   });
 });
