@@ -31,4 +31,15 @@ export interface FullSyncPlan {
    * `concurrency` ranges when there are enough objects. Absent in plans made by older code: `pageSize` then.
    */
   rangeSizes?: { user: number; group: number };
+  /**
+   * The first ranges of each phase (as `planRanges` gives them), planned with the run: the users' and the groups'
+   * first requests wait for no planning activity. Absent in plans made by older code: each phase plans its own.
+   */
+  first?: { user: PlannedRanges; group?: PlannedRanges };
+}
+
+/** Ranges of one object type in id order, and the id to plan the next ones after (null: none are left). */
+export interface PlannedRanges {
+  ranges: IdRange[];
+  next: string | null;
 }

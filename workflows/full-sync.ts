@@ -120,9 +120,6 @@ export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
     let after = input.resume?.after ?? null;
     // How many links of each type are out of scope, once `prepareRemovals` has counted them.
     let outOfScope: Record<'user' | 'group', number> | null = null;
-    // The groups phase's first ranges, planned as the users phase starts: planned after its last range instead, the
-    // groups' first requests waited 0.15-0.35 s for that activity and its ANALYZE (scale bench, target 20 ms late).
-    let groupsPlanned: Promise<{ ranges: IdRange[]; next: string | null }> | undefined;
     for (let p = Math.max(phases.indexOf(input.resume?.phase ?? 'users'), 0); p < phases.length; p += 1) {
       const phase = phases[p]!;
       showProgress(phase, plan, counts);
@@ -133,22 +130,12 @@ export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
         const queue: IdRange[] = [...(input.resume?.phase === phase ? (input.resume.queued ?? []) : [])];
         const running = new Set<Promise<void>>();
         let exhausted = input.resume?.phase === phase && input.resume.after === null && queue.length > 0;
-        if (phase === 'users' && plan.groups && input.resume === undefined && patched('groups-planned-early')) {
-          groupsPlanned = database.planRanges({
-            providerId,
-            objectType: 'group',
-            after: null,
-            rangeSize: plan.rangeSizes?.group ?? plan.pageSize,
-            ranges: plan.concurrency,
-          });
-          // A failure is thrown where the groups phase awaits it; the users phase goes on meanwhile.
-          groupsPlanned.catch(() => undefined);
-        }
-        if (phase === 'groups' && groupsPlanned) {
-          const planned = await groupsPlanned;
-          queue.push(...planned.ranges);
-          after = planned.next;
-          exhausted = planned.next === null;
+        // The phase's first ranges, planned with the run (a run continued as new has its own queue).
+        const first = input.resume === undefined ? plan.first?.[objectType] : undefined;
+        if (first) {
+          queue.push(...first.ranges);
+          after = first.next;
+          exhausted = first.next === null;
         }
         for (;;) {
           const draining = workflowInfo().continueAsNewSuggested;
