@@ -98,8 +98,8 @@ export async function startTestEngine(options: {
         worker.shutdown();
         await running;
         await targets.closeAll();
-        // As `scimflow start` stops: no isolate outlives its worker. One alive when the test process exits can end it
-        // in an isolated-vm assertion (seen once in CI, in test/sync/full-sync.test.ts, after all its tests passed).
+        // As `scimflow start` stops: no isolate outlives its worker, and the handles left of them are collected now,
+        // not while the process exits (an isolated-vm assertion then ended two test files whose tests had passed).
         await disposeMappingEngine();
         await nativeConnection.close();
         await connection.close();
