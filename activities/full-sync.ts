@@ -10,6 +10,7 @@ import {
   type ObjectType,
   type ProviderForSync,
   type RunCounts,
+  type RunSummary,
   zeroCounts,
 } from '../db/index.ts';
 import { createBatchLookup } from './batch-lookup.ts';
@@ -21,7 +22,7 @@ import { deprovisionOne, removalReason } from './deprovision.ts';
 import { withFailures } from './failures.ts';
 import { beat, cancellation } from './heartbeat.ts';
 import { createIncrementalPushActivities } from './incremental-push.ts';
-import { createRunLifecycleActivities } from './run-lifecycle.ts';
+import { createRunLifecycleActivities, finishFullSyncRun } from './run-lifecycle.ts';
 import { createRangeSync } from './range-sync.ts';
 import { createStatisticsKeeper } from './statistics-keeper.ts';
 import { createRowSync } from './sync-rows.ts';
@@ -122,21 +123,25 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     /**
      * What a full sync does before it removes anything, in one activity: the retry pass, then the deletion guard
      * (failing with ERR_DELETION_GUARD), then how many links of each type are out of scope: a type with none needs no
-     * deprovisioning page. Returns the retry pass's change to the run's counters, and those numbers.
+     * deprovisioning page. Returns the retry pass's change to the run's counters, and those numbers. With nothing out
+     * of scope (nearly every run) it also closes the run as `finishFullSync` would, and returns its counters as stored
+     * (`finished`): one activity and workflow task fewer after the run's last request.
      */
     async prepareRemovals(input: {
       providerId: string;
       runId: string;
       groups: boolean;
       allowDeletions: boolean;
-    }): Promise<{ counts: RunCounts; outOfScope: Record<ObjectType, number> }> {
+    }): Promise<{ counts: RunCounts; outOfScope: Record<ObjectType, number>; finished?: RunSummary }> {
       return withFailures(async () => {
         const provider = await loadProvider(input.providerId);
         const counts = await retryPass(provider, input);
         const { user, group } = await countOutOfScope(db, provider.scope, provider.id);
         const held = guarded(provider, input.allowDeletions) ? overLimit(provider, user.remote + group.remote) : null;
         if (held) throw held;
-        return { counts, outOfScope: { user: user.links, group: group.links } };
+        const outOfScope = { user: user.links, group: group.links };
+        if (user.links + group.links > 0) return { counts, outOfScope };
+        return { counts, outOfScope, finished: await finishFullSyncRun(db, input.runId, 'succeeded', null) };
       });
     },
 

@@ -9,6 +9,7 @@ import {
   setRunTotal,
   type ObjectType,
   type ProviderForSync,
+  type Queryable,
   type RunSummary,
 } from '../db/index.ts';
 import { withFailures } from './failures.ts';
@@ -17,6 +18,18 @@ import type { FullSyncPlan, IdRange, PlannedRanges, SyncActivityDeps } from './s
 
 /** Most objects one range activity owns. */
 const MAX_RANGE = 5000;
+
+/** Closes a full-sync run with its final status and returns its counters (see `finishFullSync`). */
+export async function finishFullSyncRun(
+  db: Queryable,
+  runId: string,
+  status: 'succeeded' | 'failed' | 'cancelled',
+  error: Record<string, unknown> | null,
+): Promise<RunSummary> {
+  const summary = await finishRun(db, runId, status, error);
+  await dropTakenChanges(db, runId);
+  return summary;
+}
 
 /** Builds the activities that open, plan and close a full-sync run. */
 export function createRunLifecycleActivities(deps: SyncActivityDeps) {
@@ -120,11 +133,7 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
       status: 'succeeded' | 'failed' | 'cancelled';
       error: Record<string, unknown> | null;
     }): Promise<RunSummary> {
-      return withFailures(async () => {
-        const summary = await finishRun(db, input.runId, input.status, input.error);
-        await dropTakenChanges(db, input.runId);
-        return summary;
-      });
+      return withFailures(() => finishFullSyncRun(db, input.runId, input.status, input.error));
     },
   };
 }

@@ -120,6 +120,8 @@ export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
     let after = input.resume?.after ?? null;
     // How many links of each type are out of scope, once `prepareRemovals` has counted them.
     let outOfScope: Record<'user' | 'group', number> | null = null;
+    // The run's counters as stored, when `prepareRemovals` closed it (it does when nothing is out of scope).
+    let closed: Awaited<ReturnType<FullSyncActivities['prepareRemovals']>>['finished'];
     for (let p = Math.max(phases.indexOf(input.resume?.phase ?? 'users'), 0); p < phases.length; p += 1) {
       const phase = phases[p]!;
       showProgress(phase, plan, counts);
@@ -184,6 +186,7 @@ export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
           const prepared = await vendor.prepareRemovals({ providerId, runId, groups: plan.groups, allowDeletions });
           add(counts, prepared.counts);
           outOfScope = prepared.outOfScope;
+          closed = prepared.finished;
         } else {
           // The run's retry pass: what transient failures left retrying goes once more before the run ends.
           if (patched('retry-pass')) {
@@ -213,7 +216,7 @@ export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
       } while (after !== null);
       after = null;
     }
-    const s = await database.finishFullSync({ runId, status: 'succeeded', error: null });
+    const s = closed ?? (await database.finishFullSync({ runId, status: 'succeeded', error: null }));
     return {
       runId,
       status: 'succeeded',

@@ -5,6 +5,7 @@ import {
   addMembers,
   createProvider,
   deleteUser,
+  getRun,
   removeMember,
   updateUser,
   type ProviderInput,
@@ -201,7 +202,7 @@ describe('full sync into a SCIMMY server', () => {
     });
   }
 
-  test('a run asks for deprovisioning pages only of a type with something to remove', async (t) => {
+  test('a run asks for deprovisioning pages only of a type with something to remove, and plans no phase apart', async (t) => {
     const { testDb, engine, target, newProvider } = await world(t);
     const { users } = await seedDirectory(testDb, 5, 2);
     const provider = await newProvider();
@@ -222,6 +223,15 @@ describe('full sync into a SCIMMY server', () => {
       [],
       'nothing was out of scope: no page, and the retry pass and guard were part of prepareRemovals',
     );
+    assert.deepEqual(
+      firstActivities.filter((name) => ['planRanges', 'finishFullSync'].includes(name)),
+      [],
+      'both phases were planned with the run, and prepareRemovals closed it',
+    );
+    const firstRun = await getRun(testDb.db, first.runId);
+    assert.equal(firstRun.status, 'succeeded');
+    assert.equal(firstRun.created, 7);
+    assert.ok(firstRun.finishedAt, 'the run has its end time');
 
     await deleteUser(testDb.db, users[0]!.id);
     const second = await engine.fullSync(provider);
@@ -239,6 +249,12 @@ describe('full sync into a SCIMMY server', () => {
       1,
       'one page of users, none of groups',
     );
+    assert.equal(
+      (await activitiesOf(second.workflowId)).filter((name) => name === 'finishFullSync').length,
+      1,
+      'a run that removed something is closed after its removals',
+    );
+    assert.equal((await getRun(testDb.db, second.runId)).status, 'succeeded');
   });
 
   test('a user that already exists on the target is adopted, not duplicated', async (t) => {
