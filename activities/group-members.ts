@@ -53,8 +53,11 @@ export class CreatedMembersWriter {
     this.#commit = new GroupCommit((groups) => recordCreatedMembers(db, groups));
     this.#first = new GroupCommit(async (groups) => {
       const found = new Map<string, string[]>();
-      // A worker's groups created at once are nearly always one provider's; each provider's are read together.
-      for (const [, same] of Map.groupBy(groups, (group) => `${group.providerId} ${group.limit}`)) {
+      // A worker's groups created at once are nearly always one provider's; those read alike are read together (a
+      // provider's scope may change between two of its activities).
+      const alike = (group: FirstMembers): string =>
+        `${group.providerId} ${group.limit} ${JSON.stringify(group.scope)}`;
+      for (const [, same] of Map.groupBy(groups, alike)) {
         const { scope, providerId, limit } = same[0]!;
         const ids = same.map((group) => group.groupId);
         for (const [groupId, remoteIds] of await firstMembersAfresh(db, scope, providerId, ids, limit))
