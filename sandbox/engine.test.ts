@@ -104,6 +104,27 @@ test('the sandbox merges exactly like deepMerge, over many generated results', a
   }
 });
 
+test('past the shapes an isolate numbers, results of new shapes still arrive whole, as JSON', async () => {
+  // 300 users, each with an attribute of its own name: 300 shapes, more than the 256 a mapping set's isolate numbers.
+  const users = variedUsers(300);
+  const mappings = [base, { name: 'm-own', expression: `return { ['x-' + user.username]: [user.username, 1.5] };` }];
+  const version = { version: `shapes-${++versions}` };
+  const results = await run(mappings, users, version);
+  users.forEach((user, index) => {
+    const payload = ok(results[index]) as ScimUser & Record<string, unknown>;
+    assert.deepEqual(payload, {
+      schemas: [SCHEMA_USER],
+      userName: user.username,
+      [`x-${user.username}`]: [user.username, 1.5],
+    });
+  });
+  // The same compiled set again: the first users' shapes are numbered, the last users' are not, and all map alike.
+  assert.deepEqual(await run(mappings, [...users.slice(0, 3), ...users.slice(-3)], version), [
+    ...results.slice(0, 3),
+    ...results.slice(-3),
+  ]);
+});
+
 test('a null attribute removes what an earlier mapping set, and repeated schema URNs are sent once', async () => {
   const mappings = [
     ...DEFAULT_USER_MAPPINGS,

@@ -19,6 +19,7 @@ import { createCpuSampler } from './cpu-sampler.ts';
 import { DEFAULT_MAPPING_LIMITS, resolveMappingLimits, type MappingLimits } from './limits.ts';
 import { mergeKernel } from './merge.ts';
 import { mappingReads, pickColumns, pickFields, type MappingReads } from './reads.ts';
+import { compileShape, shapeEncoder, type ShapeBuilder } from './shapes.ts';
 import { blameMapping, checkMappedPayload, type MappingObjectType } from './validate.ts';
 
 /** One mapping as the engine runs it: a name (the order key) and a JavaScript function body. */
@@ -143,6 +144,8 @@ interface CompiledSet {
   compileErrors: Map<number, string>;
   step: ivm.Reference<GuestApi['step']>;
   salvage: ivm.Reference<GuestApi['salvage']>;
+  /** The builders of the shapes the guest has numbered, in order (null: a descriptor the host refused). */
+  shapes: Array<ShapeBuilder | null>;
 }
 
 interface ProviderIsolate {
@@ -204,6 +207,7 @@ function evenGroups(indices: number[]): number[][] {
 
 const GUEST_SOURCE = guestRuntime.toString();
 const KERNEL_SOURCE = `(${mergeKernel.toString()})`;
+const SHAPER_SOURCE = `(${shapeEncoder.toString()})`;
 const MIB = 1024 * 1024;
 const SETUP_TIMEOUT_MS = 5000;
 const SALVAGE_TIMEOUT_MS = 1000;
@@ -336,7 +340,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
     const context = await holder.isolate.createContext();
     const expressions = mappings.map((m) => m.expression);
     const api = (await context.evalClosure(
-      `return (${GUEST_SOURCE})($0, $1, ${KERNEL_SOURCE});`,
+      `return (${GUEST_SOURCE})($0, $1, ${KERNEL_SOURCE}, ${SHAPER_SOURCE});`,
       [expressions, objectType],
       {
         arguments: { copy: true },
@@ -356,6 +360,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
       compileErrors: new Map(compileErrors.map((e) => [e.index, e.message])),
       step: await api.get('step', { reference: true }),
       salvage: await api.get('salvage', { reference: true }),
+      shapes: [],
     };
     api.release();
     holder.sets.set(objectType, set);
@@ -454,22 +459,33 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
     const inputCap = Math.min(4 * MIB, Math.floor((limits.memoryMb * MIB) / 8));
     const prefix = `{"now":${JSON.stringify(request.now)},"provider":${JSON.stringify(request.provider)},"contributions":`;
     const budget = { spentNs: 0n, limitNs: BigInt(limits.batchTimeoutMs) * 1_000_000n };
-    const ready: Array<{ indices: number[]; jsons: string[]; cleared: boolean }> = [];
+    const ready: Array<{
+      indices: number[];
+      entries: Array<string | unknown[]>;
+      cleared: boolean;
+      shapes: ReadonlyArray<ShapeBuilder | null>;
+    }> = [];
     const needBlame: number[] = [];
     const fail = (index: number, message: string, mapping: string | null = null): void => {
       results[index] = { status: 'error', error: { code: 'ERR_MAPPING', mapping, message } };
     };
     const drain = (): void => {
-      for (const { indices, jsons, cleared } of ready) {
-        jsons.forEach((json, position) => {
+      for (const { indices, entries, cleared, shapes } of ready) {
+        entries.forEach((entry, position) => {
           const index = indices[position] as number;
           let result: MappingResult | typeof NEEDS_BLAME;
-          if (json.startsWith(MARKED_RESULT)) {
-            const timed = JSON.parse(json.slice(MARKED_RESULT.length)) as GuestItemResult;
+          if (typeof entry !== 'string') {
+            const payload = shapes[entry[0] as number]?.(entry);
+            result =
+              payload === undefined
+                ? errorResult('the sandbox sent a result that fits none of its shapes')
+                : finishPayload(payload, request.objectType);
+          } else if (entry.startsWith(MARKED_RESULT)) {
+            const timed = JSON.parse(entry.slice(MARKED_RESULT.length)) as GuestItemResult;
             const outcome = cleared && 's' in timed && timed.s !== undefined ? timed.s : timed;
             result = finish(outcome, request.objectType, names, withContributions);
           } else {
-            result = finishPayload(JSON.parse(json), request.objectType);
+            result = finishPayload(JSON.parse(entry), request.objectType);
           }
           if (result === NEEDS_BLAME) needBlame.push(index);
           else results[index] = result;
@@ -559,9 +575,11 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
        * down (a starved machine) and keeps the result it produced.
        */
       const accept = (answer: GuestStepAnswer, cleared: boolean, stopMessage?: string): number => {
-        const { stopped, results: jsons } = answer;
-        const count = jsons.length;
-        if (count > 0) ready.push({ indices: indices.slice(cursor, cursor + count), jsons, cleared });
+        const { stopped, results: entries, shapes } = answer;
+        if (shapes !== undefined) for (const descriptor of shapes) set.shapes.push(compileShape(descriptor));
+        const count = entries.length;
+        if (count > 0)
+          ready.push({ indices: indices.slice(cursor, cursor + count), entries, cleared, shapes: set.shapes });
         cursor += count;
         if (stopMessage !== undefined && stopped === cursor) {
           const index = indices[cursor++];
@@ -599,7 +617,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
         };
         const call = set.step.apply(
           undefined,
-          [input, cursor, sliceMs, limits.objectTimeoutMs, limits.maxOutputBytes, batchId],
+          [input, cursor, sliceMs, limits.objectTimeoutMs, limits.maxOutputBytes, batchId, set.shapes.length],
           {
             arguments: { copy: true },
             result: { copy: true },
@@ -657,7 +675,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
         }
         try {
           const options = { arguments: { copy: true }, result: { copy: true }, timeout: SALVAGE_TIMEOUT_MS } as const;
-          const answer = await set.salvage.apply(undefined, [cursor, batchId, retry], options);
+          const answer = await set.salvage.apply(undefined, [cursor, batchId, retry, set.shapes.length], options);
           if (resend(accept(answer, cleared, retry ? undefined : stopMessage)) || retry) continue;
         } catch (salvageError) {
           if (holder.isolate.isDisposed) {

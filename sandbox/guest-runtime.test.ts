@@ -5,14 +5,23 @@ import { DEFAULT_USER_MAPPINGS } from './defaults.ts';
 import { SAMPLE_PROVIDER, variedUsers } from '../test/fixtures/directory.ts';
 import { MARKED_RESULT, NOT_ADOPTED, guestRuntime, type GuestApi, type GuestStepAnswer } from './guest-runtime.ts';
 import { mergeKernel } from './merge.ts';
+import { compileShape, shapeEncoder } from './shapes.ts';
+
+/** The expression that builds the guest from `expressions`, as the engine's. */
+const BUILD_GUEST = `(${guestRuntime.toString()})(expressions, 'user', (${mergeKernel.toString()}), (${shapeEncoder.toString()}))`;
 
 /** The guest as the engine builds it, in a context of its own (node:vm here, so calls can be made one by one). */
-function guest(): GuestApi {
-  const context = vm.createContext({ expressions: DEFAULT_USER_MAPPINGS.map((m) => m.expression) });
-  return vm.runInContext(
-    `(${guestRuntime.toString()})(expressions, 'user', (${mergeKernel.toString()}))`,
-    context,
-  ) as GuestApi;
+function guest(expressions = DEFAULT_USER_MAPPINGS.map((m) => m.expression)): GuestApi {
+  return vm.runInContext(BUILD_GUEST, vm.createContext({ expressions })) as GuestApi;
+}
+
+/** An answer's results as values: the tests' calls pass 0 for the shapes they know, so every answer has them all. */
+function values(answer: GuestStepAnswer): unknown[] {
+  const builders = (answer.shapes ?? []).map(compileShape);
+  return Array.from(answer.results, (result) => {
+    if (typeof result !== 'string') return builders[result[0] as number]?.(result);
+    return JSON.parse(result.startsWith(MARKED_RESULT) ? result.slice(1) : result) as unknown;
+  });
 }
 
 function input(first: number, count: number): string {
@@ -24,7 +33,7 @@ function parts(answer: GuestStepAnswer): { count: number; stopped: number; resul
   return {
     count: answer.results.length,
     stopped: answer.stopped,
-    results: Array.from(answer.results, (r) => JSON.parse(r.startsWith(MARKED_RESULT) ? r.slice(1) : r) as unknown),
+    results: values(answer),
   };
 }
 
@@ -35,13 +44,13 @@ function assertNotAdopted(answer: GuestStepAnswer, message?: string): void {
 
 test('a call stopped before the guest took its batch is answered with nothing, never the previous batch', () => {
   const api = guest();
-  const first = parts(api.step(input(0, 3), 0, 1000, 1000, 1 << 20, 1));
+  const first = parts(api.step(input(0, 3), 0, 1000, 1000, 1 << 20, 1, 0));
   assert.equal(first.count, 3);
   // Batch 2's first call was stopped before the guest ran a line of it (isolated-vm can stop a call at its entry):
   // what the host then asks about batch 2 must not be batch 1's results.
-  assertNotAdopted(api.salvage(0, 2, false));
-  assertNotAdopted(api.step(null, 0, 1000, 1000, 1 << 20, 2));
-  const second = parts(api.step(input(3, 2), 0, 1000, 1000, 1 << 20, 2));
+  assertNotAdopted(api.salvage(0, 2, false, 0));
+  assertNotAdopted(api.step(null, 0, 1000, 1000, 1 << 20, 2, 0));
+  const second = parts(api.step(input(3, 2), 0, 1000, 1000, 1 << 20, 2, 0));
   assert.equal(second.count, 2);
   assert.deepEqual(
     second.results.map((result) => (result as { externalId: string }).externalId),
@@ -49,7 +58,7 @@ test('a call stopped before the guest took its batch is answered with nothing, n
       .slice(3)
       .map((user) => user.uid),
   );
-  assertNotAdopted(api.salvage(2, 1, false), 'a stale id is refused too');
+  assertNotAdopted(api.salvage(2, 1, false, 0), 'a stale id is refused too');
 });
 
 test('a stopped object is run again after a retry salvage, and skipped, in its place, after a plain one', () => {
@@ -60,20 +69,17 @@ test('a stopped object is run again after a retry salvage, and skipped, in its p
   ];
   // Script-level bindings are not properties of the (frozen) global object, so the test can keep its handles there.
   const context = vm.createContext({ expressions });
-  vm.runInContext(
-    `let api = (${guestRuntime.toString()})(expressions, 'user', (${mergeKernel.toString()})); let call;`,
-    context,
-  );
+  vm.runInContext(`let api = ${BUILD_GUEST}; let call;`, context);
   const run = (code: string): GuestStepAnswer => vm.runInContext(code, context, { timeout: 200 }) as GuestStepAnswer;
   const stopped = (code: string): void => assert.throws(() => run(code), /timed out/);
-  stopped(`api.step(${JSON.stringify(input(0, 5))}, 0, 1000, 1000, 1 << 20, 7)`);
-  const retried = parts(run('api.salvage(0, 7, true)'));
+  stopped(`api.step(${JSON.stringify(input(0, 5))}, 0, 1000, 1000, 1 << 20, 7, 0)`);
+  const retried = parts(run('api.salvage(0, 7, true, 0)'));
   assert.equal(retried.count, 2);
   assert.equal(retried.stopped, -1, 'nothing is reported stopped');
-  stopped('api.step(null, 2, 1000, 1000, 1 << 20, 7)');
-  const skipped = parts(run('api.salvage(2, 7, false)'));
+  stopped('api.step(null, 2, 1000, 1000, 1 << 20, 7, 0)');
+  const skipped = parts(run('api.salvage(2, 7, false, 0)'));
   assert.deepEqual([skipped.count, skipped.stopped], [0, 2], 'the same object was running again, and is skipped now');
-  const rest = parts(run('api.step(null, 3, 1000, 1000, 1 << 20, 7)'));
+  const rest = parts(run('api.step(null, 3, 1000, 1000, 1 << 20, 7, 0)'));
   assert.deepEqual(
     rest.results.map((result) => (result as { externalId: string }).externalId),
     variedUsers(5)
@@ -88,7 +94,7 @@ test('a batch sent as columns maps each object exactly as the same objects sent 
   const head = { now: '2026-01-01T00:00:00.000Z', provider: SAMPLE_PROVIDER, contributions: false };
   const rows = users.map((user) => Object.fromEntries(names.map((name) => [name, user[name as keyof typeof user]])));
   const columns = names.map((name) => users.map((user) => user[name as keyof typeof user]));
-  const byRows = guest().step(JSON.stringify({ ...head, items: rows }), 0, 1000, 1000, 1 << 20, 1);
+  const byRows = guest().step(JSON.stringify({ ...head, items: rows }), 0, 1000, 1000, 1 << 20, 1, 0);
   const byColumns = guest().step(
     JSON.stringify({ ...head, count: users.length, fields: names, columns }),
     0,
@@ -96,21 +102,16 @@ test('a batch sent as columns maps each object exactly as the same objects sent 
     1000,
     1 << 20,
     1,
+    0,
   );
   assert.equal(byColumns.results.length, users.length);
-  assert.deepEqual(Array.from(byColumns.results), Array.from(byRows.results));
+  assert.deepEqual(values(byColumns), values(byRows));
 });
 
 test('objects sent as columns are frozen, and a field named __proto__ is a field, never their prototype', () => {
-  const context = vm.createContext({
-    expressions: [
-      `return { userName: String(Object.isFrozen(user)), title: String(Object.getPrototypeOf(user) === Object.prototype), nickName: String(Object.hasOwn(user, '__proto__')) };`,
-    ],
-  });
-  const api = vm.runInContext(
-    `(${guestRuntime.toString()})(expressions, 'user', (${mergeKernel.toString()}))`,
-    context,
-  ) as GuestApi;
+  const api = guest([
+    `return { userName: String(Object.isFrozen(user)), title: String(Object.getPrototypeOf(user) === Object.prototype), nickName: String(Object.hasOwn(user, '__proto__')) };`,
+  ]);
   const head = { now: '2026-01-01T00:00:00.000Z', provider: SAMPLE_PROVIDER, contributions: false };
   const answer = api.step(
     JSON.stringify({ ...head, count: 1, fields: ['__proto__', 'uid'], columns: [[{ polluted: true }], ['u1']] }),
@@ -119,6 +120,7 @@ test('objects sent as columns are frozen, and a field named __proto__ is a field
     1000,
     1 << 20,
     1,
+    0,
   );
-  assert.deepEqual(JSON.parse(answer.results[0] ?? ''), { userName: 'true', title: 'true', nickName: 'true' });
+  assert.deepEqual(values(answer), [{ userName: 'true', title: 'true', nickName: 'true' }]);
 });

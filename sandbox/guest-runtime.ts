@@ -2,10 +2,12 @@
  * The code that runs inside a provider's isolate. The host injects `guestRuntime` as source text
  * (`guestRuntime.toString()`), so it must use nothing but its parameters and the isolate's own globals: no value
  * imports, no module-level values, no Node APIs. The merge rules arrive as `kernel` (merge.ts's `mergeKernel`,
- * injected the same way), so the isolate merges exactly as the host does.
+ * injected the same way), so the isolate merges exactly as the host does; the shape encoder of results arrives as
+ * `shaper` (shapes.ts's `shapeEncoder`), so it writes exactly what the host's `compileShape` reads.
  */
 
 import type { mergeKernel } from './merge.ts';
+import type { shapeEncoder } from './shapes.ts';
 
 /**
  * What the guest sends back for one object: the merged result, a skip, or an error (`m` = mapping index; `s` = what
@@ -23,21 +25,24 @@ export type GuestItemResult =
 export const MARKED_RESULT = '!';
 
 /**
- * The answer of one `step` or `salvage` call: `results`, one string per object, start at the
+ * The answer of one `step` or `salvage` call: `results`, one per object, start at the
  * `acknowledged` index the host passed (results it has are dropped, results an interrupted call could not hand over
  * are sent again); `stopped` (from `salvage`, else -1) is the item that was running when the call was stopped, or
  * NOT_ADOPTED when the guest holds no batch of the id the host asked about (a call stopped before it took its input).
- * The results stay separate strings: isolated-vm copies an array of short strings out of the isolate for a quarter
- * of what one joined string costs (measured: 17 against 66 µs of the isolate's CPU per 100 default users), and the
- * host can take them in order now and parse them later, while the isolate works on the next call.
+ * The results stay separate: isolated-vm copies an array of short strings out of the isolate for a quarter of what
+ * one joined string costs (measured: 17 against 66 µs of the isolate's CPU per 100 default users), and the host can
+ * take them in order now and rebuild them later, while the isolate works on the next call.
  */
 export interface GuestStepAnswer {
   stopped: number;
   /**
-   * Each object's merged result as JSON, with no wrapper to build, write or parse (most results); or MARKED_RESULT
-   * and its GuestItemResult as JSON: a skip, an error, a result with contributions or one the clock stopped.
+   * Each object's merged result as `[shape number, ...leaf values]` (shapes.ts: most results); or as JSON, with no
+   * wrapper (a result of no numbered shape); or MARKED_RESULT and its GuestItemResult as JSON: a skip, an error, a
+   * result with contributions or one the clock stopped.
    */
-  results: string[];
+  results: Array<string | unknown[]>;
+  /** The descriptors of the shapes numbered from the `shapesKnown` the host passed on, when there are any. */
+  shapes?: string[];
   /** With `stopped`: the index of the mapping that was running when the call was stopped (-1: none was). */
   mapping?: number;
 }
@@ -61,16 +66,22 @@ export interface GuestApi {
     objectBudgetMs: number,
     maxOutput: number,
     batchId: number,
+    shapesKnown: number,
   ): GuestStepAnswer;
   /** After a stopped call: the running item is skipped (and reported as `stopped`), or with `retry` run again. */
-  salvage(acknowledged: number, batchId: number, retry: boolean): GuestStepAnswer;
+  salvage(acknowledged: number, batchId: number, retry: boolean, shapesKnown: number): GuestStepAnswer;
 }
 
 /**
  * Installs the helpers, freezes the clock and the intrinsics, compiles the mapping bodies and returns the batch
  * runner. `parameter` is `user` or `group`: the name the bodies see their object under.
  */
-export function guestRuntime(expressions: string[], parameter: string, kernel: typeof mergeKernel): GuestApi {
+export function guestRuntime(
+  expressions: string[],
+  parameter: string,
+  kernel: typeof mergeKernel,
+  shaper: typeof shapeEncoder,
+): GuestApi {
   'use strict';
   const g = globalThis as unknown as Record<string, unknown>;
   const RealDate = Date;
@@ -222,6 +233,10 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
     },
     (amount) => (budget -= amount) >= 0,
   );
+  // Shapes and trie nodes this set's isolate keeps at most: the default user mappings make 8 shapes of 21-27 nodes.
+  const shapes = shaper(256, 16384);
+  // How many shape descriptors the host holds: an answer carries the ones after them.
+  let shapesKnown = 0;
   const normalise = (value: unknown): void => {
     if (typeof value !== 'object' || value === null) return;
     if (isArray(value)) {
@@ -317,8 +332,8 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
     contributions: boolean;
     next: number;
     current: number;
-    /** Each result as JSON, stringified as soon as it is made so no result object outlives its item. */
-    results: string[];
+    /** Each result as its shape's entry or as JSON, made as soon as the result is, so no result object outlives its item. */
+    results: Array<string | unknown[]>;
     base: number;
   }
   let batch: Batch | null = null;
@@ -400,11 +415,13 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
     batch.results.splice(0, acknowledged - batch.base);
     batch.base = acknowledged;
   };
-  const report = (stopped = -1): GuestStepAnswer => ({
-    stopped,
-    results: batch === null ? [] : batch.results.slice(),
-    ...(stopped >= 0 ? { mapping: running } : {}),
-  });
+  const report = (stopped = -1): GuestStepAnswer => {
+    const answer: GuestStepAnswer = { stopped, results: batch === null ? [] : batch.results.slice() };
+    if (stopped >= 0) answer.mapping = running;
+    const unknown = shapes.shapesFrom(shapesKnown);
+    if (unknown.length > 0) answer.shapes = unknown;
+    return answer;
+  };
   // NOT_ADOPTED, written out: this function may use nothing from outside it.
   const notAdopted = (): GuestStepAnswer => ({ stopped: -2, results: [] });
 
@@ -417,7 +434,9 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
       objectBudgetMs: number,
       outputLimit: number,
       batchId: number,
+      known: number,
     ): GuestStepAnswer {
+      shapesKnown = known;
       if (input !== null) {
         // Drop the last batch first: a call stopped before the new one is in place must not answer with the old one.
         batch = null;
@@ -470,9 +489,13 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
         }
         last = finished;
         // `!` is MARKED_RESULT, written out: this function may use nothing from outside it.
-        batch.results.push(
-          'v' in result && result.c === undefined ? jsonStringify(result.v) : `!${jsonStringify(result)}`,
-        );
+        if ('v' in result && result.c === undefined) {
+          const merged = result.v;
+          const entry = typeof merged === 'object' && merged !== null ? shapes.encode(merged) : null;
+          batch.results.push(entry ?? jsonStringify(merged));
+        } else {
+          batch.results.push(`!${jsonStringify(result)}`);
+        }
         batch.next = index + 1;
         batch.current = -1;
         batch.items[index] = null;
@@ -481,7 +504,8 @@ export function guestRuntime(expressions: string[], parameter: string, kernel: t
       }
       return report();
     },
-    salvage(acknowledged: number, batchId: number, retry: boolean): GuestStepAnswer {
+    salvage(acknowledged: number, batchId: number, retry: boolean, known: number): GuestStepAnswer {
+      shapesKnown = known;
       if (batch?.id !== batchId) return notAdopted();
       acknowledge(acknowledged);
       if (batch === null || batch.current < 0) return report();
