@@ -44,13 +44,13 @@ function assertNotAdopted(answer: GuestStepAnswer, message?: string): void {
 
 test('a call stopped before the guest took its batch is answered with nothing, never the previous batch', () => {
   const api = guest();
-  const first = parts(api.step(input(0, 3), 0, 1000, 1000, 1 << 20, 1, 0));
+  const first = parts(api.step(input(0, 3), null, 0, 1000, 1000, 1 << 20, 1, 0));
   assert.equal(first.count, 3);
   // Batch 2's first call was stopped before the guest ran a line of it (isolated-vm can stop a call at its entry):
   // what the host then asks about batch 2 must not be batch 1's results.
   assertNotAdopted(api.salvage(0, 2, false, 0));
-  assertNotAdopted(api.step(null, 0, 1000, 1000, 1 << 20, 2, 0));
-  const second = parts(api.step(input(3, 2), 0, 1000, 1000, 1 << 20, 2, 0));
+  assertNotAdopted(api.step(null, null, 0, 1000, 1000, 1 << 20, 2, 0));
+  const second = parts(api.step(input(3, 2), null, 0, 1000, 1000, 1 << 20, 2, 0));
   assert.equal(second.count, 2);
   assert.deepEqual(
     second.results.map((result) => (result as { externalId: string }).externalId),
@@ -72,14 +72,14 @@ test('a stopped object is run again after a retry salvage, and skipped, in its p
   vm.runInContext(`let api = ${BUILD_GUEST}; let call;`, context);
   const run = (code: string): GuestStepAnswer => vm.runInContext(code, context, { timeout: 200 }) as GuestStepAnswer;
   const stopped = (code: string): void => assert.throws(() => run(code), /timed out/);
-  stopped(`api.step(${JSON.stringify(input(0, 5))}, 0, 1000, 1000, 1 << 20, 7, 0)`);
+  stopped(`api.step(${JSON.stringify(input(0, 5))}, null, 0, 1000, 1000, 1 << 20, 7, 0)`);
   const retried = parts(run('api.salvage(0, 7, true, 0)'));
   assert.equal(retried.count, 2);
   assert.equal(retried.stopped, -1, 'nothing is reported stopped');
-  stopped('api.step(null, 2, 1000, 1000, 1 << 20, 7, 0)');
+  stopped('api.step(null, null, 2, 1000, 1000, 1 << 20, 7, 0)');
   const skipped = parts(run('api.salvage(2, 7, false, 0)'));
   assert.deepEqual([skipped.count, skipped.stopped], [0, 2], 'the same object was running again, and is skipped now');
-  const rest = parts(run('api.step(null, 3, 1000, 1000, 1 << 20, 7, 0)'));
+  const rest = parts(run('api.step(null, null, 3, 1000, 1000, 1 << 20, 7, 0)'));
   assert.deepEqual(
     rest.results.map((result) => (result as { externalId: string }).externalId),
     variedUsers(5)
@@ -88,15 +88,27 @@ test('a stopped object is run again after a retry salvage, and skipped, in its p
   );
 });
 
-test('a batch sent as columns maps each object exactly as the same objects sent one by one', () => {
+test('a batch sent as columns, in JSON or as they are, maps each object exactly as the same objects sent one by one', () => {
   const users = variedUsers(40);
   const names = ['uid', 'username', 'displayName', 'email', 'givenName', 'familyName', 'active'];
   const head = { now: '2026-01-01T00:00:00.000Z', provider: SAMPLE_PROVIDER, contributions: false };
   const rows = users.map((user) => Object.fromEntries(names.map((name) => [name, user[name as keyof typeof user]])));
   const columns = names.map((name) => users.map((user) => user[name as keyof typeof user]));
-  const byRows = guest().step(JSON.stringify({ ...head, items: rows }), 0, 1000, 1000, 1 << 20, 1, 0);
+  const byRows = guest().step(JSON.stringify({ ...head, items: rows }), null, 0, 1000, 1000, 1 << 20, 1, 0);
   const byColumns = guest().step(
     JSON.stringify({ ...head, count: users.length, fields: names, columns }),
+    null,
+    0,
+    1000,
+    1000,
+    1 << 20,
+    1,
+    0,
+  );
+  // Every other column crossing as it is, the rest as JSON.
+  const byPlainColumns = guest().step(
+    JSON.stringify({ ...head, count: users.length, fields: names, columns: columns.map((c, k) => (k % 2 ? c : 0)) }),
+    columns.filter((_, k) => k % 2 === 0),
     0,
     1000,
     1000,
@@ -106,6 +118,7 @@ test('a batch sent as columns maps each object exactly as the same objects sent 
   );
   assert.equal(byColumns.results.length, users.length);
   assert.deepEqual(values(byColumns), values(byRows));
+  assert.deepEqual(values(byPlainColumns), values(byRows));
 });
 
 test('objects sent as columns are frozen, and a field named __proto__ is a field, never their prototype', () => {
@@ -115,6 +128,7 @@ test('objects sent as columns are frozen, and a field named __proto__ is a field
   const head = { now: '2026-01-01T00:00:00.000Z', provider: SAMPLE_PROVIDER, contributions: false };
   const answer = api.step(
     JSON.stringify({ ...head, count: 1, fields: ['__proto__', 'uid'], columns: [[{ polluted: true }], ['u1']] }),
+    null,
     0,
     1000,
     1000,

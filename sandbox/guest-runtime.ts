@@ -57,10 +57,12 @@ export interface GuestApi {
    * Runs the batch for up to `sliceMs`. `input` (null to go on with the batch `batchId`) is JSON:
    * `{"now", "provider", "contributions", "items": [objects], "links"?: [each object's last payload]}`, links left
    * out when no mapping can read them; or, for objects that all have the same fields, `"count": n, "fields": [names],
-   * "columns": [[each object's value of the first field], ...]` in place of `items`.
+   * "columns": [[each object's value of the first field], ...]` in place of `items`, where a column of 0 is the next
+   * of the `plain` columns, which cross as they are (null: none do).
    */
   step(
     input: string | null,
+    plain: unknown[][] | null,
     acknowledged: number,
     sliceMs: number,
     objectBudgetMs: number,
@@ -429,6 +431,7 @@ export function guestRuntime(
     compileErrors: jsonStringify(compileErrors),
     step(
       input: string | null,
+      plain: unknown[][] | null,
       acknowledged: number,
       sliceMs: number,
       objectBudgetMs: number,
@@ -447,15 +450,19 @@ export function guestRuntime(
           items?: unknown[];
           count?: number;
           fields?: string[];
-          columns?: unknown[][];
+          columns?: Array<unknown[] | 0>;
           links?: unknown[];
         };
+        const columns = parsed.columns ?? [];
+        let next = 0;
+        for (let k = 0; k < columns.length && plain !== null; k++)
+          if (columns[k] === 0) columns[k] = plain[next++] ?? [];
         frozenIso = parsed.now;
         frozenMs = RealDate.parse(parsed.now);
         freezeData(parsed.provider);
         batch = {
           id: batchId,
-          items: parsed.items ?? fromColumns(parsed.count ?? 0, parsed.fields ?? [], parsed.columns ?? []),
+          items: parsed.items ?? fromColumns(parsed.count ?? 0, parsed.fields ?? [], columns as unknown[][]),
           links: parsed.links ?? null,
           provider: parsed.provider,
           contributions: parsed.contributions,

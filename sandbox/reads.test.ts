@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_GROUP_MAPPINGS, DEFAULT_USER_MAPPINGS } from './defaults.ts';
-import { canReadLink, objectFieldsRead, pickColumns, pickFields } from './reads.ts';
+import { canReadLink, objectFieldsRead, pickColumns, pickFields, plainColumnSize } from './reads.ts';
 
 const fieldsOf = (...expressions: string[]): string[] | null => {
   const fields = objectFieldsRead(expressions, 'user');
@@ -126,4 +126,11 @@ test('columns carry what picking would, object by object, and only when JSON wou
   const hidden = Object.defineProperty({ uid: 'u3' }, 'email', { value: 'c@x', enumerable: false });
   assert.equal(pickColumns([users[0], hidden], fields), null, 'a field that JSON does not see');
   assert.deepEqual(pickColumns([{ kind: 'x' }, { kind: 'y' }], fields), { names: [], columns: [] });
+});
+
+test('a column crosses as it is only when each value copies as JSON would carry it, and its size counts characters', () => {
+  assert.equal(plainColumnSize(['ab', '', true, null, 1.5, 0]), 5 + 3 + 8 + 8 + 8 + 8);
+  assert.equal(plainColumnSize([]), 0);
+  const odd = [-0, NaN, Infinity, undefined, 1n, { a: 1 }, ['a'], new Date(0), Symbol('s'), () => 1];
+  odd.forEach((value, index) => assert.equal(plainColumnSize(['a', value]), null, `odd value ${index}`));
 });
