@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { serialize } from 'node:v8';
 import { DEFAULT_GROUP_MAPPINGS, DEFAULT_USER_MAPPINGS } from './defaults.ts';
 import { canReadLink, objectFieldsRead, pickColumns, pickFields, plainColumnSize } from './reads.ts';
 
@@ -115,6 +116,8 @@ test('columns carry what picking would, object by object, and only when JSON wou
     rebuilt,
     users.map((user) => pickFields(user, fields)),
   );
+  // A structured copy (isolated-vm's, node:v8's) writes a packed array densely (tag A), a holey one key by key (a).
+  for (const column of picked.columns) assert.equal(String.fromCharCode(serialize(column)[2] ?? 0), 'A');
   assert.equal(pickColumns([users[0], { uid: 'u3' }], fields), null, 'a field one object has and another lacks');
   assert.equal(pickColumns([users[0], { uid: 'u3', email: undefined }], fields), null, 'undefined: left out by JSON');
   assert.equal(pickColumns([users[0], { uid: () => 'u', email: 'b@x' }], fields), null, 'a function');
