@@ -149,11 +149,10 @@ export function compileShape(descriptor: string): ShapeBuilder | null {
         if (built === null) return null;
         items.push(built);
       }
-      return (entry) => {
-        const list: unknown[] = [];
-        for (const item of items) list.push(item(entry));
-        return list;
-      };
+      // Made by map, not from an array literal: a literal's allocation site, its arrays outliving minor GCs while
+      // their batch lasts, got pretenured, and each old array kept its young items alive until a full GC (bench
+      // driver, 500,000 users: 207 MB promoted on the host instead of 38, 0.7 µs/user more of V8's GC threads).
+      return (entry) => items.map((item) => item(entry));
     }
     const fields = (shape as { o?: unknown } | null)?.o;
     if (!Array.isArray(fields)) return null;
