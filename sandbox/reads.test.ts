@@ -129,6 +129,22 @@ test('columns carry what picking would, object by object, and only when JSON wou
   const hidden = Object.defineProperty({ uid: 'u3' }, 'email', { value: 'c@x', enumerable: false });
   assert.equal(pickColumns([users[0], hidden], fields), null, 'a field that JSON does not see');
   assert.deepEqual(pickColumns([{ kind: 'x' }, { kind: 'y' }], fields), { names: [], columns: [] });
+  // Keys in another order, or others besides, still give each object's own values.
+  assert.deepEqual(pickColumns([users[0], { kind: 'k', email: 'b@x', uid: 'u3', attributes: {} }], fields), {
+    names: ['email', 'uid'],
+    columns: [
+      ['a@x', 'b@x'],
+      ['u1', 'u3'],
+    ],
+  });
+  const extra = Object.defineProperty({ uid: 'u3', email: 'b@x', kind: 'k', attributes: {} }, 'toString', {
+    value: 'not enumerable',
+    enumerable: false,
+  });
+  assert.deepEqual(pickColumns([users[0], extra], fields)?.columns, [
+    ['a@x', 'b@x'],
+    ['u1', 'u3'],
+  ]);
 });
 
 test('a column crosses as it is only when each value copies as JSON would carry it, and its size counts characters', () => {

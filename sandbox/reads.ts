@@ -89,7 +89,11 @@ export function pickColumns(objects: readonly unknown[], fields: ReadonlySet<str
   const all = [...fields];
   const first = objects[0];
   if (!isColumnRecord(first)) return null;
-  const present = all.map((name) => isEnumerableOwn(first, name));
+  // Object.keys lists the own enumerable string keys, from V8's cache for objects of one layout: an object listing
+  // exactly the first one's has the same fields present, with no check per field (each a call of
+  // propertyIsEnumerable: 0.13 µs per user of the 0.28 pickColumns took).
+  const firstKeys = Object.keys(first);
+  const present = all.map((name) => firstKeys.includes(name));
   const names = all.filter((_, k) => present[k]);
   // Filled by push, never preallocated: a holey array (even once full) is what isolated-vm's copy writes as a sparse
   // one, key by key, and the isolate adds back one element at a time (a tenth of its CPU time in the bench driver).
@@ -97,10 +101,11 @@ export function pickColumns(objects: readonly unknown[], fields: ReadonlySet<str
   for (let index = 0; index < objects.length; index++) {
     const object = objects[index];
     if (!isColumnRecord(object)) return null;
+    const alike = sameKeys(Object.keys(object), firstKeys);
     let column = 0;
     for (let k = 0; k < all.length; k++) {
       const name = all[k] as string;
-      const has = isEnumerableOwn(object, name);
+      const has = alike ? (present[k] as boolean) : isEnumerableOwn(object, name);
       if (has !== present[k]) return null;
       if (!has) continue;
       const value = object[name];
@@ -125,6 +130,13 @@ export function plainColumnSize(column: readonly unknown[]): number | null {
     else return null;
   }
   return size;
+}
+
+/** Whether two key lists are the same keys in the same order. */
+function sameKeys(keys: readonly string[], expected: readonly string[]): boolean {
+  if (keys.length !== expected.length) return false;
+  for (let index = 0; index < keys.length; index++) if (keys[index] !== expected[index]) return false;
+  return true;
 }
 
 /** Whether `value` is a record JSON writes key by key: an object, not an array, without a `toJSON`. */
