@@ -481,7 +481,8 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
           const index = indices[position] as number;
           let result: MappingResult | typeof NEEDS_BLAME;
           if (typeof entry !== 'string') {
-            const payload = shapes[entry[0] as number]?.(entry);
+            const shape: unknown = Array.isArray(entry) ? entry[0] : undefined;
+            const payload = typeof shape === 'number' ? shapes[shape]?.(entry) : undefined;
             result =
               payload === undefined
                 ? errorResult('the sandbox sent a result that fits none of its shapes')
@@ -595,7 +596,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
        */
       const accept = (answer: GuestStepAnswer, cleared: boolean, stopMessage?: string): number => {
         const { stopped, results: entries, shapes } = answer;
-        if (shapes !== undefined) for (const descriptor of shapes) set.shapes.push(compileShape(descriptor));
+        if (Array.isArray(shapes)) for (const descriptor of shapes) set.shapes.push(compileShape(String(descriptor)));
         const count = entries.length;
         if (count > 0)
           ready.push({ indices: indices.slice(cursor, cursor + count), entries, cleared, shapes: set.shapes });

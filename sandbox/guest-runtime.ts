@@ -235,8 +235,9 @@ export function guestRuntime(
     },
     (amount) => (budget -= amount) >= 0,
   );
-  // Shapes and trie nodes this set's isolate keeps at most: the default user mappings make 8 shapes of 21-27 nodes.
-  const shapes = shaper(256, 16384);
+  // What this set's isolate numbers at most: 256 shapes of descriptors up to 4 KiB (a default user's is 119-210
+  // characters; the default user mappings make at most 8 shapes), and 16,384 trie nodes.
+  const shapes = shaper(256, 16384, 4096);
   // How many shape descriptors the host holds: an answer carries the ones after them.
   let shapesKnown = 0;
   const normalise = (value: unknown): void => {

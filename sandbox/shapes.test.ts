@@ -5,7 +5,7 @@ import { compileShape, shapeEncoder, type ShapeBuilder, type ShapeEncoder } from
 import { variedUsers } from '../test/fixtures/directory.ts';
 
 /** Encodes each value and rebuilds it from what crossed, as the host does: the shapes are read as they come. */
-function roundTrip(values: readonly object[], encoder: ShapeEncoder = shapeEncoder(256, 16384)): unknown[] {
+function roundTrip(values: readonly object[], encoder: ShapeEncoder = shapeEncoder(256, 16384, 4096)): unknown[] {
   const builders: Array<ShapeBuilder | null> = [];
   return values.map((value) => {
     const entry = encoder.encode(value);
@@ -19,7 +19,7 @@ function roundTrip(values: readonly object[], encoder: ShapeEncoder = shapeEncod
 test('every default user payload is rebuilt exactly as its JSON would be parsed, from 8 shapes', () => {
   // What the default mappings merge to (defaults.test.ts holds the two equal).
   const payloads = variedUsers(500).map((user) => defaultUserPayload(user));
-  const encoder = shapeEncoder(256, 16384);
+  const encoder = shapeEncoder(256, 16384, 4096);
   const rebuilt = roundTrip(payloads, encoder);
   assert.deepEqual(rebuilt, JSON.parse(JSON.stringify(payloads)));
   assert.equal(
@@ -42,7 +42,7 @@ test('keys keep the order JSON gives them, nesting, empty containers, nulls in a
 });
 
 test('objects of one shape share its number; a different key, array length or nesting is another shape', () => {
-  const encoder = shapeEncoder(256, 16384);
+  const encoder = shapeEncoder(256, 16384, 4096);
   const number = (value: object): unknown => encoder.encode(value)?.[0];
   assert.equal(number({ a: 'x', b: [1] }), 0);
   assert.equal(number({ a: 'y', b: [2] }), 0);
@@ -72,15 +72,20 @@ test('objects of one shape share its number; a different key, array length or ne
   );
 });
 
-test('past its shape or node limit, and for values JSON would change, the encoder answers null: the object goes as JSON', () => {
-  const few = shapeEncoder(2, 16384);
+test('past its shape, node or descriptor limit, and for values JSON would change, the encoder answers null: the object goes as JSON', () => {
+  const few = shapeEncoder(2, 16384, 4096);
   assert.notEqual(few.encode({ a: 1 }), null);
   assert.notEqual(few.encode({ b: 1 }), null);
   assert.equal(few.encode({ c: 1 }), null, 'a third shape');
   assert.deepEqual(few.encode({ a: 2 }), [0, 2], 'known shapes still encode');
-  const small = shapeEncoder(256, 6);
+  const small = shapeEncoder(256, 6, 4096);
   assert.equal(small.encode({ a: 1, b: 2, c: 3, d: 4 }), null, 'more nodes than allowed');
-  const encoder = shapeEncoder(256, 16384);
+  const short = shapeEncoder(256, 16384, 20);
+  assert.equal(short.encode({ ['k'.repeat(20)]: 1 }), null, 'a descriptor longer than allowed');
+  assert.equal(short.encode({ ['k'.repeat(20)]: 2 }), null, 'and again, for each object of that shape');
+  assert.deepEqual(short.encode({ k: 1 }), [0, 1]);
+  assert.deepEqual(short.shapesFrom(0), ['{"o":[["k",0]]}']);
+  const encoder = shapeEncoder(256, 16384, 4096);
   for (const value of [
     { a: undefined },
     { a: NaN },

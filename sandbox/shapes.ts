@@ -28,10 +28,11 @@ export type ShapeBuilder = (entry: unknown[]) => unknown;
 
 /**
  * Builds the encoder. Self-contained on purpose (the sandbox injects its source text): it may use only its
- * parameters and standard globals. At most `maxShapes` shapes are numbered and `maxNodes` trie nodes made (what it
- * holds in the isolate's memory is bounded); past either, objects of new shapes go as JSON.
+ * parameters and standard globals. At most `maxShapes` shapes are numbered, each with a descriptor of at most
+ * `maxDescriptor` characters, and `maxNodes` trie nodes made, so what the isolate keeps, and the host's builders,
+ * stay small whatever the mappings return; past either, objects of new shapes go as JSON.
  */
-export function shapeEncoder(maxShapes: number, maxNodes: number): ShapeEncoder {
+export function shapeEncoder(maxShapes: number, maxNodes: number, maxDescriptor: number): ShapeEncoder {
   const isArray = Array.isArray;
   const isFinite = Number.isFinite;
   const stringify = JSON.stringify;
@@ -123,11 +124,17 @@ export function shapeEncoder(maxShapes: number, maxNodes: number): ShapeEncoder 
       if (isArray(value)) return null;
       const entry: unknown[] = [0];
       const end = walk(value, root, entry);
-      if (end === null) return null;
+      // -2: a shape whose descriptor was too long to number; its objects go as JSON without describing it again.
+      if (end === null || end.id === -2) return null;
       if (end.id < 0) {
         if (shapes.length >= maxShapes) return null;
+        const descriptor = stringify(describe(value));
+        if (descriptor.length > maxDescriptor) {
+          end.id = -2;
+          return null;
+        }
         end.id = shapes.length;
-        shapes.push(stringify(describe(value)));
+        shapes.push(descriptor);
       }
       entry[0] = end.id;
       return entry;
