@@ -19,8 +19,9 @@ import { createCpuSampler } from './cpu-sampler.ts';
 import { DEFAULT_MAPPING_LIMITS, resolveMappingLimits, type MappingLimits } from './limits.ts';
 import { mergeKernel } from './merge.ts';
 import { mappingReads, pickColumns, pickFields, plainColumnSize, type MappingReads } from './reads.ts';
+import type { ShapeCheck } from './schema-check.ts';
 import { compileShape, shapeEncoder, type ShapeBuilder } from './shapes.ts';
-import { blameMapping, checkMappedPayload, type MappingObjectType } from './validate.ts';
+import { blameMapping, checkMappedPayload, shapeCheckFor, type MappingObjectType } from './validate.ts';
 
 /** One mapping as the engine runs it: a name (the order key) and a JavaScript function body. */
 export interface MappingDefinition {
@@ -144,8 +145,14 @@ interface CompiledSet {
   compileErrors: Map<number, string>;
   step: ivm.Reference<GuestApi['step']>;
   salvage: ivm.Reference<GuestApi['salvage']>;
-  /** The builders of the shapes the guest has numbered, in order (null: a descriptor the host refused). */
-  shapes: Array<ShapeBuilder | null>;
+  /** The shapes the guest has numbered, in order (null: a descriptor the host refused). */
+  shapes: Array<KnownShape | null>;
+}
+
+/** A shape the guest numbered: its builder, and the core schema's check of its objects (null: check each whole). */
+interface KnownShape {
+  build: ShapeBuilder;
+  check: ShapeCheck | null;
 }
 
 interface ProviderIsolate {
@@ -469,7 +476,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
       indices: number[];
       entries: Array<string | unknown[]>;
       cleared: boolean;
-      shapes: ReadonlyArray<ShapeBuilder | null>;
+      shapes: ReadonlyArray<KnownShape | null>;
     }> = [];
     const needBlame: number[] = [];
     const fail = (index: number, message: string, mapping: string | null = null): void => {
@@ -481,12 +488,13 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
           const index = indices[position] as number;
           let result: MappingResult | typeof NEEDS_BLAME;
           if (typeof entry !== 'string') {
-            const shape: unknown = Array.isArray(entry) ? entry[0] : undefined;
-            const payload = typeof shape === 'number' ? shapes[shape]?.(entry) : undefined;
+            const number: unknown = Array.isArray(entry) ? entry[0] : undefined;
+            const shape = typeof number === 'number' ? shapes[number] : undefined;
+            const payload = shape?.build(entry);
             result =
-              payload === undefined
+              payload === undefined || shape == null
                 ? errorResult('the sandbox sent a result that fits none of its shapes')
-                : finishPayload(payload, request.objectType);
+                : finishPayload(payload, request.objectType, shape.check?.(entry) === true);
           } else if (entry.startsWith(MARKED_RESULT)) {
             const timed = JSON.parse(entry.slice(MARKED_RESULT.length)) as GuestItemResult;
             const outcome = cleared && 's' in timed && timed.s !== undefined ? timed.s : timed;
@@ -596,7 +604,10 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
        */
       const accept = (answer: GuestStepAnswer, cleared: boolean, stopMessage?: string): number => {
         const { stopped, results: entries, shapes } = answer;
-        if (Array.isArray(shapes)) for (const descriptor of shapes) set.shapes.push(compileShape(String(descriptor)));
+        for (const descriptor of Array.isArray(shapes) ? shapes : []) {
+          const build = compileShape(String(descriptor));
+          set.shapes.push(build && { build, check: shapeCheckFor(request.objectType, String(descriptor)) });
+        }
         const count = entries.length;
         if (count > 0)
           ready.push({ indices: indices.slice(cursor, cursor + count), entries, cleared, shapes: set.shapes });
@@ -801,9 +812,16 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
   };
 }
 
-/** The result of a bare merged payload (no contributions came with it): ok once checked, else it needs blame. */
-function finishPayload(merged: unknown, objectType: MappingObjectType): MappingResult | typeof NEEDS_BLAME {
-  const check = checkMappedPayload(objectType, merged);
+/**
+ * The result of a bare merged payload (no contributions came with it): ok once checked, else it needs blame.
+ * `vouched`: its shape's check passed (checkMappedPayload's).
+ */
+function finishPayload(
+  merged: unknown,
+  objectType: MappingObjectType,
+  vouched = false,
+): MappingResult | typeof NEEDS_BLAME {
+  const check = checkMappedPayload(objectType, merged, vouched);
   return check.ok ? okResult(check.payload) : NEEDS_BLAME;
 }
 

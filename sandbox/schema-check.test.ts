@@ -4,7 +4,8 @@ import type * as z from 'zod';
 import { SCHEMA_ENTERPRISE_USER, SCHEMA_USER, ScimGroupSchema, ScimUserSchema } from '../scim/index.ts';
 import { defaultGroupPayload, defaultUserPayload } from './builtin.ts';
 import { variedGroups, variedUsers } from '../test/fixtures/directory.ts';
-import { compileSchemaCheck } from './schema-check.ts';
+import { compileSchemaCheck, compileShapeCheck, type ShapeCheck } from './schema-check.ts';
+import { compileShape, shapeEncoder, type ShapeBuilder } from './shapes.ts';
 import { EnterpriseUserSchema } from './validate.ts';
 
 /** Every value the compiled check accepts, zod accepts too, and zod's output equals the value. */
@@ -77,7 +78,8 @@ test('the compiled check accepts every default group payload of the fixtures, ex
   assert.equal(unsure, 0);
 });
 
-test('on edited user payloads the compiled check never accepts what zod rejects, nor outputs anything else', () => {
+/** The fixtures' default user payloads, each also with one field at, under and over its limits or of a wrong type. */
+function editedUserPayloads(): unknown[] {
   const bases = variedUsers(40).map(defaultUserPayload);
   const values: unknown[] = [];
   const fields: Array<[Array<string | number>, number]> = [
@@ -116,8 +118,40 @@ test('on edited user payloads the compiled check never accepts what zod rejects,
     new Date(0),
     Object.assign(Object.create({ inherited: 1 }), bases[0]),
   );
+  return values;
+}
+
+test('on edited user payloads the compiled check never accepts what zod rejects, nor outputs anything else', () => {
+  const values = editedUserPayloads();
   const { fast, unsure } = assertAgrees(ScimUserSchema, values);
   assert.ok(fast > 0 && unsure > 0, `both paths were exercised (${fast} fast, ${unsure} left to zod)`);
+});
+
+test("a shape's check says of each entry what the compiled check says of the object built from it", () => {
+  const encoder = shapeEncoder(256, 16384, 1 << 20);
+  const known: Array<{ build: ShapeBuilder | null; check: ShapeCheck | null }> = [];
+  const fast = compileSchemaCheck(ScimUserSchema);
+  assert.ok(fast);
+  const counts = { vouched: 0, refused: 0, unplanned: 0 };
+  const values = [...editedUserPayloads(), ...variedGroups(20).map(defaultGroupPayload)];
+  for (const value of values) {
+    if (typeof value !== 'object' || value === null) continue;
+    const entry = encoder.encode(value);
+    if (entry === null) continue;
+    for (const descriptor of encoder.shapesFrom(known.length)) {
+      known.push({ build: compileShape(descriptor), check: compileShapeCheck(ScimUserSchema, JSON.parse(descriptor)) });
+    }
+    const shape = known[entry[0] as number];
+    const built = shape?.build?.(entry);
+    if (built === undefined || !shape?.check) {
+      counts.unplanned++;
+      continue;
+    }
+    const vouched = shape.check(entry);
+    assert.equal(vouched, fast(built), JSON.stringify(built));
+    counts[vouched ? 'vouched' : 'refused']++;
+  }
+  assert.ok(counts.vouched > 0 && counts.refused > 0 && counts.unplanned > 0, JSON.stringify(counts));
 });
 
 test('on edited group payloads and enterprise extensions the compiled check agrees with zod', () => {

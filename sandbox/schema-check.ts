@@ -49,8 +49,7 @@ function compile(schema: Schema): SchemaCheck | null {
   if (lengths === null || def.coerce === true) return null;
   switch (def.type) {
     case 'string':
-      return (value) =>
-        typeof value === 'string' && fitsLength(value.length, lengths) && fitsCodePoints(value, lengths);
+      return stringCheck(lengths);
     case 'boolean':
       return lengths.checked ? null : (value) => typeof value === 'boolean';
     case 'unknown':
@@ -109,6 +108,104 @@ function compileObject(def: Def): SchemaCheck | null {
   };
 }
 
+/** A compiled check specialised to one shape: reads an entry `[shape number, ...leaf values]` (shapes.ts). */
+export type ShapeCheck = (entry: readonly unknown[]) => boolean;
+
+/**
+ * `schema`'s compiled check specialised to the objects of one shape (a parsed shapes.ts descriptor): true for an
+ * entry exactly when the compiled check is for the object built from it, testing only the leaves a check reads
+ * (which keys there are, how long each array is, which are required, are the shape's, known once). Null when no
+ * object of the shape passes whatever its leaves, or the schema has what the compiler does not know: the caller then
+ * checks the built object as before.
+ */
+export function compileShapeCheck(schema: z.ZodType, shape: unknown): ShapeCheck | null {
+  // Only where the compiled check exists: planning a shape reads only the fields it has.
+  if (compile(schema) === null) return null;
+  const into: Plan = { leaves: 0, tests: [] };
+  if (!plan(schema, shape, into)) return null;
+  const { tests } = into;
+  return (entry) => {
+    for (const { at, test } of tests) if (!test(entry[at])) return false;
+    return true;
+  };
+}
+
+/** What a shape's check tests: the leaf at `at` of an entry, with `test`; `leaves` numbers them as they are met. */
+interface Plan {
+  leaves: number;
+  tests: Array<{ at: number; test: SchemaCheck }>;
+}
+
+/**
+ * Adds to `tests` what objects of `shape` need for `schema`, numbering leaves in the order shapes.ts's builders do
+ * (depth first, keys and items in order); false when none can pass (or the schema is beyond the compiler).
+ */
+function plan(schema: Schema, shape: unknown, into: Plan): boolean {
+  const def = schema._zod.def;
+  const lengths = lengthChecks(def);
+  if (lengths === null || def.coerce === true) return false;
+  switch (def.type) {
+    case 'string':
+      if (shape !== 0) return false;
+      into.tests.push({ at: ++into.leaves, test: stringCheck(lengths) });
+      return true;
+    case 'boolean':
+      if (lengths.checked || shape !== 0) return false;
+      into.tests.push({ at: ++into.leaves, test: (value) => typeof value === 'boolean' });
+      return true;
+    case 'unknown':
+      // A leaf is never undefined (the builder takes only JSON values), so anything passes.
+      return !lengths.checked && countLeaves(shape, into);
+    case 'optional':
+      return def.innerType !== undefined && !lengths.checked && plan(def.innerType, shape, into);
+    case 'array': {
+      if (!def.element || !Array.isArray(shape) || !fitsLength(shape.length, lengths)) return false;
+      for (const item of shape as unknown[]) if (!plan(def.element, item, into)) return false;
+      return true;
+    }
+    case 'object':
+      return !lengths.checked && planObject(def, shape, into);
+    default:
+      return false;
+  }
+}
+
+function planObject(def: Def, shape: unknown, into: Plan): boolean {
+  const catchall = def.catchall?._zod.def;
+  if (!def.shape || catchall?.type !== 'unknown' || (catchall.checks?.length ?? 0) > 0) return false;
+  const fields = (shape as { o?: unknown } | null)?.o;
+  if (typeof shape !== 'object' || Array.isArray(shape) || !Array.isArray(fields)) return false;
+  let required = 0;
+  for (const field of fields as unknown[]) {
+    const [key, child] = Array.isArray(field) ? (field as unknown[]) : [];
+    if (typeof key !== 'string' || key === '__proto__') return false;
+    const known = Object.hasOwn(def.shape, key) ? def.shape[key] : undefined;
+    if (known === undefined) {
+      if (!countLeaves(child, into)) return false;
+      continue;
+    }
+    if (!plan(known, child, into)) return false;
+    if (known._zod.def.type !== 'optional') required++;
+  }
+  const requiredCount = Object.values(def.shape).filter((field) => field._zod.def.type !== 'optional').length;
+  return required === requiredCount;
+}
+
+/** Numbers the leaves of `shape` as plan does, testing none; false for what is not a descriptor. */
+function countLeaves(shape: unknown, into: Plan): boolean {
+  if (shape === 0) {
+    into.leaves++;
+    return true;
+  }
+  const items = Array.isArray(shape) ? (shape as unknown[]) : (shape as { o?: unknown } | null)?.o;
+  if (!Array.isArray(items)) return false;
+  for (const item of items as unknown[]) {
+    const child = Array.isArray(shape) ? item : Array.isArray(item) ? (item as unknown[])[1] : undefined;
+    if (!countLeaves(child, into)) return false;
+  }
+  return true;
+}
+
 interface Lengths {
   checked: boolean;
   min: number;
@@ -127,6 +224,11 @@ function lengthChecks(def: Def): Lengths | null {
     lengths.checked = true;
   }
   return lengths;
+}
+
+/** A string within `lengths`, as zod counts them. */
+function stringCheck(lengths: Lengths): SchemaCheck {
+  return (value) => typeof value === 'string' && fitsLength(value.length, lengths) && fitsCodePoints(value, lengths);
 }
 
 function fitsLength(length: number, lengths: Lengths): boolean {

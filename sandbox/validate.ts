@@ -10,7 +10,7 @@ import {
   type ScimUser,
 } from '../scim/index.ts';
 import { isPlainObject } from './merge.ts';
-import { compileSchemaCheck } from './schema-check.ts';
+import { compileSchemaCheck, compileShapeCheck, type ShapeCheck } from './schema-check.ts';
 
 /** The enterprise User extension (RFC 7643 §4.3), checked when a mapping sends it. */
 export const EnterpriseUserSchema = z.looseObject({
@@ -40,16 +40,29 @@ export type PayloadCheck =
   { ok: true; payload: ScimUser | ScimGroup } | { ok: false; path: Array<string | number>; message: string };
 
 /**
+ * The core schema's compiled check for the objects of one shape (a shapes.ts descriptor), worked out once per shape;
+ * null when it cannot vouch for them (each is then checked whole).
+ */
+export function shapeCheckFor(objectType: MappingObjectType, descriptor: string): ShapeCheck | null {
+  try {
+    return compileShapeCheck(objectType === 'user' ? ScimUserSchema : ScimGroupSchema, JSON.parse(descriptor));
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Checks a merged mapping result: the core schema of its type (groups need no members: the engine adds them),
  * the core URN in `schemas`, every extension URN key listed in `schemas`, and the enterprise extension's shape.
+ * `vouched`: its shape's check (shapeCheckFor) already passed for it, so the core schema needs no check of its own.
  */
-export function checkMappedPayload(objectType: MappingObjectType, merged: unknown): PayloadCheck {
+export function checkMappedPayload(objectType: MappingObjectType, merged: unknown, vouched = false): PayloadCheck {
   if (!isPlainObject(merged)) return { ok: false, path: [], message: 'the mappings produced no object' };
   // The compiled check vouches for the common case without copying; zod answers the rest, so every message and
   // path is zod's. A vouched payload is `merged` itself: zod's output would be equal to it (keys in schema order).
   const fast = objectType === 'user' ? fastUser : fastGroup;
   let payload: ScimUser | ScimGroup;
-  if (fast?.(merged) === true) {
+  if (vouched || fast?.(merged) === true) {
     payload = merged as ScimUser | ScimGroup;
   } else {
     const parsed = objectType === 'user' ? ScimUserSchema.safeParse(merged) : ScimGroupSchema.safeParse(merged);
