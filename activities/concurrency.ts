@@ -46,30 +46,72 @@ export async function eachConcurrently<T>(
   }
 }
 
-/** What `promises` settle to, in the order they settle; a rejection is thrown at its turn. */
-export async function* inSettlementOrder<T>(promises: ReadonlyArray<Promise<T>>): AsyncGenerator<T> {
-  const settled: Array<PromiseSettledResult<T>> = [];
-  let wake: (() => void) | undefined;
-  for (const promise of promises) {
-    promise.then(
+/**
+ * Runs `fn` over `items`, each with what `answer` gives for it (undefined: nothing to wait for), in the order the
+ * answers settle, at most `limit` at a time: an item starts once its answer has settled and a place is free, those
+ * with nothing to wait for first. A rejected answer fails at its turn, after the items settled before it. After a
+ * failure (of `fn`, or an answer) no further item starts; the running ones end, and then the first failure is thrown.
+ * The scheduling of {@link eachConcurrently} without an async generator between the answers and the places: in a
+ * first sync, the generator's promises and requests were 2.3 KiB and a few µs of CPU per object.
+ */
+export function eachAsAnswered<I, A>(
+  items: readonly I[],
+  answer: (item: I) => Promise<A> | undefined,
+  limit: number,
+  fn: (item: I, answer: A | undefined) => Promise<void>,
+): Promise<void> {
+  const { promise, resolve, reject } = Promise.withResolvers<void>();
+  // Answered items in the order they settled, from `head` on; a rejected answer is kept as its reason.
+  const answered: Array<{ item: I; value: A | undefined } | { reason: unknown }> = [];
+  let head = 0;
+  let running = 0;
+  let failure: { error: unknown } | undefined;
+  const places = Math.max(1, limit);
+  const pump = (): void => {
+    while (failure === undefined && running < places && head < answered.length) {
+      const next = answered[head]!;
+      answered[head] = undefined!;
+      head += 1;
+      if ('reason' in next) {
+        failure = { error: next.reason };
+        break;
+      }
+      running += 1;
+      try {
+        fn(next.item, next.value).then(ended, failed);
+      } catch (error) {
+        failed(error);
+      }
+    }
+    if (running > 0) return;
+    if (failure !== undefined) reject(failure.error);
+    else if (head === items.length) resolve();
+  };
+  const ended = (): void => {
+    running -= 1;
+    pump();
+  };
+  const failed = (error: unknown): void => {
+    failure ??= { error };
+    ended();
+  };
+  for (const item of items) {
+    const pending = answer(item);
+    if (pending === undefined) {
+      answered.push({ item, value: undefined });
+      continue;
+    }
+    pending.then(
       (value) => {
-        settled.push({ status: 'fulfilled', value });
-        wake?.();
+        answered.push({ item, value });
+        pump();
       },
       (reason: unknown) => {
-        settled.push({ status: 'rejected', reason });
-        wake?.();
+        answered.push({ reason });
+        pump();
       },
     );
   }
-  for (let taken = 0; taken < promises.length; taken += 1) {
-    while (settled.length === 0) {
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-      });
-    }
-    const next = settled.shift()!;
-    if (next.status === 'rejected') throw next.reason;
-    yield next.value;
-  }
+  pump();
+  return promise;
 }

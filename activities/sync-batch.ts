@@ -2,7 +2,7 @@ import type { ProviderForSync } from '../db/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
 import type { BatchLookup } from './batch-lookup.ts';
 import type { BatchRecorder } from './batch-recorder.ts';
-import { eachConcurrently, inSettlementOrder } from './concurrency.ts';
+import { eachAsAnswered, eachConcurrently } from './concurrency.ts';
 import { beat } from './heartbeat.ts';
 import type { BatchItem, ObjectKind } from './object-kinds.ts';
 import { syncObject } from './sync-object.ts';
@@ -42,12 +42,16 @@ export async function syncBatch<T extends ScimUser | ScimGroup>(
   const again: Array<BatchItem<T>> = [];
   const inFlight = provider.concurrency * OBJECTS_PER_SLOT;
   // Objects start as their lookups answer (those with none first): one waiting out a 429 holds no place.
-  const answered = inSettlementOrder(items.map(async (item) => ({ item, found: await known.get(item.localId) })));
-  await eachConcurrently(answered, inFlight, async ({ item, found }) => {
-    const outcome = await syncObject(rec, provider, target.forObject(), kind, item, found, false);
-    if (outcome === 'again') again.push(item);
-    else progressed();
-  });
+  await eachAsAnswered(
+    items,
+    (item) => known.get(item.localId),
+    inFlight,
+    async (item, found) => {
+      const outcome = await syncObject(rec, provider, target.forObject(), kind, item, found, false);
+      if (outcome === 'again') again.push(item);
+      else progressed();
+    },
+  );
   // The retry pass, from the links written meanwhile (a group created before its members failed). What the batch
   // lookup knew may be stale (a create whose answer was lost did happen): look again.
   await eachConcurrently(again, inFlight, async (item) => {
