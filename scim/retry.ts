@@ -119,26 +119,26 @@ export function withRetries(client: ScimClient, options: RetryOptions): ScimClie
   }
 
   async function attempt<T>(method: ScimMethod, path: string, requestOptions: ScimRequestOptions<T>, retry: boolean) {
-    const release = await options.slots?.acquire(signal, retry ? 'retry' : method === 'GET' ? 'read' : 'write');
+    const { slots } = options;
+    // A free slot is taken at once: most attempts of a fast target find one, and an await costs each a promise.
+    const release =
+      (signal?.aborted ? undefined : slots?.tryAcquire()) ??
+      (await slots?.acquire(signal, retry ? 'retry' : method === 'GET' ? 'read' : 'write'));
     try {
-      return await admitted(method, path, requestOptions);
+      breaker?.admit();
+      try {
+        const response = await client.request(method, path, { ...requestOptions, signal });
+        breaker?.succeeded();
+        return response;
+      } catch (error) {
+        if (signal?.aborted || !(error instanceof ScimRequestError)) breaker?.abandoned();
+        // A 429 or any other answer shows the target alive; no answer, or a 5xx, does not.
+        else if (error.status === 0 || (errorScope(error) === 'request' && error.status !== 429)) breaker?.failed();
+        else breaker?.succeeded();
+        throw error;
+      }
     } finally {
       release?.();
-    }
-  }
-
-  async function admitted<T>(method: ScimMethod, path: string, requestOptions: ScimRequestOptions<T>) {
-    breaker?.admit();
-    try {
-      const response = await client.request(method, path, { ...requestOptions, signal });
-      breaker?.succeeded();
-      return response;
-    } catch (error) {
-      if (signal?.aborted || !(error instanceof ScimRequestError)) breaker?.abandoned();
-      // A 429 or any other answer shows the target alive; no answer, or a 5xx, does not.
-      else if (error.status === 0 || (errorScope(error) === 'request' && error.status !== 429)) breaker?.failed();
-      else breaker?.succeeded();
-      throw error;
     }
   }
 
