@@ -160,8 +160,10 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
 
     const cancel = requestOptions.signal;
     cancel?.throwIfAborted();
-    const permit = await (paceReads || method !== 'GET' ? limiter : unlimited).acquire(cancel);
-    const started = performance.now();
+    // Without a limiter to pass, no await: each cost a request a promise and a turn of the microtask queue.
+    const paced = limiter !== unlimited && (paceReads || method !== 'GET');
+    const permit = paced ? await limiter.acquire(cancel) : undefined;
+    const started = options.onRequest === undefined ? 0 : performance.now();
     let status = 0;
     let retryAfterMs: number | undefined;
     try {
@@ -207,8 +209,8 @@ export function createScimClient(options: ScimClientOptions): ScimClient {
         body: parseBody(method, path, status, text, responseHeaders, requestOptions.schema),
       };
     } finally {
-      permit.release({ status, retryAfterMs });
-      report({ method, path, status, durationMs: performance.now() - started });
+      permit?.release({ status, retryAfterMs });
+      if (options.onRequest !== undefined) report({ method, path, status, durationMs: performance.now() - started });
     }
   }
 
