@@ -478,6 +478,16 @@ function upsertLinks(param: string): string {
        status = EXCLUDED.status, last_error = EXCLUDED.last_error, input_hash = EXCLUDED.input_hash, synced_at = now()`;
 }
 
+/**
+ * A statement sent as a named prepared statement: each connection parses and plans it once, not on every call. For
+ * the writes a sync sends every few users, planning was a seventh of PostgreSQL's CPU: the link writer's statement
+ * (15 users' `creating` and final links and `create` events) cost 74.8 µs of it per user unnamed, 64.0 named.
+ * `name` must stand for this one `text`. Only for statements whose plan cannot depend on their values.
+ */
+function prepared(name: string, text: string, values: unknown[]): { name: string; text: string; values: unknown[] } {
+  return { name, text, values };
+}
+
 // Links, events and run errors hold what targets answered, which may hold text jsonb refuses (see storableJson).
 function jsonbParam(value: unknown): string {
   return storableJson(JSON.stringify(value));
@@ -547,8 +557,10 @@ function countParams(runId: string, counts: RunCounts): unknown[] {
 /** Writes links (insert or replace), in one statement. Each link may appear once. */
 export async function saveLinks(q: Queryable, links: readonly Link[]): Promise<void> {
   if (links.length === 0) return;
-  await q.query(upsertLinks('$1'), [linksJson(links)]);
+  await q.query(prepared('scimflow.save-links', SAVE_LINKS, [linksJson(links)]));
 }
+
+const SAVE_LINKS = upsertLinks('$1');
 
 /** A provisioning event of a given run. */
 export interface RunEvent extends SyncEvent {
@@ -566,13 +578,14 @@ export async function saveLinksWithEvents(
 ): Promise<void> {
   if (events.length === 0) return saveLinks(q, links);
   await q.query(
-    `WITH links AS (${upsertLinks('$1')})
-     INSERT INTO sync_events (run_id, object_type, local_id, action, detail)
-     SELECT x.run_id, x.object_type, x.local_id, x.action, x.detail
-       FROM jsonb_to_recordset($2::jsonb) AS x(run_id uuid, object_type text, local_id uuid, action text, detail jsonb)`,
-    [linksJson(links), eventsJson(events)],
+    prepared('scimflow.save-links-with-events', SAVE_LINKS_WITH_EVENTS, [linksJson(links), eventsJson(events)]),
   );
 }
+
+const SAVE_LINKS_WITH_EVENTS = `WITH links AS (${upsertLinks('$1')})
+     INSERT INTO sync_events (run_id, object_type, local_id, action, detail)
+     SELECT x.run_id, x.object_type, x.local_id, x.action, x.detail
+       FROM jsonb_to_recordset($2::jsonb) AS x(run_id uuid, object_type text, local_id uuid, action text, detail jsonb)`;
 
 /**
  * Links each of `links` to its remote id unless another object of the same provider and type holds that id already
@@ -823,17 +836,20 @@ export async function recordBatch(
   page?: CountedPage,
 ): Promise<void> {
   const params = [...countParams(runId, counts), linksJson(links), eventsJson(events)];
-  // A page another attempt of the range recorded already (one that timed out while it still ran) is not counted twice.
-  const pageCte = page
-    ? `, page AS (INSERT INTO sync_run_pages (run_id, object_type, first_id, last_id) VALUES ($1, $12, $13, $14)
-                  ON CONFLICT (run_id, object_type, first_id) DO NOTHING RETURNING 1)`
-    : '';
   await q.query(
-    `WITH links AS (${upsertLinks('$10')}), events AS (${insertEvents('$11')})${pageCte}
-     ${ADD_COUNTS}${page ? ' AND EXISTS (SELECT FROM page)' : ''}`,
-    page ? [...params, page.objectType, page.firstId, page.lastId] : params,
+    page
+      ? prepared('scimflow.record-page', RECORD_PAGE, [...params, page.objectType, page.firstId, page.lastId])
+      : prepared('scimflow.record-batch', RECORD_BATCH, params),
   );
 }
+
+const RECORD_BATCH = `WITH links AS (${upsertLinks('$10')}), events AS (${insertEvents('$11')})
+     ${ADD_COUNTS}`;
+// A page another attempt of the range recorded already (one that timed out while it still ran) is not counted twice.
+const RECORD_PAGE = `WITH links AS (${upsertLinks('$10')}), events AS (${insertEvents('$11')}),
+     page AS (INSERT INTO sync_run_pages (run_id, object_type, first_id, last_id) VALUES ($1, $12, $13, $14)
+              ON CONFLICT (run_id, object_type, first_id) DO NOTHING RETURNING 1)
+     ${ADD_COUNTS} AND EXISTS (SELECT FROM page)`;
 
 /** Directory rows of one type, ids `firstId` to `lastId`, that a run has counted (see `recordBatch`). */
 export interface CountedPage {
