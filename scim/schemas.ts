@@ -122,11 +122,14 @@ export type PatchOp = z.infer<typeof PatchOpSchema>;
  */
 export function canonicalKeys(names: readonly string[]): (value: unknown) => unknown {
   const byLower = new Map(names.map((name) => [name.toLowerCase(), name]));
+  const spelled = new Set(names);
   return (value) => {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
     const source = value as Record<string, unknown>;
     let renamed: Record<string, unknown> | undefined;
     for (const key of Object.keys(source)) {
+      // A key spelled right needs no lower-case copy: nearly every key of every answer (a user's are a dozen).
+      if (spelled.has(key)) continue;
       const canonical = byLower.get(key.toLowerCase());
       if (canonical === undefined || canonical === key || Object.hasOwn(source, canonical)) continue;
       renamed ??= { ...source };
