@@ -55,6 +55,11 @@ export interface TargetPoolOptions {
   budgets?: RateBudgets;
 }
 
+/** A long Retry-After must not look like a dead worker. */
+function beatWhileWaiting(): void {
+  beat();
+}
+
 /** Most sockets one worker opens to one provider's target. */
 const MAX_CONNECTIONS = 256;
 
@@ -119,19 +124,11 @@ export function createTargetPool(plugins: PluginRegistry, options: TargetPoolOpt
     get(provider, signal) {
       const { plugin, ctx, breaker } = entry(provider);
       const slots = new RequestSlots(provider.concurrency);
+      // What the objects' retrying views share; each has its own budget.
+      const shared = { signal, slots, breaker, onWait: beatWhileWaiting };
       const forObject = (): Target => ({
         plugin,
-        ctx: {
-          ...ctx,
-          client: withRetries(ctx.client, {
-            budget: new RetryBudget(policy),
-            signal,
-            slots,
-            breaker,
-            // A long Retry-After must not look like a dead worker.
-            onWait: () => beat(),
-          }),
-        },
+        ctx: { ...ctx, client: withRetries(ctx.client, { ...shared, budget: new RetryBudget(policy) }) },
         forObject,
       });
       return forObject();
