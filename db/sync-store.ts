@@ -463,14 +463,23 @@ export async function saveInputHashes(
   );
 }
 
-// The columns of a link row as `linksJson` writes them, for jsonb_to_recordset.
-const LINK_RECORD = `x(provider_id uuid, object_type text, local_id uuid, remote_id text,
-            last_payload_hash text, last_payload jsonb, status text, last_error jsonb, input_hash text)`;
+/**
+ * The link rows in `$n`, as `linksJson` writes them, as a relation `x` with the columns of provider_links. A row is a
+ * JSON array of its values, not an object: the key names were a fifth of what a created user's two link writes sent,
+ * and building and parsing them cost the worker 4 µs of CPU per user and PostgreSQL 3 (link-writes measure). A JSON
+ * null in a jsonb column is SQL NULL, as it was in jsonb_to_recordset.
+ */
+function linkRows(param: string): string {
+  return `(SELECT (r->>0)::uuid AS provider_id, r->>1 AS object_type, (r->>2)::uuid AS local_id, r->>3 AS remote_id,
+            r->>4 AS last_payload_hash, NULLIF(r->5, 'null'::jsonb) AS last_payload, r->>6 AS status,
+            NULLIF(r->7, 'null'::jsonb) AS last_error, r->>8 AS input_hash
+       FROM jsonb_array_elements(${param}::jsonb) AS r) AS x`;
+}
 
 // Upserts the links in `$n` (a JSON array of link rows), or of the relation `source` with their columns; the one
 // copy of how a link is written.
 function upsertLinks(param: string): string {
-  const rows = param.startsWith('$') ? `jsonb_to_recordset(${param}::jsonb) AS ${LINK_RECORD}` : param;
+  const rows = param.startsWith('$') ? linkRows(param) : param;
   return `INSERT INTO provider_links (provider_id, object_type, local_id, remote_id, last_payload_hash, last_payload, status, last_error, input_hash, synced_at)
      SELECT provider_id, object_type, local_id, remote_id, last_payload_hash, last_payload, status, last_error, input_hash, now() FROM ${rows}
      ON CONFLICT (provider_id, object_type, local_id) DO UPDATE SET
@@ -495,38 +504,34 @@ function jsonbParam(value: unknown): string {
 
 function linksJson(links: readonly Link[]): string {
   return jsonbParam(
-    links.map((l) => ({
-      provider_id: l.providerId,
-      object_type: l.objectType,
-      local_id: l.localId,
-      remote_id: l.remoteId,
-      last_payload_hash: l.lastPayloadHash,
-      last_payload: l.lastPayload,
-      status: l.status,
-      last_error: l.lastError,
-      input_hash: l.inputHash ?? null,
-    })),
+    links.map((l) => [
+      l.providerId,
+      l.objectType,
+      l.localId,
+      l.remoteId,
+      l.lastPayloadHash,
+      l.lastPayload,
+      l.status,
+      l.lastError,
+      l.inputHash ?? null,
+    ]),
   );
 }
 
-// Appends the events in `$n` (a JSON array) to run `$1`.
+// Appends the events in `$n` (as `eventsJson` writes them) to run `$1`.
 function insertEvents(param: string): string {
   return `INSERT INTO sync_events (run_id, object_type, local_id, action, detail)
-       SELECT $1, x.object_type, x.local_id, x.action, x.detail
-         FROM jsonb_to_recordset(${param}::jsonb) AS x(object_type text, local_id uuid, action text, detail jsonb)`;
+       SELECT $1, r->>0, (r->>1)::uuid, r->>2, NULLIF(r->3, 'null'::jsonb) FROM jsonb_array_elements(${param}::jsonb) AS r`;
 }
 
-/** Events as jsonb rows; those of a {@link RunEvent} name their run (`run_id`). */
-function eventsJson(events: ReadonlyArray<SyncEvent & { runId?: string }>): string {
-  return jsonbParam(
-    events.map((e) => ({
-      run_id: e.runId,
-      object_type: e.objectType,
-      local_id: e.localId,
-      action: e.action,
-      detail: e.detail ?? null,
-    })),
-  );
+/** Events as jsonb rows, each an array as `linksJson` writes links: type, local id, action, detail. */
+function eventsJson(events: readonly SyncEvent[]): string {
+  return jsonbParam(events.map((e) => [e.objectType, e.localId, e.action, e.detail ?? null]));
+}
+
+/** Events of any runs as jsonb rows: their run, then what {@link eventsJson} writes. */
+function runEventsJson(events: readonly RunEvent[]): string {
+  return jsonbParam(events.map((e) => [e.runId, e.objectType, e.localId, e.action, e.detail ?? null]));
 }
 
 // Adds `$2` … `$8` to the counters of run `$1`, and the objects examined (`$2`) to worker `$9`'s.
@@ -578,14 +583,13 @@ export async function saveLinksWithEvents(
 ): Promise<void> {
   if (events.length === 0) return saveLinks(q, links);
   await q.query(
-    prepared('scimflow.save-links-with-events', SAVE_LINKS_WITH_EVENTS, [linksJson(links), eventsJson(events)]),
+    prepared('scimflow.save-links-with-events', SAVE_LINKS_WITH_EVENTS, [linksJson(links), runEventsJson(events)]),
   );
 }
 
 const SAVE_LINKS_WITH_EVENTS = `WITH links AS (${upsertLinks('$1')})
      INSERT INTO sync_events (run_id, object_type, local_id, action, detail)
-     SELECT x.run_id, x.object_type, x.local_id, x.action, x.detail
-       FROM jsonb_to_recordset($2::jsonb) AS x(run_id uuid, object_type text, local_id uuid, action text, detail jsonb)`;
+     SELECT (r->>0)::uuid, r->>1, (r->>2)::uuid, r->>3, NULLIF(r->4, 'null'::jsonb) FROM jsonb_array_elements($2::jsonb) AS r`;
 
 /**
  * Links each of `links` to its remote id unless another object of the same provider and type holds that id already
@@ -597,7 +601,7 @@ const SAVE_LINKS_WITH_EVENTS = `WITH links AS (${upsertLinks('$1')})
 export async function claimRemoteIds(q: Queryable, links: readonly Link[]): Promise<Map<string, string>> {
   if (links.length === 0) return new Map();
   const sql = `WITH x AS (
-      SELECT * FROM jsonb_to_recordset($1::jsonb) AS ${LINK_RECORD}
+      SELECT * FROM ${linkRows('$1')}
     ), held AS (
       SELECT x.provider_id, x.object_type, x.local_id, l.local_id AS holder
         FROM x JOIN provider_links l ON l.provider_id = x.provider_id AND l.object_type = x.object_type
