@@ -90,16 +90,22 @@ interface FirstMembers {
   limit: number;
 }
 
-/** The member chunks of directory group `groupId` on `provider`'s target, `chunk` values a request. */
+/**
+ * The member chunks of directory group `groupId` on `provider`'s target, `chunk` values a request. `prefetched` is
+ * its first chunk, read (and what was sent forgotten) with its page: the first `first()` takes it, a later one reads
+ * afresh.
+ */
 export function memberChunks(
   deps: { db: Db; createdMembers: CreatedMembersWriter },
   provider: ProviderForSync,
   groupId: string,
   chunk: number,
   wanted: MemberDigest,
+  prefetched?: () => Promise<string[]>,
 ): MemberChunks {
   const { db, createdMembers } = deps;
   const { scope, id: providerId } = provider;
+  let ahead = prefetched;
   // Set once the group was created with every member it should have: nothing is left to send.
   let complete = false;
   /** The chunk after the keysets `addAfter` and `removeAfter`: members to add, and in the room left, to remove. */
@@ -118,7 +124,11 @@ export function memberChunks(
   return {
     chunk,
     wanted,
-    first: () => createdMembers.firstAfresh(scope, providerId, groupId, chunk),
+    first() {
+      const read = ahead ?? (() => createdMembers.firstAfresh(scope, providerId, groupId, chunk));
+      ahead = undefined;
+      return read();
+    },
     async created(first) {
       await createdMembers.record(providerId, groupId, first);
       complete = first.length < chunk;
