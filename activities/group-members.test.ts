@@ -8,9 +8,9 @@ test("a first chunk read with the group's page is taken by its first create; a s
   const reads: string[] = [];
   // Only `firstAfresh` is reached: no member is recorded or sent here.
   const createdMembers = {
-    firstAfresh: async (_scope: unknown, providerId: string, groupId: string, limit: number) => {
+    firstAfresh: (_scope: unknown, providerId: string, groupId: string, limit: number) => {
       reads.push(`${providerId} ${groupId} ${limit}`);
-      return ['afresh'];
+      return Promise.resolve(['afresh']);
     },
   } as unknown as CreatedMembersWriter;
   const provider = { id: 'p', scope: {} } as unknown as ProviderForSync;
