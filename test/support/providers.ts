@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ProviderInput } from '../../db/index.ts';
+import { ProviderInputSchema, type ProviderInput } from '../../db/index.ts';
 import type { ScimTarget } from '../servers/index.ts';
 
 /** A scim2 provider pointing at a test target, with a unique slug (`<prefix>-xxxxxxxx`); overrides win. */
@@ -28,4 +28,14 @@ export function testProviderInput(
     enabled: true,
     ...overrides,
   };
+}
+
+/** A scim2 provider, slug and name `slug`, whose target is never reached (port 1): for tests of what it stores. */
+export function storeOnlyProviderInput(slug: string): ProviderInput {
+  return ProviderInputSchema.parse({
+    slug,
+    name: slug,
+    baseUrl: 'http://127.0.0.1:1/scim/v2',
+    auth: { mode: 'bearer', token: 't' },
+  });
 }

@@ -6,10 +6,10 @@ import {
   firstMembersAfresh,
   generateSecretKey,
   MEMBER_DIFFERENCE_SQL,
-  ProviderInputSchema,
   recordPushedMembers,
 } from '../../db/index.ts';
 import { createTestDatabase } from '../support/db.ts';
+import { storeOnlyProviderInput } from '../support/providers.ts';
 
 type TestDb = Awaited<ReturnType<typeof createTestDatabase>>;
 
@@ -33,16 +33,7 @@ describe("a group's member difference", () => {
   });
 
   const newProvider = (slug: string) =>
-    createProvider(
-      testDb.db,
-      createSecretBox(generateSecretKey()),
-      ProviderInputSchema.parse({
-        slug,
-        name: slug,
-        baseUrl: 'http://127.0.0.1:1/scim/v2',
-        auth: { mode: 'bearer', token: 't' },
-      }),
-    );
+    createProvider(testDb.db, createSecretBox(generateSecretKey()), storeOnlyProviderInput(slug));
 
   test('groups about to be created get their first chunks in one statement, and only they forget what was sent', async () => {
     const provider = await newProvider('first-chunks');

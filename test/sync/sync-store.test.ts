@@ -14,7 +14,6 @@ import {
   loadGroupsByIds,
   loadUsersByIds,
   makeLink,
-  ProviderInputSchema,
   ProviderScopeSchema,
   recordBatch,
   saveLinks,
@@ -26,6 +25,7 @@ import {
 } from '../../db/index.ts';
 import { userInputHash } from '../../activities/input-hash.ts';
 import { createTestDatabase } from '../support/db.ts';
+import { storeOnlyProviderInput } from '../support/providers.ts';
 import { seedDirectory } from '../support/directory.ts';
 
 type TestDb = Awaited<ReturnType<typeof createTestDatabase>>;
@@ -112,16 +112,7 @@ describe('recording a batch', () => {
     await testDb.drop();
   });
   const newProvider = (slug: string) =>
-    createProvider(
-      testDb.db,
-      createSecretBox(generateSecretKey()),
-      ProviderInputSchema.parse({
-        slug,
-        name: slug,
-        baseUrl: 'http://127.0.0.1:1/scim/v2',
-        auth: { mode: 'bearer', token: 't' },
-      }),
-    );
+    createProvider(testDb.db, createSecretBox(generateSecretKey()), storeOnlyProviderInput(slug));
 
   test('links, events and counters are written by one statement, and links already there are replaced', async (t) => {
     const provider = await newProvider('batch');
@@ -229,16 +220,7 @@ describe("reading a range's users a stretch at a time", () => {
 
   test('a stretch holds only the users whose input changed since their last push, and ends at the max-th of them', async () => {
     const secrets = createSecretBox(generateSecretKey());
-    const provider = await createProvider(
-      testDb.db,
-      secrets,
-      ProviderInputSchema.parse({
-        slug: 'stretch',
-        name: 'stretch',
-        baseUrl: 'http://127.0.0.1:1/scim/v2',
-        auth: { mode: 'bearer', token: 't' },
-      }),
-    );
+    const provider = await createProvider(testDb.db, secrets, storeOnlyProviderInput('stretch'));
     const scope = ProviderScopeSchema.parse({});
     await seedDirectory(testDb.db, 10, 0);
     // One user whose text and attributes take escaping in JSON (quotes, a newline, a non-ASCII letter, a decimal).

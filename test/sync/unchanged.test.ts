@@ -9,7 +9,6 @@ import {
   generateSecretKey,
   getProviderForSync,
   getRun,
-  ProviderInputSchema,
   updateMapping,
   updateProvider,
   updateUser,
@@ -20,7 +19,7 @@ import { processMappingEngine } from '../../engine/index.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { seedDirectory } from '../support/directory.ts';
 import { startTestEngine } from '../support/engine.ts';
-import { testProviderInput } from '../support/providers.ts';
+import { storeOnlyProviderInput, testProviderInput } from '../support/providers.ts';
 import { startFaultProxy, startScimTarget } from '../servers/index.ts';
 
 /** The sandbox mapper, counting the objects it is asked to map. */
@@ -209,16 +208,7 @@ describe("the sandbox mapper's reads of a provider's mapping set", () => {
     const testDb = await createTestDatabase();
     t.after(() => testDb.drop());
     const secrets = createSecretBox(generateSecretKey());
-    const created = await createProvider(
-      testDb.db,
-      secrets,
-      ProviderInputSchema.parse({
-        slug: 'mapping-reads',
-        name: 'mapping reads',
-        baseUrl: 'http://127.0.0.1:1/scim/v2',
-        auth: { mode: 'bearer', token: 't' },
-      }),
-    );
+    const created = await createProvider(testDb.db, secrets, storeOnlyProviderInput('mapping-reads'));
     const provider = await getProviderForSync(testDb.db, secrets, created.id);
     let reads = 0;
     // The pool, counting the statements that read a provider's mappings.
