@@ -9,7 +9,6 @@ import {
   type MemberChunk,
   type MemberDigest,
   type ProviderForSync,
-  type ProviderScope,
 } from '../db/index.ts';
 import type { ScimGroup } from '../scim/index.ts';
 import { GroupCommit } from './group-commit.ts';
@@ -40,54 +39,20 @@ export interface MemberChunks {
 }
 
 /**
- * Prepares and records the members of the groups this worker creates: the groups created meanwhile share one
- * statement for each step. 500 groups created at once each sent their own, and waited behind the others: for the
- * record 100-150 ms; for the first chunk, read as the group's lookup answered, 0.1-0.3 s, with the pool's eight
- * connections taken and hundreds of queries queued for them (scale bench, target 20 ms late).
+ * Records the members each group this worker creates was created with; the groups created meanwhile share one
+ * statement (500 groups created at once each sent its own, and waited 100-150 ms for it behind the others).
  */
 export class CreatedMembersWriter {
   readonly #commit: GroupCommit<CreatedMembers, void>;
-  readonly #first: GroupCommit<FirstMembers, Map<string, string[]>>;
 
   constructor(db: Db) {
     this.#commit = new GroupCommit((groups) => recordCreatedMembers(db, groups));
-    this.#first = new GroupCommit(async (groups) => {
-      const found = new Map<string, string[]>();
-      // A worker's groups created at once are nearly always one provider's; those read alike are read together (a
-      // provider's scope may change between two of its activities).
-      const alike = (group: FirstMembers): string =>
-        `${group.providerId} ${group.limit} ${JSON.stringify(group.scope)}`;
-      for (const [, same] of Map.groupBy(groups, alike)) {
-        const { scope, providerId, limit } = same[0]!;
-        const ids = same.map((group) => group.groupId);
-        for (const [groupId, remoteIds] of await firstMembersAfresh(db, scope, providerId, ids, limit))
-          found.set(`${providerId} ${groupId}`, remoteIds);
-      }
-      return found;
-    });
-  }
-
-  /**
-   * Forgets what was sent to the group (it is about to be created) and returns the first `limit` remote ids of the
-   * members it should have.
-   */
-  async firstAfresh(scope: ProviderScope, providerId: string, groupId: string, limit: number): Promise<string[]> {
-    const key = `${providerId} ${groupId}`;
-    return (await this.#first.add(key, { scope, providerId, groupId, limit })).get(key) ?? [];
   }
 
   /** Queues the record; resolves once it is committed, rejects with that write's error. */
   record(providerId: string, groupId: string, remoteIds: readonly string[]): Promise<void> {
     return this.#commit.add(`${providerId} ${groupId}`, { providerId, groupId, remoteIds });
   }
-}
-
-/** A group about to be created, whose first chunk of members `CreatedMembersWriter.firstAfresh` reads. */
-interface FirstMembers {
-  scope: ProviderScope;
-  providerId: string;
-  groupId: string;
-  limit: number;
 }
 
 /**
@@ -124,10 +89,12 @@ export function memberChunks(
   return {
     chunk,
     wanted,
-    first() {
-      const read = ahead ?? (() => createdMembers.firstAfresh(scope, providerId, groupId, chunk));
+    async first() {
+      const read = ahead;
       ahead = undefined;
-      return read();
+      if (read) return read();
+      // A create sent again, or a linked group whose remote one vanished: read now.
+      return (await firstMembersAfresh(db, scope, providerId, [groupId], chunk)).get(groupId) ?? [];
     },
     async created(first) {
       await createdMembers.record(providerId, groupId, first);
