@@ -4,13 +4,6 @@
  */
 export type SlotLane = 'retry' | 'read' | 'write';
 
-/**
- * Slots for requests in flight: at most `size` request attempts at a time. An object waiting out a backoff holds
- * none, so the others' requests go on meanwhile. A freed slot goes to the first retry in line, else the first read,
- * else the first write: a retry has waited already, and a read (a page's lookup) lets a whole page's writes join the
- * line. Behind the writes of the pages before it, a lookup of 23 ms waited 583 ms on average (20 ms from the target,
- * 1,250 users a range), and its page's writes with it.
- */
 /** An attempt waiting in line: granted its slot's release, or refused with its signal's reason. */
 interface Waiter {
   grant: (release: () => void) => void;
@@ -18,6 +11,13 @@ interface Waiter {
   signal: AbortSignal | undefined;
 }
 
+/**
+ * Slots for requests in flight: at most `size` request attempts at a time. An object waiting out a backoff holds
+ * none, so the others' requests go on meanwhile. A freed slot goes to the first retry in line, else the first read,
+ * else the first write: a retry has waited already, and a read (a page's lookup) lets a whole page's writes join the
+ * line. Behind the writes of the pages before it, a lookup of 23 ms waited 583 ms on average (20 ms from the target,
+ * 1,250 users a range), and its page's writes with it.
+ */
 export class RequestSlots {
   readonly size: number;
   #used = 0;
