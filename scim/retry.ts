@@ -162,26 +162,32 @@ class RetryingClient implements ScimClient {
   }
 
   async #attempt<T>(method: ScimMethod, path: string, requestOptions: ScimRequestOptions<T>, retry: boolean) {
-    const { slots, signal, breaker } = this.#options;
+    const { slots, signal } = this.#options;
     // A free slot is taken at once: most attempts of a fast target find one, and an await costs each a promise.
     const release =
       (signal?.aborted ? undefined : slots?.tryAcquire()) ??
       (await slots?.acquire(signal, retry ? 'retry' : method === 'GET' ? 'read' : 'write'));
     try {
-      breaker?.admit();
-      try {
-        const response = await this.#client.request(method, path, { ...requestOptions, signal });
-        breaker?.succeeded();
-        return response;
-      } catch (error) {
-        if (signal?.aborted || !(error instanceof ScimRequestError)) breaker?.abandoned();
-        // A 429 or any other answer shows the target alive; no answer, or a 5xx, does not.
-        else if (error.status === 0 || (errorScope(error) === 'request' && error.status !== 429)) breaker?.failed();
-        else breaker?.succeeded();
-        throw error;
-      }
+      return await this.#admitted(method, path, requestOptions);
     } finally {
       release?.();
+    }
+  }
+
+  /** One attempt past the breaker, which is told how it ended. */
+  async #admitted<T>(method: ScimMethod, path: string, requestOptions: ScimRequestOptions<T>) {
+    const { signal, breaker } = this.#options;
+    breaker?.admit();
+    try {
+      const response = await this.#client.request(method, path, { ...requestOptions, signal });
+      breaker?.succeeded();
+      return response;
+    } catch (error) {
+      if (signal?.aborted || !(error instanceof ScimRequestError)) breaker?.abandoned();
+      // A 429 or any other answer shows the target alive; no answer, or a 5xx, does not.
+      else if (error.status === 0 || (errorScope(error) === 'request' && error.status !== 429)) breaker?.failed();
+      else breaker?.succeeded();
+      throw error;
     }
   }
 }
