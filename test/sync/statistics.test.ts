@@ -61,4 +61,28 @@ describe("the planner statistics of the sync's tables", () => {
     await untilCounted(db, 'users', 91);
     assert.deepEqual(await refreshSyncStatistics(db), ['users']);
   });
+
+  test('of the links leave out the columns no query filters or joins on: payloads, hashes, errors, times', async () => {
+    const { db } = testDb;
+    const { rows: providers } = await db.query<{ id: string }>(
+      `INSERT INTO providers (slug, name, base_url) VALUES ('stats', 'stats', 'http://127.0.0.1') RETURNING id`,
+    );
+    await db.query(
+      `INSERT INTO provider_links (provider_id, object_type, local_id, remote_id, last_payload_hash, last_payload,
+                                   input_hash, last_error)
+       SELECT $1, 'user', gen_random_uuid(), 'remote-' || n, md5(n::text), jsonb_build_object('userName', 'u' || n),
+              md5(n::text), jsonb_build_object('code', 'ERR_' || n)
+         FROM generate_series(1, 200) AS n`,
+      [providers[0]!.id],
+    );
+    await db.query('ANALYZE provider_links');
+    const { rows } = await db.query<{ attname: string }>(
+      `SELECT attname FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'provider_links'
+        ORDER BY attname`,
+    );
+    assert.deepEqual(
+      rows.map((row) => row.attname),
+      ['local_id', 'object_type', 'provider_id', 'remote_id', 'status'],
+    );
+  });
 });
