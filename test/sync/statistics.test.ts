@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { refreshSyncStatistics, type Db } from '../../db/index.ts';
+import { createProvider, createSecretBox, generateSecretKey, refreshSyncStatistics, type Db } from '../../db/index.ts';
 import { createTestDatabase } from '../support/db.ts';
+import { storeOnlyProviderInput } from '../support/providers.ts';
 
 type TestDb = Awaited<ReturnType<typeof createTestDatabase>>;
 
@@ -64,16 +65,14 @@ describe("the planner statistics of the sync's tables", () => {
 
   test('of the links leave out the columns no query filters or joins on: payloads, hashes, errors, times', async () => {
     const { db } = testDb;
-    const { rows: providers } = await db.query<{ id: string }>(
-      `INSERT INTO providers (slug, name, base_url) VALUES ('stats', 'stats', 'http://127.0.0.1') RETURNING id`,
-    );
+    const provider = await createProvider(db, createSecretBox(generateSecretKey()), storeOnlyProviderInput('stats'));
     await db.query(
       `INSERT INTO provider_links (provider_id, object_type, local_id, remote_id, last_payload_hash, last_payload,
                                    input_hash, last_error)
        SELECT $1, 'user', gen_random_uuid(), 'remote-' || n, md5(n::text), jsonb_build_object('userName', 'u' || n),
               md5(n::text), jsonb_build_object('code', 'ERR_' || n)
          FROM generate_series(1, 200) AS n`,
-      [providers[0]!.id],
+      [provider.id],
     );
     await db.query('ANALYZE provider_links');
     const { rows } = await db.query<{ attname: string }>(
