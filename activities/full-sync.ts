@@ -50,7 +50,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     lookUp: createBatchLookup(),
     createdMembers: new CreatedMembersWriter(db),
   });
-  const ranges = createRangeSync({ db, writer, rowSync, statistics: createStatisticsKeeper(db) });
+  const ranges = createRangeSync({ db, writer, rowSync, mapper, statistics: createStatisticsKeeper(db) });
 
   /**
    * The run's retry pass, before it removes anything: sends the in-scope objects left retrying again (users, then

@@ -1,4 +1,4 @@
-import type { ProviderForSync, SyncGroupRow, SyncUserRow } from '../db/index.ts';
+import type { ObjectType, ProviderForSync, SyncGroupRow, SyncUserRow } from '../db/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
 import { defaultGroupPayload, defaultUserPayload, type MappingGroup, type MappingUser } from '../sandbox/index.ts';
 import { stableUid } from './payload-hash.ts';
@@ -17,6 +17,11 @@ export interface PayloadMapper {
    * (they read the time or the last payload): then every object is mapped every time.
    */
   inputVersion(provider: ProviderForSync): Promise<string | null>;
+  /**
+   * Readies what mapping the provider's objects of a type takes (a sandbox's isolate and compiled mappings) ahead of
+   * their first batch; resolves once it is ready. A failure is reported by the batches, not here. Absent: nothing to ready.
+   */
+  prepare?(provider: ProviderForSync, objectType: ObjectType): Promise<void>;
   mapUsers(
     provider: ProviderForSync,
     items: ReadonlyArray<{ user: MappingUser; link: Record<string, unknown> | null }>,

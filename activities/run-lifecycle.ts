@@ -33,7 +33,7 @@ export async function finishFullSyncRun(
 
 /** Builds the activities that open, plan and close a full-sync run. */
 export function createRunLifecycleActivities(deps: SyncActivityDeps) {
-  const { db, targets, loadProvider } = deps;
+  const { db, targets, mapper, loadProvider } = deps;
 
   /** Up to `count` ranges of `rangeSize` in-scope ids of a type, after `after`. */
   async function rangesAfter(
@@ -69,6 +69,9 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
     async beginFullSync(input: { providerId: string; runId: string }): Promise<FullSyncPlan> {
       return withFailures(async () => {
         const provider = await loadProvider(input.providerId);
+        // Readied beside the planning: the first users' batch waited 40-65 ms for the provider's isolate and compiled
+        // mappings. This worker runs some of the first ranges, as a rule; a failure is reported by their batches.
+        mapper.prepare?.(provider, 'user').catch(() => undefined);
         const { plugin, ctx } = targets.get(provider, cancellation());
         const capabilities = await plugin.capabilities(ctx);
         // Every change queued so far is in the directory this run is about to read.

@@ -71,6 +71,10 @@ export function createSandboxMapper(deps: { db: Db; engine: MappingEngine }): Pa
       const { sets, base } = await load(provider);
       return [...sets.user, ...sets.group].some((m) => mayVary(m.expression)) ? null : base.version;
     },
+    async prepare(provider, objectType) {
+      const { sets, base } = await load(provider);
+      await engine.prepare({ ...base, objectType, mappings: sets[objectType] });
+    },
     async mapUsers(provider, items) {
       const { sets, base } = await load(provider);
       return engine.evaluate({

@@ -552,6 +552,43 @@ test('dispose frees the isolate and the next evaluation builds a new one', async
   assert.equal(engine.stats().find((s) => s.key === 'engine-dispose')?.alive, true);
 });
 
+test('prepare builds the isolate before any batch; the batches use it, and still report a mapping that does not compile', async () => {
+  const common = {
+    key: 'engine-prepare',
+    version: '1',
+    objectType: 'user',
+    provider: SAMPLE_PROVIDER,
+    now: NOW,
+  } as const;
+  const typo = { name: 'typo', expression: 'return {\n title: ;\n};' };
+  assert.equal(
+    engine.stats().find((s) => s.key === 'engine-prepare'),
+    undefined,
+  );
+  await engine.prepare({ ...common, mappings: DEFAULT_USER_MAPPINGS });
+  const prepared = engine.stats().find((s) => s.key === 'engine-prepare');
+  assert.equal(prepared?.alive, true);
+  assert.ok(prepared.cpuTimeMs > 0, 'the mappings were compiled in the isolate');
+  assert.equal(
+    ok(
+      (
+        await engine.evaluate({ ...common, mappings: DEFAULT_USER_MAPPINGS, items: [{ object: alice, link: null }] })
+      )[0],
+    ).userName,
+    'alice',
+  );
+  // A set that does not compile: preparing it is not where that is reported.
+  await engine.prepare({ ...common, version: '2', mappings: [base, typo] });
+  const [result] = await engine.evaluate({
+    ...common,
+    version: '2',
+    mappings: [base, typo],
+    items: [{ object: bob, link: null }],
+  });
+  assert.equal(failure(result).mapping, 'typo');
+  await assert.rejects(engine.prepare({ ...common, key: '', mappings: [base] }), TypeError);
+});
+
 test('beyond maxIsolates the least recently used idle isolate is disposed', async () => {
   const small = createMappingEngine({ maxIsolates: 2 });
   try {

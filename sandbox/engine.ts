@@ -129,6 +129,11 @@ export interface MappingEngine {
   evaluate<K extends MappingObjectType>(
     request: MappingEvaluationRequest<K>,
   ): Promise<Array<MappingResult<MappingPayloadOf<K>>>>;
+  /**
+   * Builds the key's isolate and compiles its mapping set for the request's object type now, in turn with the key's
+   * evaluations, so that the first batch does not wait for them; a failure is left for that batch to report.
+   */
+  prepare(request: Omit<MappingEvaluationRequest, 'items' | 'withContributions'>): Promise<void>;
   /** Frees the key's isolate once its running evaluation ends; the next evaluation builds a new one. */
   dispose(key: string): Promise<void>;
   /** Frees every isolate. The engine stays usable. */
@@ -445,14 +450,32 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
   async function evaluate<K extends MappingObjectType>(
     request: MappingEvaluationRequest<K>,
   ): Promise<Array<MappingResult<MappingPayloadOf<K>>>> {
-    checkRequest(request);
-    const limits = resolveMappingLimits(request.limits, defaults);
-    const mappings = [...request.mappings].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const fingerprint = JSON.stringify([request.version, mappings.map((m) => [m.name, m.expression])]);
+    const { limits, mappings, fingerprint } = planned(request);
     return serialized(
       request.key,
       () => runBatch(request, mappings, fingerprint, limits) as Promise<Array<MappingResult<MappingPayloadOf<K>>>>,
     );
+  }
+
+  /** A checked request's limits, its mappings in the order they apply, and the fingerprint of what is compiled. */
+  function planned(request: MappingEvaluationRequest): {
+    limits: MappingLimits;
+    mappings: MappingDefinition[];
+    fingerprint: string;
+  } {
+    checkRequest(request);
+    const limits = resolveMappingLimits(request.limits, defaults);
+    const mappings = [...request.mappings].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const fingerprint = JSON.stringify([request.version, mappings.map((m) => [m.name, m.expression])]);
+    return { limits, mappings, fingerprint };
+  }
+
+  async function prepare(request: Omit<MappingEvaluationRequest, 'items' | 'withContributions'>): Promise<void> {
+    const { limits, mappings, fingerprint } = planned({ ...request, items: [] });
+    await serialized(request.key, async () => {
+      const holder = isolateFor(request.key, keyState(request.key), limits.memoryMb);
+      await compiledSet(holder, request.objectType, fingerprint, mappings);
+    });
   }
 
   async function runBatch(
@@ -777,6 +800,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
   return {
     compile,
     evaluate,
+    prepare,
     dispose: (key) =>
       serialized(key, () => {
         const state = keys.get(key);

@@ -22,18 +22,28 @@ import { startTestEngine } from '../support/engine.ts';
 import { storeOnlyProviderInput, testProviderInput } from '../support/providers.ts';
 import { startFaultProxy, startScimTarget } from '../servers/index.ts';
 
-/** The sandbox mapper, counting the objects it is asked to map. */
-function countingMapper(inner: PayloadMapper): PayloadMapper & { mapped: { users: number; groups: number } } {
+/** The sandbox mapper, counting the objects it is asked to map, and noting what it was asked in order (`calls`). */
+function countingMapper(
+  inner: PayloadMapper,
+): PayloadMapper & { mapped: { users: number; groups: number }; calls: string[] } {
   const mapped = { users: 0, groups: 0 };
+  const calls: string[] = [];
   return {
     mapped,
+    calls,
     inputVersion: (provider) => inner.inputVersion(provider),
+    prepare: (provider, objectType) => {
+      calls.push(`prepare ${objectType}`);
+      return inner.prepare!(provider, objectType);
+    },
     mapUsers: (provider, items) => {
       mapped.users += items.length;
+      calls.push('map user');
       return inner.mapUsers(provider, items);
     },
     mapGroups: (provider, items) => {
       mapped.groups += items.length;
+      calls.push('map group');
       return inner.mapGroups(provider, items);
     },
   };
@@ -59,12 +69,23 @@ async function world(t: TestContext) {
   const first = await engine.fullSync(provider);
   assert.equal(first.report.created, 23);
   const mapped = (): { users: number; groups: number } => ({ ...mapper.mapped });
+  // What the first sync asked of the mapper, in order.
+  const firstCalls = mapper.calls.splice(0);
   mapper.mapped.users = 0;
   mapper.mapped.groups = 0;
-  return { db: testDb.db, engine, target, provider, directory, mapped };
+  return { db: testDb.db, engine, target, provider, directory, mapped, firstCalls };
 }
 
 describe('a full sync decides unchanged objects from input hashes', () => {
+  test('a first sync readies the sandbox for users as it starts and for groups before its groups phase', async (t) => {
+    const { firstCalls } = await world(t);
+    assert.equal(firstCalls[0], 'prepare user', 'readied before any user is mapped');
+    const readied = firstCalls.indexOf('prepare group');
+    assert.ok(readied > 0, 'the groups were readied');
+    assert.ok(readied < firstCalls.indexOf('map group'), 'before the first group is mapped');
+    assert.ok(readied > firstCalls.indexOf('map user'), 'while the users were synced');
+  });
+
   test('a second full sync with nothing changed maps no object and sends no write', async (t) => {
     const { engine, target, provider, mapped } = await world(t);
     await target.resetLog();
