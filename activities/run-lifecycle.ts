@@ -63,8 +63,8 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
      * Discovers the target, counts the scope, and tells the workflow how to split the work, with the first ranges of
      * each phase: planned here, the groups' first requests need no planning activity once the last users' range ends
      * (it took 0.15-0.35 s there, with its ANALYZE, and nothing was sent meanwhile: scale bench, target 20 ms late).
-     * The planner statistics the users' reads need are renewed first, if stale (`refreshSyncStatistics`); the groups'
-     * ranges renew them again beside their reads, after the users' links were written.
+     * The planner statistics the users' reads need are renewed beside the discovery, if stale (`refreshSyncStatistics`);
+     * the groups' ranges renew them again beside their reads, after the users' links were written.
      */
     async beginFullSync(input: { providerId: string; runId: string }): Promise<FullSyncPlan> {
       return withFailures(async () => {
@@ -73,10 +73,15 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
         // mappings. This worker runs some of the first ranges, as a rule; a failure is reported by their batches.
         mapper.prepare?.(provider, 'user').catch(() => undefined);
         const { plugin, ctx } = targets.get(provider, cancellation());
-        const capabilities = await plugin.capabilities(ctx);
-        // Every change queued so far is in the directory this run is about to read.
+        // Discovery (a request or two to the target) and the reads of the directory overlap.
+        const [capabilities, scope] = await Promise.all([
+          plugin.capabilities(ctx),
+          countInScope(db, provider.scope),
+          refreshSyncStatistics(db),
+        ]);
+        // Every change queued so far is in the directory this run is about to read; a target that failed discovery
+        // keeps them queued for the pushes.
         await dropQueuedChanges(db, provider.id);
-        const scope = await countInScope(db, provider.scope);
         const total = scope.users + (capabilities.groups ? scope.groups : 0);
         await setRunTotal(db, input.runId, total);
         // Whole rounds of `concurrency` ranges: 100,000 users in ranges of 5,000 at concurrency 8 ran 8, 8, then 4
@@ -89,7 +94,6 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
           return Math.max(least, Math.ceil(count / (provider.concurrency * rounds)));
         };
         const rangeSizes = { user: rangeSize(scope.users), group: rangeSize(scope.groups) };
-        await refreshSyncStatistics(db);
         const [user, group] = await Promise.all([
           rangesAfter(provider, 'user', null, rangeSizes.user, provider.concurrency),
           capabilities.groups
