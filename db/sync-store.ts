@@ -4,7 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { NotFoundError } from '../errors/index.ts';
-import type { Queryable } from './pool.ts';
+import { inTransaction, type Queryable } from './pool.ts';
 import type { ProviderScope } from './schemas.ts';
 import { storableJson } from './text.ts';
 
@@ -735,16 +735,16 @@ export async function countOutOfScope(
   const count = (objectType: ObjectType): string =>
     `SELECT count(*) AS links, count(*) FILTER (WHERE ${MAY_BE_REMOTE}) AS remote
        FROM provider_links l WHERE ${outOfScope(objectType)}`;
-  const { rows } = await q.query<{
-    user_links: string;
-    user_remote: string;
-    group_links: string;
-    group_remote: string;
-  }>(
-    `SELECT u.links AS user_links, u.remote AS user_remote, g.links AS group_links, g.remote AS group_remote
-       FROM (${count('user')}) u, (${count('group')}) g`,
-    [JSON.stringify(scope), providerId],
-  );
+  const { rows } = await inTransaction(q, async (client) => {
+    // Planned at a cost that makes PostgreSQL compile it to machine code first (its JIT, where built in), which cost
+    // more than the query: at 100,000 links, 366-374 ms with and 141-169 without, in every full sync, unchanged or not.
+    await client.query('SET LOCAL jit = off');
+    return client.query<{ user_links: string; user_remote: string; group_links: string; group_remote: string }>(
+      `SELECT u.links AS user_links, u.remote AS user_remote, g.links AS group_links, g.remote AS group_remote
+         FROM (${count('user')}) u, (${count('group')}) g`,
+      [JSON.stringify(scope), providerId],
+    );
+  });
   const row = rows[0]!;
   return {
     user: { links: Number(row.user_links), remote: Number(row.user_remote) },
