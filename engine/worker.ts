@@ -1,8 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { fork } from 'node:child_process';
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { Worker, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
 import {
   createDeletionGuardActivities,
@@ -16,7 +14,7 @@ import {
   type TargetPool,
 } from '../activities/index.ts';
 import { createCredentialService, type CredentialService, type GrantStore } from '../auth/credentials.ts';
-import { createMappingEngine, type MappingEngine } from '../sandbox/index.ts';
+import { collectIsolateHandles, createMappingEngine, type MappingEngine } from '../sandbox/index.ts';
 import { createRateBudgets } from '../budget/index.ts';
 import {
   createRateBudgetStore,
@@ -87,18 +85,6 @@ export function processMappingEngine(): MappingEngine {
 export async function disposeMappingEngine(): Promise<void> {
   await mappingEngine?.disposeAll();
   collectIsolateHandles();
-}
-
-/**
- * Runs a full garbage collection now, so that the finalisers of isolated-vm's handles no longer referenced run while
- * the process is whole. Left to a collection during the process's exit, one runs after isolated-vm has released the
- * main thread's environment, and its finaliser (`ClassHandle::WeakCallback`, which asks for that environment) aborts
- * the process with `environment != nullptr` in `IsolateEnvironment::GetCurrent` (seen twice in test files that had
- * passed, each time after this process had disposed of its isolates). `gc` is exposed the way jest exposes it.
- */
-function collectIsolateHandles(): void {
-  setFlagsFromString('--expose-gc');
-  (runInNewContext('gc') as () => void)();
 }
 
 /** What a scimflow worker runs on. */
