@@ -14,7 +14,7 @@ import {
   type TargetPool,
 } from '../activities/index.ts';
 import { createCredentialService, type CredentialService, type GrantStore } from '../auth/credentials.ts';
-import { collectIsolateHandles, createMappingEngine, type MappingEngine } from '../sandbox/index.ts';
+import { createMappingEngine, type MappingEngine } from '../sandbox/index.ts';
 import { createRateBudgets } from '../budget/index.ts';
 import {
   createRateBudgetStore,
@@ -84,7 +84,6 @@ export function processMappingEngine(): MappingEngine {
 /** Frees every isolate of the process's mapping engine; call after the workers have shut down. */
 export async function disposeMappingEngine(): Promise<void> {
   await mappingEngine?.disposeAll();
-  collectIsolateHandles();
 }
 
 /** What a scimflow worker runs on. */

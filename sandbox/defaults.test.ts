@@ -3,14 +3,10 @@ import { after, test } from 'node:test';
 import { defaultGroupPayload, defaultUserPayload } from './builtin.ts';
 import { DEFAULT_GROUP_MAPPINGS, DEFAULT_USER_MAPPINGS } from './defaults.ts';
 import { createMappingEngine } from './engine.ts';
-import { collectIsolateHandles } from './handles.ts';
 import { SAMPLE_PROVIDER, sampleUser, variedGroups, variedUsers } from '../test/fixtures/directory.ts';
 
 const engine = createMappingEngine();
-after(async () => {
-  await engine.disposeAll();
-  collectIsolateHandles();
-});
+after(() => engine.disposeAll());
 const NOW = '2026-03-01T12:00:00.000Z';
 
 test('the default user mappings reproduce the built-in user payload exactly, for varied users', async () => {

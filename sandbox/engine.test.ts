@@ -11,16 +11,12 @@ import {
   type MappingEvaluationRequest,
   type MappingResult,
 } from './engine.ts';
-import { collectIsolateHandles } from './handles.ts';
 import { SAMPLE_PROVIDER, sampleUser, variedUsers } from '../test/fixtures/directory.ts';
 import { DEFAULT_MAPPING_LIMITS, resolveMappingLimits } from './limits.ts';
 import { deepMerge } from './merge.ts';
 
 const engine = createMappingEngine();
-after(async () => {
-  await engine.disposeAll();
-  collectIsolateHandles();
-});
+after(() => engine.disposeAll());
 const NOW = '2030-05-06T07:08:09.000Z';
 const alice = sampleUser({ username: 'alice', displayName: 'Alice A', email: 'alice@example.com', givenName: 'Alice' });
 const bob = sampleUser({ username: 'bob', email: 'bob@example.com' });

@@ -16,6 +16,7 @@ import {
 } from './guest-runtime.ts';
 import { callCpuNs } from './call-cpu.ts';
 import { createCpuSampler } from './cpu-sampler.ts';
+import { collectIsolateHandles } from './handles.ts';
 import { DEFAULT_MAPPING_LIMITS, resolveMappingLimits, type MappingLimits } from './limits.ts';
 import { mergeKernel } from './merge.ts';
 import { mappingReads, pickColumns, pickFields, plainColumnSize, type MappingReads } from './reads.ts';
@@ -136,7 +137,10 @@ export interface MappingEngine {
   prepare(request: Omit<MappingEvaluationRequest, 'items' | 'withContributions'>): Promise<void>;
   /** Frees the key's isolate once its running evaluation ends; the next evaluation builds a new one. */
   dispose(key: string): Promise<void>;
-  /** Frees every isolate. The engine stays usable. */
+  /**
+   * Frees every isolate, and collects their handles at once (a full garbage collection: for shutdown and teardown,
+   * not a hot path; see `collectIsolateHandles`). The engine stays usable.
+   */
   disposeAll(): Promise<void>;
   /** Counters per key. */
   stats(): MappingIsolateStats[];
@@ -822,6 +826,7 @@ export function createMappingEngine(options: MappingEngineOptions = {}): Mapping
       checker = null;
       if (sweeper) clearInterval(sweeper);
       sweeper = null;
+      collectIsolateHandles();
     },
     stats: () =>
       [...keys.entries()].map(([key, state]) => {

@@ -8,15 +8,11 @@ import type { ScimUser } from '../scim/index.ts';
 import { defaultUserPayload } from './builtin.ts';
 import { DEFAULT_USER_MAPPINGS } from './defaults.ts';
 import { createMappingEngine, type MappingFailure, type MappingResult } from './engine.ts';
-import { collectIsolateHandles } from './handles.ts';
 import { SAMPLE_PROVIDER, sampleUser } from '../test/fixtures/directory.ts';
 import type { MappingLimits } from './limits.ts';
 
 const engine = createMappingEngine();
-after(async () => {
-  await engine.disposeAll();
-  collectIsolateHandles();
-});
+after(() => engine.disposeAll());
 const NOW = '2026-01-01T00:00:00.000Z';
 const VICTIM = 'provider-under-attack';
 const BYSTANDER = 'provider-next-door';

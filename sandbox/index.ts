@@ -2,7 +2,6 @@
 export * from './builtin.ts';
 export * from './defaults.ts';
 export * from './engine.ts';
-export * from './handles.ts';
 export * from './limits.ts';
 export * from './merge.ts';
 export * from './validate.ts';

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createApi, ROLE_EXTENSION, startApiServer } from '../../api/index.ts';
 import { ROLES, roleAllows, type Role } from '../../db/index.ts';
-import { collectIsolateHandles, createMappingEngine, type MappingEngine } from '../../sandbox/index.ts';
+import { createMappingEngine, type MappingEngine } from '../../sandbox/index.ts';
 import { startTestApi, validatePluginOptions, type ErrorBody, type TestApi } from '../api/api-harness.ts';
 
 interface Operation {
@@ -43,7 +43,6 @@ describe('admin API access: every route is authenticated and authorised by the r
   after(async () => {
     await api.close();
     await engine.disposeAll();
-    collectIsolateHandles();
   });
 
   test('only /healthz, /openapi.json and the OAuth callback (protected by its state) are public; every other operation declares a role and the bearer scheme', () => {

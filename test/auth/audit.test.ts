@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createApi, startApiServer, type ApiServer } from '../../api/index.ts';
 import { createSecretBox, generateSecretKey, sealerOf, type AuditView, type Db } from '../../db/index.ts';
-import { collectIsolateHandles, createMappingEngine, type MappingEngine } from '../../sandbox/index.ts';
+import { createMappingEngine, type MappingEngine } from '../../sandbox/index.ts';
 import {
   callApi,
   createTestToken,
@@ -45,7 +45,6 @@ describe('audit log', () => {
   after(async () => {
     await server.close();
     await engine.disposeAll();
-    collectIsolateHandles();
     await database.drop();
     await rm(configDir, { recursive: true, force: true });
   });

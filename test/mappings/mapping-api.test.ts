@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import { createApi } from '../../api/index.ts';
 import { createSecretBox, createUser, generateSecretKey } from '../../db/index.ts';
-import { collectIsolateHandles, createMappingEngine } from '../../sandbox/index.ts';
+import { createMappingEngine } from '../../sandbox/index.ts';
 import { createTestToken, recordingSyncControl, validatePluginOptions } from '../api/api-harness.ts';
 import { createTestDatabase } from '../support/db.ts';
 
@@ -21,7 +21,6 @@ async function api(t: TestContext) {
   const engine = createMappingEngine();
   t.after(async () => {
     await engine.disposeAll();
-    collectIsolateHandles();
     await testDb.drop();
   });
   const app = createApi({

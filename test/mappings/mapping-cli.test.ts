@@ -14,7 +14,7 @@ import {
   listProviderMappings,
   ProviderInputSchema,
 } from '../../db/index.ts';
-import { collectIsolateHandles, createMappingEngine } from '../../sandbox/index.ts';
+import { createMappingEngine } from '../../sandbox/index.ts';
 import { createTestToken, recordingSyncControl, validatePluginOptions } from '../api/api-harness.ts';
 import { runScimflow } from '../support/cli.ts';
 import { createTestDatabase } from '../support/db.ts';
@@ -38,7 +38,6 @@ describe('scimflow mappings CLI', () => {
     t.after(async () => {
       await server.close();
       await engine.disposeAll();
-      collectIsolateHandles();
       await rm(dir, { recursive: true, force: true });
       await testDb.drop();
     });
