@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: every benchmark, each printing a table that compares scimflow with a baseline measured in the
  * same run. `npm run bench -- full-sync` (or `mapping`, `latency`, `scale`, `workers`, `faults`, `inbound`, `vendors`,
- * `import`, `client`, `link-writes`) runs one.
+ * `import`, `client`, `link-writes`, `dispatch`) runs one.
  */
 import { runClientCostBench } from './client-cost.ts';
+import { runDispatchBench } from './dispatch.ts';
 import { runFaultsBench } from './faults.ts';
 import { runImportBench } from './import.ts';
 import { runInboundBench } from './inbound.ts';
@@ -61,6 +62,12 @@ const BENCHES: Record<string, () => Promise<void>> = {
     printTable(
       'Link writes per user created (group commit of links and events): this checkout vs a baseline commit',
       await runLinkWritesBench(),
+    ),
+  // BENCH_ROUNDS (5), BENCH_STEPS (40): see dispatch.ts.
+  dispatch: async () =>
+    printTable(
+      "Temporal dev server: latency per workflow step, scimflow's dynamic config vs the defaults",
+      await runDispatchBench(),
     ),
   inbound: async () =>
     printTable(

@@ -4,6 +4,9 @@ export declare const TEMPORAL_CLI_VERSION: string;
 /** The search attributes every scimflow namespace needs, as name to type. */
 export declare const SEARCH_ATTRIBUTES: Readonly<Record<string, string>>;
 
+/** The dynamic config every dev server starts with, as key to value: one node's settings, not a cluster's. */
+export declare const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, number | boolean>>;
+
 /** The per-user cache folder scimflow keeps tools in: `${XDG_CACHE_HOME:-~/.cache}/scimflow`. */
 export declare function scimflowCacheDir(env?: NodeJS.ProcessEnv): string;
 
@@ -41,6 +44,8 @@ export interface DevServerArgsInput {
   dbFilename?: string | undefined;
   namespace: string;
   logLevel: string;
+  /** Dynamic config values, key to value. @default DEV_SERVER_DYNAMIC_CONFIG */
+  dynamicConfig?: Readonly<Record<string, number | boolean | string>> | undefined;
   extraArgs: readonly string[];
 }
 
@@ -87,6 +92,8 @@ export interface TemporalDevServerOptions {
   namespace?: string | undefined;
   /** Server log level: debug, info, warn, error, never. @default 'warn' */
   logLevel?: string | undefined;
+  /** Dynamic config values, key to value. @default DEV_SERVER_DYNAMIC_CONFIG */
+  dynamicConfig?: Readonly<Record<string, number | boolean | string>> | undefined;
   /** More `start-dev` arguments, e.g. `['--dynamic-config-value', 'KEY=VALUE']`. */
   extraArgs?: readonly string[] | undefined;
   /** How long to wait for the frontend to answer. @default 60000 */

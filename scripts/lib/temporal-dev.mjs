@@ -22,6 +22,21 @@ export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 /** The search attributes every scimflow namespace needs, as `name=Type` pairs. */
 export const SEARCH_ATTRIBUTES = Object.freeze({ ScimProvider: 'Keyword' });
 
+/**
+ * Dynamic config the dev server starts with: its defaults are a cluster's, and on one node they add latency to every
+ * step of a workflow. Its one history shard reads new transfer and timer tasks at most 20 times a second (each
+ * activity's result reached the workflow up to 50 ms late), a task that lands in a task-queue partition no worker
+ * polls is forwarded at most 10 times a second (100 ms per activity, once a burst had spent the budget), and an
+ * activity scheduled by a workflow task goes through matching even when the worker that completed it has a free slot.
+ * Measured with `npm run bench -- dispatch`: a chain of no-op activities, about 100 ms per step before, 25-35 after.
+ */
+export const DEV_SERVER_DYNAMIC_CONFIG = Object.freeze({
+  'history.transferProcessorMaxPollRPS': 1000,
+  'history.timerProcessorMaxPollRPS': 1000,
+  'matching.forwarderMaxRatePerSecond': 1000,
+  'system.enableActivityEagerExecution': true,
+});
+
 const READY_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 5_000;
 const OUTPUT_LINES_KEPT = 40;
@@ -250,6 +265,7 @@ export function devServerArgs({
   dbFilename,
   namespace,
   logLevel,
+  dynamicConfig = DEV_SERVER_DYNAMIC_CONFIG,
   extraArgs,
 }) {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port)];
@@ -258,6 +274,9 @@ export function devServerArgs({
   else args.push('--ui-port', String(uiPort));
   args.push('--namespace', namespace, '--log-level', logLevel);
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  for (const [key, value] of Object.entries(dynamicConfig)) {
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  }
   if (dbFilename) args.push('--db-filename', dbFilename);
   args.push(...extraArgs);
   return args;
@@ -375,6 +394,7 @@ async function startOnce(binary, options, pickFree, again) {
     dbFilename: options.dbFilename,
     namespace: options.namespace ?? 'default',
     logLevel: options.logLevel ?? 'warn',
+    dynamicConfig: options.dynamicConfig,
     extraArgs: options.extraArgs ?? [],
   });
 

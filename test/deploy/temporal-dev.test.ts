@@ -7,7 +7,13 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { findTemporalBinary, freePort, startTemporalDevServer } from '../../scripts/lib/temporal-dev.mjs';
+import {
+  DEV_SERVER_DYNAMIC_CONFIG,
+  devServerArgs,
+  findTemporalBinary,
+  freePort,
+  startTemporalDevServer,
+} from '../../scripts/lib/temporal-dev.mjs';
 
 const run = promisify(execFile);
 const binary = findTemporalBinary();
@@ -58,6 +64,47 @@ test('a started dev server answers on 127.0.0.1 with ScimProvider registered, an
   }
   assert.equal(server.exited(), true);
   assert.equal(await accepts(server.address), false);
+});
+
+/** The `KEY=VALUE` pairs a dev server's command line sets with `--dynamic-config-value`. */
+function dynamicConfigOf(args: readonly string[]): string[] {
+  return args.flatMap((arg, i) => (args[i - 1] === '--dynamic-config-value' ? [arg] : []));
+}
+
+test("a dev server runs with scimflow's dynamic config: one node's poll rates, forwarding and eager activities", async () => {
+  const server = await startTemporalDevServer({ binary: requireBinary(), headless: true });
+  try {
+    const running = readFileSync(`/proc/${server.pid}/cmdline`, 'utf8').split('\0');
+    assert.deepEqual(dynamicConfigOf(running).sort(), [
+      'history.timerProcessorMaxPollRPS=1000',
+      'history.transferProcessorMaxPollRPS=1000',
+      'matching.forwarderMaxRatePerSecond=1000',
+      'system.enableActivityEagerExecution=true',
+    ]);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a dev server given its own dynamic config gets that instead of the defaults', () => {
+  const ports = {
+    port: 1,
+    httpPort: 2,
+    metricsPort: 3,
+    uiPort: null,
+    headless: true,
+    namespace: 'n',
+    logLevel: 'warn',
+  };
+  assert.deepEqual(dynamicConfigOf(devServerArgs({ ...ports, dynamicConfig: {}, extraArgs: [] })), []);
+  assert.deepEqual(
+    dynamicConfigOf(devServerArgs({ ...ports, dynamicConfig: { 'limit.maxIDLength': 255 }, extraArgs: [] })),
+    ['limit.maxIDLength=255'],
+  );
+  assert.equal(
+    dynamicConfigOf(devServerArgs({ ...ports, extraArgs: [] })).length,
+    Object.keys(DEV_SERVER_DYNAMIC_CONFIG).length,
+  );
 });
 
 test('with ownProcessGroup the server leads a process group of its own, and stop() still ends it', async () => {
