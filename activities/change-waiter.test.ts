@@ -55,3 +55,15 @@ test('a LISTEN that fails after the connection reported its error hands the conn
   ).woken;
   assert.equal(clients.length, 2, 'a new connection was asked for');
 });
+
+test('a wait stopped before its time is up hands the listening connection back at once', async () => {
+  const { db, clients } = fakePool();
+  const waiter = createChangeWaiter(db);
+  const wait = await waiter.subscribe('provider-1', 60_000);
+  wait.stop();
+  await wait.woken;
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(clients[0]?.releases, 1, 'back in the pool, not a minute later');
+  wait.stop();
+  assert.equal(clients[0]?.releases, 1, 'a second stop does nothing');
+});

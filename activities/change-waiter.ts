@@ -4,10 +4,20 @@ import { CHANGES_CHANNEL, type Db } from '../db/index.ts';
 /** Wakes the activities of this worker that wait for a provider's queued changes. */
 export interface ChangeWaiter {
   /**
-   * Starts listening for the provider's changes; `woken` resolves at the first one after this call, after `ms`, or
-   * when `signal` aborts (whichever comes first). Subscribe before looking at the queue, so nothing slips between.
+   * Starts listening for the provider's changes; `woken` resolves at the first one after this call, after `ms`, when
+   * `signal` aborts, or when `stop()` is called (whichever comes first). Subscribe before looking at the queue, so
+   * nothing slips between; a caller that stops waiting without awaiting `woken` calls `stop()`, or the listening
+   * connection stays out of the pool until `ms` has passed (a stopped worker's pool waited up to 1 s to close).
    */
-  subscribe(providerId: string, ms: number, signal?: AbortSignal): Promise<{ woken: Promise<void> }>;
+  subscribe(providerId: string, ms: number, signal?: AbortSignal): Promise<Subscription>;
+}
+
+/** One wait for a provider's changes. */
+export interface Subscription {
+  /** Resolves when the wait ends. */
+  woken: Promise<void>;
+  /** Ends the wait now; nothing once it has ended. */
+  stop(): void;
 }
 
 /**
@@ -88,7 +98,7 @@ export function createChangeWaiter(db: Db): ChangeWaiter {
         count -= 1;
         void release();
       });
-      return { woken };
+      return { woken, stop: () => done() };
     },
   };
 }

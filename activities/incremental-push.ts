@@ -55,17 +55,24 @@ export function createIncrementalPushActivities(
       return withFailures(async () => {
         const deadline = Date.now() + input.waitMs;
         const signal = cancellation();
+        // A wait also ends when the worker starts stopping (the SDK cancels activities only after its grace time).
+        const either = [signal, deps.stopping].filter((s) => s !== undefined);
+        const waitSignal = either.length > 1 ? AbortSignal.any(either) : either[0];
         for (;;) {
-          const { woken } = await waiter.subscribe(
+          const wait = await waiter.subscribe(
             input.providerId,
             Math.max(0, Math.min(QUEUE_POLL_MS, deadline - Date.now())),
-            signal,
+            waitSignal,
           );
-          const queued = await queuedChanges(db, input.providerId, input.cap);
-          // A shutting-down worker is not held by a wait (its grace time is for work): the next wait runs elsewhere.
-          if (queued > 0 || Date.now() >= deadline || deps.stopping?.()) return { queued };
-          beat();
-          await woken;
+          try {
+            const queued = await queuedChanges(db, input.providerId, input.cap);
+            // A shutting-down worker is not held by a wait (its grace time is for work): the next wait runs elsewhere.
+            if (queued > 0 || Date.now() >= deadline || deps.stopping?.aborted) return { queued };
+            beat();
+            await wait.woken;
+          } finally {
+            wait.stop();
+          }
           signal?.throwIfAborted();
         }
       });

@@ -9,8 +9,8 @@ export interface SyncActivityDeps {
   mapper: PayloadMapper;
   /** Loads a provider with its secret decrypted (worker side only). */
   loadProvider: (providerId: string) => Promise<ProviderForSync>;
-  /** Whether the worker is shutting down: an activity that only waits for changes then ends at once. */
-  stopping?: () => boolean;
+  /** Aborts when the worker starts shutting down: an activity that only waits for changes then ends at once. */
+  stopping?: AbortSignal;
 }
 
 /** A half-open keyset range of directory ids: `after < id <= last`. */

@@ -108,6 +108,9 @@ export interface WorkerDeps {
   shutdownGraceTime?: string;
 }
 
+// How often the worker's state is read to tell its activities it is stopping.
+const STATE_WATCH_MS = 100;
+
 /** Creates a Temporal worker with every scimflow workflow and activity; call `run()` on it. */
 export async function createWorker(deps: WorkerDeps): Promise<{ worker: Worker; targets: TargetPool }> {
   const credentials = deps.credentials ?? createCredentialService();
@@ -116,12 +119,22 @@ export async function createWorker(deps: WorkerDeps): Promise<{ worker: Worker; 
     createTargetPool(deps.plugins, { budgets: createRateBudgets(createRateBudgetStore(deps.db)), credentials });
   // The worker's state, read by its activities (it exists only once they are built).
   const built: { worker?: Worker } = {};
+  // Aborted once the worker starts shutting down, which the SDK tells no activity before its grace time is up: read
+  // from its state every 100 ms, so a wait for changes ends then and does not hold the shutdown for up to 1 s.
+  const stopping = new AbortController();
+  const watch = setInterval(() => {
+    const state = built.worker?.getState();
+    if (state === undefined || state === 'INITIALIZED' || state === 'RUNNING') return;
+    stopping.abort();
+    clearInterval(watch);
+  }, STATE_WATCH_MS);
+  watch.unref();
   const activities = createFullSyncActivities({
     db: deps.db,
     targets,
     mapper: deps.mapper ?? createSandboxMapper({ db: deps.db, engine: processMappingEngine() }),
     loadProvider: deps.loadProvider,
-    stopping: () => built.worker !== undefined && built.worker.getState() !== 'RUNNING',
+    stopping: stopping.signal,
   });
   const worker = await Worker.create({
     connection: deps.connection,

@@ -109,9 +109,11 @@ test('changes reach the provider workflow through its queue: a stream across con
 });
 
 test("a worker that shuts down ends an idle provider's wait for changes at once instead of holding its grace time", async (t) => {
-  const { db, client, target, newProvider, stopWorker } = await incrementalWorld(t, {
+  const { db, client, target, newProvider, stopWorker, startRelay } = await incrementalWorld(t, {
     shutdownGraceTime: '10 minutes',
+    relay: false,
   });
+  const relay = await startRelay();
   const provider = await newProvider();
   const user = await createUser(db, person(1));
   await eventually('the user on the target', async () =>
@@ -123,10 +125,14 @@ test("a worker that shuts down ends an idle provider's wait for changes at once 
     return raw.pendingActivities?.some((a) => a.activityType?.name === 'awaitChanges') ? true : undefined;
   });
 
+  // The relay's own LISTEN connection goes first, so that the pool holds no other.
+  await relay.stop();
   // Without the early end, the wait (up to 10 minutes) would hold the shutdown for the whole grace time.
   let timer: NodeJS.Timeout | undefined;
   const held = new Promise<string>((resolve) => (timer = setTimeout(resolve, 60_000, 'held for the grace time')));
   const outcome = await Promise.race([stopWorker().then(() => 'stopped'), held]);
   clearTimeout(timer);
   assert.equal(outcome, 'stopped');
+  // The wait's LISTEN connection is back in the pool as the worker stops, not when the wait's poll would have ended.
+  assert.equal(db.totalCount - db.idleCount, 0, 'no connection of the pool is still out');
 });
