@@ -117,18 +117,8 @@ export async function createWorker(deps: WorkerDeps): Promise<{ worker: Worker; 
   const targets =
     deps.targets ??
     createTargetPool(deps.plugins, { budgets: createRateBudgets(createRateBudgetStore(deps.db)), credentials });
-  // The worker's state, read by its activities (it exists only once they are built).
-  const built: { worker?: Worker } = {};
-  // Aborted once the worker starts shutting down, which the SDK tells no activity before its grace time is up: read
-  // from its state every 100 ms, so a wait for changes ends then and does not hold the shutdown for up to 1 s.
+  // Aborted once the worker starts shutting down, which the SDK tells no activity before its grace time is up.
   const stopping = new AbortController();
-  const watch = setInterval(() => {
-    const state = built.worker?.getState();
-    if (state === undefined || state === 'INITIALIZED' || state === 'RUNNING') return;
-    stopping.abort();
-    clearInterval(watch);
-  }, STATE_WATCH_MS);
-  watch.unref();
   const activities = createFullSyncActivities({
     db: deps.db,
     targets,
@@ -157,6 +147,13 @@ export async function createWorker(deps: WorkerDeps): Promise<{ worker: Worker; 
     maxHeartbeatThrottleInterval: '2 seconds',
     shutdownGraceTime: deps.shutdownGraceTime ?? '20 seconds',
   });
-  built.worker = worker;
+  // Its state, read every 100 ms: a wait for changes then ends at once instead of holding the shutdown for up to 1 s.
+  const watch = setInterval(() => {
+    const state = worker.getState();
+    if (state === 'INITIALIZED' || state === 'RUNNING') return;
+    stopping.abort();
+    clearInterval(watch);
+  }, STATE_WATCH_MS);
+  watch.unref();
   return { worker, targets };
 }

@@ -28,7 +28,7 @@ export const SEARCH_ATTRIBUTES = Object.freeze({ ScimProvider: 'Keyword' });
  * activity's result reached the workflow up to 50 ms late), a task that lands in a task-queue partition no worker
  * polls is forwarded at most 10 times a second (100 ms per activity, once a burst had spent the budget), and an
  * activity scheduled by a workflow task goes through matching even when the worker that completed it has a free slot.
- * Measured with `npm run bench -- dispatch`: a chain of no-op activities, about 100 ms per step before, 25-35 after.
+ * Measured with `npm run bench -- dispatch`: a chain of no-op activities, about 80-100 ms per step before, 17-35 after.
  */
 export const DEV_SERVER_DYNAMIC_CONFIG = Object.freeze({
   'history.transferProcessorMaxPollRPS': 1000,
