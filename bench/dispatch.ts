@@ -20,7 +20,6 @@ const FAN_ROUNDS = 10;
 const TASK_QUEUE = 'dispatch-bench';
 
 interface Server {
-  label: string;
   client: Client;
   worker: Worker;
   running: Promise<void>;
@@ -32,7 +31,6 @@ interface Server {
 }
 
 async function startServer(
-  label: string,
   dynamicConfig: Record<string, number | boolean>,
   workflowBundle: WorkflowBundle,
 ): Promise<Server> {
@@ -47,7 +45,6 @@ async function startServer(
   });
   const connection = await Connection.connect({ address: server.address });
   return {
-    label,
     client: new Client({ connection }),
     worker,
     running: worker.run(),
@@ -74,10 +71,7 @@ export async function runDispatchBench(): Promise<BenchRow[]> {
     workflowsPath: fileURLToPath(new URL('./dispatch-workflows.ts', import.meta.url)),
     logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: quiet, error: console.error },
   });
-  const servers = [
-    await startServer('scimflow dev server', { ...DEV_SERVER_DYNAMIC_CONFIG }, bundle),
-    await startServer('server defaults', {}, bundle),
-  ];
+  const servers = [await startServer({ ...DEV_SERVER_DYNAMIC_CONFIG }, bundle), await startServer({}, bundle)];
   try {
     // One of each first, so the workflow bundles and connections are warm.
     for (const server of servers) await timed(server, 'chain', [2]);
