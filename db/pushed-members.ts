@@ -25,6 +25,34 @@ const MEMBER_LINK = `CROSS JOIN LATERAL (
      LIMIT 1) l`;
 
 /**
+ * The remote ids of the in-scope members of groups `$3` that provider `$2` has an ok link for, by group and sorted.
+ * Each member is looked up as {@link MEMBER_LINK} says: as a join, planned from statistics taken before a first sync
+ * wrote its links, a page of 100 groups walked all 100,000 links (350-400 ms a page), and planned from fresh ones it
+ * read every user (21 ms; looked up, 12 ms either way). Exported for the test of its plan.
+ */
+export const MEMBER_REMOTE_IDS_SQL = `SELECT gm.group_id, l.remote_id FROM group_members gm ${MEMBER_LINK}
+  WHERE gm.group_id = ANY($3::uuid[])
+  ORDER BY gm.group_id, l.remote_id`;
+
+/** For each group, the remote ids of its in-scope members that the provider has an ok link for, sorted. */
+export async function memberRemoteIds(
+  q: Queryable,
+  scope: ProviderScope,
+  providerId: string,
+  groupIds: readonly string[],
+): Promise<Map<string, string[]>> {
+  const result = new Map<string, string[]>(groupIds.map((id) => [id, []]));
+  if (groupIds.length === 0) return result;
+  const { rows } = await q.query<{ group_id: string; remote_id: string }>(MEMBER_REMOTE_IDS_SQL, [
+    JSON.stringify(scope),
+    providerId,
+    groupIds,
+  ]);
+  for (const row of rows) result.get(row.group_id)?.push(row.remote_id);
+  return result;
+}
+
+/**
  * For each group, the digest of the remote ids of its in-scope members that the provider has an ok link for (the
  * ids `memberRemoteIds` lists), computed by PostgreSQL; a group without such members has count 0.
  */

@@ -352,28 +352,6 @@ export async function loadGroupsByIds(
   return ids.length === 0 ? [] : selectGroups(q, scope, 'g.id = ANY($2::uuid[])', [ids]);
 }
 
-/** For each group, the remote ids of its in-scope members that the provider has an ok link for, sorted. */
-export async function memberRemoteIds(
-  q: Queryable,
-  scope: ProviderScope,
-  providerId: string,
-  groupIds: readonly string[],
-): Promise<Map<string, string[]>> {
-  const result = new Map<string, string[]>(groupIds.map((id) => [id, []]));
-  if (groupIds.length === 0) return result;
-  const { rows } = await q.query<{ group_id: string; remote_id: string }>(
-    `SELECT gm.group_id, l.remote_id
-       FROM group_members gm
-       JOIN users u ON u.id = gm.user_id
-       JOIN provider_links l ON l.provider_id = $2 AND l.object_type = 'user' AND l.local_id = u.id
-      WHERE gm.group_id = ANY($3::uuid[]) AND l.status = 'ok' AND l.remote_id IS NOT NULL AND ${USER_SCOPE}
-      ORDER BY gm.group_id, l.remote_id`,
-    [JSON.stringify(scope), providerId, groupIds],
-  );
-  for (const row of rows) result.get(row.group_id)?.push(row.remote_id);
-  return result;
-}
-
 /** A link with nothing pushed yet (no remote object or payload, status ok), with `fields` over it. */
 export function makeLink(
   providerId: string,

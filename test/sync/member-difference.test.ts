@@ -6,6 +6,8 @@ import {
   firstMembersAfresh,
   generateSecretKey,
   MEMBER_DIFFERENCE_SQL,
+  MEMBER_REMOTE_IDS_SQL,
+  memberRemoteIds,
   recordPushedMembers,
 } from '../../db/index.ts';
 import { createTestDatabase } from '../support/db.ts';
@@ -13,14 +15,26 @@ import { storeOnlyProviderInput } from '../support/providers.ts';
 
 type TestDb = Awaited<ReturnType<typeof createTestDatabase>>;
 
-/** The nodes of a plan (EXPLAIN's JSON), each its type and join type, its subplans' too, depth first. */
-function nodesOf(plan: {
+/** A node of a plan, as EXPLAIN's JSON gives it. */
+interface PlanNode {
   'Node Type': string;
   'Join Type'?: string;
-  Plans?: Array<Parameters<typeof nodesOf>[0]>;
-}): string[] {
+  'Relation Name'?: string;
+  'Index Cond'?: string;
+  Plans?: PlanNode[];
+}
+
+/** The nodes of a plan (EXPLAIN's JSON), each its type and join type, its subplans' too, depth first. */
+function nodesOf(plan: PlanNode): string[] {
   const own = plan['Join Type'] ? `${plan['Node Type']} (${plan['Join Type']})` : plan['Node Type'];
   return [own, ...(plan.Plans ?? []).flatMap((child) => nodesOf(child))];
+}
+
+/** How a plan reads `relation`: each scan of it, with its index condition if any, depth first. */
+function readsOf(plan: PlanNode, relation: string): string[] {
+  const own =
+    plan['Relation Name'] === relation ? [`${plan['Node Type']} ${plan['Index Cond'] ?? '(no index condition)'}`] : [];
+  return [...own, ...(plan.Plans ?? []).flatMap((child) => readsOf(child, relation))];
 }
 
 describe("a group's member difference", () => {
@@ -112,7 +126,7 @@ describe("a group's member difference", () => {
 
     for (const side of ['add', 'remove'] as const) {
       const { rows: explained } = await testDb.db.query<{
-        'QUERY PLAN': Array<{ Plan: Parameters<typeof nodesOf>[0] }>;
+        'QUERY PLAN': Array<{ Plan: PlanNode }>;
       }>(`EXPLAIN (FORMAT JSON) ${MEMBER_DIFFERENCE_SQL[side]}`, [
         JSON.stringify(provider.scope),
         provider.id,
@@ -126,5 +140,46 @@ describe("a group's member difference", () => {
         `${side}: no anti-join, whose cost grows with every member sent (plan: ${nodes.join(' / ')})`,
       );
     }
+  });
+  test("groups' members are looked up one by one, however stale the statistics: a page never walks all the links", async () => {
+    const provider = await newProvider('member-ids');
+    // Statistics taken before any link exists, as at the start of a first sync: PostgreSQL believes there are none.
+    await testDb.db.query('ANALYZE provider_links');
+    // Group a: users 1-6; group b: users 5-8; group c: nobody. User 2 is a service account (out of scope), user 3's
+    // link failed, user 4 has none; the provider's other links are another provider's business.
+    const { rows } = await testDb.db.query<{ name: string; id: string }>(
+      `WITH u AS (INSERT INTO users (username, kind)
+                  SELECT 'i' || n || '@example.test', CASE WHEN n = 2 THEN 'service_account' ELSE 'internal' END
+                    FROM generate_series(1, 8) n RETURNING id, username),
+            g AS (INSERT INTO groups (name) VALUES ('ids-a'), ('ids-b'), ('ids-c') RETURNING id, name),
+            gm AS (INSERT INTO group_members (group_id, user_id)
+                   SELECT g.id, u.id FROM g JOIN u ON (g.name = 'ids-a' AND u.username < 'i7')
+                                                  OR (g.name = 'ids-b' AND u.username >= 'i5')),
+            l AS (INSERT INTO provider_links (provider_id, object_type, local_id, remote_id, status)
+                  SELECT $1, 'user', u.id, 'r-' || split_part(u.username, '@', 1),
+                         CASE WHEN u.username = 'i3@example.test' THEN 'failed' ELSE 'ok' END
+                    FROM u WHERE u.username <> 'i4@example.test')
+       SELECT name, id FROM g ORDER BY name`,
+      [provider.id],
+    );
+    const [a, b, c] = rows.map((row) => row.id) as [string, string, string];
+
+    const members = await memberRemoteIds(testDb.db, provider.scope, provider.id, [a, b, c]);
+    assert.deepEqual(
+      Object.fromEntries([...members].map(([group, ids]) => [rows.find((row) => row.id === group)!.name, ids])),
+      { 'ids-a': ['r-i1', 'r-i5', 'r-i6'], 'ids-b': ['r-i5', 'r-i6', 'r-i7', 'r-i8'], 'ids-c': [] },
+      'in-scope members with an ok link, sorted; a group with none is listed empty',
+    );
+
+    const { rows: explained } = await testDb.db.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+      `EXPLAIN (FORMAT JSON) ${MEMBER_REMOTE_IDS_SQL}`,
+      [JSON.stringify(provider.scope), provider.id, [a, b, c]],
+    );
+    const links = readsOf(explained[0]!['QUERY PLAN'][0]!.Plan, 'provider_links');
+    assert.ok(links.length > 0, 'the plan reads the links');
+    assert.ok(
+      links.every((read) => read.includes('local_id')),
+      `each member's link is found by its local id, not among all of the provider's links (reads: ${links.join(' / ')})`,
+    );
   });
 });
