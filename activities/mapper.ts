@@ -1,6 +1,6 @@
 import type { ObjectType, ProviderForSync, SyncGroupRow, SyncUserRow } from '../db/index.ts';
 import type { ScimGroup, ScimUser } from '../scim/index.ts';
-import { defaultGroupPayload, defaultUserPayload, type MappingGroup, type MappingUser } from '../sandbox/index.ts';
+import type { MappingGroup, MappingUser } from '../sandbox/index.ts';
 import { stableUid } from './payload-hash.ts';
 
 /** The outcome of mapping one object. */
@@ -9,38 +9,34 @@ export type MapResult<T> =
   | { status: 'skip'; mapping: string }
   | { status: 'error'; error: { code: 'ERR_MAPPING'; mapping: string | null; path?: string; message: string } };
 
-/** Turns directory objects into the SCIM payloads a provider receives; batched so a sandbox can amortise calls. */
-export interface PayloadMapper {
+/**
+ * A provider's mappings as one read found them: the version of what its payloads are made from, and batch mapping
+ * with exactly those mappings, so the input hash a page records is the one its payloads were made with.
+ */
+export interface MappingSnapshot {
   /**
    * The version of what the provider's payloads are made with besides each object's own row: it changes whenever a
    * mapping is edited, attached or detached. Null when the mappings can give a different payload for the same row
    * (they read the time or the last payload): then every object is mapped every time.
    */
-  inputVersion(provider: ProviderForSync): Promise<string | null>;
+  inputVersion: string | null;
+  mapUsers(
+    items: ReadonlyArray<{ user: MappingUser; link: Record<string, unknown> | null }>,
+  ): Promise<Array<MapResult<ScimUser>>>;
+  mapGroups(
+    items: ReadonlyArray<{ group: MappingGroup; link: Record<string, unknown> | null }>,
+  ): Promise<Array<MapResult<ScimGroup>>>;
+}
+
+/** Turns directory objects into the SCIM payloads a provider receives; batched so a sandbox can amortise calls. */
+export interface PayloadMapper {
+  /** The provider's mappings as they are now: each call reads them again, so an edit is seen by the next one. */
+  snapshot(provider: ProviderForSync): Promise<MappingSnapshot>;
   /**
    * Readies what mapping the provider's objects of a type takes (a sandbox's isolate and compiled mappings) ahead of
    * their first batch; resolves once it is ready. A failure is reported by the batches, not here. Absent: nothing to ready.
    */
   prepare?(provider: ProviderForSync, objectType: ObjectType): Promise<void>;
-  mapUsers(
-    provider: ProviderForSync,
-    items: ReadonlyArray<{ user: MappingUser; link: Record<string, unknown> | null }>,
-  ): Promise<Array<MapResult<ScimUser>>>;
-  mapGroups(
-    provider: ProviderForSync,
-    items: ReadonlyArray<{ group: MappingGroup; link: Record<string, unknown> | null }>,
-  ): Promise<Array<MapResult<ScimGroup>>>;
-}
-
-/** The built-in default mappings, run as plain host code. */
-export function createBuiltinMapper(): PayloadMapper {
-  return {
-    inputVersion: () => Promise.resolve('builtin'),
-    mapUsers: (_provider, items) =>
-      Promise.resolve(items.map(({ user }) => ({ status: 'ok', payload: defaultUserPayload(user) }))),
-    mapGroups: (_provider, items) =>
-      Promise.resolve(items.map(({ group }) => ({ status: 'ok', payload: defaultGroupPayload(group) }))),
-  };
 }
 
 /** A user row as mappings see it. */

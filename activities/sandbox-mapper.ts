@@ -37,7 +37,7 @@ type ProviderMappings = Awaited<ReturnType<typeof loadProviderMappings>>;
 export function createSandboxMapper(deps: { db: Db; engine: MappingEngine }): PayloadMapper {
   const { db, engine } = deps;
   // Each provider's read under way: a call made meanwhile shares it. At a sync's start every range's pages ask for the
-  // set at once (three reads a page, two queries each), and those queries queued for the pool's connections ahead of
+  // set at once (a read a page, two queries each), and those queries queued for the pool's connections ahead of
   // the pages' own reads. Nothing is kept once a read answers, so a mapping edit is seen by the next call.
   const reading = new Map<
     string,
@@ -67,37 +67,36 @@ export function createSandboxMapper(deps: { db: Db; engine: MappingEngine }): Pa
     };
   };
   return {
-    async inputVersion(provider) {
+    async snapshot(provider) {
       const { sets, base } = await load(provider);
-      return [...sets.user, ...sets.group].some((m) => mayVary(m.expression)) ? null : base.version;
+      return {
+        inputVersion: [...sets.user, ...sets.group].some((m) => mayVary(m.expression)) ? null : base.version,
+        mapUsers: (items) =>
+          engine.evaluate({
+            ...base,
+            objectType: 'user',
+            mappings: sets.user,
+            items: items.map(({ user, link }) => ({ object: user, link })),
+          }),
+        async mapGroups(items) {
+          const results = await engine.evaluate({
+            ...base,
+            objectType: 'group',
+            mappings: sets.group,
+            items: items.map(({ group, link }) => ({ object: group, link })),
+          });
+          // The sync sends memberships itself, from its links; whatever a mapping put there is dropped.
+          return results.map((result): MapResult<ScimGroup> => {
+            if (result.status !== 'ok') return result;
+            const { members: _members, ...payload } = result.payload;
+            return { status: 'ok', payload };
+          });
+        },
+      };
     },
     async prepare(provider, objectType) {
       const { sets, base } = await load(provider);
       await engine.prepare({ ...base, objectType, mappings: sets[objectType] });
-    },
-    async mapUsers(provider, items) {
-      const { sets, base } = await load(provider);
-      return engine.evaluate({
-        ...base,
-        objectType: 'user',
-        mappings: sets.user,
-        items: items.map(({ user, link }) => ({ object: user, link })),
-      });
-    },
-    async mapGroups(provider, items) {
-      const { sets, base } = await load(provider);
-      const results = await engine.evaluate({
-        ...base,
-        objectType: 'group',
-        mappings: sets.group,
-        items: items.map(({ group, link }) => ({ object: group, link })),
-      });
-      // The sync sends memberships itself, from its links; whatever a mapping put there is dropped.
-      return results.map((result): MapResult<ScimGroup> => {
-        if (result.status !== 'ok') return result;
-        const { members: _members, ...payload } = result.payload;
-        return { status: 'ok', payload };
-      });
     },
   };
 }

@@ -53,23 +53,24 @@ export function createRowSync(deps: {
   createdMembers: CreatedMembersWriter;
 }): RowSync {
   const { db, mapper, lookUp } = deps;
-  const inputVersion = async (provider: ProviderForSync): Promise<string | null> => {
-    const version = await mapper.inputVersion(provider);
-    return version === null ? null : `${version} config ${provider.configVersion}`;
+  // The provider's mappings as a page reads them once: the version its input hashes record, and its mapping.
+  const current = async (provider: ProviderForSync) => {
+    const mappings = await mapper.snapshot(provider);
+    const { inputVersion } = mappings;
+    return { mappings, version: inputVersion === null ? null : `${inputVersion} config ${provider.configVersion}` };
   };
   return {
-    inputVersion,
+    inputVersion: async (provider) => (await current(provider)).version,
 
     async users(rec, provider, target, rows, links) {
-      const version = await inputVersion(provider);
+      const { mappings, version } = await current(provider);
       const pending = rows.flatMap((row) => {
         const input = version === null ? null : userInputHash(version, row);
         return pushedFrom(links.get(row.id), input) ? [] : [{ row, input }];
       });
       rec.counts.processed += rows.length;
       if (pending.length === 0) return;
-      const mapped = await mapper.mapUsers(
-        provider,
+      const mapped = await mappings.mapUsers(
         pending.map(({ row }) => ({ user: toMappingUser(row), link: links.get(row.id)?.lastPayload ?? null })),
       );
       const items = pending.map(({ row, input }, i) => ({
@@ -85,12 +86,12 @@ export function createRowSync(deps: {
       const ids = rows.map((row) => row.id);
       // A target that takes member changes by PATCH gets them a chunk at a time: only a digest of them is read here.
       const chunk = await target.plugin.memberChunk?.(target.ctx);
-      const [linked, whole, digests] = await Promise.all([
+      const [linked, whole, digests, { mappings, version }] = await Promise.all([
         links,
         chunk === undefined ? memberRemoteIds(db, provider.scope, provider.id, ids) : undefined,
         chunk === undefined ? undefined : memberDigests(db, provider.scope, provider.id, ids),
+        current(provider),
       ]);
-      const version = await inputVersion(provider);
       const pending = rows.flatMap((row) => {
         const remoteIds = whole?.get(row.id) ?? [];
         const digest = digests?.get(row.id);
@@ -111,8 +112,7 @@ export function createRowSync(deps: {
           : firstMembersAfresh(db, provider.scope, provider.id, creatable, chunk);
       // A failure is thrown by the first group that takes its chunk; none may take it (all adopted, say).
       firsts?.catch(() => undefined);
-      const mapped = await mapper.mapGroups(
-        provider,
+      const mapped = await mappings.mapGroups(
         pending.map(({ row }) => ({ group: toMappingGroup(row), link: linked.get(row.id)?.lastPayload ?? null })),
       );
       const items = pending.map(({ row, remoteIds, digest, input }, i) => ({

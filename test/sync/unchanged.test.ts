@@ -31,20 +31,25 @@ function countingMapper(
   return {
     mapped,
     calls,
-    inputVersion: (provider) => inner.inputVersion(provider),
     prepare: (provider, objectType) => {
       calls.push(`prepare ${objectType}`);
       return inner.prepare!(provider, objectType);
     },
-    mapUsers: (provider, items) => {
-      mapped.users += items.length;
-      calls.push('map user');
-      return inner.mapUsers(provider, items);
-    },
-    mapGroups: (provider, items) => {
-      mapped.groups += items.length;
-      calls.push('map group');
-      return inner.mapGroups(provider, items);
+    async snapshot(provider) {
+      const mappings = await inner.snapshot(provider);
+      return {
+        inputVersion: mappings.inputVersion,
+        mapUsers: (items) => {
+          mapped.users += items.length;
+          calls.push('map user');
+          return mappings.mapUsers(items);
+        },
+        mapGroups: (items) => {
+          mapped.groups += items.length;
+          calls.push('map group');
+          return mappings.mapGroups(items);
+        },
+      };
     },
   };
 }
@@ -225,7 +230,7 @@ describe('a full sync whose worker stops mid-range', () => {
 });
 
 describe("the sandbox mapper's reads of a provider's mapping set", () => {
-  test('calls made together share one read; the next call reads again, so an edit is seen at once', async (t) => {
+  test('calls made together share one read; the next call reads again, so an edit is seen at once; a snapshot maps as its version says', async (t) => {
     const testDb = await createTestDatabase();
     t.after(() => testDb.drop());
     const secrets = createSecretBox(generateSecretKey());
@@ -244,14 +249,37 @@ describe("the sandbox mapper's reads of a provider's mapping set", () => {
     });
     const mapper = createSandboxMapper({ db, engine: processMappingEngine() });
 
-    const together = await Promise.all(Array.from({ length: 8 }, () => mapper.inputVersion(provider)));
+    const together = await Promise.all(Array.from({ length: 8 }, () => mapper.snapshot(provider)));
     assert.equal(reads, 1, 'eight calls at once read the set once');
-    assert.equal(new Set(together).size, 1);
+    assert.equal(new Set(together.map((snapshot) => snapshot.inputVersion)).size, 1);
 
-    const title = await createMapping(testDb.db, { name: 'zz-title', objectType: 'user', expression: `return {};` });
+    const title = await createMapping(testDb.db, {
+      name: 'zz-title',
+      objectType: 'user',
+      expression: `return { title: 'Engineer' };`,
+    });
     await attachMappings(testDb.db, provider.id, [title.id]);
-    const after = await mapper.inputVersion(provider);
+    const after = await mapper.snapshot(provider);
     assert.equal(reads, 2, 'a call after the read answered reads again');
-    assert.notEqual(after, together[0], 'the attached mapping is in the version at once');
+    assert.notEqual(after.inputVersion, together[0]!.inputVersion, 'the attached mapping is in the version at once');
+
+    // A snapshot maps with the mappings its version was read with, and reads nothing more to do so.
+    const user = {
+      id: '00000000-0000-4000-8000-000000000001',
+      uid: 'u1',
+      username: 'reads@example.test',
+      displayName: 'Reads',
+      email: 'reads@example.test',
+      givenName: 'Re',
+      familyName: 'Ads',
+      active: true,
+      kind: 'internal' as const,
+      attributes: {},
+    };
+    const [before] = await together[0]!.mapUsers([{ user, link: null }]);
+    const [now] = await after.mapUsers([{ user, link: null }]);
+    assert.equal(reads, 2, 'mapping through a snapshot reads no mapping');
+    assert.equal(before?.status === 'ok' && before.payload.title, undefined, 'the earlier snapshot maps without it');
+    assert.equal(now?.status === 'ok' && now.payload.title, 'Engineer', 'the later one maps with it');
   });
 });
