@@ -3,7 +3,7 @@ import type { Link } from '../db/index.ts';
 
 /**
  * The hash of everything a group's payload is made from: `version` (the provider's mapping set version and config
- * version, see `PayloadMapper.inputVersion`), its directory row as read (column order and jsonb key order are
+ * version, see `MappingSnapshot.inputVersion`), its directory row as read (column order and jsonb key order are
  * fixed, so equal rows serialise alike) and its members' remote ids. A user's is {@link userInputHash}.
  */
 export function inputHash(version: string, row: object, members?: readonly string[]): string {

@@ -22,7 +22,7 @@ import type { Target } from './targets.ts';
  * whose link says it was pushed from the very same input (`pushedFrom`) is counted and left alone, unmapped.
  */
 export interface RowSync {
-  /** The version part of input hashes for a provider now (see `PayloadMapper.inputVersion`); null: none apply. */
+  /** The version part of input hashes for a provider now (see `MappingSnapshot.inputVersion`); null: none apply. */
   inputVersion(provider: ProviderForSync): Promise<string | null>;
   /** Maps directory users and brings them to the target; `links` holds what was last pushed, by local id. */
   users(
