@@ -24,17 +24,23 @@ interface PlanNode {
   Plans?: PlanNode[];
 }
 
+/** A plan's nodes, its subplans' too, depth first. */
+function flatten(plan: PlanNode): PlanNode[] {
+  return [plan, ...(plan.Plans ?? []).flatMap(flatten)];
+}
+
 /** The nodes of a plan (EXPLAIN's JSON), each its type and join type, its subplans' too, depth first. */
 function nodesOf(plan: PlanNode): string[] {
-  const own = plan['Join Type'] ? `${plan['Node Type']} (${plan['Join Type']})` : plan['Node Type'];
-  return [own, ...(plan.Plans ?? []).flatMap((child) => nodesOf(child))];
+  return flatten(plan).map((node) =>
+    node['Join Type'] ? `${node['Node Type']} (${node['Join Type']})` : node['Node Type'],
+  );
 }
 
 /** How a plan reads `relation`: each scan of it, with its index condition if any, depth first. */
 function readsOf(plan: PlanNode, relation: string): string[] {
-  const own =
-    plan['Relation Name'] === relation ? [`${plan['Node Type']} ${plan['Index Cond'] ?? '(no index condition)'}`] : [];
-  return [...own, ...(plan.Plans ?? []).flatMap((child) => readsOf(child, relation))];
+  return flatten(plan)
+    .filter((node) => node['Relation Name'] === relation)
+    .map((node) => `${node['Node Type']} ${node['Index Cond'] ?? '(no index condition)'}`);
 }
 
 describe("a group's member difference", () => {
