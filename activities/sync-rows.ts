@@ -1,6 +1,6 @@
 import {
-  firstMembersAfresh,
-  memberDigests,
+  forgetPushedMembers,
+  memberHeads,
   memberRemoteIds,
   type Db,
   type Link,
@@ -84,39 +84,40 @@ export function createRowSync(deps: {
 
     async groups(rec, provider, target, rows, links) {
       const ids = rows.map((row) => row.id);
-      // A target that takes member changes by PATCH gets them a chunk at a time: only a digest of them is read here.
+      // A target that takes member changes by PATCH gets them a chunk at a time: a digest of them is read here, with
+      // the first chunk, which a create sends.
       const chunk = await target.plugin.memberChunk?.(target.ctx);
-      const [linked, whole, digests, { mappings, version }] = await Promise.all([
+      const [linked, whole, heads, { mappings, version }] = await Promise.all([
         links,
         chunk === undefined ? memberRemoteIds(db, provider.scope, provider.id, ids) : undefined,
-        chunk === undefined ? undefined : memberDigests(db, provider.scope, provider.id, ids),
+        chunk === undefined ? undefined : memberHeads(db, provider.scope, provider.id, ids, chunk),
         current(provider),
       ]);
       const pending = rows.flatMap((row) => {
         const remoteIds = whole?.get(row.id) ?? [];
-        const digest = digests?.get(row.id);
-        const members = digest === undefined ? remoteIds : [`in chunks: ${digest.count} ${digest.digest}`];
+        const head = heads?.get(row.id);
+        const members = head === undefined ? remoteIds : [`in chunks: ${head.count} ${head.digest}`];
         const input = version === null ? null : inputHash(version, row, members);
-        return pushedFrom(linked.get(row.id), input) ? [] : [{ row, remoteIds, digest, input }];
+        return pushedFrom(linked.get(row.id), input) ? [] : [{ row, remoteIds, head, input }];
       });
       rec.counts.processed += rows.length;
       if (pending.length === 0) return;
-      // The first member chunks of the groups that may be created (those with no remote id), read beside their mapping
-      // and lookup rather than after them: read as each group's lookup answered, they held its POST 17-85 ms (scale
-      // bench, target 20 ms late). What was sent to a group with no remote id is forgotten either way: its create
-      // sends this chunk, and its adoption records what the remote group lists.
-      const creatable = pending.filter(({ row }) => !linked.get(row.id)?.remoteId).map(({ row }) => row.id);
-      const firsts =
-        chunk === undefined || creatable.length === 0 || provider.dryRun
+      // What was sent to the groups that may be created (those with no remote id) is forgotten beside their mapping
+      // and lookup, and their creates send the first chunk read with the digest: read as each group's lookup answered,
+      // it held its POST 17-85 ms (scale bench, target 20 ms late). A group with a remote id that turns out gone reads
+      // its first chunk afresh (and forgets what was sent) when it is created again.
+      const creatable = new Set(pending.filter(({ row }) => !linked.get(row.id)?.remoteId).map(({ row }) => row.id));
+      const cleared =
+        chunk === undefined || creatable.size === 0 || provider.dryRun
           ? undefined
-          : firstMembersAfresh(db, provider.scope, provider.id, creatable, chunk);
+          : forgetPushedMembers(db, provider.id, [...creatable]);
       // A failure is thrown by the first group that takes its chunk; none may take it (all adopted, say).
-      firsts?.catch(() => undefined);
+      cleared?.catch(() => undefined);
       const mapped = await mappings.mapGroups(
         pending.map(({ row }) => ({ group: toMappingGroup(row), link: linked.get(row.id)?.lastPayload ?? null })),
       );
-      const items = pending.map(({ row, remoteIds, digest, input }, i) => ({
-        ...(digest === undefined || chunk === undefined
+      const items = pending.map(({ row, remoteIds, head, input }, i) => ({
+        ...(head === undefined || chunk === undefined
           ? groupItem(row.id, mapped[i]!, remoteIds, linked.get(row.id))
           : chunkedGroupItem(
               row.id,
@@ -127,8 +128,13 @@ export function createRowSync(deps: {
                 provider,
                 row.id,
                 chunk,
-                digest,
-                firsts && (async () => (await firsts).get(row.id) ?? []),
+                { count: head.count, digest: head.digest },
+                cleared && creatable.has(row.id)
+                  ? async () => {
+                      await cleared;
+                      return head.first;
+                    }
+                  : undefined,
               ),
             )),
         inputHash: input,

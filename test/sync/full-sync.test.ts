@@ -3,6 +3,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import {
   addMembers,
+  createGroup,
   createProvider,
   deleteUser,
   getRun,
@@ -170,6 +171,44 @@ describe('full sync into a SCIMMY server', () => {
     const remoteId = (await target.users()).find((u) => u.userName === users[1]!.username)?.id;
     const group = (await target.groups()).find((g) => g.displayName === 'group-0')!;
     assert.ok(group.members?.some((m) => m.value === remoteId));
+  });
+
+  test('a group deleted on the target is created again with its members, though a new group shares its page', async (t) => {
+    const { testDb, engine, target, newProvider } = await world(t);
+    const { users, groups } = await seedDirectory(testDb, 6, 2);
+    const provider = await newProvider();
+    await engine.fullSync(provider);
+    const deleted = (await target.groups()).find((g) => g.displayName === 'group-0')!;
+    const response = await fetch(`${target.url}/Groups/${deleted.id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${target.token}` },
+    });
+    assert.equal(response.status, 204);
+
+    // group-0 (users 0, 2 and 4) loses a member, so the next sync sends it and finds it gone; group-new is created in
+    // the same page.
+    await removeMember(testDb.db, groups[0]!.id, users[0]!.id);
+    await createGroup(testDb.db, { name: 'group-new', attributes: {}, members: [users[1]!.id] });
+    const { report } = await engine.fullSync(provider);
+
+    const remoteUserIds = new Map((await target.users()).map((u) => [u.userName, u.id]));
+    const remoteIdsOf = (indexes: number[]) => indexes.map((i) => remoteUserIds.get(users[i]!.username)).sort();
+    const remoteGroups = await target.groups();
+    const membersOf = (name: string) =>
+      remoteGroups
+        .find((g) => g.displayName === name)
+        ?.members?.map((m) => m.value)
+        .sort();
+    assert.deepEqual(remoteGroups.map((g) => g.displayName).sort(), ['group-0', 'group-1', 'group-new']);
+    assert.deepEqual(membersOf('group-0'), remoteIdsOf([2, 4]), 'the group created again has all its members');
+    assert.deepEqual(membersOf('group-new'), remoteIdsOf([1]));
+    assert.deepEqual(membersOf('group-1'), remoteIdsOf([1, 3, 5]));
+    assert.equal(report.created, 2);
+    assert.equal(report.failed, 0);
+
+    await target.resetLog();
+    await engine.fullSync(provider);
+    assert.equal(await target.writes(), 0, 'what was sent is known: a resync writes nothing');
   });
 
   for (const mode of ['delete', 'deactivate', 'leave'] as const) {

@@ -7,6 +7,8 @@ import {
   generateSecretKey,
   MEMBER_DIFFERENCE_SQL,
   MEMBER_REMOTE_IDS_SQL,
+  memberDigests,
+  memberHeads,
   memberRemoteIds,
   recordPushedMembers,
 } from '../../db/index.ts';
@@ -55,23 +57,26 @@ describe("a group's member difference", () => {
   const newProvider = (slug: string) =>
     createProvider(testDb.db, createSecretBox(generateSecretKey()), storeOnlyProviderInput(slug));
 
-  test('groups about to be created get their first chunks in one statement, and only they forget what was sent', async () => {
-    const provider = await newProvider('first-chunks');
-    // Groups a (5 members), b (2 members) and c (none); every user linked but the last of a.
+  /**
+   * Groups a (5 members), b (2 members) and c (none) for a new provider that sent each of them 'r-old'; every user
+   * linked but the last of a. `memberOrder` lists a group's linked members' remote ids in user id order.
+   */
+  async function threeGroups(slug: string) {
+    const provider = await newProvider(slug);
     const { rows } = await testDb.db.query<{ name: string; id: string }>(
-      `WITH u AS (INSERT INTO users (username) SELECT 'f' || n || '@example.test' FROM generate_series(1, 7) n
+      `WITH u AS (INSERT INTO users (username) SELECT $2 || n || '@example.test' FROM generate_series(1, 7) n
                   RETURNING id, username),
-            g AS (INSERT INTO groups (name) VALUES ('a'), ('b'), ('c') RETURNING id, name),
+            g AS (INSERT INTO groups (name) VALUES ($2 || 'a'), ($2 || 'b'), ($2 || 'c') RETURNING id, name),
             gm AS (INSERT INTO group_members (group_id, user_id)
-                   SELECT g.id, u.id FROM g JOIN u ON (g.name = 'a' AND u.username < 'f6')
-                                                  OR (g.name = 'b' AND u.username >= 'f6')),
+                   SELECT g.id, u.id FROM g JOIN u ON (g.name = $2 || 'a' AND u.username < $2 || '6')
+                                                  OR (g.name = $2 || 'b' AND u.username >= $2 || '6')),
             l AS (INSERT INTO provider_links (provider_id, object_type, local_id, remote_id, status)
-                  SELECT $1, 'user', u.id, 'r-' || u.username, 'ok' FROM u WHERE u.username <> 'f5@example.test')
+                  SELECT $1, 'user', u.id, 'r-' || u.username, 'ok' FROM u WHERE u.username <> $2 || '5@example.test')
        SELECT name, id FROM g ORDER BY name`,
-      [provider.id],
+      [provider.id, slug],
     );
-    const [a, b, c] = rows.map((row) => row.id);
-    for (const group of [a!, b!, c!]) await recordPushedMembers(testDb.db, provider.id, group, ['r-old'], []);
+    const [a, b, c] = rows.map((row) => row.id) as [string, string, string];
+    for (const group of [a, b, c]) await recordPushedMembers(testDb.db, provider.id, group, ['r-old'], []);
     const memberOrder = async (group: string) =>
       (
         await testDb.db.query<{ remote_id: string }>(
@@ -80,27 +85,50 @@ describe("a group's member difference", () => {
           [group, provider.id],
         )
       ).rows.map((row) => row.remote_id);
+    return { provider, a, b, c, memberOrder };
+  }
 
-    const first = await firstMembersAfresh(testDb.db, provider.scope, provider.id, [b!, a!], 3);
+  test('groups about to be created get their first chunks in one statement, and only they forget what was sent', async () => {
+    const { provider, a, b, c, memberOrder } = await threeGroups('first-chunks');
+    const first = await firstMembersAfresh(testDb.db, provider.scope, provider.id, [b, a], 3);
 
     assert.deepEqual(
       [...first.entries()],
       [
-        [b!, await memberOrder(b!)],
-        [a!, (await memberOrder(a!)).slice(0, 3)],
+        [b, await memberOrder(b)],
+        [a, (await memberOrder(a)).slice(0, 3)],
       ],
       "each group's first linked members in user id order, at most the chunk; the user without a link is not one",
     );
-    assert.equal((await memberOrder(a!)).length, 4);
+    assert.equal((await memberOrder(a)).length, 4);
     const { rows: kept } = await testDb.db.query<{ group_id: string }>(
       'SELECT group_id FROM provider_group_members WHERE provider_id = $1',
       [provider.id],
     );
     assert.deepEqual(
       kept.map((row) => row.group_id),
-      [c!],
+      [c],
       'what was sent is forgotten for the groups read, and kept for the others',
     );
+  });
+
+  test("a page of groups reads each one's digest and first chunk in one statement, larger groups' digests apart", async () => {
+    const { provider, a, b, c, memberOrder } = await threeGroups('heads');
+    const digests = await memberDigests(testDb.db, provider.scope, provider.id, [a, b, c]);
+
+    const heads = await memberHeads(testDb.db, provider.scope, provider.id, [a, b, c], 3);
+
+    assert.deepEqual(
+      heads.get(a),
+      { ...digests.get(a), first: (await memberOrder(a)).slice(0, 3) },
+      'a: 4 of 5 linked',
+    );
+    assert.deepEqual(heads.get(b), { ...digests.get(b), first: await memberOrder(b) });
+    assert.deepEqual(heads.get(c), { count: 0, digest: '', first: [] });
+    assert.equal(heads.get(a)!.count, 4, 'a group larger than the chunk counts all its members');
+    assert.equal(heads.get(b)!.count, 2);
+    const exactly = await memberHeads(testDb.db, provider.scope, provider.id, [a], 4);
+    assert.deepEqual(exactly.get(a), { ...digests.get(a), first: await memberOrder(a) }, 'a chunk of exactly its size');
   });
 
   test('probes what was sent with an index lookup per member, even with no statistics of what was sent', async () => {
