@@ -3,6 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import {
   createProvider,
   createSecretBox,
+  deleteGroup,
+  deleteProvider,
   firstMembersAfresh,
   generateSecretKey,
   MEMBER_DIFFERENCE_SQL,
@@ -129,6 +131,28 @@ describe("a group's member difference", () => {
     assert.equal(heads.get(b)!.count, 2);
     const exactly = await memberHeads(testDb.db, provider.scope, provider.id, [a], 4);
     assert.deepEqual(exactly.get(a), { ...digests.get(a), first: await memberOrder(a) }, 'a chunk of exactly its size');
+  });
+
+  test('what was sent to a group goes with the group, and what a provider sent goes with the provider', async () => {
+    const { provider, a, b, c } = await threeGroups('cascade');
+    const other = await newProvider('cascade-other');
+    await recordPushedMembers(testDb.db, other.id, b, ['r-other'], []);
+    const sent = async () =>
+      (
+        await testDb.db.query<{ provider_id: string; group_id: string }>(
+          'SELECT provider_id, group_id FROM provider_group_members WHERE group_id = ANY($1::uuid[]) ORDER BY 1, 2',
+          [[a, b, c]],
+        )
+      ).rows.map(
+        (row) => `${row.provider_id === provider.id ? 'provider' : 'other'} ${[a, b, c].indexOf(row.group_id)}`,
+      );
+    assert.deepEqual((await sent()).sort(), ['other 1', 'provider 0', 'provider 1', 'provider 2']);
+
+    await deleteGroup(testDb.db, a);
+    assert.deepEqual((await sent()).sort(), ['other 1', 'provider 1', 'provider 2'], "the group's rows went with it");
+
+    await deleteProvider(testDb.db, provider.id);
+    assert.deepEqual(await sent(), ['other 1'], "the provider's rows went with it, the other provider's stayed");
   });
 
   test('probes what was sent with an index lookup per member, even with no statistics of what was sent', async () => {
