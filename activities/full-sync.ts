@@ -20,7 +20,7 @@ import { CreatedMembersWriter } from './group-members.ts';
 import { guarded, overLimit } from './deletion-guard.ts';
 import { deprovisionOne, removalReason } from './deprovision.ts';
 import { withFailures } from './failures.ts';
-import { beat, cancellation } from './heartbeat.ts';
+import { beat, cancellation, keptAlive } from './heartbeat.ts';
 import { createIncrementalPushActivities } from './incremental-push.ts';
 import { createRunLifecycleActivities, finishFullSyncRun } from './run-lifecycle.ts';
 import { createRangeSync } from './range-sync.ts';
@@ -101,23 +101,27 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
 
     /** Brings every in-scope user of a range to the target (see `createRangeSync`). */
     async syncUserRange(input: { providerId: string; runId: string; range: IdRange }): Promise<RunCounts> {
-      return withFailures(async () => {
-        const provider = await loadProvider(input.providerId);
-        return ranges.users(provider, targets.get(provider, cancellation()), input.runId, input.range);
-      });
+      return withFailures(() =>
+        keptAlive(async () => {
+          const provider = await loadProvider(input.providerId);
+          return ranges.users(provider, targets.get(provider, cancellation()), input.runId, input.range);
+        }),
+      );
     },
 
     /** Brings every in-scope group of a range (attributes and members) to the target, as `syncUserRange` users. */
     async syncGroupRange(input: { providerId: string; runId: string; range: IdRange }): Promise<RunCounts> {
-      return withFailures(async () => {
-        const provider = await loadProvider(input.providerId);
-        return ranges.groups(provider, targets.get(provider, cancellation()), input.runId, input.range);
-      });
+      return withFailures(() =>
+        keptAlive(async () => {
+          const provider = await loadProvider(input.providerId);
+          return ranges.groups(provider, targets.get(provider, cancellation()), input.runId, input.range);
+        }),
+      );
     },
 
     /** The run's retry pass as an activity of its own (see `retryPass`); runs started before `prepareRemovals` call it. */
     async retryUnfinished(input: { providerId: string; runId: string; groups: boolean }): Promise<RunCounts> {
-      return withFailures(async () => retryPass(await loadProvider(input.providerId), input));
+      return withFailures(() => keptAlive(async () => retryPass(await loadProvider(input.providerId), input)));
     },
 
     /**
@@ -133,16 +137,18 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
       groups: boolean;
       allowDeletions: boolean;
     }): Promise<{ counts: RunCounts; outOfScope: Record<ObjectType, number>; finished?: RunSummary }> {
-      return withFailures(async () => {
-        const provider = await loadProvider(input.providerId);
-        const counts = await retryPass(provider, input);
-        const { user, group } = await countOutOfScope(db, provider.scope, provider.id);
-        const held = guarded(provider, input.allowDeletions) ? overLimit(provider, user.remote + group.remote) : null;
-        if (held) throw held;
-        const outOfScope = { user: user.links, group: group.links };
-        if (user.links + group.links > 0) return { counts, outOfScope };
-        return { counts, outOfScope, finished: await finishFullSyncRun(db, input.runId, 'succeeded', null) };
-      });
+      return withFailures(() =>
+        keptAlive(async () => {
+          const provider = await loadProvider(input.providerId);
+          const counts = await retryPass(provider, input);
+          const { user, group } = await countOutOfScope(db, provider.scope, provider.id);
+          const held = guarded(provider, input.allowDeletions) ? overLimit(provider, user.remote + group.remote) : null;
+          if (held) throw held;
+          const outOfScope = { user: user.links, group: group.links };
+          if (user.links + group.links > 0) return { counts, outOfScope };
+          return { counts, outOfScope, finished: await finishFullSyncRun(db, input.runId, 'succeeded', null) };
+        }),
+      );
     },
 
     /** Deprovisions one page of linked objects that left scope (or were deleted), per the provider's mode. */
@@ -153,28 +159,30 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
       after: string | null;
       limit: number;
     }): Promise<{ counts: RunCounts; next: string | null }> {
-      return withFailures(async () => {
-        const provider = await loadProvider(input.providerId);
-        const target = targets.get(provider, cancellation());
-        const links = await listOutOfScopeLinks(
-          db,
-          provider.scope,
-          provider.id,
-          input.objectType,
-          input.after,
-          input.limit,
-        );
-        const rec = new BatchRecorder(db, writer, input.runId, provider.id);
-        try {
-          for (const link of links) {
-            beat();
-            await deprovisionOne(rec, provider, target.forObject(), link, removalReason(link));
+      return withFailures(() =>
+        keptAlive(async () => {
+          const provider = await loadProvider(input.providerId);
+          const target = targets.get(provider, cancellation());
+          const links = await listOutOfScopeLinks(
+            db,
+            provider.scope,
+            provider.id,
+            input.objectType,
+            input.after,
+            input.limit,
+          );
+          const rec = new BatchRecorder(db, writer, input.runId, provider.id);
+          try {
+            for (const link of links) {
+              beat();
+              await deprovisionOne(rec, provider, target.forObject(), link, removalReason(link));
+            }
+          } finally {
+            await rec.flush();
           }
-        } finally {
-          await rec.flush();
-        }
-        return { counts: rec.counts, next: links.length === input.limit ? links.at(-1)!.localId : null };
-      });
+          return { counts: rec.counts, next: links.length === input.limit ? links.at(-1)!.localId : null };
+        }),
+      );
     },
   };
 }

@@ -2,15 +2,24 @@ import { Context } from '@temporalio/activity';
 
 // The resume point each running activity last recorded: every heartbeat carries it, so a retry starts there.
 const resumePoints = new WeakMap<Context, unknown>();
+// When each running activity last heartbeated for itself (an object done, a wait reported, a resume point marked).
+const ownBeats = new WeakMap<Context, number>();
+
+/** What a heartbeat of `context` carries: its resume point, else the one its last attempt heartbeated. */
+function resumePointOf(context: Context): unknown {
+  return resumePoints.has(context) ? resumePoints.get(context) : context.info.heartbeatDetails;
+}
 
 /**
- * Heartbeats the current activity with `details`, or else with its resume point (see {@link markResumePoint});
+ * Heartbeats the current activity with `details`, or else with its resume point (see {@link markResumePoint}; until
+ * it marks one, the point its last attempt reached, so that a retry of this attempt still starts there);
  * a no-op outside an activity (unit tests call functions directly).
  */
 export function beat(details?: unknown): void {
   try {
     const context = Context.current();
-    context.heartbeat(details ?? resumePoints.get(context));
+    context.heartbeat(details ?? resumePointOf(context));
+    ownBeats.set(context, performance.now());
   } catch {
     // Outside an activity: nothing to heartbeat.
   }
@@ -22,6 +31,7 @@ export function markResumePoint(point: unknown): void {
     const context = Context.current();
     resumePoints.set(context, point);
     context.heartbeat(point);
+    ownBeats.set(context, performance.now());
   } catch {
     // Outside an activity: nothing to resume.
   }
@@ -60,6 +70,32 @@ export function cancellation(): AbortSignal | undefined {
  */
 export async function heartbeating<T>(fn: () => Promise<T>, everyMs = 1000): Promise<T> {
   const timer = setInterval(() => beat(), everyMs);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
+ * Runs the current activity's `fn` heartbeating every `everyMs` (with its resume point) for as long as it heartbeats
+ * for itself at least every `stalledAfterMs`: a dead worker is noticed one heartbeat timeout after it died, however
+ * long a healthy attempt may go between objects (a slow request, a long query), while an attempt that stopped making
+ * progress still stops heartbeating, and is timed out and retried. Outside an activity it only runs `fn`.
+ */
+export async function keptAlive<T>(fn: () => Promise<T>, everyMs = 5_000, stalledAfterMs = 120_000): Promise<T> {
+  let context: Context;
+  try {
+    context = Context.current();
+  } catch {
+    return fn();
+  }
+  ownBeats.set(context, performance.now());
+  const timer = setInterval(() => {
+    if (performance.now() - (ownBeats.get(context) ?? 0) <= stalledAfterMs) {
+      context.heartbeat(resumePointOf(context));
+    }
+  }, everyMs);
   try {
     return await fn();
   } finally {

@@ -13,7 +13,7 @@ import {
   type RunSummary,
 } from '../db/index.ts';
 import { withFailures } from './failures.ts';
-import { cancellation } from './heartbeat.ts';
+import { cancellation, keptAlive } from './heartbeat.ts';
 import type { FullSyncPlan, IdRange, PlannedRanges, SyncActivityDeps } from './sync-deps.ts';
 
 /** Most objects one range activity owns at a target whose rate is not limited. */
@@ -88,50 +88,52 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
      * the groups' ranges renew them again beside their reads, after the users' links were written.
      */
     async beginFullSync(input: { providerId: string; runId: string }): Promise<FullSyncPlan> {
-      return withFailures(async () => {
-        const provider = await loadProvider(input.providerId);
-        // Readied beside the planning: the first users' batch waited 40-65 ms for the provider's isolate and compiled
-        // mappings. This worker runs some of the first ranges, as a rule; a failure is reported by their batches.
-        mapper.prepare?.(provider, 'user').catch(() => undefined);
-        const { plugin, ctx } = targets.get(provider, cancellation());
-        // Discovery (a request or two to the target) and the reads of the directory overlap.
-        const [capabilities, scope] = await Promise.all([
-          plugin.capabilities(ctx),
-          countInScope(db, provider.scope),
-          refreshSyncStatistics(db),
-        ]);
-        // Every change queued so far is in the directory this run is about to read; a target that failed discovery
-        // keeps them queued for the pushes.
-        await dropQueuedChanges(db, provider.id);
-        const total = scope.users + (capabilities.groups ? scope.groups : 0);
-        await setRunTotal(db, input.runId, total);
-        // Whole rounds of `concurrency` ranges: 100,000 users in ranges of 5,000 at concurrency 8 ran 8, 8, then 4
-        // ranges at once, half the target's slots idle through the last third. A range holds at least half a page, not
-        // a whole one: 500 groups in ranges of a page (100) ran 5 ranges at concurrency 8, 24 of 64 slots idle. A
-        // directory of one page is one range.
-        const most = mostPerRange(provider.rateLimit ?? plugin.rateLimits, provider.concurrency, provider.pageSize);
-        const rangeSize = (count: number): number => {
-          const rounds = Math.max(1, Math.ceil(count / (provider.concurrency * most)));
-          const least = count <= provider.pageSize ? provider.pageSize : Math.ceil(provider.pageSize / 2);
-          return Math.max(least, Math.ceil(count / (provider.concurrency * rounds)));
-        };
-        const rangeSizes = { user: rangeSize(scope.users), group: rangeSize(scope.groups) };
-        const [user, group] = await Promise.all([
-          rangesAfter(provider, 'user', null, rangeSizes.user, provider.concurrency),
-          capabilities.groups
-            ? rangesAfter(provider, 'group', null, rangeSizes.group, provider.concurrency)
-            : undefined,
-        ]);
-        return {
-          slug: provider.slug,
-          pageSize: provider.pageSize,
-          concurrency: provider.concurrency,
-          groups: capabilities.groups,
-          total,
-          rangeSizes,
-          first: group === undefined ? { user } : { user, group },
-        };
-      });
+      return withFailures(() =>
+        keptAlive(async () => {
+          const provider = await loadProvider(input.providerId);
+          // Readied beside the planning: the first users' batch waited 40-65 ms for the provider's isolate and compiled
+          // mappings. This worker runs some of the first ranges, as a rule; a failure is reported by their batches.
+          mapper.prepare?.(provider, 'user').catch(() => undefined);
+          const { plugin, ctx } = targets.get(provider, cancellation());
+          // Discovery (a request or two to the target) and the reads of the directory overlap.
+          const [capabilities, scope] = await Promise.all([
+            plugin.capabilities(ctx),
+            countInScope(db, provider.scope),
+            refreshSyncStatistics(db),
+          ]);
+          // Every change queued so far is in the directory this run is about to read; a target that failed discovery
+          // keeps them queued for the pushes.
+          await dropQueuedChanges(db, provider.id);
+          const total = scope.users + (capabilities.groups ? scope.groups : 0);
+          await setRunTotal(db, input.runId, total);
+          // Whole rounds of `concurrency` ranges: 100,000 users in ranges of 5,000 at concurrency 8 ran 8, 8, then 4
+          // ranges at once, half the target's slots idle through the last third. A range holds at least half a page, not
+          // a whole one: 500 groups in ranges of a page (100) ran 5 ranges at concurrency 8, 24 of 64 slots idle. A
+          // directory of one page is one range.
+          const most = mostPerRange(provider.rateLimit ?? plugin.rateLimits, provider.concurrency, provider.pageSize);
+          const rangeSize = (count: number): number => {
+            const rounds = Math.max(1, Math.ceil(count / (provider.concurrency * most)));
+            const least = count <= provider.pageSize ? provider.pageSize : Math.ceil(provider.pageSize / 2);
+            return Math.max(least, Math.ceil(count / (provider.concurrency * rounds)));
+          };
+          const rangeSizes = { user: rangeSize(scope.users), group: rangeSize(scope.groups) };
+          const [user, group] = await Promise.all([
+            rangesAfter(provider, 'user', null, rangeSizes.user, provider.concurrency),
+            capabilities.groups
+              ? rangesAfter(provider, 'group', null, rangeSizes.group, provider.concurrency)
+              : undefined,
+          ]);
+          return {
+            slug: provider.slug,
+            pageSize: provider.pageSize,
+            concurrency: provider.concurrency,
+            groups: capabilities.groups,
+            total,
+            rangeSizes,
+            first: group === undefined ? { user } : { user, group },
+          };
+        }),
+      );
     },
 
     /**

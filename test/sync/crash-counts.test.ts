@@ -62,7 +62,7 @@ test('a worker killed mid-run: the run counts each object once, as created or up
   await first.kill();
   const killedAt = (await target.users()).length;
   await startWorker();
-  // The killed worker's activities time out (a minute without heartbeat) and are retried on the new worker.
+  // The killed worker's activities time out (20 s without a heartbeat) and are retried on the new worker.
   const run = await eventually(
     'the run to end',
     async () => {
