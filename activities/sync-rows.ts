@@ -116,29 +116,29 @@ export function createRowSync(deps: {
       const mapped = await mappings.mapGroups(
         pending.map(({ row }) => ({ group: toMappingGroup(row), link: linked.get(row.id)?.lastPayload ?? null })),
       );
-      const items = pending.map(({ row, remoteIds, head, input }, i) => ({
-        ...(head === undefined || chunk === undefined
-          ? groupItem(row.id, mapped[i]!, remoteIds, linked.get(row.id))
-          : chunkedGroupItem(
-              row.id,
-              mapped[i]!,
-              linked.get(row.id),
-              memberChunks(
-                deps,
-                provider,
-                row.id,
-                chunk,
-                { count: head.count, digest: head.digest },
-                cleared && creatable.has(row.id)
-                  ? async () => {
-                      await cleared;
-                      return head.first;
-                    }
-                  : undefined,
-              ),
-            )),
-        inputHash: input,
-      }));
+      const items = pending.map(({ row, remoteIds, head, input }, i) => {
+        if (head === undefined || chunk === undefined) {
+          return { ...groupItem(row.id, mapped[i]!, remoteIds, linked.get(row.id)), inputHash: input };
+        }
+        const { first } = head;
+        const prefetched =
+          cleared && creatable.has(row.id) && first !== undefined
+            ? async () => {
+                await cleared;
+                return first;
+              }
+            : undefined;
+        const wanted = { count: head.count, digest: head.digest };
+        return {
+          ...chunkedGroupItem(
+            row.id,
+            mapped[i]!,
+            linked.get(row.id),
+            memberChunks(deps, provider, row.id, chunk, wanted, prefetched),
+          ),
+          inputHash: input,
+        };
+      });
       await syncBatch(lookUp, rec, provider, target, GROUPS, items);
     },
   };

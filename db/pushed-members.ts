@@ -77,17 +77,25 @@ export async function memberDigests(
 
 /** A group's wanted membership as a page of groups reads it: its digest, and the members a create of it sends. */
 export interface MemberHead extends MemberDigest {
-  /** Its first `chunk` members' remote ids, in user id order (the order later chunks are read in). */
-  first: string[];
+  /**
+   * Its first `chunk` members' remote ids, in user id order (the order later chunks are read in); there for every
+   * group the provider has no remote id for (those about to be created), absent for most others.
+   */
+  first?: string[];
 }
 
 /**
- * Each group's first `$4` wanted members, in user id order, with their count and digest (as `memberDigests` has it):
- * those of all its members when it has fewer.
+ * Each group's first `$4` wanted members, in user id order (only for a group provider `$2` has no remote id for), with
+ * their count and digest (as `memberDigests` has it): those of all its members when it has fewer.
  */
 const MEMBER_HEADS_SQL = `SELECT g.group_id, count(*) AS count,
-    md5(string_agg(m.remote_id, ',' ORDER BY m.remote_id)) AS digest, array_agg(m.remote_id ORDER BY m.user_id) AS head
-  FROM unnest($3::uuid[]) AS g(group_id)
+    md5(string_agg(m.remote_id, ',' ORDER BY m.remote_id)) AS digest,
+    CASE WHEN bool_and(g.creatable) THEN array_agg(m.remote_id ORDER BY m.user_id) END AS head
+  FROM (SELECT id AS group_id, NOT EXISTS (
+          SELECT 1 FROM provider_links gl
+           WHERE gl.provider_id = $2 AND gl.object_type = 'group' AND gl.local_id = id AND gl.remote_id IS NOT NULL
+        ) AS creatable
+          FROM unnest($3::uuid[]) AS id) g
   CROSS JOIN LATERAL (
     SELECT l.remote_id, gm.user_id FROM group_members gm ${MEMBER_LINK}
      WHERE gm.group_id = g.group_id
@@ -95,11 +103,11 @@ const MEMBER_HEADS_SQL = `SELECT g.group_id, count(*) AS count,
   GROUP BY g.group_id`;
 
 /**
- * For each group, what {@link memberDigests} gives and its first `chunk` members (what a create sends), looking each
- * member up once: a group of at most `chunk` members is read whole with its first chunk, and only larger groups are
- * read again for their digest. Read apart, the digests and the first chunks probed every member of a page's new
- * groups twice: 2.6 and 1.5 s of statement time in the groups phase of a 100,000-user first sync with 20 ms from the
- * target (pg_stat_statements), against 3.2 s read together.
+ * For each group, what {@link memberDigests} gives and, for a group with no remote id, its first `chunk` members (what
+ * a create sends), looking each member up once: a group of at most `chunk` members is read whole with its first
+ * chunk, and only larger groups are read again for their digest. Read apart, the digests and the first chunks probed
+ * every member of a page's new groups twice: 2.6 and 1.5 s of statement time in the groups phase of a 100,000-user
+ * first sync with 20 ms from the target (pg_stat_statements), against 3.2 s read together.
  */
 export async function memberHeads(
   q: Queryable,
@@ -108,19 +116,21 @@ export async function memberHeads(
   groupIds: readonly string[],
   chunk: number,
 ): Promise<Map<string, MemberHead>> {
-  const result = new Map<string, MemberHead>(groupIds.map((id) => [id, { count: 0, digest: '', first: [] }]));
+  const result = new Map<string, MemberHead>();
   if (groupIds.length === 0) return result;
-  const { rows } = await q.query<{ group_id: string; count: string; digest: string; head: string[] }>(
+  const { rows } = await q.query<{ group_id: string; count: string; digest: string; head: string[] | null }>(
     MEMBER_HEADS_SQL,
     [JSON.stringify(scope), providerId, groupIds, chunk + 1],
   );
-  const larger: string[] = [];
-  for (const row of rows) {
-    result.set(row.group_id, { count: Number(row.count), digest: row.digest, first: row.head.slice(0, chunk) });
-    if (row.head.length > chunk) larger.push(row.group_id);
-  }
-  for (const [groupId, whole] of await memberDigests(q, scope, providerId, larger)) {
-    result.set(groupId, { ...whole, first: result.get(groupId)!.first });
+  const read = new Map(rows.map((row) => [row.group_id, row]));
+  const larger = rows.filter((row) => Number(row.count) > chunk).map((row) => row.group_id);
+  const whole = await memberDigests(q, scope, providerId, larger);
+  for (const id of groupIds) {
+    const row = read.get(id);
+    // A group with no member linked has no row: nothing to digest, and nothing to send.
+    const first = row === undefined ? [] : row.head?.slice(0, chunk);
+    const digest = whole.get(id) ?? { count: Number(row?.count ?? 0), digest: row?.digest ?? '' };
+    result.set(id, first === undefined ? digest : { ...digest, first });
   }
   return result;
 }

@@ -129,6 +129,12 @@ describe("a group's member difference", () => {
     assert.deepEqual(heads.get(c), { count: 0, digest: '', first: [] });
     assert.equal(heads.get(a)!.count, 4, 'a group larger than the chunk counts all its members');
     assert.equal(heads.get(b)!.count, 2);
+    await testDb.db.query(
+      `INSERT INTO provider_links (provider_id, object_type, local_id, remote_id, status) VALUES ($1, 'group', $2, 'r-b', 'ok')`,
+      [provider.id, b],
+    );
+    const linked = await memberHeads(testDb.db, provider.scope, provider.id, [b], 3);
+    assert.deepEqual(linked.get(b), digests.get(b), 'a group with a remote id is not about to be created: no chunk');
     const exactly = await memberHeads(testDb.db, provider.scope, provider.id, [a], 4);
     assert.deepEqual(exactly.get(a), { ...digests.get(a), first: await memberOrder(a) }, 'a chunk of exactly its size');
   });
