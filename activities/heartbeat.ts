@@ -68,13 +68,8 @@ export function cancellation(): AbortSignal | undefined {
  * Runs `fn` heartbeating every `everyMs` meanwhile, so the activity learns of its cancellation (delivered with a
  * heartbeat's answer) even while one request or query blocks it; outside an activity it only runs `fn`.
  */
-export async function heartbeating<T>(fn: () => Promise<T>, everyMs = 1000): Promise<T> {
-  const timer = setInterval(() => beat(), everyMs);
-  try {
-    return await fn();
-  } finally {
-    clearInterval(timer);
-  }
+export function heartbeating<T>(fn: () => Promise<T>, everyMs = 1000): Promise<T> {
+  return keptAlive(fn, everyMs, Infinity);
 }
 
 /**
