@@ -1,45 +1,16 @@
 /** A full sync whose worker is killed mid-run reports counters that match what the target received, object by object. */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { Client, Connection } from '@temporalio/client';
-import { createProvider, createSecretBox, generateSecretKey } from '../../db/index.ts';
-import { createSyncControl } from '../../engine/index.ts';
+import { createProvider } from '../../db/index.ts';
 import { eventually } from '../incremental/harness.ts';
-import { startFaultProxy, startScimTarget } from '../servers/index.ts';
-import { createTestDatabase } from '../support/db.ts';
 import { testProviderInput } from '../support/providers.ts';
-import { startWorkerProcess, type WorkerProcess } from '../support/worker-process.ts';
+import { workerProcessWorld } from '../support/worker-process.ts';
 
 const USERS = 300;
 
 test('a worker killed mid-run: the run counts each object once, as created or updated exactly as the target saw it', async (t) => {
-  assert.ok(process.env['TEMPORAL_ADDRESS'], 'npm test provides a Temporal server');
-  const testDb = await createTestDatabase();
-  const target = await startScimTarget();
   // Every request 40 ms late: the run lasts long enough to be killed in the middle.
-  const proxy = await startFaultProxy({ target: target.url, latencyMs: 40 });
-  const secretKey = generateSecretKey();
-  const taskQueue = `crash-${randomBytes(4).toString('hex')}`;
-  const connection = await Connection.connect({ address: process.env['TEMPORAL_ADDRESS'] });
-  const control = createSyncControl({ client: new Client({ connection }), taskQueue });
-  const workers: WorkerProcess[] = [];
-  t.after(async () => {
-    for (const worker of workers) await worker.kill();
-    await connection.close();
-    await proxy.close();
-    await target.close();
-    await testDb.drop();
-  });
-  const startWorker = async () => {
-    const worker = await startWorkerProcess({
-      DATABASE_URL: testDb.url,
-      SCIMFLOW_SECRET_KEY: secretKey,
-      SCIMFLOW_TASK_QUEUE: taskQueue,
-    });
-    workers.push(worker);
-    return worker;
-  };
+  const { testDb, target, proxy, secrets, control, startWorker } = await workerProcessWorld(t, 'crash', 40);
   // Written without outbox rows: only the full sync sends them.
   await testDb.db.query(
     `INSERT INTO users (username, display_name, email)
@@ -48,7 +19,7 @@ test('a worker killed mid-run: the run counts each object once, as created or up
   );
   const provider = await createProvider(
     testDb.db,
-    createSecretBox(secretKey),
+    secrets,
     testProviderInput(target, 'crash', { baseUrl: proxy.url, pageSize: 20, concurrency: 2 }),
   );
 

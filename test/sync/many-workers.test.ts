@@ -1,44 +1,27 @@
 /** A full sync spreads over every worker process of its task queue; killing one mid-run loses nothing. */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { test } from 'node:test';
-import { Client, Connection } from '@temporalio/client';
-import { createProvider, createSecretBox, generateSecretKey } from '../../db/index.ts';
-import { createSyncControl } from '../../engine/index.ts';
+import { createProvider } from '../../db/index.ts';
 import { eventually } from '../incremental/harness.ts';
 import { seedDirectory } from '../support/directory.ts';
-import { startFaultProxy, startScimTarget } from '../servers/index.ts';
-import { createTestDatabase } from '../support/db.ts';
-import { startWorkerProcess, type WorkerProcess } from '../support/worker-process.ts';
+import { workerProcessWorld } from '../support/worker-process.ts';
 import { testProviderInput } from '../support/providers.ts';
 
 const USERS = 120;
 
 test('a full sync runs on three worker processes; one SIGKILLed mid-run loses nothing: the exact state, no duplicate', async (t) => {
-  assert.ok(process.env['TEMPORAL_ADDRESS'], 'npm test provides a Temporal server');
-  const testDb = await createTestDatabase();
-  const target = await startScimTarget();
   // 40 ms per request: the run lasts long enough to kill a worker in the middle of it.
-  const proxy = await startFaultProxy({ target: target.url, latencyMs: 40 });
-  const secretKey = generateSecretKey();
-  const taskQueue = `many-workers-${randomBytes(4).toString('hex')}`;
-  const connection = await Connection.connect({ address: process.env['TEMPORAL_ADDRESS'] });
-  const control = createSyncControl({ client: new Client({ connection }), taskQueue });
-  const workers: WorkerProcess[] = [];
-  t.after(async () => {
-    for (const worker of workers) await worker.kill();
-    await connection.close();
-    await proxy.close();
-    await target.close();
-    await testDb.drop();
-  });
-  const env = { DATABASE_URL: testDb.url, SCIMFLOW_SECRET_KEY: secretKey, SCIMFLOW_TASK_QUEUE: taskQueue };
-  workers.push(...(await Promise.all([0, 1, 2].map(() => startWorkerProcess(env)))));
+  const { testDb, target, proxy, secrets, control, workers, startWorker } = await workerProcessWorld(
+    t,
+    'many-workers',
+    40,
+  );
+  await Promise.all([0, 1, 2].map(() => startWorker()));
 
   const { users } = await seedDirectory(testDb.db, USERS, 1);
   // Small pages and six ranges of users at a time, so every worker gets some.
-  const provider = await createProvider(testDb.db, createSecretBox(secretKey), {
+  const provider = await createProvider(testDb.db, secrets, {
     ...testProviderInput(target, 'many', { pageSize: 5, concurrency: 6 }),
     baseUrl: proxy.url,
   });
@@ -85,7 +68,7 @@ test('a full sync runs on three worker processes; one SIGKILLed mid-run loses no
   const counts = rows[0]!.workers;
   assert.ok(Object.keys(counts).length >= 2, `the run spread over the workers: ${JSON.stringify(counts)}`);
   assert.ok(
-    workers.slice(1).some((worker) => (counts[`${worker.pid}@${hostname()}`] ?? 0) > 0),
+    workers.some((worker) => worker !== victim && (counts[`${worker.pid}@${hostname()}`] ?? 0) > 0),
     'a surviving worker finished what the killed one left',
   );
 });
