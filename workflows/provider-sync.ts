@@ -102,10 +102,12 @@ const DEFAULT_FLUSH: FlushPolicy = { maxObjects: 100, maxDelayMs: 0, maxPending:
 const DEFAULT_HISTORY_LIMIT = 500;
 
 // Bounded: a push that keeps failing is given up (and recorded) after a few attempts, so the writer moves on; what it
-// left undone is the next full sync's, and its retrying objects the next push's.
+// left undone is the next full sync's, and its retrying objects the next push's. A push heartbeats every second
+// all along (`heartbeating`), so a dead worker's push runs again elsewhere after 20 s, not a minute, with every change
+// behind it held that long.
 const vendorCallProfile: ActivityOptions = {
   startToCloseTimeout: '15 minutes',
-  heartbeatTimeout: '1 minute',
+  heartbeatTimeout: '20 seconds',
   retry: {
     initialInterval: '500 milliseconds',
     backoffCoefficient: 2,
@@ -129,10 +131,11 @@ const acknowledged = proxyActivities<FullSyncActivities>({
 const database = proxyActivities<FullSyncActivities>(databaseProfile);
 /** The longest an idle provider waits for queued changes before it looks again (a few history events per wait). */
 const IDLE_WAIT_MS = 10 * 60_000;
-// Waiting is retried for ever (a database outage only delays changes); heartbeats catch a worker that died.
+// Waiting is retried for ever (a database outage only delays changes); heartbeats (one a second) catch a worker that
+// died.
 const waiting = proxyActivities<FullSyncActivities>({
   startToCloseTimeout: '15 minutes',
-  heartbeatTimeout: '30 seconds',
+  heartbeatTimeout: '20 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 const local = proxyLocalActivities<FullSyncActivities>({ startToCloseTimeout: '1 minute' });
