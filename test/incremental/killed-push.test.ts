@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { createProvider, createUser } from '../../db/index.ts';
 import { providerSyncWorkflowId } from '../../workflows/index.ts';
 import { testProviderInput } from '../support/providers.ts';
-import { workerProcessWorld } from '../support/worker-process.ts';
+import { workerProcessWorld } from '../support/worker-process-world.ts';
 import { endedRun, eventually, person } from './harness.ts';
 
 const USERS = 30;

@@ -1,15 +1,7 @@
 /** `scimflow worker` in a process of its own, as an operator runs it, with everything it prints captured. */
-import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
-import { createSecretBox, generateSecretKey } from '../../db/index.ts';
-import { createSyncControl } from '../../engine/index.ts';
 import { eventually } from '../incremental/harness.ts';
-import { startFaultProxy, startScimTarget } from '../servers/index.ts';
-import { createTestDatabase } from './db.ts';
 
 // cli/main.ts itself, as cli/bin.mjs runs it: through bin.mjs, a SIGKILL at cleanup would leave bin.mjs's child
 // holding the output pipes, and `kill()` waiting for them to close until the test timed out.
@@ -62,50 +54,6 @@ export async function startWorkerProcess(env: Record<string, string | undefined>
     async kill() {
       if (running()) child.kill('SIGKILL');
       await exited;
-    },
-  };
-}
-
-/**
- * What a test of worker processes works with: a fresh database, a SCIMMY target behind a fault proxy `latencyMs`
- * late (so a run lasts long enough to kill a worker in the middle), a task queue of its own and a sync control on it.
- * `startWorker` adds a worker process; everything is stopped and dropped after the test.
- */
-export async function workerProcessWorld(t: TestContext, prefix: string, latencyMs: number) {
-  assert.ok(process.env['TEMPORAL_ADDRESS'], 'npm test provides a Temporal server');
-  const testDb = await createTestDatabase();
-  const target = await startScimTarget();
-  const proxy = await startFaultProxy({ target: target.url, latencyMs });
-  const secretKey = generateSecretKey();
-  const taskQueue = `${prefix}-${randomBytes(4).toString('hex')}`;
-  const connection = await Connection.connect({ address: process.env['TEMPORAL_ADDRESS'] });
-  const client = new Client({ connection });
-  const workers: WorkerProcess[] = [];
-  t.after(async () => {
-    for (const worker of workers) await worker.kill();
-    await connection.close();
-    await proxy.close();
-    await target.close();
-    await testDb.drop();
-  });
-  return {
-    testDb,
-    db: testDb.db,
-    target,
-    proxy,
-    secrets: createSecretBox(secretKey),
-    client,
-    control: createSyncControl({ client, taskQueue }),
-    workers,
-    /** Starts a worker process (worker, outbox relay and schedules, as `scimflow worker`) on the task queue. */
-    startWorker: async (): Promise<WorkerProcess> => {
-      const worker = await startWorkerProcess({
-        DATABASE_URL: testDb.url,
-        SCIMFLOW_SECRET_KEY: secretKey,
-        SCIMFLOW_TASK_QUEUE: taskQueue,
-      });
-      workers.push(worker);
-      return worker;
     },
   };
 }

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { createProvider } from '../../db/index.ts';
 import { eventually } from '../incremental/harness.ts';
 import { testProviderInput } from '../support/providers.ts';
-import { workerProcessWorld } from '../support/worker-process.ts';
+import { workerProcessWorld } from '../support/worker-process-world.ts';
 
 const USERS = 300;
 

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { createProvider } from '../../db/index.ts';
 import { eventually } from '../incremental/harness.ts';
 import { seedDirectory } from '../support/directory.ts';
-import { workerProcessWorld } from '../support/worker-process.ts';
+import { workerProcessWorld } from '../support/worker-process-world.ts';
 import { testProviderInput } from '../support/providers.ts';
 
 const USERS = 120;
