@@ -32,7 +32,6 @@ export async function workerProcessWorld(t: TestContext, prefix: string, latency
     await testDb.drop();
   });
   return {
-    testDb,
     db: testDb.db,
     target,
     proxy,

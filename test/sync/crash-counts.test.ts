@@ -10,15 +10,15 @@ const USERS = 300;
 
 test('a worker killed mid-run: the run counts each object once, as created or updated exactly as the target saw it', async (t) => {
   // Every request 40 ms late: the run lasts long enough to be killed in the middle.
-  const { testDb, target, proxy, secrets, control, startWorker } = await workerProcessWorld(t, 'crash', 40);
+  const { db, target, proxy, secrets, control, startWorker } = await workerProcessWorld(t, 'crash', 40);
   // Written without outbox rows: only the full sync sends them.
-  await testDb.db.query(
+  await db.query(
     `INSERT INTO users (username, display_name, email)
      SELECT 'crash.user' || n, 'Crash User ' || n, 'crash.user' || n || '@example.test' FROM generate_series(1, $1) AS n`,
     [USERS],
   );
   const provider = await createProvider(
-    testDb.db,
+    db,
     secrets,
     testProviderInput(target, 'crash', { baseUrl: proxy.url, pageSize: 20, concurrency: 2 }),
   );
@@ -37,7 +37,7 @@ test('a worker killed mid-run: the run counts each object once, as created or up
   const run = await eventually(
     'the run to end',
     async () => {
-      const { rows } = await testDb.db.query<{
+      const { rows } = await db.query<{
         status: string;
         processed: number;
         created: number;

@@ -12,16 +12,12 @@ const USERS = 120;
 
 test('a full sync runs on three worker processes; one SIGKILLed mid-run loses nothing: the exact state, no duplicate', async (t) => {
   // 40 ms per request: the run lasts long enough to kill a worker in the middle of it.
-  const { testDb, target, proxy, secrets, control, workers, startWorker } = await workerProcessWorld(
-    t,
-    'many-workers',
-    40,
-  );
+  const { db, target, proxy, secrets, control, workers, startWorker } = await workerProcessWorld(t, 'many-workers', 40);
   await Promise.all([0, 1, 2].map(() => startWorker()));
 
-  const { users } = await seedDirectory(testDb.db, USERS, 1);
+  const { users } = await seedDirectory(db, USERS, 1);
   // Small pages and six ranges of users at a time, so every worker gets some.
-  const provider = await createProvider(testDb.db, secrets, {
+  const provider = await createProvider(db, secrets, {
     ...testProviderInput(target, 'many', { pageSize: 5, concurrency: 6 }),
     baseUrl: proxy.url,
   });
@@ -32,7 +28,7 @@ test('a full sync runs on three worker processes; one SIGKILLed mid-run loses no
   const victim = await eventually(
     'a worker to have examined some objects mid-run',
     async () => {
-      const { rows } = await testDb.db.query<{ workers: Record<string, number>; processed: number; status: string }>(
+      const { rows } = await db.query<{ workers: Record<string, number>; processed: number; status: string }>(
         'SELECT workers, processed, status FROM sync_runs WHERE id = $1',
         [runId],
       );
@@ -48,7 +44,7 @@ test('a full sync runs on three worker processes; one SIGKILLed mid-run loses no
   const status = await eventually(
     'the run to end',
     async () => {
-      const { rows } = await testDb.db.query<{ status: string }>('SELECT status FROM sync_runs WHERE id = $1', [runId]);
+      const { rows } = await db.query<{ status: string }>('SELECT status FROM sync_runs WHERE id = $1', [runId]);
       return rows[0]?.status === 'running' ? undefined : rows[0]?.status;
     },
     180_000,
@@ -61,10 +57,9 @@ test('a full sync runs on three worker processes; one SIGKILLed mid-run loses no
   const groups = await target.groups();
   assert.equal(groups.length, 1);
   assert.equal(groups[0]!.members?.length, USERS, 'the group with every member');
-  const { rows } = await testDb.db.query<{ workers: Record<string, number> }>(
-    'SELECT workers FROM sync_runs WHERE id = $1',
-    [runId],
-  );
+  const { rows } = await db.query<{ workers: Record<string, number> }>('SELECT workers FROM sync_runs WHERE id = $1', [
+    runId,
+  ]);
   const counts = rows[0]!.workers;
   assert.ok(Object.keys(counts).length >= 2, `the run spread over the workers: ${JSON.stringify(counts)}`);
   assert.ok(
