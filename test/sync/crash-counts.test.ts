@@ -10,7 +10,9 @@ const USERS = 300;
 
 test('a worker killed mid-run: the run counts each object once, as created or updated exactly as the target saw it', async (t) => {
   // Every request 40 ms late: the run lasts long enough to be killed in the middle.
-  const { db, target, proxy, secrets, control, startWorker } = await workerProcessWorld(t, 'crash', 40);
+  const { db, target, proxy, secrets, control, startWorker, explain } = await workerProcessWorld(t, 'crash', 40);
+  // The waits end, with what the sync was doing, before the test's own timeout (300 s) would end it unexplained.
+  const deadline = Date.now() + 270_000;
   // Written without outbox rows: only the full sync sends them.
   await db.query(
     `INSERT INTO users (username, display_name, email)
@@ -29,9 +31,11 @@ test('a worker killed mid-run: the run counts each object once, as created or up
     'a third of the users on the target',
     async () => ((await target.users()).length >= USERS / 3 ? true : undefined),
     120_000,
+    () => explain(provider),
   );
   await first.kill();
   const killedAt = (await target.users()).length;
+  const killedTime = Date.now();
   await startWorker();
   // The killed worker's activities time out (20 s without a heartbeat) and are retried on the new worker.
   const run = await eventually(
@@ -52,8 +56,10 @@ test('a worker killed mid-run: the run counts each object once, as created or up
       );
       return rows[0];
     },
-    240_000,
+    deadline - Date.now(),
+    () => explain(provider),
   );
+  t.diagnostic(`the run ended ${((Date.now() - killedTime) / 1000).toFixed(1)} s after the kill`);
   assert.ok(killedAt < USERS, `the worker was killed mid-run (${killedAt} of ${USERS} users on the target)`);
 
   assert.equal(run.status, 'succeeded');
