@@ -49,7 +49,7 @@ export interface FullSyncReport extends FullSyncCounts {
 // A range activity talks to the target for up to thousands of objects (a slow or rate-limited target can take long);
 // heartbeats catch a dead worker fast, and a retry resumes from the last heartbeat's resume point. These activities
 // heartbeat every 5 s while they make progress (`keptAlive`): a SIGKILLed worker's ranges went on elsewhere after the
-// timeout, a minute, and now after 20 s (the SDK sends one at least every 16 s, 0.8 of it).
+// timeout, a minute, and now after 20 s (the worker sends what they record within 2 s: `maxHeartbeatThrottleInterval`).
 const vendorCallProfile: ActivityOptions = {
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '20 seconds',
