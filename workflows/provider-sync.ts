@@ -253,11 +253,22 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
     }
     if (fullWanted) {
       fullWanted = false;
-      next ??= {
-        runId: await database.openFullSyncRun({ providerId, workflowId: fullSyncWorkflowId(slug) }),
-        started: false,
-        allowDeletions: false,
-      };
+      if (patched('ticket-before-its-run')) {
+        // The ticket is set before its run is opened: a request taken in meanwhile joins it. (`next ??= { runId: await
+        // … }` set it only after: such a request opened a run of its own, which this ticket then replaced, so the
+        // request was never answered, its run stayed open, and the workflow could no longer continue as new.)
+        if (next === null) {
+          const ticket: NextFullSync = { runId: null, started: false, allowDeletions: false };
+          next = ticket;
+          ticket.runId = await database.openFullSyncRun({ providerId, workflowId: fullSyncWorkflowId(slug) });
+        }
+      } else {
+        next ??= {
+          runId: await database.openFullSyncRun({ providerId, workflowId: fullSyncWorkflowId(slug) }),
+          started: false,
+          allowDeletions: false,
+        };
+      }
     }
     if (fullSyncReady()) {
       const ticket = next!;

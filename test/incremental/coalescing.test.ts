@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import type { WorkflowHandle } from '@temporalio/client';
+import { WorkflowUpdateStage, type WorkflowHandle } from '@temporalio/client';
 import { createUser, importDirectory, updateUser, type DirectoryUser } from '../../db/index.ts';
-import { fullSyncWantedSignal, providerSyncWorkflowId } from '../../workflows/index.ts';
+import { fullSyncWantedSignal, providerSyncWorkflowId, requestFullSyncUpdate } from '../../workflows/index.ts';
 import { endedRun, eventually, incrementalWorld, person, syncState } from './harness.ts';
 
 /**
@@ -152,6 +152,59 @@ test('full-sync requests made while one runs all join one next run, and schedule
   assert.equal((await endedRun(db, next)).status, 'succeeded');
   const { rows } = await db.query(`SELECT id FROM sync_runs WHERE provider_id = $1 AND kind = 'full'`, [provider.id]);
   assert.equal(rows.length, 2, 'two full runs in all: the one running and the one every later request joined');
+});
+
+test('a request that arrives while a kick opens its run joins that run: it is answered, and no run is left open', async (t) => {
+  const { db, client, control, newProvider } = await incrementalWorld(t, { relay: false });
+  for (let i = 0; i < 3; i += 1) await createUser(db, person(i));
+  const provider = await newProvider();
+  const first = await control.requestFullSync(provider);
+  assert.equal((await endedRun(db, first.runId)).status, 'succeeded');
+
+  // The kick's run row cannot be written while the test holds sync_runs: its activity waits on the lock, and the
+  // request is taken in while the workflow waits for that activity.
+  const writer = client.workflow.getHandle(providerSyncWorkflowId(provider.slug));
+  const holder = await db.connect();
+  let request;
+  try {
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE sync_runs IN SHARE MODE');
+    await writer.signal(fullSyncWantedSignal);
+    await eventually('the kick opening its run', async () => {
+      const { rows } = await db.query(
+        `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO sync_runs%'`,
+      );
+      return rows.length > 0 ? true : undefined;
+    });
+    request = await writer.startUpdate(requestFullSyncUpdate, {
+      args: [{}],
+      waitForStage: WorkflowUpdateStage.ACCEPTED,
+    });
+  } finally {
+    await holder.query('COMMIT');
+    holder.release();
+  }
+
+  let timer: NodeJS.Timeout | undefined;
+  const ticket = await Promise.race([
+    request.result(),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the request was never answered')), 60_000);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  assert.equal((await endedRun(db, ticket.runId)).status, 'succeeded');
+  const { rows } = await db.query<{ id: string; status: string }>(
+    `SELECT id, status FROM sync_runs WHERE provider_id = $1 AND kind = 'full' ORDER BY started_at`,
+    [provider.id],
+  );
+  assert.deepEqual(
+    rows.map((run) => [run.id, run.status]),
+    [
+      [first.runId, 'succeeded'],
+      [ticket.runId, 'succeeded'],
+    ],
+    'the kick and the request made one run, and none is left running',
+  );
 });
 
 test('a mass change beyond maxPending becomes one full sync instead of a queue of pushes', async (t) => {
