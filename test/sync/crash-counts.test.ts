@@ -13,6 +13,9 @@ test('a worker killed mid-run: the run counts each object once, as created or up
   const { db, target, proxy, secrets, control, startWorker, explain } = await workerProcessWorld(t, 'crash', 40);
   // The waits end, with what the sync was doing, before the test's own timeout (300 s) would end it unexplained.
   const deadline = Date.now() + 270_000;
+  // Started before the provider exists: its startup reconcile gives the provider no schedule, whose immediate kick
+  // could start a full sync of its own before the one asked for below (which would then wait for it to end).
+  const first = await startWorker();
   // Written without outbox rows: only the full sync sends them.
   await db.query(
     `INSERT INTO users (username, display_name, email)
@@ -25,7 +28,6 @@ test('a worker killed mid-run: the run counts each object once, as created or up
     testProviderInput(target, 'crash', { baseUrl: proxy.url, pageSize: 20, concurrency: 2 }),
   );
 
-  const first = await startWorker();
   const { runId } = await control.requestFullSync(provider);
   await eventually(
     'a third of the users on the target',
