@@ -172,7 +172,8 @@ test('a request that arrives while a kick opens its run joins that run: it is an
     await writer.signal(fullSyncWantedSignal);
     await eventually('the kick opening its run', async () => {
       const { rows } = await db.query(
-        `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO sync_runs%'`,
+        `SELECT 1 FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO sync_runs%'`,
       );
       return rows.length > 0 ? true : undefined;
     });
