@@ -192,6 +192,15 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
   // another full sync runs waits for the next one, since the running one may have read the directory already;
   // every request made meanwhile joins that same next one, so requests never queue up without bound.
   let next: NextFullSync | null = null;
+  // The next full sync's ticket: the one set, else a new one, set before its run is opened so that a request or a
+  // kick taken in meanwhile joins it.
+  const nextTicket = async (): Promise<NextFullSync> => {
+    if (next !== null) return next;
+    const ticket: NextFullSync = { runId: null, started: false, allowDeletions: false };
+    next = ticket;
+    ticket.runId = await database.openFullSyncRun({ providerId, workflowId: fullSyncWorkflowId(slug) });
+    return ticket;
+  };
 
   setHandler(directoryChangesSignal, (changes) => {
     pending.add(changes);
@@ -205,11 +214,7 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
     fullWanted = true;
   });
   setHandler(requestFullSyncUpdate, async (request?: FullSyncRequest) => {
-    if (!next) {
-      next = { runId: null, started: false, allowDeletions: false };
-      next.runId = await database.openFullSyncRun({ providerId, workflowId: fullSyncWorkflowId(slug) });
-    }
-    const joined = next;
+    const joined = await nextTicket();
     // A consent joins the run it is given for; a run that has started already keeps what it started with.
     if (request?.allowDeletions && !joined.started) joined.allowDeletions = true;
     await condition(() => joined.started);
@@ -254,14 +259,10 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
     if (fullWanted) {
       fullWanted = false;
       if (patched('ticket-before-its-run')) {
-        // The ticket is set before its run is opened: a request taken in meanwhile joins it. (`next ??= { runId: await
-        // … }` set it only after: such a request opened a run of its own, which this ticket then replaced, so the
-        // request was never answered, its run stayed open, and the workflow could no longer continue as new.)
-        if (next === null) {
-          const ticket: NextFullSync = { runId: null, started: false, allowDeletions: false };
-          next = ticket;
-          ticket.runId = await database.openFullSyncRun({ providerId, workflowId: fullSyncWorkflowId(slug) });
-        }
+        // `next ??= { runId: await … }` set the ticket only once its run was opened: a request taken in meanwhile
+        // opened a run of its own, which this ticket then replaced, so the request was never answered, its run stayed
+        // open, and the workflow could no longer continue as new.
+        await nextTicket();
       } else {
         next ??= {
           runId: await database.openFullSyncRun({ providerId, workflowId: fullSyncWorkflowId(slug) }),
