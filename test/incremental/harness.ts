@@ -61,18 +61,33 @@ export async function eventually<T>(
   }
 }
 
-/** What a provider's sync is doing, for a test that timed out: its workflow, queued changes, runs and the outbox. */
-export async function syncState(db: Db, client: Client, provider: Pick<ProviderView, 'id' | 'slug'>): Promise<string> {
-  const workflow = await client.workflow
-    .getHandle(providerSyncWorkflowId(provider.slug))
+/**
+ * A workflow's status and history length, and each pending activity's attempt, state, worker, last heartbeat and last
+ * failure, one per line, for a test that timed out (the error's text when it cannot be described).
+ */
+export function workflowState(client: Client, workflowId: string): Promise<string> {
+  return client.workflow
+    .getHandle(workflowId)
     .describe()
     .then(
       ({ status, raw, historyLength }) =>
-        `${status.name}, ${historyLength} events, activities: ${JSON.stringify(
-          (raw.pendingActivities ?? []).map((a) => `${a.activityType?.name} attempt ${a.attempt} ${a.state}`),
-        )}`,
+        `${status.name}, ${historyLength} events, activities:` +
+        (raw.pendingActivities ?? [])
+          .map((a) => {
+            const beat = a.lastHeartbeatTime?.seconds;
+            const ago = beat ? `${Math.round(Date.now() / 1000 - Number(beat))} s ago` : 'never';
+            const failure = a.lastFailure?.message ? `, last failure ${a.lastFailure.message}` : '';
+            const state = ['unspecified', 'scheduled', 'started', 'cancel requested'][a.state ?? 0] ?? a.state;
+            return `\n    ${a.activityType?.name} attempt ${a.attempt} ${state} on ${a.lastWorkerIdentity}, heartbeat ${ago}${failure}`;
+          })
+          .join(''),
       (error: unknown) => String(error),
     );
+}
+
+/** What a provider's sync is doing, for a test that timed out: its workflow, queued changes, runs and the outbox. */
+export async function syncState(db: Db, client: Client, provider: Pick<ProviderView, 'id' | 'slug'>): Promise<string> {
+  const workflow = await workflowState(client, providerSyncWorkflowId(provider.slug));
   const queue = await db.query(
     `SELECT object_type, taken_by IS NOT NULL AS taken, count(*)::int AS n FROM provider_changes
       WHERE provider_id = $1 GROUP BY 1, 2`,

@@ -6,7 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { createSecretBox, generateSecretKey, type ProviderView } from '../../db/index.ts';
 import { createSyncControl } from '../../engine/index.ts';
 import { fullSyncWorkflowId } from '../../workflows/index.ts';
-import { syncState } from '../incremental/harness.ts';
+import { syncState, workflowState } from '../incremental/harness.ts';
 import { startFaultProxy, startScimTarget } from '../servers/index.ts';
 import { createTestDatabase } from './db.ts';
 import { startWorkerProcess, type WorkerProcess } from './worker-process.ts';
@@ -46,23 +46,7 @@ export async function workerProcessWorld(t: TestContext, prefix: string, latency
      * (attempt, worker, last heartbeat, last failure), its queue and runs, and each worker's last lines.
      */
     explain: async (provider: Pick<ProviderView, 'id' | 'slug'>): Promise<string> => {
-      const fullSync = await client.workflow
-        .getHandle(fullSyncWorkflowId(provider.slug))
-        .describe()
-        .then(
-          ({ status, raw, historyLength }) =>
-            `${status.name}, ${historyLength} events, activities:\n    ` +
-            (raw.pendingActivities ?? [])
-              .map((a) => {
-                const beat = a.lastHeartbeatTime?.seconds;
-                const ago = beat ? `${Math.round(Date.now() / 1000 - Number(beat))} s ago` : 'never';
-                const failure = a.lastFailure?.message ? `, last failure ${a.lastFailure.message}` : '';
-                const state = ['unspecified', 'scheduled', 'started', 'cancel requested'][a.state ?? 0] ?? a.state;
-                return `${a.activityType?.name} attempt ${a.attempt} ${state} on ${a.lastWorkerIdentity}, heartbeat ${ago}${failure}`;
-              })
-              .join('\n    '),
-          (error: unknown) => String(error),
-        );
+      const fullSync = await workflowState(client, fullSyncWorkflowId(provider.slug));
       const lines = workers.map(
         (w) =>
           `worker ${w.pid}, last lines:\n${w
