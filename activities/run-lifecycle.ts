@@ -7,6 +7,7 @@ import {
   refreshSyncStatistics,
   scopeBoundaries,
   setRunTotal,
+  startQueuedRun,
   type ObjectType,
   type ProviderForSync,
   type Queryable,
@@ -75,9 +76,14 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
   }
 
   return {
-    /** Opens a run row for a provider; used by whoever starts a full sync. */
-    async openFullSyncRun(input: { providerId: string; workflowId: string | null }): Promise<string> {
-      return withFailures(() => createRun(db, input.providerId, 'full', input.workflowId));
+    /**
+     * Opens a run row for a provider; used by whoever starts a full sync. `queued`: it waits for the full sync under
+     * way, and `beginFullSync` marks it running.
+     */
+    async openFullSyncRun(input: { providerId: string; workflowId: string | null; queued?: boolean }): Promise<string> {
+      return withFailures(() =>
+        createRun(db, input.providerId, 'full', input.workflowId, input.queued ? 'queued' : 'running'),
+      );
     },
 
     /**
@@ -100,6 +106,7 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
             plugin.capabilities(ctx),
             countInScope(db, provider.scope),
             refreshSyncStatistics(db),
+            startQueuedRun(db, input.runId),
           ]);
           // Every change queued so far is in the directory this run is about to read; a target that failed discovery
           // keeps them queued for the pushes.

@@ -208,7 +208,8 @@ export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
       method: 'POST',
       path: '/providers/:id/sync',
       operationId: 'startFullSync',
-      summary: 'Start a full sync of the provider, or join the one already requested (allowDeletions needs admin)',
+      summary:
+        'Start a full sync of the provider, or join the one already requested; answers once it is queued (allowDeletions needs admin)',
       tag: 'providers',
       role: 'operator',
       status: 202,
@@ -223,7 +224,11 @@ export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
             details: { field: 'enabled' },
           });
         }
-        const started = await sync.requestFullSync(provider, body.allowDeletions ? { allowDeletions: true } : {});
+        // Answered once the run exists: a run queued behind a full sync under way may wait hours to start.
+        const started = await sync.requestFullSync(provider, {
+          ...(body.allowDeletions ? { allowDeletions: true } : {}),
+          answer: 'queued',
+        });
         // Temporal, not this database, holds the sync: the row is written once it has accepted the request.
         await audit.record(caller, {
           action: 'sync.start',
@@ -232,7 +237,11 @@ export function providerRoutes(deps: ProviderRouteDeps): ApiRoute[] {
           targetName: provider.slug,
           details: { allowDeletions: body.allowDeletions, runId: started.runId },
         });
-        return started;
+        return {
+          runId: started.runId,
+          workflowId: started.workflowId,
+          status: started.queued ? ('queued' as const) : ('running' as const),
+        };
       },
     }),
     defineRoute({

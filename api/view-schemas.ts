@@ -77,7 +77,9 @@ export const SyncRunViewSchema = z.object({
   id: z.uuid(),
   providerId: z.uuid(),
   kind: z.enum(['full', 'incremental']),
-  status: z.enum(['running', 'succeeded', 'failed', 'cancelled']),
+  status: z
+    .enum(['queued', 'running', 'succeeded', 'failed', 'cancelled'])
+    .describe('queued: waiting for the full sync under way to end'),
   workflowId: z.string().nullable(),
   total: z.int(),
   processed: z.int(),
@@ -152,7 +154,13 @@ export const ErrorBodySchema = z.object({
 });
 
 /** A full sync the engine accepted. */
-export const SyncStartedSchema = z.object({ runId: z.uuid(), workflowId: z.string() });
+export const SyncStartedSchema = z.object({
+  runId: z.uuid().describe('follow it at GET /runs/{runId}'),
+  workflowId: z
+    .string()
+    .describe("the provider's full-sync workflow in Temporal (still the previous run's while queued)"),
+  status: z.enum(['queued', 'running']).describe('queued: it starts once the full sync under way ends'),
+});
 
 /** `GET /healthz`. */
 export const HealthSchema = z.object({ status: z.enum(['ok', 'unavailable']) });

@@ -172,7 +172,7 @@ async function showProgress(ctx: RunningProcess, runId: string): Promise<void> {
     if (run) {
       bar.setTotal(Math.max(run.total, 1));
       bar.update(run.processed, { status: run.status });
-      if (run.status !== 'running') break;
+      if (run.status !== 'queued' && run.status !== 'running') break;
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }

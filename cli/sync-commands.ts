@@ -48,11 +48,15 @@ export function addSyncCommands(program: Command, ctx: CliContext): void {
     .option('--allow-deletions', "let this sync remove more objects than the provider's deletion limit")
     .action(async (provider: string, options: { watch: boolean; allowDeletions?: boolean }) => {
       const api = ctx.api();
-      const started = await api.post<{ runId: string; workflowId: string }>(
+      const started = await api.post<{ runId: string; workflowId: string; status: 'queued' | 'running' }>(
         `/providers/${encodeURIComponent(provider)}/sync`,
         options.allowDeletions ? { allowDeletions: true } : undefined,
       );
-      output.out(`full sync of ${provider} started: run ${started.runId} (workflow ${started.workflowId})`);
+      output.out(
+        started.status === 'queued'
+          ? `full sync of ${provider} queued: run ${started.runId} starts once the full sync under way ends`
+          : `full sync of ${provider} started: run ${started.runId} (workflow ${started.workflowId})`,
+      );
       if (!options.watch) return;
       let run = await api.get<SyncRunView>(`/runs/${started.runId}`);
       const bar = new cliProgress.SingleBar(
@@ -61,7 +65,7 @@ export function addSyncCommands(program: Command, ctx: CliContext): void {
       );
       bar.start(Math.max(run.total, 1), run.processed, { status: run.status });
       try {
-        while (run.status === 'running') {
+        while (run.status === 'queued' || run.status === 'running') {
           await sleep(POLL_INTERVAL_MS);
           run = await api.get<SyncRunView>(`/runs/${started.runId}`);
           bar.setTotal(Math.max(run.total, 1));

@@ -8,7 +8,7 @@ export interface SyncRunView {
   id: string;
   providerId: string;
   kind: 'full' | 'incremental';
-  status: 'running' | 'succeeded' | 'failed' | 'cancelled';
+  status: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
   workflowId: string | null;
   /** In-scope objects the run expects to examine. */
   total: number;

@@ -745,12 +745,19 @@ export async function createRun(
   providerId: string,
   kind: 'full' | 'incremental',
   workflowId: string | null,
+  status: 'queued' | 'running' = 'running',
 ): Promise<string> {
-  const { rows } = await q.query<{ id: string }>(
-    `INSERT INTO sync_runs (provider_id, kind, workflow_id) VALUES ($1, $2, $3) RETURNING id`,
-    [providerId, kind, workflowId],
-  );
-  return rows[0]!.id;
+  try {
+    const { rows } = await q.query<{ id: string }>(
+      `INSERT INTO sync_runs (provider_id, kind, workflow_id, status) VALUES ($1, $2, $3, $4) RETURNING id`,
+      [providerId, kind, workflowId, status],
+    );
+    return rows[0]!.id;
+  } catch (error) {
+    // A provider deleted meanwhile: said so, and not retried (its foreign key would refuse every attempt).
+    if ((error as { code?: unknown }).code === '23503') throw new NotFoundError('provider', providerId);
+    throw error;
+  }
 }
 
 /** Opens incremental run `runId` unless it exists already (an activity retried after it opened it). */
@@ -788,6 +795,13 @@ export async function restartIncrementalRun(
 /** Sets a run's expected total of objects. */
 export async function setRunTotal(q: Queryable, runId: string, total: number): Promise<void> {
   await q.query(`UPDATE sync_runs SET total = $2 WHERE id = $1`, [runId, total]);
+}
+
+/** Marks a queued run as running from now (a retried start leaves a running run as it is). */
+export async function startQueuedRun(q: Queryable, runId: string): Promise<void> {
+  await q.query(`UPDATE sync_runs SET status = 'running', started_at = now() WHERE id = $1 AND status = 'queued'`, [
+    runId,
+  ]);
 }
 
 /**
@@ -860,7 +874,7 @@ export async function countedPages(
 export interface RunSummary extends RunCounts {
   id: string;
   providerId: string;
-  status: 'running' | 'succeeded' | 'failed' | 'cancelled';
+  status: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
   total: number;
   unchanged: number;
   workflowId: string | null;

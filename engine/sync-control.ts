@@ -1,16 +1,19 @@
 import type { Client } from '@temporalio/client';
 import type { ProviderView } from '../db/index.ts';
-import { providerSync, requestFullSyncUpdate, type FlushPolicy, type FullSyncRequest } from '../workflows/index.ts';
+import {
+  providerSync,
+  requestFullSyncUpdate,
+  type FlushPolicy,
+  type FullSyncRequest,
+  type FullSyncTicket,
+} from '../workflows/index.ts';
 import { createScheduleManager, providerSyncStartOptions, type ScheduleManager } from './schedules.ts';
 
 export { fullSyncWorkflowId } from '../workflows/index.ts';
 
 /** Starts full syncs on Temporal for the API and CLI; the SyncControl the API is given. */
 export interface TemporalSyncControl {
-  requestFullSync(
-    provider: Pick<ProviderView, 'id' | 'slug'>,
-    request?: FullSyncRequest,
-  ): Promise<{ runId: string; workflowId: string }>;
+  requestFullSync(provider: Pick<ProviderView, 'id' | 'slug'>, request?: FullSyncRequest): Promise<FullSyncTicket>;
   providerChanged(provider: ProviderView): Promise<void>;
   providerDeleted(provider: ProviderView): Promise<void>;
 }

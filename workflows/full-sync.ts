@@ -91,7 +91,7 @@ function showProgress(phase: Phase, plan: FullSyncPlan, counts: FullSyncCounts, 
 }
 
 /** The failure behind an activity failure, as `{ code, message }` (codes, never message parsing). */
-function failureRecord(error: unknown): { code: string; message: string } {
+export function failureRecord(error: unknown): { code: string; message: string } {
   const cause = error instanceof ActivityFailure ? error.cause : error;
   if (cause instanceof ApplicationFailure) return { code: cause.type ?? 'ERR_INTERNAL', message: cause.message };
   if (cause instanceof Error) return { code: 'ERR_INTERNAL', message: cause.message };

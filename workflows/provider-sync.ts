@@ -24,7 +24,7 @@ import type { FullSyncActivities } from '../activities/index.ts';
 import { describeLoggedError, FAILURE_CHAIN } from '../engine/logged-error.ts';
 import { NON_RETRYABLE_CODES } from '../errors/index.ts';
 import { databaseProfile } from './activity-profiles.ts';
-import { fullSync } from './full-sync.ts';
+import { failureRecord, fullSync } from './full-sync.ts';
 import { SCIM_PROVIDER } from './search-attributes.ts';
 
 /** Temporal workflow id of a provider's long-running sync workflow (its single writer). */
@@ -77,7 +77,10 @@ export interface ProviderSyncInput {
 /** What a full-sync request answers: the run and the workflow to follow (joined when one is already under way). */
 export interface FullSyncTicket {
   runId: string;
+  /** The full sync's workflow; while the run is queued, it is still the one running before it. */
   workflowId: string;
+  /** The run waits for the full sync under way to end (only when the request asked to be answered once queued). */
+  queued?: boolean;
 }
 
 /** Hands the provider workflow a batch of directory changes. */
@@ -88,9 +91,17 @@ export const fullSyncWantedSignal = defineSignal<[]>('fullSyncWanted');
 export interface FullSyncRequest {
   /** Let this full sync remove more objects than the provider's deletion limit. */
   allowDeletions?: boolean | undefined;
+  /**
+   * Answer once the run has started (the default), or once it is queued: at once, even while another full sync runs,
+   * which may take hours (the API answers so, and its callers follow the run by its id).
+   */
+  answer?: 'started' | 'queued' | undefined;
 }
 
-/** Asks for a full sync and answers once it has started; joins the one requested (not yet running), if any. */
+/**
+ * Asks for a full sync and answers once it has started (or queued, as asked); joins the one requested (not yet
+ * running), if any. Refused when the run cannot be opened.
+ */
 export const requestFullSyncUpdate = defineUpdate<FullSyncTicket, [FullSyncRequest]>('requestFullSync');
 
 // No batching window by default: a push takes tens of milliseconds, and what arrives meanwhile is coalesced into
@@ -145,6 +156,10 @@ interface NextFullSync {
   runId: string | null;
   started: boolean;
   allowDeletions: boolean;
+  /** Its run was opened while a full sync ran, to start once that one ends. */
+  queued: boolean;
+  /** Why its run could not be opened: every request that joined it is refused with this. */
+  failure: ApplicationFailure | null;
 }
 
 /** The provider's pending work: changed objects (latest wins, so a set of ids) and a wanted full sync. */
@@ -192,13 +207,28 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
   // another full sync runs waits for the next one, since the running one may have read the directory already;
   // every request made meanwhile joins that same next one, so requests never queue up without bound.
   let next: NextFullSync | null = null;
+  // A full sync is under way: a run opened meanwhile is queued behind it.
+  let fullSyncRunning = false;
   // The next full sync's ticket: the one set, else a new one, set before its run is opened so that a request or a
-  // kick taken in meanwhile joins it.
+  // kick taken in meanwhile joins it. A run that cannot be opened (its activity failed for good) takes its ticket
+  // with it: the requests that joined it are refused, and the next request or kick starts afresh (a ticket left
+  // without a run was joined, and never answered, by every later request).
   const nextTicket = async (): Promise<NextFullSync> => {
     if (next !== null) return next;
-    const ticket: NextFullSync = { runId: null, started: false, allowDeletions: false };
+    const queued = fullSyncRunning;
+    const ticket: NextFullSync = { runId: null, started: false, allowDeletions: false, queued, failure: null };
     next = ticket;
-    ticket.runId = await database.openFullSyncRun({ providerId, workflowId: fullSyncWorkflowId(slug) });
+    try {
+      ticket.runId = await database.openFullSyncRun({ providerId, workflowId: fullSyncWorkflowId(slug), queued });
+    } catch (error) {
+      if (next === ticket) next = null;
+      const { code, message } = failureRecord(error);
+      ticket.failure = ApplicationFailure.create({
+        type: code,
+        message: `the full sync could not be queued: ${message}`,
+      });
+      throw ticket.failure;
+    }
     return ticket;
   };
 
@@ -217,8 +247,11 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
     const joined = await nextTicket();
     // A consent joins the run it is given for; a run that has started already keeps what it started with.
     if (request?.allowDeletions && !joined.started) joined.allowDeletions = true;
-    await condition(() => joined.started);
-    return { runId: joined.runId!, workflowId: fullSyncWorkflowId(slug) };
+    const onceQueued = request?.answer === 'queued';
+    await condition(() => joined.started || joined.failure !== null || (onceQueued && joined.runId !== null));
+    if (joined.failure !== null) throw joined.failure;
+    const ticket: FullSyncTicket = { runId: joined.runId!, workflowId: fullSyncWorkflowId(slug) };
+    return onceQueued ? { ...ticket, queued: joined.queued && !joined.started } : ticket;
   });
   const fullSyncReady = () => next !== null && next.runId !== null;
 
@@ -262,19 +295,26 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
         // `next ??= { runId: await … }` set the ticket only once its run was opened: a request taken in meanwhile
         // opened a run of its own, which this ticket then replaced, so the request was never answered, its run stayed
         // open, and the workflow could no longer continue as new.
-        await nextTicket();
+        // A run that cannot be opened is logged and dropped with its kick; the schedule's next kick tries again.
+        await nextTicket().catch((error: unknown) => {
+          log.warn('full sync not queued', { slug, error: failureRecord(error) });
+        });
       } else {
         next ??= {
           runId: await database.openFullSyncRun({ providerId, workflowId: fullSyncWorkflowId(slug) }),
           started: false,
           allowDeletions: false,
+          queued: false,
+          failure: null,
         };
       }
     }
     if (fullSyncReady()) {
       const ticket = next!;
       next = null;
+      fullSyncRunning = true;
       await runFullSync(providerId, slug, ticket);
+      fullSyncRunning = false;
       // The full sync dropped what was queued before it began; what came since, the next wait finds.
       queued = 0;
     } else if (pending.size() > 0 || queued > 0) {

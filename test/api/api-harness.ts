@@ -22,14 +22,21 @@ export interface RecordingSyncControl extends SyncControl {
     slug: string;
     configVersion: number;
     /** What a full-sync request asked for (requestFullSync only). */
-    request?: { allowDeletions?: boolean } | undefined;
+    request?: { allowDeletions?: boolean; answer?: 'started' | 'queued' } | undefined;
   }>;
 }
 
-/** A fake sync control; `requestFullSync` answers with fixed ids unless `onSync` is given. */
+/**
+ * A fake sync control; `requestFullSync` answers with fixed ids unless `onSync` is given (queued behind a full sync
+ * under way for providers whose slug starts with `queued`).
+ */
 export function recordingSyncControl(
-  onSync: (provider: ProviderView) => Promise<{ runId: string; workflowId: string }> = (provider) =>
-    Promise.resolve({ runId: '00000000-0000-4000-8000-000000000001', workflowId: `full-sync:${provider.slug}` }),
+  onSync: (provider: ProviderView) => Promise<{ runId: string; workflowId: string; queued?: boolean }> = (provider) =>
+    Promise.resolve({
+      runId: '00000000-0000-4000-8000-000000000001',
+      workflowId: `full-sync:${provider.slug}`,
+      queued: provider.slug.startsWith('queued'),
+    }),
 ): RecordingSyncControl {
   const calls: RecordingSyncControl['calls'] = [];
   const record = (method: RecordingSyncControl['calls'][number]['method'], provider: ProviderView) =>

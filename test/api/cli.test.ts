@@ -15,6 +15,7 @@ import {
   recordProgress,
   saveLinks,
   setRunTotal,
+  startQueuedRun,
   zeroCounts,
   type Db,
   type ProviderView,
@@ -65,7 +66,8 @@ function printed(cli: CliProcess, pattern: RegExp): Promise<void> {
 function completingSyncControl(db: Db, pending: Array<Promise<unknown>>): RecordingSyncControl {
   return recordingSyncControl(async (provider: ProviderView) => {
     const workflowId = `full-sync:${provider.slug}`;
-    const runId = await createRun(db, provider.id, 'full', workflowId);
+    const queued = provider.slug.startsWith('queued');
+    const runId = await createRun(db, provider.id, 'full', workflowId, queued ? 'queued' : 'running');
     await setRunTotal(db, runId, 3);
     if (provider.slug.startsWith('endless')) return { runId, workflowId };
     const failed = provider.slug.startsWith('flaky') ? 1 : 0;
@@ -73,6 +75,10 @@ function completingSyncControl(db: Db, pending: Array<Promise<unknown>>): Record
       (async () => {
         // A run's outcome counters are recounted from its log when it ends: one event per object counted.
         const event = (action: SyncAction) => ({ objectType: 'user' as const, localId: randomUUID(), action });
+        if (queued) {
+          await delay(600);
+          await startQueuedRun(db, runId);
+        }
         await delay(300);
         await recordProgress(db, runId, { ...zeroCounts(), processed: 2, created: 2 }, [
           event('create'),
@@ -83,7 +89,7 @@ function completingSyncControl(db: Db, pending: Array<Promise<unknown>>): Record
         await finishRun(db, runId, 'succeeded', null);
       })(),
     );
-    return { runId, workflowId };
+    return { runId, workflowId, queued };
   });
 }
 
@@ -349,6 +355,20 @@ describe('scimflow CLI', () => {
     const result = await runCli(['sync', 'healthy'], { env });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /full sync of healthy started: run [0-9a-f-]{36} \(workflow full-sync:healthy\)/);
+    assert.match(
+      result.stdout,
+      /run [0-9a-f-]{36} succeeded: 3\/3 processed, 2 created, 0 updated, 0 deleted, 1 unchanged, 0 skipped, 0 failed/,
+    );
+  });
+
+  test('sync of a run queued behind a full sync under way says so, and follows it once it starts to its end', async () => {
+    await createProvider('queued-behind');
+    const result = await runCli(['sync', 'queued-behind'], { env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      result.stdout,
+      /full sync of queued-behind queued: run [0-9a-f-]{36} starts once the full sync under way ends/,
+    );
     assert.match(
       result.stdout,
       /run [0-9a-f-]{36} succeeded: 3\/3 processed, 2 created, 0 updated, 0 deleted, 1 unchanged, 0 skipped, 0 failed/,

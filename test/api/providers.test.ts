@@ -400,7 +400,7 @@ describe('providers API', () => {
     );
   });
 
-  test('asking for a sync answers 202 with the run and workflow ids from the engine', async () => {
+  test('asking for a sync answers 202 with the run and workflow ids from the engine, once the run is queued', async () => {
     await api.request('POST', '/api/v1/providers', providerBody('syncable'));
     const response = await api.request<{ runId: string; workflowId: string }>(
       'POST',
@@ -410,11 +410,21 @@ describe('providers API', () => {
     assert.deepEqual(response.body, {
       runId: '00000000-0000-4000-8000-000000000001',
       workflowId: 'full-sync:syncable',
+      status: 'running',
     });
+    const calls = api.sync.calls.filter((call) => call.slug === 'syncable');
     assert.deepEqual(
-      api.sync.calls.filter((call) => call.slug === 'syncable').map((call) => call.method),
+      calls.map((call) => call.method),
       ['providerChanged', 'requestFullSync'],
     );
+    assert.deepEqual(calls[1]!.request, { answer: 'queued' }, 'the API never holds the call until the run starts');
+  });
+
+  test('a sync asked for while another runs is answered at once as queued', async () => {
+    await api.request('POST', '/api/v1/providers', providerBody('queued-behind'));
+    const response = await api.request<{ status: string }>('POST', '/api/v1/providers/queued-behind/sync');
+    assert.equal(response.status, 202);
+    assert.equal(response.body.status, 'queued');
   });
 
   test('a sync request may allow deletions above the limit; anything else in its body is a 400', async () => {
@@ -427,7 +437,7 @@ describe('providers API', () => {
     const requests = api.sync.calls.filter((call) => call.slug === 'consenting' && call.method === 'requestFullSync');
     assert.deepEqual(
       requests.map((call) => call.request),
-      [{ allowDeletions: true }],
+      [{ allowDeletions: true, answer: 'queued' }],
     );
   });
 

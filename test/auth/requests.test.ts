@@ -190,6 +190,6 @@ describe('admin API tokens', () => {
     const requests = api.sync.calls
       .filter((c) => c.slug === 'guarded' && c.method === 'requestFullSync')
       .map((c) => c.request);
-    assert.deepEqual(requests, [{}, { allowDeletions: true }]);
+    assert.deepEqual(requests, [{ answer: 'queued' }, { allowDeletions: true, answer: 'queued' }]);
   });
 });

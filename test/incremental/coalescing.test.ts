@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { test } from 'node:test';
-import { WorkflowUpdateStage, type WorkflowHandle } from '@temporalio/client';
+import { test, type TestContext } from 'node:test';
+import { ApplicationFailure, WorkflowUpdateStage, type WorkflowHandle } from '@temporalio/client';
 import { createUser, importDirectory, updateUser, type DirectoryUser } from '../../db/index.ts';
 import { fullSyncWantedSignal, providerSyncWorkflowId, requestFullSyncUpdate } from '../../workflows/index.ts';
 import { endedRun, eventually, incrementalWorld, person, syncState } from './harness.ts';
@@ -123,19 +123,24 @@ test('changes that arrive while a batch is being pushed go out together in the n
   assert.equal(writes.length, 1 + users.length, JSON.stringify(writes.map((w) => `${w.method} ${w.path}`)));
 });
 
-test('full-sync requests made while one runs all join one next run, and schedule kicks join it too', async (t) => {
-  const { db, client, target, control, newProvider } = await incrementalWorld(t, { relay: false });
-  const proxy = await gatedProxy(target.url);
+/** A world whose provider's first full sync (of 3 users) is under way, its writes held at a closed gated proxy. */
+async function fullSyncUnderWay(t: TestContext) {
+  const world = await incrementalWorld(t, { relay: false });
+  const proxy = await gatedProxy(world.target.url);
   t.after(async () => {
     proxy.open();
     await proxy.stop();
   });
-  for (let i = 0; i < 3; i += 1) await createUser(db, person(i));
-  const provider = await newProvider({ baseUrl: proxy.url });
-
+  for (let i = 0; i < 3; i += 1) await createUser(world.db, person(i));
+  const provider = await world.newProvider({ baseUrl: proxy.url });
   proxy.close();
-  const first = await control.requestFullSync(provider);
+  const first = await world.control.requestFullSync(provider);
   await eventually('the first full sync under way', () => Promise.resolve(proxy.held() > 0 ? true : undefined));
+  return { ...world, proxy, provider, first };
+}
+
+test('full-sync requests made while one runs all join one next run, and schedule kicks join it too', async (t) => {
+  const { db, client, control, proxy, provider, first } = await fullSyncUnderWay(t);
   const joined = Promise.all(Array.from({ length: 5 }, () => control.requestFullSync(provider)));
   const writer = client.workflow.getHandle(providerSyncWorkflowId(provider.slug));
   for (let i = 0; i < 3; i += 1) await writer.signal(fullSyncWantedSignal);
@@ -152,6 +157,86 @@ test('full-sync requests made while one runs all join one next run, and schedule
   assert.equal((await endedRun(db, next)).status, 'succeeded');
   const { rows } = await db.query(`SELECT id FROM sync_runs WHERE provider_id = $1 AND kind = 'full'`, [provider.id]);
   assert.equal(rows.length, 2, 'two full runs in all: the one running and the one every later request joined');
+});
+
+/** `promise`, or a failure naming `what` if it has not settled within `ms`. */
+async function within<T>(what: string, ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+test('a request answered once queued is answered while a full sync runs: its run waits as queued, then runs', async (t) => {
+  const { db, client, control, proxy, provider, first } = await fullSyncUnderWay(t);
+  const queued = await within('a queued request', 30_000, control.requestFullSync(provider, { answer: 'queued' }));
+  const again = await within(
+    'a second queued request',
+    30_000,
+    control.requestFullSync(provider, { answer: 'queued' }),
+  );
+  assert.ok(proxy.held() > 0, 'answered while the first full sync is still held at the target');
+  assert.equal(queued.queued, true);
+  assert.notEqual(queued.runId, first.runId);
+  assert.equal(again.runId, queued.runId, 'a later request joins the queued run');
+  const { rows: waiting } = await db.query<{ status: string }>('SELECT status FROM sync_runs WHERE id = $1', [
+    queued.runId,
+  ]);
+  assert.deepEqual(waiting, [{ status: 'queued' }]);
+
+  proxy.open();
+  assert.equal((await endedRun(db, first.runId)).status, 'succeeded');
+  assert.equal((await endedRun(db, queued.runId)).status, 'succeeded');
+  const { rows } = await db.query<{ id: string; started_at: Date; finished_at: Date }>(
+    `SELECT id, started_at, finished_at FROM sync_runs WHERE provider_id = $1 AND kind = 'full' ORDER BY started_at`,
+    [provider.id],
+  );
+  assert.deepEqual(
+    rows.map((run) => run.id),
+    [first.runId, queued.runId],
+  );
+  assert.ok(rows[1]!.started_at >= rows[0]!.finished_at, 'the queued run started once the first had ended');
+
+  // With no full sync under way (the provider workflow waits for changes), nothing is queued: the run starts at once.
+  const writer = client.workflow.getHandle(providerSyncWorkflowId(provider.slug));
+  await eventually('the provider workflow waiting for changes', async () => {
+    const waiting = (await writer.describe()).raw.pendingActivities?.map((a) => a.activityType?.name);
+    return waiting?.length === 1 && waiting[0] === 'awaitChanges' ? true : undefined;
+  });
+  const idle = await within(
+    'a request to an idle provider',
+    30_000,
+    control.requestFullSync(provider, { answer: 'queued' }),
+  );
+  assert.equal(idle.queued, false);
+  assert.equal((await endedRun(db, idle.runId)).status, 'succeeded');
+});
+
+test('requests for a provider whose run cannot be opened are refused with the reason, and none is left unanswered', async (t) => {
+  const { db, client, control, newProvider } = await incrementalWorld(t, { relay: false });
+  await createUser(db, person(0));
+  const provider = await newProvider();
+  assert.equal((await endedRun(db, (await control.requestFullSync(provider)).runId)).status, 'succeeded');
+
+  // Deleted behind the provider workflow's back (the API would have ended the workflow): no run can be opened.
+  await db.query('DELETE FROM providers WHERE id = $1', [provider.id]);
+  const writer = client.workflow.getHandle(providerSyncWorkflowId(provider.slug));
+  await writer.signal(fullSyncWantedSignal);
+  for (const attempt of ['first', 'second']) {
+    await assert.rejects(
+      within(`the ${attempt} request`, 60_000, control.requestFullSync(provider)),
+      (error: Error) => {
+        assert.ok(error.cause instanceof ApplicationFailure, String(error));
+        assert.equal(error.cause.type, 'ERR_NOT_FOUND');
+        assert.match(error.cause.message, /^the full sync could not be queued: provider [0-9a-f-]{36} not found$/);
+        return true;
+      },
+    );
+  }
+  assert.equal((await writer.describe()).status.name, 'RUNNING', 'a kick that could not open its run is dropped');
 });
 
 test('a request that arrives while a kick opens its run joins that run: it is answered, and no run is left open', async (t) => {
@@ -186,13 +271,7 @@ test('a request that arrives while a kick opens its run joins that run: it is an
     holder.release();
   }
 
-  let timer: NodeJS.Timeout | undefined;
-  const ticket = await Promise.race([
-    request.result(),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('the request was never answered')), 60_000);
-    }),
-  ]).finally(() => clearTimeout(timer));
+  const ticket = await within('the request', 60_000, request.result());
   assert.equal((await endedRun(db, ticket.runId)).status, 'succeeded');
   const { rows } = await db.query<{ id: string; status: string }>(
     `SELECT id, status FROM sync_runs WHERE provider_id = $1 AND kind = 'full' ORDER BY started_at`,

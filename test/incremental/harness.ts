@@ -123,7 +123,7 @@ export function endedRun(db: Db, runId: string) {
         deleted: number;
         error: { code: string; message: string } | null;
       }>('SELECT status, deleted, error FROM sync_runs WHERE id = $1', [runId]);
-      return rows[0]?.status === 'running' ? undefined : rows[0];
+      return rows[0]?.status === 'queued' || rows[0]?.status === 'running' ? undefined : rows[0];
     },
     30_000,
   );
