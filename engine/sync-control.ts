@@ -1,4 +1,5 @@
-import type { Client } from '@temporalio/client';
+import { ApplicationFailure, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { ERROR_CODES, ScimflowError, type ErrorCode } from '../errors/index.ts';
 import type { ProviderView } from '../db/index.ts';
 import {
   providerSync,
@@ -36,7 +37,11 @@ export function createSyncControl(deps: {
         ...providerSyncStartOptions(provider, taskQueue, deps.flush),
         workflowIdConflictPolicy: 'USE_EXISTING',
       });
-      return handle.executeUpdate(requestFullSyncUpdate, { args: [request] });
+      try {
+        return await handle.executeUpdate(requestFullSyncUpdate, { args: [request] });
+      } catch (error) {
+        throw refusal(error) ?? error;
+      }
     },
     async providerChanged(provider) {
       await schedules.upsert(provider);
@@ -45,4 +50,15 @@ export function createSyncControl(deps: {
       await schedules.remove(provider);
     },
   };
+}
+
+/**
+ * A request the provider workflow refused (its run could not be opened) with one of our codes, as that error; any
+ * other failure (ERR_INTERNAL is not one of them) stays as it is: the API logs it and answers 500 without its text.
+ */
+function refusal(error: unknown): ScimflowError | undefined {
+  const cause = error instanceof WorkflowUpdateFailedError ? error.cause : undefined;
+  if (!(cause instanceof ApplicationFailure) || !cause.type || !Object.hasOwn(ERROR_CODES, cause.type))
+    return undefined;
+  return new ScimflowError(cause.type as ErrorCode, cause.message);
 }
