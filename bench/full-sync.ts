@@ -38,9 +38,16 @@ export async function call(origin: string, method: string, path: string): Promis
  * skips it as well as the control endpoints.
  */
 export async function recordedRequests(origin: string): Promise<Array<{ method: string; path: string; body: string }>> {
-  const recorded = (await call(origin, 'GET', '/_log')) as Array<{ method: string; path: string; body: string }>;
+  const recorded: Array<{ method: string; path: string; body: string }> = [];
+  // In pages: a million users' requests as one JSON answer are more text than one string may hold.
+  for (let page; page === undefined || page.length === LOG_PAGE;) {
+    page = (await call(origin, 'GET', `/_log?offset=${recorded.length}&limit=${LOG_PAGE}`)) as typeof recorded;
+    for (const request of page) recorded.push(request);
+  }
   return recorded.filter((r) => !r.path.startsWith('/ServiceProviderConfig') && !r.path.startsWith('/ResourceTypes'));
 }
+
+const LOG_PAGE = 100_000;
 
 /** Stops the loopback target's recording and returns what it recorded (see {@link recordedRequests}). */
 export async function stopRecording(origin: string): Promise<Array<{ method: string; path: string; body: string }>> {

@@ -162,7 +162,12 @@ function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
       bucketMs: BUCKET_MS,
       buckets: timeline.map((b) => ({ inFlight: b.area / BUCKET_MS, arrived: b.arrived })),
     });
-  if (parts[0] === '_log') return send(res, 200, recording);
+  if (parts[0] === '_log') {
+    // A page of the recording: a million requests are more text than one string may hold.
+    const offset = Number(url.searchParams.get('offset') ?? 0);
+    const limit = Number(url.searchParams.get('limit') ?? recording.length);
+    return send(res, 200, recording.slice(offset, offset + limit));
+  }
   if (parts[0] === '_record' && method === 'POST') {
     // Starting clears what an earlier recording kept; stopping keeps it for `/_log`.
     record = url.searchParams.get('on') === '1';
