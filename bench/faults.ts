@@ -13,10 +13,15 @@ import type { FaultProxyOptions, RequestTiming } from '../test/servers/index.ts'
 import { createTestDatabase } from '../test/support/db.ts';
 import { startTestEngine, type TestEngine } from '../test/support/engine.ts';
 import { quantile } from './baseline.ts';
+import { envNumber } from './scale.ts';
 import { forkListening, ipcCaller } from './fork-listening.ts';
 import { call, createBenchProvider, profiled, startLoopbackTarget, traceTimeline, type BenchRow } from './full-sync.ts';
 
-const USERS = 2000;
+/**
+ * Users in the directory, 2,000 as the issue sets it: `BENCH_FAULT_USERS` measures (1) at another size, to see how the
+ * fixed seconds the target's `Retry-After`s ask weigh against a longer run.
+ */
+const USERS = envNumber('BENCH_FAULT_USERS', 2000);
 const PACED_USERS = 600;
 const CONCURRENCY = 4;
 const LATENCY_MS = 50;
