@@ -14,6 +14,7 @@ import {
 } from '../db/index.ts';
 import { BatchRecorder, type LinkWriter } from './batch-recorder.ts';
 import { firstAttempt } from './heartbeat.ts';
+import { ensureEnabled } from './provider-enabled.ts';
 import { inStretches, type Page, type Stretch } from './stretches.ts';
 import type { IdRange } from './sync-deps.ts';
 import type { PayloadMapper } from './mapper.ts';
@@ -208,7 +209,12 @@ export function createRangeSync(deps: {
     let reads = 0;
     return inStretches(
       range,
-      (after) => kind.stretch(provider, { after, last: range.last }, counted, (reads += 1) === 1),
+      async (after) => {
+        const first = (reads += 1) === 1;
+        // A provider disabled meanwhile gets no further stretch: a range of thousands stops within one.
+        if (!first) await ensureEnabled(db, provider, true);
+        return kind.stretch(provider, { after, last: range.last }, counted, first);
+      },
       pagesInFlight(provider.concurrency),
       async (page, counts) => {
         const rec = new BatchRecorder(db, writer, runId, provider.id);

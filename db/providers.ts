@@ -345,3 +345,9 @@ export async function getProviderForSync(q: Queryable, secrets: SecretBox, id: s
   const { auth: _auth, createdAt: _createdAt, updatedAt: _updatedAt, ...rest } = toView(row);
   return { ...rest, auth: openAuth(secrets, row.id, row.slug, row) };
 }
+
+/** Whether provider `id` is enabled now (false once it is gone). */
+export async function providerEnabled(q: Queryable, id: string): Promise<boolean> {
+  const { rows } = await q.query<{ enabled: boolean }>('SELECT enabled FROM providers WHERE id = $1', [id]);
+  return rows[0]?.enabled ?? false;
+}

@@ -241,8 +241,10 @@ export async function fullSync(input: FullSyncInput): Promise<FullSyncReport> {
       throw error;
     }
     const record = failureRecord(error);
-    await database.finishFullSync({ runId, status: 'failed', error: record });
-    setCurrentDetails(`**Failed** — ${record.code}: ${record.message}`);
+    // A provider disabled meanwhile stopped the run: someone ended it, nothing failed.
+    const stopped = record.code === 'ERR_PROVIDER_DISABLED';
+    await database.finishFullSync({ runId, status: stopped ? 'cancelled' : 'failed', error: record });
+    setCurrentDetails(`**${stopped ? 'Stopped' : 'Failed'}** — ${record.code}: ${record.message}`);
     throw ApplicationFailure.nonRetryable(record.message, record.code);
   }
 }

@@ -1,56 +1,11 @@
 import assert from 'node:assert/strict';
-import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { WorkflowUpdateStage, type WorkflowHandle } from '@temporalio/client';
 import { createUser, importDirectory, updateUser, type DirectoryUser } from '../../db/index.ts';
 import { isScimflowError } from '../../errors/index.ts';
 import { fullSyncWantedSignal, providerSyncWorkflowId, requestFullSyncUpdate } from '../../workflows/index.ts';
+import { gatedProxy } from '../support/gated-proxy.ts';
 import { endedRun, eventually, incrementalWorld, person, syncState } from './harness.ts';
-
-/**
- * A forwarding proxy in front of a target that, once closed, holds every write until opened again: a push that is
- * under way stays under way for as long as a test needs.
- */
-async function gatedProxy(targetUrl: string) {
-  const upstream = new URL(targetUrl);
-  const held: Array<() => void> = [];
-  let closed = false;
-  const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
-    const out = httpRequest(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    out.on('error', () => res.writeHead(502).end());
-    out.end(body);
-  };
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      if (closed && req.method !== 'GET') held.push(() => forward(req, res, body));
-      else forward(req, res, body);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}${upstream.pathname}`,
-    held: () => held.length,
-    close() {
-      closed = true;
-    },
-    open() {
-      closed = false;
-      for (const release of held.splice(0)) release();
-    },
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 /**
  * What the provider workflow's history says: whether a workflow task has completed since the last signal (so the
