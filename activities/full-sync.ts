@@ -20,7 +20,7 @@ import { CreatedMembersWriter } from './group-members.ts';
 import { guarded, overLimit } from './deletion-guard.ts';
 import { deprovisionOne, removalReason } from './deprovision.ts';
 import { withFailures } from './failures.ts';
-import { ensureEnabled } from './provider-enabled.ts';
+import { enabledOnly } from './provider-enabled.ts';
 import { beat, cancellation, keptAlive } from './heartbeat.ts';
 import { createIncrementalPushActivities } from './incremental-push.ts';
 import { createRunLifecycleActivities, finishFullSyncRun } from './run-lifecycle.ts';
@@ -44,12 +44,9 @@ function sentAgain(counts: RunCounts, processed: number, retrying: number): void
 /** Builds the sync activities (full sync, incremental push). Every input and output is ids, cursors and counts. */
 export function createFullSyncActivities(deps: SyncActivityDeps) {
   const { db, targets, mapper } = deps;
-  // Every full-sync activity stops before it sends anything for a provider disabled meanwhile.
-  const loadProvider = async (id: string): Promise<ProviderForSync> => {
-    const provider = await deps.loadProvider(id);
-    await ensureEnabled(db, provider);
-    return provider;
-  };
+  // Every full-sync activity stops before it sends anything for a provider disabled meanwhile (a run queued for one
+  // ends before it starts).
+  const loadProvider = enabledOnly(deps.loadProvider);
   const writer = new LinkWriter(db);
   const rowSync = createRowSync({
     db,
@@ -103,7 +100,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
   }
 
   return {
-    ...createRunLifecycleActivities(deps),
+    ...createRunLifecycleActivities({ ...deps, loadProvider }),
     ...createIncrementalPushActivities(deps, writer, rowSync, createChangeWaiter(db)),
 
     /** Brings every in-scope user of a range to the target (see `createRangeSync`). */

@@ -14,7 +14,7 @@ import {
 } from '../db/index.ts';
 import { BatchRecorder, type LinkWriter } from './batch-recorder.ts';
 import { firstAttempt } from './heartbeat.ts';
-import { ensureEnabled } from './provider-enabled.ts';
+import { ensureStillEnabled } from './provider-enabled.ts';
 import { inStretches, type Page, type Stretch } from './stretches.ts';
 import type { IdRange } from './sync-deps.ts';
 import type { PayloadMapper } from './mapper.ts';
@@ -212,7 +212,7 @@ export function createRangeSync(deps: {
       async (after) => {
         const first = (reads += 1) === 1;
         // A provider disabled meanwhile gets no further stretch: a range of thousands stops within one.
-        if (!first) await ensureEnabled(db, provider, true);
+        if (!first) await ensureStillEnabled(db, provider);
         return kind.stretch(provider, { after, last: range.last }, counted, first);
       },
       pagesInFlight(provider.concurrency),

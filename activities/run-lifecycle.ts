@@ -14,7 +14,6 @@ import {
   type RunSummary,
 } from '../db/index.ts';
 import { withFailures } from './failures.ts';
-import { ensureEnabled } from './provider-enabled.ts';
 import { cancellation, keptAlive } from './heartbeat.ts';
 import type { FullSyncPlan, IdRange, PlannedRanges, SyncActivityDeps } from './sync-deps.ts';
 
@@ -98,8 +97,6 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
       return withFailures(() =>
         keptAlive(async () => {
           const provider = await loadProvider(input.providerId);
-          // A run queued for a provider disabled meanwhile ends before it starts.
-          await ensureEnabled(db, provider);
           // Readied beside the planning: the first users' batch waited 40-65 ms for the provider's isolate and compiled
           // mappings. This worker runs some of the first ranges, as a rule; a failure is reported by their batches.
           mapper.prepare?.(provider, 'user').catch(() => undefined);
