@@ -156,11 +156,18 @@ test('a request answered once queued is answered while a full sync runs: its run
   );
   assert.ok(rows[1]!.started_at >= rows[0]!.finished_at, 'the queued run started once the first had ended');
 
-  // With no full sync under way (the provider workflow waits for changes), nothing is queued: the run starts at once.
+  // With no full sync under way (the provider workflow waits for changes again once both full syncs returned to it),
+  // nothing is queued: the run starts at once. A run's row ends before its workflow returns, and a wait cancelled
+  // before the first sync may still be listed as pending: the history says when the workflow is idle.
   const writer = client.workflow.getHandle(providerSyncWorkflowId(provider.slug));
-  await eventually('the provider workflow waiting for changes', async () => {
-    const waiting = (await writer.describe()).raw.pendingActivities?.map((a) => a.activityType?.name);
-    return waiting?.length === 1 && waiting[0] === 'awaitChanges' ? true : undefined;
+  await eventually('the provider workflow waiting for changes after both full syncs', async () => {
+    const events = (await writer.fetchHistory()).events ?? [];
+    const returned = events.flatMap((e, i) => (e.childWorkflowExecutionCompletedEventAttributes ? [i] : []));
+    const waits = events.findIndex(
+      (e, i) =>
+        i > (returned[1] ?? Infinity) && e.activityTaskScheduledEventAttributes?.activityType?.name === 'awaitChanges',
+    );
+    return returned.length === 2 && waits > 0 ? true : undefined;
   });
   const idle = await within(
     'a request to an idle provider',
