@@ -4,10 +4,14 @@ import {
   dropQueuedChanges,
   dropTakenChanges,
   finishRun,
+  inTransaction,
+  lockOpenRuns,
   refreshSyncStatistics,
+  releaseTakenChanges,
   scopeBoundaries,
   setRunTotal,
   startQueuedRun,
+  type Db,
   type ObjectType,
   type ProviderForSync,
   type Queryable,
@@ -51,6 +55,29 @@ export async function finishFullSyncRun(
   const summary = await finishRun(db, runId, status, error);
   await dropTakenChanges(db, runId);
   return summary;
+}
+
+/** Why {@link closeAbandonedRuns} closed a run. */
+const ABANDONED = {
+  code: 'ERR_RUN_ABANDONED',
+  message:
+    'the workflow running this run ended before the run did (terminated or timed out in Temporal): nothing more is sent for it, and the changes it had taken wait for the next push',
+} as const;
+
+/**
+ * Closes the runs of a provider that a workflow left open, having ended without closing them (terminated in the
+ * Temporal UI, say): `cancelled` with ERR_RUN_ABANDONED, and the changes a push among them had taken queued again
+ * (taken, they waited for a run that would never end them). Only `runId`, when given. Returns how many it closed.
+ */
+export async function closeAbandonedRuns(db: Db, providerId: string, runId: string | null): Promise<number> {
+  return inTransaction(db, async (client) => {
+    const open = await lockOpenRuns(client, providerId, runId);
+    for (const id of open) {
+      await finishRun(client, id, 'cancelled', ABANDONED);
+      await releaseTakenChanges(client, providerId, id);
+    }
+    return open.length;
+  });
 }
 
 /** Builds the activities that open, plan and close a full-sync run. */
@@ -172,6 +199,11 @@ export function createRunLifecycleActivities(deps: SyncActivityDeps) {
       error: Record<string, unknown> | null;
     }): Promise<RunSummary> {
       return withFailures(() => finishFullSyncRun(db, input.runId, input.status, input.error));
+    },
+
+    /** Closes a provider's runs left open by a workflow that ended first (see {@link closeAbandonedRuns}). */
+    async closeAbandonedRuns(input: { providerId: string; runId?: string }): Promise<number> {
+      return withFailures(() => closeAbandonedRuns(db, input.providerId, input.runId ?? null));
     },
   };
 }

@@ -87,6 +87,18 @@ export async function dropTakenChanges(q: Queryable, runId: string): Promise<voi
   await q.query('DELETE FROM provider_changes WHERE taken_by = $1', [runId]);
 }
 
+/**
+ * Queues again the changes run `runId` took and never finished with (its workflow ended first), and wakes the
+ * provider's waiting activity: the next push takes them.
+ */
+export async function releaseTakenChanges(q: Queryable, providerId: string, runId: string): Promise<void> {
+  await q.query(
+    `WITH released AS (UPDATE provider_changes SET taken_by = NULL WHERE taken_by = $2 RETURNING 1)
+     SELECT pg_notify('${CHANGES_CHANNEL}', $1::text) WHERE EXISTS (SELECT 1 FROM released)`,
+    [providerId, runId],
+  );
+}
+
 /** Forgets every change waiting for the provider: a full sync about to read the directory brings them all. */
 export async function dropQueuedChanges(q: Queryable, providerId: string): Promise<void> {
   await q.query('DELETE FROM provider_changes WHERE provider_id = $1', [providerId]);

@@ -792,6 +792,19 @@ export async function restartIncrementalRun(
   return { userIds: ids('user'), groupIds: ids('group') };
 }
 
+/**
+ * Locks and returns a provider's runs still open (only `runId`, when given and open), oldest first: in a transaction,
+ * for closing them.
+ */
+export async function lockOpenRuns(q: Queryable, providerId: string, runId: string | null): Promise<string[]> {
+  const { rows } = await q.query<{ id: string }>(
+    `SELECT id FROM sync_runs WHERE provider_id = $1 AND finished_at IS NULL AND ($2::uuid IS NULL OR id = $2)
+      ORDER BY started_at FOR UPDATE`,
+    [providerId, runId],
+  );
+  return rows.map((row) => row.id);
+}
+
 /** Sets a run's expected total of objects. */
 export async function setRunTotal(q: Queryable, runId: string, total: number): Promise<void> {
   await q.query(`UPDATE sync_runs SET total = $2 WHERE id = $1`, [runId, total]);

@@ -52,6 +52,8 @@ export const ERROR_CODES = {
   ERR_MAPPING: { scope: 'object', httpStatus: 400 },
   /** The provider was disabled while its full sync ran or waited: the run stops, and ends `cancelled`. */
   ERR_PROVIDER_DISABLED: { scope: 'run', httpStatus: 409 },
+  /** The workflow running a run ended before the run did (terminated in Temporal): the run is closed `cancelled`. */
+  ERR_RUN_ABANDONED: { scope: 'run', httpStatus: 409 },
   /** A sync would remove more objects from the target than the provider's deletion limit allows; none were removed. */
   ERR_DELETION_GUARD: { scope: 'run', httpStatus: 409 },
   /** The authorization server refused the token request (invalid_scope, invalid_target, an unusable grant, …). */

@@ -209,12 +209,29 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
   let next: NextFullSync | null = null;
   // A full sync is under way: a run opened meanwhile is queued behind it.
   let fullSyncRunning = false;
+  // Started afresh (not continued as new), nothing of this provider runs: a run still open was left so by an earlier
+  // run of this workflow that was terminated (its queued run, which never got a workflow of its own, stayed `queued`
+  // for good). It is closed before any run is opened here, so that none of this workflow's own is taken for one.
+  const swept =
+    workflowInfo().continuedFromExecutionRunId === undefined && patched('close-abandoned-runs-at-start')
+      ? database.closeAbandonedRuns({ providerId }).then(
+          (closed) => {
+            if (closed > 0) log.warn('closed runs an earlier workflow left open', { slug, closed });
+          },
+          (error: unknown) => log.warn('runs left open not closed', { slug, error: failureRecord(error) }),
+        )
+      : undefined;
   // The next full sync's ticket: the one set, else a new one, set before its run is opened so that a request or a
   // kick taken in meanwhile joins it. A run that cannot be opened (its activity failed for good) takes its ticket
   // with it: the requests that joined it are refused, and the next request or kick starts afresh (a ticket left
   // without a run was joined, and never answered, by every later request).
   const nextTicket = async (): Promise<NextFullSync> => {
     if (next !== null) return next;
+    // Only when there is a sweep: an `await` more changes the order of commands in a history made without one.
+    if (swept !== undefined) {
+      await swept;
+      if (next !== null) return next;
+    }
     const queued = fullSyncRunning;
     const ticket: NextFullSync = { runId: null, started: false, allowDeletions: false, queued, failure: null };
     next = ticket;
@@ -269,6 +286,7 @@ export async function providerSync(input: ProviderSyncInput): Promise<void> {
     fullWanted = true;
   };
 
+  if (swept !== undefined) await swept;
   for (;;) {
     const retryIn = pushes.retryAt === null ? null : Math.max(pushes.retryAt - Date.now(), 1);
     // Changes are taken from the queue, not carried by signals: a signal that met a continue-as-new failed that
@@ -369,6 +387,12 @@ async function runFullSync(providerId: string, slug: string, current: NextFullSy
     // Described here: the line leaves the sandbox as a structured clone, which would lose the classes and the code.
     const described = error instanceof Error ? describeLoggedError(error, FAILURE_CHAIN) : String(error);
     log.warn('full sync failed', { slug, syncRunId: runId, error: described });
+    // A full sync whose workflow was terminated (or timed out) never closed its run: closed here, or it stays open.
+    if (patched('close-abandoned-run-after-full-sync')) {
+      await database.closeAbandonedRuns({ providerId, runId }).catch((failure: unknown) => {
+        log.warn('run left open not closed', { slug, syncRunId: runId, error: failureRecord(failure) });
+      });
+    }
   }
 }
 

@@ -1,25 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { importDirectory } from '../../db/index.ts';
-import { gatedProxy } from '../support/gated-proxy.ts';
-import { endedRun, eventually, incrementalWorld, person } from './harness.ts';
+import { endedRun, heldFullSyncWorld } from './harness.ts';
 
 const USERS = 400;
 
 test('disabling a provider stops its full sync under way and the one queued behind it; enabling it again finishes the job', async (t) => {
-  const { db, target, control, newProvider } = await incrementalWorld(t, { relay: false });
-  const proxy = await gatedProxy(target.url);
-  t.after(async () => {
-    proxy.open();
-    await proxy.stop();
-  });
-  await importDirectory(db, { users: Array.from({ length: USERS }, (_, i) => person(i)) });
-  // One range of pages of 10, read in stretches of 10, then 100 at a time.
-  const provider = await newProvider({ baseUrl: proxy.url, pageSize: 10, concurrency: 1 });
-
-  proxy.close();
-  const running = await control.requestFullSync(provider);
-  await eventually('the full sync under way', () => Promise.resolve(proxy.held() > 0 ? true : undefined));
+  const { db, target, control, proxy, provider, running } = await heldFullSyncWorld(t, USERS);
   const queued = await control.requestFullSync(provider, { answer: 'queued' });
   assert.equal(queued.queued, true);
   await db.query('UPDATE providers SET enabled = false WHERE id = $1', [provider.id]);

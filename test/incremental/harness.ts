@@ -10,6 +10,7 @@ import {
   createSecretBox,
   generateSecretKey,
   getProviderForSync,
+  importDirectory,
   type Db,
   type DirectoryUser,
   type ProviderInput,
@@ -30,6 +31,7 @@ import {
 import { createPluginRegistry } from '../../plugins/index.ts';
 import { providerSyncWorkflowId, type FlushPolicy } from '../../workflows/index.ts';
 import { createTestDatabase } from '../support/db.ts';
+import { gatedProxy } from '../support/gated-proxy.ts';
 import { testTemporalAddress } from '../support/temporal.ts';
 import { testProviderInput } from '../support/providers.ts';
 import { startScimTarget, type ScimTarget } from '../servers/index.ts';
@@ -225,6 +227,25 @@ export async function incrementalWorld(
   const newProvider = (overrides: Partial<ProviderInput> = {}): Promise<ProviderView> =>
     createProvider(db, secrets, providerInput(target, overrides));
   return { db, client, secrets, taskQueue, target, control, newProvider, startWorker, stopWorker, startRelay };
+}
+
+/**
+ * A world (no relay) with `users` directory users and a provider behind a gated proxy (one range, pages of 10), whose
+ * first full sync is under way with its first write held at the closed proxy.
+ */
+export async function heldFullSyncWorld(t: TestContext, users: number) {
+  const world = await incrementalWorld(t, { relay: false });
+  const proxy = await gatedProxy(world.target.url);
+  t.after(async () => {
+    proxy.open();
+    await proxy.stop();
+  });
+  await importDirectory(world.db, { users: Array.from({ length: users }, (_, i) => person(i)) });
+  const provider = await world.newProvider({ baseUrl: proxy.url, pageSize: 10, concurrency: 1 });
+  proxy.close();
+  const running = await world.control.requestFullSync(provider);
+  await eventually('the full sync under way', () => Promise.resolve(proxy.held() > 0 ? true : undefined));
+  return { ...world, proxy, provider, running };
 }
 
 /** A provider on the target with the defaults the tests share. */
