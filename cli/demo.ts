@@ -164,15 +164,15 @@ async function showProgress(ctx: RunningProcess, runId: string): Promise<void> {
   );
   bar.start(1, 0, { status: 'starting' });
   for (;;) {
-    const { rows } = await ctx.db.query<{ status: string; total: number; processed: number }>(
-      'SELECT status, total, processed FROM sync_runs WHERE id = $1',
+    const { rows } = await ctx.db.query<{ status: string; total: number; processed: number; ended: boolean }>(
+      'SELECT status, total, processed, finished_at IS NOT NULL AS ended FROM sync_runs WHERE id = $1',
       [runId],
     );
     const run = rows[0];
     if (run) {
       bar.setTotal(Math.max(run.total, 1));
       bar.update(run.processed, { status: run.status });
-      if (run.status !== 'queued' && run.status !== 'running') break;
+      if (run.ended) break;
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }

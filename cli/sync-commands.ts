@@ -65,7 +65,8 @@ export function addSyncCommands(program: Command, ctx: CliContext): void {
       );
       bar.start(Math.max(run.total, 1), run.processed, { status: run.status });
       try {
-        while (run.status === 'queued' || run.status === 'running') {
+        // Ended once it has a finish time, whatever its status says (a later status needs no change here).
+        while (run.finishedAt === null) {
           await sleep(POLL_INTERVAL_MS);
           run = await api.get<SyncRunView>(`/runs/${started.runId}`);
           bar.setTotal(Math.max(run.total, 1));

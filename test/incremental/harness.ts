@@ -124,8 +124,8 @@ export function endedRun(db: Db, runId: string) {
         status: string;
         deleted: number;
         error: { code: string; message: string } | null;
-      }>('SELECT status, deleted, error FROM sync_runs WHERE id = $1', [runId]);
-      return rows[0]?.status === 'queued' || rows[0]?.status === 'running' ? undefined : rows[0];
+      }>('SELECT status, deleted, error FROM sync_runs WHERE id = $1 AND finished_at IS NOT NULL', [runId]);
+      return rows[0];
     },
     30_000,
   );
