@@ -61,7 +61,7 @@ export async function finishFullSyncRun(
 const ABANDONED = {
   code: 'ERR_RUN_ABANDONED',
   message:
-    'the workflow running this run ended before the run did (terminated or timed out in Temporal): nothing more is sent for it, and the changes it had taken wait for the next push',
+    'the workflow running this run ended, or could not start, before the run did (terminated or timed out in Temporal, say): nothing more is sent for it, and the changes it had taken wait for the next push',
 } as const;
 
 /**

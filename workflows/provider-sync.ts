@@ -387,7 +387,8 @@ async function runFullSync(providerId: string, slug: string, current: NextFullSy
     // Described here: the line leaves the sandbox as a structured clone, which would lose the classes and the code.
     const described = error instanceof Error ? describeLoggedError(error, FAILURE_CHAIN) : String(error);
     log.warn('full sync failed', { slug, syncRunId: runId, error: described });
-    // A full sync whose workflow was terminated (or timed out) never closed its run: closed here, or it stays open.
+    // A full sync whose workflow was terminated or timed out (or could not start: one of that id still ran) never
+    // closed its run: closed here, or it stays open.
     if (patched('close-abandoned-run-after-full-sync')) {
       await database.closeAbandonedRuns({ providerId, runId }).catch((failure: unknown) => {
         log.warn('run left open not closed', { slug, syncRunId: runId, error: failureRecord(failure) });

@@ -6,7 +6,8 @@ import { fullSyncWorkflowId, providerSyncWorkflowId } from '../../workflows/inde
 import { endedRun, eventually, heldFullSyncWorld } from './harness.ts';
 
 const USERS = 200;
-const ABANDONED = /^the workflow running this run ended before the run did \(terminated or timed out in Temporal\)/;
+const ABANDONED =
+  /^the workflow running this run ended, or could not start, before the run did \(terminated or timed out/;
 
 /** Runs of the provider that have not ended. */
 async function openRuns(db: Db, providerId: string): Promise<Array<{ id: string; status: string }>> {
