@@ -28,6 +28,7 @@ import { createRangeSync } from './range-sync.ts';
 import { createStatisticsKeeper } from './statistics-keeper.ts';
 import { createRowSync } from './sync-rows.ts';
 import type { IdRange, SyncActivityDeps } from './sync-deps.ts';
+import type { Target } from './targets.ts';
 
 /** Most objects of each type one run's retry pass sends again. */
 const RETRY_PASS_LIMIT = 1000;
@@ -55,6 +56,16 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
     createdMembers: new CreatedMembersWriter(db),
   });
   const ranges = createRangeSync({ db, writer, rowSync, mapper, statistics: createStatisticsKeeper(db) });
+
+  /** Runs a range activity's `work` on a target leased for it (sockets of its own), released when it ends. */
+  async function inLease<T>(provider: ProviderForSync, work: (target: Target) => Promise<T>): Promise<T> {
+    const leased = targets.lease(provider, cancellation());
+    try {
+      return await work(leased);
+    } finally {
+      leased.release();
+    }
+  }
 
   /**
    * The run's retry pass, before it removes anything: sends the in-scope objects left retrying again (users, then
@@ -108,7 +119,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
       return withFailures(() =>
         keptAlive(async () => {
           const provider = await loadProvider(input.providerId);
-          return ranges.users(provider, targets.get(provider, cancellation()), input.runId, input.range);
+          return inLease(provider, (target) => ranges.users(provider, target, input.runId, input.range));
         }),
       );
     },
@@ -118,7 +129,7 @@ export function createFullSyncActivities(deps: SyncActivityDeps) {
       return withFailures(() =>
         keptAlive(async () => {
           const provider = await loadProvider(input.providerId);
-          return ranges.groups(provider, targets.get(provider, cancellation()), input.runId, input.range);
+          return inLease(provider, (target) => ranges.groups(provider, target, input.runId, input.range));
         }),
       );
     },

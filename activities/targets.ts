@@ -13,6 +13,7 @@ import {
   type BreakerOptions,
   type RetryPolicy,
   type ScimClient,
+  type ScimClientOptions,
 } from '../scim/index.ts';
 import { beat } from './heartbeat.ts';
 
@@ -35,6 +36,12 @@ export interface TargetPool {
    * objects (`forObject`) have `concurrency` requests in flight together, however many of them wait to retry.
    */
   get(provider: ProviderForSync, signal?: AbortSignal): Target;
+  /**
+   * The provider's target for one range activity, on `concurrency` sockets of its own: at most `concurrency` requests
+   * in flight, as with `get`, and as many more waiting one behind each (`queueBehind`), so a socket is never idle
+   * between an answer and the next request. `release` closes its sockets once the range is done with them.
+   */
+  lease(provider: ProviderForSync, signal?: AbortSignal): Target & { release(): void };
   /** The circuit breaker of the provider's target, if it has been used in this process. */
   breaker(providerId: string): CircuitBreaker | undefined;
   closeAll(): Promise<void>;
@@ -72,6 +79,8 @@ export function createTargetPool(plugins: PluginRegistry, options: TargetPoolOpt
     {
       configVersion: number;
       client: ScimClient;
+      /** What the client was made from, for the clients of leases. */
+      clientOptions: ScimClientOptions;
       breaker: CircuitBreaker;
       plugin: ProvisioningPlugin<unknown>;
       ctx: PluginContext<unknown>;
@@ -93,7 +102,7 @@ export function createTargetPool(plugins: PluginRegistry, options: TargetPoolOpt
     }
     const rateLimit = provider.rateLimit ?? plugin.rateLimits;
     const budgetKey = plugin.budgetKey?.(parsed.data);
-    const client = createScimClient({
+    const clientOptions: ScimClientOptions = {
       baseUrl: provider.baseUrl,
       credential: credentials.credentialFor(provider),
       ...(rateLimit && options.budgets
@@ -107,10 +116,12 @@ export function createTargetPool(plugins: PluginRegistry, options: TargetPoolOpt
       // or requests queue in the pool (4 sockets for 16 requests sent a 50 ms target a quarter of what it allows).
       connections: Math.min(Math.max(provider.concurrency ** 2, options.connections ?? 0), MAX_CONNECTIONS),
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-    });
+    };
+    const client = createScimClient(clientOptions);
     const created = {
       configVersion: provider.configVersion,
       client,
+      clientOptions,
       // A new configuration (a fixed URL or token) starts with a closed breaker.
       breaker: new CircuitBreaker(options.breaker),
       plugin,
@@ -120,18 +131,35 @@ export function createTargetPool(plugins: PluginRegistry, options: TargetPoolOpt
     return created;
   }
 
+  /** A target whose objects share `slots` request slots, sending through `ctx`'s client. */
+  function target(
+    { plugin, ctx, breaker }: ReturnType<typeof entry>,
+    client: ScimClient,
+    slots: RequestSlots,
+    signal: AbortSignal | undefined,
+  ): Target {
+    // What the objects' retrying views share; each has its own budget.
+    const shared = { signal, slots, breaker, onWait: beatWhileWaiting };
+    const forObject = (): Target => ({
+      plugin,
+      ctx: { ...ctx, client: withRetries(client, { ...shared, budget: new RetryBudget(policy) }) },
+      forObject,
+    });
+    return forObject();
+  }
+
   return {
     get(provider, signal) {
-      const { plugin, ctx, breaker } = entry(provider);
-      const slots = new RequestSlots(provider.concurrency);
-      // What the objects' retrying views share; each has its own budget.
-      const shared = { signal, slots, breaker, onWait: beatWhileWaiting };
-      const forObject = (): Target => ({
-        plugin,
-        ctx: { ...ctx, client: withRetries(ctx.client, { ...shared, budget: new RetryBudget(policy) }) },
-        forObject,
-      });
-      return forObject();
+      const cached = entry(provider);
+      return target(cached, cached.client, new RequestSlots(provider.concurrency), signal);
+    },
+    lease(provider, signal) {
+      const cached = entry(provider);
+      const { concurrency } = provider;
+      const client = createScimClient({ ...cached.clientOptions, connections: concurrency, queueBehind: true });
+      // Twice the sockets: one request in flight on each, and one waiting behind it.
+      const leased = target(cached, client, new RequestSlots(2 * concurrency), signal);
+      return { ...leased, release: () => void client.close().catch(() => undefined) };
     },
     breaker: (providerId) => cache.get(providerId)?.breaker,
     async closeAll() {

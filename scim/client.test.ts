@@ -633,6 +633,71 @@ describe('connection reuse', () => {
     }
   });
 
+  test('with queueBehind, requests wait unsent on busy sockets, writes and reads alike: never pipelined, never more in flight than sockets', async () => {
+    const client = createScimClient({ baseUrl, connections: 2, queueBehind: true });
+    try {
+      const held: Array<{ url: string; socket: unknown; answer: () => void }> = [];
+      let inFlight = 0;
+      let most = 0;
+      handler = (req, res) => {
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        const answer = () => {
+          inFlight -= 1;
+          json(res, 200, { url: req.url });
+        };
+        held.push({ url: req.url, socket: res.socket, answer });
+      };
+      // Writes and reads alike: neither is pipelined behind an unanswered request.
+      const sent = ['POST', 'GET', 'PATCH', 'GET'].map((method, i) =>
+        client.request(method as 'POST' | 'GET' | 'PATCH', `/Users/${i}`, method === 'GET' ? {} : { body: {} }),
+      );
+      while (held.length < 2) await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(held.length, 2, 'two sockets, two requests at the target; the others wait unsent');
+      const first = held[0]!;
+      first.answer();
+      while (held.length < 3) await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(held[2]!.socket, first.socket, 'the next request went out on the socket whose answer was read');
+      held[1]!.answer();
+      while (held.length < 4) await new Promise((resolve) => setImmediate(resolve));
+      held[2]!.answer();
+      held[3]!.answer();
+      const answers = await Promise.all(sent);
+      assert.deepEqual(
+        answers.map((a) => (a.body as { url: string }).url),
+        [0, 1, 2, 3].map((i) => `/scim/v2/Users/${i}`),
+      );
+      assert.equal(most, 2);
+      assert.equal(sockets, 2);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('with queueBehind, a request waiting behind one whose connection breaks is sent on a new socket', async () => {
+    const client = createScimClient({ baseUrl, connections: 1, queueBehind: true });
+    try {
+      handler = (req, res) => {
+        // The target takes the first write and drops the connection without an answer.
+        if (req.url.endsWith('/dropped')) res.socket?.destroy();
+        else json(res, 201, { url: req.url });
+      };
+      const dropped = client.request('POST', '/Users/dropped', { body: {} });
+      const behind = client.request('POST', '/Users/behind', { body: {} });
+      assert.equal((await rejection(dropped)).code, 'ERR_SCIM_NETWORK');
+      assert.deepEqual((await behind).body, { url: '/scim/v2/Users/behind' });
+      assert.deepEqual(
+        received.map((r) => r.url),
+        ['/scim/v2/Users/dropped', '/scim/v2/Users/behind'],
+        'each sent once',
+      );
+      assert.equal(sockets, 2);
+    } finally {
+      await client.close();
+    }
+  });
+
   test('concurrent requests open no more sockets than the connections limit', async () => {
     const client = createScimClient({ baseUrl, connections: 4 });
     try {

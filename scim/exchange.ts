@@ -95,7 +95,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.#signal.addEventListener('abort', this);
     }
     const { method, path, headers, body } = request;
-    dispatcher.dispatch({ method, path, headers, body }, this);
+    // Not idempotent: never written while another request on its socket awaits its answer, so a pool that allows two
+    // on a socket (`queueBehind`) keeps the second waiting, not pipelined. Not blocking: the socket takes that second
+    // one while the first is out (a blocking request made its socket busy until its answer's head came).
+    dispatcher.dispatch({ method, path, headers, body, idempotent: false, blocking: false }, this);
   }
 
   /** Gives the exchange up with `reason`: the request is aborted (or, not started yet, never sent). */
