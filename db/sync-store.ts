@@ -899,25 +899,29 @@ export interface RunSummary extends RunCounts {
  * redone: a worker that died mid-batch (its retry finds, updates or fails the objects again), an object sent again
  * by the run's retry pass. Removals a dry run would make, removals a mapping skip leaves to the deprovisioning
  * phase and remote objects left in place (`deprovision: leave`) count as nothing, as they did while the run went.
+ * Each event is coded with its outcome (0: counts as nothing) in the low three bits of its id times 8, so an
+ * object's largest code is its last event's outcome: one aggregate in a hash, where picking the last event by a
+ * window over the events sorted per object took 190-400 ms at 105,000 events (a first sync of 100,000 users), and
+ * was the larger part of the time between a full sync's last request and its end.
  */
 const RECOUNT = `WITH last AS (
-    SELECT DISTINCT ON (object_type, local_id) action, detail,
-           bool_or(action = 'create') OVER (PARTITION BY object_type, local_id) AS created_here
+    SELECT max(id * 8 + CASE
+             WHEN action IN ('delete', 'deactivate', 'skip') AND COALESCE(detail ->> 'dryRun', '') = 'true' THEN 0
+             WHEN action = 'skip' AND COALESCE(detail ->> 'removal', detail ->> 'deprovision', '') IN ('pending', 'leave') THEN 0
+             WHEN action = 'create' THEN 1 WHEN action IN ('update', 'adopt') THEN 2
+             WHEN action IN ('delete', 'deactivate') THEN 3 WHEN action = 'skip' THEN 4
+             WHEN action = 'fail' THEN 5 WHEN action = 'retry' THEN 6 ELSE 0 END) % 8 AS outcome,
+           bool_or(action = 'create') AS created_here
       FROM sync_events WHERE run_id = $1
-     ORDER BY object_type, local_id, id DESC
-  ), counted AS (
-    SELECT CASE WHEN action IN ('update', 'adopt') AND created_here THEN 'create' ELSE action END AS outcome
-      FROM last
-     WHERE NOT (action IN ('delete', 'deactivate', 'skip') AND COALESCE(detail ->> 'dryRun', '') = 'true')
-       AND NOT (action = 'skip' AND COALESCE(detail ->> 'removal', detail ->> 'deprovision', '') IN ('pending', 'leave'))
+     GROUP BY local_id, object_type
   )
-  SELECT count(*) FILTER (WHERE outcome = 'create') AS created,
-         count(*) FILTER (WHERE outcome IN ('update', 'adopt')) AS updated,
-         count(*) FILTER (WHERE outcome IN ('delete', 'deactivate')) AS deleted,
-         count(*) FILTER (WHERE outcome = 'skip') AS skipped,
-         count(*) FILTER (WHERE outcome = 'fail') AS failed,
-         count(*) FILTER (WHERE outcome = 'retry') AS retrying
-    FROM counted`;
+  SELECT count(*) FILTER (WHERE outcome = 1 OR (outcome = 2 AND created_here)) AS created,
+         count(*) FILTER (WHERE outcome = 2 AND NOT created_here) AS updated,
+         count(*) FILTER (WHERE outcome = 3) AS deleted,
+         count(*) FILTER (WHERE outcome = 4) AS skipped,
+         count(*) FILTER (WHERE outcome = 5) AS failed,
+         count(*) FILTER (WHERE outcome = 6) AS retrying
+    FROM last`;
 
 /**
  * Closes incremental run `runId` as `finishRun` does, unless it succeeded having touched nothing of the provider (no
@@ -950,29 +954,28 @@ export async function finishRun(
   status: 'succeeded' | 'failed' | 'cancelled',
   error: Record<string, unknown> | null,
 ): Promise<RunSummary> {
-  const { rows } = await q.query<{
-    id: string;
-    provider_id: string;
-    status: RunSummary['status'];
-    total: number;
-    processed: number;
-    created: number;
-    updated: number;
-    deleted: number;
-    skipped: number;
-    failed: number;
-    retrying: number;
-    unchanged: number;
-    workflow_id: string | null;
-  }>(
-    `WITH c AS (${RECOUNT}), pages AS (DELETE FROM sync_run_pages WHERE run_id = $1)
+  // The recount's hash holds one entry per object (22 MB at 105,000): with the default 4 MB it was sorted on disk.
+  const { rows } = await inTransaction(q, async (client) => {
+    await client.query(`SET LOCAL work_mem = '64MB'`);
+    return client.query<
+      RunCounts & {
+        id: string;
+        provider_id: string;
+        status: RunSummary['status'];
+        total: number;
+        unchanged: number;
+        workflow_id: string | null;
+      }
+    >(
+      `WITH c AS (${RECOUNT}), pages AS (DELETE FROM sync_run_pages WHERE run_id = $1)
      UPDATE sync_runs SET status = $2, error = $3, finished_at = now(),
             created = c.created, updated = c.updated, deleted = c.deleted, skipped = c.skipped, failed = c.failed,
             retrying = c.retrying,
             unchanged = GREATEST(processed - c.created - c.updated - c.skipped - c.failed - c.retrying, 0)
        FROM c WHERE id = $1 RETURNING sync_runs.*`,
-    [runId, status, error === null ? null : jsonbParam(error)],
-  );
+      [runId, status, error === null ? null : jsonbParam(error)],
+    );
+  });
   const row = rows[0];
   if (!row) throw new NotFoundError('run', runId);
   return {

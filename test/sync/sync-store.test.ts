@@ -180,6 +180,114 @@ describe('recording a batch', () => {
     assert.deepEqual([summary.processed, summary.created, summary.updated, summary.failed], [2, 1, 1, 0]);
   });
 
+  test("closing a run counts one outcome per object, its last event's, and nothing for removals left undone", async () => {
+    const provider = await newProvider('recount');
+    const runId = await createRun(testDb.db, provider.id, 'full', null);
+    // Each object's events in the order they happened, and the counter it must end in (null: none).
+    const objects: Array<[Array<[string, Record<string, unknown> | null]>, string | null]> = [
+      [[['create', null]], 'created'],
+      [
+        [
+          ['create', null],
+          ['update', null],
+        ],
+        'created',
+      ],
+      [
+        [
+          ['fail', null],
+          ['create', null],
+          ['adopt', null],
+        ],
+        'created',
+      ],
+      [[['adopt', null]], 'updated'],
+      [
+        [
+          ['update', null],
+          ['update', null],
+        ],
+        'updated',
+      ],
+      [
+        [
+          ['create', null],
+          ['fail', null],
+        ],
+        'failed',
+      ],
+      [[['retry', null]], 'retrying'],
+      [
+        [
+          ['retry', null],
+          ['update', null],
+        ],
+        'updated',
+      ],
+      [[['delete', null]], 'deleted'],
+      [[['deactivate', null]], 'deleted'],
+      [[['skip', null]], 'skipped'],
+      [
+        [
+          ['create', null],
+          ['skip', null],
+        ],
+        'skipped',
+      ],
+      [[['delete', { dryRun: true }]], null],
+      [[['skip', { dryRun: true }]], null],
+      [[['skip', { removal: 'pending' }]], null],
+      [[['skip', { deprovision: 'leave' }]], null],
+      [
+        [
+          ['skip', { removal: 'pending' }],
+          ['delete', null],
+        ],
+        'deleted',
+      ],
+      [
+        [
+          ['update', null],
+          ['deactivate', { dryRun: true }],
+        ],
+        null,
+      ],
+    ];
+    for (const [events] of objects) {
+      const localId = randomUUID();
+      for (const [action, detail] of events) {
+        await testDb.db.query(
+          `INSERT INTO sync_events (run_id, object_type, local_id, action, detail) VALUES ($1, 'user', $2, $3, $4)`,
+          [runId, localId, action, detail],
+        );
+      }
+    }
+    // The same local id as a group is another object.
+    const shared = randomUUID();
+    await testDb.db.query(
+      `INSERT INTO sync_events (run_id, object_type, local_id, action) VALUES ($1, 'user', $2, 'create'), ($1, 'group', $2, 'update')`,
+      [runId, shared],
+    );
+    await testDb.db.query('UPDATE sync_runs SET processed = 25 WHERE id = $1', [runId]);
+
+    const summary = await finishRun(testDb.db, runId, 'succeeded', null);
+    const expected = { created: 1, updated: 1, deleted: 0, skipped: 0, failed: 0, retrying: 0 };
+    for (const [, counter] of objects) if (counter !== null) expected[counter as keyof typeof expected] += 1;
+    assert.deepEqual(expected, { created: 4, updated: 4, deleted: 3, skipped: 2, failed: 1, retrying: 1 });
+    assert.deepEqual(
+      {
+        created: summary.created,
+        updated: summary.updated,
+        deleted: summary.deleted,
+        skipped: summary.skipped,
+        failed: summary.failed,
+        retrying: summary.retrying,
+      },
+      expected,
+    );
+    assert.equal(summary.unchanged, 25 - 4 - 4 - 2 - 1 - 1, 'processed less what changed; removals are not processed');
+  });
+
   test('a page recorded twice (a timed-out attempt still running, and its retry) is counted once', async () => {
     const provider = await newProvider('twice');
     const [ada, bob] = [
