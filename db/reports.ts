@@ -202,7 +202,7 @@ export async function syncHealth(q: Queryable, providerId: string): Promise<Sync
     failedInARow(q, providerId, 'full'),
     q.query<{ retrying: string; failed: string }>(
       `SELECT count(*) FILTER (WHERE status = 'retrying') AS retrying, count(*) FILTER (WHERE status = 'failed') AS failed
-         FROM provider_links WHERE provider_id = $1`,
+         FROM provider_links WHERE provider_id = $1 AND status IN ('retrying', 'failed')`,
       [providerId],
     ),
   ]);

@@ -628,6 +628,14 @@ export async function deleteLinks(
   );
 }
 
+/**
+ * The SQL of {@link retryingIds}: read from the index of failing links alone (migration 0027), in its order. Exported
+ * for the test of its plan.
+ */
+export const RETRYING_IDS_SQL = `SELECT local_id FROM provider_links
+  WHERE provider_id = $1 AND object_type = $2 AND status = 'retrying'
+  ORDER BY synced_at, local_id LIMIT $3`;
+
 /** Up to `limit` local ids of the provider's objects of `objectType` left `retrying`, oldest first. */
 export async function retryingIds(
   q: Queryable,
@@ -635,11 +643,7 @@ export async function retryingIds(
   objectType: ObjectType,
   limit: number,
 ): Promise<string[]> {
-  const { rows } = await q.query<{ local_id: string }>(
-    `SELECT local_id FROM provider_links WHERE provider_id = $1 AND object_type = $2 AND status = 'retrying'
-      ORDER BY synced_at, local_id LIMIT $3`,
-    [providerId, objectType, limit],
-  );
+  const { rows } = await q.query<{ local_id: string }>(RETRYING_IDS_SQL, [providerId, objectType, limit]);
   return rows.map((row) => row.local_id);
 }
 

@@ -15,23 +15,10 @@ import {
   recordPushedMembers,
 } from '../../db/index.ts';
 import { createTestDatabase } from '../support/db.ts';
+import { flatten, type PlanNode } from '../support/plans.ts';
 import { storeOnlyProviderInput } from '../support/providers.ts';
 
 type TestDb = Awaited<ReturnType<typeof createTestDatabase>>;
-
-/** A node of a plan, as EXPLAIN's JSON gives it. */
-interface PlanNode {
-  'Node Type': string;
-  'Join Type'?: string;
-  'Relation Name'?: string;
-  'Index Cond'?: string;
-  Plans?: PlanNode[];
-}
-
-/** A plan's nodes, its subplans' too, depth first. */
-function flatten(plan: PlanNode): PlanNode[] {
-  return [plan, ...(plan.Plans ?? []).flatMap(flatten)];
-}
 
 /** The nodes of a plan (EXPLAIN's JSON), each its type and join type, its subplans' too, depth first. */
 function nodesOf(plan: PlanNode): string[] {

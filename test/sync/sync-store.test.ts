@@ -16,7 +16,10 @@ import {
   makeLink,
   ProviderScopeSchema,
   recordBatch,
+  retryingIds,
+  RETRYING_IDS_SQL,
   saveLinks,
+  syncHealth,
   UserInputSchema,
   userStretch,
   zeroCounts,
@@ -25,6 +28,7 @@ import {
 } from '../../db/index.ts';
 import { userInputHash } from '../../activities/input-hash.ts';
 import { createTestDatabase } from '../support/db.ts';
+import { flatten, type PlanNode } from '../support/plans.ts';
 import { storeOnlyProviderInput } from '../support/providers.ts';
 import { seedDirectory } from '../support/directory.ts';
 
@@ -417,5 +421,62 @@ describe("reading a range's users a stretch at a time", () => {
     assert.equal(unversioned.linked.has(ids[4]!), false);
     const none = await userStretch(testDb.db, scope, provider.id, version, { after: ids[9]!, last: ids[9]! }, 10);
     assert.deepEqual(none, { rows: [], firstId: null, lastId: null, count: 0, more: false, linked: new Set() });
+  });
+});
+
+describe('finding the links that wait to be sent again', () => {
+  let testDb: TestDb;
+  before(async () => {
+    testDb = await createTestDatabase();
+  });
+  after(async () => {
+    await testDb.drop();
+  });
+
+  test('reads only the failing links, from their own index, oldest first; the health counts say how many', async () => {
+    const provider = await createProvider(
+      testDb.db,
+      createSecretBox(generateSecretKey()),
+      storeOnlyProviderInput('failing'),
+    );
+    // 2,000 links pushed fine, and a few left retrying or failed, at different times.
+    await testDb.db.query(
+      `INSERT INTO provider_links (provider_id, object_type, local_id, remote_id, status)
+       SELECT $1, 'user', gen_random_uuid(), 'r-' || i, 'ok' FROM generate_series(1, 2000) i`,
+      [provider.id],
+    );
+    const failing = [
+      ['retrying', '2026-01-03'],
+      ['failed', '2026-01-01'],
+      ['retrying', '2026-01-01'],
+      ['failed', '2026-01-02'],
+      ['retrying', '2026-01-02'],
+    ].map(([status, at]) => ({ id: randomUUID(), status: status!, at: at! }));
+    for (const { id, status, at } of failing) {
+      await testDb.db.query(
+        `INSERT INTO provider_links (provider_id, object_type, local_id, status, synced_at) VALUES ($1, 'user', $2, $3, $4)`,
+        [provider.id, id, status, at],
+      );
+    }
+    await testDb.db.query('ANALYZE provider_links');
+
+    const retrying = failing.filter((link) => link.status === 'retrying').sort((a, b) => a.at.localeCompare(b.at));
+    assert.deepEqual(
+      await retryingIds(testDb.db, provider.id, 'user', 10),
+      retrying.map((link) => link.id),
+    );
+    const { rows } = await testDb.db.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+      `EXPLAIN (FORMAT JSON) ${RETRYING_IDS_SQL}`,
+      [provider.id, 'user', 10],
+    );
+    const nodes = flatten(rows[0]!['QUERY PLAN'][0]!.Plan);
+    assert.deepEqual(
+      nodes.filter((node) => node['Relation Name'] === 'provider_links').map((node) => node['Index Name']),
+      ['provider_links_failing_idx'],
+    );
+    assert.ok(!nodes.some((node) => node['Node Type'] === 'Sort'), 'the index gives them in order');
+
+    const health = await syncHealth(testDb.db, provider.id);
+    assert.deepEqual([health.retrying, health.failed], [3, 2]);
   });
 });
