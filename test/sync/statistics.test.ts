@@ -84,4 +84,31 @@ describe("the planner statistics of the sync's tables", () => {
       ['local_id', 'object_type', 'provider_id', 'remote_id', 'status'],
     );
   });
+
+  test('of the links are taken from a sample of 6,000 rows, a fifth of the default, and still count them all', async () => {
+    const { db } = testDb;
+    const provider = await createProvider(db, createSecretBox(generateSecretKey()), storeOnlyProviderInput('sample'));
+    await db.query(
+      `INSERT INTO provider_links (provider_id, object_type, local_id, remote_id)
+       SELECT $1, 'user', gen_random_uuid(), 'sampled-' || n FROM generate_series(1, 8000) AS n`,
+      [provider.id],
+    );
+    await db.query('ANALYZE provider_links');
+    // A histogram has one bound more than the statistics target: 101 with the default, whose sample is 30,000 rows.
+    const { rows } = await db.query<{ attname: string; bounds: number }>(
+      `SELECT attname, cardinality(histogram_bounds::text::text[]) AS bounds FROM pg_stats
+        WHERE schemaname = current_schema() AND tablename = 'provider_links' AND attname IN ('local_id', 'remote_id')
+        ORDER BY attname`,
+    );
+    assert.deepEqual(rows, [
+      { attname: 'local_id', bounds: 21 },
+      { attname: 'remote_id', bounds: 21 },
+    ]);
+    const { rows: counted } = await db.query<{ reltuples: number; links: number }>(
+      `SELECT reltuples, (SELECT count(*)::int FROM provider_links) AS links
+         FROM pg_class WHERE relname = 'provider_links' AND relnamespace = current_schema()::regnamespace`,
+    );
+    const { reltuples, links } = counted[0]!;
+    assert.ok(Math.abs(reltuples - links) <= links * 0.05, `the planner counts ${reltuples} of ${links} links`);
+  });
 });
