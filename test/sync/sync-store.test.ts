@@ -422,6 +422,61 @@ describe("reading a range's users a stretch at a time", () => {
     const none = await userStretch(testDb.db, scope, provider.id, version, { after: ids[9]!, last: ids[9]! }, 10);
     assert.deepEqual(none, { rows: [], firstId: null, lastId: null, count: 0, more: false, linked: new Set() });
   });
+
+  test("a stretch of a provider's first sync reads its range in id order only as far as it holds", async (t) => {
+    const provider = await createProvider(
+      testDb.db,
+      createSecretBox(generateSecretKey()),
+      storeOnlyProviderInput('far'),
+    );
+    // A range as large as a 100,000-user directory's: 12,500 users, none linked yet, every one to sync.
+    await testDb.db.query(
+      `INSERT INTO users (username, display_name, attributes)
+       SELECT 'far' || i || '@example.test', 'Far ' || i, jsonb_build_object('department', 'd' || (i % 23))
+         FROM generate_series(1, 12500) i`,
+    );
+    await testDb.db.query('ANALYZE users');
+    const scope = ProviderScopeSchema.parse({});
+    const client = await testDb.db.connect();
+    t.after(() => client.release());
+    const query = t.mock.method(client, 'query');
+    const stretch = await userStretch(
+      client,
+      scope,
+      provider.id,
+      'v1',
+      { after: null, last: 'ffffffff-ffff-4fff-bfff-ffffffffffff' },
+      100,
+    );
+    assert.equal(stretch.rows.length, 100);
+    assert.equal(stretch.more, true);
+
+    // The statements it sent, explained as they ran: the stretch's own, with the settings it made before it.
+    const sent = query.mock.calls.map((call) => call.arguments as unknown as [string, unknown[]?]);
+    const select = sent.find(([text]) => text.trimStart().startsWith('SELECT * FROM'));
+    assert.ok(select, 'the stretch is read by one statement');
+    query.mock.restore();
+    await client.query('BEGIN');
+    try {
+      for (const [text, values] of sent.slice(0, sent.indexOf(select))) {
+        if (text !== 'BEGIN') await client.query(text, values);
+      }
+      const { rows } = await client.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(
+        `EXPLAIN (ANALYZE, FORMAT JSON) ${select[0]}`,
+        select[1],
+      );
+      const nodes = flatten(rows[0]!['QUERY PLAN'][0]!.Plan);
+      const scans = nodes.filter((node) => node['Relation Name'] === 'users');
+      assert.deepEqual(
+        scans.map((node) => [node['Node Type'], node['Index Name']]),
+        [['Index Scan', 'users_pkey']],
+      );
+      assert.ok(scans[0]!['Actual Rows']! <= 103, `read ${scans[0]!['Actual Rows']} users for a stretch of 100`);
+      assert.ok(!nodes.some((node) => node['Node Type'] === 'Sort'), 'nothing is sorted');
+    } finally {
+      await client.query('ROLLBACK');
+    }
+  });
 });
 
 describe('finding the links that wait to be sent again', () => {
