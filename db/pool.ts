@@ -43,3 +43,23 @@ export async function inTransaction<T>(q: Queryable, fn: (client: pg.PoolClient)
     if (given === null) client.release();
   }
 }
+
+/**
+ * Runs one statement with `settings` (PostgreSQL settings such as `work_mem`) in force for it alone: set locally in a
+ * transaction of its own, or, given a client in one that inTransaction opened, until that one ends.
+ */
+export async function queryWithSettings<R extends pg.QueryResultRow>(
+  q: Queryable,
+  settings: Readonly<Record<string, string>>,
+  text: string,
+  values: unknown[],
+): Promise<pg.QueryResult<R>> {
+  return inTransaction(q, async (client) => {
+    const names = Object.keys(settings);
+    await client.query(
+      `SELECT ${names.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(', ')}`,
+      names.flatMap((name) => [name, settings[name]]),
+    );
+    return client.query<R>(text, values);
+  });
+}

@@ -4,7 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { NotFoundError } from '../errors/index.ts';
-import { inTransaction, type Queryable } from './pool.ts';
+import { queryWithSettings, type Queryable } from './pool.ts';
 import type { ProviderScope } from './schemas.ts';
 import { storableJson } from './text.ts';
 
@@ -279,10 +279,12 @@ export async function userStretch(
   // rows left in its range, 100-370 ms under load instead of 11-113, and the eight ranges' reads together held the
   // requests to a target 20 ms away to 15-40 in flight, from 55-60, for as long. A range read whole (a resync) took
   // about as long either way.
-  const { rows } = await inTransaction(q, async (client) => {
-    await client.query('SET LOCAL enable_sort = off; SET LOCAL max_parallel_workers_per_gather = 0');
-    return client.query<SyncUserRow & { n: string; next_id: string | null; changed: boolean; linked: boolean }>(
-      `SELECT * FROM (
+  const { rows } = await queryWithSettings<
+    SyncUserRow & { n: string; next_id: string | null; changed: boolean; linked: boolean }
+  >(
+    q,
+    { enable_sort: 'off', max_parallel_workers_per_gather: '0' },
+    `SELECT * FROM (
        SELECT s.*, d.digest, row_number() OVER w AS n, lead(s.id) OVER w AS next_id,
               $5::text IS NULL OR d.pushed IS DISTINCT FROM ${userInputHashSql('$5::text', 'd.digest')} AS changed,
               d.pushed IS NOT NULL AS linked
@@ -294,17 +296,16 @@ export async function userStretch(
      ) t
      WHERE changed OR n = 1 OR next_id IS NULL
      ORDER BY id LIMIT $6`,
-      [
-        JSON.stringify(scope),
-        range.after,
-        range.last,
-        providerId,
-        version,
-        max + 2,
-        ...(counted.length === 0 ? [] : [counted.map((c) => c.firstId), counted.map((c) => c.lastId)]),
-      ],
-    );
-  });
+    [
+      JSON.stringify(scope),
+      range.after,
+      range.last,
+      providerId,
+      version,
+      max + 2,
+      ...(counted.length === 0 ? [] : [counted.map((c) => c.firstId), counted.map((c) => c.lastId)]),
+    ],
+  );
   if (rows.length === 0) return { rows: [], firstId: null, lastId: null, count: 0, more: false, linked: new Set() };
   const linked = new Set<string>();
   const marked = rows.map(({ n, next_id, changed, linked: hasLink, ...row }) => {
@@ -724,16 +725,20 @@ export async function countOutOfScope(
   const count = (objectType: ObjectType): string =>
     `SELECT count(*) AS links, count(*) FILTER (WHERE ${MAY_BE_REMOTE}) AS remote
        FROM provider_links l WHERE ${outOfScope(objectType)}`;
-  const { rows } = await inTransaction(q, async (client) => {
-    // Planned at a cost that makes PostgreSQL compile it to machine code first (its JIT, where built in), which cost
-    // more than the query: at 100,000 links, 366-374 ms with and 137-144 without, in every full sync, unchanged or not.
-    await client.query('SET LOCAL jit = off');
-    return client.query<{ user_links: string; user_remote: string; group_links: string; group_remote: string }>(
-      `SELECT u.links AS user_links, u.remote AS user_remote, g.links AS group_links, g.remote AS group_remote
-         FROM (${count('user')}) u, (${count('group')}) g`,
-      [JSON.stringify(scope), providerId],
-    );
-  });
+  // Planned at a cost that makes PostgreSQL compile it to machine code first (its JIT, where built in), which cost
+  // more than the query: at 100,000 links, 366-374 ms with and 137-144 without, in every full sync, unchanged or not.
+  const { rows } = await queryWithSettings<{
+    user_links: string;
+    user_remote: string;
+    group_links: string;
+    group_remote: string;
+  }>(
+    q,
+    { jit: 'off' },
+    `SELECT u.links AS user_links, u.remote AS user_remote, g.links AS group_links, g.remote AS group_remote
+       FROM (${count('user')}) u, (${count('group')}) g`,
+    [JSON.stringify(scope), providerId],
+  );
   const row = rows[0]!;
   return {
     user: { links: Number(row.user_links), remote: Number(row.user_remote) },
@@ -966,27 +971,26 @@ export async function finishRun(
   error: Record<string, unknown> | null,
 ): Promise<RunSummary> {
   // The recount's hash holds one entry per object (22 MB at 105,000): with the default 4 MB it was sorted on disk.
-  const { rows } = await inTransaction(q, async (client) => {
-    await client.query(`SET LOCAL work_mem = '64MB'`);
-    return client.query<
-      RunCounts & {
-        id: string;
-        provider_id: string;
-        status: RunSummary['status'];
-        total: number;
-        unchanged: number;
-        workflow_id: string | null;
-      }
-    >(
-      `WITH c AS (${RECOUNT}), pages AS (DELETE FROM sync_run_pages WHERE run_id = $1)
+  const { rows } = await queryWithSettings<
+    RunCounts & {
+      id: string;
+      provider_id: string;
+      status: RunSummary['status'];
+      total: number;
+      unchanged: number;
+      workflow_id: string | null;
+    }
+  >(
+    q,
+    { work_mem: '64MB' },
+    `WITH c AS (${RECOUNT}), pages AS (DELETE FROM sync_run_pages WHERE run_id = $1)
      UPDATE sync_runs SET status = $2, error = $3, finished_at = now(),
             created = c.created, updated = c.updated, deleted = c.deleted, skipped = c.skipped, failed = c.failed,
             retrying = c.retrying,
             unchanged = GREATEST(processed - c.created - c.updated - c.skipped - c.failed - c.retrying, 0)
        FROM c WHERE id = $1 RETURNING sync_runs.*`,
-      [runId, status, error === null ? null : jsonbParam(error)],
-    );
-  });
+    [runId, status, error === null ? null : jsonbParam(error)],
+  );
   const row = rows[0];
   if (!row) throw new NotFoundError('run', runId);
   return {
