@@ -131,7 +131,7 @@ export function createTargetPool(plugins: PluginRegistry, options: TargetPoolOpt
     return created;
   }
 
-  /** A target whose objects share `slots` request slots, sending through `ctx`'s client. */
+  /** A target whose objects share `slots` request slots, sending through `client` (the cached one, or a lease's). */
   function target(
     { plugin, ctx, breaker }: ReturnType<typeof entry>,
     client: ScimClient,
