@@ -34,6 +34,10 @@ import { seedDirectory } from '../support/directory.ts';
 
 type TestDb = Awaited<ReturnType<typeof createTestDatabase>>;
 
+/** A provider that stores its config only (no target), with a secret key of its own. */
+const newProvider = (db: TestDb['db'], slug: string) =>
+  createProvider(db, createSecretBox(generateSecretKey()), storeOnlyProviderInput(slug));
+
 describe('loading an incremental batch by id', () => {
   let testDb: TestDb;
   before(async () => {
@@ -115,11 +119,9 @@ describe('recording a batch', () => {
   after(async () => {
     await testDb.drop();
   });
-  const newProvider = (slug: string) =>
-    createProvider(testDb.db, createSecretBox(generateSecretKey()), storeOnlyProviderInput(slug));
 
   test('links, events and counters are written by one statement, and links already there are replaced', async (t) => {
-    const provider = await newProvider('batch');
+    const provider = await newProvider(testDb.db, 'batch');
     const [ada, bob] = [
       await createUser(testDb.db, UserInputSchema.parse({ username: 'ada@example.test' })),
       await createUser(testDb.db, UserInputSchema.parse({ username: 'bob@example.test' })),
@@ -185,7 +187,7 @@ describe('recording a batch', () => {
   });
 
   test("closing a run counts one outcome per object, its last event's, and nothing for removals left undone", async () => {
-    const provider = await newProvider('recount');
+    const provider = await newProvider(testDb.db, 'recount');
     const runId = await createRun(testDb.db, provider.id, 'full', null);
     // Each object's events in the order they happened, and the counter it must end in (null: none).
     const objects: Array<[Array<[string, Record<string, unknown> | null]>, string | null]> = [
@@ -293,7 +295,7 @@ describe('recording a batch', () => {
   });
 
   test('a page recorded twice (a timed-out attempt still running, and its retry) is counted once', async () => {
-    const provider = await newProvider('twice');
+    const provider = await newProvider(testDb.db, 'twice');
     const [ada, bob] = [
       await createUser(testDb.db, UserInputSchema.parse({ username: 'ada.twice@example.test' })),
       await createUser(testDb.db, UserInputSchema.parse({ username: 'bob.twice@example.test' })),
@@ -424,11 +426,7 @@ describe("reading a range's users a stretch at a time", () => {
   });
 
   test("a stretch of a provider's first sync reads its range in id order only as far as it holds", async (t) => {
-    const provider = await createProvider(
-      testDb.db,
-      createSecretBox(generateSecretKey()),
-      storeOnlyProviderInput('far'),
-    );
+    const provider = await newProvider(testDb.db, 'far');
     // A range as large as a 100,000-user directory's: 12,500 users, none linked yet, every one to sync.
     await testDb.db.query(
       `INSERT INTO users (username, display_name, attributes)
@@ -489,11 +487,7 @@ describe('finding the links that wait to be sent again', () => {
   });
 
   test('reads only the failing links, from their own index, oldest first; the health counts say how many', async () => {
-    const provider = await createProvider(
-      testDb.db,
-      createSecretBox(generateSecretKey()),
-      storeOnlyProviderInput('failing'),
-    );
+    const provider = await newProvider(testDb.db, 'failing');
     // 2,000 links pushed fine, and a few left retrying or failed, at different times.
     await testDb.db.query(
       `INSERT INTO provider_links (provider_id, object_type, local_id, remote_id, status)
