@@ -1,10 +1,14 @@
 /** What a bench comparing this checkout with a baseline commit needs: the baseline's tree, medians, changes. */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createTestDatabase } from '../test/support/db.ts';
 import type { BenchRow } from './full-sync.ts';
+
+import type * as DbModule from '../db/index.ts';
 
 /** This checkout's root directory. */
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -56,4 +60,48 @@ export function comparedRows<K extends string>(
     const changes = keys.map((k) => `${pct(medians[index]![k], medians[0]![k])} ${labels[k]}`).join(', ');
     return { variant, value: `${describe(medians[index]!)}${index === 0 ? '' : ` (${changes})`}` };
   });
+}
+
+/** The db modules of the baseline commit `BENCH_BASELINE` (default `main`) and of this checkout, named, in that order. */
+export async function dbVariants(): Promise<Array<{ name: string; db: typeof DbModule }>> {
+  const ref = process.env['BENCH_BASELINE'] ?? 'main';
+  const load = async (root: string) =>
+    (await import(pathToFileURL(path.join(root, 'db/index.ts')).href)) as typeof DbModule;
+  return [
+    { name: `baseline (${ref})`, db: await load(baselineTree(ref)) },
+    { name: 'this checkout', db: await load(ROOT) },
+  ];
+}
+
+/** CPU milliseconds the process `pid` (a PostgreSQL backend, say) has run: the kernel's scheduler count, in ns. */
+export function processCpuMs(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+}
+
+/**
+ * A fresh test database on one connection, for benches that time statements there: its backend's `pid` (see
+ * {@link processCpuMs}), a provider `providerId`, `one` (a statement's first row), and `close` (drops the database).
+ */
+export async function benchConnection() {
+  const testDb = await createTestDatabase();
+  const client = new pg.Client({ connectionString: testDb.url });
+  await client.connect();
+  const one = async <R extends pg.QueryResultRow>(sql: string, values: unknown[] = []) =>
+    (await client.query<R>(sql, values)).rows[0]!;
+  const { pid } = await one<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  const { id: providerId } = await one<{ id: string }>(
+    `INSERT INTO providers (slug, name, base_url) VALUES ('bench', 'bench', 'http://127.0.0.1') RETURNING id`,
+  );
+  return {
+    client,
+    /** The connection as the db module's functions take it. */
+    q: client as unknown as DbModule.Queryable,
+    pid,
+    providerId,
+    one,
+    close: async () => {
+      await client.end();
+      await testDb.drop();
+    },
+  };
 }

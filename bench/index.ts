@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark, each printing a table that compares scimflow with a baseline measured in the
  * same run. `npm run bench -- full-sync` (or `mapping`, `latency`, `scale`, `workers`, `faults`, `inbound`, `vendors`,
- * `import`, `client`, `link-writes`, `dispatch`) runs one.
+ * `import`, `client`, `link-writes`, `member-heads`, `dispatch`) runs one.
  */
 import { runClientCostBench } from './client-cost.ts';
 import { runDispatchBench } from './dispatch.ts';
@@ -12,6 +12,7 @@ import { printTable, runFullSyncBench } from './full-sync.ts';
 import { runLatencyBench } from './latency.ts';
 import { runLinkWritesBench } from './link-writes.ts';
 import { formatMappingBench, runMappingBench } from './mapping.ts';
+import { runMemberHeadsBench } from './member-heads.ts';
 import { runScaleBench } from './scale.ts';
 import { runVendorsBench } from './vendors.ts';
 import { runWorkersBench } from './workers.ts';
@@ -62,6 +63,12 @@ const BENCHES: Record<string, () => Promise<void>> = {
     printTable(
       'Link writes per user created (group commit of links and events): this checkout vs a baseline commit',
       await runLinkWritesBench(),
+    ),
+  // BENCH_BASELINE (main), BENCH_GROUPS (1,000), BENCH_MEMBERS (20), BENCH_ROUNDS (9): see member-heads.ts.
+  'member-heads': async () =>
+    printTable(
+      "A created group's members (read with its page, recorded once created): this checkout vs a baseline commit",
+      await runMemberHeadsBench(),
     ),
   // BENCH_ROUNDS (5), BENCH_STEPS (40): see dispatch.ts.
   dispatch: async () =>

@@ -7,19 +7,12 @@
  * default `main`), `BENCH_OBJECTS` (users per round, 3,000), `BENCH_ROUNDS` (11).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import pg from 'pg';
 import { defaultUserPayload } from '../sandbox/index.ts';
 import { variedUsers } from '../test/fixtures/directory.ts';
-import { createTestDatabase } from '../test/support/db.ts';
-import { baselineTree, comparedRows, ROOT } from './baseline.ts';
+import { benchConnection, comparedRows, dbVariants, processCpuMs } from './baseline.ts';
 import type { BenchRow } from './full-sync.ts';
 
 import type * as DbModule from '../db/index.ts';
-
-type Db = typeof DbModule;
 
 /** Objects per statement: what the link writer's group commit gathered in the scale bench (12 to 15). */
 const GROUP = 15;
@@ -57,33 +50,14 @@ function users(providerId: string, runId: string, count: number): Created[] {
   });
 }
 
-/** CPU milliseconds the process `pid` has run (the kernel's scheduler count, in ns). */
-function cpuMs(pid: number): number {
-  return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
-}
-
 /** Runs the bench; rows give each variant's median PostgreSQL and worker CPU µs per user. */
 export async function runLinkWritesBench(): Promise<BenchRow[]> {
   const objects = Number(process.env['BENCH_OBJECTS'] ?? 3000);
   const rounds = Number(process.env['BENCH_ROUNDS'] ?? 11);
   const seeded = Number(process.env['BENCH_LINKS'] ?? 10_000);
-  const baselineRef = process.env['BENCH_BASELINE'] ?? 'main';
-  const load = async (root: string) => (await import(pathToFileURL(path.join(root, 'db/index.ts')).href)) as Db;
-  const variants = [
-    { name: `baseline (${baselineRef})`, db: await load(baselineTree(baselineRef)) },
-    { name: 'this checkout', db: await load(ROOT) },
-  ];
-  const testDb = await createTestDatabase();
-  const client = new pg.Client({ connectionString: testDb.url });
-  await client.connect();
-  const q = client as unknown as DbModule.Queryable;
+  const variants = await dbVariants();
+  const { client, q, pid, providerId, one, close } = await benchConnection();
   try {
-    const one = async <R extends pg.QueryResultRow>(sql: string, values: unknown[] = []) =>
-      (await client.query<R>(sql, values)).rows[0]!;
-    const { pid } = await one<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-    const { id: providerId } = await one<{ id: string }>(
-      `INSERT INTO providers (slug, name, base_url) VALUES ('bench', 'bench', 'http://127.0.0.1') RETURNING id`,
-    );
     const { id: runId } = await one<{ id: string }>(
       `INSERT INTO sync_runs (provider_id, kind) VALUES ($1, 'full') RETURNING id`,
       [providerId],
@@ -104,7 +78,7 @@ export async function runLinkWritesBench(): Promise<BenchRow[]> {
         const batch = users(providerId, runId, objects);
         const { db } = variants[index]!;
         const startWorker = process.cpuUsage();
-        const startPostgres = cpuMs(pid);
+        const startPostgres = processCpuMs(pid);
         for (let start = 0; start < objects + GROUP; start += GROUP) {
           const posted = batch.slice(start, start + GROUP);
           const answered = start === 0 ? [] : batch.slice(start - GROUP, start);
@@ -114,7 +88,7 @@ export async function runLinkWritesBench(): Promise<BenchRow[]> {
             answered.map((user) => user.event),
           );
         }
-        const postgres = cpuMs(pid) - startPostgres;
+        const postgres = processCpuMs(pid) - startPostgres;
         const worker = process.cpuUsage(startWorker);
         if (round < 0) continue;
         results[index]!.postgres.push((postgres * 1000) / objects);
@@ -128,7 +102,6 @@ export async function runLinkWritesBench(): Promise<BenchRow[]> {
       ({ postgres, worker }) => `PostgreSQL ${postgres.toFixed(1)} µs, worker ${worker.toFixed(1)} µs CPU per user`,
     );
   } finally {
-    await client.end();
-    await testDb.drop();
+    await close();
   }
 }
