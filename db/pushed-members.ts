@@ -4,6 +4,7 @@
  */
 import { inTransaction, type Queryable } from './pool.ts';
 import type { ProviderScope } from './schemas.ts';
+import { storableJson } from './text.ts';
 import { USER_SCOPE } from './sync-store.ts';
 
 /** What a group's wanted membership is: how many members, and a digest of their sorted remote ids. */
@@ -86,11 +87,13 @@ export interface MemberHead extends MemberDigest {
 
 /**
  * Each group's first `$4` wanted members, in user id order (only for a group provider `$2` has no remote id for), with
- * their count and digest (as `memberDigests` has it): those of all its members when it has fewer.
+ * their count and digest (as `memberDigests` has it): those of all its members when it has fewer. The members come as
+ * JSON, which pg reads with JSON.parse: read as a text[], pg's array parser in JavaScript took 0.36 s of the worker's
+ * 5.4 s in the groups phase of a 100,000-user first sync (5,000 groups of 20), target 20 ms late.
  */
 const MEMBER_HEADS_SQL = `SELECT g.group_id, count(*) AS count,
     md5(string_agg(m.remote_id, ',' ORDER BY m.remote_id)) AS digest,
-    CASE WHEN bool_and(g.creatable) THEN array_agg(m.remote_id ORDER BY m.user_id) END AS head
+    CASE WHEN bool_and(g.creatable) THEN json_agg(m.remote_id ORDER BY m.user_id) END AS head
   FROM (SELECT id AS group_id, NOT EXISTS (
           SELECT 1 FROM provider_links gl
            WHERE gl.provider_id = $2 AND gl.object_type = 'group' AND gl.local_id = id AND gl.remote_id IS NOT NULL
@@ -240,15 +243,14 @@ export interface CreatedMembers {
 
 /** Records that each group was sent its `remoteIds` (when it was created with them), all in one statement. */
 export async function recordCreatedMembers(q: Queryable, groups: readonly CreatedMembers[]): Promise<void> {
-  const rows = groups.flatMap((group) =>
-    group.remoteIds.map((remoteId) => [group.providerId, group.groupId, remoteId]),
-  );
+  const rows = groups.filter((group) => group.remoteIds.length > 0);
   if (rows.length === 0) return;
+  // One JSON text, a row per group: three arrays of a value per member were escaped by pg one element at a time.
   await q.query(
     `INSERT INTO provider_group_members (provider_id, group_id, remote_id)
-     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[])
+     SELECT (r->>0)::uuid, (r->>1)::uuid, m FROM jsonb_array_elements($1::jsonb) AS r, jsonb_array_elements_text(r->2) AS m
      ON CONFLICT DO NOTHING`,
-    [rows.map((row) => row[0]), rows.map((row) => row[1]), rows.map((row) => row[2])],
+    [storableJson(JSON.stringify(rows.map((group) => [group.providerId, group.groupId, group.remoteIds])))],
   );
 }
 
