@@ -333,8 +333,7 @@ describe("reading a range's users a stretch at a time", () => {
   });
 
   test('a stretch holds only the users whose input changed since their last push, and ends at the max-th of them', async () => {
-    const secrets = createSecretBox(generateSecretKey());
-    const provider = await createProvider(testDb.db, secrets, storeOnlyProviderInput('stretch'));
+    const provider = await newProvider(testDb.db, 'stretch');
     const scope = ProviderScopeSchema.parse({});
     await seedDirectory(testDb.db, 10, 0);
     // One user whose text and attributes take escaping in JSON (quotes, a newline, a non-ASCII letter, a decimal).
