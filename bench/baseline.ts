@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import pg from 'pg';
 import { createTestDatabase } from '../test/support/db.ts';
 import type { BenchRow } from './full-sync.ts';
 

@@ -6,6 +6,7 @@
  * that holds `BENCH_GROUPS` groups (1,000) of `BENCH_MEMBERS` members (20) each linked user, rounds alternating;
  * medians are reported. `BENCH_BASELINE` (a git ref, default `main`), `BENCH_ROUNDS` (9).
  */
+import { ProviderScopeSchema } from '../db/index.ts';
 import { benchConnection, comparedRows, dbVariants, processCpuMs } from './baseline.ts';
 import { seedBenchDirectory, type BenchRow } from './full-sync.ts';
 
@@ -36,7 +37,7 @@ export async function runMemberHeadsBench(): Promise<BenchRow[]> {
     const groupIds = (await client.query<{ id: string }>('SELECT id FROM groups ORDER BY id')).rows.map(
       (row) => row.id,
     );
-    const scope = { includeServiceAccounts: false, accessGroups: [] };
+    const scope = ProviderScopeSchema.parse({});
 
     const results = variants.map(() => ({ postgres: [] as number[], worker: [] as number[] }));
     for (let round = -1; round < rounds; round += 1) {
