@@ -26,6 +26,7 @@ import {
   configureTemporalLogging,
   createAuthorisationCompleter,
   createLogger,
+  defaultLogFormat,
   createProviderChecker,
   createSyncControl,
   createWorker,
@@ -139,7 +140,7 @@ export interface RunningProcess {
 /** Wires one scimflow process: the store, Temporal, then the chosen parts, each registering how it stops. */
 async function startProcess(parts: ProcessParts): Promise<RunningProcess> {
   const env = loadEnv();
-  const log = createLogger(env.LOG_LEVEL);
+  const log = createLogger(env.LOG_LEVEL, undefined, env.LOG_FORMAT ?? defaultLogFormat());
   configureTemporalLogging(log);
   if (!parts.development && !env.TEMPORAL_ADDRESS)
     throw new Error(`TEMPORAL_ADDRESS must be set for \`scimflow ${parts.command}\``);

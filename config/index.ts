@@ -73,6 +73,8 @@ export const EnvSchema = z
     /** Days finished sync runs (and their per-object events) are kept; each provider's latest run always is. */
     SCIMFLOW_RUN_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** `json` or `pretty` (readable lines); unset: `pretty` when stdout is a terminal, else `json`. */
+    LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   })
   .superRefine((env, ctx) => {
     checkTemporalEnv(env, ctx);

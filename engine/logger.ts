@@ -2,10 +2,11 @@
  * The process logger (pino), with redaction of every field that can carry a secret: whatever object is logged, a
  * token, password, client secret, private key, refresh or access token, PKCE verifier, authorization header or
  * Temporal task token in it is written as `[redacted]`, at the top level and two levels down; a logged error (`err`)
- * keeps only what describes it (see `describeLoggedError`).
+ * keeps only what describes it (see `describeLoggedError`). Lines are JSON, or readable ones for a terminal.
  */
 import { types } from 'node:util';
 import pino, { type DestinationStream, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 import { describeLoggedError, type DescribeErrorOptions } from './logged-error.ts';
 
 /** Field names whose values are secrets wherever they appear in a logged object. */
@@ -46,8 +47,19 @@ export const REDACTED = '[redacted]';
 /** An `err` line follows every cause that is an error, of any realm (a workflow sandbox's too). */
 const ANY_CAUSE: DescribeErrorOptions = { follows: types.isNativeError };
 
-/** A logger at `level` writing JSON lines to `destination` (stdout by default), secrets redacted. */
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+/** How log lines are written: `json`, one JSON object a line; `pretty`, a readable line (time, level, message, fields). */
+export type LogFormat = 'json' | 'pretty';
+
+/** The format of a process's logs when LOG_FORMAT does not say: readable on a terminal, JSON anywhere else. */
+export function defaultLogFormat(stdout: { isTTY?: boolean } = process.stdout): LogFormat {
+  return stdout.isTTY === true ? 'pretty' : 'json';
+}
+
+/**
+ * A logger at `level` writing to `destination` (stdout by default) in `format`, secrets redacted. A readable line is
+ * made from the JSON one, so it is redacted alike; it is coloured when written to a terminal that takes colours.
+ */
+export function createLogger(level: string, destination?: DestinationStream, format: LogFormat = 'json'): Logger {
   const options = {
     level,
     base: null,
@@ -56,5 +68,15 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       err: (error: unknown) => (types.isNativeError(error) ? describeLoggedError(error, ANY_CAUSE) : error),
     },
   };
+  if (format === 'pretty') {
+    const readable = pretty({
+      // Written as logged, as JSON lines are: none is lost when the process exits right after.
+      sync: true,
+      singleLine: true,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ...(destination === undefined ? {} : { destination, colorize: false }),
+    });
+    return pino(options, readable);
+  }
   return destination === undefined ? pino(options) : pino(options, destination);
 }

@@ -131,13 +131,15 @@ test('the namespace job waits for a healthy server and registers ScimProvider as
   assert.match(jobScript(job), /search-attribute create[\s\S]*--name ScimProvider --type Keyword/);
 });
 
-test('the worker and the API run the scimflow image with the environment they need', () => {
+test('the worker and the API run the scimflow image with the environment they need, logging JSON lines by default', () => {
   for (const name of SCIMFLOW_SERVICES) {
     const svc = service(name);
     assert.ok(svc.build, `${name} is not built from the Dockerfile`);
     assert.equal(env(svc, 'TEMPORAL_ADDRESS'), 'temporal:7233');
     assert.ok(env(svc, 'TEMPORAL_NAMESPACE'));
     assert.ok(env(svc, 'LOG_LEVEL'));
+    // A container's stdout is read by a log collector: JSON lines unless the operator asks otherwise.
+    assert.equal(env(svc, 'LOG_FORMAT'), '${LOG_FORMAT:-json}');
     assert.match(env(svc, 'DATABASE_URL'), /^postgres:\/\//);
   }
   assert.deepEqual(service('scimflow-worker').command, ['worker']);
