@@ -4,9 +4,10 @@
  * Temporal task token in it is written as `[redacted]`, at the top level and two levels down; a logged error (`err`)
  * keeps only what describes it (see `describeLoggedError`). Lines are JSON, or readable ones for a terminal.
  */
+import { createRequire } from 'node:module';
 import { types } from 'node:util';
 import pino, { type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import { describeLoggedError, type DescribeErrorOptions } from './logged-error.ts';
 
 /** Field names whose values are secrets wherever they appear in a logged object. */
@@ -69,6 +70,8 @@ export function createLogger(level: string, destination?: DestinationStream, for
     },
   };
   if (format === 'pretty') {
+    // Loaded only here: the processes that log JSON (tests, containers) do not pay its 20 ms.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
     const readable = pretty({
       // Written as logged, as JSON lines are: none is lost when the process exits right after.
       sync: true,
