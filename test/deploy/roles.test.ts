@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
+import { savedToken } from '../../cli/credentials.ts';
 import { startRole, waitForOutput } from '../support/roles.ts';
 import { generateSecretKey } from '../../db/index.ts';
 import { housekeepingScheduleId } from '../../engine/index.ts';
@@ -21,6 +22,39 @@ function accepts(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
+}
+
+// A port freed by a stopped role may be taken at once by a server of another test file running beside this one: what
+// is checked after a stop is that the role's own server no longer answers, recognised by what only it would accept.
+
+/** Whether an admin API on `port` still accepts `token` (another process's API, on the port since, refuses it). */
+async function apiAccepts(port: number, token: string): Promise<boolean> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/api/v1/providers`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+    await response.body?.cancel();
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a Temporal server on `port` still knows `workflowId` (another dev server, on the port since, does not). */
+async function temporalKnows(port: number, workflowId: string): Promise<boolean> {
+  if (!(await accepts(port))) return false;
+  try {
+    const connection = await Connection.connect({ address: `127.0.0.1:${port}`, connectTimeout: '10s' });
+    try {
+      await new Client({ connection }).workflow.getHandle(workflowId).describe();
+      return true;
+    } finally {
+      await connection.close();
+    }
+  } catch {
+    return false;
+  }
 }
 
 let testDb: TestDatabase;
@@ -97,7 +131,7 @@ test('scimflow api serves the admin API only to a token made with `scimflow toke
   const ended = await api.done;
   assert.equal(ended.code, 0, ended.output);
   assert.doesNotMatch(ended.output, /error while stopping/);
-  assert.equal(await accepts(Number(port)), false, 'nothing listens on the API port any more');
+  assert.equal(await apiAccepts(Number(port), token), false, 'the stopped API no longer answers on its port');
 });
 
 test('a scimflow start whose API port is taken stops what it started and exits with the error', async (t) => {
@@ -170,14 +204,22 @@ test('scimflow start on an embedded Temporal saves an admin token the CLI uses u
   const first = await Connection.connect({ address: `127.0.0.1:${temporalPort}` });
   await new Client({ connection: first }).workflow.start('leftOpen', { taskQueue: `${workflowId}-queue`, workflowId });
   await first.close();
+  // What the checks after the stop look for, seen before it.
+  const token = savedToken(`http://127.0.0.1:${apiPort}`, startEnv)?.token ?? '';
+  assert.equal(await apiAccepts(Number(apiPort), token), true);
+  assert.equal(await temporalKnows(Number(temporalPort), workflowId), true);
 
   start.child.kill('SIGINT');
   const ended = await start.done;
   assert.equal(ended.code, 0, ended.output);
   assert.match(ended.output, /"signal":"SIGINT","msg":"stopping scimflow"/);
   assert.doesNotMatch(ended.output, /error while stopping/);
-  assert.equal(await accepts(Number(temporalPort)), false, 'the embedded Temporal server has stopped');
-  assert.equal(await accepts(Number(apiPort)), false, 'nothing listens on the API port any more');
+  assert.equal(
+    await temporalKnows(Number(temporalPort), workflowId),
+    false,
+    'the embedded Temporal server has stopped',
+  );
+  assert.equal(await apiAccepts(Number(apiPort), token), false, 'the stopped API no longer answers on its port');
 
   const again = startRole(['start'], { ...startEnv, TEMPORAL_ADDRESS: undefined });
   t.after(async () => {
