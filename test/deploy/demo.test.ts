@@ -6,7 +6,6 @@ import { cp, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test, type TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 import {
@@ -18,7 +17,7 @@ import {
   UserInputSchema,
 } from '../../db/index.ts';
 import { createTestDatabase } from '../support/db.ts';
-import { startRole, waitForOutput } from '../support/roles.ts';
+import { endedWithin, startRole, waitForOutput } from '../support/roles.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -123,7 +122,7 @@ describe('`start --demo` in a development checkout', () => {
       }),
     );
     const demo = startDemo(t, env);
-    const ended = await Promise.race([demo.done, sleep(120_000).then(() => null)]);
+    const ended = await endedWithin(demo, 120_000);
     assert.ok(ended, `still running two minutes later, not refused:\n${demo.output()}`);
     assert.equal(ended.code, 1, ended.output);
     assert.match(

@@ -3,13 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { savedToken } from '../../cli/credentials.ts';
-import { startRole, waitForOutput } from '../support/roles.ts';
+import { endedWithin, startRole, waitForOutput } from '../support/roles.ts';
 import { generateSecretKey } from '../../db/index.ts';
 import { housekeepingScheduleId } from '../../engine/index.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
@@ -145,7 +144,7 @@ test('a scimflow start whose API port is taken stops what it started and exits w
     SCIMFLOW_TASK_QUEUE: `${env['SCIMFLOW_TASK_QUEUE']}-taken`,
   });
   // Its worker, relay and schedules started before the API: left running, they kept the process (and its syncs) alive.
-  const ended = await Promise.race([start.done, sleep(60_000).then(() => null)]);
+  const ended = await endedWithin(start, 60_000);
   if (ended === null) {
     start.child.kill('SIGTERM');
     await start.done;

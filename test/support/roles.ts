@@ -28,6 +28,20 @@ export function startRole(args: string[], env: Record<string, string | undefined
   return { child, done, output: () => output };
 }
 
+/**
+ * How the role ended, or null if it is still running `ms` later. Its timer is cleared once the role ends: left
+ * running, it held the test file's process open for the rest of the `ms` after its last test.
+ */
+export async function endedWithin(role: ReturnType<typeof startRole>, ms: number): Promise<Ended | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => (timer = setTimeout(resolve, ms, null)));
+  try {
+    return await Promise.race([role.done, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Waits, in bounded steps, until the role has printed `pattern`; fails with its output if it ends or never does. */
 export async function waitForOutput(
   role: ReturnType<typeof startRole>,
