@@ -83,6 +83,9 @@ export async function startTestEngine(options: {
   const running = worker.run();
   const control = createSyncControl({ client, taskQueue });
   let stopped: Promise<void> | undefined;
+  // Ends the waits for runs still open at shutdown: closing the connection leaves a call in flight, and a run's
+  // result is a long poll (about 20 s) that kept the test file's process open after its last test.
+  const waits = new AbortController();
   return {
     client,
     secrets,
@@ -90,7 +93,8 @@ export async function startTestEngine(options: {
     taskQueue,
     async fullSync(provider) {
       const { runId, workflowId } = await control.requestFullSync(provider);
-      const report = (await client.workflow.getHandle(workflowId).result()) as FullSyncReport;
+      const handle = client.workflow.getHandle(workflowId);
+      const report = (await connection.withAbortSignal(waits.signal, () => handle.result())) as FullSyncReport;
       return { runId, workflowId, report };
     },
     shutdown() {
@@ -102,6 +106,7 @@ export async function startTestEngine(options: {
         // not while the process exits (an isolated-vm assertion then ended two test files whose tests had passed).
         await disposeMappingEngine();
         await nativeConnection.close();
+        waits.abort();
         await connection.close();
       })();
       return stopped;
